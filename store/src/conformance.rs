@@ -1,0 +1,345 @@
+//! The conformance suite of the event store port.
+//!
+//! Every adapter runs it through [`conformance_suite!`], giving an async
+//! function that makes a fresh, empty store (or `None`, after saying why, when
+//! the adapter's server is not available here):
+//!
+//! ```ignore
+//! store::conformance_suite!(fixture());
+//! ```
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use crate::{
+    Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, StoreError, StreamMetadata,
+};
+
+/// A fresh store and the hand that moves its clock.
+pub struct Fixture {
+    pub store: Arc<dyn EventStore>,
+    pub clock: ManualNow,
+    /// Whatever must live as long as the store (a temporary folder, say).
+    pub keep_alive: Box<dyn std::any::Any + Send>,
+}
+
+/// A settable time source for adapters under test.
+#[derive(Clone)]
+pub struct ManualNow(Arc<Mutex<DateTime<Utc>>>);
+
+impl Default for ManualNow {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(Utc::now())))
+    }
+}
+
+impl ManualNow {
+    /// The time source to give the adapter.
+    pub fn now(&self) -> Now {
+        let inner = self.0.clone();
+        Arc::new(move || *inner.lock().expect("clock lock"))
+    }
+
+    /// Moves the time forward.
+    pub fn advance(&self, by: Duration) {
+        *self.0.lock().expect("clock lock") += by;
+    }
+}
+
+/// Generates one `#[tokio::test]` per case of the suite.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($make:expr) => {
+        $crate::conformance_suite!(@cases $make;
+            appends_and_reads_a_stream_both_ways,
+            honours_every_expected_version,
+            lets_exactly_one_of_many_concurrent_writers_win_each_version,
+            orders_the_global_log_by_commit,
+            treats_a_repeated_append_as_done,
+            hands_a_subscription_over_from_catch_up_to_live_without_gap_or_duplicate,
+            hides_events_by_stream_metadata,
+            stores_large_events,
+            accepts_unicode_stream_names,
+            refuses_malformed_appends
+        );
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                if let Some(fixture) = $make.await {
+                    $crate::conformance::$case(fixture).await;
+                }
+            }
+        )*
+    };
+}
+
+fn event(n: usize) -> EventData {
+    EventData::json(
+        Uuid::now_v7(),
+        "Test.V1",
+        1,
+        &serde_json::json!({ "n": n }),
+        Metadata { occurred_at: Utc::now(), ..Metadata::default() },
+    )
+    .expect("json")
+}
+
+fn events(count: usize) -> Vec<EventData> {
+    (0..count).map(event).collect()
+}
+
+fn unique_stream(prefix: &str) -> String {
+    format!("{prefix}-{}", Uuid::now_v7().simple())
+}
+
+pub async fn appends_and_reads_a_stream_both_ways(f: Fixture) {
+    let s = unique_stream("order");
+    let written = events(5);
+    let result = f.store.append(&s, ExpectedVersion::NoStream, written.clone()).await.unwrap();
+    assert_eq!(result.version, 4);
+    let forwards = f.store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
+    assert_eq!(forwards.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4]);
+    assert_eq!(forwards.iter().map(|e| e.id).collect::<Vec<_>>(), written.iter().map(|e| e.id).collect::<Vec<_>>());
+    assert_eq!(forwards[2].data, written[2].data);
+    assert_eq!(forwards[2].metadata, written[2].metadata);
+    assert_eq!(forwards[2].event_type, "Test.V1");
+    assert_eq!(forwards[4].position, result.position);
+    let from_two = f.store.read_stream(&s, Direction::Forwards, Some(2), 2).await.unwrap();
+    assert_eq!(from_two.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2, 3]);
+    let backwards = f.store.read_stream(&s, Direction::Backwards, None, 3).await.unwrap();
+    assert_eq!(backwards.iter().map(|e| e.version).collect::<Vec<_>>(), vec![4, 3, 2]);
+    let back_from = f.store.read_stream(&s, Direction::Backwards, Some(1), 10).await.unwrap();
+    assert_eq!(back_from.iter().map(|e| e.version).collect::<Vec<_>>(), vec![1, 0]);
+    let missing = f.store.read_stream("order-none", Direction::Forwards, None, 10).await.unwrap();
+    assert!(missing.is_empty());
+}
+
+pub async fn honours_every_expected_version(f: Fixture) {
+    let s = unique_stream("account");
+    let conflict = |r: Result<_, StoreError>| matches!(r, Err(StoreError::Conflict { .. }));
+    assert!(conflict(f.store.append(&s, ExpectedVersion::StreamExists, events(1)).await));
+    assert!(conflict(f.store.append(&s, ExpectedVersion::Exact(0), events(1)).await));
+    assert_eq!(f.store.append(&s, ExpectedVersion::NoStream, events(1)).await.unwrap().version, 0);
+    assert!(conflict(f.store.append(&s, ExpectedVersion::NoStream, events(1)).await));
+    assert_eq!(f.store.append(&s, ExpectedVersion::StreamExists, events(1)).await.unwrap().version, 1);
+    assert_eq!(f.store.append(&s, ExpectedVersion::Exact(1), events(2)).await.unwrap().version, 3);
+    let stale = f.store.append(&s, ExpectedVersion::Exact(1), events(1)).await;
+    assert_eq!(
+        stale,
+        Err(StoreError::Conflict { stream: s.clone(), expected: ExpectedVersion::Exact(1), actual: Some(3) })
+    );
+    assert_eq!(f.store.append(&s, ExpectedVersion::Any, events(1)).await.unwrap().version, 4);
+    let other = unique_stream("account");
+    assert_eq!(f.store.append(&other, ExpectedVersion::Any, events(1)).await.unwrap().version, 0);
+}
+
+pub async fn lets_exactly_one_of_many_concurrent_writers_win_each_version(f: Fixture) {
+    for writers in [2usize, 8, 64] {
+        let s = unique_stream("race");
+        f.store.append(&s, ExpectedVersion::NoStream, events(1)).await.unwrap();
+        // Every writer tries to append at each version in turn; for each
+        // version exactly one may win.
+        let rounds = 5u64;
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            let store = f.store.clone();
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut wins = Vec::new();
+                for version in 0..rounds {
+                    match store.append(&s, ExpectedVersion::Exact(version), events(1)).await {
+                        Ok(r) => wins.push((r.version, w)),
+                        Err(StoreError::Conflict { .. }) => {}
+                        Err(e) => panic!("unexpected error {e}"),
+                    }
+                }
+                wins
+            }));
+        }
+        let mut winners: HashMap<u64, usize> = HashMap::new();
+        for t in tasks {
+            for (version, _) in t.await.unwrap() {
+                *winners.entry(version).or_default() += 1;
+            }
+        }
+        assert!(winners.values().all(|n| *n == 1), "{writers} writers: two winners for one version: {winners:?}");
+        let stored = f.store.read_stream(&s, Direction::Forwards, None, 1000).await.unwrap();
+        assert_eq!(stored.len() as u64, 1 + winners.len() as u64);
+        assert!(stored.iter().enumerate().all(|(i, e)| e.version == i as u64));
+        // A version can only be won after the previous one was.
+        assert!(winners.contains_key(&1), "{writers} writers: nobody won version 1");
+    }
+}
+
+pub async fn orders_the_global_log_by_commit(f: Fixture) {
+    let start = *f.store.head().borrow();
+    let a = unique_stream("a");
+    let b = unique_stream("b");
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let e = events(2);
+        ids.extend(e.iter().map(|e| e.id));
+        let s = if i % 2 == 0 { &a } else { &b };
+        f.store.append(s, ExpectedVersion::Any, e).await.unwrap();
+    }
+    let all = f.store.read_all(start, 1000).await.unwrap();
+    let ours: Vec<_> = all.iter().filter(|e| e.stream == a || e.stream == b).collect();
+    assert_eq!(ours.iter().map(|e| e.id).collect::<Vec<_>>(), ids);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+    assert_eq!(*f.store.head().borrow(), all.last().unwrap().position);
+    let page = f.store.read_all(all[4].position, 3).await.unwrap();
+    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), all[5..8].iter().map(|e| e.position).collect::<Vec<_>>());
+    // Concurrent appends to many streams still get unique positions.
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let store = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.append(&unique_stream("c"), ExpectedVersion::NoStream, events(3)).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let all = f.store.read_all(start, 10_000).await.unwrap();
+    assert_eq!(all.len(), 20 + 48);
+    assert!(all.windows(2).all(|w| w[0].position < w[1].position));
+}
+
+pub async fn treats_a_repeated_append_as_done(f: Fixture) {
+    let s = unique_stream("idem");
+    let first = events(3);
+    let r1 = f.store.append(&s, ExpectedVersion::NoStream, first.clone()).await.unwrap();
+    let head = *f.store.head().borrow();
+    // The same events at the same expected version: success, nothing written.
+    let r2 = f.store.append(&s, ExpectedVersion::NoStream, first.clone()).await.unwrap();
+    assert_eq!(r1, r2);
+    let r3 = f.store.append(&s, ExpectedVersion::Any, first.clone()).await.unwrap();
+    assert_eq!(r1, r3);
+    assert_eq!(*f.store.head().borrow(), head);
+    let second = events(2);
+    let r4 = f.store.append(&s, ExpectedVersion::Exact(2), second.clone()).await.unwrap();
+    f.store.append(&s, ExpectedVersion::Exact(4), events(1)).await.unwrap();
+    assert_eq!(f.store.append(&s, ExpectedVersion::Exact(2), second.clone()).await.unwrap(), r4);
+    assert_eq!(f.store.append(&s, ExpectedVersion::StreamExists, second.clone()).await.unwrap(), r4);
+    // Any other mismatch is a conflict: different ids, or a partial overlap.
+    let other = f.store.append(&s, ExpectedVersion::Exact(2), events(2)).await;
+    assert!(matches!(other, Err(StoreError::Conflict { .. })));
+    let mut partial = second.clone();
+    partial.push(event(9));
+    assert!(matches!(f.store.append(&s, ExpectedVersion::Exact(2), partial).await, Err(StoreError::Conflict { .. })));
+    let mut shifted = first.clone();
+    shifted.remove(0);
+    assert!(matches!(f.store.append(&s, ExpectedVersion::NoStream, shifted).await, Err(StoreError::Conflict { .. })));
+    // An id stored in another stream cannot be reused.
+    let elsewhere = f.store.append(&unique_stream("idem"), ExpectedVersion::NoStream, vec![first[0].clone()]).await;
+    assert!(matches!(elsewhere, Err(StoreError::Conflict { .. })));
+    let stored = f.store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
+    assert_eq!(stored.len(), 6);
+}
+
+pub async fn hands_a_subscription_over_from_catch_up_to_live_without_gap_or_duplicate(f: Fixture) {
+    let start = *f.store.head().borrow();
+    for _ in 0..50 {
+        f.store.append(&unique_stream("sub"), ExpectedVersion::NoStream, events(20)).await.unwrap();
+    }
+    let mut subscription = f.store.clone().subscribe_all(start);
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = f.store.clone();
+            tokio::spawn(async move {
+                for _ in 0..25 {
+                    store.append(&unique_stream("sub"), ExpectedVersion::NoStream, events(4)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let expected = 50 * 20 + 8 * 25 * 4;
+    let mut seen = Vec::new();
+    while seen.len() < expected {
+        let batch = tokio::time::timeout(std::time::Duration::from_secs(30), subscription.next_batch())
+            .await
+            .expect("subscription stalled")
+            .expect("subscription ended")
+            .expect("subscription failed");
+        seen.extend(batch.into_iter().filter(|e| e.stream.starts_with("sub-")).map(|e| e.position));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert_eq!(seen.len(), expected);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "out of order or duplicated");
+    let all: BTreeSet<u64> = f
+        .store
+        .read_all(start, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.stream.starts_with("sub-"))
+        .map(|e| e.position)
+        .collect();
+    assert_eq!(seen.into_iter().collect::<BTreeSet<_>>(), all, "a gap");
+}
+
+pub async fn hides_events_by_stream_metadata(f: Fixture) {
+    let s = unique_stream("retained");
+    assert_eq!(f.store.stream_metadata(&s).await.unwrap(), StreamMetadata::default());
+    f.store.append(&s, ExpectedVersion::NoStream, events(5)).await.unwrap();
+    let truncate = StreamMetadata { truncate_before: Some(3), ..StreamMetadata::default() };
+    f.store.set_stream_metadata(&s, truncate).await.unwrap();
+    assert_eq!(f.store.stream_metadata(&s).await.unwrap(), truncate);
+    let read = f.store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap();
+    assert_eq!(read.iter().map(|e| e.version).collect::<Vec<_>>(), vec![3, 4]);
+    let back = f.store.read_stream(&s, Direction::Backwards, None, 100).await.unwrap();
+    assert_eq!(back.iter().map(|e| e.version).collect::<Vec<_>>(), vec![4, 3]);
+    // Appending still continues the stream's versions.
+    assert_eq!(f.store.append(&s, ExpectedVersion::Exact(4), events(1)).await.unwrap().version, 5);
+
+    let aged = unique_stream("aged");
+    let max_age = StreamMetadata { max_age_seconds: Some(3600), ..StreamMetadata::default() };
+    // Metadata may be set before the stream exists.
+    f.store.set_stream_metadata(&aged, max_age).await.unwrap();
+    f.store.append(&aged, ExpectedVersion::NoStream, events(2)).await.unwrap();
+    f.clock.advance(Duration::minutes(59));
+    f.store.append(&aged, ExpectedVersion::Exact(1), events(1)).await.unwrap();
+    assert_eq!(f.store.read_stream(&aged, Direction::Forwards, None, 10).await.unwrap().len(), 3);
+    f.clock.advance(Duration::minutes(2));
+    let young = f.store.read_stream(&aged, Direction::Forwards, None, 10).await.unwrap();
+    assert_eq!(young.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2]);
+    f.store.set_stream_metadata(&aged, StreamMetadata::default()).await.unwrap();
+    assert_eq!(f.store.read_stream(&aged, Direction::Forwards, None, 10).await.unwrap().len(), 3);
+}
+
+pub async fn stores_large_events(f: Fixture) {
+    let s = unique_stream("large");
+    let big = "가".repeat(350_000); // over 1 MB of UTF-8
+    let e = EventData::json(Uuid::now_v7(), "Big.V1", 1, &big, Metadata { occurred_at: Utc::now(), ..Metadata::default() })
+        .unwrap();
+    assert!(e.data.len() > 1_000_000);
+    f.store.append(&s, ExpectedVersion::NoStream, vec![e.clone(), event(1)]).await.unwrap();
+    let read = f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();
+    assert_eq!(read[0].data, e.data);
+    assert_eq!(read[0].decode::<String>().unwrap(), big);
+}
+
+pub async fn accepts_unicode_stream_names(f: Fixture) {
+    let s = format!("결재-{}-문서🙂", Uuid::now_v7().simple());
+    f.store.append(&s, ExpectedVersion::NoStream, events(2)).await.unwrap();
+    let read = f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!(read[0].stream, s);
+    assert_eq!(read[0].category(), "결재");
+    let similar = s.replace('🙂', "🙃");
+    assert!(f.store.read_stream(&similar, Direction::Forwards, None, 10).await.unwrap().is_empty());
+}
+
+pub async fn refuses_malformed_appends(f: Fixture) {
+    let head = *f.store.head().borrow();
+    assert!(matches!(f.store.append("", ExpectedVersion::Any, events(1)).await, Err(StoreError::InvalidInput(_))));
+    assert!(matches!(f.store.append("x-1", ExpectedVersion::Any, vec![]).await, Err(StoreError::InvalidInput(_))));
+    assert_eq!(*f.store.head().borrow(), head);
+}

@@ -1,0 +1,464 @@
+//! The embedded event store: one SQLite file, WAL, `synchronous=FULL`.
+//!
+//! All appends go through one writer thread that group-commits: it takes every
+//! request waiting in its queue, runs each inside its own savepoint of one
+//! transaction (so a conflict fails only that request), commits once — one
+//! fsync for the whole group — and only then answers the callers. Reads use a
+//! small pool of read-only connections, which WAL lets run beside the writer.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, mpsc};
+use std::thread;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use crate::port::validate_append;
+use crate::{
+    AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now,
+    RecordedEvent, StoreError, StreamMetadata,
+};
+
+/// The most requests one group commit takes.
+const MAX_GROUP: usize = 2048;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY,
+    stream TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    id BLOB NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    metadata BLOB NOT NULL,
+    recorded_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version);
+CREATE TABLE IF NOT EXISTS streams (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    max_age_seconds INTEGER,
+    truncate_before INTEGER
+) WITHOUT ROWID;
+";
+
+enum Request {
+    Append {
+        stream: String,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+        reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+    },
+    SetMetadata {
+        stream: String,
+        metadata: StreamMetadata,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// The embedded adapter. Cheap to share behind an `Arc`.
+pub struct SqliteEventStore {
+    path: PathBuf,
+    writer: Mutex<mpsc::Sender<Request>>,
+    head: watch::Receiver<u64>,
+    readers: Mutex<Vec<Connection>>,
+    now: Now,
+}
+
+impl SqliteEventStore {
+    /// Opens (creating if needed) the store in the file at `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or its schema created.
+    pub fn open(path: impl AsRef<Path>, now: Now) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.execute_batch(SCHEMA)?;
+        let last: u64 =
+            conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
+        let (head_tx, head) = watch::channel(last);
+        let (sender, receiver) = mpsc::channel();
+        let writer_now = now.clone();
+        thread::Builder::new()
+            .name("event-store-writer".into())
+            .spawn(move || Writer { conn, next_position: last + 1, head: head_tx, now: writer_now }.run(&receiver))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { path, writer: Mutex::new(sender), head, readers: Mutex::new(Vec::new()), now })
+    }
+
+    fn send(&self, request: Request) -> Result<(), StoreError> {
+        self.writer
+            .lock()
+            .map_err(|_| StoreError::Unavailable("writer lock poisoned".into()))?
+            .send(request)
+            .map_err(|_| StoreError::Unavailable("writer thread has stopped".into()))
+    }
+
+    /// Runs `f` on a pooled read-only connection in a blocking thread.
+    async fn read<T: Send + 'static>(
+        self: &Self,
+        f: impl FnOnce(&Connection, DateTime<Utc>) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                c.pragma_update(None, "query_only", true)?;
+                c
+            }
+        };
+        let now = (self.now)();
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&conn, now);
+            (conn, result)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 8 {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+}
+
+fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
+    let id: [u8; 16] = row.get(3)?;
+    let metadata: Vec<u8> = row.get(7)?;
+    let metadata: Metadata = serde_json::from_slice(&metadata).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, Box::new(e))
+    })?;
+    let micros: i64 = row.get(8)?;
+    Ok(RecordedEvent {
+        position: row.get(0)?,
+        stream: row.get(1)?,
+        version: row.get(2)?,
+        id: Uuid::from_bytes(id),
+        event_type: row.get(4)?,
+        schema_version: row.get(5)?,
+        data: row.get(6)?,
+        metadata,
+        recorded_at: DateTime::from_timestamp_micros(micros).unwrap_or_default(),
+    })
+}
+
+const SELECT_EVENT: &str =
+    "SELECT position, stream, version, id, type, schema_version, data, metadata, recorded_at FROM events";
+
+#[async_trait]
+impl EventStore for SqliteEventStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_append(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Append { stream: stream.to_owned(), expected, events, reply })?;
+        answer.await.map_err(|_| StoreError::Unavailable("writer thread has stopped".into()))?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn, now| {
+            let meta = read_metadata(conn, &stream)?;
+            let floor = meta.truncate_before.unwrap_or(0);
+            let oldest = meta.max_age_seconds.map_or(i64::MIN, |age| {
+                now.timestamp_micros().saturating_sub(i64::try_from(age).unwrap_or(i64::MAX).saturating_mul(1_000_000))
+            });
+            let (sql, start) = match direction {
+                Direction::Forwards => (
+                    format!("{SELECT_EVENT} WHERE stream = ?1 AND version >= ?2 AND recorded_at >= ?3 ORDER BY version ASC LIMIT ?4"),
+                    from.unwrap_or(0).max(floor),
+                ),
+                Direction::Backwards => (
+                    format!("{SELECT_EVENT} WHERE stream = ?1 AND version <= ?2 AND version >= ?5 AND recorded_at >= ?3 ORDER BY version DESC LIMIT ?4"),
+                    from.unwrap_or(i64::MAX as u64).min(i64::MAX as u64),
+                ),
+            };
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let limit = i64::try_from(max).unwrap_or(i64::MAX);
+            let rows = if direction == Direction::Forwards {
+                stmt.query_map(params![stream, start, oldest, limit], row_to_event)?
+                    .collect::<Result<Vec<_>, _>>()?
+            } else {
+                stmt.query_map(params![stream, start, oldest, limit, floor], row_to_event)?
+                    .collect::<Result<Vec<_>, _>>()?
+            };
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"))?;
+            let limit = i64::try_from(max).unwrap_or(i64::MAX);
+            Ok(stmt.query_map(params![after, limit], row_to_event)?.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    async fn set_stream_metadata(
+        &self,
+        stream: &str,
+        metadata: StreamMetadata,
+    ) -> Result<(), StoreError> {
+        if stream.trim().is_empty() {
+            return Err(StoreError::InvalidInput("stream name is empty".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::SetMetadata { stream: stream.to_owned(), metadata, reply })?;
+        answer.await.map_err(|_| StoreError::Unavailable("writer thread has stopped".into()))?
+    }
+
+    async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        let stream = stream.to_owned();
+        self.read(move |conn, _| read_metadata(conn, &stream)).await
+    }
+}
+
+fn read_metadata(conn: &Connection, stream: &str) -> Result<StreamMetadata, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT max_age_seconds, truncate_before FROM streams WHERE name = ?1")?;
+    Ok(stmt
+        .query_row([stream], |r| {
+            Ok(StreamMetadata { max_age_seconds: r.get(0)?, truncate_before: r.get(1)? })
+        })
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// The state of the writer thread.
+struct Writer {
+    conn: Connection,
+    next_position: u64,
+    head: watch::Sender<u64>,
+    now: Now,
+}
+
+/// The answer to one request of a group, sent once the group has committed.
+enum Reply {
+    Append(oneshot::Sender<Result<AppendResult, StoreError>>, Result<AppendResult, StoreError>),
+    Metadata(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
+}
+
+impl Writer {
+    fn run(mut self, queue: &mpsc::Receiver<Request>) {
+        while let Ok(first) = queue.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match queue.try_recv() {
+                    Ok(r) => group.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<Request>) {
+        let start_position = self.next_position;
+        let recorded_at = (self.now)().timestamp_micros();
+        let mut replies = Vec::with_capacity(group.len());
+        let outcome = (|| -> Result<(), StoreError> {
+            let tx = self.conn.transaction()?;
+            for request in group {
+                replies.push(match request {
+                    Request::Append { stream, expected, events, reply } => {
+                        let result =
+                            append_one(&tx, &mut self.next_position, recorded_at, &stream, expected, &events);
+                        Reply::Append(reply, result)
+                    }
+                    Request::SetMetadata { stream, metadata, reply } => {
+                        let result = set_metadata(&tx, &stream, metadata);
+                        Reply::Metadata(reply, result)
+                    }
+                });
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(failure) = outcome {
+            // Nothing of the group is stored: every caller learns it.
+            self.next_position = start_position;
+            for reply in replies {
+                match reply {
+                    Reply::Append(r, _) => drop(r.send(Err(failure.clone()))),
+                    Reply::Metadata(r, _) => drop(r.send(Err(failure.clone()))),
+                }
+            }
+            return;
+        }
+        if self.next_position > start_position {
+            self.head.send_replace(self.next_position - 1);
+        }
+        for reply in replies {
+            match reply {
+                Reply::Append(r, result) => drop(r.send(result)),
+                Reply::Metadata(r, result) => drop(r.send(result)),
+            }
+        }
+    }
+}
+
+fn current_version(tx: &Transaction<'_>, stream: &str) -> Result<Option<u64>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT version FROM streams WHERE name = ?1")?;
+    Ok(stmt.query_row([stream], |r| r.get::<_, i64>(0)).optional()?.and_then(|v| u64::try_from(v).ok()))
+}
+
+/// Appends one request inside its own savepoint of the group's transaction.
+fn append_one(
+    tx: &Transaction<'_>,
+    next_position: &mut u64,
+    recorded_at: i64,
+    stream: &str,
+    expected: ExpectedVersion,
+    events: &[EventData],
+) -> Result<AppendResult, StoreError> {
+    let current = current_version(tx, stream)?;
+    if let Some(done) = already_appended(tx, stream, expected, current, events)? {
+        return Ok(done);
+    }
+    let fits = match expected {
+        ExpectedVersion::Any => true,
+        ExpectedVersion::NoStream => current.is_none(),
+        ExpectedVersion::StreamExists => current.is_some(),
+        ExpectedVersion::Exact(v) => current == Some(v),
+    };
+    if !fits {
+        return Err(StoreError::Conflict { stream: stream.to_owned(), expected, actual: current });
+    }
+    let first_version = current.map_or(0, |v| v + 1);
+    let first_position = *next_position;
+    tx.execute_batch("SAVEPOINT append_one")?;
+    let inserted = (|| -> Result<(), StoreError> {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO events (position, stream, version, id, type, schema_version, data, metadata, recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for (i, event) in (0u64..).zip(events) {
+            let metadata = serde_json::to_vec(&event.metadata)
+                .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+            insert
+                .execute(params![
+                    first_position + i,
+                    stream,
+                    first_version + i,
+                    event.id.as_bytes(),
+                    event.event_type,
+                    event.schema_version,
+                    event.data,
+                    metadata,
+                    recorded_at
+                ])
+                .map_err(|e| match e.sqlite_error_code() {
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
+                        stream: stream.to_owned(),
+                        expected,
+                        actual: current,
+                    },
+                    _ => e.into(),
+                })?;
+        }
+        let last_version = first_version + events.len() as u64 - 1;
+        tx.prepare_cached(
+            "INSERT INTO streams (name, version) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+        )?
+        .execute(params![stream, last_version])?;
+        Ok(())
+    })();
+    match inserted {
+        Ok(()) => {
+            tx.execute_batch("RELEASE append_one")?;
+            *next_position += events.len() as u64;
+            Ok(AppendResult {
+                version: first_version + events.len() as u64 - 1,
+                position: *next_position - 1,
+            })
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
+            Err(e)
+        }
+    }
+}
+
+/// When `events` are already stored in `stream`, in order and at the
+/// versions the request implies, the result of that earlier append.
+fn already_appended(
+    tx: &Transaction<'_>,
+    stream: &str,
+    expected: ExpectedVersion,
+    current: Option<u64>,
+    events: &[EventData],
+) -> Result<Option<AppendResult>, StoreError> {
+    let Some(current) = current else { return Ok(None) };
+    let start = match expected {
+        ExpectedVersion::Exact(v) if v >= current => return Ok(None),
+        ExpectedVersion::Exact(v) => v + 1,
+        ExpectedVersion::NoStream => 0,
+        ExpectedVersion::Any | ExpectedVersion::StreamExists => {
+            let mut stmt =
+                tx.prepare_cached("SELECT version FROM events WHERE id = ?1 AND stream = ?2")?;
+            match stmt.query_row(params![events[0].id.as_bytes(), stream], |r| r.get(0)).optional()? {
+                Some(v) => v,
+                None => return Ok(None),
+            }
+        }
+    };
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, position FROM events WHERE stream = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
+    )?;
+    let stored = stmt
+        .query_map(params![stream, start, events.len() as i64], |r| {
+            Ok((r.get::<_, [u8; 16]>(0)?, r.get::<_, u64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let same = stored.len() == events.len()
+        && stored.iter().zip(events).all(|((id, _), e)| id == e.id.as_bytes());
+    Ok(same.then(|| AppendResult {
+        version: start + events.len() as u64 - 1,
+        position: stored.last().map_or(0, |(_, p)| *p),
+    }))
+}
+
+fn set_metadata(
+    tx: &Transaction<'_>,
+    stream: &str,
+    metadata: StreamMetadata,
+) -> Result<(), StoreError> {
+    // A stream that has no events yet gets a row with version -1 so that its
+    // metadata is kept; `current_version` reads that as "no stream".
+    tx.prepare_cached(
+        "INSERT INTO streams (name, version, max_age_seconds, truncate_before) VALUES (?1, -1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET max_age_seconds = excluded.max_age_seconds,
+                                          truncate_before = excluded.truncate_before",
+    )?
+    .execute(params![stream, metadata.max_age_seconds, metadata.truncate_before])?;
+    Ok(())
+}
