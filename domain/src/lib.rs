@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Events, aggregates and business rules of the groupware suite, as pure code:
+//! no I/O, no clock, no random ids. Time and new ids arrive inside commands.
+
+pub mod aggregate;
+pub mod error;
+pub mod tenant;
+pub mod values;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod testing;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use aggregate::{Actor, Aggregate, DomainEvent};
+pub use error::{DomainError, ErrorKind};

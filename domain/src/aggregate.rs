@@ -1,0 +1,72 @@
+//! The shape every aggregate has: a pure `decide` and a pure `evolve`.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::DomainError;
+
+/// Who asks for a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor {
+    /// Nobody is logged in (sign-up, for example).
+    Anonymous,
+    /// A user of the tenant the command is for.
+    User(Uuid),
+    /// The system itself (scheduler, process managers).
+    System,
+}
+
+impl Actor {
+    /// The user id, when a user acts.
+    pub fn user(&self) -> Option<Uuid> {
+        match self {
+            Actor::User(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// An event of an aggregate: a fact in the past tense with a stable name.
+pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+    /// The stable, stored name of the event (never follows a Rust rename).
+    fn event_type(&self) -> &'static str;
+
+    /// The schema version of the event's payload as written today.
+    fn schema_version(&self) -> u32 {
+        1
+    }
+}
+
+/// A consistency boundary: state that decides commands and evolves by events.
+pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+    type Command: Send + Sync;
+    type Event: DomainEvent;
+
+    /// The stream category: streams are named `<CATEGORY>-<id>`.
+    const CATEGORY: &'static str;
+    /// The version of the state's serialised form; snapshots of another
+    /// version are ignored.
+    const SNAPSHOT_VERSION: u32;
+
+    /// Whether `actor` may issue `command` against this state.
+    ///
+    /// # Errors
+    /// [`DomainError::Forbidden`] or [`DomainError::Unauthenticated`].
+    fn authorize(&self, actor: &Actor, command: &Self::Command) -> Result<(), DomainError>;
+
+    /// The events that `command` produces at `now`, or why it is refused.
+    ///
+    /// # Errors
+    /// A [`DomainError`] naming the rule that refuses the command.
+    fn decide(
+        &self,
+        command: &Self::Command,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Self::Event>, DomainError>;
+
+    /// The state after `event`.
+    #[must_use]
+    fn evolve(self, event: &Self::Event) -> Self;
+}

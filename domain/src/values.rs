@@ -1,0 +1,345 @@
+//! Validated values: each is built through `parse`, so a value that exists is
+//! valid.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::DomainError;
+
+/// Public portal domains a company cannot sign up with (rule T2).
+const PUBLIC_PORTAL_DOMAINS: &[&str] = &[
+    "naver.com", "daum.net", "hanmail.net", "gmail.com", "googlemail.com", "nate.com",
+    "kakao.com", "hotmail.com", "outlook.com", "live.com", "msn.com", "yahoo.com",
+    "yahoo.co.kr", "icloud.com", "me.com", "aol.com", "empas.com", "paran.com",
+    "korea.com", "dreamwiz.com", "lycos.co.kr", "chol.com", "freechal.com", "hanmir.com",
+    "proton.me", "protonmail.com", "zoho.com", "mail.com", "gmx.com", "yandex.com",
+];
+
+/// A mail domain owned by a tenant: lower-case, IDNA (punycode) form.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct DomainName(String);
+
+impl DomainName {
+    /// Normalises (trims, lower-cases, converts to IDNA ASCII) and validates a
+    /// domain name.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] for a malformed domain.
+    pub fn parse(input: &str) -> Result<Self, DomainError> {
+        let trimmed = input.trim().trim_end_matches('.');
+        let bad = |m: &str| DomainError::invalid("domain", format!("`{}` {m}", input.trim()));
+        if trimmed.is_empty() {
+            return Err(DomainError::invalid("domain", "the domain is empty"));
+        }
+        let ascii = idna::domain_to_ascii_strict(trimmed)
+            .map_err(|_| bad("is not a valid domain name"))?
+            .to_ascii_lowercase();
+        if ascii.len() > 253 {
+            return Err(bad("is longer than 253 characters"));
+        }
+        let labels: Vec<&str> = ascii.split('.').collect();
+        if labels.len() < 2 {
+            return Err(bad("needs at least two labels, such as example.com"));
+        }
+        for label in &labels {
+            let ok = !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(bad("is not a valid domain name"));
+            }
+        }
+        if labels.last().is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(bad("is an address, not a domain name"));
+        }
+        Ok(Self(ascii))
+    }
+
+    /// Like [`DomainName::parse`], and refuses public portal domains and their
+    /// subdomains (rule T2).
+    ///
+    /// # Errors
+    /// [`DomainError::PublicPortalDomain`] for a portal domain.
+    pub fn parse_company_owned(input: &str) -> Result<Self, DomainError> {
+        let domain = Self::parse(input)?;
+        let portal = PUBLIC_PORTAL_DOMAINS.iter().any(|p| {
+            domain.0 == *p || domain.0.strip_suffix(p).is_some_and(|rest| rest.ends_with('.'))
+        });
+        if portal {
+            return Err(DomainError::PublicPortalDomain(domain.0));
+        }
+        Ok(domain)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The tenant id that belongs to this primary domain: one domain, one
+    /// tenant stream, so two sign-ups for one domain conflict in the store.
+    pub fn tenant_id(&self) -> Uuid {
+        Uuid::new_v5(&TENANT_NAMESPACE, self.0.as_bytes())
+    }
+}
+
+const TENANT_NAMESPACE: Uuid = Uuid::from_u128(0x6f0c_2a8e_5b1d_4c3e_9a7f_0d2e_8b4c_1a55);
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A user's ID: the local part of their address (rule T4), lower-case.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LoginId(String);
+
+impl LoginId {
+    /// # Errors
+    /// [`DomainError::Invalid`] unless the ID is 1 to 64 characters of
+    /// letters, digits, `.`, `_` and `-`, starting and ending with a letter
+    /// or digit.
+    pub fn parse(input: &str) -> Result<Self, DomainError> {
+        let id = input.trim().to_ascii_lowercase();
+        if id.is_empty() {
+            return Err(DomainError::invalid("userId", "the ID is empty"));
+        }
+        if id.len() > 64 {
+            return Err(DomainError::invalid("userId", "the ID is longer than 64 characters"));
+        }
+        let allowed = id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        let edges = id.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && id.bytes().last().is_some_and(|b| b.is_ascii_alphanumeric());
+        if !allowed || !edges || id.contains("..") {
+            return Err(DomainError::invalid(
+                "userId",
+                format!(
+                    "`{}` is not a valid ID: use letters, digits, '.', '_' and '-', starting and ending with a letter or digit",
+                    input.trim()
+                ),
+            ));
+        }
+        Ok(Self(id))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LoginId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A display name of a person or a company: trimmed, 1 to 100 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Name(String);
+
+impl Name {
+    /// # Errors
+    /// [`DomainError::Invalid`] for an empty name, one over 100 characters,
+    /// or one with control characters.
+    pub fn parse(field: &'static str, input: &str) -> Result<Self, DomainError> {
+        let name = input.trim();
+        if name.is_empty() {
+            return Err(DomainError::invalid(field, "the name is empty"));
+        }
+        if name.chars().count() > 100 {
+            return Err(DomainError::invalid(field, "the name is longer than 100 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(DomainError::invalid(field, "the name contains control characters"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password in clear, checked against the password policy before it is
+/// hashed outside the domain. It never enters an event.
+pub struct Password<'a>(&'a str);
+
+impl<'a> Password<'a> {
+    /// The policy: 8 to 128 characters, at least one letter and one digit,
+    /// not containing the user's ID.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] naming the unmet part of the policy.
+    pub fn parse(input: &'a str, login: &LoginId) -> Result<Self, DomainError> {
+        let length = input.chars().count();
+        if length < 8 {
+            return Err(DomainError::invalid("password", "the password must have at least 8 characters"));
+        }
+        if length > 128 {
+            return Err(DomainError::invalid("password", "the password must have at most 128 characters"));
+        }
+        if !input.chars().any(char::is_alphabetic) || !input.chars().any(|c| c.is_ascii_digit()) {
+            return Err(DomainError::invalid("password", "the password must contain a letter and a digit"));
+        }
+        if input.to_lowercase().contains(login.as_str()) {
+            return Err(DomainError::invalid("password", "the password must not contain the user's ID"));
+        }
+        Ok(Self(input))
+    }
+
+    pub fn expose(&self) -> &'a str {
+        self.0
+    }
+}
+
+/// A password hash (PHC string) made outside the domain.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PasswordHash(pub String);
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(..)")
+    }
+}
+
+/// A role a user can hold besides being a plain user (rules U3, H1, A6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    Admin,
+    HrManager,
+    DocumentAdmin,
+}
+
+/// Business or individual member (rule B2 decides the receipt kind).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MemberType {
+    Business,
+    Individual,
+}
+
+/// The billing cycle: 1, 12 or 24 months (rule T1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BillingCycle(u8);
+
+impl BillingCycle {
+    /// # Errors
+    /// [`DomainError::Invalid`] for anything but 1, 12 or 24.
+    pub fn parse(months: i64) -> Result<Self, DomainError> {
+        match months {
+            1 | 12 | 24 => Ok(Self(months as u8)),
+            _ => Err(DomainError::invalid("billingCycleMonths", "the billing cycle is 1, 12 or 24 months")),
+        }
+    }
+
+    pub fn months(self) -> u8 {
+        self.0
+    }
+}
+
+/// An IANA time zone name, such as `Asia/Seoul` (the default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TimeZone(String);
+
+impl Default for TimeZone {
+    fn default() -> Self {
+        Self("Asia/Seoul".into())
+    }
+}
+
+impl TimeZone {
+    /// # Errors
+    /// [`DomainError::Invalid`] for a name that is not an IANA time zone.
+    pub fn parse(input: &str) -> Result<Self, DomainError> {
+        input
+            .trim()
+            .parse::<chrono_tz::Tz>()
+            .map(|tz| Self(tz.name().to_owned()))
+            .map_err(|_| DomainError::invalid("timeZone", format!("`{input}` is not a known time zone")))
+    }
+
+    pub fn tz(&self) -> chrono_tz::Tz {
+        self.0.parse().unwrap_or(chrono_tz::Asia::Seoul)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_t2_refuses_public_portal_domains_and_their_subdomains() {
+        for portal in ["naver.com", "GMAIL.com", "daum.net", "hanmail.net", "nate.com", "kakao.com", "mail.naver.com"] {
+            assert!(
+                matches!(DomainName::parse_company_owned(portal), Err(DomainError::PublicPortalDomain(_))),
+                "{portal} accepted"
+            );
+        }
+        assert_eq!(DomainName::parse_company_owned("acme.co.kr").unwrap().as_str(), "acme.co.kr");
+        assert_eq!(DomainName::parse_company_owned("notnaver.com").unwrap().as_str(), "notnaver.com");
+    }
+
+    #[test]
+    fn domains_are_lower_cased_and_idna_encoded() {
+        assert_eq!(DomainName::parse(" Example.COM. ").unwrap().as_str(), "example.com");
+        assert_eq!(DomainName::parse("회사.한국").unwrap().as_str(), "xn--vf4b131b.xn--3e0b707e");
+        for bad in ["", " ", "localhost", "exa mple.com", "-acme.com", "acme-.com", "a..com", "1.2.3.4", "acme.com/x", "ac_me.com"] {
+            assert!(DomainName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(DomainName::parse(&format!("{}.com", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn one_domain_gives_one_tenant_id() {
+        let a = DomainName::parse("Acme.com").unwrap();
+        let b = DomainName::parse("acme.com").unwrap();
+        assert_eq!(a.tenant_id(), b.tenant_id());
+        assert_ne!(a.tenant_id(), DomainName::parse("acme.org").unwrap().tenant_id());
+    }
+
+    #[test]
+    fn rule_t4_ids_are_local_parts() {
+        assert_eq!(LoginId::parse(" Kim.Minsu ").unwrap().as_str(), "kim.minsu");
+        for bad in ["", "kim@acme.com", ".kim", "kim.", "ki..m", "김민수", "a b", &"a".repeat(65)] {
+            assert!(LoginId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn passwords_follow_the_policy() {
+        let login = LoginId::parse("kim").unwrap();
+        assert!(Password::parse("s3cret-pass", &login).is_ok());
+        for bad in ["", "short1", "onlyletters", "1234567890", "kim12345678", &"a1".repeat(65)] {
+            assert!(Password::parse(bad, &login).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn names_billing_cycles_and_time_zones_are_checked() {
+        assert!(Name::parse("name", "  ").is_err());
+        assert!(Name::parse("name", &"가".repeat(101)).is_err());
+        assert_eq!(Name::parse("name", " 김민수 ").unwrap().as_str(), "김민수");
+        for months in [1, 12, 24] {
+            assert_eq!(BillingCycle::parse(months).unwrap().months() as i64, months);
+        }
+        for months in [0, 2, 6, 36, -1] {
+            assert!(BillingCycle::parse(months).is_err());
+        }
+        assert_eq!(TimeZone::default().as_str(), "Asia/Seoul");
+        assert_eq!(TimeZone::parse("Europe/Paris").unwrap().as_str(), "Europe/Paris");
+        assert!(TimeZone::parse("Mars/Olympus").is_err());
+    }
+}
