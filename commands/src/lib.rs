@@ -1,14 +1,10 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Command handling: authorise, load, decide, append with the expected
+//! version, retry on conflict, deduplicate by command id.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod clock;
+mod command_log;
+mod pipeline;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use command_log::CommandLog;
+pub use pipeline::{CommandContext, CommandError, Commands, Outcome, stream_name};

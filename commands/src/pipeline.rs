@@ -1,0 +1,261 @@
+//! The path of a command: authorise → load (snapshot + newer events) →
+//! decide with `now` → append with the exact expected version → on conflict
+//! reload and decide again, a bounded number of times → result.
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use domain::{Actor, Aggregate, DomainError, DomainEvent};
+use snapshots::{Loaded, Snapshot, SnapshotError, SnapshotPolicy, SnapshotStore};
+use store::{Direction, EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
+use uuid::Uuid;
+
+use crate::command_log::Written;
+use crate::{Clock, CommandLog};
+
+/// Who sends a command, and the ids that tie it to others.
+#[derive(Debug, Clone)]
+pub struct CommandContext {
+    /// The command's own id: the same id again has no second effect.
+    pub command_id: Uuid,
+    pub actor: Actor,
+    pub tenant: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub client_address: Option<String>,
+}
+
+impl CommandContext {
+    pub fn new(command_id: Uuid, actor: Actor, tenant: Option<Uuid>) -> Self {
+        Self { command_id, actor, tenant, correlation_id: None, causation_id: None, client_address: None }
+    }
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome<E> {
+    pub stream: String,
+    /// The events the command appended (none when it changed nothing).
+    pub events: Vec<E>,
+    /// The global position of its last event (0 when it appended none).
+    pub position: u64,
+    /// Whether this is the answer to an earlier command with the same id.
+    pub repeated: bool,
+}
+
+/// Why a command did not take effect.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// A business rule said no; nothing was written.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// Other writers kept changing the stream; every retry lost.
+    #[error("the stream `{0}` kept changing; try again")]
+    Contention(String),
+    /// The command id was used before for a command of another kind.
+    #[error("the command id {0} was already used for another command")]
+    CommandIdReused(Uuid),
+    /// The store failed; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Stored events could not be read back into the aggregate.
+    #[error(transparent)]
+    Corrupt(#[from] SnapshotError),
+}
+
+/// The stream of an aggregate instance: `<category>-<id>`.
+pub fn stream_name<A: Aggregate>(id: Uuid) -> String {
+    format!("{}-{}", A::CATEGORY, id.simple())
+}
+
+/// The command pipeline.
+pub struct Commands {
+    store: Arc<dyn EventStore>,
+    snapshots: Option<Arc<dyn SnapshotStore>>,
+    policy: SnapshotPolicy,
+    clock: Arc<dyn Clock>,
+    log: CommandLog,
+    in_flight: Mutex<HashSet<Uuid>>,
+    max_attempts: u32,
+}
+
+impl Commands {
+    /// # Errors
+    /// When the command log cannot be recovered from the store.
+    pub async fn new(
+        store: Arc<dyn EventStore>,
+        snapshots: Option<Arc<dyn SnapshotStore>>,
+        policy: SnapshotPolicy,
+        clock: Arc<dyn Clock>,
+        max_attempts: u32,
+    ) -> Result<Self, StoreError> {
+        let log = CommandLog::recover(store.as_ref()).await?;
+        Ok(Self { store, snapshots, policy, clock, log, in_flight: Mutex::new(HashSet::new()), max_attempts: max_attempts.max(1) })
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Loads the current state of aggregate `id`.
+    ///
+    /// # Errors
+    /// When the store fails or an event cannot be decoded.
+    pub async fn load<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
+        self.load_stream::<A>(&stream_name::<A>(id), true).await
+    }
+
+    /// Loads state from the events alone, without any snapshot.
+    ///
+    /// # Errors
+    /// When the store fails or an event cannot be decoded.
+    pub async fn load_without_snapshot<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
+        self.load_stream::<A>(&stream_name::<A>(id), false).await
+    }
+
+    async fn load_stream<A: Aggregate>(&self, stream: &str, use_snapshot: bool) -> Result<Loaded<A>, CommandError> {
+        let snapshots = if use_snapshot { self.snapshots.as_deref() } else { None };
+        Ok(snapshots::load(self.store.as_ref(), snapshots, stream, A::SNAPSHOT_VERSION, |state: A, e| {
+            decode::<A>(e).map(|event| state.evolve(&event))
+        })
+        .await?)
+    }
+
+    /// Runs `command` against aggregate `id`.
+    ///
+    /// # Errors
+    /// [`CommandError::Rejected`] when a rule refuses it; the other variants
+    /// when it could not be carried out. Either way nothing was written.
+    pub async fn execute<A: Aggregate>(
+        &self,
+        id: Uuid,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> Result<Outcome<A::Event>, CommandError> {
+        let stream = stream_name::<A>(id);
+        let _guard = self.claim(context.command_id).await;
+        if let Some(written) = self.log.get(context.command_id) {
+            return self.replay_outcome::<A>(context.command_id, written).await;
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let loaded = self.load_stream::<A>(&stream, true).await?;
+            loaded.state.authorize(&context.actor, &command)?;
+            let now = self.clock.now();
+            let events = loaded.state.decide(&command, now)?;
+            if events.is_empty() {
+                return Ok(Outcome { stream, events, position: 0, repeated: false });
+            }
+            let data = events
+                .iter()
+                .map(|e| envelope(e, context, now))
+                .collect::<Result<Vec<_>, _>>()?;
+            let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            match self.store.append(&stream, expected, data).await {
+                Ok(result) => {
+                    let count = events.len() as u64;
+                    self.log.record(
+                        context.command_id,
+                        Written { stream: stream.clone(), first_version: result.version + 1 - count, count, position: result.position },
+                    );
+                    self.snapshot_if_due(&stream, loaded, &events, result.version);
+                    return Ok(Outcome { stream, events, position: result.position, repeated: false });
+                }
+                Err(StoreError::Conflict { .. }) if attempt < self.max_attempts => {
+                    tracing::debug!(stream, attempt, "conflict; deciding again");
+                }
+                Err(StoreError::Conflict { .. }) => return Err(CommandError::Contention(stream)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Makes concurrent commands with one id run one after the other, so the
+    /// second sees the first in the log.
+    async fn claim(&self, command: Uuid) -> ClaimGuard<'_> {
+        loop {
+            let claimed = self.in_flight.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(command);
+            if claimed {
+                return ClaimGuard { set: &self.in_flight, command };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+    }
+
+    async fn replay_outcome<A: Aggregate>(
+        &self,
+        command: Uuid,
+        written: Written,
+    ) -> Result<Outcome<A::Event>, CommandError> {
+        let stored = self
+            .store
+            .read_stream(&written.stream, Direction::Forwards, Some(written.first_version), written.count as usize)
+            .await?;
+        let events = stored
+            .iter()
+            .map(decode::<A>)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| CommandError::CommandIdReused(command))?;
+        if !written.stream.starts_with(&format!("{}-", A::CATEGORY)) {
+            return Err(CommandError::CommandIdReused(command));
+        }
+        Ok(Outcome { stream: written.stream, events, position: written.position, repeated: true })
+    }
+
+    fn snapshot_if_due<A: Aggregate>(&self, stream: &str, loaded: Loaded<A>, events: &[A::Event], version: u64) {
+        let Some(snapshots) = self.snapshots.clone() else { return };
+        if !self.policy.due(loaded.version, version) {
+            return;
+        }
+        let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
+        let stream = stream.to_owned();
+        tokio::spawn(async move {
+            let state = match serde_json::to_vec(&state) {
+                Ok(s) => s,
+                Err(e) => return tracing::warn!(stream, error = %e, "snapshot not encoded"),
+            };
+            let snapshot = Snapshot { stream: stream.clone(), version, schema_version: A::SNAPSHOT_VERSION, state };
+            if let Err(e) = snapshots.save(snapshot).await {
+                tracing::warn!(stream, error = %e, "snapshot not saved");
+            }
+        });
+    }
+}
+
+struct ClaimGuard<'a> {
+    set: &'a Mutex<HashSet<Uuid>>,
+    command: Uuid,
+}
+
+impl Drop for ClaimGuard<'_> {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.command);
+    }
+}
+
+fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<A::Event, String> {
+    serde_json::from_slice(&event.data).map_err(|e| format!("{} v{}: {e}", event.event_type, event.schema_version))
+}
+
+fn envelope<E: DomainEvent>(
+    event: &E,
+    context: &CommandContext,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<EventData, CommandError> {
+    let metadata = Metadata {
+        tenant: context.tenant,
+        actor: context.actor.user(),
+        command_id: Some(context.command_id),
+        correlation_id: Some(context.correlation_id.unwrap_or(context.command_id)),
+        causation_id: context.causation_id,
+        client_address: context.client_address.clone(),
+        occurred_at: now,
+    };
+    EventData::json(Uuid::now_v7(), event.event_type(), event.schema_version(), event, metadata)
+        .map_err(|e| CommandError::Store(StoreError::InvalidInput(e.to_string())))
+}

@@ -1,0 +1,220 @@
+//! The command pipeline against the embedded store.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use commands::{CommandContext, CommandError, Commands, ManualClock};
+use domain::tenant::{NewAccount, Tenant, TenantCommand, TenantEvent};
+use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, Role, TimeZone};
+use domain::{Actor, DomainError};
+use snapshots::{Snapshot, SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
+use store::EventStore;
+use store::sqlite::SqliteEventStore;
+use uuid::Uuid;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    clock: ManualClock,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let start = DateTime::parse_from_rfc3339("2026-11-26T09:00:00+09:00").unwrap().with_timezone(&Utc);
+        Self { dir: tempfile::tempdir().unwrap(), clock: ManualClock::new(start) }
+    }
+
+    fn store(&self) -> Arc<dyn EventStore> {
+        let clock = self.clock.clone();
+        Arc::new(SqliteEventStore::open(self.dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&clock))).unwrap())
+    }
+
+    async fn commands(&self, store: Arc<dyn EventStore>, every: u64, attempts: u32) -> (Commands, Arc<SqliteSnapshotStore>) {
+        let snapshots = Arc::new(SqliteSnapshotStore::open(self.dir.path().join("snapshots.db")).unwrap());
+        let commands = Commands::new(
+            store,
+            Some(snapshots.clone() as Arc<dyn SnapshotStore>),
+            SnapshotPolicy { every },
+            Arc::new(self.clock.clone()),
+            attempts,
+        )
+        .await
+        .unwrap();
+        (commands, snapshots)
+    }
+}
+
+fn domain() -> DomainName {
+    DomainName::parse("acme.co.kr").unwrap()
+}
+
+const ADMIN: Uuid = Uuid::from_u128(1);
+
+fn account(user_id: Uuid, login: &str) -> NewAccount {
+    NewAccount {
+        user_id,
+        login: LoginId::parse(login).unwrap(),
+        name: Name::parse("name", "홍길동").unwrap(),
+        password_hash: PasswordHash("hash".into()),
+    }
+}
+
+fn sign_up() -> TenantCommand {
+    TenantCommand::SignUp {
+        domain: domain(),
+        company_name: Name::parse("companyName", "에이크미").unwrap(),
+        member_type: MemberType::Business,
+        billing_cycle: BillingCycle::parse(1).unwrap(),
+        time_zone: TimeZone::default(),
+        admin: account(ADMIN, "admin"),
+    }
+}
+
+fn ctx(actor: Actor) -> CommandContext {
+    CommandContext::new(Uuid::now_v7(), actor, Some(domain().tenant_id()))
+}
+
+fn create(login: &str) -> TenantCommand {
+    TenantCommand::CreateUser { account: account(Uuid::now_v7(), login), roles: BTreeSet::new() }
+}
+
+#[tokio::test]
+async fn a_repeated_command_id_has_one_effect_and_returns_the_first_result_also_after_a_restart() {
+    let setup = Setup::new();
+    let store = setup.store();
+    let (commands, _) = setup.commands(store.clone(), 100, 5).await;
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let context = ctx(Actor::User(ADMIN));
+    let first = commands.execute::<Tenant>(tenant, &context, create("kim")).await.unwrap();
+    assert!(!first.repeated);
+    let head = *store.head().borrow();
+    // Same id, even with another payload: the first result, nothing appended.
+    let again = commands.execute::<Tenant>(tenant, &context, create("lee")).await.unwrap();
+    assert!(again.repeated);
+    assert_eq!(again.events, first.events);
+    assert_eq!(again.position, first.position);
+    assert_eq!(*store.head().borrow(), head);
+    drop(commands);
+    drop(store);
+
+    let store = setup.store();
+    let (restarted, _) = setup.commands(store.clone(), 100, 5).await;
+    let after = restarted.execute::<Tenant>(tenant, &context, create("park")).await.unwrap();
+    assert!(after.repeated);
+    assert_eq!(after.events, first.events);
+    assert_eq!(*store.head().borrow(), head);
+    // A command id used for another kind of command is refused.
+    let state = restarted.load::<Tenant>(tenant).await.unwrap();
+    assert_eq!(state.state.accounts.len(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_commands_on_one_stream_retry_until_each_has_its_effect() {
+    let setup = Setup::new();
+    let (commands, _) = setup.commands(setup.store(), 100, 50).await;
+    let commands = Arc::new(commands);
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let state = commands.load::<Tenant>(tenant).await.unwrap();
+    assert_eq!(state.state.accounts.len(), 17);
+    assert_eq!(state.version, Some(17));
+}
+
+#[tokio::test]
+async fn contention_beyond_the_retry_limit_is_reported_and_writes_nothing() {
+    let setup = Setup::new();
+    let (commands, _) = setup.commands(setup.store(), 100, 1).await;
+    let commands = Arc::new(commands);
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let tasks: Vec<_> = (0..32)
+        .map(|i| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(CommandError::Contention(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let state = commands.load::<Tenant>(tenant).await.unwrap();
+    assert_eq!(state.state.accounts.len(), 1 + won);
+}
+
+#[tokio::test]
+async fn a_refused_command_writes_nothing() {
+    let setup = Setup::new();
+    let store = setup.store();
+    let (commands, _) = setup.commands(store.clone(), 100, 5).await;
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let head = *store.head().borrow();
+    let refused = commands
+        .execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), TenantCommand::DeleteUser { user_id: ADMIN })
+        .await;
+    assert!(matches!(refused, Err(CommandError::Rejected(DomainError::Conflict(_)))));
+    let forbidden = commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), create("kim")).await;
+    assert!(matches!(forbidden, Err(CommandError::Rejected(DomainError::Unauthenticated(_)))));
+    assert_eq!(*store.head().borrow(), head);
+}
+
+#[tokio::test]
+async fn state_loaded_with_and_without_snapshots_is_equal() {
+    let setup = Setup::new();
+    let (commands, snapshots) = setup.commands(setup.store(), 10, 5).await;
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    for i in 0..40 {
+        let outcome =
+            commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await.unwrap();
+        if i % 3 == 0 {
+            let TenantEvent::UserCreated { user_id, .. } = outcome.events[0] else { panic!() };
+            commands
+                .execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), TenantCommand::GrantRole { user_id, role: Role::HrManager })
+                .await
+                .unwrap();
+        }
+    }
+    // Snapshots are written in the background.
+    let mut waited = 0;
+    while snapshots.load(&commands::stream_name::<Tenant>(tenant)).await.unwrap().is_none_or(|s| s.version < 49) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        waited += 1;
+        assert!(waited < 1000, "no snapshot taken");
+    }
+    let with = commands.load::<Tenant>(tenant).await.unwrap();
+    let without = commands.load_without_snapshot::<Tenant>(tenant).await.unwrap();
+    assert!(with.snapshot_version.is_some());
+    assert_eq!(without.snapshot_version, None);
+    assert_eq!(with.state, without.state);
+    assert_eq!(with.version, without.version);
+    assert_eq!(with.state.accounts.len(), 41);
+
+    // A snapshot of another schema version is ignored.
+    let stream = commands::stream_name::<Tenant>(tenant);
+    snapshots
+        .save(Snapshot { stream: stream.clone(), version: 54, schema_version: 99, state: b"{}".to_vec() })
+        .await
+        .unwrap();
+    let ignored = commands.load::<Tenant>(tenant).await.unwrap();
+    assert_eq!(ignored.snapshot_version, None);
+    assert_eq!(ignored.state, without.state);
+}
