@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The read side: projectors turn events into read-model changes, runners
+//! feed them from the event store, read-model stores keep the rows together
+//! with each projector's checkpoint.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod conformance;
+mod memory;
+mod model;
+pub mod projectors;
+mod runner;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use memory::MemoryReadModels;
+pub use model::{Change, ProjectionError, ReadModelStore, Row, Transaction};
+pub use runner::{Projections, Projector, rebuild};

@@ -1,0 +1,68 @@
+//! The conformance suite of the read-model store port; every store runs it
+//! through [`read_model_conformance_suite!`].
+
+use serde_json::json;
+
+use crate::{Change, ReadModelStore};
+
+/// Generates one `#[tokio::test]` per case, given an async expression that
+/// makes a fresh, empty store.
+#[macro_export]
+macro_rules! read_model_conformance_suite {
+    ($make:expr) => {
+        $crate::read_model_conformance_suite!(@cases $make;
+            puts_gets_and_deletes_rows,
+            scans_by_prefix_in_key_order_with_a_cursor,
+            commits_rows_and_checkpoint_together
+        );
+    };
+    (@cases $make:expr; $($case:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let store = $make.await;
+                $crate::conformance::$case(&store).await;
+            }
+        )*
+    };
+}
+
+fn put(table: &'static str, key: &str, n: i64) -> Change {
+    Change::Put { table, key: key.to_owned(), value: json!({ "n": n }) }
+}
+
+pub async fn puts_gets_and_deletes_rows(store: &dyn ReadModelStore) {
+    assert_eq!(store.get("t", "a").await.unwrap(), None);
+    store.commit("p", vec![put("t", "a", 1), put("u", "a", 2)], 1).await.unwrap();
+    assert_eq!(store.get("t", "a").await.unwrap(), Some(json!({ "n": 1 })));
+    assert_eq!(store.get("u", "a").await.unwrap(), Some(json!({ "n": 2 })));
+    store.commit("p", vec![put("t", "a", 3)], 2).await.unwrap();
+    assert_eq!(store.get("t", "a").await.unwrap(), Some(json!({ "n": 3 })));
+    store.commit("p", vec![Change::Delete { table: "t", key: "a".into() }], 3).await.unwrap();
+    assert_eq!(store.get("t", "a").await.unwrap(), None);
+    assert_eq!(store.get("u", "a").await.unwrap(), Some(json!({ "n": 2 })));
+}
+
+pub async fn scans_by_prefix_in_key_order_with_a_cursor(store: &dyn ReadModelStore) {
+    let keys = ["t1/b", "t1/a", "t1/c", "t2/a", "t1/", "t10/a"];
+    store.commit("p", keys.iter().enumerate().map(|(i, k)| put("t", k, i as i64)).collect(), 1).await.unwrap();
+    let all = store.scan("t", "t1/", None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["t1/", "t1/a", "t1/b", "t1/c"]);
+    let page = store.scan("t", "t1/", Some("t1/a"), 1).await.unwrap();
+    assert_eq!(page, vec![("t1/b".to_owned(), json!({ "n": 0 }))]);
+    assert!(store.scan("t", "t1/", Some("t1/c"), 10).await.unwrap().is_empty());
+    assert!(store.scan("t", "t3/", None, 10).await.unwrap().is_empty());
+    assert!(store.scan("none", "", None, 10).await.unwrap().is_empty());
+    assert_eq!(store.count("t", "t1/").await.unwrap(), 4);
+    assert_eq!(store.count("t", "").await.unwrap(), 6);
+    assert_eq!(store.count("none", "").await.unwrap(), 0);
+}
+
+pub async fn commits_rows_and_checkpoint_together(store: &dyn ReadModelStore) {
+    assert_eq!(store.checkpoint("users").await.unwrap(), 0);
+    store.commit("users", vec![put("t", "a", 1)], 41).await.unwrap();
+    assert_eq!(store.checkpoint("users").await.unwrap(), 41);
+    assert_eq!(store.checkpoint("audit").await.unwrap(), 0);
+    store.commit("users", vec![], 42).await.unwrap();
+    assert_eq!(store.checkpoint("users").await.unwrap(), 42);
+}

@@ -1,0 +1,86 @@
+//! The in-memory read-model store, the embedded default. It holds nothing
+//! across restarts: the runners rebuild it from the event log at start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::RwLock;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::{Change, ProjectionError, ReadModelStore, Row};
+
+#[derive(Default)]
+struct Tables {
+    rows: HashMap<String, BTreeMap<String, Value>>,
+    checkpoints: HashMap<String, u64>,
+}
+
+/// Read models in memory.
+#[derive(Default)]
+pub struct MemoryReadModels {
+    tables: RwLock<Tables>,
+}
+
+impl MemoryReadModels {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl ReadModelStore for MemoryReadModels {
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
+        Ok(self.read().rows.get(table).and_then(|t| t.get(key)).cloned())
+    }
+
+    async fn scan(&self, table: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<Row>, ProjectionError> {
+        let tables = self.read();
+        let Some(rows) = tables.rows.get(table) else { return Ok(Vec::new()) };
+        let start = match after {
+            Some(after) if after >= prefix => std::ops::Bound::Excluded(after.to_owned()),
+            _ => std::ops::Bound::Included(prefix.to_owned()),
+        };
+        Ok(rows
+            .range((start, std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+        let tables = self.read();
+        Ok(tables.rows.get(table).map_or(0, |rows| {
+            rows.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).count()
+        }))
+    }
+
+    async fn commit(&self, projector: &str, changes: Vec<Change>, checkpoint: u64) -> Result<(), ProjectionError> {
+        let mut tables = self.tables.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for change in changes {
+            match change {
+                Change::Put { table, key, value } => {
+                    tables.rows.entry(table.to_owned()).or_default().insert(key, value);
+                }
+                Change::Delete { table, key } => {
+                    if let Some(rows) = tables.rows.get_mut(table) {
+                        rows.remove(&key);
+                    }
+                }
+            }
+        }
+        tables.checkpoints.insert(projector.to_owned(), checkpoint);
+        Ok(())
+    }
+
+    async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError> {
+        Ok(self.read().checkpoints.get(projector).copied().unwrap_or(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    crate::read_model_conformance_suite!(async { MemoryReadModels::default() });
+}

@@ -1,0 +1,114 @@
+//! The read-model store port: tables of JSON rows under ordered string keys.
+//!
+//! Keys begin with the tenant id wherever the rows belong to a tenant, so a
+//! prefix scan never crosses tenants.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// A row: its key and its value.
+pub type Row = (String, Value);
+
+/// One change of a read model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Put { table: &'static str, key: String, value: Value },
+    Delete { table: &'static str, key: String },
+}
+
+/// Why a projection step failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("read-model store: {0}")]
+    Store(String),
+    #[error("event store: {0}")]
+    Events(#[from] store::StoreError),
+    #[error("event {position} ({event_type}) cannot be projected: {reason}")]
+    Event { position: u64, event_type: String, reason: String },
+}
+
+/// Where read models are kept.
+#[async_trait]
+pub trait ReadModelStore: Send + Sync + 'static {
+    /// One row.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError>;
+
+    /// Up to `limit` rows whose key starts with `prefix` and is greater than
+    /// `after`, in key order.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError>;
+
+    /// How many rows have a key starting with `prefix`.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError>;
+
+    /// Applies `changes` and sets `projector`'s checkpoint to `checkpoint`,
+    /// all or nothing.
+    ///
+    /// # Errors
+    /// When the backend fails; then nothing was applied.
+    async fn commit(&self, projector: &str, changes: Vec<Change>, checkpoint: u64) -> Result<(), ProjectionError>;
+
+    /// The position of the last event `projector` has applied (0: none).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError>;
+}
+
+/// The pending changes of one batch, read through before the store.
+pub struct Transaction<'a> {
+    store: &'a dyn ReadModelStore,
+    pending: BTreeMap<(&'static str, String), Option<Value>>,
+}
+
+impl<'a> Transaction<'a> {
+    pub fn new(store: &'a dyn ReadModelStore) -> Self {
+        Self { store, pending: BTreeMap::new() }
+    }
+
+    /// A row as this batch left it.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn get(&self, table: &'static str, key: &str) -> Result<Option<Value>, ProjectionError> {
+        match self.pending.get(&(table, key.to_owned())) {
+            Some(pending) => Ok(pending.clone()),
+            None => self.store.get(table, key).await,
+        }
+    }
+
+    pub fn put(&mut self, table: &'static str, key: String, value: Value) {
+        self.pending.insert((table, key), Some(value));
+    }
+
+    pub fn delete(&mut self, table: &'static str, key: String) {
+        self.pending.insert((table, key), None);
+    }
+
+    /// The changes of the batch, in a deterministic order.
+    pub fn into_changes(self) -> Vec<Change> {
+        self.pending
+            .into_iter()
+            .map(|((table, key), value)| match value {
+                Some(value) => Change::Put { table, key, value },
+                None => Change::Delete { table, key },
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,36 @@
+//! The projectors of the read models the API serves.
+
+mod audit;
+mod tenants;
+mod users;
+
+use std::sync::Arc;
+
+pub use audit::{AUDIT, AuditProjector, audit_key};
+pub use tenants::{TENANT_DOMAINS, TENANTS, TenantsProjector};
+pub use users::{CREDENTIALS, USER_IDS, USERS, UsersProjector};
+
+use domain::tenant::TenantEvent;
+use store::RecordedEvent;
+use uuid::Uuid;
+
+use crate::{ProjectionError, Projector};
+
+/// Every projector of the system, in the order they start.
+pub fn all() -> Vec<Arc<dyn Projector>> {
+    vec![Arc::new(TenantsProjector), Arc::new(UsersProjector), Arc::new(AuditProjector)]
+}
+
+fn unreadable(event: &RecordedEvent, reason: impl ToString) -> ProjectionError {
+    ProjectionError::Event { position: event.position, event_type: event.event_type.clone(), reason: reason.to_string() }
+}
+
+/// The tenant event carried by `event`, if it is one.
+fn tenant_event(event: &RecordedEvent) -> Result<Option<(Uuid, TenantEvent)>, ProjectionError> {
+    if event.category() != "tenant" {
+        return Ok(None);
+    }
+    let tenant = event.metadata.tenant.ok_or_else(|| unreadable(event, "no tenant in metadata"))?;
+    let decoded = event.decode::<TenantEvent>().map_err(|e| unreadable(event, e))?;
+    Ok(Some((tenant, decoded)))
+}

@@ -1,0 +1,174 @@
+//! Runners: one task per projector, subscribed from its checkpoint, that
+//! applies each batch of events in one transaction and commits it together
+//! with the new checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use store::{EventStore, RecordedEvent};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::{ProjectionError, ReadModelStore, Transaction};
+
+/// Event → read-model change, written once for every store.
+#[async_trait]
+pub trait Projector: Send + Sync + 'static {
+    /// The stable name of the projector and the version of what it writes.
+    fn name(&self) -> &'static str;
+
+    /// Records the effect of `event` in `tx`.
+    ///
+    /// # Errors
+    /// When the event cannot be understood or the store fails.
+    async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError>;
+}
+
+/// The running projectors and what they have applied.
+pub struct Projections {
+    store: Arc<dyn ReadModelStore>,
+    checkpoints: Vec<(&'static str, watch::Receiver<u64>)>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Projections {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl Projections {
+    /// Starts one runner per projector.
+    ///
+    /// # Errors
+    /// When a checkpoint cannot be read.
+    pub async fn start(
+        events: Arc<dyn EventStore>,
+        store: Arc<dyn ReadModelStore>,
+        projectors: Vec<Arc<dyn Projector>>,
+    ) -> Result<Self, ProjectionError> {
+        let mut checkpoints = Vec::new();
+        let mut tasks = Vec::new();
+        for projector in projectors {
+            let start = store.checkpoint(projector.name()).await?;
+            let (sender, receiver) = watch::channel(start);
+            checkpoints.push((projector.name(), receiver));
+            tasks.push(tokio::spawn(run(events.clone(), store.clone(), projector, sender)));
+        }
+        Ok(Self { store, checkpoints, tasks })
+    }
+
+    pub fn store(&self) -> &Arc<dyn ReadModelStore> {
+        &self.store
+    }
+
+    /// The checkpoint of every projector.
+    pub fn checkpoints(&self) -> Vec<(&'static str, u64)> {
+        self.checkpoints.iter().map(|(name, rx)| (*name, *rx.borrow())).collect()
+    }
+
+    /// The lowest checkpoint: every read model has applied the log up to it.
+    pub fn position(&self) -> u64 {
+        self.checkpoints.iter().map(|(_, rx)| *rx.borrow()).min().unwrap_or(0)
+    }
+
+    /// Waits until every read model has applied the event at `position`, or
+    /// `timeout` has passed. Returns whether they have.
+    pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
+        let all = async {
+            for (_, rx) in &self.checkpoints {
+                let mut rx = rx.clone();
+                if rx.wait_for(|c| *c >= position).await.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::time::timeout(timeout, all).await.unwrap_or(false)
+    }
+}
+
+async fn run(
+    events: Arc<dyn EventStore>,
+    store: Arc<dyn ReadModelStore>,
+    projector: Arc<dyn Projector>,
+    checkpoint: watch::Sender<u64>,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match follow(&events, store.as_ref(), projector.as_ref(), &checkpoint).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(projector = projector.name(), error = %e, "projection stopped; resuming from its checkpoint");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// Applies the log from the projector's checkpoint on; returns when the event
+/// store has shut down.
+async fn follow(
+    events: &Arc<dyn EventStore>,
+    store: &dyn ReadModelStore,
+    projector: &dyn Projector,
+    checkpoint: &watch::Sender<u64>,
+) -> Result<(), ProjectionError> {
+    let from = store.checkpoint(projector.name()).await?;
+    let mut subscription = events.clone().subscribe_all(from);
+    while let Some(batch) = subscription.next_batch().await {
+        let position = apply_batch(store, projector, &batch?).await?;
+        checkpoint.send_replace(position);
+    }
+    Ok(())
+}
+
+async fn apply_batch(
+    store: &dyn ReadModelStore,
+    projector: &dyn Projector,
+    batch: &[RecordedEvent],
+) -> Result<u64, ProjectionError> {
+    let mut tx = Transaction::new(store);
+    for event in batch {
+        projector.apply(event, &mut tx).await?;
+    }
+    let position = batch.last().map_or(0, |e| e.position);
+    store.commit(projector.name(), tx.into_changes(), position).await?;
+    Ok(position)
+}
+
+/// Replays the log from each projector's checkpoint (position 0 for a fresh
+/// store) up to the head as it is now, and returns how many events were read.
+///
+/// # Errors
+/// When a store fails or an event cannot be projected.
+pub async fn rebuild(
+    events: &dyn EventStore,
+    store: &dyn ReadModelStore,
+    projectors: &[Arc<dyn Projector>],
+) -> Result<u64, ProjectionError> {
+    let head = *events.head().borrow();
+    let mut read = 0;
+    let mut after = u64::MAX;
+    for projector in projectors {
+        after = after.min(store.checkpoint(projector.name()).await?);
+    }
+    while after < head {
+        let batch = events.read_all(after, 4096).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.position;
+        read += batch.len() as u64;
+        for projector in projectors {
+            let done = store.checkpoint(projector.name()).await?;
+            let fresh = &batch[batch.partition_point(|e| e.position <= done)..];
+            if !fresh.is_empty() {
+                apply_batch(store, projector.as_ref(), fresh).await?;
+            }
+        }
+    }
+    Ok(read)
+}
