@@ -1,14 +1,13 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The GraphQL server of the groupware suite: HTTP wiring (actix-web), the
+//! schema (async-graphql), authentication, and the start-up of every part.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+mod app;
+mod auth;
+mod errors;
+mod http;
+mod metrics;
+pub mod schema;
+mod settings;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use app::{Application, Services, rebuild_read_models};
+pub use settings::{ClockKind, Settings};

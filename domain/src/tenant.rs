@@ -180,6 +180,9 @@ impl Aggregate for Tenant {
                 Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
                 _ => Err(DomainError::Forbidden("only the user may change their own password".into())),
             },
+            TenantCommand::DeleteUser { user_id } if actor.user() == Some(*user_id) => {
+                Err(DomainError::Forbidden("you cannot delete your own account".into()))
+            }
             TenantCommand::CreateUser { .. }
             | TenantCommand::ResetPassword { .. }
             | TenantCommand::GrantRole { .. }
@@ -451,7 +454,16 @@ mod tests {
         given::<Tenant>(signed_up())
             .when(ADMIN, TenantCommand::RevokeRole { user_id: admin, role: Role::Admin })
             .then_refused(keep.clone());
-        given::<Tenant>(signed_up()).when(ADMIN, TenantCommand::DeleteUser { user_id: admin }).then_refused(keep);
+        given::<Tenant>(signed_up()).when(Actor::System, TenantCommand::DeleteUser { user_id: admin }).then_refused(keep);
+    }
+
+    #[test]
+    fn rule_u1_an_admin_cannot_delete_their_own_account() {
+        let mut events = signed_up();
+        events.push(Tenant::created(&account(2, "kim"), BTreeSet::from([Role::Admin])));
+        given::<Tenant>(events)
+            .when(ADMIN, TenantCommand::DeleteUser { user_id: Uuid::from_u128(1) })
+            .then_refused(DomainError::Forbidden("you cannot delete your own account".into()));
     }
 
     #[test]

@@ -1,0 +1,199 @@
+//! Start-up: the stores, the command pipeline, the projections, the HTTP
+//! server — and the services the resolvers use.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, SystemClock};
+use domain::Aggregate;
+use projections::{MemoryReadModels, Projections, ReadModelStore};
+use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
+use store::EventStore;
+use store::sqlite::SqliteEventStore;
+use uuid::Uuid;
+
+use crate::auth::Auth;
+use crate::errors::ApiResult;
+use crate::metrics::Metrics;
+use crate::{ClockKind, Settings};
+
+/// How long a mutation waits for the read models to show its effect.
+const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
+
+/// Everything a request may use.
+pub struct Services {
+    pub settings: Settings,
+    pub store: Arc<dyn EventStore>,
+    pub commands: Commands,
+    pub projections: Projections,
+    pub auth: Auth,
+    pub clock: Arc<dyn Clock>,
+    /// Present when the server runs on a settable clock.
+    pub manual_clock: Option<ManualClock>,
+    pub metrics: Metrics,
+    ready: AtomicBool,
+}
+
+impl Services {
+    /// Opens the stores under the data directory and starts the projections.
+    ///
+    /// # Errors
+    /// When a store cannot be opened.
+    pub async fn start(settings: Settings) -> anyhow::Result<Arc<Self>> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        let manual_clock = (settings.clock == ClockKind::Manual).then(|| ManualClock::new(Utc::now()));
+        let clock: Arc<dyn Clock> = match &manual_clock {
+            Some(manual) => Arc::new(manual.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let store_clock = clock.clone();
+        let events_file = settings.data_dir.join("events.db");
+        let store: Arc<dyn EventStore> = Arc::new(
+            SqliteEventStore::open(&events_file, Arc::new(move || store_clock.now()))
+                .with_context(|| format!("opening the event store {}", events_file.display()))?,
+        );
+        let snapshots: Arc<dyn SnapshotStore> = Arc::new(
+            SqliteSnapshotStore::open(settings.data_dir.join("snapshots.db")).context("opening the snapshot store")?,
+        );
+        let commands = Commands::new(
+            store.clone(),
+            Some(snapshots),
+            SnapshotPolicy { every: settings.snapshot_every },
+            clock.clone(),
+            settings.max_command_attempts,
+        )
+        .await
+        .context("recovering the command log")?;
+        let read_models: Arc<dyn ReadModelStore> = Arc::new(MemoryReadModels::default());
+        let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
+            .await
+            .context("starting the projections")?;
+        let auth = Auth::open(&settings.data_dir.join("token.key"), settings.token_ttl, settings.password_memory_kib)?;
+        let services = Arc::new(Self {
+            settings,
+            store,
+            commands,
+            projections,
+            auth,
+            clock,
+            manual_clock,
+            metrics: Metrics::new().context("registering metrics")?,
+            ready: AtomicBool::new(false),
+        });
+        // Ready once the read models have caught up with the log as it was
+        // at start.
+        let head = *services.store.head().borrow();
+        let waiting = services.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            while !waiting.projections.wait_for(head, Duration::from_secs(60)).await {
+                tracing::warn!(head, "read models still catching up");
+            }
+            waiting.ready.store(true, Ordering::SeqCst);
+            tracing::info!(head, elapsed = ?started.elapsed(), "read models caught up; ready");
+        });
+        Ok(services)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub fn read_models(&self) -> &dyn ReadModelStore {
+        self.projections.store().as_ref()
+    }
+
+    /// Runs a command and waits until the read models show its effect, so
+    /// that the front end reads its own writes.
+    ///
+    /// # Errors
+    /// The command's refusal or failure, as the client should see it.
+    pub async fn execute<A: Aggregate>(
+        &self,
+        id: Uuid,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> ApiResult<Outcome<A::Event>> {
+        let result = self.commands.execute::<A>(id, context, command).await;
+        let label = match &result {
+            Ok(o) if o.repeated => "repeated",
+            Ok(_) => "applied",
+            Err(commands::CommandError::Rejected(_)) => "rejected",
+            Err(_) => "failed",
+        };
+        self.metrics.commands.with_label_values(&[label]).inc();
+        let outcome = result?;
+        if !outcome.repeated {
+            self.metrics.events_appended.inc_by(outcome.events.len() as u64);
+        }
+        if !self.projections.wait_for(outcome.position, READ_YOUR_WRITES).await {
+            tracing::warn!(position = outcome.position, "read models lag behind a command");
+        }
+        Ok(outcome)
+    }
+}
+
+/// The server, bound and ready to run.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    services: Arc<Services>,
+}
+
+impl Application {
+    /// Starts the services and binds the listener (port 0 picks a free one).
+    ///
+    /// # Errors
+    /// When a store cannot be opened or the address cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
+        let port = listener.local_addr()?.port();
+        let services = Services::start(settings).await?;
+        let server = crate::http::server(listener, services.clone())?;
+        Ok(Self { port, server, services })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
+    }
+
+    /// Serves until the process is told to stop.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Replays the whole event log into fresh read models and reports how many
+/// events it read and how long it took.
+///
+/// # Errors
+/// When the store cannot be opened or an event cannot be projected.
+pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Duration)> {
+    let events_file = settings.data_dir.join("events.db");
+    anyhow::ensure!(events_file.exists(), "no event store at {}", events_file.display());
+    let store = SqliteEventStore::open(&events_file, store::system_now())?;
+    let read_models = MemoryReadModels::default();
+    let started = Instant::now();
+    let read = projections::rebuild(&store, &read_models, &projections::projectors::all()).await?;
+    Ok((read, started.elapsed()))
+}
+
+/// A fresh command context for a request.
+pub fn context(command_id: Option<Uuid>, actor: domain::Actor, tenant: Uuid, client: Option<String>) -> CommandContext {
+    let mut context = CommandContext::new(command_id.unwrap_or_else(Uuid::now_v7), actor, Some(tenant));
+    context.client_address = client;
+    context
+}

@@ -1,0 +1,169 @@
+//! Passwords (argon2id) and bearer tokens (HS256 JWT, expiry checked against
+//! the system's clock so that a manual clock moves it too).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Params, Version};
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::errors::{ApiError, ApiResult};
+
+/// What a token says.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: Uuid,
+    /// The tenant id.
+    pub tid: Uuid,
+    pub iat: i64,
+    pub exp: i64,
+    /// The kind of client the token was issued to.
+    #[serde(default)]
+    pub client: String,
+}
+
+/// Signs and checks tokens, hashes and verifies passwords.
+pub struct Auth {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl: chrono::Duration,
+    argon: Arc<Argon2<'static>>,
+}
+
+impl Auth {
+    /// Uses the signing key in `key_file`, creating a random one the first
+    /// time.
+    ///
+    /// # Errors
+    /// When the key file cannot be read or written, or the argon2 cost is
+    /// out of range.
+    pub fn open(key_file: &Path, ttl: Duration, memory_kib: u32) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let key = match std::fs::read(key_file) {
+            Ok(key) if key.len() >= 32 => key,
+            _ => {
+                let mut key = vec![0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+                write_private(key_file, &key).with_context(|| format!("writing {}", key_file.display()))?;
+                key
+            }
+        };
+        let params = Params::new(memory_kib, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(&key),
+            decoding: DecodingKey::from_secret(&key),
+            ttl: chrono::Duration::from_std(ttl).context("token lifetime")?,
+            argon: Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+        })
+    }
+
+    /// A token for `user` of `tenant`, valid from `now` for the configured time.
+    ///
+    /// # Errors
+    /// When signing fails.
+    pub fn issue(&self, tenant: Uuid, user: Uuid, now: DateTime<Utc>) -> ApiResult<(String, DateTime<Utc>)> {
+        let expires = now + self.ttl;
+        let claims = Claims { sub: user, tid: tenant, iat: now.timestamp(), exp: expires.timestamp(), client: "web".into() };
+        let token = encode(&Header::default(), &claims, &self.encoding).map_err(ApiError::internal)?;
+        Ok((token, expires))
+    }
+
+    /// The claims of a genuine, unexpired token.
+    ///
+    /// # Errors
+    /// `UNAUTHENTICATED` for a forged, malformed or expired token.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> ApiResult<Claims> {
+        let mut validation = Validation::default();
+        // Expiry is checked below, against the system's clock.
+        validation.validate_exp = false;
+        validation.required_spec_claims.clear();
+        let claims = decode::<Claims>(token, &self.decoding, &validation)
+            .map_err(|_| ApiError::unauthenticated("the token is not valid; log in again"))?
+            .claims;
+        if claims.exp <= now.timestamp() {
+            return Err(ApiError::unauthenticated("the token has expired; log in again"));
+        }
+        Ok(claims)
+    }
+
+    /// The argon2id PHC string of `password`.
+    ///
+    /// # Errors
+    /// When hashing fails.
+    pub async fn hash_password(&self, password: &str) -> ApiResult<String> {
+        let argon = self.argon.clone();
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || argon.hash_password(password.as_bytes()).map(|h| h.to_string()))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)
+    }
+
+    /// Whether `password` matches the PHC string `hash`.
+    pub async fn verify_password(&self, hash: &str, password: &str) -> bool {
+        let argon = self.argon.clone();
+        let (hash, password) = (hash.to_owned(), password.to_owned());
+        tokio::task::spawn_blocking(move || {
+            PasswordHash::new(&hash).is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
+        })
+        .await
+        .unwrap_or(false)
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(dir: &tempfile::TempDir) -> Auth {
+        Auth::open(&dir.path().join("token.key"), Duration::from_secs(3600), 1024).unwrap()
+    }
+
+    #[tokio::test]
+    async fn tokens_expire_by_the_system_clock_and_cannot_be_forged() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = auth(&dir);
+        let now = Utc::now();
+        let (tenant, user) = (Uuid::now_v7(), Uuid::now_v7());
+        let (token, expires) = auth.issue(tenant, user, now).unwrap();
+        assert_eq!(expires, now + chrono::Duration::hours(1));
+        let claims = auth.verify(&token, now + chrono::Duration::minutes(59)).unwrap();
+        assert_eq!((claims.tid, claims.sub), (tenant, user));
+        assert!(auth.verify(&token, now + chrono::Duration::minutes(61)).is_err());
+        // The same key file gives the same key; another key rejects the token.
+        assert!(Auth::open(&dir.path().join("token.key"), Duration::from_secs(60), 1024).unwrap().verify(&token, now).is_ok());
+        let other = tempfile::tempdir().unwrap();
+        assert!(super::Auth::open(&other.path().join("token.key"), Duration::from_secs(60), 1024).unwrap().verify(&token, now).is_err());
+        let mut tampered = token.clone();
+        tampered.insert(tampered.len() - 3, 'x');
+        assert!(auth.verify(&tampered, now).is_err());
+        assert!(auth.verify("not-a-token", now).is_err());
+    }
+
+    #[tokio::test]
+    async fn passwords_are_hashed_with_argon2id() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = auth(&dir);
+        let hash = auth.hash_password("s3cret-pass").await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(auth.verify_password(&hash, "s3cret-pass").await);
+        assert!(!auth.verify_password(&hash, "s3cret-pasS").await);
+        assert!(!auth.verify_password("garbage", "s3cret-pass").await);
+    }
+}

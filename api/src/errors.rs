@@ -1,0 +1,115 @@
+//! The one place where failures become GraphQL errors with a stable
+//! `extensions.code`. Internal details go to the log, never to the client.
+
+use async_graphql::{ErrorExtensions, FieldError};
+use commands::CommandError;
+use domain::{DomainError, ErrorKind};
+
+/// The error codes of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    Forbidden,
+    Validation,
+    NotFound,
+    Conflict,
+    LimitExceeded,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "UNAUTHENTICATED",
+            Code::Forbidden => "FORBIDDEN",
+            Code::Validation => "VALIDATION",
+            Code::NotFound => "NOT_FOUND",
+            Code::Conflict => "CONFLICT",
+            Code::LimitExceeded => "LIMIT_EXCEEDED",
+            Code::Internal => "INTERNAL",
+        }
+    }
+}
+
+/// An error as the client sees it.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: Code,
+    pub message: String,
+    pub field: Option<&'static str>,
+}
+
+impl ApiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), field: None }
+    }
+
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(Code::Unauthenticated, message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(Code::Forbidden, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(Code::NotFound, message)
+    }
+
+    /// A failure the client cannot fix: logged in full, reported briefly.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(Code::Internal, "the server could not complete the request; try again later")
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        let code = match e.kind() {
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
+            ErrorKind::Forbidden => Code::Forbidden,
+            ErrorKind::Validation => Code::Validation,
+            ErrorKind::NotFound => Code::NotFound,
+            ErrorKind::Conflict => Code::Conflict,
+            ErrorKind::LimitExceeded => Code::LimitExceeded,
+        };
+        Self { code, message: e.to_string(), field: e.field() }
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Rejected(rule) => rule.into(),
+            CommandError::Contention(_) => Self::new(Code::Conflict, "the data changed while saving; try again"),
+            CommandError::CommandIdReused(id) => {
+                Self::new(Code::Conflict, format!("the command id {id} was already used for another request"))
+            }
+            CommandError::Store(store::StoreError::Unavailable(detail)) => {
+                tracing::error!(error = %detail, "event store unavailable");
+                Self::new(Code::Internal, "the event store is unavailable; nothing was saved, try again later")
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<projections::ProjectionError> for ApiError {
+    fn from(e: projections::ProjectionError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<ApiError> for FieldError {
+    fn from(e: ApiError) -> Self {
+        FieldError::new(e.message).extend_with(|_, ext| {
+            ext.set("code", e.code.as_str());
+            if let Some(field) = e.field {
+                ext.set("field", field);
+            }
+        })
+    }
+}
+
+/// Shorthand for resolvers.
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,267 @@
+//! The HTTP surface: `/graphql` (POST, GET, WebSocket), `/healthz`,
+//! `/metrics`, and `/test/clock` when the clock is manual.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service as _;
+use actix_web::http::StatusCode;
+use actix_web::http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql_actix_web::GraphQLSubscription;
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::Services;
+use crate::errors::Code;
+use crate::schema::{AppSchema, RequestInfo, build_schema};
+
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result<actix_web::dev::Server> {
+    let schema = build_schema(services.clone());
+    let manual = services.manual_clock.is_some();
+    let server = HttpServer::new(move || {
+        let metrics_services = services.clone();
+        let mut app = App::new()
+            .app_data(web::Data::new(services.clone()))
+            .app_data(web::Data::new(schema.clone()))
+            .wrap_fn(move |req, srv| {
+                let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                let started = Instant::now();
+                let services = metrics_services.clone();
+                let response = srv.call(req);
+                async move {
+                    let response = response.await?;
+                    services.metrics.latency.with_label_values(&[route.as_str()]).observe(started.elapsed().as_secs_f64());
+                    services.metrics.requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+                    Ok(response)
+                }
+            })
+            .route("/graphql", web::post().to(graphql_post))
+            .route(
+                "/graphql",
+                web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws),
+            )
+            .route("/graphql", web::get().to(graphql_get))
+            .route("/healthz", web::get().to(healthz))
+            .route("/metrics", web::get().to(metrics));
+        if manual {
+            app = app.route("/test/clock", web::post().to(set_clock)).route("/test/clock", web::get().to(get_clock));
+        }
+        app
+    })
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// A GraphQL error response outside execution (malformed or oversized body).
+fn request_error(status: StatusCode, code: Code, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(GRAPHQL_RESPONSE)
+        .json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
+}
+
+fn request_info(req: &HttpRequest) -> RequestInfo {
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    RequestInfo { token, client_address: req.peer_addr().map(|a| a.ip().to_string()) }
+}
+
+async fn graphql_post(
+    req: HttpRequest,
+    services: web::Data<Arc<Services>>,
+    schema: web::Data<AppSchema>,
+    mut payload: web::Payload,
+) -> HttpResponse {
+    let limit = services.settings.max_body_bytes;
+    let too_large = || {
+        request_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::LimitExceeded,
+            &format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return too_large();
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return request_error(StatusCode::BAD_REQUEST, Code::Validation, "the request body could not be read");
+        };
+        if body.len() + chunk.len() > limit {
+            return too_large();
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let json_body = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with(GRAPHQL_RESPONSE));
+    if !json_body {
+        return request_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Code::Validation,
+            "send the GraphQL request as application/json",
+        );
+    }
+    let request: BatchRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return request_error(StatusCode::BAD_REQUEST, Code::Validation, &format!("the body is not a GraphQL request: {e}"));
+        }
+    };
+    execute(&req, &schema, request).await
+}
+
+#[derive(Deserialize)]
+struct GetParams {
+    query: Option<String>,
+}
+
+async fn graphql_get(req: HttpRequest, schema: web::Data<AppSchema>) -> HttpResponse {
+    let wants_html = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    let has_query = web::Query::<GetParams>::from_query(req.query_string()).is_ok_and(|p| p.query.is_some());
+    if wants_html && !has_query {
+        let page = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish();
+        return HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page);
+    }
+    let request = match async_graphql::http::parse_query_string(req.query_string()) {
+        Ok(r) => r,
+        Err(e) => return request_error(StatusCode::BAD_REQUEST, Code::Validation, &e.to_string()),
+    };
+    // GraphQL over HTTP: GET may only read.
+    let is_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query)
+    });
+    if is_mutation {
+        return request_error(StatusCode::METHOD_NOT_ALLOWED, Code::Validation, "mutations must be sent with POST");
+    }
+    execute(&req, &schema, BatchRequest::Single(request)).await
+}
+
+async fn execute(req: &HttpRequest, schema: &AppSchema, request: BatchRequest) -> HttpResponse {
+    let response = schema.execute_batch(request.data(request_info(req))).await;
+    let response = with_codes(response);
+    let accepts_graphql_response = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.contains(GRAPHQL_RESPONSE) || v.contains("*/*"));
+    // GraphQL over HTTP: a request that could not start executing is a 400
+    // for clients that accept the GraphQL response type.
+    let request_failed = match &response {
+        BatchResponse::Single(r) => r.data == async_graphql::Value::Null && !r.errors.is_empty(),
+        BatchResponse::Batch(_) => false,
+    };
+    let (status, content_type) = if accepts_graphql_response {
+        (if request_failed { StatusCode::BAD_REQUEST } else { StatusCode::OK }, GRAPHQL_RESPONSE)
+    } else {
+        (StatusCode::OK, "application/json")
+    };
+    HttpResponse::build(status).content_type(content_type).json(&response)
+}
+
+/// Gives every error a code: errors raised before execution (syntax,
+/// validation, limits) carry none of their own.
+fn with_codes(response: BatchResponse) -> BatchResponse {
+    let fix = |mut r: async_graphql::Response| {
+        for error in &mut r.errors {
+            let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
+            if !has_code {
+                let lower = error.message.to_lowercase();
+                let code = if lower.contains("too deep") || lower.contains("too complex") || lower.contains("too many") {
+                    Code::LimitExceeded
+                } else {
+                    Code::Validation
+                };
+                error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
+            }
+        }
+        r
+    };
+    match response {
+        BatchResponse::Single(r) => BatchResponse::Single(fix(r)),
+        BatchResponse::Batch(rs) => BatchResponse::Batch(rs.into_iter().map(fix).collect()),
+    }
+}
+
+async fn graphql_ws(req: HttpRequest, schema: web::Data<AppSchema>, payload: web::Payload) -> actix_web::Result<HttpResponse> {
+    let client_address = req.peer_addr().map(|a| a.ip().to_string());
+    GraphQLSubscription::new(AppSchema::clone(&schema))
+        .on_connection_init(move |value: serde_json::Value| {
+            let client_address = client_address.clone();
+            async move {
+                let token = ["Authorization", "authorization", "token"]
+                    .iter()
+                    .find_map(|k| value.get(*k).and_then(|v| v.as_str()))
+                    .map(|v| v.trim_start_matches("Bearer ").trim().to_owned());
+                let mut data = Data::default();
+                data.insert(RequestInfo { token, client_address });
+                Ok(data)
+            }
+        })
+        .start(&req, payload)
+}
+
+async fn healthz(services: web::Data<Arc<Services>>) -> HttpResponse {
+    let body = json!({
+        "status": if services.is_ready() { "ready" } else { "starting" },
+        "position": services.projections.position(),
+        "head": *services.store.head().borrow(),
+    });
+    if services.is_ready() { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+}
+
+async fn metrics(services: web::Data<Arc<Services>>) -> HttpResponse {
+    let head = *services.store.head().borrow();
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(services.metrics.render(head, &services.projections.checkpoints()))
+}
+
+#[derive(Deserialize)]
+struct ClockChange {
+    now: Option<String>,
+    advance: Option<String>,
+}
+
+async fn set_clock(services: web::Data<Arc<Services>>, change: web::Json<ClockChange>) -> HttpResponse {
+    let Some(clock) = &services.manual_clock else { return HttpResponse::NotFound().finish() };
+    let bad = |m: String| HttpResponse::BadRequest().json(json!({ "error": m, "code": Code::Validation.as_str() }));
+    match (&change.now, &change.advance) {
+        (Some(now), None) => match chrono::DateTime::parse_from_rfc3339(now) {
+            Ok(t) => clock.set(t.with_timezone(&chrono::Utc)),
+            Err(e) => return bad(format!("`now` is not an RFC 3339 time: {e}")),
+        },
+        (None, Some(advance)) => match iso8601::duration(advance) {
+            Ok(d) => match chrono::Duration::from_std(std::time::Duration::from(d)) {
+                Ok(d) => clock.advance(d),
+                Err(e) => return bad(format!("`advance` is too long: {e}")),
+            },
+            Err(e) => return bad(format!("`advance` is not an ISO 8601 duration such as PT24H: {e}")),
+        },
+        _ => return bad("give either `now` or `advance`".into()),
+    }
+    get_clock(services).await
+}
+
+async fn get_clock(services: web::Data<Arc<Services>>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "now": services.clock.now().to_rfc3339() }))
+}

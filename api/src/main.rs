@@ -1,0 +1,122 @@
+//! `groupware`: the server of the groupware suite.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use api::{Application, ClockKind, Settings};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "groupware", version, about = "Event-sourced groupware server: webmail, e-approval, HR and more")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the GraphQL server (embedded event store and in-memory read models
+    /// under the data directory by default).
+    Serve(ServeArgs),
+    /// Replay the whole event log into fresh read models and report how many
+    /// events were read and how long it took.
+    Rebuild {
+        /// Folder holding the event store.
+        #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ClockArg {
+    /// The wall clock.
+    System,
+    /// A settable clock for tests and demos; enables POST /test/clock.
+    Manual,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Folder for the event store, snapshots and the token signing key.
+    #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "GROUPWARE_HOST", default_value = "127.0.0.1")]
+    host: String,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "GROUPWARE_PORT", default_value_t = 8080)]
+    port: u16,
+    /// Which clock drives the system.
+    #[arg(long, env = "GROUPWARE_CLOCK", value_enum, default_value = "system")]
+    clock: ClockArg,
+    /// Hours a login token stays valid.
+    #[arg(long, env = "GROUPWARE_TOKEN_TTL_HOURS", default_value_t = 12)]
+    token_ttl_hours: u64,
+    /// Take an aggregate snapshot every this many events.
+    #[arg(long, env = "GROUPWARE_SNAPSHOT_EVERY", default_value_t = 100)]
+    snapshot_every: u64,
+    /// How many times a command is decided again after a concurrent change.
+    #[arg(long, env = "GROUPWARE_COMMAND_ATTEMPTS", default_value_t = 10)]
+    command_attempts: u32,
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "GROUPWARE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Deepest accepted GraphQL query.
+    #[arg(long, env = "GROUPWARE_MAX_QUERY_DEPTH", default_value_t = 12)]
+    max_query_depth: usize,
+    /// Highest accepted GraphQL query complexity.
+    #[arg(long, env = "GROUPWARE_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    max_query_complexity: usize,
+    /// Argon2id memory cost in KiB for password hashes.
+    #[arg(long, env = "GROUPWARE_PASSWORD_MEMORY_KIB", default_value_t = 19 * 1024)]
+    password_memory_kib: u32,
+}
+
+impl From<ServeArgs> for Settings {
+    fn from(a: ServeArgs) -> Self {
+        Settings {
+            data_dir: a.data_dir,
+            host: a.host,
+            port: a.port,
+            clock: match a.clock {
+                ClockArg::System => ClockKind::System,
+                ClockArg::Manual => ClockKind::Manual,
+            },
+            token_ttl: Duration::from_secs(a.token_ttl_hours * 3600),
+            snapshot_every: a.snapshot_every,
+            max_command_attempts: a.command_attempts,
+            max_body_bytes: a.max_body_bytes,
+            max_query_depth: a.max_query_depth,
+            max_query_complexity: a.max_query_complexity,
+            password_memory_kib: a.password_memory_kib,
+        }
+    }
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let settings = Settings::from(args);
+            let manual = settings.clock == ClockKind::Manual;
+            let app = Application::build(settings).await.context("starting the server")?;
+            let base = format!("http://{}:{}", app.services().settings.host, app.port());
+            println!("groupware listening on {base}");
+            println!("GraphiQL: {base}/graphql");
+            if manual {
+                println!("manual clock: POST {base}/test/clock");
+            }
+            app.run_until_stopped().await?;
+        }
+        Command::Rebuild { data_dir } => {
+            let settings = Settings { data_dir, ..Settings::default() };
+            let (events, took) = api::rebuild_read_models(&settings).await?;
+            println!("rebuilt read models from {events} events in {took:.2?}");
+        }
+    }
+    Ok(())
+}

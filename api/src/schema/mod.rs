@@ -1,0 +1,104 @@
+//! The GraphQL schema, built once and shared by every request.
+
+mod mutation;
+mod pagination;
+mod query;
+mod subscription;
+mod types;
+
+use std::sync::Arc;
+
+use async_graphql::{Context, Schema};
+use domain::values::Role;
+use projections::projectors::{USER_IDS, USERS};
+use uuid::Uuid;
+
+use crate::app::Services;
+use crate::errors::{ApiError, ApiResult};
+
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+pub use types::User;
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What the HTTP layer knows of a request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestInfo {
+    pub token: Option<String>,
+    pub client_address: Option<String>,
+}
+
+/// The schema with its limits.
+pub fn build_schema(services: Arc<Services>) -> AppSchema {
+    let (depth, complexity) = (services.settings.max_query_depth, services.settings.max_query_complexity);
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(services)
+        .limit_depth(depth)
+        .limit_complexity(complexity)
+        .finish()
+}
+
+/// The schema's SDL, without any service behind it.
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+}
+
+pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
+    ctx.data_unchecked::<Arc<Services>>()
+}
+
+pub(crate) fn request<'a>(ctx: &Context<'a>) -> Option<&'a RequestInfo> {
+    ctx.data_opt::<RequestInfo>()
+}
+
+/// The logged-in user a request speaks for.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub tenant: Uuid,
+    pub user: User,
+}
+
+impl Caller {
+    pub fn has(&self, role: Role) -> bool {
+        self.user.roles.contains(&role.into())
+    }
+
+    /// # Errors
+    /// `FORBIDDEN` unless the caller is an admin.
+    pub fn require_admin(&self) -> ApiResult<()> {
+        if self.has(Role::Admin) { Ok(()) } else { Err(ApiError::forbidden("only an admin of the company may do this")) }
+    }
+}
+
+/// The caller, from the bearer token: genuine, unexpired, and of a user
+/// that still exists.
+///
+/// # Errors
+/// `UNAUTHENTICATED` otherwise.
+pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
+    let services = services(ctx);
+    let token = request(ctx)
+        .and_then(|r| r.token.as_deref())
+        .ok_or_else(|| ApiError::unauthenticated("log in first: send the token as `Authorization: Bearer <token>`"))?;
+    let claims = services.auth.verify(token, services.clock.now())?;
+    let user = load_user(services, claims.tid, claims.sub)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("this account no longer exists"))?;
+    Ok(Caller { tenant: claims.tid, user })
+}
+
+/// A user of `tenant` by id, from the directory.
+pub(crate) async fn load_user(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<User>> {
+    let models = services.read_models();
+    let Some(login) = models.get(USER_IDS, &format!("{tenant}/{id}")).await? else { return Ok(None) };
+    let Some(login) = login["login"].as_str() else { return Ok(None) };
+    load_user_by_login(services, tenant, login).await
+}
+
+pub(crate) async fn load_user_by_login(services: &Services, tenant: Uuid, login: &str) -> ApiResult<Option<User>> {
+    let row = services.read_models().get(USERS, &format!("{tenant}/{login}")).await?;
+    row.map(|r| serde_json::from_value(r).map_err(ApiError::internal)).transpose()
+}
+

@@ -1,0 +1,38 @@
+//! Subscriptions over WebSocket (graphql-transport-ws).
+
+use async_graphql::{Context, Result, Subscription};
+use futures::Stream;
+use projections::projectors::audit_key;
+
+use super::types::AuditEntry;
+use super::{caller, services};
+
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// New events of the caller's company as they are recorded (admins only).
+    async fn audit_trail_appended(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = AuditEntry>> {
+        let caller = caller(ctx).await?;
+        caller.require_admin()?;
+        let services = services(ctx).clone();
+        let tenant = caller.tenant;
+        // Entries are announced once the audit trail holds them.
+        let from = *services.store.head().borrow();
+        let mut subscription = services.store.clone().subscribe_all(from);
+        Ok(async_stream::stream! {
+            while let Some(Ok(batch)) = subscription.next_batch().await {
+                for event in batch.into_iter().filter(|e| e.metadata.tenant == Some(tenant)) {
+                    services.projections.wait_for(event.position, std::time::Duration::from_secs(10)).await;
+                    let row = services.read_models().get(projections::projectors::AUDIT, &audit_key(&tenant, event.position)).await;
+                    if let Ok(Some(row)) = row {
+                        if let Ok(mut entry) = serde_json::from_value::<AuditEntry>(row) {
+                            entry.tenant_id = tenant;
+                            yield entry;
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,195 @@
+//! The GraphQL object types, read straight from read-model rows.
+
+use async_graphql::{ComplexObject, Context, Enum, Json, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// A role beyond plain user.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[graphql(name = "Role")]
+pub enum RoleKind {
+    Admin,
+    HrManager,
+    DocumentAdmin,
+}
+
+impl From<domain::values::Role> for RoleKind {
+    fn from(role: domain::values::Role) -> Self {
+        match role {
+            domain::values::Role::Admin => RoleKind::Admin,
+            domain::values::Role::HrManager => RoleKind::HrManager,
+            domain::values::Role::DocumentAdmin => RoleKind::DocumentAdmin,
+        }
+    }
+}
+
+impl From<RoleKind> for domain::values::Role {
+    fn from(role: RoleKind) -> Self {
+        match role {
+            RoleKind::Admin => domain::values::Role::Admin,
+            RoleKind::HrManager => domain::values::Role::HrManager,
+            RoleKind::DocumentAdmin => domain::values::Role::DocumentAdmin,
+        }
+    }
+}
+
+/// Business members get tax invoices, individual members cash receipts.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum MemberType {
+    Business,
+    Individual,
+}
+
+impl From<MemberType> for domain::values::MemberType {
+    fn from(m: MemberType) -> Self {
+        match m {
+            MemberType::Business => domain::values::MemberType::Business,
+            MemberType::Individual => domain::values::MemberType::Individual,
+        }
+    }
+}
+
+/// A company using the suite.
+#[derive(SimpleObject, Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tenant {
+    pub id: Uuid,
+    /// The primary domain, in IDNA ASCII form.
+    pub domain: String,
+    pub company_name: String,
+    pub member_type: MemberType,
+    pub billing_cycle_months: i32,
+    /// IANA time zone of the company's calendar rules.
+    pub time_zone: String,
+    pub signed_up_at: DateTime<Utc>,
+}
+
+/// A user account.
+#[derive(SimpleObject, Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    #[graphql(skip)]
+    pub tenant_id: Uuid,
+    /// The login ID: the local part of the user's address.
+    #[serde(rename = "login")]
+    #[graphql(name = "userId")]
+    pub login: String,
+    pub name: String,
+    pub roles: Vec<RoleKind>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One event of the tenant, as auditors list it.
+#[derive(SimpleObject, Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[graphql(complex)]
+pub struct AuditEntry {
+    pub position: u64,
+    pub event_id: Uuid,
+    pub stream: String,
+    pub version: u64,
+    #[serde(rename = "type")]
+    #[graphql(name = "type")]
+    pub event_type: String,
+    /// The user who caused the event; none for sign-up and the system.
+    pub actor_id: Option<Uuid>,
+    pub command_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    #[graphql(skip)]
+    #[serde(skip)]
+    pub tenant_id: Uuid,
+}
+
+#[ComplexObject]
+impl AuditEntry {
+    /// The acting user, while their account exists.
+    async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
+        let Some(actor) = self.actor_id else { return Ok(None) };
+        Ok(super::load_user(super::services(ctx), self.tenant_id, actor).await?)
+    }
+}
+
+/// One stored event with its whole envelope.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct StoredEvent {
+    pub position: u64,
+    pub version: u64,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub schema_version: u32,
+    /// The payload; secrets such as password hashes are redacted.
+    pub data: Json<serde_json::Value>,
+    pub actor_id: Option<Uuid>,
+    pub command_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub client_address: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+impl StoredEvent {
+    pub fn from_recorded(event: &store::RecordedEvent) -> Self {
+        let mut data = serde_json::from_slice(&event.data).unwrap_or(serde_json::Value::Null);
+        redact(&mut data);
+        Self {
+            position: event.position,
+            version: event.version,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            data: Json(data),
+            actor_id: event.metadata.actor,
+            command_id: event.metadata.command_id,
+            correlation_id: event.metadata.correlation_id,
+            causation_id: event.metadata.causation_id,
+            client_address: event.metadata.client_address.clone(),
+            occurred_at: event.metadata.occurred_at,
+            recorded_at: event.recorded_at,
+        }
+    }
+}
+
+/// Hides every field whose name speaks of a password.
+fn redact(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key.to_lowercase().contains("password") {
+                    *v = serde_json::Value::String("[redacted]".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// What a login returns.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Session {
+    /// Send it as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub user: User,
+}
+
+/// What a sign-up returns.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct SignUpPayload {
+    pub tenant: Tenant,
+    pub admin: User,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_redacted_at_any_depth() {
+        let mut v = serde_json::json!({ "password_hash": "x", "a": [{ "newPassword": "y", "b": 1 }] });
+        super::redact(&mut v);
+        assert_eq!(v, serde_json::json!({ "password_hash": "[redacted]", "a": [{ "newPassword": "[redacted]", "b": 1 }] }));
+    }
+}
