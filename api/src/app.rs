@@ -167,6 +167,11 @@ impl Application {
         &self.services
     }
 
+    /// A handle that stops the server.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until the process is told to stop.
     ///
     /// # Errors

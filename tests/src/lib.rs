@@ -1,14 +1,183 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Helpers of the end-to-end tests: a real server on port 0 with fresh
+//! storage and a manual clock, and a GraphQL client that speaks to it over
+//! HTTP as a front end does.
+
+use std::path::{Path, PathBuf};
+
+use api::{Application, ClockKind, Settings};
+use serde_json::{Value, json};
+
+/// A running server and its data folder.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    handle: actix_web::dev::ServerHandle,
+    services: std::sync::Arc<api::Services>,
+    _dir: Option<tempfile::TempDir>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+/// Settings for a test server in `dir`: any free port, manual clock, cheap
+/// password hashing.
+pub fn settings(dir: &Path) -> Settings {
+    Settings {
+        data_dir: dir.to_path_buf(),
+        port: 0,
+        clock: ClockKind::Manual,
+        password_memory_kib: 1024,
+        ..Settings::default()
     }
+}
+
+impl TestApp {
+    /// A server with fresh storage.
+    pub async fn spawn() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut app = Self::spawn_with(settings(dir.path())).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// A server with the given settings.
+    pub async fn spawn_with(settings: Settings) -> Self {
+        let data_dir = settings.data_dir.clone();
+        let app = Application::build(settings).await.expect("server starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let services = app.services().clone();
+        tokio::spawn(app.run_until_stopped());
+        let test_app = Self {
+            address,
+            client: reqwest::Client::new(),
+            data_dir,
+            handle,
+            services,
+            _dir: None,
+        };
+        test_app.wait_until_ready().await;
+        test_app
+    }
+
+    /// Stops the server, keeping its data folder.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.handle.stop(true).await;
+        self._dir.take()
+    }
+
+    async fn wait_until_ready(&self) {
+        for _ in 0..600 {
+            if let Ok(r) = self.client.get(format!("{}/healthz", self.address)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("server never became ready");
+    }
+
+    /// Posts a GraphQL request and returns the JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        response.json().await.expect("JSON response")
+    }
+
+    /// The position of the newest event in the store.
+    pub async fn head(&self) -> u64 {
+        let health: Value = self.client.get(format!("{}/healthz", self.address)).send().await.unwrap().json().await.unwrap();
+        health["head"].as_u64().expect("head")
+    }
+
+    /// Moves the server's clock (`{"now": ..}` or `{"advance": ..}`).
+    pub async fn clock(&self, change: Value) -> Value {
+        let response = self.client.post(format!("{}/test/clock", self.address)).json(&change).send().await.unwrap();
+        assert!(response.status().is_success(), "clock change refused: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    /// Signs up `domain` with admin `admin` / `s3cret-pass` and logs in.
+    pub async fn sign_up(&self, domain: &str) -> Tenant {
+        let signed = self
+            .gql(
+                None,
+                "mutation($domain: String!) { signUp(input: { domain: $domain, companyName: \"주식회사 테스트\", memberType: BUSINESS,
+                   billingCycleMonths: 12, adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" })
+                   { tenant { id } admin { id } } }",
+                json!({ "domain": domain }),
+            )
+            .await;
+        let id = signed["data"]["signUp"]["tenant"]["id"].as_str().unwrap_or_else(|| panic!("sign-up failed: {signed}")).to_owned();
+        let admin_id = signed["data"]["signUp"]["admin"]["id"].as_str().unwrap().to_owned();
+        let token = self.login(domain, "admin", "s3cret-pass").await.expect("admin logs in");
+        Tenant { id, domain: domain.to_owned(), admin_id, admin_token: token }
+    }
+
+    /// Logs in; the token, or the error code.
+    pub async fn login(&self, domain: &str, user_id: &str, password: &str) -> Result<String, String> {
+        let r = self
+            .gql(
+                None,
+                "mutation($d: String!, $u: String!, $p: String!) { login(domain: $d, userId: $u, password: $p) { token } }",
+                json!({ "d": domain, "u": user_id, "p": password }),
+            )
+            .await;
+        match r["data"]["login"]["token"].as_str() {
+            Some(t) => Ok(t.to_owned()),
+            None => Err(code(&r)),
+        }
+    }
+
+    /// Creates a user with password `user-pass-1` and logs them in.
+    pub async fn create_user(&self, tenant: &Tenant, user_id: &str) -> (String, String) {
+        let r = self
+            .gql(
+                Some(&tenant.admin_token),
+                "mutation($u: String!) { createUser(input: { userId: $u, name: \"사용자\", password: \"user-pass-1\" }) { id } }",
+                json!({ "u": user_id }),
+            )
+            .await;
+        let id = r["data"]["createUser"]["id"].as_str().unwrap_or_else(|| panic!("createUser failed: {r}")).to_owned();
+        let token = self.login(&tenant.domain, user_id, "user-pass-1").await.expect("user logs in");
+        (id, token)
+    }
+}
+
+/// A signed-up company and its logged-in admin.
+pub struct Tenant {
+    pub id: String,
+    pub domain: String,
+    pub admin_id: String,
+    pub admin_token: String,
+}
+
+/// The `extensions.code` of the first error of a response.
+pub fn code(response: &Value) -> String {
+    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {response}")).to_owned()
+}
+
+/// Insta settings that keep snapshots under `tests/snapshots/`.
+pub fn snapshot_settings() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings
+}
+
+/// The services of a running test server.
+pub fn live_services(app: &TestApp) -> std::sync::Arc<api::Services> {
+    app.services.clone()
+}
+
+/// Every row of every read-model table, for comparisons.
+pub async fn dump(models: &dyn projections::ReadModelStore) -> Vec<(&'static str, Vec<projections::Row>)> {
+    use projections::projectors::{AUDIT, CREDENTIALS, TENANT_DOMAINS, TENANTS, USER_IDS, USERS};
+    let mut tables = Vec::new();
+    for table in [TENANTS, TENANT_DOMAINS, USERS, USER_IDS, CREDENTIALS, AUDIT] {
+        tables.push((table, models.scan(table, "", None, usize::MAX).await.expect("scan")));
+    }
+    tables
 }

@@ -85,136 +85,162 @@ async fn login_of(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Logi
 impl MutationRoot {
     /// Signs a company up with its first admin (rules T1, T2).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SignUpPayload> {
-        let services = services(ctx);
-        let domain = DomainName::parse_company_owned(&input.domain)?;
-        let company_name = Name::parse("companyName", &input.company_name)?;
-        let billing_cycle = BillingCycle::parse(i64::from(input.billing_cycle_months))?;
-        let time_zone = input.time_zone.as_deref().map(TimeZone::parse).transpose()?.unwrap_or_default();
-        let login = LoginId::parse(&input.admin_user_id)?;
-        let name = Name::parse("adminName", &input.admin_name)?;
-        let password = Password::parse(&input.admin_password, &login)?;
-        let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
-        let tenant = domain.tenant_id();
-        let command = TenantCommand::SignUp {
-            domain,
-            company_name,
-            member_type: input.member_type.into(),
-            billing_cycle,
-            time_zone,
-            admin: NewAccount { user_id: Uuid::now_v7(), login, name, password_hash },
-        };
-        let context = context(input.command_id, Actor::Anonymous, tenant, client(ctx));
-        let outcome = services.execute::<Tenant>(tenant, &context, command).await?;
-        let admin = user_after(services, tenant, created_user(&outcome.events)?).await?;
-        let row = services
-            .read_models()
-            .get(TENANTS, &tenant.to_string())
-            .await?
-            .ok_or_else(|| ApiError::internal("the new company is not in the read model"))?;
-        let tenant: TenantView = serde_json::from_value(row).map_err(ApiError::internal)?;
-        Ok(SignUpPayload { tenant, admin })
+        Ok(sign_up(ctx, input).await?)
     }
 
     /// Logs a user in with their company's domain, their ID and password
     /// (rule T4); returns a bearer token.
     async fn login(&self, ctx: &Context<'_>, domain: String, user_id: String, password: String) -> Result<Session> {
-        let services = services(ctx);
-        let domain = DomainName::parse(&domain)?;
-        let login = LoginId::parse(&user_id)?;
-        if password.is_empty() {
-            return Err(ApiError::from(domain::DomainError::invalid("password", "the password is empty")).into());
-        }
-        let models = services.read_models();
-        let tenant = models
-            .get(TENANT_DOMAINS, domain.as_str())
-            .await?
-            .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()))
-            .ok_or_else(wrong_login)?;
-        let user = load_user_by_login(services, tenant, login.as_str()).await?.ok_or_else(wrong_login)?;
-        let hash = models
-            .get(CREDENTIALS, &format!("{tenant}/{}", user.id))
-            .await?
-            .and_then(|row| row["passwordHash"].as_str().map(str::to_owned))
-            .ok_or_else(wrong_login)?;
-        if !services.auth.verify_password(&hash, &password).await {
-            return Err(wrong_login().into());
-        }
-        let (token, expires_at) = services.auth.issue(tenant, user.id, services.clock.now())?;
-        Ok(Session { token, expires_at, user })
+        Ok(login(ctx, domain, user_id, password).await?)
     }
 
     /// Adds a user (admins only; rule U1).
     async fn create_user(&self, ctx: &Context<'_>, input: CreateUserInput) -> Result<User> {
-        let caller = caller(ctx).await?;
-        caller.require_admin()?;
-        let services = services(ctx);
-        let login = LoginId::parse(&input.user_id)?;
-        let name = Name::parse("name", &input.name)?;
-        let password = Password::parse(&input.password, &login)?;
-        let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
-        let roles: BTreeSet<_> = input.roles.into_iter().map(Into::into).collect();
-        let account = NewAccount { user_id: Uuid::now_v7(), login, name, password_hash };
-        let events = run(ctx, &caller, input.command_id, TenantCommand::CreateUser { account, roles }).await?;
-        Ok(user_after(services, caller.tenant, created_user(&events)?).await?)
+        Ok(create_user(ctx, input).await?)
     }
 
     /// Deletes a user (admins only; rule U1). Returns the deleted user's id.
     async fn delete_user(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<Uuid> {
-        let caller = caller(ctx).await?;
-        run(ctx, &caller, command_id, TenantCommand::DeleteUser { user_id: id }).await?;
-        Ok(id)
+        Ok(delete_user(ctx, id, command_id).await?)
     }
 
     /// Changes the caller's own password.
-    async fn change_password(
-        &self,
-        ctx: &Context<'_>,
-        current_password: String,
-        new_password: String,
-        command_id: Option<Uuid>,
-    ) -> Result<bool> {
-        let caller = caller(ctx).await?;
-        let services = services(ctx);
-        let hash = services
-            .read_models()
-            .get(CREDENTIALS, &format!("{}/{}", caller.tenant, caller.user.id))
-            .await?
-            .and_then(|row| row["passwordHash"].as_str().map(str::to_owned))
-            .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
-        if !services.auth.verify_password(&hash, &current_password).await {
-            return Err(ApiError::forbidden("the current password is wrong").into());
-        }
-        let login = LoginId::parse(&caller.user.login)?;
-        let password = Password::parse(&new_password, &login)?;
-        let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
-        let command = TenantCommand::ChangePassword { user_id: caller.user.id, password_hash };
-        run(ctx, &caller, command_id, command).await?;
-        Ok(true)
+    async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String, command_id: Option<Uuid>) -> Result<bool> {
+        Ok(change_password(ctx, current_password, new_password, command_id).await?)
     }
 
     /// Sets a new password for a user (admins only; rule U2).
     async fn reset_password(&self, ctx: &Context<'_>, id: Uuid, new_password: String, command_id: Option<Uuid>) -> Result<bool> {
-        let caller = caller(ctx).await?;
-        caller.require_admin()?;
-        let services = services(ctx);
-        let login = login_of(services, caller.tenant, id).await?;
-        let password = Password::parse(&new_password, &login)?;
-        let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
-        run(ctx, &caller, command_id, TenantCommand::ResetPassword { user_id: id, password_hash }).await?;
-        Ok(true)
+        Ok(reset_password(ctx, id, new_password, command_id).await?)
     }
 
     /// Grants a role (admins only; rule U3).
     async fn grant_role(&self, ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> Result<User> {
-        let caller = caller(ctx).await?;
-        run(ctx, &caller, command_id, TenantCommand::GrantRole { user_id: id, role: role.into() }).await?;
-        Ok(user_after(services(ctx), caller.tenant, id).await?)
+        Ok(grant_role(ctx, id, role, command_id).await?)
     }
 
     /// Revokes a role (admins only; rule U3). The last admin keeps theirs.
     async fn revoke_role(&self, ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> Result<User> {
-        let caller = caller(ctx).await?;
-        run(ctx, &caller, command_id, TenantCommand::RevokeRole { user_id: id, role: role.into() }).await?;
-        Ok(user_after(services(ctx), caller.tenant, id).await?)
+        Ok(revoke_role(ctx, id, role, command_id).await?)
     }
+}
+
+async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
+    let services = services(ctx);
+    let domain = DomainName::parse_company_owned(&input.domain)?;
+    let company_name = Name::parse("companyName", &input.company_name)?;
+    let billing_cycle = BillingCycle::parse(i64::from(input.billing_cycle_months))?;
+    let time_zone = input.time_zone.as_deref().map(TimeZone::parse).transpose()?.unwrap_or_default();
+    let login = LoginId::parse(&input.admin_user_id)?;
+    let name = Name::parse("adminName", &input.admin_name)?;
+    let password = Password::parse(&input.admin_password, &login)?;
+    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let tenant = domain.tenant_id();
+    let command = TenantCommand::SignUp {
+        domain,
+        company_name,
+        member_type: input.member_type.into(),
+        billing_cycle,
+        time_zone,
+        admin: NewAccount { user_id: Uuid::now_v7(), login, name, password_hash },
+    };
+    let context = context(input.command_id, Actor::Anonymous, tenant, client(ctx));
+    let outcome = services.execute::<Tenant>(tenant, &context, command).await?;
+    let admin = user_after(services, tenant, created_user(&outcome.events)?).await?;
+    let row = services
+        .read_models()
+        .get(TENANTS, &tenant.to_string())
+        .await?
+        .ok_or_else(|| ApiError::internal("the new company is not in the read model"))?;
+    let tenant: TenantView = serde_json::from_value(row).map_err(ApiError::internal)?;
+    Ok(SignUpPayload { tenant, admin })
+}
+
+async fn login(ctx: &Context<'_>, domain: String, user_id: String, password: String) -> ApiResult<Session> {
+    let services = services(ctx);
+    let domain = DomainName::parse(&domain)?;
+    let login = LoginId::parse(&user_id)?;
+    if password.is_empty() {
+        return Err(ApiError::from(domain::DomainError::invalid("password", "the password is empty")));
+    }
+    let models = services.read_models();
+    let tenant = models
+        .get(TENANT_DOMAINS, domain.as_str())
+        .await?
+        .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()))
+        .ok_or_else(wrong_login)?;
+    let user = load_user_by_login(services, tenant, login.as_str()).await?.ok_or_else(wrong_login)?;
+    let hash = models
+        .get(CREDENTIALS, &format!("{tenant}/{}", user.id))
+        .await?
+        .and_then(|row| row["passwordHash"].as_str().map(str::to_owned))
+        .ok_or_else(wrong_login)?;
+    if !services.auth.verify_password(&hash, &password).await {
+        return Err(wrong_login());
+    }
+    let (token, expires_at) = services.auth.issue(tenant, user.id, services.clock.now())?;
+    Ok(Session { token, expires_at, user })
+}
+
+async fn create_user(ctx: &Context<'_>, input: CreateUserInput) -> ApiResult<User> {
+    let caller = caller(ctx).await?;
+    caller.require_admin()?;
+    let services = services(ctx);
+    let login = LoginId::parse(&input.user_id)?;
+    let name = Name::parse("name", &input.name)?;
+    let password = Password::parse(&input.password, &login)?;
+    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let roles: BTreeSet<_> = input.roles.into_iter().map(Into::into).collect();
+    let account = NewAccount { user_id: Uuid::now_v7(), login, name, password_hash };
+    let events = run(ctx, &caller, input.command_id, TenantCommand::CreateUser { account, roles }).await?;
+    Ok(user_after(services, caller.tenant, created_user(&events)?).await?)
+}
+
+async fn delete_user(ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> ApiResult<Uuid> {
+    let caller = caller(ctx).await?;
+    run(ctx, &caller, command_id, TenantCommand::DeleteUser { user_id: id }).await?;
+    Ok(id)
+}
+
+async fn change_password(ctx: &Context<'_>, current_password: String, new_password: String, command_id: Option<Uuid>) -> ApiResult<bool> {
+    let caller = caller(ctx).await?;
+    let services = services(ctx);
+    let hash = services
+        .read_models()
+        .get(CREDENTIALS, &format!("{}/{}", caller.tenant, caller.user.id))
+        .await?
+        .and_then(|row| row["passwordHash"].as_str().map(str::to_owned))
+        .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
+    if !services.auth.verify_password(&hash, &current_password).await {
+        return Err(ApiError::forbidden("the current password is wrong"));
+    }
+    let login = LoginId::parse(&caller.user.login)?;
+    let password = Password::parse(&new_password, &login)?;
+    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let command = TenantCommand::ChangePassword { user_id: caller.user.id, password_hash };
+    run(ctx, &caller, command_id, command).await?;
+    Ok(true)
+}
+
+async fn reset_password(ctx: &Context<'_>, id: Uuid, new_password: String, command_id: Option<Uuid>) -> ApiResult<bool> {
+    let caller = caller(ctx).await?;
+    caller.require_admin()?;
+    let services = services(ctx);
+    let login = login_of(services, caller.tenant, id).await?;
+    let password = Password::parse(&new_password, &login)?;
+    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    run(ctx, &caller, command_id, TenantCommand::ResetPassword { user_id: id, password_hash }).await?;
+    Ok(true)
+}
+
+async fn grant_role(ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> ApiResult<User> {
+    let caller = caller(ctx).await?;
+    run(ctx, &caller, command_id, TenantCommand::GrantRole { user_id: id, role: role.into() }).await?;
+    Ok(user_after(services(ctx), caller.tenant, id).await?)
+}
+
+async fn revoke_role(ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> ApiResult<User> {
+    let caller = caller(ctx).await?;
+    run(ctx, &caller, command_id, TenantCommand::RevokeRole { user_id: id, role: role.into() }).await?;
+    Ok(user_after(services(ctx), caller.tenant, id).await?)
 }

@@ -34,7 +34,7 @@ impl Projector for AuditProjector {
                 "stream": event.stream,
                 "version": event.version,
                 "type": event.event_type,
-                "actor": event.metadata.actor,
+                "actorId": event.metadata.actor,
                 "commandId": event.metadata.command_id,
                 "occurredAt": event.metadata.occurred_at,
             }),

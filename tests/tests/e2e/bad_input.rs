@@ -1,0 +1,109 @@
+//! Bad input gets its error code, a message a person understands, and
+//! changes nothing.
+
+use serde_json::{Value, json};
+use tests::{TestApp, code};
+
+const SIGN_UP: &str = "mutation($i: SignUpInput!) { signUp(input: $i) { tenant { id } } }";
+
+fn sign_up_input(domain: &str, user: &str, password: &str, months: i32) -> Value {
+    json!({ "i": { "domain": domain, "companyName": "회사", "memberType": "INDIVIDUAL", "billingCycleMonths": months,
+                   "adminUserId": user, "adminName": "관리자", "adminPassword": password } })
+}
+
+fn message(r: &Value) -> String {
+    r["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn rule_t2_malformed_empty_and_public_portal_domains_ids_and_passwords_are_refused() {
+    let app = TestApp::spawn().await;
+    let cases = [
+        (sign_up_input("", "admin", "s3cret-pass", 1), "VALIDATION", "empty"),
+        (sign_up_input("not a domain", "admin", "s3cret-pass", 1), "VALIDATION", "not a valid domain"),
+        (sign_up_input("localhost", "admin", "s3cret-pass", 1), "VALIDATION", "two labels"),
+        (sign_up_input("naver.com", "admin", "s3cret-pass", 1), "VALIDATION", "public portal"),
+        (sign_up_input("GMAIL.com", "admin", "s3cret-pass", 1), "VALIDATION", "public portal"),
+        (sign_up_input("daum.net", "admin", "s3cret-pass", 1), "VALIDATION", "public portal"),
+        (sign_up_input("acme.com", "", "s3cret-pass", 1), "VALIDATION", "ID is empty"),
+        (sign_up_input("acme.com", "ad min", "s3cret-pass", 1), "VALIDATION", "not a valid ID"),
+        (sign_up_input("acme.com", "admin@acme.com", "s3cret-pass", 1), "VALIDATION", "not a valid ID"),
+        (sign_up_input("acme.com", "admin", "", 1), "VALIDATION", "at least 8"),
+        (sign_up_input("acme.com", "admin", "short1", 1), "VALIDATION", "at least 8"),
+        (sign_up_input("acme.com", "admin", "lettersonly", 1), "VALIDATION", "letter and a digit"),
+        (sign_up_input("acme.com", "admin", "admin12345", 1), "VALIDATION", "ID"),
+        (sign_up_input("acme.com", "admin", "s3cret-pass", 6), "VALIDATION", "1, 12 or 24"),
+    ];
+    for (input, expected, words) in cases {
+        let r = app.gql(None, SIGN_UP, input.clone()).await;
+        assert_eq!(code(&r), expected, "{input}: {r}");
+        assert!(message(&r).contains(words), "{input}: message {:?} lacks {words:?}", message(&r));
+    }
+    assert_eq!(app.head().await, 0, "a refused sign-up wrote something");
+    let missing = app.gql(None, SIGN_UP, json!({ "i": { "domain": "acme.com" } })).await;
+    assert_eq!(code(&missing), "VALIDATION");
+}
+
+#[tokio::test]
+async fn rule_t1_a_domain_already_signed_up_is_a_conflict() {
+    let app = TestApp::spawn().await;
+    app.sign_up("acme.com").await;
+    let head = app.head().await;
+    let again = app.gql(None, SIGN_UP, sign_up_input("ACME.com", "boss", "s3cret-pass", 24)).await;
+    assert_eq!(code(&again), "CONFLICT");
+    assert!(message(&again).contains("already signed up"));
+    assert_eq!(app.head().await, head);
+}
+
+#[tokio::test]
+async fn a_duplicate_user_id_a_wrong_password_and_bad_logins_are_refused() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("acme.com").await;
+    app.create_user(&acme, "kim").await;
+    let head = app.head().await;
+    let duplicate = app
+        .gql(Some(&acme.admin_token), "mutation { createUser(input: { userId: \"KIM\", name: \"김\", password: \"other-pass-1\" }) { id } }", json!({}))
+        .await;
+    assert_eq!(code(&duplicate), "CONFLICT");
+    assert!(message(&duplicate).contains("already taken"));
+    let weak = app
+        .gql(Some(&acme.admin_token), "mutation { createUser(input: { userId: \"lee\", name: \"이\", password: \"weak\" }) { id } }", json!({}))
+        .await;
+    assert_eq!(code(&weak), "VALIDATION");
+    assert_eq!(weak["errors"][0]["extensions"]["field"], "password");
+    assert_eq!(app.head().await, head);
+
+    assert_eq!(app.login("acme.com", "kim", "wrong-pass-1").await, Err("UNAUTHENTICATED".into()));
+    assert_eq!(app.login("acme.com", "nobody", "user-pass-1").await, Err("UNAUTHENTICATED".into()));
+    assert_eq!(app.login("unknown.com", "kim", "user-pass-1").await, Err("UNAUTHENTICATED".into()));
+    assert_eq!(app.login("", "kim", "user-pass-1").await, Err("VALIDATION".into()));
+    assert_eq!(app.login("acme.com", "", "user-pass-1").await, Err("VALIDATION".into()));
+    assert_eq!(app.login("acme.com", "kim", "").await, Err("VALIDATION".into()));
+    assert_eq!(app.head().await, head);
+}
+
+#[tokio::test]
+async fn an_oversized_body_and_a_too_deep_or_broken_query_are_refused() {
+    let app = TestApp::spawn().await;
+    let url = format!("{}/graphql", app.address);
+    let huge = json!({ "query": "{ __typename }", "variables": { "pad": "x".repeat(2 * 1024 * 1024) } });
+    let r = app.client.post(&url).json(&huge).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(code(&body), "LIMIT_EXCEEDED");
+
+    let too_deep = format!("{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}", "ofType { ".repeat(12), "}".repeat(12));
+    let r = app.gql(None, &too_deep, json!({})).await;
+    assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");
+    assert!(message(&r).to_lowercase().contains("deep"));
+
+    let broken = app.gql(None, "{ me { ", json!({})).await;
+    assert_eq!(code(&broken), "VALIDATION");
+    let unknown = app.gql(None, "{ nothingHere }", json!({})).await;
+    assert_eq!(code(&unknown), "VALIDATION");
+    let not_json = app.client.post(&url).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(not_json.status(), 400);
+    let body: Value = not_json.json().await.unwrap();
+    assert_eq!(code(&body), "VALIDATION");
+    assert_eq!(app.head().await, 0);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real server, GraphQL over HTTP.
+
+mod accounts;
+mod authorisation;
+mod bad_input;
+mod http_surface;
+mod read_models;
+mod restart;
