@@ -70,7 +70,8 @@ impl Auth {
     /// When signing fails.
     pub fn issue(&self, tenant: Uuid, user: Uuid, now: DateTime<Utc>) -> ApiResult<(String, DateTime<Utc>)> {
         let expires = now + self.ttl;
-        let claims = Claims { sub: user, tid: tenant, iat: now.timestamp(), exp: expires.timestamp(), client: "web".into() };
+        let claims =
+            Claims { sub: user, tid: tenant, iat: now.timestamp(), exp: expires.timestamp(), client: "web".into() };
         let token = encode(&Header::default(), &claims, &self.encoding).map_err(ApiError::internal)?;
         Ok((token, expires))
     }
@@ -80,9 +81,8 @@ impl Auth {
     /// # Errors
     /// `UNAUTHENTICATED` for a forged, malformed or expired token.
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> ApiResult<Claims> {
-        let mut validation = Validation::default();
         // Expiry is checked below, against the system's clock.
-        validation.validate_exp = false;
+        let mut validation = Validation { validate_exp: false, ..Validation::default() };
         validation.required_spec_claims.clear();
         let claims = decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|_| ApiError::unauthenticated("the token is not valid; log in again"))?
@@ -147,9 +147,19 @@ mod tests {
         assert_eq!((claims.tid, claims.sub), (tenant, user));
         assert!(auth.verify(&token, now + chrono::Duration::minutes(61)).is_err());
         // The same key file gives the same key; another key rejects the token.
-        assert!(Auth::open(&dir.path().join("token.key"), Duration::from_secs(60), 1024).unwrap().verify(&token, now).is_ok());
+        assert!(
+            Auth::open(&dir.path().join("token.key"), Duration::from_secs(60), 1024)
+                .unwrap()
+                .verify(&token, now)
+                .is_ok()
+        );
         let other = tempfile::tempdir().unwrap();
-        assert!(super::Auth::open(&other.path().join("token.key"), Duration::from_secs(60), 1024).unwrap().verify(&token, now).is_err());
+        assert!(
+            super::Auth::open(&other.path().join("token.key"), Duration::from_secs(60), 1024)
+                .unwrap()
+                .verify(&token, now)
+                .is_err()
+        );
         let mut tampered = token.clone();
         tampered.insert(tampered.len() - 3, 'x');
         assert!(auth.verify(&tampered, now).is_err());

@@ -37,16 +37,17 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
                 let response = srv.call(req);
                 async move {
                     let response = response.await?;
-                    services.metrics.latency.with_label_values(&[route.as_str()]).observe(started.elapsed().as_secs_f64());
+                    services
+                        .metrics
+                        .latency
+                        .with_label_values(&[route.as_str()])
+                        .observe(started.elapsed().as_secs_f64());
                     services.metrics.requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
                     Ok(response)
                 }
             })
             .route("/graphql", web::post().to(graphql_post))
-            .route(
-                "/graphql",
-                web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws),
-            )
+            .route("/graphql", web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws))
             .route("/graphql", web::get().to(graphql_get))
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics));
@@ -91,11 +92,8 @@ async fn graphql_post(
             &format!("the request body is larger than {limit} bytes"),
         )
     };
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return too_large();
     }
@@ -124,7 +122,11 @@ async fn graphql_post(
     let request: BatchRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            return request_error(StatusCode::BAD_REQUEST, Code::Validation, &format!("the body is not a GraphQL request: {e}"));
+            return request_error(
+                StatusCode::BAD_REQUEST,
+                Code::Validation,
+                &format!("the body is not a GraphQL request: {e}"),
+            );
         }
     };
     execute(&req, &schema, request).await
@@ -186,7 +188,8 @@ fn with_codes(response: BatchResponse) -> BatchResponse {
             let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
             if !has_code {
                 let lower = error.message.to_lowercase();
-                let code = if lower.contains("too deep") || lower.contains("too complex") || lower.contains("too many") {
+                let code = if lower.contains("too deep") || lower.contains("too complex") || lower.contains("too many")
+                {
                     Code::LimitExceeded
                 } else {
                     Code::Validation
@@ -202,7 +205,11 @@ fn with_codes(response: BatchResponse) -> BatchResponse {
     }
 }
 
-async fn graphql_ws(req: HttpRequest, schema: web::Data<AppSchema>, payload: web::Payload) -> actix_web::Result<HttpResponse> {
+async fn graphql_ws(
+    req: HttpRequest,
+    schema: web::Data<AppSchema>,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
     let client_address = req.peer_addr().map(|a| a.ip().to_string());
     GraphQLSubscription::new(AppSchema::clone(&schema))
         .on_connection_init(move |value: serde_json::Value| {

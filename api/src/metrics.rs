@@ -1,6 +1,8 @@
 //! Prometheus metrics: requests and latencies, appends, projection lag.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 /// The server's metrics.
 pub struct Metrics {
@@ -26,10 +28,8 @@ impl Metrics {
             &["route"],
         )?;
         let events_appended = IntCounter::new("groupware_events_appended_total", "Events appended by commands")?;
-        let commands = IntCounterVec::new(
-            Opts::new("groupware_commands_total", "Commands handled by outcome"),
-            &["outcome"],
-        )?;
+        let commands =
+            IntCounterVec::new(Opts::new("groupware_commands_total", "Commands handled by outcome"), &["outcome"])?;
         let projection_lag = IntGaugeVec::new(
             Opts::new("groupware_projection_lag_events", "Events appended but not yet applied, per projector"),
             &["projector"],

@@ -90,7 +90,15 @@ impl Commands {
         max_attempts: u32,
     ) -> Result<Self, StoreError> {
         let log = CommandLog::recover(store.as_ref()).await?;
-        Ok(Self { store, snapshots, policy, clock, log, in_flight: Mutex::new(HashSet::new()), max_attempts: max_attempts.max(1) })
+        Ok(Self {
+            store,
+            snapshots,
+            policy,
+            clock,
+            log,
+            in_flight: Mutex::new(HashSet::new()),
+            max_attempts: max_attempts.max(1),
+        })
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -151,17 +159,19 @@ impl Commands {
             if events.is_empty() {
                 return Ok(Outcome { stream, events, position: 0, repeated: false });
             }
-            let data = events
-                .iter()
-                .map(|e| envelope(e, context, now))
-                .collect::<Result<Vec<_>, _>>()?;
+            let data = events.iter().map(|e| envelope(e, context, now)).collect::<Result<Vec<_>, _>>()?;
             let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream, expected, data).await {
                 Ok(result) => {
                     let count = events.len() as u64;
                     self.log.record(
                         context.command_id,
-                        Written { stream: stream.clone(), first_version: result.version + 1 - count, count, position: result.position },
+                        Written {
+                            stream: stream.clone(),
+                            first_version: result.version + 1 - count,
+                            count,
+                            position: result.position,
+                        },
                     );
                     self.snapshot_if_due(&stream, loaded, &events, result.version);
                     return Ok(Outcome { stream, events, position: result.position, repeated: false });

@@ -26,10 +26,18 @@ impl Setup {
 
     fn store(&self) -> Arc<dyn EventStore> {
         let clock = self.clock.clone();
-        Arc::new(SqliteEventStore::open(self.dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&clock))).unwrap())
+        Arc::new(
+            SqliteEventStore::open(self.dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&clock)))
+                .unwrap(),
+        )
     }
 
-    async fn commands(&self, store: Arc<dyn EventStore>, every: u64, attempts: u32) -> (Commands, Arc<SqliteSnapshotStore>) {
+    async fn commands(
+        &self,
+        store: Arc<dyn EventStore>,
+        every: u64,
+        attempts: u32,
+    ) -> (Commands, Arc<SqliteSnapshotStore>) {
         let snapshots = Arc::new(SqliteSnapshotStore::open(self.dir.path().join("snapshots.db")).unwrap());
         let commands = Commands::new(
             store,
@@ -188,7 +196,11 @@ async fn state_loaded_with_and_without_snapshots_is_equal() {
         if i % 3 == 0 {
             let TenantEvent::UserCreated { user_id, .. } = outcome.events[0] else { panic!() };
             commands
-                .execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), TenantCommand::GrantRole { user_id, role: Role::HrManager })
+                .execute::<Tenant>(
+                    tenant,
+                    &ctx(Actor::User(ADMIN)),
+                    TenantCommand::GrantRole { user_id, role: Role::HrManager },
+                )
                 .await
                 .unwrap();
         }

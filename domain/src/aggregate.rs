@@ -60,11 +60,7 @@ pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Syn
     ///
     /// # Errors
     /// A [`DomainError`] naming the rule that refuses the command.
-    fn decide(
-        &self,
-        command: &Self::Command,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Self::Event>, DomainError>;
+    fn decide(&self, command: &Self::Command, now: DateTime<Utc>) -> Result<Vec<Self::Event>, DomainError>;
 
     /// The state after `event`.
     #[must_use]

@@ -63,13 +63,7 @@ pub enum TenantEvent {
         signed_up_at: DateTime<Utc>,
     },
     #[serde(rename = "UserCreated")]
-    UserCreated {
-        user_id: Uuid,
-        login: LoginId,
-        name: Name,
-        password_hash: PasswordHash,
-        roles: BTreeSet<Role>,
-    },
+    UserCreated { user_id: Uuid, login: LoginId, name: Name, password_hash: PasswordHash, roles: BTreeSet<Role> },
     #[serde(rename = "PasswordChanged")]
     PasswordChanged { user_id: Uuid, password_hash: PasswordHash },
     #[serde(rename = "PasswordReset")]
@@ -355,9 +349,9 @@ mod tests {
 
     #[test]
     fn rule_t1_a_domain_signs_up_once() {
-        given::<Tenant>(signed_up()).when(Actor::Anonymous, sign_up()).then_refused(DomainError::Conflict(
-            "the domain acme.co.kr is already signed up".into(),
-        ));
+        given::<Tenant>(signed_up())
+            .when(Actor::Anonymous, sign_up())
+            .then_refused(DomainError::Conflict("the domain acme.co.kr is already signed up".into()));
     }
 
     #[test]
@@ -400,9 +394,14 @@ mod tests {
         events.push(Tenant::created(&account(2, "kim"), BTreeSet::new()));
         events.push(TenantEvent::UserDeleted { user_id: Uuid::from_u128(2) });
         let create = TenantCommand::CreateUser { account: account(3, "kim"), roles: BTreeSet::new() };
-        given::<Tenant>(events.clone()).when(ADMIN, create).then(vec![Tenant::created(&account(3, "kim"), BTreeSet::new())]);
+        given::<Tenant>(events.clone())
+            .when(ADMIN, create)
+            .then(vec![Tenant::created(&account(3, "kim"), BTreeSet::new())]);
         given::<Tenant>(events)
-            .when(ADMIN, TenantCommand::ResetPassword { user_id: Uuid::from_u128(2), password_hash: PasswordHash("x".into()) })
+            .when(
+                ADMIN,
+                TenantCommand::ResetPassword { user_id: Uuid::from_u128(2), password_hash: PasswordHash("x".into()) },
+            )
             .then_refused(DomainError::NotFound(format!("user {}", Uuid::from_u128(2))));
     }
 
@@ -415,10 +414,16 @@ mod tests {
             .when(ADMIN, TenantCommand::ResetPassword { user_id: kim, password_hash: PasswordHash("new".into()) })
             .then(vec![TenantEvent::PasswordReset { user_id: kim, password_hash: PasswordHash("new".into()) }]);
         given::<Tenant>(events.clone())
-            .when(Actor::User(kim), TenantCommand::ResetPassword { user_id: Uuid::from_u128(1), password_hash: PasswordHash("x".into()) })
+            .when(
+                Actor::User(kim),
+                TenantCommand::ResetPassword { user_id: Uuid::from_u128(1), password_hash: PasswordHash("x".into()) },
+            )
             .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()));
         given::<Tenant>(events.clone())
-            .when(Actor::User(kim), TenantCommand::ChangePassword { user_id: kim, password_hash: PasswordHash("mine".into()) })
+            .when(
+                Actor::User(kim),
+                TenantCommand::ChangePassword { user_id: kim, password_hash: PasswordHash("mine".into()) },
+            )
             .then(vec![TenantEvent::PasswordChanged { user_id: kim, password_hash: PasswordHash("mine".into()) }]);
         given::<Tenant>(events)
             .when(ADMIN, TenantCommand::ChangePassword { user_id: kim, password_hash: PasswordHash("x".into()) })
@@ -454,7 +459,9 @@ mod tests {
         given::<Tenant>(signed_up())
             .when(ADMIN, TenantCommand::RevokeRole { user_id: admin, role: Role::Admin })
             .then_refused(keep.clone());
-        given::<Tenant>(signed_up()).when(Actor::System, TenantCommand::DeleteUser { user_id: admin }).then_refused(keep);
+        given::<Tenant>(signed_up())
+            .when(Actor::System, TenantCommand::DeleteUser { user_id: admin })
+            .then_refused(keep);
     }
 
     #[test]
@@ -471,7 +478,10 @@ mod tests {
         let mut events = signed_up();
         events.push(Tenant::created(&account(2, "kim"), BTreeSet::new()));
         events.push(TenantEvent::RoleGranted { user_id: Uuid::from_u128(2), role: Role::DocumentAdmin });
-        events.push(TenantEvent::PasswordChanged { user_id: Uuid::from_u128(2), password_hash: PasswordHash("p2".into()) });
+        events.push(TenantEvent::PasswordChanged {
+            user_id: Uuid::from_u128(2),
+            password_hash: PasswordHash("p2".into()),
+        });
         let state = events.iter().fold(Tenant::default(), Tenant::evolve);
         let kim = &state.accounts[&Uuid::from_u128(2)];
         assert_eq!(kim.roles, BTreeSet::from([Role::DocumentAdmin]));

@@ -10,11 +10,36 @@ use crate::DomainError;
 
 /// Public portal domains a company cannot sign up with (rule T2).
 const PUBLIC_PORTAL_DOMAINS: &[&str] = &[
-    "naver.com", "daum.net", "hanmail.net", "gmail.com", "googlemail.com", "nate.com",
-    "kakao.com", "hotmail.com", "outlook.com", "live.com", "msn.com", "yahoo.com",
-    "yahoo.co.kr", "icloud.com", "me.com", "aol.com", "empas.com", "paran.com",
-    "korea.com", "dreamwiz.com", "lycos.co.kr", "chol.com", "freechal.com", "hanmir.com",
-    "proton.me", "protonmail.com", "zoho.com", "mail.com", "gmx.com", "yandex.com",
+    "naver.com",
+    "daum.net",
+    "hanmail.net",
+    "gmail.com",
+    "googlemail.com",
+    "nate.com",
+    "kakao.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "msn.com",
+    "yahoo.com",
+    "yahoo.co.kr",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "empas.com",
+    "paran.com",
+    "korea.com",
+    "dreamwiz.com",
+    "lycos.co.kr",
+    "chol.com",
+    "freechal.com",
+    "hanmir.com",
+    "proton.me",
+    "protonmail.com",
+    "zoho.com",
+    "mail.com",
+    "gmx.com",
+    "yandex.com",
 ];
 
 /// A mail domain owned by a tenant: lower-case, IDNA (punycode) form.
@@ -34,9 +59,8 @@ impl DomainName {
         if trimmed.is_empty() {
             return Err(DomainError::invalid("domain", "the domain is empty"));
         }
-        let ascii = idna::domain_to_ascii_strict(trimmed)
-            .map_err(|_| bad("is not a valid domain name"))?
-            .to_ascii_lowercase();
+        let ascii =
+            idna::domain_to_ascii_strict(trimmed).map_err(|_| bad("is not a valid domain name"))?.to_ascii_lowercase();
         if ascii.len() > 253 {
             return Err(bad("is longer than 253 characters"));
         }
@@ -67,9 +91,9 @@ impl DomainName {
     /// [`DomainError::PublicPortalDomain`] for a portal domain.
     pub fn parse_company_owned(input: &str) -> Result<Self, DomainError> {
         let domain = Self::parse(input)?;
-        let portal = PUBLIC_PORTAL_DOMAINS.iter().any(|p| {
-            domain.0 == *p || domain.0.strip_suffix(p).is_some_and(|rest| rest.ends_with('.'))
-        });
+        let portal = PUBLIC_PORTAL_DOMAINS
+            .iter()
+            .any(|p| domain.0 == *p || domain.0.strip_suffix(p).is_some_and(|rest| rest.ends_with('.')));
         if portal {
             return Err(DomainError::PublicPortalDomain(domain.0));
         }
@@ -296,7 +320,18 @@ mod tests {
     fn domains_are_lower_cased_and_idna_encoded() {
         assert_eq!(DomainName::parse(" Example.COM. ").unwrap().as_str(), "example.com");
         assert_eq!(DomainName::parse("회사.한국").unwrap().as_str(), "xn--vf4b131b.xn--3e0b707e");
-        for bad in ["", " ", "localhost", "exa mple.com", "-acme.com", "acme-.com", "a..com", "1.2.3.4", "acme.com/x", "ac_me.com"] {
+        for bad in [
+            "",
+            " ",
+            "localhost",
+            "exa mple.com",
+            "-acme.com",
+            "acme-.com",
+            "a..com",
+            "1.2.3.4",
+            "acme.com/x",
+            "ac_me.com",
+        ] {
             assert!(DomainName::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(DomainName::parse(&format!("{}.com", "a".repeat(64))).is_err());

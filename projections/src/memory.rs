@@ -33,7 +33,13 @@ impl ReadModelStore for MemoryReadModels {
         Ok(self.read().rows.get(table).and_then(|t| t.get(key)).cloned())
     }
 
-    async fn scan(&self, table: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<Row>, ProjectionError> {
+    async fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
         let tables = self.read();
         let Some(rows) = tables.rows.get(table) else { return Ok(Vec::new()) };
         let start = match after {
@@ -50,9 +56,10 @@ impl ReadModelStore for MemoryReadModels {
 
     async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
         let tables = self.read();
-        Ok(tables.rows.get(table).map_or(0, |rows| {
-            rows.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).count()
-        }))
+        Ok(tables
+            .rows
+            .get(table)
+            .map_or(0, |rows| rows.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).count()))
     }
 
     async fn commit(&self, projector: &str, changes: Vec<Change>, checkpoint: u64) -> Result<(), ProjectionError> {

@@ -34,8 +34,14 @@ fn open(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
 async fn append(events: &dyn EventStore, stream: &str, count: usize) -> u64 {
     let data = (0..count)
         .map(|i| {
-            EventData::json(Uuid::now_v7(), "Counted", 1, &json!({ "i": i }), Metadata { occurred_at: Utc::now(), ..Metadata::default() })
-                .unwrap()
+            EventData::json(
+                Uuid::now_v7(),
+                "Counted",
+                1,
+                &json!({ "i": i }),
+                Metadata { occurred_at: Utc::now(), ..Metadata::default() },
+            )
+            .unwrap()
         })
         .collect();
     events.append(stream, ExpectedVersion::Any, data).await.unwrap().position
@@ -81,7 +87,10 @@ async fn a_rebuild_from_position_zero_equals_the_live_read_models() {
     let rebuilt = MemoryReadModels::default();
     let read = rebuild(events.as_ref(), &rebuilt, &[Arc::new(Counter) as Arc<dyn Projector>]).await.unwrap();
     assert_eq!(read, position);
-    assert_eq!(live_models.scan("counts", "", None, 1000).await.unwrap(), rebuilt.scan("counts", "", None, 1000).await.unwrap());
+    assert_eq!(
+        live_models.scan("counts", "", None, 1000).await.unwrap(),
+        rebuilt.scan("counts", "", None, 1000).await.unwrap()
+    );
     assert_eq!(rebuilt.checkpoint("counter.v1").await.unwrap(), position);
     // A second rebuild of an up-to-date store reads nothing.
     assert_eq!(rebuild(events.as_ref(), &rebuilt, &[Arc::new(Counter) as Arc<dyn Projector>]).await.unwrap(), 0);

@@ -60,7 +60,12 @@ impl SnapshotStore for SqliteSnapshotStore {
         self.with_conn(move |conn| {
             conn.prepare_cached("SELECT version, schema_version, state FROM snapshots WHERE stream = ?1")?
                 .query_row([&stream], |r| {
-                    Ok(Snapshot { stream: stream.clone(), version: r.get(0)?, schema_version: r.get(1)?, state: r.get(2)? })
+                    Ok(Snapshot {
+                        stream: stream.clone(),
+                        version: r.get(0)?,
+                        schema_version: r.get(1)?,
+                        state: r.get(2)?,
+                    })
                 })
                 .optional()
         })
@@ -76,7 +81,12 @@ impl SnapshotStore for SqliteSnapshotStore {
                      schema_version = excluded.schema_version, state = excluded.state
                  WHERE excluded.version >= snapshots.version OR excluded.schema_version <> snapshots.schema_version",
             )?
-            .execute(params![snapshot.stream, snapshot.version, snapshot.schema_version, snapshot.state])?;
+            .execute(params![
+                snapshot.stream,
+                snapshot.version,
+                snapshot.schema_version,
+                snapshot.state
+            ])?;
             Ok(())
         })
         .await

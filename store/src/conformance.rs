@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::{
-    Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, StoreError, StreamMetadata,
-};
+use crate::{Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, StoreError, StreamMetadata};
 
 /// A fresh store and the hand that moves its clock.
 pub struct Fixture {
@@ -193,7 +191,10 @@ pub async fn orders_the_global_log_by_commit(f: Fixture) {
     assert!(all.windows(2).all(|w| w[0].position < w[1].position));
     assert_eq!(*f.store.head().borrow(), all.last().unwrap().position);
     let page = f.store.read_all(all[4].position, 3).await.unwrap();
-    assert_eq!(page.iter().map(|e| e.position).collect::<Vec<_>>(), all[5..8].iter().map(|e| e.position).collect::<Vec<_>>());
+    assert_eq!(
+        page.iter().map(|e| e.position).collect::<Vec<_>>(),
+        all[5..8].iter().map(|e| e.position).collect::<Vec<_>>()
+    );
     // Concurrent appends to many streams still get unique positions.
     let mut tasks = Vec::new();
     for _ in 0..16 {
@@ -317,8 +318,9 @@ pub async fn hides_events_by_stream_metadata(f: Fixture) {
 pub async fn stores_large_events(f: Fixture) {
     let s = unique_stream("large");
     let big = "가".repeat(350_000); // over 1 MB of UTF-8
-    let e = EventData::json(Uuid::now_v7(), "Big.V1", 1, &big, Metadata { occurred_at: Utc::now(), ..Metadata::default() })
-        .unwrap();
+    let e =
+        EventData::json(Uuid::now_v7(), "Big.V1", 1, &big, Metadata { occurred_at: Utc::now(), ..Metadata::default() })
+            .unwrap();
     assert!(e.data.len() > 1_000_000);
     f.store.append(&s, ExpectedVersion::NoStream, vec![e.clone(), event(1)]).await.unwrap();
     let read = f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();

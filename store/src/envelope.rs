@@ -47,13 +47,7 @@ impl EventData {
         data: &T,
         metadata: Metadata,
     ) -> Result<Self, serde_json::Error> {
-        Ok(Self {
-            id,
-            event_type: event_type.into(),
-            schema_version,
-            data: serde_json::to_vec(data)?,
-            metadata,
-        })
+        Ok(Self { id, event_type: event_type.into(), schema_version, data: serde_json::to_vec(data)?, metadata })
     }
 }
 

@@ -8,11 +8,7 @@ pub enum StoreError {
     /// The stream is not at the expected version and the events are not an
     /// idempotent repetition of events already stored.
     #[error("stream `{stream}` is at version {actual:?}, expected {expected:?}")]
-    Conflict {
-        stream: String,
-        expected: ExpectedVersion,
-        actual: Option<u64>,
-    },
+    Conflict { stream: String, expected: ExpectedVersion, actual: Option<u64> },
     /// The request itself is malformed (empty stream name, no events, ...).
     #[error("invalid request: {0}")]
     InvalidInput(String),

@@ -13,9 +13,7 @@ mod port;
 pub mod sqlite;
 mod subscription;
 
-pub use envelope::{
-    AppendResult, Direction, EventData, ExpectedVersion, Metadata, RecordedEvent, StreamMetadata,
-};
+pub use envelope::{AppendResult, Direction, EventData, ExpectedVersion, Metadata, RecordedEvent, StreamMetadata};
 pub use error::StoreError;
 pub use port::{EventStore, Now, system_now};
 pub use subscription::{Subscription, catch_up};

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::{
-    AppendResult, Direction, EventData, ExpectedVersion, RecordedEvent, StoreError,
-    StreamMetadata, Subscription,
+    AppendResult, Direction, EventData, ExpectedVersion, RecordedEvent, StoreError, StreamMetadata, Subscription,
 };
 
 /// The time source of an adapter (for `recorded_at` and `max_age`).
@@ -67,11 +66,7 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// When the backend fails or the stream name is empty.
-    async fn set_stream_metadata(
-        &self,
-        stream: &str,
-        metadata: StreamMetadata,
-    ) -> Result<(), StoreError>;
+    async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError>;
 
     /// The retention metadata of a stream (default when never set).
     ///

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::port::validate_append;
 use crate::{
-    AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now,
-    RecordedEvent, StoreError, StreamMetadata,
+    AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
+    StreamMetadata,
 };
 
 /// The most requests one group commit takes.
@@ -80,8 +80,7 @@ impl SqliteEventStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
-        let last: u64 =
-            conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
+        let last: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         let (head_tx, head) = watch::channel(last);
         let (sender, receiver) = mpsc::channel();
         let writer_now = now.clone();
@@ -102,7 +101,7 @@ impl SqliteEventStore {
 
     /// Runs `f` on a pooled read-only connection in a blocking thread.
     async fn read<T: Send + 'static>(
-        self: &Self,
+        &self,
         f: impl FnOnce(&Connection, DateTime<Utc>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
@@ -124,10 +123,10 @@ impl SqliteEventStore {
         })
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        if let Ok(mut pool) = self.readers.lock() {
-            if pool.len() < 8 {
-                pool.push(conn);
-            }
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
         }
         result
     }
@@ -136,9 +135,8 @@ impl SqliteEventStore {
 fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     let id: [u8; 16] = row.get(3)?;
     let metadata: Vec<u8> = row.get(7)?;
-    let metadata: Metadata = serde_json::from_slice(&metadata).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, Box::new(e))
-    })?;
+    let metadata: Metadata = serde_json::from_slice(&metadata)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, Box::new(e)))?;
     let micros: i64 = row.get(8)?;
     Ok(RecordedEvent {
         position: row.get(0)?,
@@ -210,8 +208,8 @@ impl EventStore for SqliteEventStore {
 
     async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.read(move |conn, _| {
-            let mut stmt = conn
-                .prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"))?;
+            let mut stmt =
+                conn.prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 ORDER BY position LIMIT ?2"))?;
             let limit = i64::try_from(max).unwrap_or(i64::MAX);
             Ok(stmt.query_map(params![after, limit], row_to_event)?.collect::<Result<Vec<_>, _>>()?)
         })
@@ -222,11 +220,7 @@ impl EventStore for SqliteEventStore {
         self.head.clone()
     }
 
-    async fn set_stream_metadata(
-        &self,
-        stream: &str,
-        metadata: StreamMetadata,
-    ) -> Result<(), StoreError> {
+    async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
         if stream.trim().is_empty() {
             return Err(StoreError::InvalidInput("stream name is empty".into()));
         }
@@ -242,12 +236,9 @@ impl EventStore for SqliteEventStore {
 }
 
 fn read_metadata(conn: &Connection, stream: &str) -> Result<StreamMetadata, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT max_age_seconds, truncate_before FROM streams WHERE name = ?1")?;
+    let mut stmt = conn.prepare_cached("SELECT max_age_seconds, truncate_before FROM streams WHERE name = ?1")?;
     Ok(stmt
-        .query_row([stream], |r| {
-            Ok(StreamMetadata { max_age_seconds: r.get(0)?, truncate_before: r.get(1)? })
-        })
+        .query_row([stream], |r| Ok(StreamMetadata { max_age_seconds: r.get(0)?, truncate_before: r.get(1)? }))
         .optional()?
         .unwrap_or_default())
 }
@@ -289,8 +280,7 @@ impl Writer {
             for request in group {
                 replies.push(match request {
                     Request::Append { stream, expected, events, reply } => {
-                        let result =
-                            append_one(&tx, &mut self.next_position, recorded_at, &stream, expected, &events);
+                        let result = append_one(&tx, &mut self.next_position, recorded_at, &stream, expected, &events);
                         Reply::Append(reply, result)
                     }
                     Request::SetMetadata { stream, metadata, reply } => {
@@ -361,8 +351,7 @@ fn append_one(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?;
         for (i, event) in (0u64..).zip(events) {
-            let metadata = serde_json::to_vec(&event.metadata)
-                .map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+            let metadata = serde_json::to_vec(&event.metadata).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
             insert
                 .execute(params![
                     first_position + i,
@@ -376,11 +365,9 @@ fn append_one(
                     recorded_at
                 ])
                 .map_err(|e| match e.sqlite_error_code() {
-                    Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict {
-                        stream: stream.to_owned(),
-                        expected,
-                        actual: current,
-                    },
+                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                        StoreError::Conflict { stream: stream.to_owned(), expected, actual: current }
+                    }
                     _ => e.into(),
                 })?;
         }
@@ -396,10 +383,7 @@ fn append_one(
         Ok(()) => {
             tx.execute_batch("RELEASE append_one")?;
             *next_position += events.len() as u64;
-            Ok(AppendResult {
-                version: first_version + events.len() as u64 - 1,
-                position: *next_position - 1,
-            })
+            Ok(AppendResult { version: first_version + events.len() as u64 - 1, position: *next_position - 1 })
         }
         Err(e) => {
             tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
@@ -423,8 +407,7 @@ fn already_appended(
         ExpectedVersion::Exact(v) => v + 1,
         ExpectedVersion::NoStream => 0,
         ExpectedVersion::Any | ExpectedVersion::StreamExists => {
-            let mut stmt =
-                tx.prepare_cached("SELECT version FROM events WHERE id = ?1 AND stream = ?2")?;
+            let mut stmt = tx.prepare_cached("SELECT version FROM events WHERE id = ?1 AND stream = ?2")?;
             match stmt.query_row(params![events[0].id.as_bytes(), stream], |r| r.get(0)).optional()? {
                 Some(v) => v,
                 None => return Ok(None),
@@ -439,19 +422,14 @@ fn already_appended(
             Ok((r.get::<_, [u8; 16]>(0)?, r.get::<_, u64>(1)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let same = stored.len() == events.len()
-        && stored.iter().zip(events).all(|((id, _), e)| id == e.id.as_bytes());
+    let same = stored.len() == events.len() && stored.iter().zip(events).all(|((id, _), e)| id == e.id.as_bytes());
     Ok(same.then(|| AppendResult {
         version: start + events.len() as u64 - 1,
         position: stored.last().map_or(0, |(_, p)| *p),
     }))
 }
 
-fn set_metadata(
-    tx: &Transaction<'_>,
-    stream: &str,
-    metadata: StreamMetadata,
-) -> Result<(), StoreError> {
+fn set_metadata(tx: &Transaction<'_>, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
     // A stream that has no events yet gets a row with version -1 so that its
     // metadata is kept; `current_version` reads that as "no stream".
     tx.prepare_cached(

@@ -46,14 +46,7 @@ impl TestApp {
         let handle = app.handle();
         let services = app.services().clone();
         tokio::spawn(app.run_until_stopped());
-        let test_app = Self {
-            address,
-            client: reqwest::Client::new(),
-            data_dir,
-            handle,
-            services,
-            _dir: None,
-        };
+        let test_app = Self { address, client: reqwest::Client::new(), data_dir, handle, services, _dir: None };
         test_app.wait_until_ready().await;
         test_app
     }
@@ -66,10 +59,10 @@ impl TestApp {
 
     async fn wait_until_ready(&self) {
         for _ in 0..600 {
-            if let Ok(r) = self.client.get(format!("{}/healthz", self.address)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
+            if let Ok(r) = self.client.get(format!("{}/healthz", self.address)).send().await
+                && r.status().is_success()
+            {
+                return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
@@ -78,7 +71,10 @@ impl TestApp {
 
     /// Posts a GraphQL request and returns the JSON response.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({ "query": query, "variables": variables }));
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -88,7 +84,8 @@ impl TestApp {
 
     /// The position of the newest event in the store.
     pub async fn head(&self) -> u64 {
-        let health: Value = self.client.get(format!("{}/healthz", self.address)).send().await.unwrap().json().await.unwrap();
+        let health: Value =
+            self.client.get(format!("{}/healthz", self.address)).send().await.unwrap().json().await.unwrap();
         health["head"].as_u64().expect("head")
     }
 
@@ -110,7 +107,10 @@ impl TestApp {
                 json!({ "domain": domain }),
             )
             .await;
-        let id = signed["data"]["signUp"]["tenant"]["id"].as_str().unwrap_or_else(|| panic!("sign-up failed: {signed}")).to_owned();
+        let id = signed["data"]["signUp"]["tenant"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("sign-up failed: {signed}"))
+            .to_owned();
         let admin_id = signed["data"]["signUp"]["admin"]["id"].as_str().unwrap().to_owned();
         let token = self.login(domain, "admin", "s3cret-pass").await.expect("admin logs in");
         Tenant { id, domain: domain.to_owned(), admin_id, admin_token: token }
@@ -156,7 +156,10 @@ pub struct Tenant {
 
 /// The `extensions.code` of the first error of a response.
 pub fn code(response: &Value) -> String {
-    response["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {response}")).to_owned()
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {response}"))
+        .to_owned()
 }
 
 /// Insta settings that keep snapshots under `tests/snapshots/`.

@@ -68,7 +68,11 @@ impl Caller {
     /// # Errors
     /// `FORBIDDEN` unless the caller is an admin.
     pub fn require_admin(&self) -> ApiResult<()> {
-        if self.has(Role::Admin) { Ok(()) } else { Err(ApiError::forbidden("only an admin of the company may do this")) }
+        if self.has(Role::Admin) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only an admin of the company may do this"))
+        }
     }
 }
 
@@ -101,4 +105,3 @@ pub(crate) async fn load_user_by_login(services: &Services, tenant: Uuid, login:
     let row = services.read_models().get(USERS, &format!("{tenant}/{login}")).await?;
     row.map(|r| serde_json::from_value(r).map_err(ApiError::internal)).transpose()
 }
-

@@ -70,7 +70,12 @@ fn created_user(events: &[TenantEvent]) -> ApiResult<Uuid> {
         .ok_or_else(|| ApiError::internal("the command created no user"))
 }
 
-async fn run(ctx: &Context<'_>, caller: &Caller, command_id: Option<Uuid>, command: TenantCommand) -> ApiResult<Vec<TenantEvent>> {
+async fn run(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    command_id: Option<Uuid>,
+    command: TenantCommand,
+) -> ApiResult<Vec<TenantEvent>> {
     let services = services(ctx);
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
     Ok(services.execute::<Tenant>(caller.tenant, &context, command).await?.events)
@@ -105,12 +110,24 @@ impl MutationRoot {
     }
 
     /// Changes the caller's own password.
-    async fn change_password(&self, ctx: &Context<'_>, current_password: String, new_password: String, command_id: Option<Uuid>) -> Result<bool> {
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        current_password: String,
+        new_password: String,
+        command_id: Option<Uuid>,
+    ) -> Result<bool> {
         Ok(change_password(ctx, current_password, new_password, command_id).await?)
     }
 
     /// Sets a new password for a user (admins only; rule U2).
-    async fn reset_password(&self, ctx: &Context<'_>, id: Uuid, new_password: String, command_id: Option<Uuid>) -> Result<bool> {
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        new_password: String,
+        command_id: Option<Uuid>,
+    ) -> Result<bool> {
         Ok(reset_password(ctx, id, new_password, command_id).await?)
     }
 
@@ -193,7 +210,7 @@ async fn create_user(ctx: &Context<'_>, input: CreateUserInput) -> ApiResult<Use
     let roles: BTreeSet<_> = input.roles.into_iter().map(Into::into).collect();
     let account = NewAccount { user_id: Uuid::now_v7(), login, name, password_hash };
     let events = run(ctx, &caller, input.command_id, TenantCommand::CreateUser { account, roles }).await?;
-    Ok(user_after(services, caller.tenant, created_user(&events)?).await?)
+    user_after(services, caller.tenant, created_user(&events)?).await
 }
 
 async fn delete_user(ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> ApiResult<Uuid> {
@@ -202,7 +219,12 @@ async fn delete_user(ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> A
     Ok(id)
 }
 
-async fn change_password(ctx: &Context<'_>, current_password: String, new_password: String, command_id: Option<Uuid>) -> ApiResult<bool> {
+async fn change_password(
+    ctx: &Context<'_>,
+    current_password: String,
+    new_password: String,
+    command_id: Option<Uuid>,
+) -> ApiResult<bool> {
     let caller = caller(ctx).await?;
     let services = services(ctx);
     let hash = services
@@ -222,7 +244,12 @@ async fn change_password(ctx: &Context<'_>, current_password: String, new_passwo
     Ok(true)
 }
 
-async fn reset_password(ctx: &Context<'_>, id: Uuid, new_password: String, command_id: Option<Uuid>) -> ApiResult<bool> {
+async fn reset_password(
+    ctx: &Context<'_>,
+    id: Uuid,
+    new_password: String,
+    command_id: Option<Uuid>,
+) -> ApiResult<bool> {
     let caller = caller(ctx).await?;
     caller.require_admin()?;
     let services = services(ctx);
@@ -236,11 +263,11 @@ async fn reset_password(ctx: &Context<'_>, id: Uuid, new_password: String, comma
 async fn grant_role(ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> ApiResult<User> {
     let caller = caller(ctx).await?;
     run(ctx, &caller, command_id, TenantCommand::GrantRole { user_id: id, role: role.into() }).await?;
-    Ok(user_after(services(ctx), caller.tenant, id).await?)
+    user_after(services(ctx), caller.tenant, id).await
 }
 
 async fn revoke_role(ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> ApiResult<User> {
     let caller = caller(ctx).await?;
     run(ctx, &caller, command_id, TenantCommand::RevokeRole { user_id: id, role: role.into() }).await?;
-    Ok(user_after(services(ctx), caller.tenant, id).await?)
+    user_after(services(ctx), caller.tenant, id).await
 }

@@ -49,7 +49,12 @@ impl QueryRoot {
     }
 
     /// Every event of the company, newest first (admins only).
-    async fn audit_trail(&self, ctx: &Context<'_>, first: Option<i32>, after: Option<String>) -> Result<Page<AuditEntry>> {
+    async fn audit_trail(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<AuditEntry>> {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
         let prefix = format!("{}/", caller.tenant);
@@ -100,7 +105,8 @@ async fn stream_history(
     if last.metadata.tenant != Some(tenant) {
         return Err(not_found());
     }
-    let mut events = store.read_stream(stream, Direction::Forwards, Some(from), size + 1).await.map_err(ApiError::internal)?;
+    let mut events =
+        store.read_stream(stream, Direction::Forwards, Some(from), size + 1).await.map_err(ApiError::internal)?;
     if events.iter().any(|e| e.metadata.tenant != Some(tenant)) {
         return Err(not_found());
     }

@@ -25,11 +25,11 @@ impl SubscriptionRoot {
                 for event in batch.into_iter().filter(|e| e.metadata.tenant == Some(tenant)) {
                     services.projections.wait_for(event.position, std::time::Duration::from_secs(10)).await;
                     let row = services.read_models().get(projections::projectors::AUDIT, &audit_key(&tenant, event.position)).await;
-                    if let Ok(Some(row)) = row {
-                        if let Ok(mut entry) = serde_json::from_value::<AuditEntry>(row) {
-                            entry.tenant_id = tenant;
-                            yield entry;
-                        }
+                    if let Ok(Some(row)) = row
+                        && let Ok(mut entry) = serde_json::from_value::<AuditEntry>(row)
+                    {
+                        entry.tenant_id = tenant;
+                        yield entry;
                     }
                 }
             }

@@ -190,6 +190,9 @@ mod tests {
     fn secrets_are_redacted_at_any_depth() {
         let mut v = serde_json::json!({ "password_hash": "x", "a": [{ "newPassword": "y", "b": 1 }] });
         super::redact(&mut v);
-        assert_eq!(v, serde_json::json!({ "password_hash": "[redacted]", "a": [{ "newPassword": "[redacted]", "b": 1 }] }));
+        assert_eq!(
+            v,
+            serde_json::json!({ "password_hash": "[redacted]", "a": [{ "newPassword": "[redacted]", "b": 1 }] })
+        );
     }
 }

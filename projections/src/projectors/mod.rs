@@ -22,7 +22,11 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
 }
 
 fn unreadable(event: &RecordedEvent, reason: impl ToString) -> ProjectionError {
-    ProjectionError::Event { position: event.position, event_type: event.event_type.clone(), reason: reason.to_string() }
+    ProjectionError::Event {
+        position: event.position,
+        event_type: event.event_type.clone(),
+        reason: reason.to_string(),
+    }
 }
 
 /// The tenant event carried by `event`, if it is one.

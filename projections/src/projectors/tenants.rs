@@ -22,8 +22,10 @@ impl Projector for TenantsProjector {
     }
 
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
-        let Some((tenant, TenantEvent::SignedUp { domain, company_name, member_type, billing_cycle, time_zone, signed_up_at, .. })) =
-            tenant_event(event)?
+        let Some((
+            tenant,
+            TenantEvent::SignedUp { domain, company_name, member_type, billing_cycle, time_zone, signed_up_at, .. },
+        )) = tenant_event(event)?
         else {
             return Ok(());
         };

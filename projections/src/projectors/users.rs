@@ -27,7 +27,12 @@ fn id_key(tenant: Uuid, user: Uuid) -> String {
     format!("{tenant}/{user}")
 }
 
-async fn login_of(tx: &Transaction<'_>, event: &RecordedEvent, tenant: Uuid, user: Uuid) -> Result<String, ProjectionError> {
+async fn login_of(
+    tx: &Transaction<'_>,
+    event: &RecordedEvent,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<String, ProjectionError> {
     tx.get(USER_IDS, &id_key(tenant, user))
         .await?
         .and_then(|v| v["login"].as_str().map(str::to_owned))
@@ -68,7 +73,8 @@ impl Projector for UsersProjector {
                 tx.put(USER_IDS, id_key(tenant, user_id), json!({ "login": login }));
                 tx.put(CREDENTIALS, id_key(tenant, user_id), json!({ "passwordHash": password_hash, "changedAt": at }));
             }
-            TenantEvent::PasswordChanged { user_id, password_hash } | TenantEvent::PasswordReset { user_id, password_hash } => {
+            TenantEvent::PasswordChanged { user_id, password_hash }
+            | TenantEvent::PasswordReset { user_id, password_hash } => {
                 tx.put(CREDENTIALS, id_key(tenant, user_id), json!({ "passwordHash": password_hash, "changedAt": at }));
             }
             TenantEvent::RoleGranted { user_id, role } | TenantEvent::RoleRevoked { user_id, role } => {

@@ -9,7 +9,13 @@ async fn rule_t1_t4_a_company_signs_up_logs_in_adds_a_user_and_reads_its_audit_t
     let acme = app.sign_up("Acme.CO.kr").await;
     assert_eq!(acme.domain, "Acme.CO.kr");
     // The domain was normalised; login accepts any case of it.
-    let me = app.gql(Some(&acme.admin_token), "{ me { userId name roles } tenant { domain companyName memberType billingCycleMonths timeZone } }", json!({})).await;
+    let me = app
+        .gql(
+            Some(&acme.admin_token),
+            "{ me { userId name roles } tenant { domain companyName memberType billingCycleMonths timeZone } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         me["data"],
         json!({
@@ -29,10 +35,17 @@ async fn rule_t1_t4_a_company_signs_up_logs_in_adds_a_user_and_reads_its_audit_t
     let one = app.gql(Some(&kim_token), "query($id: UUID!) { user(id: $id) { userId } }", json!({ "id": kim })).await;
     assert_eq!(one["data"]["user"]["userId"], "kim.minsu");
 
-    let trail = app.gql(Some(&acme.admin_token), "{ auditTrail { totalCount edges { node { type stream actor { userId } } } } }", json!({})).await;
+    let trail = app
+        .gql(
+            Some(&acme.admin_token),
+            "{ auditTrail { totalCount edges { node { type stream actor { userId } } } } }",
+            json!({}),
+        )
+        .await;
     let trail = &trail["data"]["auditTrail"];
     assert_eq!(trail["totalCount"], 3);
-    let types: Vec<_> = trail["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
+    let types: Vec<_> =
+        trail["edges"].as_array().unwrap().iter().map(|e| e["node"]["type"].as_str().unwrap()).collect();
     assert_eq!(types, vec!["UserCreated", "UserCreated", "TenantSignedUp"], "newest first");
     assert_eq!(trail["edges"][0]["node"]["actor"]["userId"], "admin");
     assert_eq!(trail["edges"][2]["node"]["actor"], serde_json::Value::Null);
@@ -51,12 +64,14 @@ async fn the_audit_trail_pages_newest_first_with_cursors() {
     assert_eq!(page["totalCount"], 7);
     assert_eq!(page["pageInfo"]["hasNextPage"], true);
     assert_eq!(page["pageInfo"]["hasPreviousPage"], false);
-    let positions: Vec<u64> = page["edges"].as_array().unwrap().iter().map(|e| e["node"]["position"].as_u64().unwrap()).collect();
+    let positions: Vec<u64> =
+        page["edges"].as_array().unwrap().iter().map(|e| e["node"]["position"].as_u64().unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] > w[1]));
     let second = app.gql(Some(&acme.admin_token), query, json!({ "after": page["pageInfo"]["endCursor"] })).await;
     let page2 = &second["data"]["auditTrail"];
     assert_eq!(page2["pageInfo"]["hasPreviousPage"], true);
-    let more: Vec<u64> = page2["edges"].as_array().unwrap().iter().map(|e| e["node"]["position"].as_u64().unwrap()).collect();
+    let more: Vec<u64> =
+        page2["edges"].as_array().unwrap().iter().map(|e| e["node"]["position"].as_u64().unwrap()).collect();
     assert_eq!(more.len(), 3);
     assert!(more[0] < positions[2]);
     let third = app.gql(Some(&acme.admin_token), query, json!({ "after": page2["pageInfo"]["endCursor"] })).await;
@@ -109,14 +124,18 @@ async fn rule_u1_a_deleted_user_can_neither_log_in_nor_use_a_token() {
     let app = TestApp::spawn().await;
     let acme = app.sign_up("delete.com").await;
     let (kim, kim_token) = app.create_user(&acme, "kim").await;
-    let own = app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": acme.admin_id })).await;
+    let own = app
+        .gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": acme.admin_id }))
+        .await;
     assert_eq!(code(&own), "FORBIDDEN");
-    let deleted = app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
+    let deleted =
+        app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
     assert_eq!(deleted["data"]["deleteUser"], kim);
     let me = app.gql(Some(&kim_token), "{ me { userId } }", json!({})).await;
     assert_eq!(code(&me), "UNAUTHENTICATED");
     assert_eq!(app.login("delete.com", "kim", "user-pass-1").await, Err("UNAUTHENTICATED".into()));
-    let again = app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
+    let again =
+        app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
     assert_eq!(code(&again), "NOT_FOUND");
 }
 
@@ -157,8 +176,16 @@ async fn stream_history_shows_each_event_with_its_metadata_and_no_secrets() {
     assert_eq!(node["data"]["login"], "kim");
     assert!(node["commandId"].is_string());
     snapshot_settings().bind(|| {
-        insta::assert_json_snapshot!("stream_history_types", history["edges"].as_array().unwrap().iter().map(|e| json!({
-            "cursor": e["cursor"], "type": e["node"]["type"], "version": e["node"]["version"]
-        })).collect::<Vec<_>>());
+        insta::assert_json_snapshot!(
+            "stream_history_types",
+            history["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| json!({
+                    "cursor": e["cursor"], "type": e["node"]["type"], "version": e["node"]["version"]
+                }))
+                .collect::<Vec<_>>()
+        );
     });
 }

@@ -62,12 +62,20 @@ async fn a_duplicate_user_id_a_wrong_password_and_bad_logins_are_refused() {
     app.create_user(&acme, "kim").await;
     let head = app.head().await;
     let duplicate = app
-        .gql(Some(&acme.admin_token), "mutation { createUser(input: { userId: \"KIM\", name: \"김\", password: \"other-pass-1\" }) { id } }", json!({}))
+        .gql(
+            Some(&acme.admin_token),
+            "mutation { createUser(input: { userId: \"KIM\", name: \"김\", password: \"other-pass-1\" }) { id } }",
+            json!({}),
+        )
         .await;
     assert_eq!(code(&duplicate), "CONFLICT");
     assert!(message(&duplicate).contains("already taken"));
     let weak = app
-        .gql(Some(&acme.admin_token), "mutation { createUser(input: { userId: \"lee\", name: \"이\", password: \"weak\" }) { id } }", json!({}))
+        .gql(
+            Some(&acme.admin_token),
+            "mutation { createUser(input: { userId: \"lee\", name: \"이\", password: \"weak\" }) { id } }",
+            json!({}),
+        )
         .await;
     assert_eq!(code(&weak), "VALIDATION");
     assert_eq!(weak["errors"][0]["extensions"]["field"], "password");
@@ -92,7 +100,11 @@ async fn an_oversized_body_and_a_too_deep_or_broken_query_are_refused() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(code(&body), "LIMIT_EXCEEDED");
 
-    let too_deep = format!("{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}", "ofType { ".repeat(12), "}".repeat(12));
+    let too_deep = format!(
+        "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+        "ofType { ".repeat(12),
+        "}".repeat(12)
+    );
     let r = app.gql(None, &too_deep, json!({})).await;
     assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");
     assert!(message(&r).to_lowercase().contains("deep"));
@@ -101,7 +113,8 @@ async fn an_oversized_body_and_a_too_deep_or_broken_query_are_refused() {
     assert_eq!(code(&broken), "VALIDATION");
     let unknown = app.gql(None, "{ nothingHere }", json!({})).await;
     assert_eq!(code(&unknown), "VALIDATION");
-    let not_json = app.client.post(&url).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let not_json =
+        app.client.post(&url).header("content-type", "application/json").body("{not json").send().await.unwrap();
     assert_eq!(not_json.status(), 400);
     let body: Value = not_json.json().await.unwrap();
     assert_eq!(code(&body), "VALIDATION");

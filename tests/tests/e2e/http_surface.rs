@@ -26,7 +26,8 @@ async fn health_metrics_graphiql_and_get_queries_answer() {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
     }
 
-    let graphiql = app.client.get(format!("{}/graphql", app.address)).header("accept", "text/html").send().await.unwrap();
+    let graphiql =
+        app.client.get(format!("{}/graphql", app.address)).header("accept", "text/html").send().await.unwrap();
     assert_eq!(graphiql.status(), 200);
     assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
 
@@ -46,7 +47,10 @@ async fn health_metrics_graphiql_and_get_queries_answer() {
     let mutation = app
         .client
         .get(format!("{}/graphql", app.address))
-        .query(&[("query", "mutation { login(domain: \"surface.com\", userId: \"admin\", password: \"s3cret-pass\") { token } }")])
+        .query(&[(
+            "query",
+            "mutation { login(domain: \"surface.com\", userId: \"admin\", password: \"s3cret-pass\") { token } }",
+        )])
         .send()
         .await
         .unwrap();
@@ -60,14 +64,26 @@ async fn the_clock_endpoint_exists_only_on_a_manual_clock() {
     assert_eq!(set["now"], "2026-11-26T14:59:59+00:00");
     let moved = app.clock(json!({ "advance": "PT24H" })).await;
     assert_eq!(moved["now"], "2026-11-27T14:59:59+00:00");
-    let bad = app.client.post(format!("{}/test/clock", app.address)).json(&json!({ "advance": "soon" })).send().await.unwrap();
+    let bad = app
+        .client
+        .post(format!("{}/test/clock", app.address))
+        .json(&json!({ "advance": "soon" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
 
     let dir = tempfile::tempdir().unwrap();
     let mut system = settings(dir.path());
     system.clock = api::ClockKind::System;
     let app = TestApp::spawn_with(system).await;
-    let absent = app.client.post(format!("{}/test/clock", app.address)).json(&json!({ "advance": "PT1H" })).send().await.unwrap();
+    let absent = app
+        .client
+        .post(format!("{}/test/clock", app.address))
+        .json(&json!({ "advance": "PT1H" }))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(absent.status(), 404);
 }
 
@@ -79,9 +95,11 @@ async fn admins_receive_new_audit_entries_over_a_websocket_subscription() {
     request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
     let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     let send = |v: Value| Message::Text(v.to_string().into());
-    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", acme.admin_token) } })))
-        .await
-        .unwrap();
+    ws.send(send(
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", acme.admin_token) } }),
+    ))
+    .await
+    .unwrap();
     let ack = ws.next().await.unwrap().unwrap();
     assert!(ack.to_text().unwrap().contains("connection_ack"));
     ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": "subscription { auditTrailAppended { type stream actor { userId } } }" } })))
@@ -91,7 +109,9 @@ async fn admins_receive_new_audit_entries_over_a_websocket_subscription() {
     // reports a write.
     for i in 0..50 {
         app.create_user(&acme, &format!("user{i}")).await;
-        let Ok(Some(Ok(message))) = tokio::time::timeout(std::time::Duration::from_millis(500), ws.next()).await else { continue };
+        let Ok(Some(Ok(message))) = tokio::time::timeout(std::time::Duration::from_millis(500), ws.next()).await else {
+            continue;
+        };
         let message: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
         assert_eq!(message["type"], "next", "{message}");
         let entry = &message["payload"]["data"]["auditTrailAppended"];
