@@ -7,7 +7,8 @@
 //! small pool of read-only connections, which WAL lets run beside the writer.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, mpsc};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
 use async_trait::async_trait;
@@ -67,9 +68,16 @@ pub struct SqliteEventStore {
     head: watch::Receiver<u64>,
     readers: Mutex<Vec<Connection>>,
     now: Now,
+    commits: Arc<AtomicU64>,
 }
 
 impl SqliteEventStore {
+    /// How many transactions the writer has committed since the store was
+    /// opened; with group commit, fewer than the appends.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
     /// Opens (creating if needed) the store in the file at `path`.
     ///
     /// # Errors
@@ -84,11 +92,16 @@ impl SqliteEventStore {
         let (head_tx, head) = watch::channel(last);
         let (sender, receiver) = mpsc::channel();
         let writer_now = now.clone();
+        let commits = Arc::new(AtomicU64::new(0));
+        let writer_commits = commits.clone();
         thread::Builder::new()
             .name("event-store-writer".into())
-            .spawn(move || Writer { conn, next_position: last + 1, head: head_tx, now: writer_now }.run(&receiver))
+            .spawn(move || {
+                Writer { conn, next_position: last + 1, head: head_tx, now: writer_now, commits: writer_commits }
+                    .run(&receiver)
+            })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { path, writer: Mutex::new(sender), head, readers: Mutex::new(Vec::new()), now })
+        Ok(Self { path, writer: Mutex::new(sender), head, readers: Mutex::new(Vec::new()), now, commits })
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {
@@ -249,6 +262,7 @@ struct Writer {
     next_position: u64,
     head: watch::Sender<u64>,
     now: Now,
+    commits: Arc<AtomicU64>,
 }
 
 /// The answer to one request of a group, sent once the group has committed.
@@ -290,6 +304,7 @@ impl Writer {
                 });
             }
             tx.commit()?;
+            self.commits.fetch_add(1, Ordering::Relaxed);
             Ok(())
         })();
         if let Err(failure) = outcome {

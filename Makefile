@@ -1,0 +1,37 @@
+# The project's entry points. `make run` and `make test` are all a newcomer needs.
+
+CARGO ?= cargo
+DATA_DIR ?= data
+
+.PHONY: run run-manual-clock test lint fmt bench rebuild build
+
+## Build and start the server on the embedded store, under ./data, port 8080.
+run:
+	$(CARGO) run --release --bin groupware -- serve --data-dir $(DATA_DIR)
+
+## Same, on a settable clock (POST /test/clock), for demos.
+run-manual-clock:
+	$(CARGO) run --release --bin groupware -- serve --data-dir $(DATA_DIR) --clock manual
+
+## The whole test suite.
+test:
+	$(CARGO) nextest run --workspace --no-fail-fast
+
+## Formatting and clippy, warnings as errors.
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Throughput figures, one `bench <name> <value> <unit>` line each (release build).
+bench:
+	$(CARGO) bench -p tests --bench throughput
+
+## Replay the event log under ./data into fresh read models.
+rebuild:
+	$(CARGO) run --release --bin groupware -- rebuild --data-dir $(DATA_DIR)
+
+build:
+	$(CARGO) build --workspace --all-targets
