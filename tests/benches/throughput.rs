@@ -1,0 +1,185 @@
+//! Throughput figures of the embedded configuration, one line each:
+//! `bench <name> <value> <unit>`.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use commands::{CommandContext, Commands, ManualClock};
+use domain::Actor;
+use domain::tenant::{NewAccount, Tenant, TenantCommand};
+use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, TimeZone};
+use projections::MemoryReadModels;
+use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
+use store::sqlite::SqliteEventStore;
+use store::{EventData, EventStore, ExpectedVersion, Metadata};
+use uuid::Uuid;
+
+fn report(name: &str, value: f64, unit: &str) {
+    println!("bench {name} {value:.0} {unit}");
+}
+
+fn payload() -> serde_json::Value {
+    serde_json::json!({ "subject": "주간 업무 보고", "from": "kim@acme.co.kr", "to": ["lee@acme.co.kr", "park@acme.co.kr"], "size": 48213, "flags": ["seen"] })
+}
+
+fn event(tenant: Uuid) -> EventData {
+    let metadata = Metadata { tenant: Some(tenant), actor: Some(tenant), command_id: Some(Uuid::now_v7()), occurred_at: Utc::now(), ..Metadata::default() };
+    EventData::json(Uuid::now_v7(), "MailSent", 1, &payload(), metadata).expect("json")
+}
+
+fn open(dir: &tempfile::TempDir, name: &str) -> Arc<SqliteEventStore> {
+    Arc::new(SqliteEventStore::open(dir.path().join(name), store::system_now()).expect("store"))
+}
+
+/// `writers` tasks, each appending `per_writer` single-event appends to a
+/// stream of its own, every one waiting for its durable acknowledgement.
+async fn durable_appends(dir: &tempfile::TempDir, writers: usize, per_writer: usize) -> f64 {
+    let store = open(dir, &format!("appends-{writers}.db"));
+    let tenant = Uuid::now_v7();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = format!("mail-{w}");
+                for n in 0..per_writer as u64 {
+                    let expected = if n == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(n - 1) };
+                    store.append(&stream, expected, vec![event(tenant)]).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    (writers * per_writer) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `callers` tasks appending batches of 100 events.
+async fn batch_appends(store: Arc<SqliteEventStore>, callers: usize, batches: usize) -> f64 {
+    let tenant = Uuid::now_v7();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|c| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for b in 0..batches {
+                    let batch = (0..100).map(|_| event(tenant)).collect();
+                    store.append(&format!("batch-{}", Uuid::now_v7().simple()), ExpectedVersion::NoStream, batch).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("caller");
+    }
+    (callers * batches * 100) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Reads the whole log through a subscription into an in-memory projection
+/// (events per type and per tenant).
+async fn replay(store: Arc<SqliteEventStore>) -> (u64, f64) {
+    let head = *store.head().borrow();
+    let started = Instant::now();
+    let mut subscription = store.clone().subscribe_all(0);
+    let mut per_type: HashMap<String, u64> = HashMap::new();
+    let mut per_tenant: HashMap<Uuid, u64> = HashMap::new();
+    let mut read = 0u64;
+    while read < head {
+        let batch = subscription.next_batch().await.expect("open").expect("batch");
+        for e in &batch {
+            match per_type.get_mut(&e.event_type) {
+                Some(n) => *n += 1,
+                None => drop(per_type.insert(e.event_type.clone(), 1)),
+            }
+            if let Some(t) = e.metadata.tenant {
+                *per_tenant.entry(t).or_default() += 1;
+            }
+        }
+        read += batch.len() as u64;
+    }
+    assert_eq!(per_type.values().sum::<u64>(), head);
+    (read, read as f64 / started.elapsed().as_secs_f64())
+}
+
+fn account(login: &str) -> NewAccount {
+    NewAccount {
+        user_id: Uuid::now_v7(),
+        login: LoginId::parse(login).expect("login"),
+        name: Name::parse("name", "사용자").expect("name"),
+        password_hash: PasswordHash("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+    }
+}
+
+/// Commands through the whole pipeline (load with snapshots, decide,
+/// append), 16 tenants at once, each creating users.
+async fn commands_per_second(dir: &tempfile::TempDir) -> f64 {
+    let store: Arc<dyn EventStore> = open(dir, "commands.db");
+    let snapshots: Arc<dyn SnapshotStore> = Arc::new(SqliteSnapshotStore::open(dir.path().join("snap.db")).expect("snapshots"));
+    let commands = Arc::new(
+        Commands::new(store, Some(snapshots), SnapshotPolicy::default(), Arc::new(ManualClock::new(Utc::now())), 10)
+            .await
+            .expect("commands"),
+    );
+    let tenants = 16;
+    let per_tenant = 300;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..tenants)
+        .map(|t| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                let domain = DomainName::parse(&format!("company{t}.co.kr")).expect("domain");
+                let tenant = domain.tenant_id();
+                let admin = account("admin");
+                let admin_id = admin.user_id;
+                let sign_up = TenantCommand::SignUp {
+                    domain,
+                    company_name: Name::parse("companyName", "회사").expect("name"),
+                    member_type: MemberType::Business,
+                    billing_cycle: BillingCycle::parse(1).expect("cycle"),
+                    time_zone: TimeZone::default(),
+                    admin,
+                };
+                let context = CommandContext::new(Uuid::now_v7(), Actor::Anonymous, Some(tenant));
+                commands.execute::<Tenant>(tenant, &context, sign_up).await.expect("sign up");
+                for u in 1..per_tenant {
+                    let context = CommandContext::new(Uuid::now_v7(), Actor::User(admin_id), Some(tenant));
+                    let create = TenantCommand::CreateUser { account: account(&format!("user{u}")), roles: BTreeSet::new() };
+                    commands.execute::<Tenant>(tenant, &context, create).await.expect("create");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("tenant");
+    }
+    (tenants * per_tenant) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The real projectors (tenants, users, audit trail) rebuilt from the log
+/// of the command benchmark.
+async fn rebuild_real(dir: &tempfile::TempDir) -> f64 {
+    let store = open(dir, "commands.db");
+    let models = MemoryReadModels::default();
+    let started = Instant::now();
+    let read = projections::rebuild(store.as_ref(), &models, &projections::projectors::all()).await.expect("rebuild");
+    read as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    report("durable_appends_1_writer", durable_appends(&dir, 1, 2_000).await, "events/s");
+    report("durable_appends_8_writers", durable_appends(&dir, 8, 1_000).await, "events/s");
+    report("durable_appends_64_writers", durable_appends(&dir, 64, 500).await, "events/s");
+    let log = open(&dir, "log.db");
+    report("append_batches_of_100", batch_appends(log.clone(), 1, 2_000).await, "events/s");
+    report("append_batches_of_100_8_callers", batch_appends(log.clone(), 8, 250).await, "events/s");
+    let (events, rate) = replay(log).await;
+    println!("# replayed {events} events");
+    report("replay_into_memory_projection", rate, "events/s");
+    report("commands_through_pipeline", commands_per_second(&dir).await, "commands/s");
+    report("rebuild_tenant_user_audit_read_models", rebuild_real(&dir).await, "events/s");
+}
