@@ -35,7 +35,13 @@ CREATE TABLE IF NOT EXISTS events (
     type TEXT NOT NULL,
     schema_version INTEGER NOT NULL,
     data BLOB NOT NULL,
-    metadata BLOB NOT NULL,
+    tenant BLOB,
+    actor BLOB,
+    command_id BLOB,
+    correlation_id BLOB,
+    causation_id BLOB,
+    client_address TEXT,
+    occurred_at INTEGER NOT NULL,
     recorded_at INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version);
@@ -87,6 +93,7 @@ impl SqliteEventStore {
         let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.execute_batch(SCHEMA)?;
         let last: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         let (head_tx, head) = watch::channel(last);
@@ -126,6 +133,8 @@ impl SqliteEventStore {
                     OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
                 )?;
                 c.pragma_update(None, "query_only", true)?;
+                c.pragma_update(None, "mmap_size", 1i64 << 30)?;
+                c.pragma_update(None, "cache_size", -65_536)?;
                 c
             }
         };
@@ -145,27 +154,43 @@ impl SqliteEventStore {
     }
 }
 
+fn uuid_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
+    Ok(row.get::<_, Option<[u8; 16]>>(i)?.map(Uuid::from_bytes))
+}
+
+/// Times are stored as nanoseconds since the epoch (good until 2262).
+fn time_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    Ok(DateTime::from_timestamp_nanos(row.get(i)?))
+}
+
+fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
 fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
-    let id: [u8; 16] = row.get(3)?;
-    let metadata: Vec<u8> = row.get(7)?;
-    let metadata: Metadata = serde_json::from_slice(&metadata)
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Blob, Box::new(e)))?;
-    let micros: i64 = row.get(8)?;
     Ok(RecordedEvent {
         position: row.get(0)?,
         stream: row.get(1)?,
         version: row.get(2)?,
-        id: Uuid::from_bytes(id),
+        id: Uuid::from_bytes(row.get(3)?),
         event_type: row.get(4)?,
         schema_version: row.get(5)?,
         data: row.get(6)?,
-        metadata,
-        recorded_at: DateTime::from_timestamp_micros(micros).unwrap_or_default(),
+        metadata: Metadata {
+            tenant: uuid_at(row, 7)?,
+            actor: uuid_at(row, 8)?,
+            command_id: uuid_at(row, 9)?,
+            correlation_id: uuid_at(row, 10)?,
+            causation_id: uuid_at(row, 11)?,
+            client_address: row.get(12)?,
+            occurred_at: time_at(row, 13)?,
+        },
+        recorded_at: time_at(row, 14)?,
     })
 }
 
-const SELECT_EVENT: &str =
-    "SELECT position, stream, version, id, type, schema_version, data, metadata, recorded_at FROM events";
+const SELECT_EVENT: &str = "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+    correlation_id, causation_id, client_address, occurred_at, recorded_at FROM events";
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
@@ -193,7 +218,7 @@ impl EventStore for SqliteEventStore {
             let meta = read_metadata(conn, &stream)?;
             let floor = meta.truncate_before.unwrap_or(0);
             let oldest = meta.max_age_seconds.map_or(i64::MIN, |age| {
-                now.timestamp_micros().saturating_sub(i64::try_from(age).unwrap_or(i64::MAX).saturating_mul(1_000_000))
+                nanos(now).saturating_sub(i64::try_from(age).unwrap_or(i64::MAX).saturating_mul(1_000_000_000))
             });
             let (sql, start) = match direction {
                 Direction::Forwards => (
@@ -287,7 +312,7 @@ impl Writer {
 
     fn commit_group(&mut self, group: Vec<Request>) {
         let start_position = self.next_position;
-        let recorded_at = (self.now)().timestamp_micros();
+        let recorded_at = nanos((self.now)());
         let mut replies = Vec::with_capacity(group.len());
         let outcome = (|| -> Result<(), StoreError> {
             let tx = self.conn.transaction()?;
@@ -362,11 +387,13 @@ fn append_one(
     tx.execute_batch("SAVEPOINT append_one")?;
     let inserted = (|| -> Result<(), StoreError> {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO events (position, stream, version, id, type, schema_version, data, metadata, recorded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+                 correlation_id, causation_id, client_address, occurred_at, recorded_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         for (i, event) in (0u64..).zip(events) {
-            let metadata = serde_json::to_vec(&event.metadata).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+            let m = &event.metadata;
+            let bytes = |id: &Option<Uuid>| id.map(Uuid::into_bytes);
             insert
                 .execute(params![
                     first_position + i,
@@ -376,7 +403,13 @@ fn append_one(
                     event.event_type,
                     event.schema_version,
                     event.data,
-                    metadata,
+                    bytes(&m.tenant),
+                    bytes(&m.actor),
+                    bytes(&m.command_id),
+                    bytes(&m.correlation_id),
+                    bytes(&m.causation_id),
+                    m.client_address,
+                    nanos(m.occurred_at),
                     recorded_at
                 ])
                 .map_err(|e| match e.sqlite_error_code() {
