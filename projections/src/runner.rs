@@ -121,7 +121,11 @@ async fn follow(
     let from = store.checkpoint(projector.name()).await?;
     let mut subscription = events.clone().subscribe_all(from);
     while let Some(batch) = subscription.next_batch().await {
-        let position = apply_batch(store, projector, &batch?).await?;
+        let batch = batch?;
+        if batch.is_empty() {
+            continue;
+        }
+        let position = apply_batch(store, projector, &batch).await?;
         checkpoint.send_replace(position);
     }
     Ok(())

@@ -20,11 +20,14 @@ use uuid::Uuid;
 use crate::port::validate_append;
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
-    StreamMetadata,
+    StreamMetadata, Subscription,
 };
 
 /// The most requests one group commit takes.
 const MAX_GROUP: usize = 2048;
+
+/// The widest range of positions one read of a subscription covers.
+const RANGE: u64 = 4096;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -189,7 +192,8 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     })
 }
 
-const SELECT_EVENT: &str = "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+const SELECT_EVENT: &str =
+    "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
     correlation_id, causation_id, client_address, occurred_at, recorded_at FROM events";
 
 #[async_trait]
@@ -258,6 +262,41 @@ impl EventStore for SqliteEventStore {
         self.head.clone()
     }
 
+    /// Every position up to the head has committed (one writer hands them
+    /// out in commit order), so a subscriber that is behind reads the next
+    /// two ranges below the head at once, on two connections, and delivers
+    /// them in order: catching up uses both cores.
+    fn subscribe_all(self: Arc<Self>, after: u64) -> Subscription {
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let mut head = self.head();
+            let mut position = after;
+            loop {
+                let until = *head.borrow_and_update();
+                if until <= position {
+                    if head.changed().await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let middle = position.saturating_add(RANGE).min(until);
+                let end = middle.saturating_add(RANGE).min(until);
+                let (first, second) = tokio::join!(self.read_range(position, middle), self.read_range(middle, end));
+                for batch in [first, second] {
+                    if batch.as_ref().is_ok_and(Vec::is_empty) {
+                        continue;
+                    }
+                    let failed = batch.is_err();
+                    if sender.send(batch).await.is_err() || failed {
+                        return;
+                    }
+                }
+                position = end;
+            }
+        });
+        Subscription::from_channel(receiver)
+    }
+
     async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
         if stream.trim().is_empty() {
             return Err(StoreError::InvalidInput("stream name is empty".into()));
@@ -270,6 +309,21 @@ impl EventStore for SqliteEventStore {
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
         let stream = stream.to_owned();
         self.read(move |conn, _| read_metadata(conn, &stream)).await
+    }
+}
+
+impl SqliteEventStore {
+    /// The events with `after < position <= until`, in order.
+    async fn read_range(&self, after: u64, until: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        if until <= after {
+            return Ok(Vec::new());
+        }
+        self.read(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 AND position <= ?2 ORDER BY position"))?;
+            Ok(stmt.query_map(params![after, until], row_to_event)?.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
     }
 }
 

@@ -13,7 +13,8 @@ use uuid::Uuid;
 const CHILD_DB: &str = "GROUPWARE_DURABILITY_CHILD_DB";
 
 fn event(n: u64) -> EventData {
-    EventData::json(Uuid::now_v7(), "Acked", 1, &n, Metadata { occurred_at: Utc::now(), ..Metadata::default() }).unwrap()
+    EventData::json(Uuid::now_v7(), "Acked", 1, &n, Metadata { occurred_at: Utc::now(), ..Metadata::default() })
+        .unwrap()
 }
 
 /// In the child process: append without end, printing each acknowledged
@@ -72,9 +73,12 @@ fn an_acknowledged_append_survives_kill_9() {
         let store = SqliteEventStore::open(&path, store::system_now()).unwrap();
         for (writer, acked) in last_acked.iter().enumerate() {
             let Some(acked) = acked else { continue };
-            let stored = store.read_stream(&format!("acked-{writer}"), Direction::Forwards, None, 1_000_000).await.unwrap();
+            let stored =
+                store.read_stream(&format!("acked-{writer}"), Direction::Forwards, None, 1_000_000).await.unwrap();
             assert!(stored.len() as u64 > *acked, "writer {writer}: version {acked} was acknowledged but is lost");
-            assert!(stored.iter().enumerate().all(|(i, e)| e.version == i as u64 && e.decode::<u64>().unwrap() == i as u64));
+            assert!(
+                stored.iter().enumerate().all(|(i, e)| e.version == i as u64 && e.decode::<u64>().unwrap() == i as u64)
+            );
         }
     });
 }

@@ -25,7 +25,13 @@ fn payload() -> serde_json::Value {
 }
 
 fn event(tenant: Uuid) -> EventData {
-    let metadata = Metadata { tenant: Some(tenant), actor: Some(tenant), command_id: Some(Uuid::now_v7()), occurred_at: Utc::now(), ..Metadata::default() };
+    let metadata = Metadata {
+        tenant: Some(tenant),
+        actor: Some(tenant),
+        command_id: Some(Uuid::now_v7()),
+        occurred_at: Utc::now(),
+        ..Metadata::default()
+    };
     EventData::json(Uuid::now_v7(), "MailSent", 1, &payload(), metadata).expect("json")
 }
 
@@ -67,7 +73,10 @@ async fn batch_appends(store: Arc<SqliteEventStore>, callers: usize, batches: us
             tokio::spawn(async move {
                 for b in 0..batches {
                     let batch = (0..100).map(|_| event(tenant)).collect();
-                    store.append(&format!("batch-{}", Uuid::now_v7().simple()), ExpectedVersion::NoStream, batch).await.expect("append");
+                    store
+                        .append(&format!("batch-{}", Uuid::now_v7().simple()), ExpectedVersion::NoStream, batch)
+                        .await
+                        .expect("append");
                 }
             })
         })
@@ -117,7 +126,8 @@ fn account(login: &str) -> NewAccount {
 /// append), 16 tenants at once, each creating users.
 async fn commands_per_second(dir: &tempfile::TempDir) -> f64 {
     let store: Arc<dyn EventStore> = open(dir, "commands.db");
-    let snapshots: Arc<dyn SnapshotStore> = Arc::new(SqliteSnapshotStore::open(dir.path().join("snap.db")).expect("snapshots"));
+    let snapshots: Arc<dyn SnapshotStore> =
+        Arc::new(SqliteSnapshotStore::open(dir.path().join("snap.db")).expect("snapshots"));
     let commands = Arc::new(
         Commands::new(store, Some(snapshots), SnapshotPolicy::default(), Arc::new(ManualClock::new(Utc::now())), 10)
             .await
@@ -146,7 +156,8 @@ async fn commands_per_second(dir: &tempfile::TempDir) -> f64 {
                 commands.execute::<Tenant>(tenant, &context, sign_up).await.expect("sign up");
                 for u in 1..per_tenant {
                     let context = CommandContext::new(Uuid::now_v7(), Actor::User(admin_id), Some(tenant));
-                    let create = TenantCommand::CreateUser { account: account(&format!("user{u}")), roles: BTreeSet::new() };
+                    let create =
+                        TenantCommand::CreateUser { account: account(&format!("user{u}")), roles: BTreeSet::new() };
                     commands.execute::<Tenant>(tenant, &context, create).await.expect("create");
                 }
             })
@@ -176,7 +187,7 @@ async fn main() {
     report("durable_appends_64_writers", durable_appends(&dir, 64, 500).await, "events/s");
     let log = open(&dir, "log.db");
     report("append_batches_of_100", batch_appends(log.clone(), 1, 2_000).await, "events/s");
-    report("append_batches_of_100_8_callers", batch_appends(log.clone(), 8, 250).await, "events/s");
+    report("append_batches_of_100_8_callers", batch_appends(log.clone(), 8, 1_000).await, "events/s");
     let (events, rate) = replay(log).await;
     println!("# replayed {events} events");
     report("replay_into_memory_projection", rate, "events/s");
