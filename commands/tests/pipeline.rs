@@ -176,7 +176,11 @@ async fn a_refused_command_writes_nothing() {
     commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     let head = *store.head().borrow();
     let refused = commands
-        .execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), TenantCommand::DeleteUser { user_id: ADMIN })
+        .execute::<Tenant>(
+            tenant,
+            &ctx(Actor::User(ADMIN)),
+            TenantCommand::RevokeRole { user_id: ADMIN, role: Role::Admin },
+        )
         .await;
     assert!(matches!(refused, Err(CommandError::Rejected(DomainError::Conflict(_)))));
     let forbidden = commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), create("kim")).await;
