@@ -120,3 +120,12 @@ async fn an_oversized_body_and_a_too_deep_or_broken_query_are_refused() {
     assert_eq!(code(&body), "VALIDATION");
     assert_eq!(app.head().await, 0);
 }
+
+#[tokio::test]
+async fn a_too_complex_query_is_refused() {
+    let app = TestApp::spawn().await;
+    let fields: String = (0..300).map(|i| format!("a{i}: users {{ totalCount }} ")).collect();
+    let r = app.gql(None, &format!("{{ {fields} }}"), json!({})).await;
+    assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");
+    assert!(message(&r).to_lowercase().contains("complex"));
+}
