@@ -68,10 +68,10 @@ async fn batch_appends(store: Arc<SqliteEventStore>, callers: usize, batches: us
     let tenant = Uuid::now_v7();
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
-        .map(|c| {
+        .map(|_| {
             let store = store.clone();
             tokio::spawn(async move {
-                for b in 0..batches {
+                for _ in 0..batches {
                     let batch = (0..100).map(|_| event(tenant)).collect();
                     store
                         .append(&format!("batch-{}", Uuid::now_v7().simple()), ExpectedVersion::NoStream, batch)
