@@ -28,7 +28,7 @@ const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
 pub struct Services {
     pub settings: Settings,
     pub store: Arc<dyn EventStore>,
-    pub commands: Commands,
+    pub commands: Arc<Commands>,
     pub projections: Projections,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
@@ -60,15 +60,17 @@ impl Services {
         let snapshots: Arc<dyn SnapshotStore> = Arc::new(
             SqliteSnapshotStore::open(settings.data_dir.join("snapshots.db")).context("opening the snapshot store")?,
         );
-        let commands = Commands::new(
-            store.clone(),
-            Some(snapshots),
-            SnapshotPolicy { every: settings.snapshot_every },
-            clock.clone(),
-            settings.max_command_attempts,
-        )
-        .await
-        .context("recovering the command log")?;
+        let commands = Arc::new(
+            Commands::new(
+                store.clone(),
+                Some(snapshots),
+                SnapshotPolicy { every: settings.snapshot_every },
+                clock.clone(),
+                settings.max_command_attempts,
+            )
+            .await
+            .context("recovering the command log")?,
+        );
         let read_models: Arc<dyn ReadModelStore> = Arc::new(MemoryReadModels::default());
         let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
             .await

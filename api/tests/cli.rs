@@ -49,8 +49,9 @@ async fn rebuild_replays_the_whole_log_and_reports_it() {
     assert!(missing.contains("no event store"), "{missing}");
 
     let store = Arc::new(SqliteEventStore::open(dir.path().join("events.db"), store::system_now()).unwrap());
-    let commands =
-        Commands::new(store, None, Default::default(), Arc::new(ManualClock::new(Utc::now())), 3).await.unwrap();
+    let commands = Arc::new(
+        Commands::new(store, None, Default::default(), Arc::new(ManualClock::new(Utc::now())), 3).await.unwrap(),
+    );
     let domain = DomainName::parse("cli.co.kr").unwrap();
     let tenant = domain.tenant_id();
     let sign_up = TenantCommand::SignUp {

@@ -135,10 +135,27 @@ impl Commands {
 
     /// Runs `command` against aggregate `id`.
     ///
+    /// The command runs in a task of its own: a caller that goes away (a
+    /// client that disconnects) cannot stop it between the append and the
+    /// command log, so a retry with the same id finds it.
+    ///
     /// # Errors
     /// [`CommandError::Rejected`] when a rule refuses it; the other variants
     /// when it could not be carried out. Either way nothing was written.
     pub async fn execute<A: Aggregate>(
+        self: &Arc<Self>,
+        id: Uuid,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> Result<Outcome<A::Event>, CommandError> {
+        let this = self.clone();
+        let context = context.clone();
+        tokio::spawn(async move { this.run::<A>(id, &context, command).await })
+            .await
+            .map_err(|e| CommandError::Store(StoreError::Unavailable(format!("command task failed: {e}"))))?
+    }
+
+    async fn run<A: Aggregate>(
         &self,
         id: Uuid,
         context: &CommandContext,
@@ -147,6 +164,11 @@ impl Commands {
         let stream = stream_name::<A>(id);
         let _guard = self.claim(context.command_id).await;
         if let Some(written) = self.log.get(context.command_id) {
+            // A command id names one command: reused for another stream (of
+            // another aggregate or tenant) it is refused.
+            if written.stream != stream {
+                return Err(CommandError::CommandIdReused(context.command_id));
+            }
             return self.replay_outcome::<A>(context.command_id, written).await;
         }
         let mut attempt = 0;
@@ -211,9 +233,6 @@ impl Commands {
             .map(decode::<A>)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| CommandError::CommandIdReused(command))?;
-        if !written.stream.starts_with(&format!("{}-", A::CATEGORY)) {
-            return Err(CommandError::CommandIdReused(command));
-        }
         Ok(Outcome { stream: written.stream, events, position: written.position, repeated: true })
     }
 

@@ -37,7 +37,7 @@ impl Setup {
         store: Arc<dyn EventStore>,
         every: u64,
         attempts: u32,
-    ) -> (Commands, Arc<SqliteSnapshotStore>) {
+    ) -> (Arc<Commands>, Arc<SqliteSnapshotStore>) {
         let snapshots = Arc::new(SqliteSnapshotStore::open(self.dir.path().join("snapshots.db")).unwrap());
         let commands = Commands::new(
             store,
@@ -48,7 +48,7 @@ impl Setup {
         )
         .await
         .unwrap();
-        (commands, snapshots)
+        (Arc::new(commands), snapshots)
     }
 }
 
@@ -112,16 +112,33 @@ async fn a_repeated_command_id_has_one_effect_and_returns_the_first_result_also_
     assert!(after.repeated);
     assert_eq!(after.events, first.events);
     assert_eq!(*store.head().borrow(), head);
-    // A command id used for another kind of command is refused.
     let state = restarted.load::<Tenant>(tenant).await.unwrap();
     assert_eq!(state.state.accounts.len(), 2);
+}
+
+#[tokio::test]
+async fn a_command_id_reused_for_another_stream_is_refused() {
+    let setup = Setup::new();
+    let store = setup.store();
+    let (commands, _) = setup.commands(store.clone(), 100, 5).await;
+    let tenant = domain().tenant_id();
+    let context = ctx(Actor::Anonymous);
+    commands.execute::<Tenant>(tenant, &context, sign_up()).await.unwrap();
+    let head = *store.head().borrow();
+    let other = DomainName::parse("other.co.kr").unwrap();
+    let mut command = sign_up();
+    if let TenantCommand::SignUp { domain, .. } = &mut command {
+        *domain = other.clone();
+    }
+    let reused = commands.execute::<Tenant>(other.tenant_id(), &context, command).await;
+    assert!(matches!(reused, Err(CommandError::CommandIdReused(id)) if id == context.command_id));
+    assert_eq!(*store.head().borrow(), head);
 }
 
 #[tokio::test]
 async fn concurrent_commands_on_one_stream_retry_until_each_has_its_effect() {
     let setup = Setup::new();
     let (commands, _) = setup.commands(setup.store(), 100, 50).await;
-    let commands = Arc::new(commands);
     let tenant = domain().tenant_id();
     commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     let tasks: Vec<_> = (0..16)
@@ -144,7 +161,6 @@ async fn concurrent_commands_on_one_stream_retry_until_each_has_its_effect() {
 async fn contention_beyond_the_retry_limit_is_reported_and_writes_nothing() {
     let setup = Setup::new();
     let (commands, _) = setup.commands(setup.store(), 100, 1).await;
-    let commands = Arc::new(commands);
     let tenant = domain().tenant_id();
     commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     let tasks: Vec<_> = (0..32)

@@ -41,7 +41,7 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
 
 /// A consistency boundary: state that decides commands and evolves by events.
 pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
-    type Command: Send + Sync;
+    type Command: Send + Sync + 'static;
     type Event: DomainEvent;
 
     /// The stream category: streams are named `<CATEGORY>-<id>`.

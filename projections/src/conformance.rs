@@ -33,19 +33,19 @@ fn put(table: &'static str, key: &str, n: i64) -> Change {
 
 pub async fn puts_gets_and_deletes_rows(store: &dyn ReadModelStore) {
     assert_eq!(store.get("t", "a").await.unwrap(), None);
-    store.commit("p", vec![put("t", "a", 1), put("u", "a", 2)], 1).await.unwrap();
+    store.commit("p", vec![put("t", "a", 1), put("u", "a", 2)], 0, 1).await.unwrap();
     assert_eq!(store.get("t", "a").await.unwrap(), Some(json!({ "n": 1 })));
     assert_eq!(store.get("u", "a").await.unwrap(), Some(json!({ "n": 2 })));
-    store.commit("p", vec![put("t", "a", 3)], 2).await.unwrap();
+    store.commit("p", vec![put("t", "a", 3)], 1, 2).await.unwrap();
     assert_eq!(store.get("t", "a").await.unwrap(), Some(json!({ "n": 3 })));
-    store.commit("p", vec![Change::Delete { table: "t", key: "a".into() }], 3).await.unwrap();
+    store.commit("p", vec![Change::Delete { table: "t", key: "a".into() }], 2, 3).await.unwrap();
     assert_eq!(store.get("t", "a").await.unwrap(), None);
     assert_eq!(store.get("u", "a").await.unwrap(), Some(json!({ "n": 2 })));
 }
 
 pub async fn scans_by_prefix_in_key_order_with_a_cursor(store: &dyn ReadModelStore) {
     let keys = ["t1/b", "t1/a", "t1/c", "t2/a", "t1/", "t10/a"];
-    store.commit("p", keys.iter().enumerate().map(|(i, k)| put("t", k, i as i64)).collect(), 1).await.unwrap();
+    store.commit("p", keys.iter().enumerate().map(|(i, k)| put("t", k, i as i64)).collect(), 0, 1).await.unwrap();
     let all = store.scan("t", "t1/", None, 100).await.unwrap();
     assert_eq!(all.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["t1/", "t1/a", "t1/b", "t1/c"]);
     let page = store.scan("t", "t1/", Some("t1/a"), 1).await.unwrap();
@@ -60,9 +60,14 @@ pub async fn scans_by_prefix_in_key_order_with_a_cursor(store: &dyn ReadModelSto
 
 pub async fn commits_rows_and_checkpoint_together(store: &dyn ReadModelStore) {
     assert_eq!(store.checkpoint("users").await.unwrap(), 0);
-    store.commit("users", vec![put("t", "a", 1)], 41).await.unwrap();
+    store.commit("users", vec![put("t", "a", 1)], 0, 41).await.unwrap();
     assert_eq!(store.checkpoint("users").await.unwrap(), 41);
     assert_eq!(store.checkpoint("audit").await.unwrap(), 0);
-    store.commit("users", vec![], 42).await.unwrap();
+    store.commit("users", vec![], 41, 42).await.unwrap();
+    assert_eq!(store.checkpoint("users").await.unwrap(), 42);
+    // A batch that began from an older checkpoint applies nothing.
+    let stale = store.commit("users", vec![put("t", "b", 2)], 41, 50).await;
+    assert!(matches!(stale, Err(crate::ProjectionError::CheckpointMoved { expected: 41, actual: 42, .. })));
+    assert_eq!(store.get("t", "b").await.unwrap(), None);
     assert_eq!(store.checkpoint("users").await.unwrap(), 42);
 }

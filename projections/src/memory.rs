@@ -62,8 +62,12 @@ impl ReadModelStore for MemoryReadModels {
             .map_or(0, |rows| rows.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).count()))
     }
 
-    async fn commit(&self, projector: &str, changes: Vec<Change>, checkpoint: u64) -> Result<(), ProjectionError> {
+    async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
         let mut tables = self.tables.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let actual = tables.checkpoints.get(projector).copied().unwrap_or(0);
+        if actual != from {
+            return Err(ProjectionError::CheckpointMoved { projector: projector.to_owned(), expected: from, actual });
+        }
         for change in changes {
             match change {
                 Change::Put { table, key, value } => {
@@ -76,7 +80,7 @@ impl ReadModelStore for MemoryReadModels {
                 }
             }
         }
-        tables.checkpoints.insert(projector.to_owned(), checkpoint);
+        tables.checkpoints.insert(projector.to_owned(), to);
         Ok(())
     }
 

@@ -27,6 +27,9 @@ pub enum ProjectionError {
     Events(#[from] store::StoreError),
     #[error("event {position} ({event_type}) cannot be projected: {reason}")]
     Event { position: u64, event_type: String, reason: String },
+    /// Another writer moved the projector's checkpoint since this batch began.
+    #[error("the checkpoint of {projector} is at {actual}, not {expected}")]
+    CheckpointMoved { projector: String, expected: u64, actual: u64 },
 }
 
 /// Where read models are kept.
@@ -57,12 +60,14 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// When the backend fails.
     async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError>;
 
-    /// Applies `changes` and sets `projector`'s checkpoint to `checkpoint`,
-    /// all or nothing.
+    /// Applies `changes` and moves `projector`'s checkpoint from `from` to
+    /// `to`, all or nothing.
     ///
     /// # Errors
-    /// When the backend fails; then nothing was applied.
-    async fn commit(&self, projector: &str, changes: Vec<Change>, checkpoint: u64) -> Result<(), ProjectionError>;
+    /// [`ProjectionError::CheckpointMoved`] when the checkpoint is not at
+    /// `from` (another runner got there first); a backend failure. Either
+    /// way nothing was applied.
+    async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError>;
 
     /// The position of the last event `projector` has applied (0: none).
     ///

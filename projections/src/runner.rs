@@ -120,29 +120,32 @@ async fn follow(
 ) -> Result<(), ProjectionError> {
     let from = store.checkpoint(projector.name()).await?;
     let mut subscription = events.clone().subscribe_all(from);
+    let mut done = from;
     while let Some(batch) = subscription.next_batch().await {
         let batch = batch?;
         if batch.is_empty() {
             continue;
         }
-        let position = apply_batch(store, projector, &batch).await?;
-        checkpoint.send_replace(position);
+        done = apply_batch(store, projector, &batch, done).await?;
+        checkpoint.send_replace(done);
     }
     Ok(())
 }
 
+/// Applies `batch` on top of checkpoint `from`; returns the new checkpoint.
 async fn apply_batch(
     store: &dyn ReadModelStore,
     projector: &dyn Projector,
     batch: &[RecordedEvent],
+    from: u64,
 ) -> Result<u64, ProjectionError> {
     let mut tx = Transaction::new(store);
     for event in batch {
         projector.apply(event, &mut tx).await?;
     }
-    let position = batch.last().map_or(0, |e| e.position);
-    store.commit(projector.name(), tx.into_changes(), position).await?;
-    Ok(position)
+    let to = batch.last().map_or(from, |e| e.position);
+    store.commit(projector.name(), tx.into_changes(), from, to).await?;
+    Ok(to)
 }
 
 /// Replays the log from each projector's checkpoint (position 0 for a fresh
@@ -170,7 +173,7 @@ pub async fn rebuild(
             let done = store.checkpoint(projector.name()).await?;
             let fresh = &batch[batch.partition_point(|e| e.position <= done)..];
             if !fresh.is_empty() {
-                apply_batch(store, projector.as_ref(), fresh).await?;
+                apply_batch(store, projector.as_ref(), fresh, done).await?;
             }
         }
     }
