@@ -29,12 +29,22 @@ pub struct Claims {
     pub client: String,
 }
 
+/// Longest password a login may present; longer ones cannot match the
+/// policy and are refused without hashing.
+const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// Signs and checks tokens, hashes and verifies passwords.
 pub struct Auth {
     encoding: EncodingKey,
     decoding: DecodingKey,
     ttl: chrono::Duration,
     argon: Arc<Argon2<'static>>,
+    /// At most one argon2 run per core at a time: each takes the configured
+    /// memory, and a flood of logins must not take it all.
+    hashing: Arc<tokio::sync::Semaphore>,
+    /// A hash to verify against when the account does not exist.
+    dummy_hash: String,
+    pub throttle: LoginThrottle,
 }
 
 impl Auth {
@@ -56,11 +66,20 @@ impl Auth {
             }
         };
         let params = Params::new(memory_kib, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let dummy_hash = argon
+            .hash_password(b"no account has this password")
+            .map_err(|e| anyhow::anyhow!("argon2: {e}"))?
+            .to_string();
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Ok(Self {
             encoding: EncodingKey::from_secret(&key),
             decoding: DecodingKey::from_secret(&key),
             ttl: chrono::Duration::from_std(ttl).context("token lifetime")?,
-            argon: Arc::new(Argon2::new(Algorithm::Argon2id, Version::V0x13, params)),
+            argon: Arc::new(argon),
+            hashing: Arc::new(tokio::sync::Semaphore::new(cores)),
+            dummy_hash,
+            throttle: LoginThrottle::default(),
         })
     }
 
@@ -98,6 +117,7 @@ impl Auth {
     /// # Errors
     /// When hashing fails.
     pub async fn hash_password(&self, password: &str) -> ApiResult<String> {
+        let _permit = self.hashing.acquire().await.map_err(ApiError::internal)?;
         let argon = self.argon.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || argon.hash_password(password.as_bytes()).map(|h| h.to_string()))
@@ -106,15 +126,68 @@ impl Auth {
             .map_err(ApiError::internal)
     }
 
-    /// Whether `password` matches the PHC string `hash`.
-    pub async fn verify_password(&self, hash: &str, password: &str) -> bool {
+    /// Whether `password` matches the PHC string `hash`. Without a hash (no
+    /// such account) it takes as long and answers no.
+    pub async fn verify_password(&self, hash: Option<&str>, password: &str) -> bool {
+        if password.len() > MAX_PASSWORD_BYTES {
+            return false;
+        }
+        let Ok(_permit) = self.hashing.acquire().await else { return false };
         let argon = self.argon.clone();
-        let (hash, password) = (hash.to_owned(), password.to_owned());
-        tokio::task::spawn_blocking(move || {
+        let exists = hash.is_some();
+        let (hash, password) = (hash.unwrap_or(&self.dummy_hash).to_owned(), password.to_owned());
+        let matched = tokio::task::spawn_blocking(move || {
             PasswordHash::new(&hash).is_ok_and(|parsed| argon.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
-        .unwrap_or(false)
+        .unwrap_or(false);
+        exists && matched
+    }
+}
+
+/// Failed logins per account: after [`LoginThrottle::MAX_FAILURES`] within
+/// [`LoginThrottle::WINDOW`], further attempts are refused until the oldest
+/// failure leaves the window.
+#[derive(Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<DateTime<Utc>>>>,
+}
+
+impl LoginThrottle {
+    pub const MAX_FAILURES: usize = 5;
+    pub const WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<DateTime<Utc>>>> {
+        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// # Errors
+    /// `LIMIT_EXCEEDED` while `account` has too many recent failures.
+    pub fn check(&self, account: &str, now: DateTime<Utc>) -> ApiResult<()> {
+        let failures = self.failures();
+        let recent: Vec<_> = failures.get(account).into_iter().flatten().filter(|t| **t > now - Self::WINDOW).collect();
+        if recent.len() >= Self::MAX_FAILURES {
+            let retry = *recent[0] + Self::WINDOW;
+            return Err(ApiError::new(
+                crate::errors::Code::LimitExceeded,
+                format!("too many failed logins; try again after {}", retry.to_rfc3339()),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn failed(&self, account: &str, now: DateTime<Utc>) {
+        let mut failures = self.failures();
+        if failures.len() > 100_000 {
+            failures.retain(|_, times| times.iter().any(|t| *t > now - Self::WINDOW));
+        }
+        let times = failures.entry(account.to_owned()).or_default();
+        times.retain(|t| *t > now - Self::WINDOW);
+        times.push(now);
+    }
+
+    pub fn succeeded(&self, account: &str) {
+        self.failures().remove(account);
     }
 }
 
@@ -172,8 +245,25 @@ mod tests {
         let auth = auth(&dir);
         let hash = auth.hash_password("s3cret-pass").await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
-        assert!(auth.verify_password(&hash, "s3cret-pass").await);
-        assert!(!auth.verify_password(&hash, "s3cret-pasS").await);
-        assert!(!auth.verify_password("garbage", "s3cret-pass").await);
+        assert!(auth.verify_password(Some(&hash), "s3cret-pass").await);
+        assert!(!auth.verify_password(Some(&hash), "s3cret-pasS").await);
+        assert!(!auth.verify_password(Some("garbage"), "s3cret-pass").await);
+        assert!(!auth.verify_password(None, "no account has this password").await);
+        assert!(!auth.verify_password(Some(&hash), &"x".repeat(10_000)).await);
+    }
+
+    #[test]
+    fn five_failed_logins_lock_an_account_for_fifteen_minutes() {
+        let throttle = LoginThrottle::default();
+        let start = Utc::now();
+        for i in 0..5 {
+            assert!(throttle.check("acme.com/kim", start).is_ok());
+            throttle.failed("acme.com/kim", start + chrono::Duration::minutes(i));
+        }
+        assert!(throttle.check("acme.com/kim", start + chrono::Duration::minutes(5)).is_err());
+        assert!(throttle.check("acme.com/lee", start).is_ok());
+        assert!(throttle.check("acme.com/kim", start + chrono::Duration::minutes(15)).is_ok());
+        throttle.succeeded("acme.com/kim");
+        assert!(throttle.check("acme.com/kim", start + chrono::Duration::minutes(5)).is_ok());
     }
 }

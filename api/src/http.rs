@@ -22,6 +22,9 @@ use crate::schema::{AppSchema, RequestInfo, build_schema};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
+/// The most operations one batched request may hold.
+const MAX_BATCH: usize = 10;
+
 pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result<actix_web::dev::Server> {
     let schema = build_schema(services.clone());
     let manual = services.manual_clock.is_some();
@@ -129,6 +132,15 @@ async fn graphql_post(
             );
         }
     };
+    if let BatchRequest::Batch(requests) = &request
+        && requests.len() > MAX_BATCH
+    {
+        return request_error(
+            StatusCode::BAD_REQUEST,
+            Code::LimitExceeded,
+            &format!("a batch holds at most {MAX_BATCH} operations"),
+        );
+    }
     execute(&req, &schema, request).await
 }
 
@@ -166,10 +178,13 @@ async fn execute(req: &HttpRequest, schema: &AppSchema, request: BatchRequest) -
         .get(ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_none_or(|v| v.contains(GRAPHQL_RESPONSE) || v.contains("*/*"));
-    // GraphQL over HTTP: a request that could not start executing is a 400
-    // for clients that accept the GraphQL response type.
+    // GraphQL over HTTP: a request that could not start executing (errors
+    // without a path: syntax, validation, limits) is a 400 for clients that
+    // accept the GraphQL response type; field errors keep 200.
     let request_failed = match &response {
-        BatchResponse::Single(r) => r.data == async_graphql::Value::Null && !r.errors.is_empty(),
+        BatchResponse::Single(r) => {
+            r.data == async_graphql::Value::Null && !r.errors.is_empty() && r.errors.iter().all(|e| e.path.is_empty())
+        }
         BatchResponse::Batch(_) => false,
     };
     let (status, content_type) = if accepts_graphql_response {
@@ -259,8 +274,8 @@ async fn set_clock(services: web::Data<Arc<Services>>, change: web::Json<ClockCh
         },
         (None, Some(advance)) => match iso8601::duration(advance) {
             Ok(d) => match chrono::Duration::from_std(std::time::Duration::from(d)) {
-                Ok(d) => clock.advance(d),
-                Err(e) => return bad(format!("`advance` is too long: {e}")),
+                Ok(d) if clock.advance(d) => {}
+                _ => return bad("`advance` moves the clock past the last time it can show".into()),
             },
             Err(e) => return bad(format!("`advance` is not an ISO 8601 duration such as PT24H: {e}")),
         },

@@ -37,9 +37,17 @@ impl ManualClock {
         *self.now.write().unwrap_or_else(std::sync::PoisonError::into_inner) = to;
     }
 
-    /// Moves the time forward by `by`.
-    pub fn advance(&self, by: chrono::Duration) {
-        *self.now.write().unwrap_or_else(std::sync::PoisonError::into_inner) += by;
+    /// Moves the time forward by `by`; returns false, leaving the time as it
+    /// was, when that would pass the last representable time.
+    pub fn advance(&self, by: chrono::Duration) -> bool {
+        let mut now = self.now.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match now.checked_add_signed(by) {
+            Some(later) => {
+                *now = later;
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -58,7 +66,9 @@ mod tests {
         let start = DateTime::parse_from_rfc3339("2026-11-26T23:59:59+09:00").unwrap().with_timezone(&Utc);
         let clock = ManualClock::new(start);
         assert_eq!(clock.now(), start);
-        clock.advance(chrono::Duration::hours(24));
+        assert!(clock.advance(chrono::Duration::hours(24)));
+        assert_eq!(clock.now(), start + chrono::Duration::hours(24));
+        assert!(!clock.advance(chrono::Duration::MAX));
         assert_eq!(clock.now(), start + chrono::Duration::hours(24));
         clock.set(start);
         assert_eq!(clock.now(), start);

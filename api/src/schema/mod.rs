@@ -9,8 +9,9 @@ mod types;
 use std::sync::Arc;
 
 use async_graphql::{Context, Schema};
+use chrono::{DateTime, Utc};
 use domain::values::Role;
-use projections::projectors::{USER_IDS, USERS};
+use projections::projectors::{CREDENTIALS, USER_IDS, USERS};
 use uuid::Uuid;
 
 use crate::app::Services;
@@ -82,15 +83,42 @@ impl Caller {
 /// # Errors
 /// `UNAUTHENTICATED` otherwise.
 pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
-    let services = services(ctx);
     let token = request(ctx)
         .and_then(|r| r.token.as_deref())
         .ok_or_else(|| ApiError::unauthenticated("log in first: send the token as `Authorization: Bearer <token>`"))?;
+    authenticate(services(ctx), token).await
+}
+
+/// The user a token speaks for, checked now: genuine, unexpired, issued
+/// after the user's last password change, and of a user that still exists.
+///
+/// # Errors
+/// `UNAUTHENTICATED` otherwise.
+pub(crate) async fn authenticate(services: &Services, token: &str) -> ApiResult<Caller> {
     let claims = services.auth.verify(token, services.clock.now())?;
-    let user = load_user(services, claims.tid, claims.sub)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("this account no longer exists"))?;
+    let gone = || ApiError::unauthenticated("this account no longer exists");
+    let user = load_user(services, claims.tid, claims.sub).await?.ok_or_else(gone)?;
+    let credentials = credentials(services, claims.tid, user.id).await?.ok_or_else(gone)?;
+    // A password change or reset logs every earlier session out.
+    if credentials.changed_at.timestamp() > claims.iat {
+        return Err(ApiError::unauthenticated("the password was changed after this login; log in again"));
+    }
     Ok(Caller { tenant: claims.tid, user })
+}
+
+/// A user's password hash and when it was set.
+pub(crate) struct Credentials {
+    pub hash: String,
+    pub changed_at: DateTime<Utc>,
+}
+
+pub(crate) async fn credentials(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<Option<Credentials>> {
+    let Some(row) = services.read_models().get(CREDENTIALS, &format!("{tenant}/{user}")).await? else {
+        return Ok(None);
+    };
+    let hash = row["passwordHash"].as_str().ok_or_else(|| ApiError::internal("credentials without a hash"))?;
+    let changed_at = serde_json::from_value(row["changedAt"].clone()).map_err(ApiError::internal)?;
+    Ok(Some(Credentials { hash: hash.to_owned(), changed_at }))
 }
 
 /// A user of `tenant` by id, from the directory.

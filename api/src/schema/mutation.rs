@@ -7,11 +7,11 @@ use async_graphql::{Context, InputObject, Object, Result};
 use domain::Actor;
 use domain::tenant::{NewAccount, Tenant, TenantCommand, TenantEvent};
 use domain::values::{BillingCycle, DomainName, LoginId, Name, Password, PasswordHash, TimeZone};
-use projections::projectors::{CREDENTIALS, TENANT_DOMAINS, TENANTS};
+use projections::projectors::{TENANT_DOMAINS, TENANTS};
 use uuid::Uuid;
 
 use super::types::{MemberType, RoleKind, Session, SignUpPayload, Tenant as TenantView};
-use super::{Caller, User, caller, load_user, load_user_by_login, request, services};
+use super::{Caller, User, caller, credentials, load_user, load_user_by_login, request, services};
 use crate::app::{Services, context};
 use crate::errors::{ApiError, ApiResult};
 
@@ -180,23 +180,36 @@ async fn login(ctx: &Context<'_>, domain: String, user_id: String, password: Str
     if password.is_empty() {
         return Err(ApiError::from(domain::DomainError::invalid("password", "the password is empty")));
     }
-    let models = services.read_models();
-    let tenant = models
+    let now = services.clock.now();
+    let attempt = format!("{domain}/{login}");
+    services.auth.throttle.check(&attempt, now)?;
+    let tenant = services
+        .read_models()
         .get(TENANT_DOMAINS, domain.as_str())
         .await?
-        .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()))
-        .ok_or_else(wrong_login)?;
-    let user = load_user_by_login(services, tenant, login.as_str()).await?.ok_or_else(wrong_login)?;
-    let hash = models
-        .get(CREDENTIALS, &format!("{tenant}/{}", user.id))
-        .await?
-        .and_then(|row| row["passwordHash"].as_str().map(str::to_owned))
-        .ok_or_else(wrong_login)?;
-    if !services.auth.verify_password(&hash, &password).await {
-        return Err(wrong_login());
+        .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()));
+    let user = match tenant {
+        Some(tenant) => load_user_by_login(services, tenant, login.as_str()).await?,
+        None => None,
+    };
+    let known = match (tenant, &user) {
+        (Some(tenant), Some(user)) => credentials(services, tenant, user.id).await?.map(|c| (tenant, c.hash)),
+        _ => None,
+    };
+    // An unknown domain or ID costs as much time as a wrong password, so the
+    // answer's timing does not tell which accounts exist.
+    let matched = services.auth.verify_password(known.as_ref().map(|(_, hash)| hash.as_str()), &password).await;
+    match (known, user) {
+        (Some((tenant, _)), Some(user)) if matched => {
+            services.auth.throttle.succeeded(&attempt);
+            let (token, expires_at) = services.auth.issue(tenant, user.id, now)?;
+            Ok(Session { token, expires_at, user })
+        }
+        _ => {
+            services.auth.throttle.failed(&attempt, now);
+            Err(wrong_login())
+        }
     }
-    let (token, expires_at) = services.auth.issue(tenant, user.id, services.clock.now())?;
-    Ok(Session { token, expires_at, user })
 }
 
 async fn create_user(ctx: &Context<'_>, input: CreateUserInput) -> ApiResult<User> {
@@ -227,13 +240,10 @@ async fn change_password(
 ) -> ApiResult<bool> {
     let caller = caller(ctx).await?;
     let services = services(ctx);
-    let hash = services
-        .read_models()
-        .get(CREDENTIALS, &format!("{}/{}", caller.tenant, caller.user.id))
+    let current = credentials(services, caller.tenant, caller.user.id)
         .await?
-        .and_then(|row| row["passwordHash"].as_str().map(str::to_owned))
         .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
-    if !services.auth.verify_password(&hash, &current_password).await {
+    if !services.auth.verify_password(Some(&current.hash), &current_password).await {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
     let login = LoginId::parse(&caller.user.login)?;

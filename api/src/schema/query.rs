@@ -93,8 +93,10 @@ async fn stream_history(
         None => 0,
         Some(cursor) => cursor
             .parse::<u64>()
-            .map(|v| v + 1)
-            .map_err(|_| ApiError::new(crate::errors::Code::Validation, "`after` is not a cursor of this list"))?,
+            .ok()
+            .and_then(|v| v.checked_add(1))
+            .filter(|v| i64::try_from(*v).is_ok())
+            .ok_or_else(|| ApiError::new(crate::errors::Code::Validation, "`after` is not a cursor of this list"))?,
     };
     let store = &services(ctx).store;
     let not_found = || ApiError::not_found(format!("stream `{stream}`"));

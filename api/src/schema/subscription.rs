@@ -5,7 +5,7 @@ use futures::Stream;
 use projections::projectors::audit_key;
 
 use super::types::AuditEntry;
-use super::{caller, services};
+use super::{authenticate, caller, request, services};
 
 pub struct SubscriptionRoot;
 
@@ -17,11 +17,18 @@ impl SubscriptionRoot {
         caller.require_admin()?;
         let services = services(ctx).clone();
         let tenant = caller.tenant;
+        let token = request(ctx).and_then(|r| r.token.clone()).unwrap_or_default();
         // Entries are announced once the audit trail holds them.
         let from = *services.store.head().borrow();
         let mut subscription = services.store.clone().subscribe_all(from);
         Ok(async_stream::stream! {
             while let Some(Ok(batch)) = subscription.next_batch().await {
+                // The caller is checked again for every batch: an expired
+                // token, a deleted user or a revoked admin ends the stream.
+                let still_admin = authenticate(&services, &token).await.is_ok_and(|c| c.require_admin().is_ok());
+                if !still_admin {
+                    break;
+                }
                 for event in batch.into_iter().filter(|e| e.metadata.tenant == Some(tenant)) {
                     services.projections.wait_for(event.position, std::time::Duration::from_secs(10)).await;
                     let row = services.read_models().get(projections::projectors::AUDIT, &audit_key(&tenant, event.position)).await;

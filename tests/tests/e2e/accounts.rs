@@ -92,9 +92,15 @@ async fn rule_u2_passwords_are_changed_by_their_owner_and_reset_by_an_admin() {
     assert_eq!(app.login("passwords.com", "kim", "user-pass-1").await, Err("UNAUTHENTICATED".into()));
     assert!(app.login("passwords.com", "kim", "brand-new-2").await.is_ok());
 
+    // A reset logs out every session the user had.
+    let kim_token = app.login("passwords.com", "kim", "brand-new-2").await.unwrap();
+    app.clock(json!({ "advance": "PT1S" })).await;
     let reset = "mutation($id: UUID!, $p: String!) { resetPassword(id: $id, newPassword: $p) }";
     let by_admin = app.gql(Some(&acme.admin_token), reset, json!({ "id": kim, "p": "from-admin-3" })).await;
     assert_eq!(by_admin["data"]["resetPassword"], true);
+    let old_session = app.gql(Some(&kim_token), "{ me { userId } }", json!({})).await;
+    assert_eq!(code(&old_session), "UNAUTHENTICATED");
+    assert!(old_session["errors"][0]["message"].as_str().unwrap().contains("password was changed"));
     assert!(app.login("passwords.com", "kim", "from-admin-3").await.is_ok());
     assert_eq!(app.login("passwords.com", "kim", "brand-new-2").await, Err("UNAUTHENTICATED".into()));
 }
@@ -137,6 +143,20 @@ async fn rule_u1_a_deleted_user_can_neither_log_in_nor_use_a_token() {
     let again =
         app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
     assert_eq!(code(&again), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
+    let app = TestApp::spawn().await;
+    app.sign_up("throttle.com").await;
+    for _ in 0..5 {
+        assert_eq!(app.login("throttle.com", "admin", "wrong-pass-1").await, Err("UNAUTHENTICATED".into()));
+    }
+    assert_eq!(app.login("throttle.com", "admin", "s3cret-pass").await, Err("LIMIT_EXCEEDED".into()));
+    // Unknown accounts are throttled alike, and others are not touched.
+    assert_eq!(app.login("throttle.com", "ghost", "wrong-pass-1").await, Err("UNAUTHENTICATED".into()));
+    app.clock(json!({ "advance": "PT15M" })).await;
+    assert!(app.login("throttle.com", "admin", "s3cret-pass").await.is_ok());
 }
 
 #[tokio::test]

@@ -129,3 +129,34 @@ async fn a_too_complex_query_is_refused() {
     assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");
     assert!(message(&r).to_lowercase().contains("complex"));
 }
+
+#[tokio::test]
+async fn oversized_batches_and_cursors_are_refused() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("cursors.com").await;
+    let stream = format!("tenant-{}", acme.id.replace('-', ""));
+    for cursor in ["18446744073709551615", "9223372036854775807", "-1", "abc"] {
+        let r = app
+            .gql(
+                Some(&acme.admin_token),
+                "query($s: String!, $a: String) { streamHistory(streamId: $s, after: $a) { totalCount } }",
+                json!({ "s": stream, "a": cursor }),
+            )
+            .await;
+        assert_eq!(code(&r), "VALIDATION", "{cursor}: {r}");
+    }
+    for first in [-1, 101] {
+        let r = app
+            .gql(Some(&acme.admin_token), "query($f: Int) { users(first: $f) { totalCount } }", json!({ "f": first }))
+            .await;
+        assert_eq!(code(&r), if first < 0 { "VALIDATION" } else { "LIMIT_EXCEEDED" });
+    }
+    let batch: Vec<_> = (0..11).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let r = app.client.post(format!("{}/graphql", app.address)).json(&batch).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(code(&r.json().await.unwrap()), "LIMIT_EXCEEDED");
+    let small: Vec<_> = (0..2).map(|_| json!({ "query": "{ __typename }" })).collect();
+    let r: Value =
+        app.client.post(format!("{}/graphql", app.address)).json(&small).send().await.unwrap().json().await.unwrap();
+    assert_eq!(r, json!([{ "data": { "__typename": "QueryRoot" } }, { "data": { "__typename": "QueryRoot" } }]));
+}

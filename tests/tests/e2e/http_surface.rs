@@ -44,6 +44,19 @@ async fn health_metrics_graphiql_and_get_queries_answer() {
     let body: Value = get.json().await.unwrap();
     assert_eq!(body["data"]["me"]["userId"], "admin");
 
+    // A field error keeps 200; a request that cannot run is a 400.
+    let field_error = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .query(&[("query", "{ me { userId } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(field_error.status(), 200);
+    let syntax =
+        app.client.get(format!("{}/graphql", app.address)).query(&[("query", "{ me { ")]).send().await.unwrap();
+    assert_eq!(syntax.status(), 400);
+
     let mutation = app
         .client
         .get(format!("{}/graphql", app.address))
