@@ -1,6 +1,7 @@
 //! Start-up: the stores, the command pipeline, the projections, the HTTP
 //! server — and the services the resolvers use.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::Utc;
-use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, SystemClock};
+use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, Scheduler, SystemClock};
 use domain::Aggregate;
 use projections::{MemoryReadModels, Projections, ReadModelStore};
 use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
@@ -29,6 +30,9 @@ pub struct Services {
     pub settings: Settings,
     pub store: Arc<dyn EventStore>,
     pub commands: Arc<Commands>,
+    /// Fires time-driven commands on the system's clock; capabilities
+    /// register a handler per kind of timer.
+    pub scheduler: Scheduler,
     pub projections: Projections,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
@@ -71,6 +75,7 @@ impl Services {
             .await
             .context("recovering the command log")?,
         );
+        let scheduler = Scheduler::start(commands.clone(), HashMap::new()).await.context("starting the scheduler")?;
         let read_models: Arc<dyn ReadModelStore> = Arc::new(MemoryReadModels::default());
         let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
             .await
@@ -80,6 +85,7 @@ impl Services {
             settings,
             store,
             commands,
+            scheduler,
             projections,
             auth,
             clock,

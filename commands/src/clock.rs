@@ -1,13 +1,21 @@
 //! The clock port: the system clock in production, a settable one in tests
 //! and demos. Nothing in the system reads the time any other way.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
 
 /// A source of the current time.
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
+
+    /// For clocks that jump (the manual one): a watch that changes whenever
+    /// the time is set, so that whoever waits for a time wakes up. The wall
+    /// clock has none: waiting for it is sleeping.
+    fn jumps(&self) -> Option<watch::Receiver<DateTime<Utc>>> {
+        None
+    }
 }
 
 /// The wall clock.
@@ -23,37 +31,40 @@ impl Clock for SystemClock {
 /// A clock that moves only when told to.
 #[derive(Debug, Clone)]
 pub struct ManualClock {
-    now: Arc<RwLock<DateTime<Utc>>>,
+    now: Arc<watch::Sender<DateTime<Utc>>>,
 }
 
 impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
-        Self { now: Arc::new(RwLock::new(start)) }
+        Self { now: Arc::new(watch::Sender::new(start)) }
     }
 
     /// Sets the time. Moving it backwards is allowed: tests of a rule may
     /// need to start over.
     pub fn set(&self, to: DateTime<Utc>) {
-        *self.now.write().unwrap_or_else(std::sync::PoisonError::into_inner) = to;
+        self.now.send_replace(to);
     }
 
     /// Moves the time forward by `by`; returns false, leaving the time as it
     /// was, when that would pass the last representable time.
     pub fn advance(&self, by: chrono::Duration) -> bool {
-        let mut now = self.now.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match now.checked_add_signed(by) {
+        self.now.send_if_modified(|now| match now.checked_add_signed(by) {
             Some(later) => {
                 *now = later;
                 true
             }
             None => false,
-        }
+        })
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        *self.now.borrow()
+    }
+
+    fn jumps(&self) -> Option<watch::Receiver<DateTime<Utc>>> {
+        Some(self.now.subscribe())
     }
 }
 
@@ -68,9 +79,14 @@ mod tests {
         assert_eq!(clock.now(), start);
         assert!(clock.advance(chrono::Duration::hours(24)));
         assert_eq!(clock.now(), start + chrono::Duration::hours(24));
+        let mut jumps = clock.jumps().unwrap();
         assert!(!clock.advance(chrono::Duration::MAX));
         assert_eq!(clock.now(), start + chrono::Duration::hours(24));
+        assert!(!jumps.has_changed().unwrap());
         clock.set(start);
+        assert!(jumps.has_changed().unwrap());
+        assert_eq!(*jumps.borrow_and_update(), start);
         assert_eq!(clock.now(), start);
+        assert!(SystemClock.jumps().is_none());
     }
 }

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod error;
 pub mod tenant;
+pub mod timer;
 pub mod values;
 
 #[cfg(test)]
