@@ -20,7 +20,9 @@ enum Command {
     /// under the data directory by default).
     Serve(ServeArgs),
     /// Replay the whole event log into fresh read models and report how many
-    /// events were read and how long it took.
+    /// events were read and how long it took. With the in-memory read models
+    /// this checks that the log replays cleanly (a running server rebuilds its
+    /// read models at every start).
     Rebuild {
         /// Folder holding the event store.
         #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]

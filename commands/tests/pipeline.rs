@@ -135,22 +135,31 @@ async fn a_command_id_reused_for_another_stream_is_refused() {
     assert_eq!(*store.head().borrow(), head);
 }
 
+/// Signs the company up, then creates `users` users at once.
+async fn sign_up_and_create_concurrently(commands: &Arc<Commands>, users: usize) -> Vec<Result<(), CommandError>> {
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let tasks: Vec<_> = (0..users)
+        .map(|i| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                commands
+                    .execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}")))
+                    .await
+                    .map(drop)
+            })
+        })
+        .collect();
+    futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect()
+}
+
 #[tokio::test]
 async fn concurrent_commands_on_one_stream_retry_until_each_has_its_effect() {
     let setup = Setup::new();
     let (commands, _) = setup.commands(setup.store(), 100, 50).await;
     let tenant = domain().tenant_id();
-    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
-    let tasks: Vec<_> = (0..16)
-        .map(|i| {
-            let commands = commands.clone();
-            tokio::spawn(async move {
-                commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap().unwrap();
+    for result in sign_up_and_create_concurrently(&commands, 16).await {
+        result.unwrap();
     }
     let state = commands.load::<Tenant>(tenant).await.unwrap();
     assert_eq!(state.state.accounts.len(), 17);
@@ -162,18 +171,9 @@ async fn contention_beyond_the_retry_limit_is_reported_and_writes_nothing() {
     let setup = Setup::new();
     let (commands, _) = setup.commands(setup.store(), 100, 1).await;
     let tenant = domain().tenant_id();
-    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
-    let tasks: Vec<_> = (0..32)
-        .map(|i| {
-            let commands = commands.clone();
-            tokio::spawn(async move {
-                commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await
-            })
-        })
-        .collect();
     let mut won = 0;
-    for t in tasks {
-        match t.await.unwrap() {
+    for result in sign_up_and_create_concurrently(&commands, 32).await {
+        match result {
             Ok(_) => won += 1,
             Err(CommandError::Contention(_)) => {}
             Err(e) => panic!("{e}"),
