@@ -97,6 +97,32 @@ pub enum ExpectedVersion {
     Exact(u64),
 }
 
+impl ExpectedVersion {
+    /// Whether a stream at `current` (`None`: no stream) is in this state.
+    pub fn admits(self, current: Option<u64>) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current.is_none(),
+            ExpectedVersion::StreamExists => current.is_some(),
+            ExpectedVersion::Exact(v) => current == Some(v),
+        }
+    }
+
+    /// The version an append with this expectation would have started at if
+    /// it was already made, given the stream's `current` version and
+    /// `stored_first`, which finds the version of the append's first event
+    /// in the stream. `None`: it cannot be a repetition.
+    pub fn repeated_from(self, current: Option<u64>, stored_first: impl FnOnce() -> Option<u64>) -> Option<u64> {
+        let current = current?;
+        match self {
+            ExpectedVersion::Exact(v) if v >= current => None,
+            ExpectedVersion::Exact(v) => Some(v + 1),
+            ExpectedVersion::NoStream => Some(0),
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => stored_first(),
+        }
+    }
+}
+
 /// The outcome of a successful append.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendResult {
@@ -121,4 +147,24 @@ pub struct StreamMetadata {
     pub max_age_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncate_before: Option<u64>,
+}
+
+impl StreamMetadata {
+    /// The lowest version a read of the stream shows.
+    pub fn first_visible_version(&self) -> u64 {
+        self.truncate_before.unwrap_or(0)
+    }
+
+    /// The oldest recording time (nanoseconds since the epoch) a read of the
+    /// stream shows at `now`.
+    pub fn oldest_visible_nanos(&self, now: DateTime<Utc>) -> i64 {
+        self.max_age_seconds.map_or(i64::MIN, |age| {
+            nanos(now).saturating_sub(i64::try_from(age).unwrap_or(i64::MAX).saturating_mul(1_000_000_000))
+        })
+    }
+}
+
+/// A time as nanoseconds since the epoch, the stored form (good until 2262).
+pub fn nanos(t: DateTime<Utc>) -> i64 {
+    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
 }

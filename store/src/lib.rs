@@ -10,6 +10,7 @@ pub mod conformance;
 mod envelope;
 mod error;
 mod port;
+pub mod postgres;
 pub mod sqlite;
 mod subscription;
 

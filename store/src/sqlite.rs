@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::envelope::nanos;
 use crate::port::validate_append;
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
@@ -161,14 +162,11 @@ fn uuid_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> 
     Ok(row.get::<_, Option<[u8; 16]>>(i)?.map(Uuid::from_bytes))
 }
 
-/// Times are stored as nanoseconds since the epoch (good until 2262).
+/// Times are stored as nanoseconds since the epoch.
 fn time_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
     Ok(DateTime::from_timestamp_nanos(row.get(i)?))
 }
 
-fn nanos(t: DateTime<Utc>) -> i64 {
-    t.timestamp_nanos_opt().unwrap_or(i64::MAX)
-}
 
 fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     Ok(RecordedEvent {
@@ -220,10 +218,8 @@ impl EventStore for SqliteEventStore {
         let stream = stream.to_owned();
         self.read(move |conn, now| {
             let meta = read_metadata(conn, &stream)?;
-            let floor = meta.truncate_before.unwrap_or(0);
-            let oldest = meta.max_age_seconds.map_or(i64::MIN, |age| {
-                nanos(now).saturating_sub(i64::try_from(age).unwrap_or(i64::MAX).saturating_mul(1_000_000_000))
-            });
+            let floor = meta.first_visible_version();
+            let oldest = meta.oldest_visible_nanos(now);
             let (sql, start) = match direction {
                 Direction::Forwards => (
                     format!("{SELECT_EVENT} WHERE stream = ?1 AND version >= ?2 AND recorded_at >= ?3 ORDER BY version ASC LIMIT ?4"),
@@ -427,13 +423,7 @@ fn append_one(
     if let Some(done) = already_appended(tx, stream, expected, current, events)? {
         return Ok(done);
     }
-    let fits = match expected {
-        ExpectedVersion::Any => true,
-        ExpectedVersion::NoStream => current.is_none(),
-        ExpectedVersion::StreamExists => current.is_some(),
-        ExpectedVersion::Exact(v) => current == Some(v),
-    };
-    if !fits {
+    if !expected.admits(current) {
         return Err(StoreError::Conflict { stream: stream.to_owned(), expected, actual: current });
     }
     let first_version = current.map_or(0, |v| v + 1);
@@ -503,19 +493,20 @@ fn already_appended(
     current: Option<u64>,
     events: &[EventData],
 ) -> Result<Option<AppendResult>, StoreError> {
-    let Some(current) = current else { return Ok(None) };
-    let start = match expected {
-        ExpectedVersion::Exact(v) if v >= current => return Ok(None),
-        ExpectedVersion::Exact(v) => v + 1,
-        ExpectedVersion::NoStream => 0,
-        ExpectedVersion::Any | ExpectedVersion::StreamExists => {
-            let mut stmt = tx.prepare_cached("SELECT version FROM events WHERE id = ?1 AND stream = ?2")?;
-            match stmt.query_row(params![events[0].id.as_bytes(), stream], |r| r.get(0)).optional()? {
-                Some(v) => v,
-                None => return Ok(None),
-            }
-        }
-    };
+    let mut lookup_failed = None;
+    let start = expected.repeated_from(current, || {
+        let found = tx
+            .prepare_cached("SELECT version FROM events WHERE id = ?1 AND stream = ?2")
+            .and_then(|mut stmt| stmt.query_row(params![events[0].id.as_bytes(), stream], |r| r.get(0)).optional());
+        found.unwrap_or_else(|e| {
+            lookup_failed = Some(e);
+            None
+        })
+    });
+    if let Some(e) = lookup_failed {
+        return Err(e.into());
+    }
+    let Some(start) = start else { return Ok(None) };
     let mut stmt = tx.prepare_cached(
         "SELECT id, position FROM events WHERE stream = ?1 AND version >= ?2 ORDER BY version LIMIT ?3",
     )?;

@@ -1,0 +1,643 @@
+//! The PostgreSQL event store, through tokio-postgres and deadpool-postgres.
+//!
+//! Appends go through one writer task per process that group-commits like
+//! the embedded store: every request waiting in its queue is decided in
+//! memory against one read of the streams and event ids involved, and the
+//! accepted events are inserted in one statement and committed once. Each
+//! group transaction first takes the event store's advisory lock and only
+//! then reads the highest position: positions are handed out under the lock,
+//! and a transaction becomes visible before it releases the lock, so
+//! positions become visible strictly in order. A reader of the log therefore
+//! never passes a position that commits later — also with several processes
+//! appending to one database.
+//!
+//! The head moves with this process's own commits, with `NOTIFY es_events`
+//! from other processes (LISTEN on a connection of its own), and, as a
+//! fallback, with a poll every second.
+
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::DateTime;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+use uuid::Uuid;
+
+use crate::envelope::nanos;
+use crate::port::validate_append;
+use crate::{
+    AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
+    StreamMetadata,
+};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// The key of the advisory lock that orders appends ("groupwar" in ASCII).
+const APPEND_LOCK: i64 = 0x67726f7570776172;
+/// The most requests one group commit takes.
+const MAX_GROUP: usize = 1024;
+/// How often the head is read when no notification arrives.
+const POLL: Duration = Duration::from_secs(1);
+
+const SELECT_EVENT: &str = "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+    correlation_id, causation_id, client_address, occurred_at, recorded_at FROM es_events";
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// A `u64` as PostgreSQL's `BIGINT`.
+fn big(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+enum Request {
+    Append {
+        stream: String,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+        reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+    },
+    SetMetadata {
+        stream: String,
+        metadata: StreamMetadata,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// The PostgreSQL adapter.
+pub struct PostgresEventStore {
+    pool: Pool,
+    writer: mpsc::UnboundedSender<Request>,
+    head: watch::Receiver<u64>,
+    now: Now,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for PostgresEventStore {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl PostgresEventStore {
+    /// Connects to `url` (`postgres://...`), applies the migrations and
+    /// starts the writer and the head watcher.
+    ///
+    /// # Errors
+    /// When the database cannot be reached or migrated.
+    pub async fn connect(url: &str, now: Now) -> Result<Self, StoreError> {
+        let config = tokio_postgres::Config::from_str(url).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool = Pool::builder(manager).max_size(16).build().map_err(unavailable)?;
+        {
+            let mut client = pool.get().await.map_err(unavailable)?;
+            let client: &mut tokio_postgres::Client = &mut client;
+            let mut runner = embedded::migrations::runner();
+            runner.set_migration_table_name("es_migrations");
+            runner.run_async(client).await.map_err(unavailable)?;
+        }
+        let last = read_head(&pool).await?;
+        let (head_tx, head) = watch::channel(last);
+        let head_tx = Arc::new(head_tx);
+        let (writer, queue) = mpsc::unbounded_channel();
+        let tasks = vec![
+            tokio::spawn(write(pool.clone(), queue, head_tx.clone(), now.clone())),
+            tokio::spawn(watch_head(config, pool.clone(), head_tx)),
+        ];
+        Ok(Self { pool, writer, head, now, tasks })
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(unavailable)
+    }
+}
+
+async fn read_head(pool: &Pool) -> Result<u64, StoreError> {
+    let client = pool.get().await.map_err(unavailable)?;
+    let row = client.query_one("SELECT COALESCE(MAX(position), 0) FROM es_events", &[]).await.map_err(unavailable)?;
+    Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+}
+
+/// Moves the head with other processes' commits: notifications first, a
+/// periodic read as the fallback.
+async fn watch_head(config: tokio_postgres::Config, pool: Pool, head: Arc<watch::Sender<u64>>) {
+    let raise = |to: u64| {
+        head.send_if_modified(|h| {
+            let higher = to > *h;
+            if higher {
+                *h = to;
+            }
+            higher
+        });
+    };
+    loop {
+        let listener = async {
+            let (client, mut connection) = config.connect(NoTls).await.map_err(unavailable)?;
+            let (notes_tx, mut notes) = mpsc::unbounded_channel();
+            let driver = tokio::spawn(async move {
+                let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                while let Some(Ok(message)) = messages.next().await {
+                    if let AsyncMessage::Notification(n) = message
+                        && notes_tx.send(n.payload().parse::<u64>().unwrap_or(0)).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            client.batch_execute("LISTEN es_events").await.map_err(unavailable)?;
+            loop {
+                tokio::select! {
+                    note = notes.recv() => match note {
+                        Some(position) => raise(position),
+                        None => break,
+                    },
+                    () = tokio::time::sleep(POLL) => raise(read_head(&pool).await?),
+                }
+            }
+            driver.abort();
+            Ok::<(), StoreError>(())
+        };
+        if let Err(e) = listener.await {
+            tracing::warn!(error = %e, "event notifications lost; polling until they are back");
+        }
+        tokio::time::sleep(POLL).await;
+        if let Ok(position) = read_head(&pool).await {
+            raise(position);
+        }
+    }
+}
+
+/// The writer task: takes every waiting request and commits them as one
+/// group.
+async fn write(pool: Pool, mut queue: mpsc::UnboundedReceiver<Request>, head: Arc<watch::Sender<u64>>, now: Now) {
+    while let Some(first) = queue.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(r) => group.push(r),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&pool, &group, nanos(now())).await {
+            Ok((results, last)) => {
+                if let Some(last) = last {
+                    head.send_if_modified(|h| {
+                        let higher = last > *h;
+                        if higher {
+                            *h = last;
+                        }
+                        higher
+                    });
+                }
+                for (request, result) in group.into_iter().zip(results) {
+                    match (request, result) {
+                        (Request::Append { reply, .. }, Outcome::Append(r)) => drop(reply.send(r)),
+                        (Request::SetMetadata { reply, .. }, Outcome::Metadata) => drop(reply.send(Ok(()))),
+                        _ => unreachable!("one outcome per request, in order"),
+                    }
+                }
+            }
+            Err(failure) => {
+                // Nothing of the group is stored: every caller learns it.
+                for request in group {
+                    match request {
+                        Request::Append { reply, .. } => drop(reply.send(Err(failure.clone()))),
+                        Request::SetMetadata { reply, .. } => drop(reply.send(Err(failure.clone()))),
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Append(Result<AppendResult, StoreError>),
+    Metadata,
+}
+
+/// One stored event id: where it is.
+struct Stored {
+    stream: String,
+    version: u64,
+    position: u64,
+}
+
+/// The accepted events of a group, column by column, for one `INSERT ...
+/// SELECT FROM UNNEST`.
+#[derive(Default)]
+struct Columns {
+    position: Vec<i64>,
+    stream: Vec<String>,
+    version: Vec<i64>,
+    id: Vec<Uuid>,
+    event_type: Vec<String>,
+    schema_version: Vec<i32>,
+    data: Vec<Vec<u8>>,
+    tenant: Vec<Option<Uuid>>,
+    actor: Vec<Option<Uuid>>,
+    command_id: Vec<Option<Uuid>>,
+    correlation_id: Vec<Option<Uuid>>,
+    causation_id: Vec<Option<Uuid>>,
+    client_address: Vec<Option<String>>,
+    occurred_at: Vec<i64>,
+    recorded_at: Vec<i64>,
+}
+
+impl Columns {
+    fn push(&mut self, position: u64, stream: &str, version: u64, event: &EventData, recorded_at: i64) {
+        let m: &Metadata = &event.metadata;
+        self.position.push(big(position));
+        self.stream.push(stream.to_owned());
+        self.version.push(big(version));
+        self.id.push(event.id);
+        self.event_type.push(event.event_type.clone());
+        self.schema_version.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
+        self.data.push(event.data.clone());
+        self.tenant.push(m.tenant);
+        self.actor.push(m.actor);
+        self.command_id.push(m.command_id);
+        self.correlation_id.push(m.correlation_id);
+        self.causation_id.push(m.causation_id);
+        self.client_address.push(m.client_address.clone());
+        self.occurred_at.push(nanos(m.occurred_at));
+        self.recorded_at.push(recorded_at);
+    }
+}
+
+async fn commit_group(
+    pool: &Pool,
+    group: &[Request],
+    recorded_at: i64,
+) -> Result<(Vec<Outcome>, Option<u64>), StoreError> {
+    let mut client = pool.get().await.map_err(unavailable)?;
+    let tx = client.transaction().await.map_err(unavailable)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
+    let row = tx.query_one("SELECT COALESCE(MAX(position), 0) FROM es_events", &[]).await.map_err(unavailable)?;
+    let mut next_position = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0) + 1;
+
+    let names: Vec<&str> = group
+        .iter()
+        .map(|r| match r {
+            Request::Append { stream, .. } | Request::SetMetadata { stream, .. } => stream.as_str(),
+        })
+        .collect();
+    let mut versions: HashMap<String, Option<u64>> = HashMap::new();
+    for row in tx
+        .query("SELECT name, version FROM es_streams WHERE name = ANY($1)", &[&names])
+        .await
+        .map_err(unavailable)?
+    {
+        versions.insert(row.get(0), u64::try_from(row.get::<_, i64>(1)).ok());
+    }
+    let ids: Vec<Uuid> = group
+        .iter()
+        .filter_map(|r| match r {
+            Request::Append { events, .. } => Some(events.iter().map(|e| e.id)),
+            Request::SetMetadata { .. } => None,
+        })
+        .flatten()
+        .collect();
+    let mut stored: HashMap<Uuid, Stored> = HashMap::new();
+    for row in tx
+        .query("SELECT id, stream, version, position FROM es_events WHERE id = ANY($1)", &[&ids])
+        .await
+        .map_err(unavailable)?
+    {
+        stored.insert(
+            row.get(0),
+            Stored {
+                stream: row.get(1),
+                version: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+                position: u64::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+            },
+        );
+    }
+
+    let mut columns = Columns::default();
+    let mut taken: HashSet<Uuid> = HashSet::new();
+    let mut outcomes = Vec::with_capacity(group.len());
+    for request in group {
+        match request {
+            Request::Append { stream, expected, events, .. } => {
+                let current = versions.get(stream).copied().flatten();
+                let outcome = decide_append(stream, *expected, events, current, &stored, &taken).map(|repeat| {
+                    repeat.unwrap_or_else(|| {
+                        let first_version = current.map_or(0, |v| v + 1);
+                        for (i, event) in (0u64..).zip(events) {
+                            columns.push(next_position + i, stream, first_version + i, event, recorded_at);
+                            taken.insert(event.id);
+                        }
+                        let count = events.len() as u64;
+                        next_position += count;
+                        versions.insert(stream.clone(), Some(first_version + count - 1));
+                        AppendResult { version: first_version + count - 1, position: next_position - 1 }
+                    })
+                });
+                outcomes.push(Outcome::Append(outcome));
+            }
+            Request::SetMetadata { stream, metadata, .. } => {
+                tx.execute(
+                    "INSERT INTO es_streams (name, version, max_age_seconds, truncate_before) VALUES ($1, -1, $2, $3)
+                     ON CONFLICT (name) DO UPDATE SET max_age_seconds = excluded.max_age_seconds,
+                                                      truncate_before = excluded.truncate_before",
+                    &[stream, &metadata.max_age_seconds.map(big), &metadata.truncate_before.map(big)],
+                )
+                .await
+                .map_err(unavailable)?;
+                versions.entry(stream.clone()).or_insert(None);
+                outcomes.push(Outcome::Metadata);
+            }
+        }
+    }
+
+    let last = if columns.position.is_empty() {
+        None
+    } else {
+        let c = &columns;
+        tx.execute(
+            "INSERT INTO es_events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+                 correlation_id, causation_id, client_address, occurred_at, recorded_at)
+             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::UUID[], $5::TEXT[], $6::INTEGER[],
+                 $7::BYTEA[], $8::UUID[], $9::UUID[], $10::UUID[], $11::UUID[], $12::UUID[], $13::TEXT[],
+                 $14::BIGINT[], $15::BIGINT[])",
+            &[
+                &c.position,
+                &c.stream,
+                &c.version,
+                &c.id,
+                &c.event_type,
+                &c.schema_version,
+                &c.data,
+                &c.tenant,
+                &c.actor,
+                &c.command_id,
+                &c.correlation_id,
+                &c.causation_id,
+                &c.client_address,
+                &c.occurred_at,
+                &c.recorded_at,
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+        let mut last_versions: HashMap<&str, i64> = HashMap::new();
+        for (stream, version) in c.stream.iter().zip(&c.version) {
+            last_versions.insert(stream, *version);
+        }
+        let (streams, stream_versions): (Vec<&str>, Vec<i64>) = last_versions.into_iter().unzip();
+        tx.execute(
+            "INSERT INTO es_streams (name, version) SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[])
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            &[&streams, &stream_versions],
+        )
+        .await
+        .map_err(unavailable)?;
+        let last = next_position - 1;
+        tx.execute("SELECT pg_notify('es_events', $1)", &[&last.to_string()]).await.map_err(unavailable)?;
+        Some(last)
+    };
+    tx.commit().await.map_err(unavailable)?;
+    Ok((outcomes, last))
+}
+
+/// The outcome of one append of a group, decided in memory: `Ok(Some(..))`
+/// for a repetition of events already stored, `Ok(None)` to write.
+fn decide_append(
+    stream: &str,
+    expected: ExpectedVersion,
+    events: &[EventData],
+    current: Option<u64>,
+    stored: &HashMap<Uuid, Stored>,
+    taken: &HashSet<Uuid>,
+) -> Result<Option<AppendResult>, StoreError> {
+    let conflict = || StoreError::Conflict { stream: stream.to_owned(), expected, actual: current };
+    let stored_first = || stored.get(&events[0].id).filter(|s| s.stream == stream).map(|s| s.version);
+    if let Some(start) = expected.repeated_from(current, stored_first) {
+        let repeated: Option<Vec<&Stored>> = (0u64..)
+            .zip(events)
+            .map(|(i, e)| stored.get(&e.id).filter(|s| s.stream == stream && s.version == start + i))
+            .collect();
+        if let Some(repeated) = repeated {
+            let last = repeated.last().map_or(0, |s| s.position);
+            return Ok(Some(AppendResult { version: start + events.len() as u64 - 1, position: last }));
+        }
+    }
+    if !expected.admits(current) {
+        return Err(conflict());
+    }
+    let mut ids = HashSet::new();
+    if events.iter().any(|e| stored.contains_key(&e.id) || taken.contains(&e.id) || !ids.insert(e.id)) {
+        return Err(conflict());
+    }
+    Ok(None)
+}
+
+fn row_to_event(row: &Row) -> RecordedEvent {
+    let unsigned = |i: usize| u64::try_from(row.get::<_, i64>(i)).unwrap_or(0);
+    RecordedEvent {
+        position: unsigned(0),
+        stream: row.get(1),
+        version: unsigned(2),
+        id: row.get(3),
+        event_type: row.get(4),
+        schema_version: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
+        data: row.get(6),
+        metadata: Metadata {
+            tenant: row.get(7),
+            actor: row.get(8),
+            command_id: row.get(9),
+            correlation_id: row.get(10),
+            causation_id: row.get(11),
+            client_address: row.get(12),
+            occurred_at: DateTime::from_timestamp_nanos(row.get(13)),
+        },
+        recorded_at: DateTime::from_timestamp_nanos(row.get(14)),
+    }
+}
+
+async fn read_metadata(client: &deadpool_postgres::Object, stream: &str) -> Result<StreamMetadata, StoreError> {
+    let row = client
+        .query_opt("SELECT max_age_seconds, truncate_before FROM es_streams WHERE name = $1", &[&stream])
+        .await
+        .map_err(unavailable)?;
+    let unsigned = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+    Ok(row.map_or_else(StreamMetadata::default, |r| StreamMetadata {
+        max_age_seconds: unsigned(r.get(0)),
+        truncate_before: unsigned(r.get(1)),
+    }))
+}
+
+#[async_trait]
+impl EventStore for PostgresEventStore {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        validate_append(stream, &events)?;
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Request::Append { stream: stream.to_owned(), expected, events, reply })
+            .map_err(|_| unavailable("the writer has stopped"))?;
+        answer.await.map_err(|_| unavailable("the writer has stopped"))?
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.client().await?;
+        let meta = read_metadata(&client, stream).await?;
+        let floor = big(meta.first_visible_version());
+        let oldest = meta.oldest_visible_nanos((self.now)());
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = match direction {
+            Direction::Forwards => {
+                let start = big(from.unwrap_or(0)).max(floor);
+                client
+                    .query(
+                        &format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 AND recorded_at >= $3 ORDER BY version LIMIT $4"),
+                        &[&stream, &start, &oldest, &limit],
+                    )
+                    .await
+            }
+            Direction::Backwards => {
+                let start = from.map_or(i64::MAX, big);
+                client
+                    .query(
+                        &format!("{SELECT_EVENT} WHERE stream = $1 AND version <= $2 AND version >= $5 AND recorded_at >= $3 ORDER BY version DESC LIMIT $4"),
+                        &[&stream, &start, &oldest, &limit, &floor],
+                    )
+                    .await
+            }
+        }
+        .map_err(unavailable)?;
+        Ok(rows.iter().map(row_to_event).collect())
+    }
+
+    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let client = self.client().await?;
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let rows = client
+            .query(&format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2"), &[&big(after), &limit])
+            .await
+            .map_err(unavailable)?;
+        Ok(rows.iter().map(row_to_event).collect())
+    }
+
+    fn head(&self) -> watch::Receiver<u64> {
+        self.head.clone()
+    }
+
+    async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
+        if stream.trim().is_empty() {
+            return Err(StoreError::InvalidInput("stream name is empty".into()));
+        }
+        let (reply, answer) = oneshot::channel();
+        self.writer
+            .send(Request::SetMetadata { stream: stream.to_owned(), metadata, reply })
+            .map_err(|_| unavailable("the writer has stopped"))?;
+        answer.await.map_err(|_| unavailable("the writer has stopped"))?
+    }
+
+    async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        read_metadata(&self.client().await?, stream).await
+    }
+}
+
+/// A database of its own for one test, dropped afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh database on the server of `DATABASE_URL` (default
+    /// `postgres://postgres@127.0.0.1:5432/postgres`). Without a server it
+    /// says so and gives `None` — except under `CI=true`, where a missing
+    /// PostgreSQL is a failure.
+    ///
+    /// # Panics
+    /// Under `CI=true` when PostgreSQL cannot be reached.
+    pub async fn create() -> Option<Self> {
+        let admin_url =
+            std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("gw_test_{}", Uuid::now_v7().simple());
+        let created = async {
+            let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await?;
+            let driver = tokio::spawn(connection);
+            client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
+            driver.abort();
+            Ok::<(), tokio_postgres::Error>(())
+        };
+        if let Err(e) = created.await {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL at {admin_url} is required under CI: {e}");
+            eprintln!("skipped: PostgreSQL at {admin_url} is not reachable ({e})");
+            return None;
+        }
+        Some(Self { url: with_database(&admin_url, &name), admin_url, name })
+    }
+}
+
+/// `url` with its database replaced by `name`.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_database_url_keeps_everything_but_the_name() {
+        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"), "postgres://postgres@127.0.0.1:5432/t1");
+        assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "t2"), "postgres://u:p@h/t2?sslmode=disable");
+        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async code: a thread of its own does the work.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
+                let driver = tokio::spawn(connection);
+                let result = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                driver.abort();
+                result.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("test database {} was not dropped", self.name);
+        }
+    }
+}
