@@ -167,7 +167,6 @@ fn time_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>>
     Ok(DateTime::from_timestamp_nanos(row.get(i)?))
 }
 
-
 fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
     Ok(RecordedEvent {
         position: row.get(0)?,

@@ -35,18 +35,23 @@ use crate::{
     StreamMetadata,
 };
 
+mod test_database;
+
+pub use test_database::{TestDatabase, with_database};
+
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
 }
 
 /// The key of the advisory lock that orders appends ("groupwar" in ASCII).
-const APPEND_LOCK: i64 = 0x67726f7570776172;
+pub const APPEND_LOCK: i64 = 0x6772_6f75_7077_6172;
 /// The most requests one group commit takes.
 const MAX_GROUP: usize = 1024;
 /// How often the head is read when no notification arrives.
 const POLL: Duration = Duration::from_secs(1);
 
-const SELECT_EVENT: &str = "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+const SELECT_EVENT: &str =
+    "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
     correlation_id, causation_id, client_address, occurred_at, recorded_at FROM es_events";
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
@@ -293,10 +298,8 @@ async fn commit_group(
         })
         .collect();
     let mut versions: HashMap<String, Option<u64>> = HashMap::new();
-    for row in tx
-        .query("SELECT name, version FROM es_streams WHERE name = ANY($1)", &[&names])
-        .await
-        .map_err(unavailable)?
+    for row in
+        tx.query("SELECT name, version FROM es_streams WHERE name = ANY($1)", &[&names]).await.map_err(unavailable)?
     {
         versions.insert(row.get(0), u64::try_from(row.get::<_, i64>(1)).ok());
     }
@@ -557,87 +560,5 @@ impl EventStore for PostgresEventStore {
 
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
         read_metadata(&self.client().await?, stream).await
-    }
-}
-
-/// A database of its own for one test, dropped afterwards.
-pub struct TestDatabase {
-    pub url: String,
-    admin_url: String,
-    name: String,
-}
-
-impl TestDatabase {
-    /// Creates a fresh database on the server of `DATABASE_URL` (default
-    /// `postgres://postgres@127.0.0.1:5432/postgres`). Without a server it
-    /// says so and gives `None` — except under `CI=true`, where a missing
-    /// PostgreSQL is a failure.
-    ///
-    /// # Panics
-    /// Under `CI=true` when PostgreSQL cannot be reached.
-    pub async fn create() -> Option<Self> {
-        let admin_url =
-            std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let name = format!("gw_test_{}", Uuid::now_v7().simple());
-        let created = async {
-            let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await?;
-            let driver = tokio::spawn(connection);
-            client.batch_execute(&format!("CREATE DATABASE {name}")).await?;
-            driver.abort();
-            Ok::<(), tokio_postgres::Error>(())
-        };
-        if let Err(e) = created.await {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "PostgreSQL at {admin_url} is required under CI: {e}");
-            eprintln!("skipped: PostgreSQL at {admin_url} is not reachable ({e})");
-            return None;
-        }
-        Some(Self { url: with_database(&admin_url, &name), admin_url, name })
-    }
-}
-
-/// `url` with its database replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let authority_end = base.find("://").map_or(0, |i| i + 3);
-    let server = match base[authority_end..].find('/') {
-        Some(slash) => &base[..authority_end + slash],
-        None => base,
-    };
-    match query {
-        Some(q) => format!("{server}/{name}?{q}"),
-        None => format!("{server}/{name}"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_test_database_url_keeps_everything_but_the_name() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/postgres", "t1"), "postgres://postgres@127.0.0.1:5432/t1");
-        assert_eq!(with_database("postgres://u:p@h/db?sslmode=disable", "t2"), "postgres://u:p@h/t2?sslmode=disable");
-        assert_eq!(with_database("postgres://h:5432", "t3"), "postgres://h:5432/t3");
-    }
-}
-
-impl Drop for TestDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs outside async code: a thread of its own does the work.
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let (client, connection) = tokio_postgres::connect(&admin_url, NoTls).await.ok()?;
-                let driver = tokio::spawn(connection);
-                let result = client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-                driver.abort();
-                result.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("test database {} was not dropped", self.name);
-        }
     }
 }
