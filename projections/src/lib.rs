@@ -5,9 +5,11 @@
 pub mod conformance;
 mod memory;
 mod model;
+mod postgres;
 pub mod projectors;
 mod runner;
 
 pub use memory::MemoryReadModels;
 pub use model::{Change, ProjectionError, ReadModelStore, Row, Transaction};
+pub use postgres::PostgresReadModels;
 pub use runner::{Projections, Projector, rebuild};

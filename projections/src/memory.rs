@@ -93,5 +93,5 @@ impl ReadModelStore for MemoryReadModels {
 mod tests {
     use super::*;
 
-    crate::read_model_conformance_suite!(async { MemoryReadModels::default() });
+    crate::read_model_conformance_suite!(async { Some((MemoryReadModels::default(), ())) });
 }
