@@ -13,9 +13,12 @@ run:
 run-manual-clock:
 	$(CARGO) run --release --bin groupware -- serve --data-dir $(DATA_DIR) --clock manual
 
-## The whole test suite.
+## The whole test suite: every crate (PostgreSQL tests use DATABASE_URL, default
+## postgres://postgres@127.0.0.1:5432/postgres, a fresh database each), then the
+## end-to-end suite again with events and read models in PostgreSQL.
 test:
 	$(CARGO) nextest run --workspace --no-fail-fast
+	GROUPWARE_TEST_STORE=postgres $(CARGO) nextest run -p tests --test e2e --no-fail-fast
 
 ## Formatting and clippy, warnings as errors.
 lint:

@@ -11,15 +11,17 @@ use anyhow::Context;
 use chrono::Utc;
 use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, Scheduler, SystemClock};
 use domain::Aggregate;
-use projections::{MemoryReadModels, Projections, ReadModelStore};
+use projections::{MemoryReadModels, PostgresReadModels, Projections, ReadModelStore};
 use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
+use store::postgres::PostgresEventStore;
 use store::sqlite::SqliteEventStore;
 use uuid::Uuid;
 
 use crate::auth::Auth;
 use crate::errors::ApiResult;
 use crate::metrics::Metrics;
+use crate::settings::{EventStoreKind, ReadModelKind, redacted};
 use crate::{ClockKind, Settings};
 
 /// How long a mutation waits for the read models to show its effect.
@@ -56,11 +58,7 @@ impl Services {
             None => Arc::new(SystemClock),
         };
         let store_clock = clock.clone();
-        let events_file = settings.data_dir.join("events.db");
-        let store: Arc<dyn EventStore> = Arc::new(
-            SqliteEventStore::open(&events_file, Arc::new(move || store_clock.now()))
-                .with_context(|| format!("opening the event store {}", events_file.display()))?,
-        );
+        let store = open_event_store(&settings, Arc::new(move || store_clock.now())).await?;
         let snapshots: Arc<dyn SnapshotStore> = Arc::new(
             SqliteSnapshotStore::open(settings.data_dir.join("snapshots.db")).context("opening the snapshot store")?,
         );
@@ -76,7 +74,14 @@ impl Services {
             .context("recovering the command log")?,
         );
         let scheduler = Scheduler::start(commands.clone(), HashMap::new()).await.context("starting the scheduler")?;
-        let read_models: Arc<dyn ReadModelStore> = Arc::new(MemoryReadModels::default());
+        let read_models: Arc<dyn ReadModelStore> = match &settings.read_models {
+            ReadModelKind::Memory => Arc::new(MemoryReadModels::default()),
+            ReadModelKind::Postgres(url) => Arc::new(
+                PostgresReadModels::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
+            ),
+        };
         let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
             .await
             .context("starting the projections")?;
@@ -146,6 +151,30 @@ impl Services {
     }
 }
 
+/// The event store the settings name.
+///
+/// # Errors
+/// When it cannot be opened or reached.
+async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match &settings.events {
+        EventStoreKind::Embedded => {
+            let file = settings.data_dir.join("events.db");
+            Arc::new(
+                SqliteEventStore::open(&file, now)
+                    .with_context(|| format!("opening the event store {}", file.display()))?,
+            )
+        }
+        EventStoreKind::Postgres(url) => Arc::new(
+            PostgresEventStore::connect(url, now)
+                .await
+                .with_context(|| format!("connecting to the PostgreSQL event store at {}", redacted(url)))?,
+        ),
+        EventStoreKind::EventStoreDb(url) => {
+            anyhow::bail!("the EventStoreDB adapter is not available in this build ({})", redacted(url))
+        }
+    })
+}
+
 /// The server, bound and ready to run.
 pub struct Application {
     port: u16,
@@ -195,12 +224,14 @@ impl Application {
 /// # Errors
 /// When the store cannot be opened or an event cannot be projected.
 pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Duration)> {
-    let events_file = settings.data_dir.join("events.db");
-    anyhow::ensure!(events_file.exists(), "no event store at {}", events_file.display());
-    let store = SqliteEventStore::open(&events_file, store::system_now())?;
+    if settings.events == EventStoreKind::Embedded {
+        let file = settings.data_dir.join("events.db");
+        anyhow::ensure!(file.exists(), "no event store at {}", file.display());
+    }
+    let store = open_event_store(settings, store::system_now()).await?;
     let read_models = MemoryReadModels::default();
     let started = Instant::now();
-    let read = projections::rebuild(&store, &read_models, &projections::projectors::all()).await?;
+    let read = projections::rebuild(store.as_ref(), &read_models, &projections::projectors::all()).await?;
     Ok((read, started.elapsed()))
 }
 

@@ -10,4 +10,4 @@ pub mod schema;
 mod settings;
 
 pub use app::{Application, Services, rebuild_read_models};
-pub use settings::{ClockKind, Settings};
+pub use settings::{ClockKind, EventStoreKind, ReadModelKind, Settings};

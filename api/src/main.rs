@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use api::{Application, ClockKind, Settings};
+use api::{Application, ClockKind, EventStoreKind, ReadModelKind, Settings};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
@@ -24,9 +24,12 @@ enum Command {
     /// this checks that the log replays cleanly (a running server rebuilds its
     /// read models at every start).
     Rebuild {
-        /// Folder holding the event store.
+        /// Folder holding the embedded event store.
         #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
         data_dir: PathBuf,
+        /// The event store: `embedded`, a postgres:// URL or an esdb:// connection string.
+        #[arg(long, env = "GROUPWARE_EVENTS", default_value = "embedded")]
+        events: EventStoreKind,
     },
 }
 
@@ -40,9 +43,17 @@ enum ClockArg {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// Folder for the event store, snapshots and the token signing key.
+    /// Folder for the embedded event store, snapshots and the token signing key
+    /// (processes serving one company share it, or at least its token.key).
     #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
+    /// The event store: `embedded` (SQLite under the data directory), a
+    /// postgres:// URL, or an esdb:// connection string.
+    #[arg(long, env = "GROUPWARE_EVENTS", default_value = "embedded")]
+    events: EventStoreKind,
+    /// The read models: `memory` (rebuilt at every start) or a postgres:// URL.
+    #[arg(long, env = "GROUPWARE_READ_MODELS", default_value = "memory")]
+    read_models: ReadModelKind,
     /// Address to listen on.
     #[arg(long, env = "GROUPWARE_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -79,6 +90,8 @@ impl From<ServeArgs> for Settings {
     fn from(a: ServeArgs) -> Self {
         Settings {
             data_dir: a.data_dir,
+            events: a.events,
+            read_models: a.read_models,
             host: a.host,
             port: a.port,
             clock: match a.clock {
@@ -114,8 +127,8 @@ async fn main() -> anyhow::Result<()> {
             }
             app.run_until_stopped().await?;
         }
-        Command::Rebuild { data_dir } => {
-            let settings = Settings { data_dir, ..Settings::default() };
+        Command::Rebuild { data_dir, events } => {
+            let settings = Settings { data_dir, events, ..Settings::default() };
             let (events, took) = api::rebuild_read_models(&settings).await?;
             println!("rebuilt read models from {events} events in {took:.2?}");
         }

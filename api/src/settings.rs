@@ -13,10 +13,75 @@ pub enum ClockKind {
     Manual,
 }
 
+/// Where the events are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EventStoreKind {
+    /// SQLite under the data directory (the default).
+    #[default]
+    Embedded,
+    /// A PostgreSQL database, by URL (`postgres://...`).
+    Postgres(String),
+    /// An EventStoreDB cluster, by connection string (`esdb://...`).
+    EventStoreDb(String),
+}
+
+impl std::str::FromStr for EventStoreKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "embedded" => Ok(Self::Embedded),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Self::Postgres(url.into())),
+            url if url.starts_with("esdb://") || url.starts_with("esdb+discover://") => {
+                Ok(Self::EventStoreDb(url.into()))
+            }
+            other => Err(format!("`{other}` is not `embedded`, a postgres:// URL or an esdb:// connection string")),
+        }
+    }
+}
+
+/// Where the read models are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReadModelKind {
+    /// In memory, rebuilt from the events at every start (the default).
+    #[default]
+    Memory,
+    /// A PostgreSQL database, by URL.
+    Postgres(String),
+}
+
+impl std::str::FromStr for ReadModelKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "memory" => Ok(Self::Memory),
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Self::Postgres(url.into())),
+            other => Err(format!("`{other}` is not `memory` or a postgres:// URL")),
+        }
+    }
+}
+
+/// A URL fit for a log line: without its password.
+pub fn redacted(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    pub events: EventStoreKind,
+    pub read_models: ReadModelKind,
     pub host: String,
     /// 0 picks a free port.
     pub port: u16,
@@ -35,6 +100,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("data"),
+            events: EventStoreKind::Embedded,
+            read_models: ReadModelKind::Memory,
             host: "127.0.0.1".into(),
             port: 8080,
             clock: ClockKind::System,
@@ -46,5 +113,22 @@ impl Default for Settings {
             max_query_complexity: 500,
             password_memory_kib: 19 * 1024,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stores_are_named_by_kind_or_url() {
+        assert_eq!("embedded".parse(), Ok(EventStoreKind::Embedded));
+        assert_eq!("postgres://u@h/db".parse(), Ok(EventStoreKind::Postgres("postgres://u@h/db".into())));
+        assert_eq!("esdb://h:2113?tls=true".parse(), Ok(EventStoreKind::EventStoreDb("esdb://h:2113?tls=true".into())));
+        assert!("mysql://h".parse::<EventStoreKind>().is_err());
+        assert_eq!("memory".parse(), Ok(ReadModelKind::Memory));
+        assert!("embedded".parse::<ReadModelKind>().is_err());
+        assert_eq!(redacted("postgres://app:secret@db:5432/gw"), "postgres://app:***@db:5432/gw");
+        assert_eq!(redacted("postgres://app@db/gw"), "postgres://app@db/gw");
     }
 }

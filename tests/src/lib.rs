@@ -2,59 +2,79 @@
 //! storage and a manual clock, and a GraphQL client that speaks to it over
 //! HTTP as a front end does.
 
-use std::path::{Path, PathBuf};
-
-use api::{Application, ClockKind, Settings};
+use api::{Application, ClockKind, EventStoreKind, ReadModelKind, Settings};
 use serde_json::{Value, json};
 
-/// A running server and its data folder.
+/// A running server.
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
-    pub data_dir: PathBuf,
     handle: actix_web::dev::ServerHandle,
     services: std::sync::Arc<api::Services>,
-    _dir: Option<tempfile::TempDir>,
+    _storage: Option<TestStorage>,
 }
 
-/// Settings for a test server in `dir`: any free port, manual clock, cheap
-/// password hashing.
-pub fn settings(dir: &Path) -> Settings {
-    Settings {
-        data_dir: dir.to_path_buf(),
-        port: 0,
-        clock: ClockKind::Manual,
-        password_memory_kib: 1024,
-        ..Settings::default()
+/// Fresh storage for one test: a data folder, and with
+/// `GROUPWARE_TEST_STORE=postgres` a PostgreSQL database of its own for the
+/// events and the read models.
+pub struct TestStorage {
+    dir: tempfile::TempDir,
+    database: Option<store::postgres::TestDatabase>,
+}
+
+impl TestStorage {
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database = match std::env::var("GROUPWARE_TEST_STORE").as_deref() {
+            Ok("postgres") => store::postgres::TestDatabase::create().await,
+            _ => None,
+        };
+        Self { dir, database }
+    }
+
+    /// Settings for a test server on this storage: any free port, manual
+    /// clock, cheap password hashing.
+    pub fn settings(&self) -> Settings {
+        let (events, read_models) = match &self.database {
+            Some(db) => (EventStoreKind::Postgres(db.url.clone()), ReadModelKind::Postgres(db.url.clone())),
+            None => (EventStoreKind::Embedded, ReadModelKind::Memory),
+        };
+        Settings {
+            data_dir: self.dir.path().to_path_buf(),
+            events,
+            read_models,
+            port: 0,
+            clock: ClockKind::Manual,
+            password_memory_kib: 1024,
+            ..Settings::default()
+        }
     }
 }
 
 impl TestApp {
     /// A server with fresh storage.
     pub async fn spawn() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let mut app = Self::spawn_with(settings(dir.path())).await;
-        app._dir = Some(dir);
+        let storage = TestStorage::new().await;
+        let mut app = Self::spawn_with(storage.settings()).await;
+        app._storage = Some(storage);
         app
     }
 
     /// A server with the given settings.
     pub async fn spawn_with(settings: Settings) -> Self {
-        let data_dir = settings.data_dir.clone();
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         let services = app.services().clone();
         tokio::spawn(app.run_until_stopped());
-        let test_app = Self { address, client: reqwest::Client::new(), data_dir, handle, services, _dir: None };
+        let test_app = Self { address, client: reqwest::Client::new(), handle, services, _storage: None };
         test_app.wait_until_ready().await;
         test_app
     }
 
-    /// Stops the server, keeping its data folder.
-    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+    /// Stops the server.
+    pub async fn stop(self) {
         self.handle.stop(true).await;
-        self._dir.take()
     }
 
     async fn wait_until_ready(&self) {

@@ -3,7 +3,7 @@
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tests::{TestApp, settings, snapshot_settings};
+use tests::{TestApp, TestStorage, snapshot_settings};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
@@ -86,8 +86,8 @@ async fn the_clock_endpoint_exists_only_on_a_manual_clock() {
         .unwrap();
     assert_eq!(bad.status(), 400);
 
-    let dir = tempfile::tempdir().unwrap();
-    let mut system = settings(dir.path());
+    let storage = TestStorage::new().await;
+    let mut system = storage.settings();
     system.clock = api::ClockKind::System;
     let app = TestApp::spawn_with(system).await;
     let absent = app

@@ -2,12 +2,12 @@
 //! command ids.
 
 use serde_json::json;
-use tests::{TestApp, settings};
+use tests::{TestApp, TestStorage};
 
 #[tokio::test]
 async fn a_repeated_command_id_returns_the_first_result_and_appends_nothing_also_after_a_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::spawn_with(settings(dir.path())).await;
+    let storage = TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
     let acme = app.sign_up("restart.com").await;
     let create = "mutation($c: UUID!, $u: String!) { createUser(input: { userId: $u, name: \"김\", password: \"user-pass-1\", commandId: $c }) { id userId } }";
     let command_id = uuid::Uuid::now_v7();
@@ -18,7 +18,7 @@ async fn a_repeated_command_id_returns_the_first_result_and_appends_nothing_also
     assert_eq!(app.head().await, head);
     app.stop().await;
 
-    let app = TestApp::spawn_with(settings(dir.path())).await;
+    let app = TestApp::spawn_with(storage.settings()).await;
     assert_eq!(app.head().await, head);
     // The same token still works: the signing key is kept in the data folder.
     let users = app.gql(Some(&acme.admin_token), "{ users { totalCount } }", json!({})).await;
