@@ -1,13 +1,15 @@
 //! Which command ids have had an effect, and where it was written.
 //!
 //! Every event carries the id of the command that wrote it, so the log is
-//! recovered at start by one pass over the event log: a command id seen
-//! before a restart is still recognised after it.
+//! recovered at start by one pass over the event log — a command id seen
+//! before a restart is still recognised after it — and then follows the log
+//! for the commands of other processes.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use store::{EventStore, StoreError};
+use store::{EventStore, RecordedEvent, StoreError};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// Where the events of one command were written.
@@ -26,34 +28,58 @@ pub struct CommandLog {
 }
 
 impl CommandLog {
-    /// Rebuilds the log from every event stored.
+    /// Rebuilds the log from every event stored, then keeps following the
+    /// log, so that commands another process handled are known here too.
+    /// The follower stops when the returned handle is aborted.
     ///
     /// # Errors
     /// When the event store fails.
-    pub async fn recover(store: &dyn EventStore) -> Result<Self, StoreError> {
-        let mut written: HashMap<Uuid, Written> = HashMap::new();
+    pub async fn follow(store: Arc<dyn EventStore>) -> Result<(Arc<Self>, JoinHandle<()>), StoreError> {
+        let log = Arc::new(Self::default());
         let mut after = 0;
         loop {
             let batch = store.read_all(after, 10_000).await?;
             let Some(last) = batch.last() else { break };
             after = last.position;
-            for event in &batch {
-                let Some(command) = event.metadata.command_id else { continue };
-                written
-                    .entry(command)
-                    .and_modify(|w| {
-                        w.count += 1;
-                        w.position = event.position;
-                    })
-                    .or_insert_with(|| Written {
-                        stream: event.stream.clone(),
-                        first_version: event.version,
-                        count: 1,
-                        position: event.position,
-                    });
+            log.learn(&batch);
+        }
+        let follower = {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut subscription = store.subscribe_all(after);
+                while let Some(Ok(batch)) = subscription.next_batch().await {
+                    log.learn(&batch);
+                }
+            })
+        };
+        Ok((log, follower))
+    }
+
+    /// Takes note of the command ids of `batch`; events already known are
+    /// passed over.
+    fn learn(&self, batch: &[RecordedEvent]) {
+        let mut written = self.written.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for event in batch {
+            let Some(command) = event.metadata.command_id else { continue };
+            match written.get_mut(&command) {
+                Some(w) if event.position <= w.position => {}
+                Some(w) => {
+                    w.count += 1;
+                    w.position = event.position;
+                }
+                None => {
+                    written.insert(
+                        command,
+                        Written {
+                            stream: event.stream.clone(),
+                            first_version: event.version,
+                            count: 1,
+                            position: event.position,
+                        },
+                    );
+                }
             }
         }
-        Ok(Self { written: RwLock::new(written) })
     }
 
     pub fn get(&self, command: Uuid) -> Option<Written> {

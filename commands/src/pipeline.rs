@@ -74,9 +74,16 @@ pub struct Commands {
     snapshots: Option<Arc<dyn SnapshotStore>>,
     policy: SnapshotPolicy,
     clock: Arc<dyn Clock>,
-    log: CommandLog,
+    log: Arc<CommandLog>,
+    follower: tokio::task::JoinHandle<()>,
     in_flight: Mutex<HashSet<Uuid>>,
     max_attempts: u32,
+}
+
+impl Drop for Commands {
+    fn drop(&mut self) {
+        self.follower.abort();
+    }
 }
 
 impl Commands {
@@ -89,13 +96,14 @@ impl Commands {
         clock: Arc<dyn Clock>,
         max_attempts: u32,
     ) -> Result<Self, StoreError> {
-        let log = CommandLog::recover(store.as_ref()).await?;
+        let (log, follower) = CommandLog::follow(store.clone()).await?;
         Ok(Self {
             store,
             snapshots,
             policy,
             clock,
             log,
+            follower,
             in_flight: Mutex::new(HashSet::new()),
             max_attempts: max_attempts.max(1),
         })

@@ -14,7 +14,8 @@ macro_rules! read_model_conformance_suite {
         $crate::read_model_conformance_suite!(@cases $make;
             puts_gets_and_deletes_rows,
             scans_by_prefix_in_key_order_with_a_cursor,
-            commits_rows_and_checkpoint_together
+            commits_rows_and_checkpoint_together,
+            grants_a_claim_and_again_once_released
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -71,4 +72,15 @@ pub async fn commits_rows_and_checkpoint_together(store: &dyn ReadModelStore) {
     assert!(matches!(stale, Err(crate::ProjectionError::CheckpointMoved { expected: 41, actual: 42, .. })));
     assert_eq!(store.get("t", "b").await.unwrap(), None);
     assert_eq!(store.checkpoint("users").await.unwrap(), 42);
+}
+
+/// A claim is granted and, once dropped, granted again. (Whether a second
+/// holder is refused depends on the store: a store shared by processes
+/// refuses it, see its own tests; memory has one process only.)
+pub async fn grants_a_claim_and_again_once_released(store: &dyn ReadModelStore) {
+    let claim = store.try_claim("users.v1").await.unwrap();
+    assert!(claim.is_some());
+    assert!(store.try_claim("audit.v1").await.unwrap().is_some());
+    drop(claim);
+    assert!(store.try_claim("users.v1").await.unwrap().is_some());
 }

@@ -10,6 +10,6 @@ pub mod projectors;
 mod runner;
 
 pub use memory::MemoryReadModels;
-pub use model::{Change, ProjectionError, ReadModelStore, Row, Transaction};
+pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction};
 pub use postgres::PostgresReadModels;
 pub use runner::{Projections, Projector, rebuild};

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::{Change, ProjectionError, ReadModelStore, Row};
+use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
 
 #[derive(Default)]
 struct Tables {
@@ -82,6 +82,11 @@ impl ReadModelStore for MemoryReadModels {
         }
         tables.checkpoints.insert(projector.to_owned(), to);
         Ok(())
+    }
+
+    /// One process holds memory: the claim is always granted.
+    async fn try_claim(&self, _projector: &str) -> Result<Option<Claim>, ProjectionError> {
+        Ok(Some(Box::new(())))
     }
 
     async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError> {

@@ -11,6 +11,9 @@ use serde_json::Value;
 /// A row: its key and its value.
 pub type Row = (String, Value);
 
+/// Whatever holds a claim on a projector; dropping it releases the claim.
+pub type Claim = Box<dyn std::any::Any + Send + Sync>;
+
 /// One change of a read model.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -68,6 +71,13 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// `from` (another runner got there first); a backend failure. Either
     /// way nothing was applied.
     async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError>;
+
+    /// Claims `projector` for this process: while the returned guard lives,
+    /// no other process gets it. `None` when another process holds it.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn try_claim(&self, projector: &str) -> Result<Option<Claim>, ProjectionError>;
 
     /// The position of the last event `projector` has applied (0: none).
     ///

@@ -8,7 +8,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
 use tokio_postgres::NoTls;
 
-use crate::{Change, ProjectionError, ReadModelStore, Row};
+use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -27,6 +27,19 @@ fn past(prefix: &str) -> String {
 /// The PostgreSQL read-model store.
 pub struct PostgresReadModels {
     pool: Pool,
+    config: tokio_postgres::Config,
+}
+
+/// The connection that holds a projector's advisory lock.
+struct ClaimConnection {
+    _client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+}
+
+impl Drop for ClaimConnection {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
 }
 
 impl PostgresReadModels {
@@ -36,14 +49,15 @@ impl PostgresReadModels {
     /// When the database cannot be reached or migrated.
     pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
         let config = tokio_postgres::Config::from_str(url).map_err(backend)?;
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager =
+            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager).max_size(16).build().map_err(backend)?;
         let mut client = pool.get().await.map_err(backend)?;
         let client: &mut tokio_postgres::Client = &mut client;
         let mut runner = embedded::migrations::runner();
         runner.set_migration_table_name("rm_migrations");
         runner.run_async(client).await.map_err(backend)?;
-        Ok(Self { pool })
+        Ok(Self { pool, config })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, ProjectionError> {
@@ -156,6 +170,23 @@ impl ReadModelStore for PostgresReadModels {
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    /// A session-level advisory lock on a connection of its own: it is
+    /// released when the guard is dropped or the process dies.
+    async fn try_claim(&self, projector: &str) -> Result<Option<Claim>, ProjectionError> {
+        let (client, connection) = self.config.connect(NoTls).await.map_err(backend)?;
+        let driver = tokio::spawn(connection);
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext('groupware projector ' || $1))", &[&projector])
+            .await
+            .map_err(backend)?;
+        if row.get::<_, bool>(0) {
+            Ok(Some(Box::new(ClaimConnection { _client: client, driver })))
+        } else {
+            driver.abort();
+            Ok(None)
+        }
     }
 
     async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError> {

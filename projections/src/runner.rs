@@ -91,23 +91,63 @@ impl Projections {
     }
 }
 
+/// How long a runner that does not own its projector mirrors the owner's
+/// checkpoint before it tries to take the projector over.
+const CLAIM_EVERY: Duration = Duration::from_secs(1);
+
+/// Runs one projector: in exactly one process at a time (the one that holds
+/// the store's claim on it); the others mirror its checkpoint, so that their
+/// requests can wait for read models another process writes, and take over
+/// when the owner goes away.
 async fn run(
     events: Arc<dyn EventStore>,
     store: Arc<dyn ReadModelStore>,
     projector: Arc<dyn Projector>,
     checkpoint: watch::Sender<u64>,
 ) {
+    let name = projector.name();
     let mut backoff = Duration::from_millis(50);
     loop {
-        match follow(&events, store.as_ref(), projector.as_ref(), &checkpoint).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::error!(projector = projector.name(), error = %e, "projection stopped; resuming from its checkpoint");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+        let failure = match store.try_claim(name).await {
+            Ok(Some(claim)) => {
+                let followed = follow(&events, store.as_ref(), projector.as_ref(), &checkpoint).await;
+                drop(claim);
+                match followed {
+                    Ok(()) => return,
+                    Err(e) => e,
+                }
             }
+            Ok(None) => match mirror(&events, store.as_ref(), name, &checkpoint).await {
+                Ok(()) => continue,
+                Err(e) => e,
+            },
+            Err(e) => e,
+        };
+        tracing::error!(projector = name, error = %failure, "projection stopped; resuming from its checkpoint");
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Follows another process's progress on `projector` for a while.
+async fn mirror(
+    events: &Arc<dyn EventStore>,
+    store: &dyn ReadModelStore,
+    projector: &str,
+    checkpoint: &watch::Sender<u64>,
+) -> Result<(), ProjectionError> {
+    let mut head = events.head();
+    let until = tokio::time::Instant::now() + CLAIM_EVERY;
+    while tokio::time::Instant::now() < until {
+        let position = store.checkpoint(projector).await?;
+        checkpoint.send_replace(position);
+        if position < *head.borrow_and_update() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        } else {
+            let _ = tokio::time::timeout_at(until, head.changed()).await;
         }
     }
+    Ok(())
 }
 
 /// Applies the log from the projector's checkpoint on; returns when the event
