@@ -1,0 +1,118 @@
+//! Two server processes on one PostgreSQL: a command through one is visible
+//! in queries through the other, and when one dies the other carries on
+//! with every projector.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::{Value, json};
+use store::postgres::TestDatabase;
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data_dir: &std::path::Path, database: &str) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_groupware"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--password-memory-kib",
+            "1024",
+            "--events",
+            database,
+            "--read-models",
+            database,
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let url = loop {
+        let line = lines.next().expect("the server said where it listens").expect("stdout line");
+        if let Some(url) = line.strip_prefix("groupware listening on ") {
+            break url.trim().to_owned();
+        }
+    };
+    Server { child, url }
+}
+
+async fn ready(client: &reqwest::Client, server: &Server) {
+    for _ in 0..600 {
+        if let Ok(r) = client.get(format!("{}/healthz", server.url)).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{} never became ready", server.url);
+}
+
+async fn gql(client: &reqwest::Client, server: &Server, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request =
+        client.post(format!("{}/graphql", server.url)).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("request").json().await.expect("json")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_store_and_one_carries_on_when_the_other_dies() {
+    let Some(database) = TestDatabase::create().await else { return };
+    let data_dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let a = start(data_dir.path(), &database.url);
+    ready(&client, &a).await;
+    let b = start(data_dir.path(), &database.url);
+    ready(&client, &b).await;
+
+    let signed = gql(
+        &client,
+        &a,
+        None,
+        "mutation { signUp(input: { domain: \"two.co.kr\", companyName: \"둘\", memberType: BUSINESS, billingCycleMonths: 1,
+           adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" }) { tenant { id } } }",
+        json!({}),
+    )
+    .await;
+    assert!(signed["data"]["signUp"]["tenant"]["id"].is_string(), "{signed}");
+    // Written through A, read through B.
+    let login = gql(
+        &client,
+        &b,
+        None,
+        "mutation { login(domain: \"two.co.kr\", userId: \"admin\", password: \"s3cret-pass\") { token } }",
+        json!({}),
+    )
+    .await;
+    let token = login["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("{login}")).to_owned();
+    let create = "mutation($u: String!) { createUser(input: { userId: $u, name: \"사용자\", password: \"user-pass-1\" }) { userId } }";
+    let created = gql(&client, &b, Some(&token), create, json!({ "u": "kim" })).await;
+    assert_eq!(created["data"]["createUser"]["userId"], "kim", "{created}");
+    let users = gql(&client, &a, Some(&token), "{ users { totalCount } }", json!({})).await;
+    assert_eq!(users["data"]["users"]["totalCount"], 2, "{users}");
+
+    // A dies without a word; B takes over whatever A was projecting.
+    drop(a);
+    let created = gql(&client, &b, Some(&token), create, json!({ "u": "lee" })).await;
+    assert_eq!(created["data"]["createUser"]["userId"], "lee", "{created}");
+    let trail = gql(&client, &b, Some(&token), "{ users { totalCount } auditTrail { totalCount } }", json!({})).await;
+    assert_eq!(trail["data"]["users"]["totalCount"], 3, "{trail}");
+    assert_eq!(trail["data"]["auditTrail"]["totalCount"], 4, "{trail}");
+}
