@@ -28,9 +28,11 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## Throughput figures, one `bench <name> <value> <unit>` line each (release build).
+## Throughput figures, one `bench <name> <value> <unit>` line each (release build):
+## the embedded store, then PostgreSQL (DATABASE_URL) beside pgbench.
 bench:
 	$(CARGO) bench -p tests --bench throughput
+	$(CARGO) bench -p tests --bench postgres
 
 ## Replay the event log under ./data into fresh read models.
 rebuild:
