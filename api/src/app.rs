@@ -14,6 +14,7 @@ use domain::Aggregate;
 use projections::{MemoryReadModels, PostgresReadModels, Projections, ReadModelStore};
 use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
+use store::eventstoredb::EventStoreDb;
 use store::postgres::PostgresEventStore;
 use store::sqlite::SqliteEventStore;
 use uuid::Uuid;
@@ -169,9 +170,11 @@ async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Resul
                 .await
                 .with_context(|| format!("connecting to the PostgreSQL event store at {}", redacted(url)))?,
         ),
-        EventStoreKind::EventStoreDb(url) => {
-            anyhow::bail!("the EventStoreDB adapter is not available in this build ({})", redacted(url))
-        }
+        EventStoreKind::EventStoreDb(url) => Arc::new(
+            EventStoreDb::connect(url, now)
+                .await
+                .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?,
+        ),
     })
 }
 

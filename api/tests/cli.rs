@@ -76,3 +76,24 @@ async fn rebuild_replays_the_whole_log_and_reports_it() {
     assert!(ok, "{report}");
     assert!(report.contains("rebuilt read models from 2 events"), "{report}");
 }
+
+#[test]
+fn serve_fails_with_a_clear_message_when_a_store_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    for (flag, store, says) in [
+        (
+            "--events",
+            "postgres://app:secret@127.0.0.1:1/none",
+            "connecting to the PostgreSQL event store at postgres://app:***@127.0.0.1:1/none",
+        ),
+        ("--read-models", "postgres://127.0.0.1:1/none", "connecting to the PostgreSQL read models"),
+        ("--events", "esdb://127.0.0.1:1?tls=false", "connecting to EventStoreDB at esdb://127.0.0.1:1"),
+        ("--events", "mysql://127.0.0.1/none", "is not `embedded`, a postgres:// URL or an esdb:// connection string"),
+    ] {
+        let (ok, output) = groupware(&["serve", "--port", "0", "--data-dir", data_dir, flag, store]);
+        assert!(!ok, "{store} started");
+        assert!(output.contains(says), "{store}: {output}");
+        assert!(!output.contains("secret"), "the password leaked: {output}");
+    }
+}

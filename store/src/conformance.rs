@@ -204,7 +204,9 @@ pub async fn orders_the_global_log_by_commit(f: Fixture) {
     for i in 0..16 {
         let store = f.store.clone();
         let stream = format!("{prefix}{i}");
-        tasks.push(tokio::spawn(async move { store.append(&stream, ExpectedVersion::NoStream, events(3)).await.unwrap() }));
+        tasks.push(tokio::spawn(
+            async move { store.append(&stream, ExpectedVersion::NoStream, events(3)).await.unwrap() },
+        ));
     }
     for t in tasks {
         t.await.unwrap();

@@ -9,6 +9,7 @@
 pub mod conformance;
 mod envelope;
 mod error;
+pub mod eventstoredb;
 mod port;
 pub mod postgres;
 pub mod sqlite;
