@@ -5,6 +5,10 @@
 use api::{Application, ClockKind, EventStoreKind, ReadModelKind, Settings};
 use serde_json::{Value, json};
 
+mod own_postgres;
+
+pub use own_postgres::OwnPostgres;
+
 /// A running server.
 pub struct TestApp {
     pub address: String,

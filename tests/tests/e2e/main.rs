@@ -3,6 +3,7 @@
 mod accounts;
 mod authorisation;
 mod bad_input;
+mod faults;
 mod http_surface;
 mod read_models;
 mod restart;
