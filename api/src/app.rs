@@ -222,19 +222,36 @@ impl Application {
 }
 
 /// Replays the whole event log into fresh read models and reports how many
-/// events it read and how long it took.
+/// events it read and how long it took. PostgreSQL read models are rebuilt
+/// beside the serving ones, which take over when caught up (no downtime);
+/// in-memory ones are built and dropped, which checks that the log replays.
 ///
 /// # Errors
-/// When the store cannot be opened or an event cannot be projected.
+/// When a store cannot be opened or an event cannot be projected.
 pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Duration)> {
     if settings.events == EventStoreKind::Embedded {
         let file = settings.data_dir.join("events.db");
         anyhow::ensure!(file.exists(), "no event store at {}", file.display());
     }
     let store = open_event_store(settings, store::system_now()).await?;
-    let read_models = MemoryReadModels::default();
     let started = Instant::now();
-    let read = projections::rebuild(store.as_ref(), &read_models, &projections::projectors::all()).await?;
+    let read = match &settings.read_models {
+        ReadModelKind::Memory => {
+            projections::rebuild(store.as_ref(), &MemoryReadModels::default(), &projections::projectors::all()).await?
+        }
+        ReadModelKind::Postgres(url) => {
+            let models = Arc::new(
+                PostgresReadModels::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
+            );
+            let mut read = 0;
+            for projector in projections::projectors::all() {
+                read = read.max(models.rebuild_beside(store.as_ref(), &projector).await?);
+            }
+            read
+        }
+    };
     Ok((read, started.elapsed()))
 }
 

@@ -20,9 +20,10 @@ enum Command {
     /// under the data directory by default).
     Serve(ServeArgs),
     /// Replay the whole event log into fresh read models and report how many
-    /// events were read and how long it took. With the in-memory read models
-    /// this checks that the log replays cleanly (a running server rebuilds its
-    /// read models at every start).
+    /// events were read and how long it took. PostgreSQL read models are
+    /// rebuilt beside the serving ones and take over when caught up, while
+    /// servers keep running; with in-memory read models this checks that the
+    /// log replays cleanly (a server rebuilds those at every start).
     Rebuild {
         /// Folder holding the embedded event store.
         #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
@@ -30,6 +31,9 @@ enum Command {
         /// The event store: `embedded`, a postgres:// URL or an esdb:// connection string.
         #[arg(long, env = "GROUPWARE_EVENTS", default_value = "embedded")]
         events: EventStoreKind,
+        /// The read models to rebuild: `memory` or a postgres:// URL.
+        #[arg(long, env = "GROUPWARE_READ_MODELS", default_value = "memory")]
+        read_models: ReadModelKind,
     },
 }
 
@@ -127,8 +131,8 @@ async fn main() -> anyhow::Result<()> {
             }
             app.run_until_stopped().await?;
         }
-        Command::Rebuild { data_dir, events } => {
-            let settings = Settings { data_dir, events, ..Settings::default() };
+        Command::Rebuild { data_dir, events, read_models } => {
+            let settings = Settings { data_dir, events, read_models, ..Settings::default() };
             let (events, took) = api::rebuild_read_models(&settings).await?;
             println!("rebuilt read models from {events} events in {took:.2?}");
         }

@@ -1,14 +1,22 @@
-//! Read models in PostgreSQL: one row table keyed by (table, key), and each
-//! projector's checkpoint committed in the same transaction as its rows.
+//! Read models in PostgreSQL: rows keyed by (table, generation, key), and
+//! each projector's checkpoint committed in the same transaction as its rows.
+//!
+//! Generations make rebuilds run without downtime: [`PostgresReadModels::
+//! rebuild_beside`] builds a projector's tables anew in a fresh generation
+//! while the serving generation keeps answering queries and its runner keeps
+//! it current; once the new generation has caught up it takes over in one
+//! transaction, and the old rows are dropped.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use serde_json::Value;
+use store::EventStore;
 use tokio_postgres::NoTls;
 
-use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
+use crate::{Change, Claim, ProjectionError, Projector, ReadModelStore, Row};
 
 mod embedded {
     refinery::embed_migrations!("migrations/postgres");
@@ -23,6 +31,9 @@ fn backend(e: impl std::fmt::Display) -> ProjectionError {
 fn past(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
+
+/// The generation a query reads: the one given, else the table's serving one.
+const GENERATION: &str = "COALESCE($2::BIGINT, (SELECT generation FROM rm_tables WHERE tbl = $1), 0)";
 
 /// The PostgreSQL read-model store.
 pub struct PostgresReadModels {
@@ -63,22 +74,23 @@ impl PostgresReadModels {
     async fn client(&self) -> Result<deadpool_postgres::Object, ProjectionError> {
         self.pool.get().await.map_err(backend)
     }
-}
 
-#[async_trait]
-impl ReadModelStore for PostgresReadModels {
-    async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
+    async fn get_in(&self, generation: Option<i64>, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
         let row = self
             .client()
             .await?
-            .query_opt("SELECT value FROM rm_rows WHERE tbl = $1 AND key = $2", &[&table, &key])
+            .query_opt(
+                &format!("SELECT value FROM rm_rows WHERE tbl = $1 AND generation = {GENERATION} AND key = $3"),
+                &[&table, &generation, &key],
+            )
             .await
             .map_err(backend)?;
         Ok(row.map(|r| r.get(0)))
     }
 
-    async fn scan(
+    async fn scan_in(
         &self,
+        generation: Option<i64>,
         table: &str,
         prefix: &str,
         after: Option<&str>,
@@ -90,34 +102,56 @@ impl ReadModelStore for PostgresReadModels {
             .client()
             .await?
             .query(
-                "SELECT key, value FROM rm_rows
-                 WHERE tbl = $1 AND key >= $2 AND key < $3 AND ($4::TEXT IS NULL OR key > $4)
-                 ORDER BY key LIMIT $5",
-                &[&table, &prefix, &past(prefix), &from, &limit],
+                &format!(
+                    "SELECT key, value FROM rm_rows
+                     WHERE tbl = $1 AND generation = {GENERATION} AND key >= $3 AND key < $4
+                       AND ($5::TEXT IS NULL OR key > $5)
+                     ORDER BY key LIMIT $6"
+                ),
+                &[&table, &generation, &prefix, &past(prefix), &from, &limit],
             )
             .await
             .map_err(backend)?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+    async fn count_in(&self, generation: Option<i64>, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
         let row = self
             .client()
             .await?
             .query_one(
-                "SELECT COUNT(*) FROM rm_rows WHERE tbl = $1 AND key >= $2 AND key < $3",
-                &[&table, &prefix, &past(prefix)],
+                &format!(
+                    "SELECT COUNT(*) FROM rm_rows WHERE tbl = $1 AND generation = {GENERATION} AND key >= $3 AND key < $4"
+                ),
+                &[&table, &generation, &prefix, &past(prefix)],
             )
             .await
             .map_err(backend)?;
         Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
+    /// Commits a batch into `generation`, or, when `None`, into the
+    /// generation the projector's runner writes (locked for the transaction,
+    /// so that a take-over waits for it or it for the take-over).
+    async fn commit_in(
+        &self,
+        generation: Option<i64>,
+        projector: &str,
+        changes: Vec<Change>,
+        from: u64,
+        to: u64,
+    ) -> Result<(), ProjectionError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
+        let generation = match generation {
+            Some(g) => g,
+            None => live_generation(&tx, projector).await?,
+        };
         let current = tx
-            .query_opt("SELECT position FROM rm_checkpoints WHERE projector = $1 FOR UPDATE", &[&projector])
+            .query_opt(
+                "SELECT position FROM rm_checkpoints WHERE projector = $1 AND generation = $2 FOR UPDATE",
+                &[&projector, &generation],
+            )
             .await
             .map_err(backend)?
             .map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0));
@@ -145,31 +179,138 @@ impl ReadModelStore for PostgresReadModels {
         }
         if !put_keys.is_empty() {
             tx.execute(
-                "INSERT INTO rm_rows (tbl, key, value) SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::JSONB[])
-                 ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
-                &[&put_tables, &put_keys, &put_values],
+                "INSERT INTO rm_rows (tbl, generation, key, value)
+                 SELECT t, $2, k, v FROM UNNEST($1::TEXT[], $3::TEXT[], $4::JSONB[]) AS u(t, k, v)
+                 ON CONFLICT (tbl, generation, key) DO UPDATE SET value = excluded.value",
+                &[&put_tables, &generation, &put_keys, &put_values],
             )
             .await
             .map_err(backend)?;
         }
         if !delete_keys.is_empty() {
             tx.execute(
-                "DELETE FROM rm_rows r USING UNNEST($1::TEXT[], $2::TEXT[]) AS d(tbl, key)
-                 WHERE r.tbl = d.tbl AND r.key = d.key",
-                &[&delete_tables, &delete_keys],
+                "DELETE FROM rm_rows r USING UNNEST($1::TEXT[], $3::TEXT[]) AS d(tbl, key)
+                 WHERE r.tbl = d.tbl AND r.generation = $2 AND r.key = d.key",
+                &[&delete_tables, &generation, &delete_keys],
             )
             .await
             .map_err(backend)?;
         }
         let to = i64::try_from(to).unwrap_or(i64::MAX);
         tx.execute(
-            "INSERT INTO rm_checkpoints (projector, position) VALUES ($1, $2)
-             ON CONFLICT (projector) DO UPDATE SET position = excluded.position",
-            &[&projector, &to],
+            "INSERT INTO rm_checkpoints (projector, generation, position) VALUES ($1, $2, $3)
+             ON CONFLICT (projector, generation) DO UPDATE SET position = excluded.position",
+            &[&projector, &generation, &to],
         )
         .await
         .map_err(backend)?;
         tx.commit().await.map_err(backend)
+    }
+
+    async fn checkpoint_in(&self, generation: Option<i64>, projector: &str) -> Result<u64, ProjectionError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT position FROM rm_checkpoints WHERE projector = $1
+                   AND generation = COALESCE($2::BIGINT, (SELECT generation FROM rm_projectors WHERE projector = $1), 0)",
+                &[&projector, &generation],
+            )
+            .await
+            .map_err(backend)?;
+        Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
+    /// Rebuilds `projector` from position 0 without downtime: a new
+    /// generation is built beside the serving one (which keeps answering and
+    /// keeps being updated by its runner); when the new one has caught up with
+    /// the log, it takes over in one transaction and the old rows are
+    /// dropped. Returns how many events the rebuild read.
+    ///
+    /// # Errors
+    /// When a store fails or an event cannot be projected; the serving
+    /// generation is then untouched.
+    pub async fn rebuild_beside(
+        self: &Arc<Self>,
+        events: &dyn EventStore,
+        projector: &Arc<dyn Projector>,
+    ) -> Result<u64, ProjectionError> {
+        let name = projector.name();
+        let next: i64 =
+            self.client().await?.query_one("SELECT nextval('rm_generations')", &[]).await.map_err(backend)?.get(0);
+        let building = Generation { store: self.clone(), generation: next };
+        let projectors = [projector.clone()];
+        // Catch up while the serving generation serves.
+        let mut read = crate::rebuild(events, &building, &projectors).await?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        // From here the runner's commits wait: the last events are applied
+        // to the new generation, then it takes over.
+        let old = live_generation(&tx, name).await?;
+        read += crate::rebuild(events, &building, &projectors).await?;
+        tx.execute(
+            "INSERT INTO rm_projectors (projector, generation) VALUES ($1, $2)
+             ON CONFLICT (projector) DO UPDATE SET generation = excluded.generation",
+            &[&name, &next],
+        )
+        .await
+        .map_err(backend)?;
+        let tables: Vec<&str> = projector.tables().to_vec();
+        tx.execute(
+            "INSERT INTO rm_tables (tbl, generation) SELECT t, $2 FROM UNNEST($1::TEXT[]) AS u(t)
+             ON CONFLICT (tbl) DO UPDATE SET generation = excluded.generation",
+            &[&tables, &next],
+        )
+        .await
+        .map_err(backend)?;
+        tx.execute("DELETE FROM rm_rows WHERE tbl = ANY($1) AND generation = $2", &[&tables, &old])
+            .await
+            .map_err(backend)?;
+        tx.execute("DELETE FROM rm_checkpoints WHERE projector = $1 AND generation = $2", &[&name, &old])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(read)
+    }
+}
+
+/// The generation `projector`'s runner writes, locked until the end of `tx`.
+async fn live_generation(tx: &deadpool_postgres::Transaction<'_>, projector: &str) -> Result<i64, ProjectionError> {
+    tx.execute(
+        "INSERT INTO rm_projectors (projector, generation) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        &[&projector],
+    )
+    .await
+    .map_err(backend)?;
+    let row = tx
+        .query_one("SELECT generation FROM rm_projectors WHERE projector = $1 FOR UPDATE", &[&projector])
+        .await
+        .map_err(backend)?;
+    Ok(row.get(0))
+}
+
+#[async_trait]
+impl ReadModelStore for PostgresReadModels {
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
+        self.get_in(None, table, key).await
+    }
+
+    async fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.scan_in(None, table, prefix, after, limit).await
+    }
+
+    async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+        self.count_in(None, table, prefix).await
+    }
+
+    async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
+        self.commit_in(None, projector, changes, from, to).await
     }
 
     /// A session-level advisory lock on a connection of its own: it is
@@ -190,12 +331,46 @@ impl ReadModelStore for PostgresReadModels {
     }
 
     async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError> {
-        let row = self
-            .client()
-            .await?
-            .query_opt("SELECT position FROM rm_checkpoints WHERE projector = $1", &[&projector])
-            .await
-            .map_err(backend)?;
-        Ok(row.map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+        self.checkpoint_in(None, projector).await
+    }
+}
+
+/// One generation being built: reads and writes go to it alone.
+struct Generation {
+    store: Arc<PostgresReadModels>,
+    generation: i64,
+}
+
+#[async_trait]
+impl ReadModelStore for Generation {
+    async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
+        self.store.get_in(Some(self.generation), table, key).await
+    }
+
+    async fn scan(
+        &self,
+        table: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.store.scan_in(Some(self.generation), table, prefix, after, limit).await
+    }
+
+    async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+        self.store.count_in(Some(self.generation), table, prefix).await
+    }
+
+    async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
+        self.store.commit_in(Some(self.generation), projector, changes, from, to).await
+    }
+
+    /// Only the rebuild writes a generation being built.
+    async fn try_claim(&self, _projector: &str) -> Result<Option<Claim>, ProjectionError> {
+        Ok(Some(Box::new(())))
+    }
+
+    async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError> {
+        self.store.checkpoint_in(Some(self.generation), projector).await
     }
 }

@@ -18,6 +18,9 @@ pub trait Projector: Send + Sync + 'static {
     /// The stable name of the projector and the version of what it writes.
     fn name(&self) -> &'static str;
 
+    /// The read-model tables it writes (and only it).
+    fn tables(&self) -> &'static [&'static str];
+
     /// Records the effect of `event` in `tx`.
     ///
     /// # Errors
@@ -123,7 +126,15 @@ async fn run(
             },
             Err(e) => e,
         };
-        tracing::error!(projector = name, error = %failure, "projection stopped; resuming from its checkpoint");
+        match failure {
+            // Another runner, or a rebuild taking over, moved the checkpoint.
+            ProjectionError::CheckpointMoved { .. } => {
+                tracing::info!(projector = name, reason = %failure, "resuming from the checkpoint");
+            }
+            _ => {
+                tracing::error!(projector = name, error = %failure, "projection stopped; resuming from its checkpoint")
+            }
+        }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }

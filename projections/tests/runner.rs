@@ -20,6 +20,10 @@ impl Projector for Counter {
         "counter.v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &["counts"]
+    }
+
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
         let seen = tx.get("counts", &event.stream).await?.and_then(|v| v["n"].as_u64()).unwrap_or(0);
         tx.put("counts", event.stream.clone(), json!({ "n": seen + 1, "last": event.version }));

@@ -23,6 +23,10 @@ impl Projector for AuditProjector {
         "audit.v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[AUDIT]
+    }
+
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
         let Some(tenant) = event.metadata.tenant else { return Ok(()) };
         tx.put(

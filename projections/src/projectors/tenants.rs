@@ -21,6 +21,10 @@ impl Projector for TenantsProjector {
         "tenants.v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[TENANTS, TENANT_DOMAINS]
+    }
+
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
         let Some((
             tenant,

@@ -60,6 +60,10 @@ impl Projector for UsersProjector {
         "users.v1"
     }
 
+    fn tables(&self) -> &'static [&'static str] {
+        &[USERS, USER_IDS, CREDENTIALS]
+    }
+
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
         let Some((tenant, tenant_event)) = tenant_event(event)? else { return Ok(()) };
         let at = event.metadata.occurred_at;
