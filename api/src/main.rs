@@ -124,11 +124,13 @@ async fn main() -> anyhow::Result<()> {
             let manual = settings.clock == ClockKind::Manual;
             let app = Application::build(settings).await.context("starting the server")?;
             let base = format!("http://{}:{}", app.services().settings.host, app.port());
-            println!("groupware listening on {base}");
-            println!("GraphiQL: {base}/graphql");
+            let mut banner = format!("groupware listening on {base}\nGraphiQL: {base}/graphql\n");
             if manual {
-                println!("manual clock: POST {base}/test/clock");
+                banner.push_str(&format!("manual clock: POST {base}/test/clock\n"));
             }
+            // Whoever started the server may have stopped reading its output;
+            // that is no reason to stop serving.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), banner.as_bytes());
             app.run_until_stopped().await?;
         }
         Command::Rebuild { data_dir, events, read_models } => {

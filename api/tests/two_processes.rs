@@ -48,6 +48,8 @@ fn start(data_dir: &std::path::Path, database: &str) -> Server {
             break url.trim().to_owned();
         }
     };
+    // Keep reading, so the server never writes into a closed pipe.
+    std::thread::spawn(move || lines.for_each(drop));
     Server { child, url }
 }
 

@@ -1,6 +1,8 @@
 //! The PostgreSQL read-model store against the read-model conformance suite,
 //! each test on a fresh database.
 
+mod common;
+
 use projections::{PostgresReadModels, ReadModelStore};
 use store::postgres::TestDatabase;
 
@@ -36,33 +38,13 @@ mod rebuild_without_downtime {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use async_trait::async_trait;
     use chrono::Utc;
-    use projections::{PostgresReadModels, ProjectionError, Projections, Projector, ReadModelStore, Transaction};
-    use serde_json::json;
+    use projections::{PostgresReadModels, Projections, Projector};
     use store::postgres::{PostgresEventStore, TestDatabase};
-    use store::{EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent};
+    use store::{EventData, EventStore, ExpectedVersion, Metadata};
     use uuid::Uuid;
 
-    /// Counts events per stream: a lost or repeated event would show.
-    struct Counter;
-
-    #[async_trait]
-    impl Projector for Counter {
-        fn name(&self) -> &'static str {
-            "counter.v1"
-        }
-
-        fn tables(&self) -> &'static [&'static str] {
-            &["counts"]
-        }
-
-        async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
-            let seen = tx.get("counts", &event.stream).await?.and_then(|v| v["n"].as_u64()).unwrap_or(0);
-            tx.put("counts", event.stream.clone(), json!({ "n": seen + 1 }));
-            Ok(())
-        }
-    }
+    use crate::common::{Counter, count};
 
     async fn append(events: &dyn EventStore, count: usize) -> u64 {
         let data = (0..count)
@@ -80,10 +62,6 @@ mod rebuild_without_downtime {
         events.append("counted-1", ExpectedVersion::Any, data).await.unwrap().position
     }
 
-    async fn count(store: &dyn ReadModelStore) -> u64 {
-        store.get("counts", "counted-1").await.unwrap().and_then(|v| v["n"].as_u64()).unwrap_or(0)
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_rebuild_is_built_beside_the_serving_read_model_and_takes_over() {
         let Some(database) = TestDatabase::create().await else { return };
@@ -93,7 +71,7 @@ mod rebuild_without_downtime {
         let live = Projections::start(events.clone(), models.clone(), vec![Arc::new(Counter)]).await.unwrap();
         let position = append(events.as_ref(), 300).await;
         assert!(live.wait_for(position, Duration::from_secs(30)).await);
-        assert_eq!(count(models.as_ref()).await, 300);
+        assert_eq!(count(models.as_ref(), "counted-1").await, 300);
 
         // Writers keep appending and a reader keeps reading while the rebuild
         // runs: the reader never sees the read model empty or going back.
@@ -110,7 +88,7 @@ mod rebuild_without_downtime {
             tokio::spawn(async move {
                 let mut last = 0;
                 for _ in 0..200 {
-                    let now = count(models.as_ref()).await;
+                    let now = count(models.as_ref(), "counted-1").await;
                     assert!(now >= last && now >= 300, "the read model went from {last} to {now}");
                     last = now;
                     tokio::task::yield_now().await;
@@ -128,7 +106,7 @@ mod rebuild_without_downtime {
         assert!(live.wait_for(position, Duration::from_secs(30)).await);
         let mut counted = 0;
         for _ in 0..300 {
-            counted = count(models.as_ref()).await;
+            counted = count(models.as_ref(), "counted-1").await;
             if counted == 505 {
                 break;
             }

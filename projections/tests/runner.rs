@@ -1,35 +1,17 @@
 //! Runners, checkpoints and rebuilds against the embedded event store.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
-use projections::{MemoryReadModels, ProjectionError, Projections, Projector, ReadModelStore, Transaction, rebuild};
+use common::{Counter, count};
+use projections::{MemoryReadModels, Projections, Projector, ReadModelStore, rebuild};
 use serde_json::json;
 use store::sqlite::SqliteEventStore;
-use store::{EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent};
+use store::{EventData, EventStore, ExpectedVersion, Metadata};
 use uuid::Uuid;
-
-/// Counts the events it sees per stream: a repeated event would show.
-struct Counter;
-
-#[async_trait]
-impl Projector for Counter {
-    fn name(&self) -> &'static str {
-        "counter.v1"
-    }
-
-    fn tables(&self) -> &'static [&'static str] {
-        &["counts"]
-    }
-
-    async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
-        let seen = tx.get("counts", &event.stream).await?.and_then(|v| v["n"].as_u64()).unwrap_or(0);
-        tx.put("counts", event.stream.clone(), json!({ "n": seen + 1, "last": event.version }));
-        Ok(())
-    }
-}
 
 fn open(dir: &tempfile::TempDir) -> Arc<dyn EventStore> {
     Arc::new(SqliteEventStore::open(dir.path().join("events.db"), store::system_now()).unwrap())
@@ -49,10 +31,6 @@ async fn append(events: &dyn EventStore, stream: &str, count: usize) -> u64 {
         })
         .collect();
     events.append(stream, ExpectedVersion::Any, data).await.unwrap().position
-}
-
-async fn count(store: &dyn ReadModelStore, stream: &str) -> u64 {
-    store.get("counts", stream).await.unwrap().and_then(|v| v["n"].as_u64()).unwrap_or(0)
 }
 
 #[tokio::test]

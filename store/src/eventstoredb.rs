@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::envelope::nanos;
-use crate::port::validate_append;
+use crate::port::{validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
     StreamMetadata,
@@ -313,9 +313,7 @@ impl EventStore for EventStoreDb {
     }
 
     async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
-        if stream.trim().is_empty() {
-            return Err(StoreError::InvalidInput("stream name is empty".into()));
-        }
+        validate_stream(stream)?;
         // Optimistic concurrency on the metadata stream too: its own revision.
         let expected = match self.client.get_stream_metadata(stream, &latest()).await.map_err(unavailable)? {
             StreamMetadataResult::Success(versioned) => ExpectedRevision::Exact(versioned.version()),

@@ -10,6 +10,7 @@ pub mod conformance;
 mod envelope;
 mod error;
 pub mod eventstoredb;
+mod group;
 mod port;
 pub mod postgres;
 pub mod sqlite;

@@ -81,11 +81,17 @@ pub trait EventStore: Send + Sync + 'static {
     }
 }
 
-/// Checks the arguments common to every append.
-pub(crate) fn validate_append(stream: &str, events: &[EventData]) -> Result<(), StoreError> {
+/// Checks a stream name given to a write.
+pub(crate) fn validate_stream(stream: &str) -> Result<(), StoreError> {
     if stream.trim().is_empty() {
         return Err(StoreError::InvalidInput("stream name is empty".into()));
     }
+    Ok(())
+}
+
+/// Checks the arguments common to every append.
+pub(crate) fn validate_append(stream: &str, events: &[EventData]) -> Result<(), StoreError> {
+    validate_stream(stream)?;
     if events.is_empty() {
         return Err(StoreError::InvalidInput("no events to append".into()));
     }

@@ -18,14 +18,12 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use crate::envelope::nanos;
-use crate::port::validate_append;
+use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
+use crate::port::{validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
     StreamMetadata, Subscription,
 };
-
-/// The most requests one group commit takes.
-const MAX_GROUP: usize = 2048;
 
 /// The widest range of positions one read of a subscription covers.
 const RANGE: u64 = 4096;
@@ -56,20 +54,6 @@ CREATE TABLE IF NOT EXISTS streams (
     truncate_before INTEGER
 ) WITHOUT ROWID;
 ";
-
-enum Request {
-    Append {
-        stream: String,
-        expected: ExpectedVersion,
-        events: Vec<EventData>,
-        reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-    },
-    SetMetadata {
-        stream: String,
-        metadata: StreamMetadata,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-}
 
 /// The embedded adapter. Cheap to share behind an `Arc`.
 pub struct SqliteEventStore {
@@ -293,9 +277,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
-        if stream.trim().is_empty() {
-            return Err(StoreError::InvalidInput("stream name is empty".into()));
-        }
+        validate_stream(stream)?;
         let (reply, answer) = oneshot::channel();
         self.send(Request::SetMetadata { stream: stream.to_owned(), metadata, reply })?;
         answer.await.map_err(|_| StoreError::Unavailable("writer thread has stopped".into()))?
@@ -339,12 +321,6 @@ struct Writer {
     commits: Arc<AtomicU64>,
 }
 
-/// The answer to one request of a group, sent once the group has committed.
-enum Reply {
-    Append(oneshot::Sender<Result<AppendResult, StoreError>>, Result<AppendResult, StoreError>),
-    Metadata(oneshot::Sender<Result<(), StoreError>>, Result<(), StoreError>),
-}
-
 impl Writer {
     fn run(mut self, queue: &mpsc::Receiver<Request>) {
         while let Ok(first) = queue.recv() {
@@ -362,45 +338,35 @@ impl Writer {
     fn commit_group(&mut self, group: Vec<Request>) {
         let start_position = self.next_position;
         let recorded_at = nanos((self.now)());
-        let mut replies = Vec::with_capacity(group.len());
-        let outcome = (|| -> Result<(), StoreError> {
+        let outcomes = (|| -> Result<Vec<Outcome>, StoreError> {
             let tx = self.conn.transaction()?;
-            for request in group {
-                replies.push(match request {
-                    Request::Append { stream, expected, events, reply } => {
-                        let result = append_one(&tx, &mut self.next_position, recorded_at, &stream, expected, &events);
-                        Reply::Append(reply, result)
+            let outcomes = group
+                .iter()
+                .map(|request| match request {
+                    Request::Append { stream, expected, events, .. } => Outcome::Append(append_one(
+                        &tx,
+                        &mut self.next_position,
+                        recorded_at,
+                        stream,
+                        *expected,
+                        events,
+                    )),
+                    Request::SetMetadata { stream, metadata, .. } => {
+                        Outcome::Metadata(set_metadata(&tx, stream, *metadata))
                     }
-                    Request::SetMetadata { stream, metadata, reply } => {
-                        let result = set_metadata(&tx, &stream, metadata);
-                        Reply::Metadata(reply, result)
-                    }
-                });
-            }
+                })
+                .collect();
             tx.commit()?;
             self.commits.fetch_add(1, Ordering::Relaxed);
-            Ok(())
+            Ok(outcomes)
         })();
-        if let Err(failure) = outcome {
-            // Nothing of the group is stored: every caller learns it.
+        if outcomes.is_err() {
+            // Nothing of the group is stored.
             self.next_position = start_position;
-            for reply in replies {
-                match reply {
-                    Reply::Append(r, _) => drop(r.send(Err(failure.clone()))),
-                    Reply::Metadata(r, _) => drop(r.send(Err(failure.clone()))),
-                }
-            }
-            return;
-        }
-        if self.next_position > start_position {
+        } else if self.next_position > start_position {
             self.head.send_replace(self.next_position - 1);
         }
-        for reply in replies {
-            match reply {
-                Reply::Append(r, result) => drop(r.send(result)),
-                Reply::Metadata(r, result) => drop(r.send(result)),
-            }
-        }
+        answer_all(group, outcomes);
     }
 }
 

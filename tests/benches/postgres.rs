@@ -6,73 +6,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::Utc;
 use projections::PostgresReadModels;
+use store::EventStore;
 use store::postgres::{PostgresEventStore, TestDatabase};
-use store::{EventData, EventStore, ExpectedVersion, Metadata};
-use uuid::Uuid;
-
-fn report(name: &str, value: f64, unit: &str) {
-    println!("bench {name} {value:.2} {unit}");
-}
-
-/// About 250 bytes of payload, like the rows pgbench inserts.
-fn payload() -> serde_json::Value {
-    serde_json::json!({ "subject": "주간 업무 보고", "from": "kim@acme.co.kr", "to": ["lee@acme.co.kr", "park@acme.co.kr"], "size": 48213, "flags": ["seen"], "folder": "inbox", "snippet": "이번 주 진행 상황을 공유드립니다" })
-}
-
-fn event(tenant: Uuid) -> EventData {
-    let metadata = Metadata {
-        tenant: Some(tenant),
-        actor: Some(tenant),
-        command_id: Some(Uuid::now_v7()),
-        occurred_at: Utc::now(),
-        ..Metadata::default()
-    };
-    EventData::json(Uuid::now_v7(), "MailSent", 1, &payload(), metadata).expect("json")
-}
-
-async fn appends(store: &Arc<PostgresEventStore>, writers: usize, per_writer: usize) -> f64 {
-    let tenant = Uuid::now_v7();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let stream = format!("mail-{}", Uuid::now_v7().simple());
-                for n in 0..per_writer as u64 {
-                    let expected = if n == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(n - 1) };
-                    store.append(&stream, expected, vec![event(tenant)]).await.expect("append");
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("writer");
-    }
-    (writers * per_writer) as f64 / started.elapsed().as_secs_f64()
-}
-
-async fn batches(store: &Arc<PostgresEventStore>, callers: usize, per_caller: usize) -> f64 {
-    let tenant = Uuid::now_v7();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..callers)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for _ in 0..per_caller {
-                    let batch = (0..100).map(|_| event(tenant)).collect();
-                    let stream = format!("batch-{}", Uuid::now_v7().simple());
-                    store.append(&stream, ExpectedVersion::NoStream, batch).await.expect("append");
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("caller");
-    }
-    (callers * per_caller * 100) as f64 / started.elapsed().as_secs_f64()
-}
+use tests::workload::{batch_appends, durable_appends, report};
 
 /// pgbench's insert rate into a plain table with `clients` clients.
 fn pgbench(url: &str, clients: usize) -> Option<f64> {
@@ -99,12 +36,13 @@ async fn main() {
         return;
     };
     let store = Arc::new(PostgresEventStore::connect(&database.url, store::system_now()).await.expect("connect"));
-    report("pg_durable_appends_1_writer", appends(&store, 1, 1_000).await, "events/s");
-    report("pg_durable_appends_8_writers", appends(&store, 8, 500).await, "events/s");
-    let ours_64 = appends(&store, 64, 200).await;
+    let events: Arc<dyn EventStore> = store.clone();
+    report("pg_durable_appends_1_writer", durable_appends(events.clone(), 1, 1_000).await, "events/s");
+    report("pg_durable_appends_8_writers", durable_appends(events.clone(), 8, 500).await, "events/s");
+    let ours_64 = durable_appends(events.clone(), 64, 200).await;
     report("pg_durable_appends_64_writers", ours_64, "events/s");
-    report("pg_append_batches_of_100", batches(&store, 1, 300).await, "events/s");
-    report("pg_append_batches_of_100_8_callers", batches(&store, 8, 100).await, "events/s");
+    report("pg_append_batches_of_100", batch_appends(events.clone(), 1, 300).await, "events/s");
+    report("pg_append_batches_of_100_8_callers", batch_appends(events, 8, 100).await, "events/s");
 
     // The whole log into PostgreSQL read models, from position 0.
     let read_models = PostgresReadModels::connect(&database.url).await.expect("read models");

@@ -12,79 +12,13 @@ use domain::tenant::{NewAccount, Tenant, TenantCommand};
 use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, TimeZone};
 use projections::MemoryReadModels;
 use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
+use store::EventStore;
 use store::sqlite::SqliteEventStore;
-use store::{EventData, EventStore, ExpectedVersion, Metadata};
+use tests::workload::{batch_appends, durable_appends, report};
 use uuid::Uuid;
-
-fn report(name: &str, value: f64, unit: &str) {
-    println!("bench {name} {value:.0} {unit}");
-}
-
-fn payload() -> serde_json::Value {
-    serde_json::json!({ "subject": "주간 업무 보고", "from": "kim@acme.co.kr", "to": ["lee@acme.co.kr", "park@acme.co.kr"], "size": 48213, "flags": ["seen"] })
-}
-
-fn event(tenant: Uuid) -> EventData {
-    let metadata = Metadata {
-        tenant: Some(tenant),
-        actor: Some(tenant),
-        command_id: Some(Uuid::now_v7()),
-        occurred_at: Utc::now(),
-        ..Metadata::default()
-    };
-    EventData::json(Uuid::now_v7(), "MailSent", 1, &payload(), metadata).expect("json")
-}
 
 fn open(dir: &tempfile::TempDir, name: &str) -> Arc<SqliteEventStore> {
     Arc::new(SqliteEventStore::open(dir.path().join(name), store::system_now()).expect("store"))
-}
-
-/// `writers` tasks, each appending `per_writer` single-event appends to a
-/// stream of its own, every one waiting for its durable acknowledgement.
-async fn durable_appends(dir: &tempfile::TempDir, writers: usize, per_writer: usize) -> f64 {
-    let store = open(dir, &format!("appends-{writers}.db"));
-    let tenant = Uuid::now_v7();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..writers)
-        .map(|w| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let stream = format!("mail-{w}");
-                for n in 0..per_writer as u64 {
-                    let expected = if n == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(n - 1) };
-                    store.append(&stream, expected, vec![event(tenant)]).await.expect("append");
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("writer");
-    }
-    (writers * per_writer) as f64 / started.elapsed().as_secs_f64()
-}
-
-/// `callers` tasks appending batches of 100 events.
-async fn batch_appends(store: Arc<SqliteEventStore>, callers: usize, batches: usize) -> f64 {
-    let tenant = Uuid::now_v7();
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..callers)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                for _ in 0..batches {
-                    let batch = (0..100).map(|_| event(tenant)).collect();
-                    store
-                        .append(&format!("batch-{}", Uuid::now_v7().simple()), ExpectedVersion::NoStream, batch)
-                        .await
-                        .expect("append");
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("caller");
-    }
-    (callers * batches * 100) as f64 / started.elapsed().as_secs_f64()
 }
 
 /// Reads the whole log through a subscription into an in-memory projection
@@ -182,9 +116,11 @@ async fn rebuild_real(dir: &tempfile::TempDir) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
-    report("durable_appends_1_writer", durable_appends(&dir, 1, 2_000).await, "events/s");
-    report("durable_appends_8_writers", durable_appends(&dir, 8, 1_000).await, "events/s");
-    report("durable_appends_64_writers", durable_appends(&dir, 64, 500).await, "events/s");
+    for (writers, per_writer) in [(1, 2_000), (8, 1_000), (64, 500)] {
+        let store = open(&dir, &format!("appends-{writers}.db"));
+        let rate = durable_appends(store, writers, per_writer).await;
+        report(&format!("durable_appends_{writers}_writer{}", if writers == 1 { "" } else { "s" }), rate, "events/s");
+    }
     let log = open(&dir, "log.db");
     report("append_batches_of_100", batch_appends(log.clone(), 1, 2_000).await, "events/s");
     report("append_batches_of_100_8_callers", batch_appends(log.clone(), 8, 1_000).await, "events/s");

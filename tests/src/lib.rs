@@ -6,6 +6,7 @@ use api::{Application, ClockKind, EventStoreKind, ReadModelKind, Settings};
 use serde_json::{Value, json};
 
 mod own_postgres;
+pub mod workload;
 
 pub use own_postgres::OwnPostgres;
 

@@ -29,7 +29,8 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
 use crate::envelope::nanos;
-use crate::port::validate_append;
+use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
+use crate::port::{validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
     StreamMetadata,
@@ -45,8 +46,6 @@ mod embedded {
 
 /// The key of the advisory lock that orders appends ("groupwar" in ASCII).
 pub const APPEND_LOCK: i64 = 0x6772_6f75_7077_6172;
-/// The most requests one group commit takes.
-const MAX_GROUP: usize = 1024;
 /// How often the head is read when no notification arrives.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -61,20 +60,6 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 /// A `u64` as PostgreSQL's `BIGINT`.
 fn big(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-enum Request {
-    Append {
-        stream: String,
-        expected: ExpectedVersion,
-        events: Vec<EventData>,
-        reply: oneshot::Sender<Result<AppendResult, StoreError>>,
-    },
-    SetMetadata {
-        stream: String,
-        metadata: StreamMetadata,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
 }
 
 /// The PostgreSQL adapter.
@@ -136,16 +121,19 @@ async fn read_head(pool: &Pool) -> Result<u64, StoreError> {
 
 /// Moves the head with other processes' commits: notifications first, a
 /// periodic read as the fallback.
+/// Moves the head up to `to` (never down).
+fn raise(head: &watch::Sender<u64>, to: u64) {
+    head.send_if_modified(|h| {
+        let higher = to > *h;
+        if higher {
+            *h = to;
+        }
+        higher
+    });
+}
+
 async fn watch_head(config: tokio_postgres::Config, pool: Pool, head: Arc<watch::Sender<u64>>) {
-    let raise = |to: u64| {
-        head.send_if_modified(|h| {
-            let higher = to > *h;
-            if higher {
-                *h = to;
-            }
-            higher
-        });
-    };
+    let raise = |to: u64| raise(&head, to);
     loop {
         let listener = async {
             let (client, mut connection) = config.connect(NoTls).await.map_err(unavailable)?;
@@ -194,41 +182,14 @@ async fn write(pool: Pool, mut queue: mpsc::UnboundedReceiver<Request>, head: Ar
                 Err(_) => break,
             }
         }
-        match commit_group(&pool, &group, nanos(now())).await {
-            Ok((results, last)) => {
-                if let Some(last) = last {
-                    head.send_if_modified(|h| {
-                        let higher = last > *h;
-                        if higher {
-                            *h = last;
-                        }
-                        higher
-                    });
-                }
-                for (request, result) in group.into_iter().zip(results) {
-                    match (request, result) {
-                        (Request::Append { reply, .. }, Outcome::Append(r)) => drop(reply.send(r)),
-                        (Request::SetMetadata { reply, .. }, Outcome::Metadata) => drop(reply.send(Ok(()))),
-                        _ => unreachable!("one outcome per request, in order"),
-                    }
-                }
+        let outcomes = commit_group(&pool, &group, nanos(now())).await.map(|(outcomes, last)| {
+            if let Some(last) = last {
+                raise(&head, last);
             }
-            Err(failure) => {
-                // Nothing of the group is stored: every caller learns it.
-                for request in group {
-                    match request {
-                        Request::Append { reply, .. } => drop(reply.send(Err(failure.clone()))),
-                        Request::SetMetadata { reply, .. } => drop(reply.send(Err(failure.clone()))),
-                    }
-                }
-            }
-        }
+            outcomes
+        });
+        answer_all(group, outcomes);
     }
-}
-
-enum Outcome {
-    Append(Result<AppendResult, StoreError>),
-    Metadata,
 }
 
 /// One stored event id: where it is.
@@ -291,12 +252,7 @@ async fn commit_group(
     let row = tx.query_one("SELECT COALESCE(MAX(position), 0) FROM es_events", &[]).await.map_err(unavailable)?;
     let mut next_position = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0) + 1;
 
-    let names: Vec<&str> = group
-        .iter()
-        .map(|r| match r {
-            Request::Append { stream, .. } | Request::SetMetadata { stream, .. } => stream.as_str(),
-        })
-        .collect();
+    let names: Vec<&str> = group.iter().map(Request::stream).collect();
     let mut versions: HashMap<String, Option<u64>> = HashMap::new();
     for row in
         tx.query("SELECT name, version FROM es_streams WHERE name = ANY($1)", &[&names]).await.map_err(unavailable)?
@@ -359,7 +315,7 @@ async fn commit_group(
                 .await
                 .map_err(unavailable)?;
                 versions.entry(stream.clone()).or_insert(None);
-                outcomes.push(Outcome::Metadata);
+                outcomes.push(Outcome::Metadata(Ok(())));
             }
         }
     }
@@ -548,9 +504,7 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
-        if stream.trim().is_empty() {
-            return Err(StoreError::InvalidInput("stream name is empty".into()));
-        }
+        validate_stream(stream)?;
         let (reply, answer) = oneshot::channel();
         self.writer
             .send(Request::SetMetadata { stream: stream.to_owned(), metadata, reply })

@@ -1,0 +1,76 @@
+//! The append workloads the benchmarks measure on every event store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use store::{EventData, EventStore, ExpectedVersion, Metadata};
+use uuid::Uuid;
+
+/// Prints one figure as `bench <name> <value> <unit>`.
+pub fn report(name: &str, value: f64, unit: &str) {
+    println!("bench {name} {value:.2} {unit}");
+}
+
+/// A mail-sized event of about 250 bytes of payload.
+pub fn event(tenant: Uuid) -> EventData {
+    let payload = serde_json::json!({
+        "subject": "주간 업무 보고", "from": "kim@acme.co.kr", "to": ["lee@acme.co.kr", "park@acme.co.kr"],
+        "size": 48213, "flags": ["seen"], "folder": "inbox", "snippet": "이번 주 진행 상황을 공유드립니다"
+    });
+    let metadata = Metadata {
+        tenant: Some(tenant),
+        actor: Some(tenant),
+        command_id: Some(Uuid::now_v7()),
+        occurred_at: Utc::now(),
+        ..Metadata::default()
+    };
+    EventData::json(Uuid::now_v7(), "MailSent", 1, &payload, metadata).expect("json")
+}
+
+/// `writers` tasks, each appending `per_writer` single-event appends to a
+/// stream of its own, every one waiting for its durable acknowledgement;
+/// events per second.
+pub async fn durable_appends(store: Arc<dyn EventStore>, writers: usize, per_writer: usize) -> f64 {
+    let tenant = Uuid::now_v7();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let stream = format!("mail-{}", Uuid::now_v7().simple());
+                for n in 0..per_writer as u64 {
+                    let expected = if n == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(n - 1) };
+                    store.append(&stream, expected, vec![event(tenant)]).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("writer");
+    }
+    (writers * per_writer) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// `callers` tasks, each appending `batches` batches of 100 events; events
+/// per second.
+pub async fn batch_appends(store: Arc<dyn EventStore>, callers: usize, batches: usize) -> f64 {
+    let tenant = Uuid::now_v7();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..batches {
+                    let batch = (0..100).map(|_| event(tenant)).collect();
+                    let stream = format!("batch-{}", Uuid::now_v7().simple());
+                    store.append(&stream, ExpectedVersion::NoStream, batch).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.expect("caller");
+    }
+    (callers * batches * 100) as f64 / started.elapsed().as_secs_f64()
+}
