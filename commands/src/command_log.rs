@@ -45,12 +45,7 @@ impl CommandLog {
         }
         let follower = {
             let log = log.clone();
-            tokio::spawn(async move {
-                let mut subscription = store.subscribe_all(after);
-                while let Some(Ok(batch)) = subscription.next_batch().await {
-                    log.learn(&batch);
-                }
-            })
+            tokio::spawn(store::follow(store, after, move |batch| log.learn(batch)))
         };
         Ok((log, follower))
     }

@@ -104,12 +104,7 @@ impl Scheduler {
         }
         let follower = {
             let inner = inner.clone();
-            tokio::spawn(async move {
-                let mut subscription = inner.commands.store().clone().subscribe_all(after);
-                while let Some(Ok(batch)) = subscription.next_batch().await {
-                    inner.track(&batch);
-                }
-            })
+            tokio::spawn(store::follow(store, after, move |batch| inner.track(batch)))
         };
         let firing = {
             let inner = inner.clone();

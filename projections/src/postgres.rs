@@ -7,11 +7,10 @@
 //! it current; once the new generation has caught up it takes over in one
 //! transaction, and the old rows are dropped.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use serde_json::Value;
 use store::EventStore;
 use tokio_postgres::NoTls;
@@ -59,15 +58,8 @@ impl PostgresReadModels {
     /// # Errors
     /// When the database cannot be reached or migrated.
     pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(backend)?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(16).build().map_err(backend)?;
-        let mut client = pool.get().await.map_err(backend)?;
-        let client: &mut tokio_postgres::Client = &mut client;
-        let mut runner = embedded::migrations::runner();
-        runner.set_migration_table_name("rm_migrations");
-        runner.run_async(client).await.map_err(backend)?;
+        let (pool, config) =
+            store::postgres::pool::open(url, embedded::migrations::runner(), "rm_migrations").await.map_err(backend)?;
         Ok(Self { pool, config })
     }
 

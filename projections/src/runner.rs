@@ -94,6 +94,9 @@ impl Projections {
     }
 }
 
+/// Events read per step of a rebuild.
+const REBUILD_BATCH: usize = 8192;
+
 /// How long a runner that does not own its projector mirrors the owner's
 /// checkpoint before it tries to take the projector over.
 const CLAIM_EVERY: Duration = Duration::from_secs(1);
@@ -111,6 +114,7 @@ async fn run(
     let name = projector.name();
     let mut backoff = Duration::from_millis(50);
     loop {
+        let progress = *checkpoint.borrow();
         let failure = match store.try_claim(name).await {
             Ok(Some(claim)) => {
                 let followed = follow(&events, store.as_ref(), projector.as_ref(), &checkpoint).await;
@@ -127,16 +131,22 @@ async fn run(
             Err(e) => e,
         };
         match failure {
-            // Another runner, or a rebuild taking over, moved the checkpoint.
+            // Another runner, or a rebuild taking over, moved the checkpoint:
+            // nothing is wrong, resume at once.
             ProjectionError::CheckpointMoved { .. } => {
                 tracing::info!(projector = name, reason = %failure, "resuming from the checkpoint");
+                backoff = Duration::from_millis(50);
             }
             _ => {
-                tracing::error!(projector = name, error = %failure, "projection stopped; resuming from its checkpoint")
+                tracing::error!(projector = name, error = %failure, "projection stopped; resuming from its checkpoint");
+                if *checkpoint.borrow() > progress {
+                    // It had been working: a new failure, not the same one again.
+                    backoff = Duration::from_millis(50);
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }
 
@@ -211,22 +221,34 @@ pub async fn rebuild(
 ) -> Result<u64, ProjectionError> {
     let head = *events.head().borrow();
     let mut read = 0;
-    let mut after = u64::MAX;
+    let mut done = Vec::with_capacity(projectors.len());
     for projector in projectors {
-        after = after.min(store.checkpoint(projector.name()).await?);
+        done.push(store.checkpoint(projector.name()).await?);
     }
-    while after < head {
-        let batch = events.read_all(after, 4096).await?;
-        let Some(last) = batch.last() else { break };
-        after = last.position;
+    let after = done.iter().copied().min().unwrap_or(u64::MAX);
+    if after >= head {
+        return Ok(0);
+    }
+    let mut batch = events.read_all(after, REBUILD_BATCH).await?;
+    while let Some(last) = batch.last() {
+        let after = last.position;
         read += batch.len() as u64;
-        for projector in projectors {
-            let done = store.checkpoint(projector.name()).await?;
-            let fresh = &batch[batch.partition_point(|e| e.position <= done)..];
-            if !fresh.is_empty() {
-                apply_batch(store, projector.as_ref(), fresh, done).await?;
+        // The next batch is read while this one is applied, and the
+        // projectors (each with its own tables and checkpoint) apply it at
+        // once: a store that answers over the network is kept busy.
+        let applied = futures::future::try_join_all(projectors.iter().zip(&done).map(|(projector, done)| {
+            let fresh = &batch[batch.partition_point(|e| e.position <= *done)..];
+            async move {
+                match fresh.last() {
+                    Some(_) => apply_batch(store, projector.as_ref(), fresh, *done).await,
+                    None => Ok(*done),
+                }
             }
-        }
+        }));
+        let reading = async { if after < head { events.read_all(after, REBUILD_BATCH).await } else { Ok(Vec::new()) } };
+        let (applied, next) = futures::join!(applied, reading);
+        done = applied?;
+        batch = next?;
     }
     Ok(read)
 }

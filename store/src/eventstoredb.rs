@@ -186,7 +186,21 @@ async fn last_position(client: &Client) -> Result<u64, StoreError> {
 
 /// Moves the head with every new event of `$all`.
 async fn follow_head(client: Client, head: watch::Sender<u64>) {
+    let raise = |to: u64| {
+        head.send_if_modified(|h| {
+            let higher = to > *h;
+            if higher {
+                *h = to;
+            }
+            higher
+        });
+    };
     loop {
+        // Events appended while no subscription ran (an election, say)
+        // count too.
+        if let Ok(position) = last_position(&client).await {
+            raise(position);
+        }
         let options = SubscribeToAllOptions::default()
             .position(StreamPosition::End)
             .filter(SubscriptionFilter::on_event_type().exclude_system_events());
@@ -195,13 +209,7 @@ async fn follow_head(client: Client, head: watch::Sender<u64>) {
             match subscription.next().await {
                 Ok(resolved) => {
                     if let Some(event) = from_resolved(&resolved) {
-                        head.send_if_modified(|h| {
-                            let higher = event.position > *h;
-                            if higher {
-                                *h = event.position;
-                            }
-                            higher
-                        });
+                        raise(event.position);
                     }
                 }
                 Err(e) => {
@@ -282,8 +290,10 @@ impl EventStore for EventStoreDb {
     async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let mut events = Vec::new();
         let mut from = start_after(after);
-        // System events and the events at `after` itself are passed over, so
-        // a page may need more than one read.
+        // The highest position passed so far: reads are inclusive of where
+        // they start, and system events are passed over, so a page may need
+        // more than one read and must not repeat an event.
+        let mut seen = after;
         while events.len() < max {
             let wanted = max - events.len() + 16;
             let options = ReadAllOptions::default().forwards().position(from).max_count(wanted);
@@ -292,9 +302,13 @@ impl EventStore for EventStoreDb {
             let mut last = None;
             while let Some(resolved) = read.next().await.map_err(unavailable)? {
                 got += 1;
-                last = resolved.event.as_ref().map(|e| e.position);
+                let Some(recorded) = resolved.event.as_ref() else { continue };
+                last = Some(recorded.position);
+                if recorded.position.prepare <= seen {
+                    continue;
+                }
+                seen = recorded.position.prepare;
                 if let Some(event) = from_resolved(&resolved)
-                    && event.position > after
                     && events.len() < max
                 {
                     events.push(event);

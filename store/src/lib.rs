@@ -19,4 +19,4 @@ mod subscription;
 pub use envelope::{AppendResult, Direction, EventData, ExpectedVersion, Metadata, RecordedEvent, StreamMetadata};
 pub use error::StoreError;
 pub use port::{EventStore, Now, system_now};
-pub use subscription::{Subscription, catch_up};
+pub use subscription::{Subscription, catch_up, follow};

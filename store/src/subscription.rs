@@ -62,3 +62,30 @@ pub fn catch_up<S: EventStore + ?Sized>(store: Arc<S>, after: u64) -> Subscripti
     });
     Subscription { receiver }
 }
+
+/// Applies every event after `after`, batch by batch, for as long as the
+/// task runs: on a failure it subscribes again from the last event applied,
+/// with back-off, so a store that goes away and comes back loses nothing.
+pub async fn follow<S: EventStore + ?Sized>(store: Arc<S>, mut after: u64, mut apply: impl FnMut(&[RecordedEvent])) {
+    let mut backoff = std::time::Duration::from_millis(50);
+    loop {
+        let mut subscription = store.clone().subscribe_all(after);
+        while let Some(batch) = subscription.next_batch().await {
+            match batch {
+                Ok(batch) => {
+                    if let Some(last) = batch.last() {
+                        after = last.position;
+                        apply(&batch);
+                        backoff = std::time::Duration::from_millis(50);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, after, "following the log failed; subscribing again");
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+    }
+}

@@ -16,13 +16,12 @@
 //! fallback, with a poll every second.
 
 use std::collections::{HashMap, HashSet};
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::DateTime;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
@@ -36,6 +35,7 @@ use crate::{
     StreamMetadata,
 };
 
+pub mod pool;
 mod test_database;
 
 pub use test_database::{TestDatabase, with_database};
@@ -46,6 +46,8 @@ mod embedded {
 
 /// The key of the advisory lock that orders appends ("groupwar" in ASCII).
 pub const APPEND_LOCK: i64 = 0x6772_6f75_7077_6172;
+/// The longest one group commit may take.
+const GROUP_DEADLINE: Duration = Duration::from_secs(30);
 /// How often the head is read when no notification arrives.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -86,17 +88,8 @@ impl PostgresEventStore {
     /// # Errors
     /// When the database cannot be reached or migrated.
     pub async fn connect(url: &str, now: Now) -> Result<Self, StoreError> {
-        let config = tokio_postgres::Config::from_str(url).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
-        let manager =
-            Manager::from_config(config.clone(), NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool = Pool::builder(manager).max_size(16).build().map_err(unavailable)?;
-        {
-            let mut client = pool.get().await.map_err(unavailable)?;
-            let client: &mut tokio_postgres::Client = &mut client;
-            let mut runner = embedded::migrations::runner();
-            runner.set_migration_table_name("es_migrations");
-            runner.run_async(client).await.map_err(unavailable)?;
-        }
+        let (pool, config) =
+            pool::open(url, embedded::migrations::runner(), "es_migrations").await.map_err(unavailable)?;
         let last = read_head(&pool).await?;
         let (head_tx, head) = watch::channel(last);
         let head_tx = Arc::new(head_tx);
@@ -182,7 +175,12 @@ async fn write(pool: Pool, mut queue: mpsc::UnboundedReceiver<Request>, head: Ar
                 Err(_) => break,
             }
         }
-        let outcomes = commit_group(&pool, &group, nanos(now())).await.map(|(outcomes, last)| {
+        // A database that stops answering (rather than refusing) must not
+        // hold every caller forever.
+        let committed = tokio::time::timeout(GROUP_DEADLINE, commit_group(&pool, &group, nanos(now())))
+            .await
+            .unwrap_or_else(|_| Err(unavailable("the database did not answer in time; the append may not be stored")));
+        let outcomes = committed.map(|(outcomes, last)| {
             if let Some(last) = last {
                 raise(&head, last);
             }
