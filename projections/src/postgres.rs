@@ -8,6 +8,7 @@
 //! transaction, and the old rows are dropped.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
@@ -239,7 +240,18 @@ impl PostgresReadModels {
         // From here the runner's commits wait: the last events are applied
         // to the new generation, then it takes over.
         let old = live_generation(&tx, name).await?;
+        // The serving generation may be ahead of what this process has heard
+        // of the log: the new one catches up at least to it.
+        let serving = self.checkpoint_in(Some(old), name).await?;
+        let mut head = events.head();
+        if tokio::time::timeout(Duration::from_secs(30), head.wait_for(|h| *h >= serving)).await.is_err() {
+            return Err(ProjectionError::Store(format!("the log's head never reached {serving}; nothing switched")));
+        }
         read += crate::rebuild(events, &building, &projectors).await?;
+        let built = building.checkpoint(name).await?;
+        if built < serving {
+            return Err(ProjectionError::Store(format!("rebuilt to {built}, short of {serving}; nothing switched")));
+        }
         tx.execute(
             "INSERT INTO rm_projectors (projector, generation) VALUES ($1, $2)
              ON CONFLICT (projector) DO UPDATE SET generation = excluded.generation",
