@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod error;
+pub mod mail;
 pub mod tenant;
 pub mod timer;
 pub mod values;

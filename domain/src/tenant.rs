@@ -47,6 +47,11 @@ pub enum TenantCommand {
     RevokeRole { user_id: Uuid, role: Role },
     /// Rule U1: an admin deletes a user.
     DeleteUser { user_id: Uuid },
+    /// Rule T3: an admin adds a domain beside the primary one. The caller
+    /// has checked that no other tenant has it.
+    AddDomain { domain: DomainName },
+    /// Rule T3: an admin removes an additional domain.
+    RemoveDomain { domain: DomainName },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +79,10 @@ pub enum TenantEvent {
     RoleRevoked { user_id: Uuid, role: Role },
     #[serde(rename = "UserDeleted")]
     UserDeleted { user_id: Uuid },
+    #[serde(rename = "TenantDomainAdded")]
+    DomainAdded { domain: DomainName },
+    #[serde(rename = "TenantDomainRemoved")]
+    DomainRemoved { domain: DomainName },
 }
 
 impl DomainEvent for TenantEvent {
@@ -86,6 +95,8 @@ impl DomainEvent for TenantEvent {
             TenantEvent::RoleGranted { .. } => "RoleGranted",
             TenantEvent::RoleRevoked { .. } => "RoleRevoked",
             TenantEvent::UserDeleted { .. } => "UserDeleted",
+            TenantEvent::DomainAdded { .. } => "TenantDomainAdded",
+            TenantEvent::DomainRemoved { .. } => "TenantDomainRemoved",
         }
     }
 }
@@ -106,6 +117,9 @@ pub struct Tenant {
     pub domain: Option<DomainName>,
     pub company_name: Option<Name>,
     pub time_zone: TimeZone,
+    /// Rule T3: the domains beside the primary one.
+    #[serde(default)]
+    pub additional_domains: BTreeSet<DomainName>,
     /// Live accounts by user id; deleted ones are gone.
     pub accounts: BTreeMap<Uuid, Account>,
     /// Live accounts by ID, for uniqueness.
@@ -181,7 +195,9 @@ impl Aggregate for Tenant {
             | TenantCommand::ResetPassword { .. }
             | TenantCommand::GrantRole { .. }
             | TenantCommand::RevokeRole { .. }
-            | TenantCommand::DeleteUser { .. } => need_admin(),
+            | TenantCommand::DeleteUser { .. }
+            | TenantCommand::AddDomain { .. }
+            | TenantCommand::RemoveDomain { .. } => need_admin(),
         }
     }
 
@@ -241,6 +257,23 @@ impl Aggregate for Tenant {
                 }
                 Ok(vec![TenantEvent::UserDeleted { user_id: *user_id }])
             }
+            TenantCommand::AddDomain { domain } => {
+                self.signed_up()?;
+                if self.domain.as_ref() == Some(domain) || self.additional_domains.contains(domain) {
+                    return Err(DomainError::Conflict(format!("{domain} is already one of the company's domains")));
+                }
+                Ok(vec![TenantEvent::DomainAdded { domain: domain.clone() }])
+            }
+            TenantCommand::RemoveDomain { domain } => {
+                self.signed_up()?;
+                if self.domain.as_ref() == Some(domain) {
+                    return Err(DomainError::Conflict(format!("{domain} is the primary domain and cannot be removed")));
+                }
+                if !self.additional_domains.contains(domain) {
+                    return Err(DomainError::NotFound(format!("additional domain {domain}")));
+                }
+                Ok(vec![TenantEvent::DomainRemoved { domain: domain.clone() }])
+            }
         }
     }
 
@@ -284,6 +317,12 @@ impl Aggregate for Tenant {
                 if let Some(a) = self.accounts.remove(user_id) {
                     self.logins.remove(&a.login);
                 }
+            }
+            TenantEvent::DomainAdded { domain } => {
+                self.additional_domains.insert(domain.clone());
+            }
+            TenantEvent::DomainRemoved { domain } => {
+                self.additional_domains.remove(domain);
             }
         }
         self
@@ -471,6 +510,30 @@ mod tests {
         given::<Tenant>(events)
             .when(ADMIN, TenantCommand::DeleteUser { user_id: Uuid::from_u128(1) })
             .then_refused(DomainError::Forbidden("you cannot delete your own account".into()));
+    }
+
+    #[test]
+    fn rule_t3_an_admin_adds_and_removes_additional_domains() {
+        let extra = DomainName::parse_company_owned("acme.kr").unwrap();
+        given::<Tenant>(signed_up())
+            .when(ADMIN, TenantCommand::AddDomain { domain: extra.clone() })
+            .then(vec![TenantEvent::DomainAdded { domain: extra.clone() }]);
+        let mut history = signed_up();
+        history.push(TenantEvent::DomainAdded { domain: extra.clone() });
+        given::<Tenant>(history.clone())
+            .when(ADMIN, TenantCommand::AddDomain { domain: extra.clone() })
+            .then_refused(DomainError::Conflict("acme.kr is already one of the company's domains".into()));
+        given::<Tenant>(history.clone())
+            .when(ADMIN, TenantCommand::RemoveDomain { domain: domain() })
+            .then_refused(DomainError::Conflict("acme.co.kr is the primary domain and cannot be removed".into()));
+        given::<Tenant>(history.clone())
+            .when(ADMIN, TenantCommand::RemoveDomain { domain: extra.clone() })
+            .then(vec![TenantEvent::DomainRemoved { domain: extra.clone() }]);
+        let mut user = signed_up();
+        user.push(Tenant::created(&account(2, "kim"), BTreeSet::new()));
+        given::<Tenant>(user)
+            .when(Actor::User(Uuid::from_u128(2)), TenantCommand::AddDomain { domain: extra })
+            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()));
     }
 
     #[test]

@@ -1,16 +1,20 @@
 //! The tenants read model: each company and its domain.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use domain::tenant::TenantEvent;
+use domain::values::DomainName;
 use serde_json::json;
 use store::RecordedEvent;
 
-use super::tenant_event;
+use super::{tenant_event, unreadable};
 use crate::{ProjectionError, Projector, Transaction};
 
 /// `tenant id` → the company.
 pub const TENANTS: &str = "tenants";
-/// `domain` → `{ "tenantId": .. }`.
+/// `domain` → `{ "tenantId": .., "primary": .. }`, for primary and
+/// additional domains (rule T3).
 pub const TENANT_DOMAINS: &str = "tenant_domains";
 
 pub struct TenantsProjector;
@@ -26,27 +30,46 @@ impl Projector for TenantsProjector {
     }
 
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
-        let Some((
-            tenant,
-            TenantEvent::SignedUp { domain, company_name, member_type, billing_cycle, time_zone, signed_up_at, .. },
-        )) = tenant_event(event)?
-        else {
-            return Ok(());
-        };
-        tx.put(
-            TENANTS,
-            tenant.to_string(),
-            json!({
-                "id": tenant,
-                "domain": domain,
-                "companyName": company_name,
-                "memberType": member_type,
-                "billingCycleMonths": billing_cycle.months(),
-                "timeZone": time_zone,
-                "signedUpAt": signed_up_at,
-            }),
-        );
-        tx.put(TENANT_DOMAINS, domain.to_string(), json!({ "tenantId": tenant }));
+        let Some((tenant, tenant_event)) = tenant_event(event)? else { return Ok(()) };
+        match tenant_event {
+            TenantEvent::SignedUp {
+                domain, company_name, member_type, billing_cycle, time_zone, signed_up_at, ..
+            } => {
+                tx.put(
+                    TENANTS,
+                    tenant.to_string(),
+                    json!({
+                        "id": tenant,
+                        "domain": domain,
+                        "additionalDomains": [],
+                        "companyName": company_name,
+                        "memberType": member_type,
+                        "billingCycleMonths": billing_cycle.months(),
+                        "timeZone": time_zone,
+                        "signedUpAt": signed_up_at,
+                    }),
+                );
+                tx.put(TENANT_DOMAINS, domain.to_string(), json!({ "tenantId": tenant, "primary": true }));
+            }
+            TenantEvent::DomainAdded { domain } | TenantEvent::DomainRemoved { domain } => {
+                let added = matches!(tenant_event, TenantEvent::DomainAdded { .. });
+                let key = tenant.to_string();
+                let mut row =
+                    tx.get(TENANTS, &key).await?.ok_or_else(|| unreadable(event, format!("no tenant {tenant}")))?;
+                let mut domains: BTreeSet<DomainName> =
+                    serde_json::from_value(row["additionalDomains"].clone()).map_err(|e| unreadable(event, e))?;
+                if added {
+                    domains.insert(domain.clone());
+                    tx.put(TENANT_DOMAINS, domain.to_string(), json!({ "tenantId": tenant, "primary": false }));
+                } else {
+                    domains.remove(&domain);
+                    tx.delete(TENANT_DOMAINS, domain.to_string());
+                }
+                row["additionalDomains"] = json!(domains);
+                tx.put(TENANTS, key, row);
+            }
+            _ => {}
+        }
         Ok(())
     }
 }

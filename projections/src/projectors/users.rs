@@ -101,7 +101,7 @@ impl Projector for UsersProjector {
                 tx.delete(USER_IDS, id_key(tenant, user_id));
                 tx.delete(CREDENTIALS, id_key(tenant, user_id));
             }
-            TenantEvent::SignedUp { .. } => {}
+            TenantEvent::SignedUp { .. } | TenantEvent::DomainAdded { .. } | TenantEvent::DomainRemoved { .. } => {}
         }
         Ok(())
     }

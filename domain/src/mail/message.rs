@@ -1,0 +1,285 @@
+//! What a mail is made of: its content, attachments, recipients and the
+//! folders it can sit in.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::MailAddress;
+use crate::DomainError;
+
+/// The longest subject (RFC 5322's line limit).
+pub const MAX_SUBJECT_CHARS: usize = 998;
+/// The most the plain-text and HTML bodies of one mail may hold together.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+/// The default limit of a mail's attachments, in bytes (25 MB).
+pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 25 * 1000 * 1000;
+
+/// A file attached to a mail; its bytes live in the blob store under its
+/// SHA-256 digest, never in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    pub name: String,
+    pub content_type: String,
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+}
+
+/// The subject, bodies and attachments of a mail, within their limits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Content {
+    pub subject: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+impl Content {
+    /// Checks the limits: the subject's length, the bodies' size, and the
+    /// attachments' total size against `attachment_limit` bytes.
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] for a subject with a line break or over its
+    /// length; [`DomainError::LimitExceeded`] for bodies or attachments over
+    /// their limits.
+    pub fn parse(
+        subject: &str,
+        text: &str,
+        html: Option<&str>,
+        attachments: Vec<Attachment>,
+        attachment_limit: u64,
+    ) -> Result<Self, DomainError> {
+        let subject = subject.trim();
+        if subject.chars().count() > MAX_SUBJECT_CHARS {
+            return Err(DomainError::invalid(
+                "subject",
+                format!("a subject has at most {MAX_SUBJECT_CHARS} characters"),
+            ));
+        }
+        if subject.contains(['\r', '\n']) {
+            return Err(DomainError::invalid("subject", "a subject is one line"));
+        }
+        if text.len() + html.map_or(0, str::len) > MAX_BODY_BYTES {
+            return Err(DomainError::LimitExceeded(format!(
+                "the body of a mail holds at most {} KiB",
+                MAX_BODY_BYTES / 1024
+            )));
+        }
+        let total: u64 = attachments.iter().map(|a| a.size).sum();
+        if total > attachment_limit {
+            return Err(DomainError::LimitExceeded(format!(
+                "the attachments of a mail total at most {attachment_limit} bytes; these total {total}"
+            )));
+        }
+        for attachment in &attachments {
+            let name = attachment.name.trim();
+            if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
+                return Err(DomainError::invalid("attachments", format!("`{name}` is not a file name")));
+            }
+        }
+        Ok(Self { subject: subject.to_owned(), text: text.to_owned(), html: html.map(str::to_owned), attachments })
+    }
+
+    /// The first words of the plain-text body, for lists.
+    pub fn snippet(&self) -> String {
+        const SNIPPET_CHARS: usize = 100;
+        let words: Vec<&str> = self.text.split_whitespace().collect();
+        let joined = words.join(" ");
+        match joined.char_indices().nth(SNIPPET_CHARS) {
+            Some((cut, _)) => format!("{}…", &joined[..cut]),
+            None => joined,
+        }
+    }
+}
+
+/// Where a recipient appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecipientKind {
+    To,
+    Cc,
+    /// Seen only by the sender.
+    Bcc,
+}
+
+/// A recipient of a sent mail; `user` is set for the tenant's own users
+/// (internal recipients), who get the mail in their inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    pub address: MailAddress,
+    pub kind: RecipientKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<Uuid>,
+}
+
+impl Recipient {
+    pub fn is_internal(&self) -> bool {
+        self.user.is_some()
+    }
+}
+
+/// A mail as it leaves its sender.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutgoingMail {
+    pub mail_id: Uuid,
+    pub from: MailAddress,
+    pub recipients: Vec<Recipient>,
+    pub content: Content,
+    /// The draft this mail was sent from, which it replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub draft_id: Option<Uuid>,
+}
+
+impl OutgoingMail {
+    pub fn internal_users(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.recipients.iter().filter_map(|r| r.user)
+    }
+
+    pub fn external(&self) -> impl Iterator<Item = &Recipient> {
+        self.recipients.iter().filter(|r| r.user.is_none())
+    }
+}
+
+/// A mail not yet sent, as its author keeps it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Draft {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<MailAddress>,
+    pub to: Vec<MailAddress>,
+    pub cc: Vec<MailAddress>,
+    pub bcc: Vec<MailAddress>,
+    pub content: Content,
+}
+
+/// How many recipient deliveries a user has used on one day (rule E1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuotaUse {
+    pub day: NaiveDate,
+    pub deliveries: u32,
+}
+
+/// A folder of a mailbox (rule E8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Folder {
+    Inbox,
+    Sent,
+    Drafts,
+    Scheduled,
+    Trash,
+    /// A folder the user made.
+    User(Uuid),
+}
+
+impl Folder {
+    pub const SYSTEM: [Folder; 5] = [Folder::Inbox, Folder::Sent, Folder::Drafts, Folder::Scheduled, Folder::Trash];
+
+    /// Whether mail may be moved into this folder by hand: drafts and
+    /// scheduled mail have their own lifecycle.
+    pub fn accepts_moves(self) -> bool {
+        !matches!(self, Folder::Drafts | Folder::Scheduled)
+    }
+}
+
+impl fmt::Display for Folder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Folder::Inbox => f.write_str("inbox"),
+            Folder::Sent => f.write_str("sent"),
+            Folder::Drafts => f.write_str("drafts"),
+            Folder::Scheduled => f.write_str("scheduled"),
+            Folder::Trash => f.write_str("trash"),
+            Folder::User(id) => write!(f, "{id}"),
+        }
+    }
+}
+
+impl FromStr for Folder {
+    type Err = DomainError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "inbox" => Ok(Folder::Inbox),
+            "sent" => Ok(Folder::Sent),
+            "drafts" => Ok(Folder::Drafts),
+            "scheduled" => Ok(Folder::Scheduled),
+            "trash" => Ok(Folder::Trash),
+            other => Uuid::parse_str(other)
+                .map(Folder::User)
+                .map_err(|_| DomainError::invalid("folder", format!("`{other}` is not a folder"))),
+        }
+    }
+}
+
+impl Serialize for Folder {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Folder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(deserializer)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attachment(size: u64) -> Attachment {
+        Attachment { name: "a.pdf".into(), content_type: "application/pdf".into(), size, sha256: "00".repeat(32) }
+    }
+
+    #[test]
+    fn attachments_may_total_the_limit_and_no_more() {
+        let limit = DEFAULT_ATTACHMENT_LIMIT;
+        assert!(Content::parse("s", "", None, vec![attachment(limit - 1), attachment(1)], limit).is_ok());
+        assert!(matches!(
+            Content::parse("s", "", None, vec![attachment(limit), attachment(1)], limit),
+            Err(DomainError::LimitExceeded(_))
+        ));
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_refused() {
+        let text = "a".repeat(MAX_BODY_BYTES);
+        assert!(Content::parse("s", &text, None, vec![], 0).is_ok());
+        assert!(matches!(Content::parse("s", &text, Some("b"), vec![], 0), Err(DomainError::LimitExceeded(_))));
+    }
+
+    #[test]
+    fn a_subject_is_one_line() {
+        assert!(matches!(
+            Content::parse("a\nb", "", None, vec![], 0),
+            Err(DomainError::Invalid { field: "subject", .. })
+        ));
+    }
+
+    #[test]
+    fn the_snippet_is_the_first_words() {
+        let content = Content::parse("s", "Hello\n\n  world", None, vec![], 0).unwrap();
+        assert_eq!(content.snippet(), "Hello world");
+        let long = Content::parse("s", &"word ".repeat(100), None, vec![], 0).unwrap();
+        assert_eq!(long.snippet().chars().count(), 101);
+    }
+
+    #[test]
+    fn folders_round_trip_as_text() {
+        let id = Uuid::from_u128(7);
+        for folder in [Folder::Inbox, Folder::Trash, Folder::User(id)] {
+            assert_eq!(folder.to_string().parse::<Folder>().unwrap(), folder);
+        }
+        assert!("junk".parse::<Folder>().is_err());
+    }
+}

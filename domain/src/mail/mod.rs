@@ -1,0 +1,13 @@
+//! Webmail: addresses, messages and the mailbox aggregate (rules E1–E5, E8).
+
+mod address;
+pub mod dns;
+pub mod mailbox;
+pub mod message;
+
+pub use address::MailAddress;
+pub use mailbox::{
+    DAILY_DELIVERIES, DeliveryReport, Forwarding, IncomingMail, MAX_FORWARDING, MAX_RECIPIENTS, Mailbox, MailboxAction,
+    MailboxCommand, MailboxEvent, recall_window,
+};
+pub use message::{Attachment, Content, Draft, Folder, OutgoingMail, QuotaUse, Recipient, RecipientKind};
