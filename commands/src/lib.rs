@@ -1,13 +1,15 @@
 //! Command handling: authorise, load, decide, append with the expected
-//! version, retry on conflict, deduplicate by command id; the clock and the
-//! scheduler that fires time-driven commands.
+//! version, retry on conflict, deduplicate by command id; the clock, the
+//! scheduler that fires time-driven commands, and the process managers.
 
 mod clock;
 mod command_log;
+mod mail_processes;
 mod pipeline;
 mod scheduler;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command_log::CommandLog;
+pub use mail_processes::{MailProcesses, SCHEDULED_SEND, scheduled_send_handler};
 pub use pipeline::{CommandContext, CommandError, Commands, Outcome, stream_name};
 pub use scheduler::{FiredTimer, Scheduler, TimerHandler};

@@ -82,6 +82,12 @@ impl RecordedEvent {
     pub fn category(&self) -> &str {
         self.stream.split_once('-').map_or(&self.stream, |(c, _)| c)
     }
+
+    /// The id of the stream's aggregate: the part after the first `-`, when
+    /// it is a UUID.
+    pub fn stream_id(&self) -> Option<Uuid> {
+        self.stream.split_once('-').and_then(|(_, id)| Uuid::parse_str(id).ok())
+    }
 }
 
 /// The state a stream must be in for an append to go ahead.

@@ -250,6 +250,38 @@ impl DomainEvent for MailboxEvent {
     }
 }
 
+/// A mail arriving in a user's inbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxDelivery {
+    pub user: Uuid,
+    pub mail_id: Uuid,
+    /// The mail a chain of forwards started from (rule E5).
+    pub root: Uuid,
+    /// System notices are not forwarded.
+    pub forwardable: bool,
+}
+
+impl MailboxEvent {
+    /// The mails that this event, on `owner`'s stream, puts into inboxes.
+    pub fn inbox_deliveries(&self, owner: Uuid) -> Vec<InboxDelivery> {
+        let to_users = |mail: &OutgoingMail, root: Uuid| {
+            let users: BTreeSet<Uuid> = mail.internal_users().collect();
+            users.into_iter().map(|user| InboxDelivery { user, mail_id: mail.mail_id, root, forwardable: true }).collect()
+        };
+        match self {
+            MailboxEvent::MailSent { mail, .. } => to_users(mail, mail.mail_id),
+            MailboxEvent::MailForwarded { mail, root, .. } => to_users(mail, *root),
+            MailboxEvent::MailReceived { mail, .. } => {
+                vec![InboxDelivery { user: owner, mail_id: mail.mail_id, root: mail.mail_id, forwardable: true }]
+            }
+            MailboxEvent::QuotaResetOffered { notice_id, .. } => {
+                vec![InboxDelivery { user: owner, mail_id: *notice_id, root: *notice_id, forwardable: false }]
+            }
+            _ => vec![],
+        }
+    }
+}
+
 /// A mail this user sent, as far as recall needs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SentMail {

@@ -1,12 +1,17 @@
 //! The projectors of the read models the API serves.
 
 mod audit;
+mod mailboxes;
 mod tenants;
 mod users;
 
 use std::sync::Arc;
 
 pub use audit::{AUDIT, AuditProjector, audit_key};
+pub use mailboxes::{
+    FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAIL_TRACKING, MAILS, MailboxesProjector, NOTICE_SENDER,
+    entry_key, folder_items_prefix, folder_key, mail_key,
+};
 pub use tenants::{TENANT_DOMAINS, TENANTS, TenantsProjector};
 pub use users::{CREDENTIALS, USER_IDS, USERS, UsersProjector};
 
@@ -18,7 +23,7 @@ use crate::{ProjectionError, Projector};
 
 /// Every projector of the system, in the order they start.
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![Arc::new(TenantsProjector), Arc::new(UsersProjector), Arc::new(AuditProjector)]
+    vec![Arc::new(TenantsProjector), Arc::new(UsersProjector), Arc::new(AuditProjector), Arc::new(MailboxesProjector)]
 }
 
 fn unreadable(event: &RecordedEvent, reason: impl ToString) -> ProjectionError {

@@ -31,7 +31,7 @@ impl Projector for TenantsProjector {
 
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
         let Some((tenant, tenant_event)) = tenant_event(event)? else { return Ok(()) };
-        match tenant_event {
+        match &tenant_event {
             TenantEvent::SignedUp {
                 domain, company_name, member_type, billing_cycle, time_zone, signed_up_at, ..
             } => {
@@ -62,7 +62,7 @@ impl Projector for TenantsProjector {
                     domains.insert(domain.clone());
                     tx.put(TENANT_DOMAINS, domain.to_string(), json!({ "tenantId": tenant, "primary": false }));
                 } else {
-                    domains.remove(&domain);
+                    domains.remove(domain);
                     tx.delete(TENANT_DOMAINS, domain.to_string());
                 }
                 row["additionalDomains"] = json!(domains);

@@ -1,0 +1,205 @@
+//! The process managers of webmail: events of one mailbox that call for
+//! commands elsewhere.
+//!
+//! - A scheduled mail (rule E2) gets a durable timer; when it goes off, the
+//!   mail is delivered.
+//! - A mail arriving in the inbox of a user who forwards (rule E5) is
+//!   forwarded by that user's mailbox, which refuses a mail it has already
+//!   forwarded, so a loop between users ends.
+//!
+//! Every command the process issues carries an id derived from the event
+//! that caused it. The process reads the log from its start each time it
+//! starts: what it already did is found in the command log and not done
+//! again.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::mail::{Content, Mailbox, MailboxAction, MailboxCommand, MailboxEvent};
+use domain::timer::{Timer, TimerCommand};
+use domain::{Actor, Aggregate};
+use serde::{Deserialize, Serialize};
+use store::RecordedEvent;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::{CommandContext, CommandError, Commands, FiredTimer, TimerHandler};
+
+/// The kind of the timers of scheduled mail.
+pub const SCHEDULED_SEND: &str = "mail.scheduled-send";
+
+/// What a scheduled-send timer carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct ScheduledSend {
+    user: Uuid,
+    mail: Uuid,
+}
+
+/// The handler that delivers a scheduled mail when its timer goes off.
+pub fn scheduled_send_handler(commands: Arc<Commands>) -> (String, TimerHandler) {
+    let handler: TimerHandler = Arc::new(move |fired: FiredTimer| {
+        let commands = commands.clone();
+        Box::pin(async move {
+            let Ok(payload) = serde_json::from_str::<ScheduledSend>(&fired.payload) else {
+                tracing::error!(timer = %fired.timer_id, "a scheduled-send timer without its mail; dropped");
+                return Ok(());
+            };
+            let context = CommandContext::new(fired.command_id, Actor::System, fired.tenant);
+            let command = MailboxCommand {
+                owner: payload.user,
+                action: MailboxAction::DeliverScheduled { mail_id: payload.mail },
+            };
+            commands.execute::<Mailbox>(payload.user, &context, command).await.map(drop)
+        })
+    });
+    (SCHEDULED_SEND.to_owned(), handler)
+}
+
+/// The running process; dropping it stops it.
+pub struct MailProcesses {
+    task: JoinHandle<()>,
+}
+
+impl Drop for MailProcesses {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One command the process issues.
+enum Reaction {
+    Timer { id: Uuid, command_id: Uuid, command: TimerCommand },
+    Mailbox { user: Uuid, command_id: Uuid, command: MailboxCommand },
+}
+
+#[derive(Default)]
+struct State {
+    /// Users whose incoming mail is forwarded.
+    forwarding: HashSet<Uuid>,
+}
+
+impl State {
+    fn react(&mut self, event: &RecordedEvent) -> Vec<Reaction> {
+        if event.category() != Mailbox::CATEGORY {
+            return vec![];
+        }
+        let (Some(owner), Ok(decoded)) = (event.stream_id(), event.decode::<MailboxEvent>()) else {
+            tracing::error!(position = event.position, "an unreadable mailbox event; skipped");
+            return vec![];
+        };
+        let mut reactions = Vec::new();
+        match &decoded {
+            MailboxEvent::ForwardingSet { forwarding } => {
+                if forwarding.to.is_empty() {
+                    self.forwarding.remove(&owner);
+                } else {
+                    self.forwarding.insert(owner);
+                }
+            }
+            MailboxEvent::MailScheduled { mail, due, .. } => {
+                let id = Uuid::new_v5(&mail.mail_id, b"scheduled-send");
+                let payload = serde_json::json!(ScheduledSend { user: owner, mail: mail.mail_id }).to_string();
+                reactions.push(Reaction::Timer {
+                    id,
+                    command_id: Uuid::new_v5(&id, b"schedule"),
+                    command: TimerCommand::Schedule { timer_id: id, due: *due, kind: SCHEDULED_SEND.into(), payload },
+                });
+            }
+            _ => {}
+        }
+        let content = match &decoded {
+            MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailForwarded { mail, .. } => Some(&mail.content),
+            MailboxEvent::MailReceived { mail, .. } => Some(&mail.content),
+            _ => None,
+        };
+        if let Some(content) = content {
+            for delivery in decoded.inbox_deliveries(owner) {
+                if delivery.forwardable && self.forwarding.contains(&delivery.user) {
+                    reactions.push(forward(delivery.user, delivery.mail_id, delivery.root, content));
+                }
+            }
+        }
+        reactions
+    }
+}
+
+fn forward(user: Uuid, source: Uuid, root: Uuid, content: &Content) -> Reaction {
+    let mail_id = Uuid::new_v5(&source, user.as_bytes());
+    Reaction::Mailbox {
+        user,
+        command_id: Uuid::new_v5(&mail_id, b"forward"),
+        command: MailboxCommand {
+            owner: user,
+            action: MailboxAction::Forward { mail_id, source, root, content: content.clone() },
+        },
+    }
+}
+
+impl MailProcesses {
+    /// Starts reading the log from its start.
+    pub fn start(commands: Arc<Commands>) -> Self {
+        Self { task: tokio::spawn(run(commands)) }
+    }
+}
+
+async fn run(commands: Arc<Commands>) {
+    let mut state = State::default();
+    let mut after = 0;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let mut subscription = commands.store().clone().subscribe_all(after);
+        while let Some(batch) = subscription.next_batch().await {
+            let Ok(batch) = batch.inspect_err(|e| tracing::warn!(error = %e, after, "mail processes: log failed")) else {
+                break;
+            };
+            for event in &batch {
+                let tenant = event.metadata.tenant;
+                for reaction in state.react(event) {
+                    carry_out(&commands, tenant, event, reaction).await;
+                }
+                after = event.position;
+            }
+            backoff = Duration::from_millis(50);
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Runs one reaction until it is done or refused; a store that fails is
+/// tried again, with back-off, so no reaction is lost.
+async fn carry_out(commands: &Arc<Commands>, tenant: Option<Uuid>, cause: &RecordedEvent, reaction: Reaction) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let result = match &reaction {
+            Reaction::Timer { id, command_id, command } => {
+                let context = caused_by(*command_id, tenant, cause);
+                commands.execute::<Timer>(*id, &context, command.clone()).await.map(drop)
+            }
+            Reaction::Mailbox { user, command_id, command } => {
+                let context = caused_by(*command_id, tenant, cause);
+                commands.execute::<Mailbox>(*user, &context, command.clone()).await.map(drop)
+            }
+        };
+        match result {
+            Ok(()) => return,
+            Err(CommandError::Rejected(e)) => {
+                tracing::info!(position = cause.position, reason = %e, "mail process: refused");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(position = cause.position, error = %e, "mail process: failed; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+fn caused_by(command_id: Uuid, tenant: Option<Uuid>, cause: &RecordedEvent) -> CommandContext {
+    let mut context = CommandContext::new(command_id, Actor::System, tenant);
+    context.causation_id = Some(cause.id);
+    context.correlation_id = cause.metadata.correlation_id.or(cause.metadata.command_id);
+    context
+}
