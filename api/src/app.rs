@@ -8,9 +8,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use blobs::BlobStore;
 use chrono::Utc;
-use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, Scheduler, SystemClock};
+use commands::{Clock, CommandContext, Commands, MailProcesses, ManualClock, Outcome, Scheduler, SystemClock};
 use domain::Aggregate;
+use mailer::{Outbox, Relay};
 use projections::{MemoryReadModels, PostgresReadModels, Projections, ReadModelStore};
 use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
@@ -36,6 +38,12 @@ pub struct Services {
     /// Fires time-driven commands on the system's clock; capabilities
     /// register a handler per kind of timer.
     pub scheduler: Scheduler,
+    /// Attachments, outside the log.
+    pub blobs: BlobStore,
+    /// Delivers external mail through the relay.
+    pub outbox: Outbox,
+    /// Scheduled send and forwarding (rules E2, E5).
+    pub mail_processes: MailProcesses,
     pub projections: Projections,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
@@ -74,7 +82,17 @@ impl Services {
             .await
             .context("recovering the command log")?,
         );
-        let scheduler = Scheduler::start(commands.clone(), HashMap::new()).await.context("starting the scheduler")?;
+        let handlers = HashMap::from([commands::scheduled_send_handler(commands.clone())]);
+        let scheduler = Scheduler::start(commands.clone(), handlers).await.context("starting the scheduler")?;
+        let blobs = BlobStore::open(settings.data_dir.join("blobs")).context("opening the blob store")?;
+        let relay = settings
+            .smtp_relay
+            .as_deref()
+            .map(Relay::from_url)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the SMTP relay: {e}"))?;
+        let outbox = Outbox::start(commands.clone(), blobs.clone(), relay).await.context("starting the outbox")?;
+        let mail_processes = MailProcesses::start(commands.clone());
         let read_models: Arc<dyn ReadModelStore> = match &settings.read_models {
             ReadModelKind::Memory => Arc::new(MemoryReadModels::default()),
             ReadModelKind::Postgres(url) => Arc::new(
@@ -92,6 +110,9 @@ impl Services {
             store,
             commands,
             scheduler,
+            blobs,
+            outbox,
+            mail_processes,
             projections,
             auth,
             clock,

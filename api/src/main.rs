@@ -88,6 +88,20 @@ struct ServeArgs {
     /// Argon2id memory cost in KiB for password hashes.
     #[arg(long, env = "GROUPWARE_PASSWORD_MEMORY_KIB", default_value_t = 19 * 1024)]
     password_memory_kib: u32,
+    /// The SMTP relay for external mail, as `smtp://host:port`; without it
+    /// external copies stay queued.
+    #[arg(long, env = "GROUPWARE_SMTP_RELAY")]
+    smtp_relay: Option<String>,
+    /// The shared secret the mail transfer agent sends to `POST /inbound`;
+    /// without it the endpoint refuses every message.
+    #[arg(long, env = "GROUPWARE_INBOUND_SECRET", hide_env_values = true)]
+    inbound_secret: Option<String>,
+    /// The host name tenants' MX, SPF and CNAME records point at.
+    #[arg(long, env = "GROUPWARE_MAIL_HOST", default_value = "mail.groupware.example")]
+    mail_host: String,
+    /// The most a mail's attachments may total, in bytes.
+    #[arg(long, env = "GROUPWARE_ATTACHMENT_LIMIT", default_value_t = domain::mail::message::DEFAULT_ATTACHMENT_LIMIT)]
+    attachment_limit: u64,
 }
 
 impl From<ServeArgs> for Settings {
@@ -109,6 +123,10 @@ impl From<ServeArgs> for Settings {
             max_query_depth: a.max_query_depth,
             max_query_complexity: a.max_query_complexity,
             password_memory_kib: a.password_memory_kib,
+            smtp_relay: a.smtp_relay,
+            inbound_secret: a.inbound_secret,
+            mail_host: a.mail_host,
+            attachment_limit: a.attachment_limit,
         }
     }
 }

@@ -94,6 +94,14 @@ pub struct Settings {
     pub max_query_complexity: usize,
     /// Argon2 memory cost in KiB (19 MiB by default, OWASP's minimum).
     pub password_memory_kib: u32,
+    /// `smtp://host:port` of the relay for external mail.
+    pub smtp_relay: Option<String>,
+    /// The secret of `POST /inbound`; none refuses every message.
+    pub inbound_secret: Option<String>,
+    /// Where tenants' DNS records point (rule T3).
+    pub mail_host: String,
+    /// The most a mail's attachments may total, in bytes.
+    pub attachment_limit: u64,
 }
 
 impl Default for Settings {
@@ -112,6 +120,10 @@ impl Default for Settings {
             max_query_depth: 12,
             max_query_complexity: 500,
             password_memory_kib: 19 * 1024,
+            smtp_relay: None,
+            inbound_secret: None,
+            mail_host: "mail.groupware.example".into(),
+            attachment_limit: domain::mail::message::DEFAULT_ATTACHMENT_LIMIT,
         }
     }
 }

@@ -150,7 +150,8 @@ async fn run(commands: Arc<Commands>) {
     loop {
         let mut subscription = commands.store().clone().subscribe_all(after);
         while let Some(batch) = subscription.next_batch().await {
-            let Ok(batch) = batch.inspect_err(|e| tracing::warn!(error = %e, after, "mail processes: log failed")) else {
+            let Ok(batch) = batch.inspect_err(|e| tracing::warn!(error = %e, after, "mail processes: log failed"))
+            else {
                 break;
             };
             for event in &batch {

@@ -1,5 +1,6 @@
 //! The GraphQL schema, built once and shared by every request.
 
+mod mail;
 mod mutation;
 mod pagination;
 mod query;
@@ -8,7 +9,7 @@ mod types;
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, MergedObject, Schema};
 use chrono::{DateTime, Utc};
 use domain::values::Role;
 use projections::projectors::{CREDENTIALS, USER_IDS, USERS};
@@ -22,7 +23,17 @@ pub use query::QueryRoot;
 pub use subscription::SubscriptionRoot;
 pub use types::User;
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+/// Every query, by capability.
+#[derive(MergedObject, Default)]
+#[graphql(name = "QueryRoot")]
+pub struct Query(QueryRoot, mail::MailQuery);
+
+/// Every mutation, by capability.
+#[derive(MergedObject, Default)]
+#[graphql(name = "MutationRoot")]
+pub struct Mutation(MutationRoot, mail::MailMutation);
+
+pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
 /// What the HTTP layer knows of a request.
 #[derive(Debug, Clone, Default)]
@@ -34,7 +45,7 @@ pub struct RequestInfo {
 /// The schema with its limits.
 pub fn build_schema(services: Arc<Services>) -> AppSchema {
     let (depth, complexity) = (services.settings.max_query_depth, services.settings.max_query_complexity);
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
         .data(services)
         .limit_depth(depth)
         .limit_complexity(complexity)
@@ -43,7 +54,7 @@ pub fn build_schema(services: Arc<Services>) -> AppSchema {
 
 /// The schema's SDL, without any service behind it.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot).finish().sdl()
 }
 
 pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {

@@ -15,6 +15,7 @@ use super::{Caller, User, caller, credentials, load_user, load_user_by_login, re
 use crate::app::{Services, context};
 use crate::errors::{ApiError, ApiResult};
 
+#[derive(Default)]
 pub struct MutationRoot;
 
 /// A company's application for the service (rule T1).

@@ -12,6 +12,7 @@ use super::types::{AuditEntry, StoredEvent, Tenant};
 use super::{User, caller, load_user, services};
 use crate::errors::{ApiError, ApiResult};
 
+#[derive(Default)]
 pub struct QueryRoot;
 
 #[Object]

@@ -266,7 +266,10 @@ impl MailboxEvent {
     pub fn inbox_deliveries(&self, owner: Uuid) -> Vec<InboxDelivery> {
         let to_users = |mail: &OutgoingMail, root: Uuid| {
             let users: BTreeSet<Uuid> = mail.internal_users().collect();
-            users.into_iter().map(|user| InboxDelivery { user, mail_id: mail.mail_id, root, forwardable: true }).collect()
+            users
+                .into_iter()
+                .map(|user| InboxDelivery { user, mail_id: mail.mail_id, root, forwardable: true })
+                .collect()
         };
         match self {
             MailboxEvent::MailSent { mail, .. } => to_users(mail, mail.mail_id),

@@ -7,7 +7,7 @@ pub mod message;
 
 pub use address::MailAddress;
 pub use mailbox::{
-    DAILY_DELIVERIES, DeliveryReport, InboxDelivery, Forwarding, IncomingMail, MAX_FORWARDING, MAX_RECIPIENTS, Mailbox, MailboxAction,
-    MailboxCommand, MailboxEvent, recall_window,
+    DAILY_DELIVERIES, DeliveryReport, Forwarding, InboxDelivery, IncomingMail, MAX_FORWARDING, MAX_RECIPIENTS, Mailbox,
+    MailboxAction, MailboxCommand, MailboxEvent, recall_window,
 };
 pub use message::{Attachment, Content, Draft, Folder, OutgoingMail, QuotaUse, Recipient, RecipientKind};

@@ -164,7 +164,14 @@ impl Applying<'_> {
         unreadable(self.event, reason)
     }
 
-    async fn count(&self, tx: &mut Transaction<'_>, user: Uuid, folder: &str, total: i64, unread: i64) -> Result<(), ProjectionError> {
+    async fn count(
+        &self,
+        tx: &mut Transaction<'_>,
+        user: Uuid,
+        folder: &str,
+        total: i64,
+        unread: i64,
+    ) -> Result<(), ProjectionError> {
         let key = folder_key(self.tenant, user, folder);
         let mut row = match tx.get(MAIL_FOLDERS, &key).await? {
             Some(row) => row,
@@ -205,7 +212,12 @@ impl Applying<'_> {
     }
 
     /// Changes the owner's entry for `mail`, if the mailbox holds it.
-    async fn update(&self, tx: &mut Transaction<'_>, mail: Uuid, change: impl FnOnce(&mut Value)) -> Result<(), ProjectionError> {
+    async fn update(
+        &self,
+        tx: &mut Transaction<'_>,
+        mail: Uuid,
+        change: impl FnOnce(&mut Value),
+    ) -> Result<(), ProjectionError> {
         let Some(mut entry) = tx.get(MAIL_ENTRIES, &entry_key(self.tenant, self.owner, mail)).await? else {
             return Ok(());
         };
@@ -230,7 +242,13 @@ impl Applying<'_> {
 
     /// A sent or forwarded mail: the sender's copy, the internal
     /// recipients' copies and the tracking rows.
-    async fn send(&self, tx: &mut Transaction<'_>, mail: &OutgoingMail, kind: &str, event: &MailboxEvent) -> Result<(), ProjectionError> {
+    async fn send(
+        &self,
+        tx: &mut Transaction<'_>,
+        mail: &OutgoingMail,
+        kind: &str,
+        event: &MailboxEvent,
+    ) -> Result<(), ProjectionError> {
         if let Some(draft) = mail.draft_id {
             self.remove(tx, self.owner, draft).await?;
             if draft != mail.mail_id {
@@ -287,7 +305,10 @@ impl Applying<'_> {
                     self.remove(tx, *user, *mail_id).await?;
                 }
                 self.update_tracking(tx, *mail_id, |r| {
-                    let recalled = r["userId"].as_str().and_then(|u| Uuid::parse_str(u).ok()).is_some_and(|u| recipients.contains(&u));
+                    let recalled = r["userId"]
+                        .as_str()
+                        .and_then(|u| Uuid::parse_str(u).ok())
+                        .is_some_and(|u| recipients.contains(&u));
                     if recalled {
                         r["state"] = json!("recalled");
                         r["recalledAt"] = json!(at);
@@ -375,7 +396,8 @@ impl Applying<'_> {
             }
             MailboxEvent::FolderRenamed { folder_id, name } => {
                 let key = folder_key(tenant, owner, &folder_id.to_string());
-                let mut row = tx.get(MAIL_FOLDERS, &key).await?.ok_or_else(|| self.fail(format!("no folder {folder_id}")))?;
+                let mut row =
+                    tx.get(MAIL_FOLDERS, &key).await?.ok_or_else(|| self.fail(format!("no folder {folder_id}")))?;
                 row["name"] = json!(name);
                 tx.put(MAIL_FOLDERS, key, row);
             }

@@ -1,0 +1,207 @@
+//! Webmail over GraphQL: composing, sending, scheduling, recalling, folders,
+//! forwarding and the company's mail domains. A user reaches only their own
+//! mailbox; no role reads another user's mail through this API.
+
+mod mutation;
+mod query;
+pub mod types;
+
+use std::collections::BTreeSet;
+
+use commands::Outcome;
+use domain::Actor;
+use domain::mail::{
+    Attachment, Content, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, Recipient, RecipientKind,
+};
+use domain::values::{DomainName, TimeZone};
+use projections::projectors::{MAIL_ENTRIES, MAILS, TENANTS, USERS, entry_key, mail_key};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use mutation::MailMutation;
+pub use query::MailQuery;
+use types::{AttachmentInput, ComposeInput, Mail, MailSummary};
+
+use super::Caller;
+use crate::app::{Services, context};
+use crate::errors::{ApiError, ApiResult};
+
+/// What mail needs to know of the caller's company.
+pub(crate) struct Company {
+    pub primary: DomainName,
+    /// The primary domain first, then the additional ones (rule T3).
+    pub domains: Vec<DomainName>,
+    pub time_zone: TimeZone,
+}
+
+impl Company {
+    pub(crate) async fn load(services: &Services, tenant: Uuid) -> ApiResult<Self> {
+        let row = services
+            .read_models()
+            .get(TENANTS, &tenant.to_string())
+            .await?
+            .ok_or_else(|| ApiError::not_found("company not found"))?;
+        let parse = |v: &Value| serde_json::from_value::<DomainName>(v.clone()).map_err(ApiError::internal);
+        let primary = parse(&row["domain"])?;
+        let mut domains = vec![primary.clone()];
+        for extra in row["additionalDomains"].as_array().into_iter().flatten() {
+            domains.push(parse(extra)?);
+        }
+        let time_zone = serde_json::from_value(row["timeZone"].clone()).map_err(ApiError::internal)?;
+        Ok(Self { primary, domains, time_zone })
+    }
+
+    pub(crate) fn owns(&self, domain: &DomainName) -> bool {
+        self.domains.contains(domain)
+    }
+
+    /// The caller's address on `domain` (rule T3), the primary by default.
+    fn from_address(&self, login: &str, domain: Option<&str>) -> ApiResult<MailAddress> {
+        let domain = match domain {
+            None => self.primary.clone(),
+            Some(d) => {
+                let d = DomainName::parse(d).map_err(|e| field_error("fromDomain", &e.to_string()))?;
+                if !self.owns(&d) {
+                    return Err(field_error("fromDomain", &format!("{d} is not one of the company's domains")));
+                }
+                d
+            }
+        };
+        Ok(MailAddress::of(login, &domain))
+    }
+}
+
+fn field_error(field: &'static str, message: &str) -> ApiError {
+    domain::DomainError::invalid(field, message).into()
+}
+
+/// Parses a list of addresses of one field.
+fn parse_addresses(field: &'static str, list: &[String]) -> ApiResult<Vec<MailAddress>> {
+    list.iter()
+        .map(|a| {
+            MailAddress::parse(a).map_err(|e| match e {
+                domain::DomainError::Invalid { message, .. } => field_error(field, &message),
+                other => other.into(),
+            })
+        })
+        .collect()
+}
+
+/// The user an address of the company reaches: `x@any-of-its-domains` is
+/// account `x` (rule T3).
+pub(crate) async fn user_at(services: &Services, tenant: Uuid, address: &MailAddress) -> ApiResult<Option<Uuid>> {
+    let row = services.read_models().get(USERS, &format!("{tenant}/{}", address.local())).await?;
+    Ok(row.and_then(|r| r["id"].as_str().and_then(|id| Uuid::parse_str(id).ok())))
+}
+
+/// Resolves To, Cc and Bcc into recipients: addresses on the company's
+/// domains must name one of its users; the rest are external. An address
+/// named twice counts once.
+async fn recipients(
+    services: &Services,
+    tenant: Uuid,
+    company: &Company,
+    input: &ComposeInput,
+) -> ApiResult<Vec<Recipient>> {
+    let mut seen = BTreeSet::new();
+    let mut out = Vec::new();
+    for (field, kind, list) in [
+        ("to", RecipientKind::To, &input.to),
+        ("cc", RecipientKind::Cc, &input.cc),
+        ("bcc", RecipientKind::Bcc, &input.bcc),
+    ] {
+        for address in parse_addresses(field, list)? {
+            if !seen.insert(address.clone()) {
+                continue;
+            }
+            let user = if company.owns(address.domain()) {
+                let user = user_at(services, tenant, &address).await?;
+                Some(user.ok_or_else(|| {
+                    field_error(field, &format!("{address}: the company has no user `{}`", address.local()))
+                })?)
+            } else {
+                None
+            };
+            out.push(Recipient { address, kind, user });
+        }
+    }
+    Ok(out)
+}
+
+/// The content of a composed mail; attachments must have been uploaded.
+fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult<Content> {
+    let attachments =
+        input.attachments.iter().map(|a| attachment(services, tenant, a)).collect::<ApiResult<Vec<_>>>()?;
+    Ok(Content::parse(
+        &input.subject,
+        &input.text,
+        input.html.as_deref(),
+        attachments,
+        services.settings.attachment_limit,
+    )?)
+}
+
+fn attachment(services: &Services, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
+    let size = services
+        .blobs
+        .size(tenant, &input.id)
+        .map_err(|e| match e {
+            blobs::BlobError::BadDigest(_) => {
+                field_error("attachments", &format!("`{}` is not an attachment id", input.id))
+            }
+            other => ApiError::internal(other),
+        })?
+        .ok_or_else(|| field_error("attachments", &format!("no uploaded file has the id {}", input.id)))?;
+    Ok(Attachment {
+        name: input.name.trim().to_owned(),
+        content_type: input.content_type.clone(),
+        size,
+        sha256: input.id.clone(),
+    })
+}
+
+/// Runs `action` on the caller's own mailbox.
+async fn run(
+    services: &Services,
+    caller: &Caller,
+    command_id: Option<Uuid>,
+    client: Option<String>,
+    action: MailboxAction,
+) -> ApiResult<Outcome<MailboxEvent>> {
+    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    services.execute::<Mailbox>(caller.user.id, &context, MailboxCommand { owner: caller.user.id, action }).await
+}
+
+/// The caller's entry for `mail`, if their mailbox holds it.
+async fn entry(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<Option<Value>> {
+    Ok(services.read_models().get(MAIL_ENTRIES, &entry_key(caller.tenant, caller.user.id, mail)).await?)
+}
+
+fn summary(caller: &Caller, row: Value) -> ApiResult<MailSummary> {
+    let mut summary: MailSummary = serde_json::from_value(row).map_err(ApiError::internal)?;
+    summary.tenant = caller.tenant;
+    Ok(summary)
+}
+
+/// The caller's entry for `mail`, or `NOT_FOUND`.
+async fn own_summary(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<MailSummary> {
+    let row = entry(services, caller, mail).await?.ok_or_else(|| ApiError::not_found(format!("mail {mail}")))?;
+    summary(caller, row)
+}
+
+/// A mail of the caller's mailbox in full, or `NOT_FOUND`.
+async fn full_mail(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<Mail> {
+    let not_found = || ApiError::not_found(format!("mail {mail}"));
+    let entry = entry(services, caller, mail).await?.ok_or_else(not_found)?;
+    let row = services.read_models().get(MAILS, &mail_key(caller.tenant, mail)).await?.ok_or_else(not_found)?;
+    let mut full: Mail = serde_json::from_value(row).map_err(ApiError::internal)?;
+    full.tenant = caller.tenant;
+    full.is_sender = full.sender_id == Some(caller.user.id);
+    if !full.is_sender {
+        full.bcc.clear();
+    }
+    full.folder = entry["folder"].as_str().unwrap_or_default().to_owned();
+    full.read = entry["read"].as_bool().unwrap_or(false);
+    full.flagged = entry["flagged"].as_bool().unwrap_or(false);
+    Ok(full)
+}

@@ -1,0 +1,561 @@
+//! Webmail mutations: each is a command on the caller's own mailbox (or, for
+//! domains and admin forwarding, on the company).
+
+use std::collections::BTreeSet;
+
+use async_graphql::{Context, Object, Result, Upload};
+use chrono::{DateTime, Utc};
+use domain::Actor;
+use domain::mail::{
+    Draft, Folder, Forwarding, MAX_RECIPIENTS, MailboxAction, MailboxEvent, OutgoingMail, Recipient, RecipientKind,
+};
+use domain::tenant::{Tenant, TenantCommand};
+use domain::values::DomainName;
+use projections::projectors::{FOLDER_ITEMS, MAIL_FOLDERS, TENANT_DOMAINS, folder_items_prefix, folder_key};
+use uuid::Uuid;
+
+use super::query::{mail_domain, own_folder};
+use super::types::{
+    AttachmentInfo, ComposeInput, Mail, MailDomain, MailFolder, MailForwarding, MailSummary, RecallResult,
+    RecipientStatus,
+};
+use super::{Company, content, field_error, full_mail, own_summary, parse_addresses, recipients, run, user_at};
+use crate::app::context;
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::schema::{Caller, caller, load_user, request, services};
+
+/// The most mails one move or deletion names.
+const MAX_BATCH: usize = 1000;
+
+#[derive(Default)]
+pub struct MailMutation;
+
+fn client(ctx: &Context<'_>) -> Option<String> {
+    request(ctx).and_then(|r| r.client_address.clone())
+}
+
+#[Object]
+impl MailMutation {
+    /// Sends a mail now, or at `sendAt` (rule E2). At most 100 recipients
+    /// (rule E1) and 500 recipient deliveries a day; over the daily limit the
+    /// send is refused with `LIMIT_EXCEEDED` and the caller's inbox gets a
+    /// notice with a one-time reset token. `draftId` sends a saved draft,
+    /// which it replaces.
+    async fn send_mail(
+        &self,
+        ctx: &Context<'_>,
+        input: ComposeInput,
+        draft_id: Option<Uuid>,
+        send_at: Option<DateTime<Utc>>,
+        command_id: Option<Uuid>,
+    ) -> Result<Mail> {
+        let caller = caller(ctx).await?;
+        Ok(send_mail(ctx, &caller, input, draft_id, send_at, command_id).await?)
+    }
+
+    /// Saves a draft: a new one without `id`, else replaces draft `id`.
+    async fn save_draft(
+        &self,
+        ctx: &Context<'_>,
+        input: ComposeInput,
+        id: Option<Uuid>,
+        command_id: Option<Uuid>,
+    ) -> Result<Mail> {
+        let caller = caller(ctx).await?;
+        Ok(save_draft(ctx, &caller, input, id, command_id).await?)
+    }
+
+    async fn delete_draft(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        run(services(ctx), &caller, command_id, client(ctx), MailboxAction::DeleteDraft { draft_id: id }).await?;
+        Ok(true)
+    }
+
+    /// Cancels a scheduled mail before its time (rule E2); it becomes a draft.
+    async fn cancel_scheduled_mail(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<Mail> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        run(services, &caller, command_id, client(ctx), MailboxAction::CancelScheduled { mail_id: id }).await?;
+        Ok(full_mail(services, &caller, id).await?)
+    }
+
+    /// Recalls a sent mail within 24 hours (rule E3): from the named
+    /// recipients, or from every internal recipient.
+    async fn recall_mail(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        recipients: Option<Vec<String>>,
+        command_id: Option<Uuid>,
+    ) -> Result<RecallResult> {
+        let caller = caller(ctx).await?;
+        Ok(recall(ctx, &caller, id, recipients, command_id).await?)
+    }
+
+    /// Marks a mail read or unread (read tracking, rule E4).
+    async fn mark_mail_read(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        #[graphql(default = true)] read: bool,
+        command_id: Option<Uuid>,
+    ) -> Result<MailSummary> {
+        let caller = caller(ctx).await?;
+        Ok(on_one(ctx, &caller, id, command_id, MailboxAction::MarkRead { mail_id: id, read }).await?)
+    }
+
+    async fn flag_mail(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        flagged: bool,
+        command_id: Option<Uuid>,
+    ) -> Result<MailSummary> {
+        let caller = caller(ctx).await?;
+        Ok(on_one(ctx, &caller, id, command_id, MailboxAction::Flag { mail_id: id, flagged }).await?)
+    }
+
+    /// Moves mail into one of the caller's folders (rule E8).
+    async fn move_mail(
+        &self,
+        ctx: &Context<'_>,
+        ids: Vec<Uuid>,
+        folder: String,
+        command_id: Option<Uuid>,
+    ) -> Result<Vec<MailSummary>> {
+        let caller = caller(ctx).await?;
+        let to = own_folder(ctx, &caller, &folder).await?;
+        Ok(move_to(ctx, &caller, ids, to, command_id).await?)
+    }
+
+    /// Moves mail to the trash; returns how many.
+    async fn delete_mail(&self, ctx: &Context<'_>, ids: Vec<Uuid>, command_id: Option<Uuid>) -> Result<usize> {
+        let caller = caller(ctx).await?;
+        Ok(move_to(ctx, &caller, ids, Folder::Trash, command_id).await?.len())
+    }
+
+    /// Deletes mail in the trash for good; returns how many.
+    async fn delete_mail_forever(&self, ctx: &Context<'_>, ids: Vec<Uuid>, command_id: Option<Uuid>) -> Result<usize> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        check_batch(&ids)?;
+        for id in &ids {
+            let found = own_summary(services, &caller, *id).await?;
+            if found.folder != Folder::Trash.to_string() {
+                return Err(field_error(
+                    "ids",
+                    &format!("mail {id} is not in the trash; delete it to the trash first"),
+                )
+                .into());
+            }
+        }
+        run(services, &caller, command_id, client(ctx), MailboxAction::Purge { mail_ids: ids.clone() }).await?;
+        Ok(ids.len())
+    }
+
+    /// Deletes everything in the trash for good; returns how many.
+    async fn empty_trash(&self, ctx: &Context<'_>, command_id: Option<Uuid>) -> Result<usize> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        let prefix = folder_items_prefix(caller.tenant, caller.user.id, &Folder::Trash.to_string());
+        let rows = services.read_models().scan(FOLDER_ITEMS, &prefix, None, usize::MAX).await?;
+        let ids: Vec<Uuid> =
+            rows.iter().filter_map(|(_, v)| v["mailId"].as_str().and_then(|m| Uuid::parse_str(m).ok())).collect();
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        run(services, &caller, command_id, client(ctx), MailboxAction::Purge { mail_ids: ids.clone() }).await?;
+        Ok(ids.len())
+    }
+
+    async fn create_mail_folder(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        command_id: Option<Uuid>,
+    ) -> Result<MailFolder> {
+        let caller = caller(ctx).await?;
+        let folder_id = Uuid::now_v7();
+        let outcome =
+            run(services(ctx), &caller, command_id, client(ctx), MailboxAction::CreateFolder { folder_id, name })
+                .await?;
+        let created = outcome.events.iter().find_map(|e| match e {
+            MailboxEvent::FolderCreated { folder_id, .. } => Some(*folder_id),
+            _ => None,
+        });
+        Ok(folder_row(ctx, &caller, created.unwrap_or(folder_id)).await?)
+    }
+
+    async fn rename_mail_folder(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        name: String,
+        command_id: Option<Uuid>,
+    ) -> Result<MailFolder> {
+        let caller = caller(ctx).await?;
+        run(services(ctx), &caller, command_id, client(ctx), MailboxAction::RenameFolder { folder_id: id, name })
+            .await?;
+        Ok(folder_row(ctx, &caller, id).await?)
+    }
+
+    /// Deletes an empty user folder.
+    async fn delete_mail_folder(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        let folder = folder_row(ctx, &caller, id).await?;
+        let mail_count = usize::try_from(folder.total).unwrap_or(0);
+        run(services(ctx), &caller, command_id, client(ctx), MailboxAction::DeleteFolder { folder_id: id, mail_count })
+            .await?;
+        Ok(true)
+    }
+
+    /// Forwards the caller's incoming mail to at most 20 addresses (rule
+    /// E5); an empty list turns forwarding off.
+    async fn set_mail_forwarding(
+        &self,
+        ctx: &Context<'_>,
+        addresses: Vec<String>,
+        #[graphql(default = true)] keep_copy: bool,
+        command_id: Option<Uuid>,
+    ) -> Result<MailForwarding> {
+        let caller = caller(ctx).await?;
+        Ok(set_forwarding(ctx, &caller, caller.user.id, &caller.user.login, addresses, keep_copy, false, command_id)
+            .await?)
+    }
+
+    /// Sets a user's forwarding (admins only; rule E5); `adminOnly` locks
+    /// the user out of changing it.
+    async fn set_user_mail_forwarding(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Uuid,
+        addresses: Vec<String>,
+        #[graphql(default = true)] keep_copy: bool,
+        #[graphql(default = false)] admin_only: bool,
+        command_id: Option<Uuid>,
+    ) -> Result<MailForwarding> {
+        let caller = caller(ctx).await?;
+        caller.require_admin()?;
+        let user = load_user(services(ctx), caller.tenant, user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("user {user_id}")))?;
+        Ok(set_forwarding(ctx, &caller, user.id, &user.login, addresses, keep_copy, admin_only, command_id).await?)
+    }
+
+    /// Uses the one-time token of the daily-limit notice: the full 500
+    /// deliveries are available again today (rule E1).
+    async fn reset_send_quota(&self, ctx: &Context<'_>, token: Uuid, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        let time_zone = Company::load(services, caller.tenant).await?.time_zone;
+        run(services, &caller, command_id, client(ctx), MailboxAction::ResetQuota { token, time_zone }).await?;
+        Ok(true)
+    }
+
+    /// Adds a mail domain beside the primary one (admins only; rule T3).
+    async fn add_mail_domain(&self, ctx: &Context<'_>, domain: String, command_id: Option<Uuid>) -> Result<MailDomain> {
+        let caller = caller(ctx).await?;
+        caller.require_admin()?;
+        Ok(change_domain(ctx, &caller, &domain, true, command_id).await?)
+    }
+
+    /// Removes an additional mail domain (admins only; rule T3).
+    async fn remove_mail_domain(&self, ctx: &Context<'_>, domain: String, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        caller.require_admin()?;
+        change_domain(ctx, &caller, &domain, false, command_id).await?;
+        Ok(true)
+    }
+
+    /// Uploads a file to attach (GraphQL multipart request); pass the
+    /// returned id in `attachments` when sending.
+    async fn upload_attachment(&self, ctx: &Context<'_>, file: Upload) -> Result<AttachmentInfo> {
+        let caller = caller(ctx).await?;
+        Ok(upload(ctx, &caller, file).await?)
+    }
+}
+
+fn check_batch(ids: &[Uuid]) -> ApiResult<()> {
+    if ids.is_empty() {
+        return Err(field_error("ids", "name at least one mail"));
+    }
+    if ids.len() > MAX_BATCH {
+        return Err(ApiError::new(Code::LimitExceeded, format!("at most {MAX_BATCH} mails at once")));
+    }
+    Ok(())
+}
+
+async fn send_mail(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    input: ComposeInput,
+    draft_id: Option<Uuid>,
+    send_at: Option<DateTime<Utc>>,
+    command_id: Option<Uuid>,
+) -> ApiResult<Mail> {
+    let services = services(ctx);
+    let company = Company::load(services, caller.tenant).await?;
+    let from = company.from_address(&caller.user.login, input.from_domain.as_deref())?;
+    let recipients = recipients(services, caller.tenant, &company, &input).await?;
+    let count = recipients.len();
+    let mail = OutgoingMail {
+        mail_id: Uuid::now_v7(),
+        from,
+        recipients,
+        content: content(services, caller.tenant, &input)?,
+        draft_id,
+    };
+    let time_zone = company.time_zone.clone();
+    let action = match send_at {
+        Some(due) => MailboxAction::Schedule { mail, due, time_zone: time_zone.clone() },
+        None => MailboxAction::Send { mail, time_zone: time_zone.clone() },
+    };
+    let outcome = match run(services, caller, command_id, client(ctx), action).await {
+        Err(e) if e.code == Code::LimitExceeded && count <= MAX_RECIPIENTS => {
+            offer_quota_reset(ctx, caller, time_zone).await?;
+            return Err(e);
+        }
+        other => other?,
+    };
+    let sent = outcome.events.iter().find_map(|e| match e {
+        MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailScheduled { mail, .. } => Some(mail.mail_id),
+        _ => None,
+    });
+    let sent = sent.ok_or_else(|| ApiError::internal("sending recorded no mail"))?;
+    full_mail(services, caller, sent).await
+}
+
+/// Rule E1: the notice with the one-time reset token, once a day.
+async fn offer_quota_reset(ctx: &Context<'_>, caller: &Caller, time_zone: domain::values::TimeZone) -> ApiResult<()> {
+    let services = services(ctx);
+    let action = MailboxAction::OfferQuotaReset { token: Uuid::new_v4(), notice_id: Uuid::now_v7(), time_zone };
+    let context = context(None, Actor::System, caller.tenant, client(ctx));
+    let command = domain::mail::MailboxCommand { owner: caller.user.id, action };
+    services.execute::<domain::mail::Mailbox>(caller.user.id, &context, command).await?;
+    Ok(())
+}
+
+async fn save_draft(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    input: ComposeInput,
+    id: Option<Uuid>,
+    command_id: Option<Uuid>,
+) -> ApiResult<Mail> {
+    let services = services(ctx);
+    let company = Company::load(services, caller.tenant).await?;
+    let draft = Draft {
+        from: Some(company.from_address(&caller.user.login, input.from_domain.as_deref())?),
+        to: parse_addresses("to", &input.to)?,
+        cc: parse_addresses("cc", &input.cc)?,
+        bcc: parse_addresses("bcc", &input.bcc)?,
+        content: content(services, caller.tenant, &input)?,
+    };
+    if let Some(id) = id {
+        let existing = own_summary(services, caller, id).await?;
+        if existing.folder != Folder::Drafts.to_string() {
+            return Err(field_error("id", &format!("mail {id} is not a draft")));
+        }
+    }
+    let draft_id = id.unwrap_or_else(Uuid::now_v7);
+    let outcome = run(services, caller, command_id, client(ctx), MailboxAction::SaveDraft { draft_id, draft }).await?;
+    let saved = outcome.events.iter().find_map(|e| match e {
+        MailboxEvent::DraftSaved { draft_id, .. } => Some(*draft_id),
+        _ => None,
+    });
+    full_mail(services, caller, saved.unwrap_or(draft_id)).await
+}
+
+async fn recall(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: Uuid,
+    chosen: Option<Vec<String>>,
+    command_id: Option<Uuid>,
+) -> ApiResult<RecallResult> {
+    let services = services(ctx);
+    let mail = full_mail(services, caller, id).await?;
+    if !mail.is_sender || !matches!(mail.kind.as_str(), "sent" | "forwarded") {
+        return Err(ApiError::not_found(format!("sent mail {id}")));
+    }
+    let rows = super::types::tracking(ctx, caller.tenant, id).await?;
+    let targets: Vec<_> = match &chosen {
+        None => rows.iter().collect(),
+        Some(list) => {
+            let addresses = parse_addresses("recipients", list)?;
+            let mut targets = Vec::new();
+            for address in addresses {
+                let row = rows
+                    .iter()
+                    .find(|r| r.address == address.to_string())
+                    .ok_or_else(|| field_error("recipients", &format!("{address} is not a recipient of this mail")))?;
+                targets.push(row);
+            }
+            targets
+        }
+    };
+    let internal: BTreeSet<Uuid> = targets.iter().filter_map(|r| r.user_id).collect();
+    let not_recallable = targets.iter().filter(|r| !r.internal()).map(|r| r.address.clone()).collect();
+    let action = MailboxAction::Recall { mail_id: id, recipients: chosen.as_ref().map(|_| internal.clone()) };
+    let outcome = run(services, caller, command_id, client(ctx), action).await?;
+    let now_recalled: BTreeSet<Uuid> = outcome
+        .events
+        .iter()
+        .flat_map(|e| match e {
+            MailboxEvent::MailRecalled { recipients, .. } => recipients.clone(),
+            _ => vec![],
+        })
+        .collect();
+    let (recalled, already_recalled) = targets
+        .iter()
+        .filter(|r| r.internal())
+        .partition::<Vec<&&RecipientStatus>, _>(|r| r.user_id.is_some_and(|u| now_recalled.contains(&u)));
+    Ok(RecallResult {
+        mail_id: id,
+        recalled: recalled.into_iter().map(|r| r.address.clone()).collect(),
+        already_recalled: already_recalled.into_iter().map(|r| r.address.clone()).collect(),
+        not_recallable,
+    })
+}
+
+/// Runs `action` about one mail of the caller's mailbox; its entry after.
+async fn on_one(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: Uuid,
+    command_id: Option<Uuid>,
+    action: MailboxAction,
+) -> ApiResult<MailSummary> {
+    let services = services(ctx);
+    own_summary(services, caller, id).await?;
+    run(services, caller, command_id, client(ctx), action).await?;
+    own_summary(services, caller, id).await
+}
+
+async fn move_to(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    ids: Vec<Uuid>,
+    to: Folder,
+    command_id: Option<Uuid>,
+) -> ApiResult<Vec<MailSummary>> {
+    let services = services(ctx);
+    check_batch(&ids)?;
+    for id in &ids {
+        let found = own_summary(services, caller, *id).await?;
+        if matches!(found.folder.as_str(), "drafts" | "scheduled") {
+            return Err(field_error(
+                "ids",
+                &format!("mail {id} is a {}; it does not move between folders", found.kind),
+            ));
+        }
+    }
+    run(services, caller, command_id, client(ctx), MailboxAction::Move { mail_ids: ids.clone(), to }).await?;
+    let mut moved = Vec::with_capacity(ids.len());
+    for id in ids {
+        moved.push(own_summary(services, caller, id).await?);
+    }
+    Ok(moved)
+}
+
+async fn folder_row(ctx: &Context<'_>, caller: &Caller, id: Uuid) -> ApiResult<MailFolder> {
+    let key = folder_key(caller.tenant, caller.user.id, &id.to_string());
+    let row = services(ctx).read_models().get(MAIL_FOLDERS, &key).await?;
+    let row = row.ok_or_else(|| ApiError::not_found(format!("folder {id}")))?;
+    serde_json::from_value(row).map_err(ApiError::internal)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn set_forwarding(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    user: Uuid,
+    login: &str,
+    addresses: Vec<String>,
+    keep_copy: bool,
+    admin_only: bool,
+    command_id: Option<Uuid>,
+) -> ApiResult<MailForwarding> {
+    let services = services(ctx);
+    let company = Company::load(services, caller.tenant).await?;
+    let mut to = Vec::new();
+    let mut seen = BTreeSet::new();
+    for address in parse_addresses("addresses", &addresses)? {
+        if !seen.insert(address.clone()) {
+            continue;
+        }
+        let internal = if company.owns(address.domain()) {
+            let found = user_at(services, caller.tenant, &address).await?;
+            Some(found.ok_or_else(|| {
+                field_error("addresses", &format!("{address}: the company has no user `{}`", address.local()))
+            })?)
+        } else {
+            None
+        };
+        to.push(Recipient { address, kind: RecipientKind::To, user: internal });
+    }
+    let by_admin = user != caller.user.id;
+    let forwarding = Forwarding {
+        from: Some(domain::mail::MailAddress::of(login, &company.primary)),
+        to,
+        keep_copy,
+        admin_only: by_admin && admin_only,
+    };
+    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
+    let command =
+        domain::mail::MailboxCommand { owner: user, action: MailboxAction::SetForwarding { forwarding, by_admin } };
+    services.execute::<domain::mail::Mailbox>(user, &context, command).await?;
+    let row = services
+        .read_models()
+        .get(projections::projectors::MAIL_FORWARDING, &format!("{}/{user}", caller.tenant))
+        .await?;
+    row.map_or(Ok(MailForwarding::default()), |r| serde_json::from_value(r).map_err(ApiError::internal))
+}
+
+async fn change_domain(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    domain: &str,
+    add: bool,
+    command_id: Option<Uuid>,
+) -> ApiResult<MailDomain> {
+    let services = services(ctx);
+    let domain = DomainName::parse_company_owned(domain)?;
+    if add {
+        let owner = services.read_models().get(TENANT_DOMAINS, domain.as_str()).await?;
+        let owner = owner.and_then(|row| row["tenantId"].as_str().and_then(|t| Uuid::parse_str(t).ok()));
+        if owner.is_some_and(|t| t != caller.tenant) {
+            return Err(ApiError::new(Code::Conflict, format!("{domain} is already the domain of another company")));
+        }
+    }
+    let command = if add {
+        TenantCommand::AddDomain { domain: domain.clone() }
+    } else {
+        TenantCommand::RemoveDomain { domain: domain.clone() }
+    };
+    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
+    services.execute::<Tenant>(caller.tenant, &context, command).await?;
+    Ok(mail_domain(&domain, false, &services.settings.mail_host))
+}
+
+async fn upload(ctx: &Context<'_>, caller: &Caller, file: Upload) -> ApiResult<AttachmentInfo> {
+    let services = services(ctx);
+    let value = file.value(ctx).map_err(|e| field_error("file", &format!("the upload cannot be read: {e}")))?;
+    let name = value.filename.trim().to_owned();
+    if name.is_empty() {
+        return Err(field_error("file", "the file has no name"));
+    }
+    let content_type = value.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    let (blobs, tenant, limit) = (services.blobs.clone(), caller.tenant, services.settings.attachment_limit);
+    let mut reader = value.into_read();
+    let stored = tokio::task::spawn_blocking(move || blobs.put(tenant, &mut reader, limit))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| match e {
+            blobs::BlobError::TooLarge { limit } => {
+                ApiError::new(Code::LimitExceeded, format!("an attachment is at most {limit} bytes"))
+            }
+            other => ApiError::internal(other),
+        })?;
+    Ok(AttachmentInfo { id: stored.sha256, name, content_type, size: stored.size })
+}

@@ -1,0 +1,198 @@
+//! Webmail queries: the caller's folders, a folder's mail, one mail, search,
+//! forwarding and the company's domains.
+
+use async_graphql::connection::Edge;
+use async_graphql::{Context, Object, Result};
+use domain::mail::Folder;
+use projections::projectors::{
+    FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAILS, folder_items_prefix, folder_key, mail_key,
+};
+use uuid::Uuid;
+
+use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, MailSummary};
+use super::{Company, field_error, full_mail, summary};
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::schema::pagination::{Counted, Page, page, page_size};
+use crate::schema::{Caller, caller, services};
+
+/// The most user folders one listing reads.
+const MAX_FOLDERS: usize = 1000;
+
+#[derive(Default)]
+pub struct MailQuery;
+
+#[Object]
+impl MailQuery {
+    /// The caller's folders with their total and unread counts (rule E8).
+    async fn mail_folders(&self, ctx: &Context<'_>) -> Result<Vec<MailFolder>> {
+        let caller = caller(ctx).await?;
+        Ok(folders(ctx, &caller).await?)
+    }
+
+    /// A folder's mail, newest first (rule E8).
+    async fn mailbox(
+        &self,
+        ctx: &Context<'_>,
+        folder: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<MailSummary>> {
+        let caller = caller(ctx).await?;
+        Ok(mailbox(ctx, &caller, &folder, first, after).await?)
+    }
+
+    /// One mail of the caller's mailbox in full.
+    async fn mail(&self, ctx: &Context<'_>, id: Uuid) -> Result<Mail> {
+        let caller = caller(ctx).await?;
+        Ok(full_mail(services(ctx), &caller, id).await?)
+    }
+
+    /// The caller's mail whose sender, subject or body holds every word of
+    /// `query`, newest first.
+    async fn search_mail(
+        &self,
+        ctx: &Context<'_>,
+        query: String,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<MailSummary>> {
+        let caller = caller(ctx).await?;
+        Ok(search(ctx, &caller, &query, first, after).await?)
+    }
+
+    /// The caller's forwarding (rule E5).
+    async fn mail_forwarding(&self, ctx: &Context<'_>) -> Result<MailForwarding> {
+        let caller = caller(ctx).await?;
+        Ok(forwarding(ctx, caller.tenant, caller.user.id).await?)
+    }
+
+    /// A user's forwarding (admins only; rule E5).
+    async fn user_mail_forwarding(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<MailForwarding> {
+        let caller = caller(ctx).await?;
+        caller.require_admin()?;
+        Ok(forwarding(ctx, caller.tenant, user_id).await?)
+    }
+
+    /// The company's mail domains and the DNS records each needs (rule T3).
+    async fn mail_domains(&self, ctx: &Context<'_>) -> Result<Vec<MailDomain>> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        let company = Company::load(services, caller.tenant).await?;
+        Ok(company
+            .domains
+            .iter()
+            .map(|d| mail_domain(d, *d == company.primary, &services.settings.mail_host))
+            .collect())
+    }
+}
+
+pub(super) fn mail_domain(domain: &domain::values::DomainName, primary: bool, mail_host: &str) -> MailDomain {
+    MailDomain {
+        name: domain.to_string(),
+        primary,
+        records: domain::mail::dns::records(domain, mail_host)
+            .into_iter()
+            .map(|r| DnsRecord { kind: r.kind.to_owned(), name: r.name, value: r.value, priority: r.priority })
+            .collect(),
+    }
+}
+
+async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder>> {
+    let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
+    let rows = services(ctx).read_models().scan(MAIL_FOLDERS, &prefix, None, MAX_FOLDERS).await?;
+    let mut stored: Vec<MailFolder> = rows
+        .into_iter()
+        .map(|(_, v)| serde_json::from_value(v).map_err(ApiError::internal))
+        .collect::<ApiResult<_>>()?;
+    let mut out: Vec<MailFolder> = Folder::SYSTEM
+        .iter()
+        .map(|f| {
+            let id = f.to_string();
+            stored.iter().find(|s| s.id == id).cloned().unwrap_or_else(|| MailFolder::empty_system(&id))
+        })
+        .collect();
+    stored.retain(|s| !s.system);
+    stored.sort_by_key(|f| f.name.to_lowercase());
+    out.extend(stored);
+    Ok(out)
+}
+
+/// Checks that `folder` names one of the caller's folders.
+pub(super) async fn own_folder(ctx: &Context<'_>, caller: &Caller, folder: &str) -> ApiResult<Folder> {
+    let parsed: Folder = folder.parse().map_err(|_| field_error("folder", &format!("`{folder}` is not a folder")))?;
+    if let Folder::User(_) = parsed {
+        let key = folder_key(caller.tenant, caller.user.id, folder);
+        if services(ctx).read_models().get(MAIL_FOLDERS, &key).await?.is_none() {
+            return Err(ApiError::not_found(format!("folder {folder}")));
+        }
+    }
+    Ok(parsed)
+}
+
+async fn mailbox(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    folder: &str,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Page<MailSummary>> {
+    let folder = own_folder(ctx, caller, folder).await?;
+    let prefix = folder_items_prefix(caller.tenant, caller.user.id, &folder.to_string());
+    page(services(ctx), FOLDER_ITEMS, &prefix, first, after, |row| summary(caller, row)).await
+}
+
+async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<MailForwarding> {
+    let row = services(ctx).read_models().get(MAIL_FORWARDING, &format!("{tenant}/{user}")).await?;
+    row.map_or(Ok(MailForwarding::default()), |r| serde_json::from_value(r).map_err(ApiError::internal))
+}
+
+/// The most entries a search reads.
+const SEARCH_SCAN: usize = 100_000;
+
+async fn search(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    query: &str,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Page<MailSummary>> {
+    let size = page_size(first)?;
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    if words.is_empty() {
+        return Err(field_error("query", "search for at least one word"));
+    }
+    let skip = match &after {
+        None => 0,
+        Some(cursor) => cursor
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_add(1))
+            .ok_or_else(|| ApiError::new(Code::Validation, "`after` is not a cursor of this list"))?,
+    };
+    let models = services(ctx).read_models();
+    let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
+    let entries = models.scan(MAIL_ENTRIES, &prefix, None, SEARCH_SCAN).await?;
+    let mut hits = Vec::new();
+    for (_, entry) in entries {
+        let Some(mail) = entry["mailId"].as_str().and_then(|m| Uuid::parse_str(m).ok()) else { continue };
+        let Some(row) = models.get(MAILS, &mail_key(caller.tenant, mail)).await? else { continue };
+        let haystack = format!(
+            "{} {} {}",
+            row["from"].as_str().unwrap_or_default(),
+            row["subject"].as_str().unwrap_or_default(),
+            row["text"].as_str().unwrap_or_default()
+        )
+        .to_lowercase();
+        if words.iter().all(|w| haystack.contains(w.as_str())) {
+            hits.push(summary(caller, entry)?);
+        }
+    }
+    hits.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+    let total_count = hits.len();
+    let has_next = total_count > skip + size;
+    let mut connection = Page::with_additional_fields(after.is_some(), has_next, Counted { total_count });
+    connection
+        .edges
+        .extend(hits.into_iter().enumerate().skip(skip).take(size).map(|(i, hit)| Edge::new(i.to_string(), hit)));
+    Ok(connection)
+}

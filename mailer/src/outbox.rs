@@ -1,0 +1,181 @@
+//! The outbox: every external recipient of a sent or forwarded mail is
+//! delivered through the relay, with retries, and the outcome is recorded
+//! on the sender's mailbox as an event (rule E4: sent / failed, with the
+//! relay's answer).
+//!
+//! At start the outbox reads the whole log to learn which deliveries have no
+//! outcome yet, and only then begins to deliver, so nothing reported before
+//! a restart is sent twice. Without a relay the copies stay queued, which
+//! the sender's tracking shows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use blobs::BlobStore;
+use chrono::{DateTime, Utc};
+use commands::{CommandContext, CommandError, Commands};
+use domain::mail::{DeliveryReport, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, OutgoingMail};
+use domain::{Actor, Aggregate};
+use store::{RecordedEvent, StoreError};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+use crate::{Relay, RelayError, render};
+
+/// How often a delivery is tried before it is reported failed.
+const ATTEMPTS: u32 = 5;
+/// The wait before the first retry; it doubles with each further one.
+const FIRST_RETRY: Duration = Duration::from_secs(2);
+
+/// One external copy to deliver.
+#[derive(Clone)]
+struct Delivery {
+    sender: Uuid,
+    tenant: Option<Uuid>,
+    mail: Arc<OutgoingMail>,
+    sent_at: DateTime<Utc>,
+    address: MailAddress,
+}
+
+/// The running outbox; dropping it stops it.
+pub struct Outbox {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Adds to `pending` the external copies `event` sends and removes those it
+/// reports on; returns the added ones.
+fn track(event: &RecordedEvent, pending: &mut BTreeMap<(Uuid, MailAddress), Delivery>) -> Vec<Delivery> {
+    if event.category() != Mailbox::CATEGORY {
+        return vec![];
+    }
+    let (Some(sender), Ok(decoded)) = (event.stream_id(), event.decode::<MailboxEvent>()) else { return vec![] };
+    match decoded {
+        MailboxEvent::MailSent { mail, sent_at, .. } | MailboxEvent::MailForwarded { mail, sent_at, .. } => {
+            let mail = Arc::new(mail);
+            let added: Vec<Delivery> = mail
+                .external()
+                .map(|r| Delivery {
+                    sender,
+                    tenant: event.metadata.tenant,
+                    mail: mail.clone(),
+                    sent_at,
+                    address: r.address.clone(),
+                })
+                .collect();
+            for delivery in &added {
+                pending.insert((mail.mail_id, delivery.address.clone()), delivery.clone());
+            }
+            added
+        }
+        MailboxEvent::DeliveryReported { mail_id, address, .. } => {
+            pending.remove(&(mail_id, address));
+            vec![]
+        }
+        _ => vec![],
+    }
+}
+
+impl Outbox {
+    /// Reads the pending deliveries from the log, then delivers them and
+    /// every new one through `relay` (none: they stay queued).
+    ///
+    /// # Errors
+    /// When the event store fails.
+    pub async fn start(commands: Arc<Commands>, blobs: BlobStore, relay: Option<Relay>) -> Result<Self, StoreError> {
+        let store = commands.store().clone();
+        let mut pending = BTreeMap::new();
+        let mut after = 0;
+        loop {
+            let batch = store.read_all(after, 10_000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.position;
+            for event in &batch {
+                track(event, &mut pending);
+            }
+        }
+        let (queue, mut next) = mpsc::unbounded_channel::<Delivery>();
+        for delivery in pending.values() {
+            let _ = queue.send(delivery.clone());
+        }
+        let queued = pending.len();
+        let follower = tokio::spawn(store::follow(store, after, move |batch| {
+            for event in batch {
+                for delivery in track(event, &mut pending) {
+                    let _ = queue.send(delivery);
+                }
+            }
+        }));
+        let Some(relay) = relay else {
+            tracing::info!(queued, "no SMTP relay is configured; external mail stays queued");
+            let drain = tokio::spawn(async move { while next.recv().await.is_some() {} });
+            return Ok(Self { tasks: vec![follower, drain] });
+        };
+        let deliverer = tokio::spawn(async move {
+            while let Some(delivery) = next.recv().await {
+                let (commands, relay, blobs) = (commands.clone(), relay.clone(), blobs.clone());
+                // Each copy is tried on its own, so one slow retry does not
+                // hold up the rest.
+                tokio::spawn(async move { deliver(&commands, &relay, &blobs, delivery).await });
+            }
+        });
+        Ok(Self { tasks: vec![follower, deliverer] })
+    }
+}
+
+async fn deliver(commands: &Arc<Commands>, relay: &Relay, blobs: &BlobStore, delivery: Delivery) {
+    let report = match attempt_all(relay, blobs, &delivery).await {
+        Ok(reply) => DeliveryReport::Sent { reply },
+        Err(e) => DeliveryReport::Failed { reply: e.reply },
+    };
+    let mail_id = delivery.mail.mail_id;
+    let command = MailboxCommand {
+        owner: delivery.sender,
+        action: MailboxAction::ReportDelivery { mail_id, address: delivery.address.clone(), report },
+    };
+    let key = format!("{mail_id}/{}", delivery.address);
+    let context = CommandContext::new(Uuid::new_v5(&mail_id, key.as_bytes()), Actor::System, delivery.tenant);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match commands.execute::<Mailbox>(delivery.sender, &context, command.clone()).await {
+            Ok(_) | Err(CommandError::Rejected(_)) => return,
+            Err(e) => {
+                tracing::warn!(%mail_id, error = %e, "delivery report not recorded; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Tries the relay until it takes the copy, refuses it for good, or the
+/// attempts run out.
+async fn attempt_all(relay: &Relay, blobs: &BlobStore, delivery: &Delivery) -> Result<String, RelayError> {
+    let tenant = delivery.tenant.unwrap_or_default();
+    let message = render(&delivery.mail, delivery.sent_at, |sha| blobs.read(tenant, sha).ok().flatten())
+        .map_err(|reply| RelayError { reply, permanent: true })?;
+    let (from, to) = (delivery.mail.from.to_string(), delivery.address.to_string());
+    let mut wait = FIRST_RETRY;
+    let mut attempt = 1;
+    loop {
+        match relay.send(&from, &to, &message).await {
+            Ok(reply) => return Ok(reply),
+            Err(e) if e.permanent || attempt >= ATTEMPTS => return Err(e),
+            Err(e) => {
+                tracing::info!(mail = %delivery.mail.mail_id, to, attempt, reply = e.reply, "relay refused for now; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
