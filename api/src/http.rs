@@ -10,7 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{BatchRequest, BatchResponse, Data};
+use async_graphql::http::MultipartOptions;
+use async_graphql::{BatchRequest, BatchResponse, Data, ParseRequestError};
 use async_graphql_actix_web::GraphQLSubscription;
 use futures::StreamExt;
 use serde::Deserialize;
@@ -21,6 +22,9 @@ use crate::errors::Code;
 use crate::schema::{AppSchema, RequestInfo, build_schema};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// The most files one multipart request may upload.
+const MAX_FILES: usize = 20;
 
 /// The most operations one batched request may hold.
 const MAX_BATCH: usize = 10;
@@ -52,6 +56,8 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
             .route("/graphql", web::post().to(graphql_post))
             .route("/graphql", web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws))
             .route("/graphql", web::get().to(graphql_get))
+            .route("/inbound", web::post().to(crate::inbound::receive))
+            .route("/mail/{mail}/attachments/{sha256}", web::get().to(attachment))
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics));
         if manual {
@@ -62,6 +68,37 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
     .listen(listener)?
     .run();
     Ok(server)
+}
+
+/// Reads a request body of at most `limit` bytes.
+pub(crate) async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::BytesMut, HttpResponse> {
+    let too_large = || {
+        request_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::LimitExceeded,
+            &format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let Ok(chunk) = chunk else {
+            return Err(request_error(StatusCode::BAD_REQUEST, Code::Validation, "the request body could not be read"));
+        };
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// A GraphQL error response outside execution (malformed or oversized body).
@@ -85,51 +122,55 @@ async fn graphql_post(
     req: HttpRequest,
     services: web::Data<Arc<Services>>,
     schema: web::Data<AppSchema>,
-    mut payload: web::Payload,
+    payload: web::Payload,
 ) -> HttpResponse {
-    let limit = services.settings.max_body_bytes;
-    let too_large = || {
-        request_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Code::LimitExceeded,
-            &format!("the request body is larger than {limit} bytes"),
-        )
-    };
-    let declared =
-        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return too_large();
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return request_error(StatusCode::BAD_REQUEST, Code::Validation, "the request body could not be read");
-        };
-        if body.len() + chunk.len() > limit {
-            return too_large();
-        }
-        body.extend_from_slice(&chunk);
-    }
-    let json_body = req
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json") || v.starts_with(GRAPHQL_RESPONSE));
-    if !json_body {
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let multipart = content_type.starts_with("multipart/form-data");
+    let json_body = content_type.starts_with("application/json") || content_type.starts_with(GRAPHQL_RESPONSE);
+    if !json_body && !multipart {
         return request_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Validation,
-            "send the GraphQL request as application/json",
+            "send the GraphQL request as application/json (or multipart/form-data with files)",
         );
     }
-    let request: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return request_error(
-                StatusCode::BAD_REQUEST,
-                Code::Validation,
-                &format!("the body is not a GraphQL request: {e}"),
-            );
+    // Uploads may carry a mail's worth of attachments beside the query.
+    let attachment_limit = usize::try_from(services.settings.attachment_limit).unwrap_or(usize::MAX);
+    let limit = if multipart {
+        services.settings.max_body_bytes.saturating_add(attachment_limit)
+    } else {
+        services.settings.max_body_bytes
+    };
+    let body = match read_body(&req, payload, limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let request = if multipart {
+        let options = MultipartOptions::default().max_file_size(attachment_limit).max_num_files(MAX_FILES);
+        match async_graphql::http::receive_batch_body(Some(&content_type), &body[..], options).await {
+            Ok(request) => request,
+            Err(ParseRequestError::PayloadTooLarge) => {
+                return request_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Code::LimitExceeded,
+                    &format!("an uploaded file is larger than {attachment_limit} bytes"),
+                );
+            }
+            Err(e) => {
+                let message = format!("the multipart request is not valid: {e}");
+                return request_error(StatusCode::BAD_REQUEST, Code::Validation, &message);
+            }
+        }
+    } else {
+        match serde_json::from_slice::<BatchRequest>(&body) {
+            Ok(r) => r,
+            Err(e) => {
+                return request_error(
+                    StatusCode::BAD_REQUEST,
+                    Code::Validation,
+                    &format!("the body is not a GraphQL request: {e}"),
+                );
+            }
         }
     };
     if let BatchRequest::Batch(requests) = &request
@@ -286,4 +327,31 @@ async fn set_clock(services: web::Data<Arc<Services>>, change: web::Json<ClockCh
 
 async fn get_clock(services: web::Data<Arc<Services>>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "now": services.clock.now().to_rfc3339() }))
+}
+
+/// `GET /mail/{mail}/attachments/{sha256}`: a file of a mail in the caller's
+/// mailbox, with the caller's bearer token.
+async fn attachment(
+    req: HttpRequest,
+    services: web::Data<Arc<Services>>,
+    path: web::Path<(uuid::Uuid, String)>,
+) -> HttpResponse {
+    let (mail, sha256) = path.into_inner();
+    let Some(token) = request_info(&req).token else {
+        return request_error(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
+    };
+    match crate::schema::mail::attachment(&services, &token, mail, &sha256).await {
+        Ok((info, bytes)) => HttpResponse::Ok()
+            .content_type(info.content_type.clone())
+            .insert_header(actix_web::http::header::ContentDisposition::attachment(info.name))
+            .body(bytes),
+        Err(e) => {
+            let status = match e.code {
+                Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+                Code::NotFound => StatusCode::NOT_FOUND,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            request_error(status, e.code, &e.message)
+        }
+    }
 }

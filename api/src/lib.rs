@@ -5,6 +5,7 @@ mod app;
 mod auth;
 mod errors;
 mod http;
+mod inbound;
 mod metrics;
 pub mod schema;
 mod settings;

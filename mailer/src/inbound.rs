@@ -34,6 +34,8 @@ pub struct InboundMessage {
     pub text: String,
     pub html: Option<String>,
     pub attachments: Vec<InboundAttachment>,
+    /// The Message-ID header, by which a retried message is recognised.
+    pub message_id: Option<String>,
 }
 
 fn shown(address: Option<&Address<'_>>) -> Vec<String> {
@@ -104,6 +106,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, InboundError> {
             .and_then(|_| message.body_html(0))
             .map(|h| h.into_owned()),
         attachments,
+        message_id: message.message_id().map(str::to_owned),
     })
 }
 

@@ -1,6 +1,6 @@
 //! The GraphQL schema, built once and shared by every request.
 
-mod mail;
+pub(crate) mod mail;
 mod mutation;
 mod pagination;
 mod query;

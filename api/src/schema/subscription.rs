@@ -1,9 +1,12 @@
 //! Subscriptions over WebSocket (graphql-transport-ws).
 
 use async_graphql::{Context, Result, Subscription};
+use domain::Aggregate;
+use domain::mail::{Mailbox, MailboxEvent};
 use futures::Stream;
-use projections::projectors::audit_key;
+use projections::projectors::{MAIL_ENTRIES, audit_key, entry_key};
 
+use super::mail::types::MailSummary;
 use super::types::AuditEntry;
 use super::{authenticate, caller, request, services};
 
@@ -37,6 +40,36 @@ impl SubscriptionRoot {
                     {
                         entry.tenant_id = tenant;
                         yield entry;
+                    }
+                }
+            }
+        })
+    }
+
+    /// The caller's new mail as it arrives in their inbox (rule E8).
+    async fn mail_received(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = MailSummary>> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx).clone();
+        let token = request(ctx).and_then(|r| r.token.clone()).unwrap_or_default();
+        let from = *services.store.head().borrow();
+        let mut subscription = services.store.clone().subscribe_all(from);
+        Ok(async_stream::stream! {
+            while let Some(Ok(batch)) = subscription.next_batch().await {
+                // A token that expired or a user deleted meanwhile ends it.
+                if authenticate(&services, &token).await.is_err() {
+                    break;
+                }
+                for event in batch.iter().filter(|e| e.metadata.tenant == Some(caller.tenant) && e.category() == Mailbox::CATEGORY) {
+                    let (Some(owner), Ok(decoded)) = (event.stream_id(), event.decode::<MailboxEvent>()) else { continue };
+                    for delivery in decoded.inbox_deliveries(owner).into_iter().filter(|d| d.user == caller.user.id) {
+                        services.projections.wait_for(event.position, std::time::Duration::from_secs(10)).await;
+                        let key = entry_key(caller.tenant, caller.user.id, delivery.mail_id);
+                        if let Ok(Some(row)) = services.read_models().get(MAIL_ENTRIES, &key).await
+                            && let Ok(mut summary) = serde_json::from_value::<MailSummary>(row)
+                        {
+                            summary.tenant = caller.tenant;
+                            yield summary;
+                        }
                     }
                 }
             }

@@ -130,8 +130,7 @@ async fn recipients(
 
 /// The content of a composed mail; attachments must have been uploaded.
 fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult<Content> {
-    let attachments =
-        input.attachments.iter().map(|a| attachment(services, tenant, a)).collect::<ApiResult<Vec<_>>>()?;
+    let attachments = input.attachments.iter().map(|a| uploaded(services, tenant, a)).collect::<ApiResult<Vec<_>>>()?;
     Ok(Content::parse(
         &input.subject,
         &input.text,
@@ -141,7 +140,7 @@ fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult
     )?)
 }
 
-fn attachment(services: &Services, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
+fn uploaded(services: &Services, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
     let size = services
         .blobs
         .size(tenant, &input.id)
@@ -204,4 +203,23 @@ async fn full_mail(services: &Services, caller: &Caller, mail: Uuid) -> ApiResul
     full.read = entry["read"].as_bool().unwrap_or(false);
     full.flagged = entry["flagged"].as_bool().unwrap_or(false);
     Ok(full)
+}
+
+/// A file of a mail in the token's user's mailbox, with its bytes.
+///
+/// # Errors
+/// `UNAUTHENTICATED` for a bad token; `NOT_FOUND` unless the user's mailbox
+/// holds the mail and the mail the file.
+pub(crate) async fn attachment(
+    services: &Services,
+    token: &str,
+    mail: Uuid,
+    sha256: &str,
+) -> ApiResult<(types::AttachmentInfo, Vec<u8>)> {
+    let caller = super::authenticate(services, token).await?;
+    let not_found = || ApiError::not_found(format!("attachment {sha256} of mail {mail}"));
+    let full = full_mail(services, &caller, mail).await?;
+    let info = full.attachments.into_iter().find(|a| a.id == sha256).ok_or_else(not_found)?;
+    let bytes = services.blobs.read(caller.tenant, sha256).map_err(ApiError::internal)?.ok_or_else(not_found)?;
+    Ok((info, bytes))
 }

@@ -1,0 +1,192 @@
+//! `POST /inbound`: the tenant's mail transfer agent hands over a raw RFC 5322
+//! message for the tenant's users, authenticated with the shared secret.
+//!
+//! The envelope recipients come as repeated `to` query parameters (the To
+//! and Cc headers when there are none). Every recipient must be a user of a
+//! tenant served here, else nothing is delivered and the answer names the
+//! unknown ones with an SMTP reply the MTA can bounce with. A retry of the
+//! same message (same Message-ID) for the same user delivers it once.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{HttpRequest, HttpResponse, web};
+use commands::CommandContext;
+use domain::Actor;
+use domain::mail::{Attachment, Content, IncomingMail, MailAddress, Mailbox, MailboxAction, MailboxCommand};
+use mailer::inbound::{InboundMessage, parse};
+use projections::projectors::TENANT_DOMAINS;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::app::Services;
+use crate::errors::{ApiError, ApiResult, Code};
+use crate::schema::mail::user_at;
+
+fn answer(status: StatusCode, code: Code, message: &str, extra: serde_json::Value) -> HttpResponse {
+    let mut error = json!({ "code": code.as_str(), "message": message });
+    if let (Some(error), serde_json::Value::Object(extra)) = (error.as_object_mut(), extra) {
+        error.extend(extra);
+    }
+    HttpResponse::build(status).json(json!({ "error": error }))
+}
+
+fn failure(e: &ApiError) -> HttpResponse {
+    let status = match e.code {
+        Code::Validation => StatusCode::BAD_REQUEST,
+        Code::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::Forbidden => StatusCode::FORBIDDEN,
+        Code::Conflict => StatusCode::CONFLICT,
+        Code::Internal => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    answer(status, e.code, &e.message, json!({}))
+}
+
+/// A user of a tenant served here.
+struct Addressee {
+    tenant: Uuid,
+    user: Uuid,
+    address: String,
+}
+
+pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, payload: web::Payload) -> HttpResponse {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let authorised =
+        matches!((&services.settings.inbound_secret, presented), (Some(secret), Some(given)) if secret == given);
+    if !authorised {
+        return answer(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            "send the inbound secret as a bearer token",
+            json!({}),
+        );
+    }
+    let limit = services
+        .settings
+        .max_body_bytes
+        .saturating_add(usize::try_from(services.settings.attachment_limit).unwrap_or(usize::MAX));
+    let body = match crate::http::read_body(&req, payload, limit).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let message = match parse(&body) {
+        Ok(message) => message,
+        Err(e) => {
+            return answer(
+                StatusCode::BAD_REQUEST,
+                Code::Validation,
+                &e.to_string(),
+                json!({ "smtp": "554 5.6.0 malformed message" }),
+            );
+        }
+    };
+    let envelope: Vec<String> = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner().into_iter().filter(|(k, _)| k == "to").map(|(_, v)| v).collect())
+        .unwrap_or_default();
+    let addressed = if envelope.is_empty() { message.addressed.clone() } else { envelope };
+    match deliver(&services, &message, &addressed).await {
+        Ok(Ok(delivered)) => HttpResponse::Ok().json(json!({ "delivered": delivered })),
+        Ok(Err(unknown)) => {
+            let replies: Vec<_> = unknown
+                .iter()
+                .map(|a| json!({ "address": a, "smtp": format!("550 5.1.1 <{a}>: no such user here") }))
+                .collect();
+            answer(
+                StatusCode::NOT_FOUND,
+                Code::NotFound,
+                "some recipients are not users here; nothing was delivered",
+                json!({ "recipients": replies }),
+            )
+        }
+        Err(e) => failure(&e),
+    }
+}
+
+/// Delivers to every recipient, or to none: `Ok(Err(unknown))` names the
+/// recipients that are not users here.
+async fn deliver(
+    services: &Services,
+    message: &InboundMessage,
+    addressed: &[String],
+) -> ApiResult<Result<Vec<String>, Vec<String>>> {
+    if addressed.is_empty() {
+        return Err(ApiError::new(Code::Validation, "the message names no recipient"));
+    }
+    let mut found = Vec::new();
+    let mut unknown = Vec::new();
+    for raw in addressed {
+        let Ok(address) = MailAddress::parse(raw) else {
+            unknown.push(raw.clone());
+            continue;
+        };
+        match resolve(services, &address).await? {
+            Some(mailbox) if !found.iter().any(|f: &Addressee| f.user == mailbox.user) => found.push(mailbox),
+            Some(_) => {}
+            None => unknown.push(address.to_string()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Ok(Err(unknown));
+    }
+    let limit = services.settings.attachment_limit;
+    let total: u64 = message.attachments.iter().map(|a| a.bytes.len() as u64).sum();
+    if total > limit {
+        return Err(ApiError::new(
+            Code::LimitExceeded,
+            format!("the attachments total {total} bytes; at most {limit} are taken"),
+        ));
+    }
+    let mail_id = Uuid::now_v7();
+    let mut delivered = Vec::new();
+    for mailbox in found {
+        let mut attachments = Vec::new();
+        for file in &message.attachments {
+            let stored = services.blobs.put(mailbox.tenant, &mut &file.bytes[..], limit).map_err(ApiError::internal)?;
+            attachments.push(Attachment {
+                name: file.name.clone(),
+                content_type: file.content_type.clone(),
+                size: stored.size,
+                sha256: stored.sha256,
+            });
+        }
+        let content =
+            Content::parse(&truncated(&message.subject), &message.text, message.html.as_deref(), attachments, limit)?;
+        let mail = IncomingMail {
+            mail_id,
+            from: message.from.clone(),
+            to: message.to.clone(),
+            cc: message.cc.clone(),
+            content,
+        };
+        let command_id = match &message.message_id {
+            Some(id) => Uuid::new_v5(&mailbox.user, id.as_bytes()),
+            None => Uuid::now_v7(),
+        };
+        let context = CommandContext::new(command_id, Actor::System, Some(mailbox.tenant));
+        let command = MailboxCommand { owner: mailbox.user, action: MailboxAction::Receive { mail } };
+        services.execute::<Mailbox>(mailbox.user, &context, command).await?;
+        delivered.push(mailbox.address);
+    }
+    Ok(Ok(delivered))
+}
+
+/// Subjects longer than a line are cut rather than refused.
+fn truncated(subject: &str) -> String {
+    subject.chars().take(domain::mail::message::MAX_SUBJECT_CHARS).collect()
+}
+
+async fn resolve(services: &Services, address: &MailAddress) -> ApiResult<Option<Addressee>> {
+    let row = services.read_models().get(TENANT_DOMAINS, address.domain().as_str()).await?;
+    let Some(tenant) = row.and_then(|r| r["tenantId"].as_str().and_then(|t| Uuid::parse_str(t).ok())) else {
+        return Ok(None);
+    };
+    Ok(user_at(services, tenant, address).await?.map(|user| Addressee { tenant, user, address: address.to_string() }))
+}
