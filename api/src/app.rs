@@ -61,7 +61,8 @@ impl Services {
     pub async fn start(settings: Settings) -> anyhow::Result<Arc<Self>> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-        let manual_clock = (settings.clock == ClockKind::Manual).then(|| ManualClock::new(Utc::now()));
+        let manual_clock = (settings.clock == ClockKind::Manual)
+            .then(|| ManualClock::new(settings.clock_start.unwrap_or_else(Utc::now)));
         let clock: Arc<dyn Clock> = match &manual_clock {
             Some(manual) => Arc::new(manual.clone()),
             None => Arc::new(SystemClock),

@@ -64,6 +64,9 @@ struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "GROUPWARE_PORT", default_value_t = 8080)]
     port: u16,
+    /// With `--clock manual`: the time the clock starts at (RFC 3339).
+    #[arg(long, env = "GROUPWARE_CLOCK_START")]
+    clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// Which clock drives the system.
     #[arg(long, env = "GROUPWARE_CLOCK", value_enum, default_value = "system")]
     clock: ClockArg,
@@ -116,6 +119,7 @@ impl From<ServeArgs> for Settings {
                 ClockArg::System => ClockKind::System,
                 ClockArg::Manual => ClockKind::Manual,
             },
+            clock_start: a.clock_start,
             token_ttl: Duration::from_secs(a.token_ttl_hours * 3600),
             snapshot_every: a.snapshot_every,
             max_command_attempts: a.command_attempts,

@@ -86,6 +86,8 @@ pub struct Settings {
     /// 0 picks a free port.
     pub port: u16,
     pub clock: ClockKind,
+    /// Where a manual clock starts; now when not given.
+    pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     pub token_ttl: Duration,
     pub snapshot_every: u64,
     pub max_command_attempts: u32,
@@ -113,6 +115,7 @@ impl Default for Settings {
             host: "127.0.0.1".into(),
             port: 8080,
             clock: ClockKind::System,
+            clock_start: None,
             token_ttl: Duration::from_secs(12 * 3600),
             snapshot_every: 100,
             max_command_attempts: 10,

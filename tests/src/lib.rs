@@ -6,6 +6,7 @@ use api::{Application, ClockKind, EventStoreKind, ReadModelKind, Settings};
 use serde_json::{Value, json};
 
 mod own_postgres;
+pub mod smtp;
 pub mod workload;
 
 pub use own_postgres::OwnPostgres;
@@ -202,10 +203,11 @@ pub fn live_services(app: &TestApp) -> std::sync::Arc<api::Services> {
 
 /// Every row of every read-model table, for comparisons.
 pub async fn dump(models: &dyn projections::ReadModelStore) -> Vec<(&'static str, Vec<projections::Row>)> {
-    use projections::projectors::{AUDIT, CREDENTIALS, TENANT_DOMAINS, TENANTS, USER_IDS, USERS};
     let mut tables = Vec::new();
-    for table in [TENANTS, TENANT_DOMAINS, USERS, USER_IDS, CREDENTIALS, AUDIT] {
-        tables.push((table, models.scan(table, "", None, usize::MAX).await.expect("scan")));
+    for projector in projections::projectors::all() {
+        for table in projector.tables() {
+            tables.push((*table, models.scan(table, "", None, usize::MAX).await.expect("scan")));
+        }
     }
     tables
 }

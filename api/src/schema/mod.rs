@@ -18,20 +18,20 @@ use uuid::Uuid;
 use crate::app::Services;
 use crate::errors::{ApiError, ApiResult};
 
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+pub use mutation::CoreMutation;
+pub use query::CoreQuery;
 pub use subscription::SubscriptionRoot;
 pub use types::User;
 
 /// Every query, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "QueryRoot")]
-pub struct Query(QueryRoot, mail::MailQuery);
+pub struct Query(CoreQuery, mail::MailQuery);
 
 /// Every mutation, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "MutationRoot")]
-pub struct Mutation(MutationRoot, mail::MailMutation);
+pub struct Mutation(CoreMutation, mail::MailMutation);
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 

@@ -16,7 +16,7 @@ use crate::app::{Services, context};
 use crate::errors::{ApiError, ApiResult};
 
 #[derive(Default)]
-pub struct MutationRoot;
+pub struct CoreMutation;
 
 /// A company's application for the service (rule T1).
 #[derive(InputObject)]
@@ -88,7 +88,7 @@ async fn login_of(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Logi
 }
 
 #[Object]
-impl MutationRoot {
+impl CoreMutation {
     /// Signs a company up with its first admin (rules T1, T2).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SignUpPayload> {
         Ok(sign_up(ctx, input).await?)

@@ -13,10 +13,10 @@ use super::{User, caller, load_user, services};
 use crate::errors::{ApiError, ApiResult};
 
 #[derive(Default)]
-pub struct QueryRoot;
+pub struct CoreQuery;
 
 #[Object]
-impl QueryRoot {
+impl CoreQuery {
     /// The logged-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         Ok(caller(ctx).await?.user)

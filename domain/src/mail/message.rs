@@ -183,6 +183,18 @@ pub enum Folder {
 impl Folder {
     pub const SYSTEM: [Folder; 5] = [Folder::Inbox, Folder::Sent, Folder::Drafts, Folder::Scheduled, Folder::Trash];
 
+    /// The name a system folder is shown with; `None` for user folders.
+    pub fn system_name(self) -> Option<&'static str> {
+        match self {
+            Folder::Inbox => Some("Inbox"),
+            Folder::Sent => Some("Sent"),
+            Folder::Drafts => Some("Drafts"),
+            Folder::Scheduled => Some("Scheduled"),
+            Folder::Trash => Some("Trash"),
+            Folder::User(_) => None,
+        }
+    }
+
     /// Whether mail may be moved into this folder by hand: drafts and
     /// scheduled mail have their own lifecycle.
     pub fn accepts_moves(self) -> bool {

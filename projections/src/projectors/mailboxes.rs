@@ -176,7 +176,10 @@ impl Applying<'_> {
         let mut row = match tx.get(MAIL_FOLDERS, &key).await? {
             Some(row) => row,
             // System folders appear with their first mail.
-            None => json!({ "id": folder, "name": folder, "system": true, "total": 0, "unread": 0 }),
+            None => {
+                let name = folder.parse::<Folder>().ok().and_then(Folder::system_name).unwrap_or(folder);
+                json!({ "id": folder, "name": name, "system": true, "total": 0, "unread": 0 })
+            }
         };
         let add = |v: &Value, d: i64| json!((v.as_i64().unwrap_or(0) + d).max(0));
         row["total"] = add(&row["total"], total);

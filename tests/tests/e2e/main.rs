@@ -5,5 +5,6 @@ mod authorisation;
 mod bad_input;
 mod faults;
 mod http_surface;
+mod mail;
 mod read_models;
 mod restart;

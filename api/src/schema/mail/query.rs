@@ -108,7 +108,7 @@ async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder
         .iter()
         .map(|f| {
             let id = f.to_string();
-            stored.iter().find(|s| s.id == id).cloned().unwrap_or_else(|| MailFolder::empty_system(&id))
+            stored.iter().find(|s| s.id == id).cloned().unwrap_or_else(|| MailFolder::empty_system(*f))
         })
         .collect();
     stored.retain(|s| !s.system);

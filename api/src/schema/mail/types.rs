@@ -23,8 +23,9 @@ pub struct MailFolder {
 }
 
 impl MailFolder {
-    pub fn empty_system(id: &str) -> Self {
-        Self { id: id.to_owned(), name: id.to_owned(), system: true, total: 0, unread: 0 }
+    pub fn empty_system(folder: domain::mail::Folder) -> Self {
+        let name = folder.system_name().unwrap_or_default().to_owned();
+        Self { id: folder.to_string(), name, system: true, total: 0, unread: 0 }
     }
 }
 
