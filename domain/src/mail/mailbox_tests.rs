@@ -370,7 +370,7 @@ fn rule_e8_user_folders_are_created_renamed_and_deleted_when_empty() {
     given::<Mailbox>(vec![]).when(owner(), create).then(vec![created.clone()]);
     let duplicate = command(MailboxAction::CreateFolder { folder_id: folder(2), name: "projects".into() });
     assert!(matches!(
-        decide(&[created.clone()], owner(), &duplicate, "2026-11-26T09:00:00Z"),
+        decide(std::slice::from_ref(&created), owner(), &duplicate, "2026-11-26T09:00:00Z"),
         Err(DomainError::Conflict(_))
     ));
     let rename = command(MailboxAction::RenameFolder { folder_id: folder(1), name: "Archive".into() });
@@ -379,7 +379,7 @@ fn rule_e8_user_folders_are_created_renamed_and_deleted_when_empty() {
         .then(vec![MailboxEvent::FolderRenamed { folder_id: folder(1), name: "Archive".into() }]);
     let full = command(MailboxAction::DeleteFolder { folder_id: folder(1), mail_count: 1 });
     assert!(matches!(
-        decide(&[created.clone()], owner(), &full, "2026-11-26T09:00:00Z"),
+        decide(std::slice::from_ref(&created), owner(), &full, "2026-11-26T09:00:00Z"),
         Err(DomainError::Conflict(_))
     ));
     let empty = command(MailboxAction::DeleteFolder { folder_id: folder(1), mail_count: 0 });

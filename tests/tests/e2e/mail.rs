@@ -253,7 +253,7 @@ async fn rule_e2_a_scheduled_mail_is_delivered_after_a_restart_and_cancelled_onl
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    assert_eq!(ids(&delivered), [id.clone()]);
+    assert_eq!(ids(&delivered), std::slice::from_ref(&id));
     assert_eq!(folder(&app, &kim, "sent").await["edges"][0]["node"]["id"], id.as_str());
     assert_eq!(folder(&app, &kim, "scheduled").await["totalCount"], 0);
     let late = app.gql(Some(&kim), CANCEL, json!({ "id": id })).await;
@@ -348,7 +348,7 @@ async fn rule_e8_folders_moves_and_trash() {
     let deleted =
         app.gql(Some(&lee.1), "mutation($ids: [UUID!]!) { deleteMail(ids: $ids) }", json!({ "ids": [other] })).await;
     assert_eq!(deleted["data"]["deleteMail"], 1);
-    assert_eq!(ids(&folder(&app, &lee.1, "trash").await), [other.clone()]);
+    assert_eq!(ids(&folder(&app, &lee.1, "trash").await), std::slice::from_ref(&other));
     assert_eq!(
         code(
             &app.gql(Some(&lee.1), "mutation($ids: [UUID!]!) { deleteMailForever(ids: $ids) }", json!({ "ids": [id] }))

@@ -56,7 +56,7 @@ impl Company {
     }
 
     /// The caller's address on `domain` (rule T3), the primary by default.
-    fn from_address(&self, login: &str, domain: Option<&str>) -> ApiResult<MailAddress> {
+    fn sender_address(&self, login: &str, domain: Option<&str>) -> ApiResult<MailAddress> {
         let domain = match domain {
             None => self.primary.clone(),
             Some(d) => {

@@ -295,7 +295,7 @@ async fn send_mail(
 ) -> ApiResult<Mail> {
     let services = services(ctx);
     let company = Company::load(services, caller.tenant).await?;
-    let from = company.from_address(&caller.user.login, input.from_domain.as_deref())?;
+    let from = company.sender_address(&caller.user.login, input.from_domain.as_deref())?;
     let recipients = recipients(services, caller.tenant, &company, &input).await?;
     let count = recipients.len();
     let mail = OutgoingMail {
@@ -345,7 +345,7 @@ async fn save_draft(
     let services = services(ctx);
     let company = Company::load(services, caller.tenant).await?;
     let draft = Draft {
-        from: Some(company.from_address(&caller.user.login, input.from_domain.as_deref())?),
+        from: Some(company.sender_address(&caller.user.login, input.from_domain.as_deref())?),
         to: parse_addresses("to", &input.to)?,
         cc: parse_addresses("cc", &input.cc)?,
         bcc: parse_addresses("bcc", &input.bcc)?,
