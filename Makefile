@@ -32,6 +32,7 @@ fmt:
 ## the embedded store, then PostgreSQL (DATABASE_URL) beside pgbench.
 bench:
 	$(CARGO) bench -p tests --bench throughput
+	$(CARGO) bench -p tests --bench webmail
 	$(CARGO) bench -p tests --bench postgres
 
 ## Replay the event log under ./data into fresh read models.

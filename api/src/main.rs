@@ -135,6 +135,11 @@ impl From<ServeArgs> for Settings {
     }
 }
 
+/// A server allocates and frees many small JSON values per request;
+/// mimalloc does that markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -2,7 +2,8 @@
 //! decide with `now` → append with the exact expected version → on conflict
 //! reload and decide again, a bounded number of times → result.
 
-use std::collections::HashSet;
+use std::any::Any;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use domain::{Actor, Aggregate, DomainError, DomainEvent};
@@ -78,6 +79,47 @@ pub struct Commands {
     follower: tokio::task::JoinHandle<()>,
     in_flight: Mutex<HashSet<Uuid>>,
     max_attempts: u32,
+    states: StateCache,
+}
+
+/// How many aggregate states the pipeline keeps between commands.
+const CACHED_STATES: usize = 10_000;
+
+/// The state each stream had after the last command this process wrote to
+/// it, so that the next command on it needs no read. A cached state can be
+/// stale when another process wrote since: the append then conflicts, and
+/// the retry loads from the store. When full, an arbitrary entry makes room.
+#[derive(Default)]
+struct StateCache {
+    entries: Mutex<HashMap<String, (u64, Box<dyn Any + Send + Sync>)>>,
+}
+
+impl StateCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Box<dyn Any + Send + Sync>)>> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get<A: Aggregate>(&self, stream: &str) -> Option<Loaded<A>> {
+        let entries = self.entries();
+        let (version, state) = entries.get(stream)?;
+        let state = state.downcast_ref::<A>()?.clone();
+        Some(Loaded { state, version: Some(*version), snapshot_version: None })
+    }
+
+    fn put<A: Aggregate>(&self, stream: &str, version: u64, state: A) {
+        let mut entries = self.entries();
+        if entries.len() >= CACHED_STATES
+            && !entries.contains_key(stream)
+            && let Some(victim) = entries.keys().next().cloned()
+        {
+            entries.remove(&victim);
+        }
+        entries.insert(stream.to_owned(), (version, Box::new(state)));
+    }
+
+    fn forget(&self, stream: &str) {
+        self.entries().remove(stream);
+    }
 }
 
 impl Drop for Commands {
@@ -106,6 +148,7 @@ impl Commands {
             follower,
             in_flight: Mutex::new(HashSet::new()),
             max_attempts: max_attempts.max(1),
+            states: StateCache::default(),
         })
     }
 
@@ -182,7 +225,11 @@ impl Commands {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let loaded = self.load_stream::<A>(&stream, true).await?;
+            let cached = if attempt == 1 { self.states.get::<A>(&stream) } else { None };
+            let loaded = match cached {
+                Some(loaded) => loaded,
+                None => self.load_stream::<A>(&stream, true).await?,
+            };
             loaded.state.authorize(&context.actor, &command)?;
             let now = self.clock.now();
             let events = loaded.state.decide(&command, now)?;
@@ -203,10 +250,14 @@ impl Commands {
                             position: result.position,
                         },
                     );
-                    self.snapshot_if_due(&stream, loaded, &events, result.version);
+                    let loaded_version = loaded.version;
+                    let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
+                    self.states.put(&stream, result.version, state.clone());
+                    self.snapshot_if_due(&stream, loaded_version, state, result.version);
                     return Ok(Outcome { stream, events, position: result.position, repeated: false });
                 }
                 Err(StoreError::Conflict { .. }) if attempt < self.max_attempts => {
+                    self.states.forget(&stream);
                     tracing::debug!(stream, attempt, "conflict; deciding again");
                 }
                 Err(StoreError::Conflict { .. }) => return Err(CommandError::Contention(stream)),
@@ -244,12 +295,12 @@ impl Commands {
         Ok(Outcome { stream: written.stream, events, position: written.position, repeated: true })
     }
 
-    fn snapshot_if_due<A: Aggregate>(&self, stream: &str, loaded: Loaded<A>, events: &[A::Event], version: u64) {
+    /// Saves `state` (at `version`, loaded at `loaded`) when the policy says so.
+    fn snapshot_if_due<A: Aggregate>(&self, stream: &str, loaded: Option<u64>, state: A, version: u64) {
         let Some(snapshots) = self.snapshots.clone() else { return };
-        if !self.policy.due(loaded.version, version) {
+        if !self.policy.due(loaded, version) {
             return;
         }
-        let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
         let stream = stream.to_owned();
         tokio::spawn(async move {
             let state = match serde_json::to_vec(&state) {

@@ -250,3 +250,22 @@ async fn state_loaded_with_and_without_snapshots_is_equal() {
     assert_eq!(ignored.snapshot_version, None);
     assert_eq!(ignored.state, without.state);
 }
+
+#[tokio::test]
+async fn a_state_kept_between_commands_goes_stale_when_another_process_writes_and_is_reloaded() {
+    let setup = Setup::new();
+    let store = setup.store();
+    let (first, _) = setup.commands(store.clone(), 100, 5).await;
+    let (second, _) = setup.commands(store.clone(), 100, 5).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("kim")).await.unwrap();
+    // Another process takes the ID `lee`; the first one's kept state does
+    // not know it.
+    second.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("lee")).await.unwrap();
+    let refused = first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("lee")).await;
+    assert!(matches!(refused, Err(CommandError::Rejected(DomainError::Conflict(_)))), "{refused:?}");
+    first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("park")).await.unwrap();
+    let state = first.load_without_snapshot::<Tenant>(tenant).await.unwrap();
+    assert_eq!(state.state.accounts.len(), 4);
+}

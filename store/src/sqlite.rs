@@ -56,8 +56,47 @@ CREATE TABLE IF NOT EXISTS streams (
 ";
 
 /// The embedded adapter. Cheap to share behind an `Arc`.
+/// Read connections kept open between reads. Opening one costs a schema
+/// load and fresh prepared statements, so the pool covers the concurrency of
+/// a busy server: request handlers, projectors and followers together.
+const IDLE_READERS: usize = 32;
+
+/// How many of the newest events are kept in memory for subscribers.
+const RECENT_EVENTS: usize = 8_192;
+
+/// The newest committed events, in position order without gaps: followers
+/// at the head (projectors, process managers, subscriptions — several per
+/// event) read them from memory instead of each reading the file.
+#[derive(Default)]
+struct Recent {
+    events: std::sync::RwLock<std::collections::VecDeque<RecordedEvent>>,
+}
+
+impl Recent {
+    fn push(&self, committed: Vec<RecordedEvent>) {
+        let Ok(mut events) = self.events.write() else { return };
+        events.extend(committed);
+        let excess = events.len().saturating_sub(RECENT_EVENTS);
+        events.drain(..excess);
+    }
+
+    /// The events with `after < position <= until`, when all are held.
+    fn range(&self, after: u64, until: u64) -> Option<Vec<RecordedEvent>> {
+        let events = self.events.read().ok()?;
+        let first = events.front()?.position;
+        let last = events.back()?.position;
+        if after + 1 < first || until > last {
+            return None;
+        }
+        let start = usize::try_from(after + 1 - first).ok()?;
+        let end = usize::try_from(until + 1 - first).ok()?;
+        Some(events.range(start..end).cloned().collect())
+    }
+}
+
 pub struct SqliteEventStore {
     path: PathBuf,
+    recent: Arc<Recent>,
     writer: Mutex<mpsc::Sender<Request>>,
     head: watch::Receiver<u64>,
     readers: Mutex<Vec<Connection>>,
@@ -89,14 +128,23 @@ impl SqliteEventStore {
         let writer_now = now.clone();
         let commits = Arc::new(AtomicU64::new(0));
         let writer_commits = commits.clone();
+        let recent = Arc::new(Recent::default());
+        let writer_recent = recent.clone();
         thread::Builder::new()
             .name("event-store-writer".into())
             .spawn(move || {
-                Writer { conn, next_position: last + 1, head: head_tx, now: writer_now, commits: writer_commits }
-                    .run(&receiver)
+                Writer {
+                    conn,
+                    next_position: last + 1,
+                    head: head_tx,
+                    now: writer_now,
+                    commits: writer_commits,
+                    recent: writer_recent,
+                }
+                .run(&receiver)
             })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { path, writer: Mutex::new(sender), head, readers: Mutex::new(Vec::new()), now, commits })
+        Ok(Self { path, recent, writer: Mutex::new(sender), head, readers: Mutex::new(Vec::new()), now, commits })
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {
@@ -122,7 +170,9 @@ impl SqliteEventStore {
                 )?;
                 c.pragma_update(None, "query_only", true)?;
                 c.pragma_update(None, "mmap_size", 1i64 << 30)?;
-                c.pragma_update(None, "cache_size", -65_536)?;
+                // Reads go through the shared memory map; a small page cache
+                // per connection is enough.
+                c.pragma_update(None, "cache_size", -8_192)?;
                 c
             }
         };
@@ -134,7 +184,7 @@ impl SqliteEventStore {
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < 8
+            && pool.len() < IDLE_READERS
         {
             pool.push(conn);
         }
@@ -295,6 +345,9 @@ impl SqliteEventStore {
         if until <= after {
             return Ok(Vec::new());
         }
+        if let Some(events) = self.recent.range(after, until) {
+            return Ok(events);
+        }
         self.read(move |conn, _| {
             let mut stmt = conn
                 .prepare_cached(&format!("{SELECT_EVENT} WHERE position > ?1 AND position <= ?2 ORDER BY position"))?;
@@ -319,6 +372,7 @@ struct Writer {
     head: watch::Sender<u64>,
     now: Now,
     commits: Arc<AtomicU64>,
+    recent: Arc<Recent>,
 }
 
 impl Writer {
@@ -338,6 +392,7 @@ impl Writer {
     fn commit_group(&mut self, group: Vec<Request>) {
         let start_position = self.next_position;
         let recorded_at = nanos((self.now)());
+        let mut committed = Vec::new();
         let outcomes = (|| -> Result<Vec<Outcome>, StoreError> {
             let tx = self.conn.transaction()?;
             let outcomes = group
@@ -347,9 +402,8 @@ impl Writer {
                         &tx,
                         &mut self.next_position,
                         recorded_at,
-                        stream,
-                        *expected,
-                        events,
+                        (stream, *expected, events),
+                        &mut committed,
                     )),
                     Request::SetMetadata { stream, metadata, .. } => {
                         Outcome::Metadata(set_metadata(&tx, stream, *metadata))
@@ -364,6 +418,7 @@ impl Writer {
             // Nothing of the group is stored.
             self.next_position = start_position;
         } else if self.next_position > start_position {
+            self.recent.push(committed);
             self.head.send_replace(self.next_position - 1);
         }
         answer_all(group, outcomes);
@@ -376,13 +431,13 @@ fn current_version(tx: &Transaction<'_>, stream: &str) -> Result<Option<u64>, St
 }
 
 /// Appends one request inside its own savepoint of the group's transaction.
+/// The events it stores are added to `committed`.
 fn append_one(
     tx: &Transaction<'_>,
     next_position: &mut u64,
     recorded_at: i64,
-    stream: &str,
-    expected: ExpectedVersion,
-    events: &[EventData],
+    (stream, expected, events): (&str, ExpectedVersion, &[EventData]),
+    committed: &mut Vec<RecordedEvent>,
 ) -> Result<AppendResult, StoreError> {
     let current = current_version(tx, stream)?;
     if let Some(done) = already_appended(tx, stream, expected, current, events)? {
@@ -439,6 +494,17 @@ fn append_one(
     match inserted {
         Ok(()) => {
             tx.execute_batch("RELEASE append_one")?;
+            committed.extend((0u64..).zip(events).map(|(i, event)| RecordedEvent {
+                id: event.id,
+                stream: stream.to_owned(),
+                version: first_version + i,
+                position: first_position + i,
+                event_type: event.event_type.clone(),
+                schema_version: event.schema_version,
+                data: event.data.clone(),
+                metadata: event.metadata.clone(),
+                recorded_at: DateTime::from_timestamp_nanos(recorded_at),
+            }));
             *next_position += events.len() as u64;
             Ok(AppendResult { version: first_version + events.len() as u64 - 1, position: *next_position - 1 })
         }

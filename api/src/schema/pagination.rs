@@ -44,13 +44,24 @@ pub async fn page<T: OutputType>(
     after: Option<String>,
     to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
 ) -> ApiResult<Page<T>> {
+    let total_count = services.read_models().count(table, prefix).await?;
+    counted_page(services, table, prefix, (first, after), total_count, to_node).await
+}
+
+/// Like [`page`], for a list whose size a read model keeps.
+pub async fn counted_page<T: OutputType>(
+    services: &Services,
+    table: &str,
+    prefix: &str,
+    (first, after): (Option<i32>, Option<String>),
+    total_count: usize,
+    to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
+) -> ApiResult<Page<T>> {
     let size = page_size(first)?;
-    let models = services.read_models();
     let after_key = after.as_ref().map(|a| format!("{prefix}{a}"));
-    let mut rows = models.scan(table, prefix, after_key.as_deref(), size + 1).await?;
+    let mut rows = services.read_models().scan(table, prefix, after_key.as_deref(), size + 1).await?;
     let has_next = rows.len() > size;
     rows.truncate(size);
-    let total_count = models.count(table, prefix).await?;
     let mut connection = Connection::with_additional_fields(after.is_some(), has_next, Counted { total_count });
     for (key, value) in rows {
         let cursor = key.strip_prefix(prefix).unwrap_or(&key).to_owned();

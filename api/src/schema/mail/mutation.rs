@@ -124,7 +124,7 @@ impl MailMutation {
         command_id: Option<Uuid>,
     ) -> Result<Vec<MailSummary>> {
         let caller = caller(ctx).await?;
-        let to = own_folder(ctx, &caller, &folder).await?;
+        let (to, _) = own_folder(ctx, &caller, &folder).await?;
         Ok(move_to(ctx, &caller, ids, to, command_id).await?)
     }
 

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, MailSummary};
 use super::{Company, field_error, full_mail, summary};
 use crate::errors::{ApiError, ApiResult, Code};
-use crate::schema::pagination::{Counted, Page, page, page_size};
+use crate::schema::pagination::{Counted, Page, counted_page, page_size};
 use crate::schema::{Caller, caller, services};
 
 /// The most user folders one listing reads.
@@ -117,16 +117,18 @@ async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder
     Ok(out)
 }
 
-/// Checks that `folder` names one of the caller's folders.
-pub(super) async fn own_folder(ctx: &Context<'_>, caller: &Caller, folder: &str) -> ApiResult<Folder> {
+/// Checks that `folder` names one of the caller's folders; the folder and
+/// how many mails it holds.
+pub(super) async fn own_folder(ctx: &Context<'_>, caller: &Caller, folder: &str) -> ApiResult<(Folder, usize)> {
     let parsed: Folder = folder.parse().map_err(|_| field_error("folder", &format!("`{folder}` is not a folder")))?;
-    if let Folder::User(_) = parsed {
-        let key = folder_key(caller.tenant, caller.user.id, folder);
-        if services(ctx).read_models().get(MAIL_FOLDERS, &key).await?.is_none() {
-            return Err(ApiError::not_found(format!("folder {folder}")));
-        }
+    let key = folder_key(caller.tenant, caller.user.id, &parsed.to_string());
+    let row = services(ctx).read_models().get(MAIL_FOLDERS, &key).await?;
+    match row {
+        Some(row) => Ok((parsed, usize::try_from(row["total"].as_u64().unwrap_or(0)).unwrap_or(usize::MAX))),
+        // System folders exist before their first mail.
+        None if parsed.system_name().is_some() => Ok((parsed, 0)),
+        None => Err(ApiError::not_found(format!("folder {folder}"))),
     }
-    Ok(parsed)
 }
 
 async fn mailbox(
@@ -136,9 +138,9 @@ async fn mailbox(
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<Page<MailSummary>> {
-    let folder = own_folder(ctx, caller, folder).await?;
+    let (folder, total) = own_folder(ctx, caller, folder).await?;
     let prefix = folder_items_prefix(caller.tenant, caller.user.id, &folder.to_string());
-    page(services(ctx), FOLDER_ITEMS, &prefix, first, after, |row| summary(caller, row)).await
+    counted_page(services(ctx), FOLDER_ITEMS, &prefix, (first, after), total, |row| summary(caller, row)).await
 }
 
 async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<MailForwarding> {

@@ -1,0 +1,168 @@
+//! Webmail over HTTP, one line each: `bench <name> <value> <unit>`.
+//!
+//! The real server (embedded store, in-memory read models) runs in this
+//! process; the clients speak GraphQL to it over loopback, as front ends do.
+//! Client and server share the machine, so the figures are conservative.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use api::{Application, Settings};
+use serde_json::{Value, json};
+use tests::workload::report;
+
+/// Concurrent clients sending mail.
+const SENDERS: usize = 32;
+/// Mails each sender sends (below the daily limit of 500 deliveries).
+const SENDS_EACH: usize = 300;
+/// Concurrent connections reading an inbox page.
+const READERS: usize = 64;
+/// Pages each reader requests.
+const READS_EACH: usize = 400;
+
+const SEND: &str = "mutation($to: String!) { sendMail(input: { to: [$to], subject: \"주간 업무 보고\",
+    text: \"이번 주 진행 상황을 공유드립니다. 자세한 내용은 첨부를 확인해 주세요.\" }) { id } }";
+const INBOX: &str = "{ mailbox(folder: \"inbox\", first: 20) { totalCount edges { node { id from subject snippet at read hasAttachments } } } }";
+
+async fn gql(client: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
+    let mut request = client.post(url).json(&json!({ "query": query, "variables": variables }));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response: Value = request.send().await.expect("request").json().await.expect("json");
+    assert!(response["errors"].is_null(), "{response}");
+    response
+}
+
+async fn login(client: &reqwest::Client, url: &str, user: &str, password: &str) -> String {
+    let r = gql(
+        client,
+        url,
+        None,
+        "mutation($u: String!, $p: String!) { login(domain: \"bench.co.kr\", userId: $u, password: $p) { token } }",
+        json!({ "u": user, "p": password }),
+    )
+    .await;
+    r["data"]["login"]["token"].as_str().expect("token").to_owned()
+}
+
+/// The users of the company, logged in.
+async fn company(client: &reqwest::Client, url: &str) -> Vec<String> {
+    gql(
+        client,
+        url,
+        None,
+        "mutation { signUp(input: { domain: \"bench.co.kr\", companyName: \"벤치\", memberType: BUSINESS,
+           billingCycleMonths: 12, adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" }) { tenant { id } } }",
+        json!({}),
+    )
+    .await;
+    let admin = login(client, url, "admin", "s3cret-pass").await;
+    let mut tokens = Vec::new();
+    for i in 0..SENDERS {
+        let user = format!("user{i}");
+        gql(
+            client,
+            url,
+            Some(&admin),
+            "mutation($u: String!) { createUser(input: { userId: $u, name: \"사용자\", password: \"user-pass-1\" }) { id } }",
+            json!({ "u": user }),
+        )
+        .await;
+        tokens.push(login(client, url, &user, "user-pass-1").await);
+    }
+    tokens
+}
+
+/// `sendMail` mutations per second from `SENDERS` concurrent clients, each
+/// to one colleague.
+async fn send_rate(client: &reqwest::Client, url: &str, tokens: &[String]) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, token)| {
+            let (client, url, token) = (client.clone(), url.to_owned(), token.clone());
+            tokio::spawn(async move {
+                let to = format!("user{}@bench.co.kr", (i + 1) % SENDERS);
+                for _ in 0..SENDS_EACH {
+                    gql(&client, &url, Some(&token), SEND, json!({ "to": to })).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("sender");
+    }
+    (SENDERS * SENDS_EACH) as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Requests per second and the 99th percentile latency of a 20-mail inbox
+/// page, from `READERS` concurrent connections.
+async fn inbox_rate(url: &str, token: &str) -> (f64, Duration) {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..READERS)
+        .map(|_| {
+            // One connection per reader.
+            let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().expect("client");
+            let (url, token) = (url.to_owned(), token.to_owned());
+            let request = bytes::Bytes::from(json!({ "query": INBOX }).to_string());
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(READS_EACH);
+                for _ in 0..READS_EACH {
+                    let asked = Instant::now();
+                    let response = client
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/json")
+                        .body(request.clone())
+                        .send()
+                        .await
+                        .expect("request");
+                    let ok = response.status().is_success();
+                    let body = response.bytes().await.expect("body");
+                    latencies.push(asked.elapsed());
+                    // The answer is checked, not parsed: the client must not
+                    // take the server's CPU.
+                    let nodes = body.windows(7).filter(|w| w == b"\"node\":").count();
+                    assert!(ok && nodes == 20, "{}", String::from_utf8_lossy(&body));
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(READERS * READS_EACH);
+    for task in tasks {
+        latencies.extend(task.await.expect("reader"));
+    }
+    let rate = latencies.len() as f64 / started.elapsed().as_secs_f64();
+    latencies.sort();
+    let p99 = latencies[latencies.len() * 99 / 100];
+    (rate, p99)
+}
+
+/// The allocator of the `groupware` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings =
+        Settings { data_dir: dir.path().to_path_buf(), port: 0, password_memory_kib: 1024, ..Settings::default() };
+    let app = Application::build(settings).await.expect("server");
+    let url = format!("http://127.0.0.1:{}/graphql", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    for _ in 0..600 {
+        if client.get(url.replace("/graphql", "/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let tokens = Arc::new(company(&client, &url).await);
+    report("send_mail_32_clients", send_rate(&client, &url, &tokens).await, "mutations/s");
+    let (rate, p99) = inbox_rate(&url, &tokens[1]).await;
+    report("inbox_page_64_connections", rate, "requests/s");
+    report("inbox_page_64_connections_p99", p99.as_secs_f64() * 1000.0, "ms");
+}
