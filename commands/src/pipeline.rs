@@ -91,11 +91,14 @@ const CACHED_STATES: usize = 10_000;
 /// the retry loads from the store. When full, an arbitrary entry makes room.
 #[derive(Default)]
 struct StateCache {
-    entries: Mutex<HashMap<String, (u64, Box<dyn Any + Send + Sync>)>>,
+    entries: Mutex<HashMap<String, CachedState>>,
 }
 
+/// A stream's version and its state (an `A` of the stream's aggregate).
+type CachedState = (u64, Box<dyn Any + Send + Sync>);
+
 impl StateCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, Box<dyn Any + Send + Sync>)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedState>> {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
