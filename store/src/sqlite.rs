@@ -389,20 +389,20 @@ impl Writer {
         }
     }
 
-    fn commit_group(&mut self, group: Vec<Request>) {
+    fn commit_group(&mut self, mut group: Vec<Request>) {
         let start_position = self.next_position;
         let recorded_at = nanos((self.now)());
         let mut committed = Vec::new();
         let outcomes = (|| -> Result<Vec<Outcome>, StoreError> {
             let tx = self.conn.transaction()?;
             let outcomes = group
-                .iter()
+                .iter_mut()
                 .map(|request| match request {
                     Request::Append { stream, expected, events, .. } => Outcome::Append(append_one(
                         &tx,
                         &mut self.next_position,
                         recorded_at,
-                        (stream, *expected, events),
+                        (stream.as_str(), *expected, events.as_mut_slice()),
                         &mut committed,
                     )),
                     Request::SetMetadata { stream, metadata, .. } => {
@@ -431,12 +431,13 @@ fn current_version(tx: &Transaction<'_>, stream: &str) -> Result<Option<u64>, St
 }
 
 /// Appends one request inside its own savepoint of the group's transaction.
-/// The events it stores are added to `committed`.
+/// The events it stores are moved into `committed` (the request only needs
+/// its answer afterwards).
 fn append_one(
     tx: &Transaction<'_>,
     next_position: &mut u64,
     recorded_at: i64,
-    (stream, expected, events): (&str, ExpectedVersion, &[EventData]),
+    (stream, expected, events): (&str, ExpectedVersion, &mut [EventData]),
     committed: &mut Vec<RecordedEvent>,
 ) -> Result<AppendResult, StoreError> {
     let current = current_version(tx, stream)?;
@@ -455,7 +456,7 @@ fn append_one(
                  correlation_id, causation_id, client_address, occurred_at, recorded_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
-        for (i, event) in (0u64..).zip(events) {
+        for (i, event) in (0u64..).zip(events.iter()) {
             let m = &event.metadata;
             let bytes = |id: &Option<Uuid>| id.map(Uuid::into_bytes);
             insert
@@ -494,15 +495,15 @@ fn append_one(
     match inserted {
         Ok(()) => {
             tx.execute_batch("RELEASE append_one")?;
-            committed.extend((0u64..).zip(events).map(|(i, event)| RecordedEvent {
+            committed.extend((0u64..).zip(events.iter_mut()).map(|(i, event)| RecordedEvent {
                 id: event.id,
                 stream: stream.to_owned(),
                 version: first_version + i,
                 position: first_position + i,
-                event_type: event.event_type.clone(),
+                event_type: std::mem::take(&mut event.event_type),
                 schema_version: event.schema_version,
-                data: event.data.clone(),
-                metadata: event.metadata.clone(),
+                data: std::mem::take(&mut event.data),
+                metadata: std::mem::take(&mut event.metadata),
                 recorded_at: DateTime::from_timestamp_nanos(recorded_at),
             }));
             *next_position += events.len() as u64;

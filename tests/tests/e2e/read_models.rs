@@ -27,16 +27,29 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     assert_eq!(changed["data"]["changePassword"], true, "{changed}");
     // Mail: sent, read, moved, recalled, drafted, forwarded.
     let lee_token = app.login("acme.com", "lee", "fresh-pass-22").await.unwrap();
-    let send = "mutation($to: [String!]!, $s: String!) { sendMail(input: { to: $to, subject: $s, text: \"hello\" }) { id } }";
-    let first = app.gql(Some(&acme.admin_token), send, json!({ "to": ["lee@acme.com", "kim@acme.com"], "s": "one" })).await;
+    let send =
+        "mutation($to: [String!]!, $s: String!) { sendMail(input: { to: $to, subject: $s, text: \"hello\" }) { id } }";
+    let first =
+        app.gql(Some(&acme.admin_token), send, json!({ "to": ["lee@acme.com", "kim@acme.com"], "s": "one" })).await;
     let first = first["data"]["sendMail"]["id"].as_str().unwrap().to_owned();
-    let second = app.gql(Some(&acme.admin_token), send, json!({ "to": ["lee@acme.com", "x@partner.org"], "s": "two" })).await;
+    let second =
+        app.gql(Some(&acme.admin_token), send, json!({ "to": ["lee@acme.com", "x@partner.org"], "s": "two" })).await;
     let second = second["data"]["sendMail"]["id"].as_str().unwrap().to_owned();
     app.gql(Some(&lee_token), "mutation($id: UUID!) { markMailRead(id: $id) { read } }", json!({ "id": first })).await;
     app.gql(Some(&lee_token), "mutation($ids: [UUID!]!) { deleteMail(ids: $ids) }", json!({ "ids": [second] })).await;
-    app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { recallMail(id: $id) { recalled } }", json!({ "id": first })).await;
+    app.gql(
+        Some(&acme.admin_token),
+        "mutation($id: UUID!) { recallMail(id: $id) { recalled } }",
+        json!({ "id": first }),
+    )
+    .await;
     app.gql(Some(&lee_token), "mutation { saveDraft(input: { subject: \"later\" }) { id } }", json!({})).await;
-    app.gql(Some(&lee_token), "mutation { setMailForwarding(addresses: [\"far@partner.org\"]) { keepCopy } }", json!({})).await;
+    app.gql(
+        Some(&lee_token),
+        "mutation { setMailForwarding(addresses: [\"far@partner.org\"]) { keepCopy } }",
+        json!({}),
+    )
+    .await;
     app.gql(Some(&acme.admin_token), send, json!({ "to": ["lee@acme.com"], "s": "three" })).await;
     app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
 
