@@ -40,10 +40,8 @@ pub struct Services {
     pub scheduler: Scheduler,
     /// Attachments, outside the log.
     pub blobs: BlobStore,
-    /// Delivers external mail through the relay.
-    pub outbox: Outbox,
-    /// Scheduled send and forwarding (rules E2, E5).
-    pub mail_processes: MailProcesses,
+    /// The outbox and the mail process managers, in one process at a time.
+    _mail_workers: Background,
     pub projections: Projections,
     pub auth: Auth,
     pub clock: Arc<dyn Clock>,
@@ -92,8 +90,7 @@ impl Services {
             .map(Relay::from_url)
             .transpose()
             .map_err(|e| anyhow::anyhow!("the SMTP relay: {e}"))?;
-        let outbox = Outbox::start(commands.clone(), blobs.clone(), relay).await.context("starting the outbox")?;
-        let mail_processes = MailProcesses::start(commands.clone());
+
         let read_models: Arc<dyn ReadModelStore> = match &settings.read_models {
             ReadModelKind::Memory => Arc::new(MemoryReadModels::default()),
             ReadModelKind::Postgres(url) => Arc::new(
@@ -102,6 +99,8 @@ impl Services {
                     .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
             ),
         };
+        let mail_workers =
+            Background(tokio::spawn(run_mail_workers(read_models.clone(), commands.clone(), blobs.clone(), relay)));
         let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
             .await
             .context("starting the projections")?;
@@ -112,8 +111,7 @@ impl Services {
             commands,
             scheduler,
             blobs,
-            outbox,
-            mail_processes,
+            _mail_workers: mail_workers,
             projections,
             auth,
             clock,
@@ -171,6 +169,47 @@ impl Services {
             tracing::warn!(position = outcome.position, "read models lag behind a command");
         }
         Ok(outcome)
+    }
+}
+
+/// A task that ends with its owner.
+struct Background(tokio::task::JoinHandle<()>);
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How long a process that does not hold the mail workers waits before it
+/// tries to take them over.
+const MAIL_WORKERS_RETRY: Duration = Duration::from_secs(5);
+
+/// Runs the outbox and the mail process managers while this process holds
+/// their claim: several processes may serve one database, and two outboxes
+/// would send every external copy twice. Another process takes over when
+/// the holder stops.
+async fn run_mail_workers(
+    read_models: Arc<dyn ReadModelStore>,
+    commands: Arc<Commands>,
+    blobs: BlobStore,
+    relay: Option<Relay>,
+) {
+    loop {
+        match read_models.try_claim("mail-workers").await {
+            Ok(Some(claim)) => match Outbox::start(commands.clone(), blobs.clone(), relay.clone()).await {
+                Ok(outbox) => {
+                    let processes = MailProcesses::start(commands.clone());
+                    // Held for the life of the process.
+                    std::future::pending::<()>().await;
+                    drop((claim, outbox, processes));
+                }
+                Err(e) => tracing::error!(error = %e, "the outbox did not start; trying again"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the mail workers' claim could not be checked"),
+        }
+        tokio::time::sleep(MAIL_WORKERS_RETRY).await;
     }
 }
 

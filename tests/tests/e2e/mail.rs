@@ -98,6 +98,16 @@ async fn rule_e4_a_mail_is_delivered_read_tracked_and_recalled() {
 
     let tracking = mail(&app, &kim, &id).await["data"]["mail"]["tracking"].clone();
     tests::snapshot_settings().bind(|| insta::assert_json_snapshot!("mail_sender_tracking", tracking));
+    // The sent box lists the same tracking; marking unread does not undo a read.
+    let sent_box = app
+        .gql(Some(&kim), "{ mailbox(folder: \"sent\") { edges { node { id tracking { state } } } } }", json!({}))
+        .await;
+    assert_eq!(sent_box["data"]["mailbox"]["edges"][0]["node"]["tracking"][0]["state"], "READ", "{sent_box}");
+    let unread = app
+        .gql(Some(&lee.1), "mutation($id: UUID!) { markMailRead(id: $id, read: false) { read } }", json!({ "id": id }))
+        .await;
+    assert_eq!(unread["data"]["markMailRead"]["read"], false);
+    assert_eq!(mail(&app, &kim, &id).await["data"]["mail"]["tracking"][0]["state"], "READ");
 
     // rule E3: 23:59:59 after sending it can still be recalled. (Sessions
     // last 12 hours: log in again.)
