@@ -330,11 +330,7 @@ impl Mailbox {
         if count == 0 {
             return Err(DomainError::invalid("recipients", "a mail needs at least one recipient"));
         }
-        if count > MAX_RECIPIENTS {
-            return Err(DomainError::LimitExceeded(format!(
-                "a mail goes to at most {MAX_RECIPIENTS} recipients; this one has {count}"
-            )));
-        }
+        check_recipient_count(count)?;
         if self.is_known(mail.mail_id) {
             return Err(DomainError::Conflict(format!("mail {} was already sent", mail.mail_id)));
         }
@@ -353,6 +349,12 @@ impl Mailbox {
             )));
         }
         Ok(QuotaUse { day, deliveries })
+    }
+
+    /// Rule E3: what recall needs of a mail that left.
+    fn record_sent(&mut self, mail: &OutgoingMail, sent_at: DateTime<Utc>) {
+        let record = SentMail { sent_at, internal: mail.internal_users().collect(), recalled: BTreeSet::new() };
+        self.sent.insert(mail.mail_id, record);
     }
 
     fn check_folder_name(&self, folder_id: Uuid, name: &str) -> Result<String, DomainError> {
@@ -379,6 +381,16 @@ impl Mailbox {
 /// The tenant's calendar day at `now`.
 fn today(now: DateTime<Utc>, time_zone: &TimeZone) -> NaiveDate {
     now.with_timezone(&time_zone.tz()).date_naive()
+}
+
+/// Rule E1: at most 100 recipients in one mail.
+fn check_recipient_count(count: usize) -> Result<(), DomainError> {
+    if count > MAX_RECIPIENTS {
+        return Err(DomainError::LimitExceeded(format!(
+            "a mail goes to at most {MAX_RECIPIENTS} recipients; this one has {count}"
+        )));
+    }
+    Ok(())
 }
 
 fn not_empty(mail_ids: &[Uuid]) -> Result<(), DomainError> {
@@ -437,11 +449,7 @@ impl Aggregate for Mailbox {
         let events = match &command.action {
             A::SaveDraft { draft_id, draft } => {
                 let recipients = draft.to.len() + draft.cc.len() + draft.bcc.len();
-                if recipients > MAX_RECIPIENTS {
-                    return Err(DomainError::LimitExceeded(format!(
-                        "a mail goes to at most {MAX_RECIPIENTS} recipients; this one has {recipients}"
-                    )));
-                }
+                check_recipient_count(recipients)?;
                 vec![MailboxEvent::DraftSaved { draft_id: *draft_id, draft: draft.clone() }]
             }
             A::DeleteDraft { draft_id } => {
@@ -635,14 +643,7 @@ impl Aggregate for Mailbox {
                 if quota.is_some() {
                     self.quota = *quota;
                 }
-                self.sent.insert(
-                    mail.mail_id,
-                    SentMail {
-                        sent_at: *sent_at,
-                        internal: mail.internal_users().collect(),
-                        recalled: BTreeSet::new(),
-                    },
-                );
+                self.record_sent(mail, *sent_at);
             }
             MailboxEvent::MailScheduled { mail, due, quota } => {
                 if let Some(draft) = mail.draft_id {
@@ -674,14 +675,7 @@ impl Aggregate for Mailbox {
             }
             MailboxEvent::MailForwarded { mail, root, sent_at, .. } => {
                 self.forwarded.insert(*root);
-                self.sent.insert(
-                    mail.mail_id,
-                    SentMail {
-                        sent_at: *sent_at,
-                        internal: mail.internal_users().collect(),
-                        recalled: BTreeSet::new(),
-                    },
-                );
+                self.record_sent(mail, *sent_at);
             }
             MailboxEvent::FolderCreated { folder_id, name } | MailboxEvent::FolderRenamed { folder_id, name } => {
                 self.folders.insert(*folder_id, name.clone());

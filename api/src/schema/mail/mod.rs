@@ -94,22 +94,18 @@ pub(crate) async fn user_at(services: &Services, tenant: Uuid, address: &MailAdd
     Ok(row.and_then(|r| r["id"].as_str().and_then(|id| Uuid::parse_str(id).ok())))
 }
 
-/// Resolves To, Cc and Bcc into recipients: addresses on the company's
-/// domains must name one of its users; the rest are external. An address
-/// named twice counts once.
-async fn recipients(
+/// Resolves lists of addresses (each of one input field and recipient kind)
+/// into recipients: addresses on the company's domains must name one of its
+/// users; the rest are external. An address named twice counts once.
+async fn resolve(
     services: &Services,
     tenant: Uuid,
     company: &Company,
-    input: &ComposeInput,
+    lists: &[(&'static str, RecipientKind, &[String])],
 ) -> ApiResult<Vec<Recipient>> {
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for (field, kind, list) in [
-        ("to", RecipientKind::To, &input.to),
-        ("cc", RecipientKind::Cc, &input.cc),
-        ("bcc", RecipientKind::Bcc, &input.bcc),
-    ] {
+    for (field, kind, list) in lists {
         for address in parse_addresses(field, list)? {
             if !seen.insert(address.clone()) {
                 continue;
@@ -122,10 +118,25 @@ async fn recipients(
             } else {
                 None
             };
-            out.push(Recipient { address, kind, user });
+            out.push(Recipient { address, kind: *kind, user });
         }
     }
     Ok(out)
+}
+
+/// The recipients of a composed mail: To, Cc and Bcc.
+async fn recipients(
+    services: &Services,
+    tenant: Uuid,
+    company: &Company,
+    input: &ComposeInput,
+) -> ApiResult<Vec<Recipient>> {
+    let lists = [
+        ("to", RecipientKind::To, input.to.as_slice()),
+        ("cc", RecipientKind::Cc, input.cc.as_slice()),
+        ("bcc", RecipientKind::Bcc, input.bcc.as_slice()),
+    ];
+    resolve(services, tenant, company, &lists).await
 }
 
 /// The content of a composed mail; attachments must have been uploaded.

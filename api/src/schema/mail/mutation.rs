@@ -7,7 +7,7 @@ use async_graphql::{Context, Object, Result, Upload};
 use chrono::{DateTime, Utc};
 use domain::Actor;
 use domain::mail::{
-    Draft, Folder, Forwarding, MAX_RECIPIENTS, MailboxAction, MailboxEvent, OutgoingMail, Recipient, RecipientKind,
+    Draft, Folder, Forwarding, MAX_RECIPIENTS, MailboxAction, MailboxEvent, OutgoingMail, RecipientKind,
 };
 use domain::tenant::{Tenant, TenantCommand};
 use domain::values::DomainName;
@@ -19,7 +19,7 @@ use super::types::{
     AttachmentInfo, ComposeInput, Mail, MailDomain, MailFolder, MailForwarding, MailSummary, RecallResult,
     RecipientStatus,
 };
-use super::{Company, content, field_error, full_mail, own_summary, parse_addresses, recipients, run, user_at};
+use super::{Company, content, field_error, full_mail, own_summary, parse_addresses, recipients, resolve, run};
 use crate::app::context;
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::{Caller, caller, load_user, request, services};
@@ -478,22 +478,8 @@ async fn set_forwarding(
 ) -> ApiResult<MailForwarding> {
     let services = services(ctx);
     let company = Company::load(services, caller.tenant).await?;
-    let mut to = Vec::new();
-    let mut seen = BTreeSet::new();
-    for address in parse_addresses("addresses", &addresses)? {
-        if !seen.insert(address.clone()) {
-            continue;
-        }
-        let internal = if company.owns(address.domain()) {
-            let found = user_at(services, caller.tenant, &address).await?;
-            Some(found.ok_or_else(|| {
-                field_error("addresses", &format!("{address}: the company has no user `{}`", address.local()))
-            })?)
-        } else {
-            None
-        };
-        to.push(Recipient { address, kind: RecipientKind::To, user: internal });
-    }
+    let to =
+        resolve(services, caller.tenant, &company, &[("addresses", RecipientKind::To, addresses.as_slice())]).await?;
     let by_admin = user != caller.user.id;
     let forwarding = Forwarding {
         from: Some(domain::mail::MailAddress::of(login, &company.primary)),
