@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod error;
 pub mod mail;
+pub mod organisation;
 pub mod tenant;
 pub mod timer;
 pub mod values;

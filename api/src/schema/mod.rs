@@ -2,6 +2,7 @@
 
 pub(crate) mod mail;
 mod mutation;
+mod organisation;
 mod pagination;
 mod query;
 mod subscription;
@@ -26,12 +27,12 @@ pub use types::User;
 /// Every query, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "QueryRoot")]
-pub struct Query(CoreQuery, mail::MailQuery);
+pub struct Query(CoreQuery, mail::MailQuery, organisation::OrganisationQuery);
 
 /// Every mutation, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "MutationRoot")]
-pub struct Mutation(CoreMutation, mail::MailMutation);
+pub struct Mutation(CoreMutation, mail::MailMutation, organisation::OrganisationMutation);
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 

@@ -2,6 +2,7 @@
 
 mod audit;
 mod mailboxes;
+mod organisation;
 mod tenants;
 mod users;
 
@@ -12,6 +13,7 @@ pub use mailboxes::{
     FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAIL_TRACKING, MAILS, MailboxesProjector, NOTICE_SENDER,
     entry_key, folder_items_prefix, folder_key, mail_key,
 };
+pub use organisation::{ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS, OrganisationProjector};
 pub use tenants::{TENANT_DOMAINS, TENANTS, TenantsProjector};
 pub use users::{CREDENTIALS, USER_IDS, USERS, UsersProjector};
 
@@ -23,7 +25,13 @@ use crate::{ProjectionError, Projector};
 
 /// Every projector of the system, in the order they start.
 pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![Arc::new(TenantsProjector), Arc::new(UsersProjector), Arc::new(AuditProjector), Arc::new(MailboxesProjector)]
+    vec![
+        Arc::new(TenantsProjector),
+        Arc::new(UsersProjector),
+        Arc::new(AuditProjector),
+        Arc::new(MailboxesProjector),
+        Arc::new(OrganisationProjector),
+    ]
 }
 
 fn unreadable(event: &RecordedEvent, reason: impl ToString) -> ProjectionError {

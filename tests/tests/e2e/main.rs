@@ -6,5 +6,6 @@ mod bad_input;
 mod faults;
 mod http_surface;
 mod mail;
+mod organisation;
 mod read_models;
 mod restart;
