@@ -29,6 +29,21 @@ impl Code {
             Code::Internal => "INTERNAL",
         }
     }
+
+    /// The HTTP status of a plain (non-GraphQL) endpoint answering with this
+    /// code. An internal failure is a 503: the client may try again.
+    pub fn http_status(self) -> actix_web::http::StatusCode {
+        use actix_web::http::StatusCode;
+        match self {
+            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Code::Forbidden => StatusCode::FORBIDDEN,
+            Code::Validation => StatusCode::BAD_REQUEST,
+            Code::NotFound => StatusCode::NOT_FOUND,
+            Code::Conflict => StatusCode::CONFLICT,
+            Code::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Code::Internal => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
 }
 
 /// An error as the client sees it.

@@ -345,13 +345,6 @@ async fn attachment(
             .content_type(info.content_type.clone())
             .insert_header(actix_web::http::header::ContentDisposition::attachment(info.name))
             .body(bytes),
-        Err(e) => {
-            let status = match e.code {
-                Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-                Code::NotFound => StatusCode::NOT_FOUND,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            request_error(status, e.code, &e.message)
-        }
+        Err(e) => request_error(e.code.http_status(), e.code, &e.message),
     }
 }

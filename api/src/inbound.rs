@@ -33,16 +33,7 @@ fn answer(status: StatusCode, code: Code, message: &str, extra: serde_json::Valu
 }
 
 fn failure(e: &ApiError) -> HttpResponse {
-    let status = match e.code {
-        Code::Validation => StatusCode::BAD_REQUEST,
-        Code::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
-        Code::NotFound => StatusCode::NOT_FOUND,
-        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-        Code::Forbidden => StatusCode::FORBIDDEN,
-        Code::Conflict => StatusCode::CONFLICT,
-        Code::Internal => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    answer(status, e.code, &e.message, json!({}))
+    answer(e.code.http_status(), e.code, &e.message, json!({}))
 }
 
 /// A user of a tenant served here.
