@@ -26,6 +26,8 @@ pub struct Department {
     /// None: directly under the company.
     pub parent_id: Option<Uuid>,
     #[graphql(skip)]
+    pub members: Vec<Uuid>,
+    #[graphql(skip)]
     pub heads: Vec<Uuid>,
     #[graphql(skip)]
     pub box_managers: Vec<Uuid>,
@@ -56,8 +58,11 @@ impl Department {
     }
 
     async fn members(&self, ctx: &Context<'_>) -> Result<Vec<Member>> {
-        let members = all_members(ctx, self.tenant).await?;
-        Ok(members.into_iter().filter(|m| m.department_id == self.id).collect())
+        let mut members = Vec::with_capacity(self.members.len());
+        for user in &self.members {
+            members.extend(member(ctx, self.tenant, *user).await?);
+        }
+        Ok(members)
     }
 }
 
@@ -98,12 +103,6 @@ impl Member {
 async fn rows<T: serde::de::DeserializeOwned>(ctx: &Context<'_>, table: &str, tenant: Uuid) -> ApiResult<Vec<T>> {
     let rows = services(ctx).read_models().scan(table, &format!("{tenant}/"), None, MAX_ROWS).await?;
     rows.into_iter().map(|(_, v)| serde_json::from_value(v).map_err(ApiError::internal)).collect()
-}
-
-async fn all_members(ctx: &Context<'_>, tenant: Uuid) -> ApiResult<Vec<Member>> {
-    let mut members: Vec<Member> = rows(ctx, ORG_MEMBERS, tenant).await?;
-    members.iter_mut().for_each(|m| m.tenant = tenant);
-    Ok(members)
 }
 
 async fn department(ctx: &Context<'_>, tenant: Uuid, id: Uuid) -> ApiResult<Department> {

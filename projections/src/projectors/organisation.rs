@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::unreadable;
 use crate::{ProjectionError, Projector, Transaction};
 
-/// `tenant/department id` → `{ id, name, parentId, heads, boxManagers }`.
+/// `tenant/department id` → `{ id, name, parentId, members, heads, boxManagers }`
+/// (user ids).
 pub const ORG_DEPARTMENTS: &str = "org_departments";
 /// `tenant/position id` → `{ id, name, rank }`.
 pub const ORG_POSITIONS: &str = "org_positions";
@@ -40,7 +41,8 @@ async fn mark(
     Ok(())
 }
 
-/// Takes `user` off the heads and box managers of the department it leaves.
+/// Takes `user` off the members, heads and box managers of the department
+/// it leaves.
 async fn leave(
     tx: &mut Transaction<'_>,
     event: &RecordedEvent,
@@ -51,8 +53,9 @@ async fn leave(
     let Some(department) = member["departmentId"].as_str() else { return Ok(()) };
     let key = format!("{tenant}/{department}");
     if tx.get(ORG_DEPARTMENTS, &key).await?.is_some() {
-        mark(tx, event, key.clone(), "heads", user, false).await?;
-        mark(tx, event, key, "boxManagers", user, false).await?;
+        for field in ["members", "heads", "boxManagers"] {
+            mark(tx, event, key.clone(), field, user, false).await?;
+        }
     }
     Ok(())
 }
@@ -93,7 +96,7 @@ impl Projector for OrganisationProjector {
                 tx.put(
                     ORG_DEPARTMENTS,
                     department_key(department_id),
-                    json!({ "id": department_id, "name": name, "parentId": parent, "heads": [], "boxManagers": [] }),
+                    json!({ "id": department_id, "name": name, "parentId": parent, "members": [], "heads": [], "boxManagers": [] }),
                 );
             }
             OrganisationEvent::DepartmentRenamed { department_id, name } => {
@@ -124,6 +127,7 @@ impl Projector for OrganisationProjector {
                 if moved {
                     leave(tx, event, tenant, user_id).await?;
                 }
+                mark(tx, event, department_key(department_id), "members", user_id, true).await?;
                 tx.put(
                     ORG_MEMBERS,
                     format!("{tenant}/{user_id}"),
