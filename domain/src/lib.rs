@@ -2,6 +2,7 @@
 //! no I/O, no clock, no random ids. Time and new ids arrive inside commands.
 
 pub mod aggregate;
+pub mod approval;
 pub mod error;
 pub mod mail;
 pub mod organisation;

@@ -1,0 +1,84 @@
+//! Document numbers: `<company>-YYYY-NNNNN`, given when a document
+//! completes, from one gap-free sequence per tenant and year. One stream per
+//! tenant and year (`docnumbers-<id>`, see [`DocumentNumbers::id`]): its
+//! expected version makes concurrent completions take turns, and each
+//! document gets one number however often it asks.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Actor, Aggregate, DomainError, DomainEvent};
+
+/// The highest number of a year.
+const MAX_SEQUENCE: u32 = 99_999;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignNumber {
+    pub document_id: Uuid,
+    pub prefix: String,
+    pub year: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum NumberingEvent {
+    #[serde(rename = "DocumentNumberAssigned")]
+    Assigned { document_id: Uuid, sequence: u32, number: String },
+}
+
+impl DomainEvent for NumberingEvent {
+    fn event_type(&self) -> &'static str {
+        "DocumentNumberAssigned"
+    }
+}
+
+/// The numbers of one tenant's year.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DocumentNumbers {
+    pub last: u32,
+    pub assigned: BTreeMap<Uuid, String>,
+}
+
+impl DocumentNumbers {
+    /// The stream id of `tenant`'s numbers in `year`.
+    pub fn id(tenant: Uuid, year: i32) -> Uuid {
+        Uuid::new_v5(&tenant, format!("document-numbers-{year}").as_bytes())
+    }
+}
+
+impl Aggregate for DocumentNumbers {
+    type Command = AssignNumber;
+    type Event = NumberingEvent;
+
+    const CATEGORY: &'static str = "docnumbers";
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    fn authorize(&self, actor: &Actor, _command: &AssignNumber) -> Result<(), DomainError> {
+        match actor {
+            Actor::System => Ok(()),
+            _ => Err(DomainError::Forbidden("only the system numbers documents".into())),
+        }
+    }
+
+    fn decide(&self, command: &AssignNumber, _now: DateTime<Utc>) -> Result<Vec<NumberingEvent>, DomainError> {
+        if self.assigned.contains_key(&command.document_id) {
+            return Ok(vec![]);
+        }
+        if self.last >= MAX_SEQUENCE {
+            return Err(DomainError::LimitExceeded(format!("{} documents completed this year", MAX_SEQUENCE)));
+        }
+        let sequence = self.last + 1;
+        let number = format!("{}-{}-{sequence:05}", command.prefix, command.year);
+        Ok(vec![NumberingEvent::Assigned { document_id: command.document_id, sequence, number }])
+    }
+
+    fn evolve(mut self, event: &NumberingEvent) -> Self {
+        let NumberingEvent::Assigned { document_id, sequence, number } = event;
+        self.last = *sequence;
+        self.assigned.insert(*document_id, number.clone());
+        self
+    }
+}
