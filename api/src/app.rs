@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use blobs::BlobStore;
 use chrono::Utc;
-use commands::{Clock, CommandContext, Commands, MailProcesses, ManualClock, Outcome, Scheduler, SystemClock};
+use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, Processes, Scheduler, SystemClock};
 use domain::Aggregate;
 use mailer::{Outbox, Relay};
 use projections::{MemoryReadModels, PostgresReadModels, Projections, ReadModelStore};
@@ -172,6 +172,27 @@ impl Services {
     }
 }
 
+impl Services {
+    /// Numbers a completed approval document now (the process managers
+    /// would too, a moment later) and waits for the read models to show it.
+    ///
+    /// # Errors
+    /// When the store fails or the year's numbers have run out.
+    pub async fn number_document(
+        &self,
+        tenant: Uuid,
+        document: Uuid,
+        completed_at: chrono::DateTime<Utc>,
+    ) -> ApiResult<String> {
+        let (number, position) =
+            commands::number_document(&self.commands, tenant, document, completed_at, None).await?;
+        if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
+            tracing::warn!(position, "read models lag behind a document number");
+        }
+        Ok(number)
+    }
+}
+
 /// A task that ends with its owner.
 struct Background(tokio::task::JoinHandle<()>);
 
@@ -199,7 +220,7 @@ async fn run_mail_workers(
         match read_models.try_claim("mail-workers").await {
             Ok(Some(claim)) => match Outbox::start(commands.clone(), blobs.clone(), relay.clone()).await {
                 Ok(outbox) => {
-                    let processes = MailProcesses::start(commands.clone());
+                    let processes = Processes::start(commands.clone());
                     // Held for the life of the process.
                     std::future::pending::<()>().await;
                     drop((claim, outbox, processes));

@@ -15,6 +15,11 @@ use uuid::Uuid;
 
 use crate::errors::{ApiError, ApiResult};
 
+/// The kinds of client a token is issued to.
+pub const WEB: &str = "web";
+/// Rule A11: a mobile session may only approve and reject.
+pub const MOBILE: &str = "mobile";
+
 /// What a token says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -87,10 +92,16 @@ impl Auth {
     ///
     /// # Errors
     /// When signing fails.
-    pub fn issue(&self, tenant: Uuid, user: Uuid, now: DateTime<Utc>) -> ApiResult<(String, DateTime<Utc>)> {
+    pub fn issue(
+        &self,
+        tenant: Uuid,
+        user: Uuid,
+        now: DateTime<Utc>,
+        client: &str,
+    ) -> ApiResult<(String, DateTime<Utc>)> {
         let expires = now + self.ttl;
         let claims =
-            Claims { sub: user, tid: tenant, iat: now.timestamp(), exp: expires.timestamp(), client: "web".into() };
+            Claims { sub: user, tid: tenant, iat: now.timestamp(), exp: expires.timestamp(), client: client.into() };
         let token = encode(&Header::default(), &claims, &self.encoding).map_err(ApiError::internal)?;
         Ok((token, expires))
     }
@@ -214,7 +225,7 @@ mod tests {
         let auth = auth(&dir);
         let now = Utc::now();
         let (tenant, user) = (Uuid::now_v7(), Uuid::now_v7());
-        let (token, expires) = auth.issue(tenant, user, now).unwrap();
+        let (token, expires) = auth.issue(tenant, user, now, WEB).unwrap();
         assert_eq!(expires, now + chrono::Duration::hours(1));
         let claims = auth.verify(&token, now + chrono::Duration::minutes(59)).unwrap();
         assert_eq!((claims.tid, claims.sub), (tenant, user));

@@ -4,12 +4,12 @@
 
 mod clock;
 mod command_log;
-mod mail_processes;
 mod pipeline;
+mod processes;
 mod scheduler;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command_log::CommandLog;
-pub use mail_processes::{MailProcesses, SCHEDULED_SEND, scheduled_send_handler};
 pub use pipeline::{CommandContext, CommandError, Commands, Outcome, stream_name};
+pub use processes::{Processes, SCHEDULED_SEND, number_document, scheduled_send_handler};
 pub use scheduler::{FiredTimer, Scheduler, TimerHandler};

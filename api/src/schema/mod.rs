@@ -1,5 +1,6 @@
 //! The GraphQL schema, built once and shared by every request.
 
+mod approval;
 pub(crate) mod mail;
 mod mutation;
 mod organisation;
@@ -27,12 +28,12 @@ pub use types::User;
 /// Every query, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "QueryRoot")]
-pub struct Query(CoreQuery, mail::MailQuery, organisation::OrganisationQuery);
+pub struct Query(CoreQuery, mail::MailQuery, organisation::OrganisationQuery, approval::ApprovalQuery);
 
 /// Every mutation, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "MutationRoot")]
-pub struct Mutation(CoreMutation, mail::MailMutation, organisation::OrganisationMutation);
+pub struct Mutation(CoreMutation, mail::MailMutation, organisation::OrganisationMutation, approval::ApprovalMutation);
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 
@@ -71,6 +72,8 @@ pub(crate) fn request<'a>(ctx: &Context<'a>) -> Option<&'a RequestInfo> {
 pub struct Caller {
     pub tenant: Uuid,
     pub user: User,
+    /// A mobile session (rule A11).
+    pub mobile: bool,
 }
 
 impl Caller {
@@ -98,7 +101,26 @@ pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
     let token = request(ctx)
         .and_then(|r| r.token.as_deref())
         .ok_or_else(|| ApiError::unauthenticated("log in first: send the token as `Authorization: Bearer <token>`"))?;
-    authenticate(services(ctx), token).await
+    let caller = authenticate(services(ctx), token).await?;
+    if caller.mobile && !mobile_may(ctx) {
+        return Err(ApiError::forbidden("the mobile app may only approve and reject documents; use the web client"));
+    }
+    Ok(caller)
+}
+
+/// The mutations a mobile session may run (rule A11); it reads as the web
+/// client does.
+const MOBILE_MUTATIONS: [&str; 2] = ["approveDocument", "rejectDocument"];
+
+/// Whether the request's operation is one a mobile session may run.
+fn mobile_may(ctx: &Context<'_>) -> bool {
+    use async_graphql::parser::types::{OperationType, Selection};
+    let operation = &ctx.query_env.operation.node;
+    operation.ty != OperationType::Mutation
+        || operation.selection_set.node.items.iter().all(|item| match &item.node {
+            Selection::Field(field) => MOBILE_MUTATIONS.contains(&field.node.name.node.as_str()),
+            _ => false,
+        })
 }
 
 /// The user a token speaks for, checked now: genuine, unexpired, issued
@@ -115,7 +137,7 @@ pub(crate) async fn authenticate(services: &Services, token: &str) -> ApiResult<
     if credentials.changed_at.timestamp() > claims.iat {
         return Err(ApiError::unauthenticated("the password was changed after this login; log in again"));
     }
-    Ok(Caller { tenant: claims.tid, user })
+    Ok(Caller { tenant: claims.tid, user, mobile: claims.client == crate::auth::MOBILE })
 }
 
 /// A user's password hash and when it was set.

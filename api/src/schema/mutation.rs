@@ -10,7 +10,7 @@ use domain::values::{BillingCycle, DomainName, LoginId, Name, Password, Password
 use projections::projectors::{TENANT_DOMAINS, TENANTS};
 use uuid::Uuid;
 
-use super::types::{MemberType, RoleKind, Session, SignUpPayload, Tenant as TenantView};
+use super::types::{ClientKind, MemberType, RoleKind, Session, SignUpPayload, Tenant as TenantView};
 use super::{Caller, User, caller, credentials, load_user, load_user_by_login, request, services};
 use crate::app::{Services, context};
 use crate::errors::{ApiError, ApiResult};
@@ -96,8 +96,16 @@ impl CoreMutation {
 
     /// Logs a user in with their company's domain, their ID and password
     /// (rule T4); returns a bearer token.
-    async fn login(&self, ctx: &Context<'_>, domain: String, user_id: String, password: String) -> Result<Session> {
-        Ok(login(ctx, domain, user_id, password).await?)
+    /// A MOBILE session may only approve and reject documents (rule A11).
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        domain: String,
+        user_id: String,
+        password: String,
+        #[graphql(default)] client: ClientKind,
+    ) -> Result<Session> {
+        Ok(login(ctx, domain, user_id, password, client).await?)
     }
 
     /// Adds a user (admins only; rule U1).
@@ -174,7 +182,13 @@ async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPaylo
     Ok(SignUpPayload { tenant, admin })
 }
 
-async fn login(ctx: &Context<'_>, domain: String, user_id: String, password: String) -> ApiResult<Session> {
+async fn login(
+    ctx: &Context<'_>,
+    domain: String,
+    user_id: String,
+    password: String,
+    client: ClientKind,
+) -> ApiResult<Session> {
     let services = services(ctx);
     let domain = DomainName::parse(&domain)?;
     let login = LoginId::parse(&user_id)?;
@@ -203,7 +217,11 @@ async fn login(ctx: &Context<'_>, domain: String, user_id: String, password: Str
     match (known, user) {
         (Some((tenant, _)), Some(user)) if matched => {
             services.auth.throttle.succeeded(&attempt);
-            let (token, expires_at) = services.auth.issue(tenant, user.id, now)?;
+            let kind = match client {
+                ClientKind::Web => crate::auth::WEB,
+                ClientKind::Mobile => crate::auth::MOBILE,
+            };
+            let (token, expires_at) = services.auth.issue(tenant, user.id, now, kind)?;
             Ok(Session { token, expires_at, user })
         }
         _ => {

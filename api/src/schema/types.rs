@@ -5,6 +5,15 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
+/// The client a session is for.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientKind {
+    #[default]
+    Web,
+    /// May only approve and reject documents (rule A11).
+    Mobile,
+}
+
 /// A role beyond plain user.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[graphql(name = "Role")]

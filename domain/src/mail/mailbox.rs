@@ -126,6 +126,12 @@ pub enum MailboxAction {
         token: Uuid,
         time_zone: TimeZone,
     },
+    /// A notice from the system (a recalled approval document, for one).
+    DeliverNotice {
+        notice_id: Uuid,
+        subject: String,
+        text: String,
+    },
     /// A mail from outside for this user.
     Receive {
         mail: IncomingMail,
@@ -202,6 +208,8 @@ pub enum MailboxEvent {
     QuotaResetOffered { token: Uuid, day: NaiveDate, notice_id: Uuid },
     #[serde(rename = "SendQuotaReset")]
     QuotaReset { token: Uuid, day: NaiveDate },
+    #[serde(rename = "NoticeDelivered")]
+    NoticeDelivered { notice_id: Uuid, subject: String, text: String },
     #[serde(rename = "MailReceived")]
     MailReceived { mail: IncomingMail, received_at: DateTime<Utc> },
     #[serde(rename = "MailForwarded")]
@@ -236,6 +244,7 @@ impl DomainEvent for MailboxEvent {
             MailboxEvent::DeliveryReported { .. } => "ExternalDeliveryReported",
             MailboxEvent::QuotaResetOffered { .. } => "SendQuotaResetOffered",
             MailboxEvent::QuotaReset { .. } => "SendQuotaReset",
+            MailboxEvent::NoticeDelivered { .. } => "NoticeDelivered",
             MailboxEvent::MailReceived { .. } => "MailReceived",
             MailboxEvent::MailForwarded { .. } => "MailForwarded",
             MailboxEvent::MarkedRead { .. } => "MailMarkedRead",
@@ -277,7 +286,7 @@ impl MailboxEvent {
             MailboxEvent::MailReceived { mail, .. } => {
                 vec![InboxDelivery { user: owner, mail_id: mail.mail_id, root: mail.mail_id, forwardable: true }]
             }
-            MailboxEvent::QuotaResetOffered { notice_id, .. } => {
+            MailboxEvent::QuotaResetOffered { notice_id, .. } | MailboxEvent::NoticeDelivered { notice_id, .. } => {
                 vec![InboxDelivery { user: owner, mail_id: *notice_id, root: *notice_id, forwardable: false }]
             }
             _ => vec![],
@@ -426,6 +435,7 @@ impl Aggregate for Mailbox {
             A::DeliverScheduled { .. }
                 | A::ReportDelivery { .. }
                 | A::OfferQuotaReset { .. }
+                | A::DeliverNotice { .. }
                 | A::Receive { .. }
                 | A::Forward { .. }
         );
@@ -537,6 +547,13 @@ impl Aggregate for Mailbox {
                 } else {
                     vec![MailboxEvent::QuotaResetOffered { token: *token, day, notice_id: *notice_id }]
                 }
+            }
+            A::DeliverNotice { notice_id, subject, text } => {
+                vec![MailboxEvent::NoticeDelivered {
+                    notice_id: *notice_id,
+                    subject: subject.clone(),
+                    text: text.clone(),
+                }]
             }
             A::ResetQuota { token, time_zone } => {
                 let day = *self
@@ -685,6 +702,7 @@ impl Aggregate for Mailbox {
             }
             MailboxEvent::ForwardingSet { forwarding } => self.forwarding = forwarding.clone(),
             MailboxEvent::DeliveryReported { .. }
+            | MailboxEvent::NoticeDelivered { .. }
             | MailboxEvent::MailReceived { .. }
             | MailboxEvent::MarkedRead { .. }
             | MailboxEvent::Flagged { .. }

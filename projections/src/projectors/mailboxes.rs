@@ -58,6 +58,13 @@ fn sort_key(at: DateTime<Utc>, mail: Uuid) -> String {
     format!("{:019}/{mail}", i64::MAX - at.timestamp_millis())
 }
 
+/// The row of a notice from the system, with `extra` fields.
+fn notice_row(id: Uuid, subject: &str, text: &str, at: DateTime<Utc>, extra: Value) -> Value {
+    let content = Content { subject: subject.to_owned(), text: text.to_owned(), html: None, attachments: vec![] };
+    let row = json!({ "id": id, "kind": "notice", "from": NOTICE_SENDER, "to": [], "cc": [], "bcc": [], "at": at });
+    merged(merged(row, extra), content_fields(&content))
+}
+
 pub struct MailboxesProjector;
 
 /// One event with what every handler needs.
@@ -335,21 +342,19 @@ impl Applying<'_> {
                 .await?;
             }
             MailboxEvent::QuotaResetOffered { token, day, notice_id } => {
-                let content = Content {
-                    subject: "Your daily sending limit is reached".into(),
-                    text: format!(
-                        "You have sent to {} recipients today ({day}), the daily limit. The limit resets at midnight. \
-                         To send more today, use this one-time reset link: /mail/reset-quota?token={token} \
-                         (or the resetSendQuota mutation with token \"{token}\"). It is valid until midnight.",
-                        domain::mail::DAILY_DELIVERIES
-                    ),
-                    html: None,
-                    attachments: vec![],
-                };
-                let row = merged(
-                    json!({ "id": notice_id, "kind": "notice", "from": NOTICE_SENDER, "to": [], "cc": [], "bcc": [], "at": at, "resetToken": token }),
-                    content_fields(&content),
+                let subject = "Your daily sending limit is reached";
+                let text = format!(
+                    "You have sent to {} recipients today ({day}), the daily limit. The limit resets at midnight. \
+                     To send more today, use this one-time reset link: /mail/reset-quota?token={token} \
+                     (or the resetSendQuota mutation with token \"{token}\"). It is valid until midnight.",
+                    domain::mail::DAILY_DELIVERIES
                 );
+                let row = notice_row(*notice_id, subject, &text, at, json!({ "resetToken": token }));
+                self.place(tx, owner, entry(&row, Folder::Inbox, false)).await?;
+                tx.put(MAILS, mail_key(tenant, *notice_id), row);
+            }
+            MailboxEvent::NoticeDelivered { notice_id, subject, text } => {
+                let row = notice_row(*notice_id, subject, text, at, json!({}));
                 self.place(tx, owner, entry(&row, Folder::Inbox, false)).await?;
                 tx.put(MAILS, mail_key(tenant, *notice_id), row);
             }

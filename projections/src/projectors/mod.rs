@@ -1,5 +1,6 @@
 //! The projectors of the read models the API serves.
 
+mod approval;
 mod audit;
 mod mailboxes;
 mod organisation;
@@ -8,6 +9,10 @@ mod users;
 
 use std::sync::Arc;
 
+pub use approval::{
+    ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS,
+    APPROVAL_HISTORY, APPROVAL_SETTINGS, ApprovalProjector, box_key, box_name, document_key, owner_name,
+};
 pub use audit::{AUDIT, AuditProjector, audit_key};
 pub use mailboxes::{
     FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAIL_TRACKING, MAILS, MailboxesProjector, NOTICE_SENDER,
@@ -31,6 +36,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(AuditProjector),
         Arc::new(MailboxesProjector),
         Arc::new(OrganisationProjector),
+        Arc::new(ApprovalProjector),
     ]
 }
 

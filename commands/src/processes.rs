@@ -1,11 +1,15 @@
-//! The process managers of webmail: events of one mailbox that call for
-//! commands elsewhere.
+//! The process managers: events of one stream that call for commands
+//! elsewhere.
 //!
 //! - A scheduled mail (rule E2) gets a durable timer; when it goes off, the
 //!   mail is delivered.
 //! - A mail arriving in the inbox of a user who forwards (rule E5) is
 //!   forwarded by that user's mailbox, which refuses a mail it has already
 //!   forwarded, so a loop between users ends.
+//! - A completed approval document gets its number (see
+//!   [`number_document`]).
+//! - A recalled approval document sends a notice to everyone on its line
+//!   (rule A7).
 //!
 //! Every command the process issues carries an id derived from the event
 //! that caused it. The process reads the log from its start each time it
@@ -16,9 +20,14 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Datelike, Utc};
+use domain::approval::{
+    ApprovalSetup, AssignNumber, Document, DocumentAction, DocumentCommand, DocumentEvent, DocumentNumbers,
+};
 use domain::mail::{Content, Mailbox, MailboxAction, MailboxCommand, MailboxEvent};
+use domain::tenant::Tenant;
 use domain::timer::{Timer, TimerCommand};
-use domain::{Actor, Aggregate};
+use domain::{Actor, Aggregate, DomainError};
 use serde::{Deserialize, Serialize};
 use store::RecordedEvent;
 use tokio::task::JoinHandle;
@@ -56,12 +65,12 @@ pub fn scheduled_send_handler(commands: Arc<Commands>) -> (String, TimerHandler)
     (SCHEDULED_SEND.to_owned(), handler)
 }
 
-/// The running process; dropping it stops it.
-pub struct MailProcesses {
+/// The running processes; dropping them stops them.
+pub struct Processes {
     task: JoinHandle<()>,
 }
 
-impl Drop for MailProcesses {
+impl Drop for Processes {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -71,6 +80,7 @@ impl Drop for MailProcesses {
 enum Reaction {
     Timer { id: Uuid, command_id: Uuid, command: TimerCommand },
     Mailbox { user: Uuid, command_id: Uuid, command: MailboxCommand },
+    Number { document: Uuid, completed_at: DateTime<Utc> },
 }
 
 #[derive(Default)]
@@ -81,6 +91,9 @@ struct State {
 
 impl State {
     fn react(&mut self, event: &RecordedEvent) -> Vec<Reaction> {
+        if event.category() == Document::CATEGORY {
+            return document_reactions(event);
+        }
         if event.category() != Mailbox::CATEGORY {
             return vec![];
         }
@@ -136,7 +149,81 @@ fn forward(user: Uuid, source: Uuid, root: Uuid, content: &Content) -> Reaction 
     }
 }
 
-impl MailProcesses {
+/// The commands a document event calls for.
+fn document_reactions(event: &RecordedEvent) -> Vec<Reaction> {
+    let (Some(document), Ok(decoded)) = (event.stream_id(), event.decode::<DocumentEvent>()) else {
+        tracing::error!(position = event.position, "an unreadable document event; skipped");
+        return vec![];
+    };
+    match decoded {
+        DocumentEvent::Completed { at } => vec![Reaction::Number { document, completed_at: at }],
+        DocumentEvent::Recalled { by, reason, notify, .. } => notify
+            .into_iter()
+            .map(|user| {
+                let notice_id = Uuid::new_v5(&event.id, user.as_bytes());
+                let text = format!(
+                    "Approval document {document} was recalled by its drafter ({by}). Reason: {reason}. \
+                     It has left your boxes; the drafter may submit it again."
+                );
+                Reaction::Mailbox {
+                    user,
+                    command_id: Uuid::new_v5(&notice_id, b"notice"),
+                    command: MailboxCommand {
+                        owner: user,
+                        action: MailboxAction::DeliverNotice {
+                            notice_id,
+                            subject: "An approval document was recalled".into(),
+                            text,
+                        },
+                    },
+                }
+            })
+            .collect(),
+        _ => vec![],
+    }
+}
+
+/// Gives a completed document its number: the next of its tenant's year
+/// (in the tenant's time zone), with the company's prefix or, without one,
+/// the first label of its domain. Running it again for the same document
+/// changes nothing, so the API and the process may both run it.
+///
+/// Gives the number and the log position of its record.
+///
+/// # Errors
+/// When the store fails, or a rule refuses (the year's numbers run out).
+pub async fn number_document(
+    commands: &Arc<Commands>,
+    tenant: Uuid,
+    document: Uuid,
+    completed_at: DateTime<Utc>,
+    cause: Option<&RecordedEvent>,
+) -> Result<(String, u64), CommandError> {
+    let company = commands.load::<Tenant>(tenant).await?.state;
+    let setup = commands.load::<ApprovalSetup>(tenant).await?.state;
+    let prefix = setup.settings.number_prefix.unwrap_or_else(|| {
+        let domain = company.domain.as_ref().map(ToString::to_string).unwrap_or_default();
+        domain.split('.').next().unwrap_or("DOC").to_ascii_uppercase()
+    });
+    let year = completed_at.with_timezone(&company.time_zone.tz()).year();
+    let numbers = DocumentNumbers::id(tenant, year);
+    let context = |what: &[u8]| {
+        let command_id = Uuid::new_v5(&document, what);
+        match cause {
+            Some(cause) => caused_by(command_id, Some(tenant), cause),
+            None => CommandContext::new(command_id, Actor::System, Some(tenant)),
+        }
+    };
+    let assign = AssignNumber { document_id: document, prefix, year };
+    commands.execute::<DocumentNumbers>(numbers, &context(b"assign-number"), assign).await?;
+    let number = commands.load::<DocumentNumbers>(numbers).await?.state.assigned.get(&document).cloned();
+    let number = number.ok_or_else(|| DomainError::Conflict(format!("document {document} got no number")))?;
+    let record = DocumentCommand { by: Uuid::nil(), action: DocumentAction::RecordNumber { number: number.clone() } };
+    let recorded = commands.execute::<Document>(document, &context(b"record-number"), record).await?;
+    Ok((number, recorded.position))
+}
+
+impl Processes {
     /// Starts reading the log from its start.
     pub fn start(commands: Arc<Commands>) -> Self {
         Self { task: tokio::spawn(run(commands)) }
@@ -150,8 +237,7 @@ async fn run(commands: Arc<Commands>) {
     loop {
         let mut subscription = commands.store().clone().subscribe_all(after);
         while let Some(batch) = subscription.next_batch().await {
-            let Ok(batch) = batch.inspect_err(|e| tracing::warn!(error = %e, after, "mail processes: log failed"))
-            else {
+            let Ok(batch) = batch.inspect_err(|e| tracing::warn!(error = %e, after, "processes: log failed")) else {
                 break;
             };
             for event in &batch {
@@ -182,15 +268,21 @@ async fn carry_out(commands: &Arc<Commands>, tenant: Option<Uuid>, cause: &Recor
                 let context = caused_by(*command_id, tenant, cause);
                 commands.execute::<Mailbox>(*user, &context, command.clone()).await.map(drop)
             }
+            Reaction::Number { document, completed_at } => match tenant {
+                Some(tenant) => {
+                    number_document(commands, tenant, *document, *completed_at, Some(cause)).await.map(drop)
+                }
+                None => Err(DomainError::invalid("tenant", "a document without a tenant").into()),
+            },
         };
         match result {
             Ok(()) => return,
             Err(CommandError::Rejected(e)) => {
-                tracing::info!(position = cause.position, reason = %e, "mail process: refused");
+                tracing::info!(position = cause.position, reason = %e, "process: refused");
                 return;
             }
             Err(e) => {
-                tracing::warn!(position = cause.position, error = %e, "mail process: failed; trying again");
+                tracing::warn!(position = cause.position, error = %e, "process: failed; trying again");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }

@@ -1,0 +1,165 @@
+//! E-approval over GraphQL (rules A1–A11): forms and settings for admins;
+//! drafting, submitting and acting on documents; absences; the document
+//! boxes. A user reads only documents they have a part in (the domain's
+//! `Document::access`), or every document as a document admin.
+
+mod mutation;
+mod query;
+pub mod types;
+
+use std::collections::BTreeSet;
+
+use async_graphql::Context;
+use async_graphql::connection::{Connection, Edge};
+use domain::approval::{Access, Document, DocumentAction, DocumentCommand, DocumentEvent};
+use domain::values::Role;
+use domain::{Actor, DomainError};
+use projections::projectors::{
+    APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_HISTORY, ORG_DEPARTMENTS, ORG_MEMBERS,
+    document_key,
+};
+use serde_json::Value;
+use uuid::Uuid;
+
+pub use mutation::ApprovalMutation;
+pub use query::ApprovalQuery;
+use types::{ApprovalDocument, HistoryEntry};
+
+use super::pagination::{Counted, Page, counted_page};
+use super::{Caller, request, services};
+use crate::app::{Services, context};
+use crate::errors::{ApiError, ApiResult};
+
+/// The most history entries or departments one read takes.
+const MAX_ROWS: usize = 10_000;
+
+/// A document's state and who may read it, from the read model.
+async fn stored(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<(Document, Access)>> {
+    let Some(row) = services.read_models().get(APPROVAL_DOCUMENTS, &document_key(tenant, id)).await? else {
+        return Ok(None);
+    };
+    let document = serde_json::from_value(row["document"].clone()).map_err(ApiError::internal)?;
+    let access = serde_json::from_value(row["access"].clone()).map_err(ApiError::internal)?;
+    Ok(Some((document, access)))
+}
+
+/// The department the user is a member of.
+async fn department_of(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<Option<Uuid>> {
+    let row = services.read_models().get(ORG_MEMBERS, &format!("{tenant}/{user}")).await?;
+    Ok(row.and_then(|r| serde_json::from_value(r["departmentId"].clone()).ok()))
+}
+
+/// The departments the user heads or manages the box of.
+async fn handled_by(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<BTreeSet<Uuid>> {
+    let rows = services.read_models().scan(ORG_DEPARTMENTS, &format!("{tenant}/"), None, MAX_ROWS).await?;
+    let mut handled = BTreeSet::new();
+    for (_, row) in rows {
+        let lists = [&row["heads"], &row["boxManagers"]];
+        if lists.iter().any(|l| l.as_array().is_some_and(|a| a.contains(&Value::String(user.to_string())))) {
+            handled.extend(serde_json::from_value::<Uuid>(row["id"].clone()).ok());
+        }
+    }
+    Ok(handled)
+}
+
+/// Whether the caller may read a document with `access`.
+async fn may_read(services: &Services, caller: &Caller, access: &Access) -> ApiResult<bool> {
+    if access.users.contains(&caller.user.id) || caller.has(Role::DocumentAdmin) {
+        return Ok(true);
+    }
+    if access.member_departments.is_empty() && access.handler_departments.is_empty() {
+        return Ok(false);
+    }
+    let department = department_of(services, caller.tenant, caller.user.id).await?;
+    let handles = if access.handler_departments.is_empty() {
+        BTreeSet::new()
+    } else {
+        handled_by(services, caller.tenant, caller.user.id).await?
+    };
+    Ok(access.lets(caller.user.id, department, &handles))
+}
+
+/// The document, when the caller may read it; otherwise, as when there is
+/// none, `NOT_FOUND`, so that nobody learns of documents they have no part
+/// in.
+async fn readable(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<ApprovalDocument> {
+    let not_found = || ApiError::not_found(format!("document {id}"));
+    let (document, access) = stored(services, caller.tenant, id).await?.ok_or_else(not_found)?;
+    if !may_read(services, caller, &access).await? {
+        return Err(not_found());
+    }
+    Ok(ApprovalDocument::new(caller.tenant, id, &document))
+}
+
+/// A document's history, oldest first.
+pub(crate) async fn history(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Vec<HistoryEntry>> {
+    let prefix = format!("{}/", document_key(tenant, id));
+    let rows = services.read_models().scan(APPROVAL_HISTORY, &prefix, None, MAX_ROWS).await?;
+    rows.into_iter()
+        .map(|(_, row)| {
+            let mut entry: HistoryEntry = serde_json::from_value(row).map_err(ApiError::internal)?;
+            entry.tenant = tenant;
+            Ok(entry)
+        })
+        .collect()
+}
+
+/// One page of a box: `owner/box` under the tenant.
+async fn box_page(
+    services: &Services,
+    tenant: Uuid,
+    box_key: &str,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Page<ApprovalDocument>> {
+    let count = services.read_models().get(APPROVAL_BOX_COUNTS, box_key).await?;
+    let total = count.and_then(|c| c["count"].as_u64()).unwrap_or(0) as usize;
+    let prefix = format!("{box_key}/");
+    let ids = counted_page(services, APPROVAL_BOX_ITEMS, &prefix, (first, after), total, |row| {
+        serde_json::from_value::<Uuid>(row["documentId"].clone()).map_err(ApiError::internal)
+    })
+    .await?;
+    let mut page = Connection::with_additional_fields(
+        ids.has_previous_page,
+        ids.has_next_page,
+        Counted { total_count: ids.additional_fields.total_count },
+    );
+    for edge in ids.edges {
+        // The box item and its document row are written in one batch.
+        if let Some((document, _)) = stored(services, tenant, edge.node).await? {
+            page.edges.push(Edge::new(edge.cursor, ApprovalDocument::new(tenant, edge.node, &document)));
+        }
+    }
+    Ok(page)
+}
+
+/// Runs a document command as the caller; a command that completes the
+/// document also gives it its number before the answer.
+async fn act(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: Uuid,
+    command_id: Option<Uuid>,
+    action: DocumentAction,
+) -> ApiResult<ApprovalDocument> {
+    let services = services(ctx);
+    let client = request(ctx).and_then(|r| r.client_address.clone());
+    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let command = DocumentCommand { by: caller.user.id, action };
+    let outcome = services.execute::<Document>(id, &context, command).await?;
+    let completed = outcome.events.iter().find_map(|e| match e {
+        DocumentEvent::Completed { at } => Some(*at),
+        _ => None,
+    });
+    if let Some(at) = completed {
+        services.number_document(caller.tenant, id, at).await?;
+    }
+    let (document, _) = stored(services, caller.tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::internal("the document is not in the read model"))?;
+    Ok(ApprovalDocument::new(caller.tenant, id, &document))
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+    DomainError::invalid(field, message).into()
+}

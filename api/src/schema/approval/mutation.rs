@@ -1,0 +1,357 @@
+//! What e-approval changes: forms and settings (admins), absences, and
+//! every action on a document.
+
+use std::collections::BTreeSet;
+
+use async_graphql::{Context, Object, Result};
+use chrono::{DateTime, Utc};
+use domain::Actor;
+use domain::approval::{
+    Absence, AbsenceAction, AbsenceCommand, Absences, ApprovalSetup, ApprovalSetupAction, ApprovalSetupCommand,
+    DocumentAction, Draft, OnBehalf,
+};
+use domain::values::Role;
+use projections::projectors::ORG_DEPARTMENTS;
+use uuid::Uuid;
+
+use super::types::{
+    AbsenceView, ApprovalDocument, ApprovalForm, ApprovalMode, ApprovalSettings, DocumentInput, FormInput,
+};
+use super::{act, department_of, handled_by, invalid};
+use crate::app::{Services, context};
+use crate::errors::{ApiError, ApiResult};
+use crate::schema::{Caller, caller, load_user, request, services};
+
+/// The users among `ids` that exist in the tenant.
+async fn known_users(services: &Services, tenant: Uuid, ids: &[Uuid]) -> ApiResult<BTreeSet<Uuid>> {
+    let mut known = BTreeSet::new();
+    for id in ids {
+        if load_user(services, tenant, *id).await?.is_some() {
+            known.insert(*id);
+        }
+    }
+    Ok(known)
+}
+
+async fn setup(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    command_id: Option<Uuid>,
+    action: ApprovalSetupAction,
+) -> ApiResult<ApprovalSetup> {
+    let services = services(ctx);
+    let client = request(ctx).and_then(|r| r.client_address.clone());
+    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let command = ApprovalSetupCommand { by_admin: caller.has(Role::Admin), action };
+    services.execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
+    Ok(services.commands.load::<ApprovalSetup>(caller.tenant).await?.state)
+}
+
+async fn form(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: Uuid,
+    command_id: Option<Uuid>,
+    input: FormInput,
+    create: bool,
+) -> ApiResult<ApprovalForm> {
+    let known_users = known_users(services(ctx), caller.tenant, &input.default_approver_ids).await?;
+    let spec = input.into();
+    let action = if create {
+        ApprovalSetupAction::CreateForm { form_id: id, spec, known_users }
+    } else {
+        ApprovalSetupAction::EditForm { form_id: id, spec, known_users }
+    };
+    let state = setup(ctx, caller, command_id, action).await?;
+    Ok(state.form(id)?.into())
+}
+
+/// The draft the input describes, with every user and department of its
+/// line checked, and the drafter's department.
+async fn draft(services: &Services, caller: &Caller, input: DocumentInput) -> ApiResult<(Draft, Option<Uuid>)> {
+    let setup = services.commands.load::<ApprovalSetup>(caller.tenant).await?.state;
+    let form = setup.form(input.form_id)?.clone();
+    let line = input.line.into_domain()?;
+    let users: Vec<Uuid> = line.users().into_iter().collect();
+    let known = known_users(services, caller.tenant, &users).await?;
+    if let Some(unknown) = users.iter().find(|u| !known.contains(u)) {
+        return Err(invalid("line", format!("no user {unknown} in this company")));
+    }
+    for department in line.departments() {
+        let key = format!("{}/{department}", caller.tenant);
+        if services.read_models().get(ORG_DEPARTMENTS, &key).await?.is_none() {
+            return Err(invalid("line.receivers", format!("no department {department} in this company")));
+        }
+    }
+    let department = department_of(services, caller.tenant, caller.user.id).await?;
+    Ok((Draft { form, title: input.title, fields: input.fields.0, line }, department))
+}
+
+/// The absences of the approver a delegate acts for (대결, rule A4).
+async fn on_behalf(services: &Services, approver: Option<Uuid>) -> ApiResult<Option<OnBehalf>> {
+    let Some(approver) = approver else { return Ok(None) };
+    let absences = services.commands.load::<Absences>(approver).await?.state;
+    Ok(Some(OnBehalf { approver, absences }))
+}
+
+#[derive(Default)]
+pub struct ApprovalMutation;
+
+#[Object]
+impl ApprovalMutation {
+    /// Adds a form (admins only; rule A9).
+    async fn create_approval_form(
+        &self,
+        ctx: &Context<'_>,
+        input: FormInput,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalForm> {
+        let caller = caller(ctx).await?;
+        Ok(form(ctx, &caller, Uuid::now_v7(), command_id, input, true).await?)
+    }
+
+    /// Replaces a form; documents already drafted keep the form they were
+    /// drafted from.
+    async fn edit_approval_form(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        input: FormInput,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalForm> {
+        let caller = caller(ctx).await?;
+        Ok(form(ctx, &caller, id, command_id, input, false).await?)
+    }
+
+    /// Takes a form out of use.
+    async fn retire_approval_form(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        setup(ctx, &caller, command_id, ApprovalSetupAction::RetireForm { form_id: id }).await?;
+        Ok(true)
+    }
+
+    /// Admins only (rule A2 and the company's approval settings).
+    async fn change_approval_settings(
+        &self,
+        ctx: &Context<'_>,
+        input: ApprovalSettings,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalSettings> {
+        let caller = caller(ctx).await?;
+        let action = ApprovalSetupAction::ChangeSettings { settings: input.into() };
+        Ok(setup(ctx, &caller, command_id, action).await?.settings.into())
+    }
+
+    /// Saves a draft: a new one without `id`, or replaces the draft `id`.
+    async fn save_document_draft(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<Uuid>,
+        input: DocumentInput,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        let (draft, department) = draft(services(ctx), &caller, input).await?;
+        let id = id.unwrap_or_else(Uuid::now_v7);
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::SaveDraft { draft, department }).await?)
+    }
+
+    async fn discard_document_draft(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        act(ctx, &caller, id, command_id, DocumentAction::DiscardDraft).await?;
+        Ok(true)
+    }
+
+    /// Submits (상신) a new document, a saved draft (`id`), or a rejected
+    /// or recalled document again as a new version (재기안).
+    async fn submit_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Option<Uuid>,
+        input: DocumentInput,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        let settings =
+            services.commands.load::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.state.settings;
+        let (draft, department) = draft(services, &caller, input).await?;
+        let id = id.unwrap_or_else(Uuid::now_v7);
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Submit { draft, department, settings }).await?)
+    }
+
+    /// Approves at one's turn; FINAL is 전결, AHEAD is 선결. With
+    /// `onBehalfOf`, a delegate acts for an absent approver (대결). Allowed
+    /// to mobile sessions (rule A11).
+    async fn approve_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        comment: Option<String>,
+        #[graphql(default)] mode: ApprovalMode,
+        on_behalf_of: Option<Uuid>,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        let on_behalf = on_behalf(services(ctx), on_behalf_of).await?;
+        let action = match mode {
+            ApprovalMode::Normal => DocumentAction::Approve { comment, on_behalf },
+            ApprovalMode::Final => DocumentAction::ApproveFinal { comment, on_behalf },
+            ApprovalMode::Ahead if on_behalf.is_some() => {
+                return Err(invalid("mode", "a delegate approves at the absent approver's turn, not ahead").into());
+            }
+            ApprovalMode::Ahead => DocumentAction::ApproveAhead { comment },
+        };
+        Ok(act(ctx, &caller, id, command_id, action).await?)
+    }
+
+    /// Rejects (반려) at one's turn: the document goes back to its drafter.
+    /// Allowed to mobile sessions (rule A11).
+    async fn reject_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        comment: Option<String>,
+        on_behalf_of: Option<Uuid>,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        let on_behalf = on_behalf(services(ctx), on_behalf_of).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Reject { comment, on_behalf }).await?)
+    }
+
+    /// Holds (보류) the document at one's turn.
+    async fn hold_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        comment: Option<String>,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Hold { comment }).await?)
+    }
+
+    /// Confirms a document one was passed over on (후열).
+    async fn confirm_document_review(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        comment: Option<String>,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::ConfirmReview { comment }).await?)
+    }
+
+    /// Agrees (합의) at one's turn.
+    async fn agree_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        comment: Option<String>,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Agree { comment }).await?)
+    }
+
+    /// Refuses agreement, where the company allows it: the document is
+    /// rejected.
+    async fn refuse_document_agreement(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        comment: Option<String>,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::RefuseAgreement { comment }).await?)
+    }
+
+    /// Receives a completed document addressed to the caller or to a
+    /// department the caller heads or manages the box of.
+    async fn receive_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        let handles = handled_by(services(ctx), caller.tenant, caller.user.id).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Receive { handles }).await?)
+    }
+
+    /// Recalls (회수) one's document before completion, with a reason;
+    /// everyone on the line gets a notice (rule A7).
+    async fn recall_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        reason: String,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Recall { reason }).await?)
+    }
+
+    /// Cancels one's leave request, in progress or approved (rule A7).
+    async fn cancel_leave_request(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        reason: String,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Cancel { reason }).await?)
+    }
+
+    /// Registers an absence with a delegate who may act for the caller
+    /// meanwhile (rule A4).
+    async fn register_absence(
+        &self,
+        ctx: &Context<'_>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        reason: String,
+        delegate_id: Uuid,
+        command_id: Option<Uuid>,
+    ) -> Result<AbsenceView> {
+        let caller = caller(ctx).await?;
+        if load_user(services(ctx), caller.tenant, delegate_id).await?.is_none() {
+            return Err(invalid("delegateId", format!("no user {delegate_id} in this company")).into());
+        }
+        let absence_id = Uuid::now_v7();
+        let absence = Absence { from, to, reason, delegate: delegate_id };
+        absence_command(ctx, &caller, command_id, AbsenceAction::Register { absence_id, absence }).await?;
+        let state = services(ctx).commands.load::<Absences>(caller.user.id).await.map_err(ApiError::from)?.state;
+        let absence = state.absences.get(&absence_id).ok_or_else(|| ApiError::internal("the absence is not there"))?;
+        Ok(AbsenceView {
+            id: absence_id,
+            from: absence.from,
+            to: absence.to,
+            reason: absence.reason.clone(),
+            delegate: absence.delegate,
+        })
+    }
+
+    async fn withdraw_absence(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {
+        let caller = caller(ctx).await?;
+        absence_command(ctx, &caller, command_id, AbsenceAction::Withdraw { absence_id: id }).await?;
+        Ok(true)
+    }
+}
+
+async fn absence_command(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    command_id: Option<Uuid>,
+    action: AbsenceAction,
+) -> ApiResult<()> {
+    let client = request(ctx).and_then(|r| r.client_address.clone());
+    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let command = AbsenceCommand { user: caller.user.id, action };
+    services(ctx).execute::<Absences>(caller.user.id, &context, command).await?;
+    Ok(())
+}

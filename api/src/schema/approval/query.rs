@@ -1,0 +1,134 @@
+//! What e-approval reads: forms, settings, absences, documents and boxes.
+
+use async_graphql::{Context, Object, Result};
+use domain::approval::{ApprovalSetup, DocBox, Owner};
+use domain::values::Role;
+use projections::projectors::{ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, box_key, box_name, owner_name};
+use uuid::Uuid;
+
+use super::types::{AbsenceView, ApprovalDocument, ApprovalForm, ApprovalSettings, DocumentBox, DocumentBoxCount};
+use super::{box_page, department_of, handled_by, readable};
+use crate::errors::ApiError;
+use crate::schema::pagination::Page;
+use crate::schema::{caller, services};
+
+/// The boxes every user has.
+const USER_BOXES: [DocumentBox; 9] = [
+    DocumentBox::Drafts,
+    DocumentBox::Pending,
+    DocumentBox::InProgress,
+    DocumentBox::Completed,
+    DocumentBox::Rejected,
+    DocumentBox::Recalled,
+    DocumentBox::Received,
+    DocumentBox::Reference,
+    DocumentBox::PostReview,
+];
+
+#[derive(Default)]
+pub struct ApprovalQuery;
+
+#[Object]
+impl ApprovalQuery {
+    /// The forms in use, by name (rule A9).
+    async fn approval_forms(&self, ctx: &Context<'_>) -> Result<Vec<ApprovalForm>> {
+        let caller = caller(ctx).await?;
+        let setup = services(ctx).commands.load::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
+        let mut forms: Vec<ApprovalForm> = setup.state.forms.values().map(Into::into).collect();
+        forms.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(forms)
+    }
+
+    async fn approval_settings(&self, ctx: &Context<'_>) -> Result<ApprovalSettings> {
+        let caller = caller(ctx).await?;
+        let setup = services(ctx).commands.load::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
+        Ok(setup.state.settings.into())
+    }
+
+    /// A document the caller has a part in (or any, for a document admin).
+    async fn document(&self, ctx: &Context<'_>, id: Uuid) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        Ok(readable(services(ctx), &caller, id).await?)
+    }
+
+    /// One of the caller's boxes, newest first (rule A8). DEPARTMENT and
+    /// DEPARTMENT_RECEIVED are a department's: the caller's own by default.
+    async fn document_box(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "box")] kind: DocumentBox,
+        department_id: Option<Uuid>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<ApprovalDocument>> {
+        let caller = caller(ctx).await?;
+        let services = services(ctx);
+        let kind = DocBox::from(kind);
+        let owner = match kind {
+            DocBox::Department | DocBox::DepartmentReceived => {
+                let own = department_of(services, caller.tenant, caller.user.id).await?;
+                let department = department_id
+                    .or(own)
+                    .ok_or_else(|| ApiError::not_found("you are in no department; name one with departmentId"))?;
+                let allowed = caller.has(Role::DocumentAdmin)
+                    || match kind {
+                        DocBox::Department => own == Some(department),
+                        _ => handled_by(services, caller.tenant, caller.user.id).await?.contains(&department),
+                    };
+                if !allowed {
+                    return Err(ApiError::forbidden(if kind == DocBox::Department {
+                        "a department's box is for its members"
+                    } else {
+                        "a department's received documents are for its heads and box managers"
+                    })
+                    .into());
+                }
+                Owner::Department(department)
+            }
+            _ => Owner::User(caller.user.id),
+        };
+        let key = box_key(caller.tenant, &owner_name(owner), box_name(kind));
+        Ok(box_page(services, caller.tenant, &key, first, after).await?)
+    }
+
+    /// How many documents each of the caller's boxes holds.
+    async fn document_box_counts(&self, ctx: &Context<'_>) -> Result<Vec<DocumentBoxCount>> {
+        let caller = caller(ctx).await?;
+        let owner = owner_name(Owner::User(caller.user.id));
+        let mut counts = Vec::with_capacity(USER_BOXES.len());
+        for kind in USER_BOXES {
+            let key = box_key(caller.tenant, &owner, box_name(kind.into()));
+            let row = services(ctx).read_models().get(APPROVAL_BOX_COUNTS, &key).await?;
+            counts.push(DocumentBoxCount { kind, count: row.and_then(|r| r["count"].as_i64()).unwrap_or(0) });
+        }
+        Ok(counts)
+    }
+
+    /// Every submitted document of the company, newest first: document
+    /// admins only (rule A6).
+    async fn all_documents(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Page<ApprovalDocument>> {
+        let caller = caller(ctx).await?;
+        if !caller.has(Role::DocumentAdmin) {
+            return Err(ApiError::forbidden("only a document admin sees every document").into());
+        }
+        let key = box_key(caller.tenant, ALL_DOCUMENTS, "submitted");
+        Ok(box_page(services(ctx), caller.tenant, &key, first, after).await?)
+    }
+
+    /// The caller's registered absences (rule A4).
+    async fn my_absences(&self, ctx: &Context<'_>) -> Result<Vec<AbsenceView>> {
+        let caller = caller(ctx).await?;
+        let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
+        let rows = services(ctx).read_models().scan(APPROVAL_ABSENCES, &prefix, None, super::MAX_ROWS).await?;
+        let absences: Vec<AbsenceView> = rows
+            .into_iter()
+            .map(|(_, row)| serde_json::from_value(row).map_err(ApiError::internal))
+            .collect::<Result<_, _>>()?;
+        Ok(absences)
+    }
+}
