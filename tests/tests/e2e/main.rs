@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server, GraphQL over HTTP.
 
 mod accounts;
+mod approval;
 mod authorisation;
 mod bad_input;
 mod faults;
