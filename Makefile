@@ -33,6 +33,7 @@ fmt:
 bench:
 	$(CARGO) bench -p tests --bench throughput
 	$(CARGO) bench -p tests --bench webmail
+	$(CARGO) bench -p tests --bench approval
 	$(CARGO) bench -p tests --bench postgres
 
 ## Replay the event log under ./data into fresh read models.

@@ -4,6 +4,7 @@
 
 mod clock;
 mod command_log;
+mod hot_streams;
 mod pipeline;
 mod processes;
 mod scheduler;

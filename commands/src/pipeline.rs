@@ -12,6 +12,7 @@ use store::{Direction, EventData, EventStore, ExpectedVersion, Metadata, Recorde
 use uuid::Uuid;
 
 use crate::command_log::Written;
+use crate::hot_streams::HotStreams;
 use crate::{Clock, CommandLog};
 
 /// Who sends a command, and the ids that tie it to others.
@@ -80,6 +81,7 @@ pub struct Commands {
     in_flight: Mutex<HashSet<Uuid>>,
     max_attempts: u32,
     states: StateCache,
+    hot: HotStreams,
 }
 
 /// How many aggregate states the pipeline keeps between commands.
@@ -152,6 +154,7 @@ impl Commands {
             in_flight: Mutex::new(HashSet::new()),
             max_attempts: max_attempts.max(1),
             states: StateCache::default(),
+            hot: HotStreams::default(),
         })
     }
 
@@ -169,6 +172,25 @@ impl Commands {
     /// When the store fails or an event cannot be decoded.
     pub async fn load<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
         self.load_stream::<A>(&stream_name::<A>(id), true).await
+    }
+
+    /// The state of aggregate `id` as this process last wrote or read it,
+    /// loading it when it has neither. It can lag behind what another
+    /// process wrote since; commands never rely on it, they check the
+    /// stream's version when they append.
+    ///
+    /// # Errors
+    /// When the store fails or an event cannot be decoded.
+    pub async fn load_latest<A: Aggregate>(&self, id: Uuid) -> Result<A, CommandError> {
+        let stream = stream_name::<A>(id);
+        if let Some(kept) = self.states.get::<A>(&stream) {
+            return Ok(kept.state);
+        }
+        let loaded = self.load_stream::<A>(&stream, true).await?;
+        if let Some(version) = loaded.version {
+            self.states.put(&stream, version, loaded.state.clone());
+        }
+        Ok(loaded.state)
     }
 
     /// Loads state from the events alone, without any snapshot.
@@ -225,6 +247,7 @@ impl Commands {
             }
             return self.replay_outcome::<A>(context.command_id, written).await;
         }
+        let mut turn = self.hot.turn_if_hot(&stream).await;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -262,6 +285,9 @@ impl Commands {
                 Err(StoreError::Conflict { .. }) if attempt < self.max_attempts => {
                     self.states.forget(&stream);
                     tracing::debug!(stream, attempt, "conflict; deciding again");
+                    if turn.is_none() {
+                        turn = Some(self.hot.turn(&stream).await);
+                    }
                 }
                 Err(StoreError::Conflict { .. }) => return Err(CommandError::Contention(stream)),
                 Err(e) => return Err(e.into()),

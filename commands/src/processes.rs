@@ -23,6 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, Utc};
 use domain::approval::{
     ApprovalSetup, AssignNumber, Document, DocumentAction, DocumentCommand, DocumentEvent, DocumentNumbers,
+    NumberingEvent,
 };
 use domain::mail::{Content, Mailbox, MailboxAction, MailboxCommand, MailboxEvent};
 use domain::tenant::Tenant;
@@ -183,6 +184,11 @@ fn document_reactions(event: &RecordedEvent) -> Vec<Reaction> {
     }
 }
 
+/// Whether the document already has its number.
+async fn numbered(commands: &Arc<Commands>, document: Uuid) -> bool {
+    commands.load_latest::<Document>(document).await.is_ok_and(|d| d.number.is_some())
+}
+
 /// Gives a completed document its number: the next of its tenant's year
 /// (in the tenant's time zone), with the company's prefix or, without one,
 /// the first label of its domain. Running it again for the same document
@@ -199,8 +205,8 @@ pub async fn number_document(
     completed_at: DateTime<Utc>,
     cause: Option<&RecordedEvent>,
 ) -> Result<(String, u64), CommandError> {
-    let company = commands.load::<Tenant>(tenant).await?.state;
-    let setup = commands.load::<ApprovalSetup>(tenant).await?.state;
+    let company = commands.load_latest::<Tenant>(tenant).await?;
+    let setup = commands.load_latest::<ApprovalSetup>(tenant).await?;
     let prefix = setup.settings.number_prefix.unwrap_or_else(|| {
         let domain = company.domain.as_ref().map(ToString::to_string).unwrap_or_default();
         domain.split('.').next().unwrap_or("DOC").to_ascii_uppercase()
@@ -215,8 +221,12 @@ pub async fn number_document(
         }
     };
     let assign = AssignNumber { document_id: document, prefix, year };
-    commands.execute::<DocumentNumbers>(numbers, &context(b"assign-number"), assign).await?;
-    let number = commands.load::<DocumentNumbers>(numbers).await?.state.assigned.get(&document).cloned();
+    // The command id makes one document take one number of the sequence.
+    let assigned = commands.execute::<DocumentNumbers>(numbers, &context(b"assign-number"), assign).await?;
+    let number = assigned.events.into_iter().find_map(|e| match e {
+        NumberingEvent::Assigned { document_id, number, .. } if document_id == document => Some(number),
+        NumberingEvent::Assigned { .. } => None,
+    });
     let number = number.ok_or_else(|| DomainError::Conflict(format!("document {document} got no number")))?;
     let record = DocumentCommand { by: Uuid::nil(), action: DocumentAction::RecordNumber { number: number.clone() } };
     let recorded = commands.execute::<Document>(document, &context(b"record-number"), record).await?;
@@ -269,6 +279,9 @@ async fn carry_out(commands: &Arc<Commands>, tenant: Option<Uuid>, cause: &Recor
                 commands.execute::<Mailbox>(*user, &context, command.clone()).await.map(drop)
             }
             Reaction::Number { document, completed_at } => match tenant {
+                // The API numbers a document as it completes; the process
+                // covers a crash in between.
+                Some(_) if numbered(commands, *document).await => Ok(()),
                 Some(tenant) => {
                     number_document(commands, tenant, *document, *completed_at, Some(cause)).await.map(drop)
                 }

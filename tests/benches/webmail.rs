@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use api::{Application, Settings};
-use serde_json::{Value, json};
+use serde_json::json;
+use tests::bench_server::{BenchServer, gql};
 use tests::workload::report;
 
 /// Concurrent clients sending mail.
@@ -23,56 +23,6 @@ const READS_EACH: usize = 400;
 const SEND: &str = "mutation($to: String!) { sendMail(input: { to: [$to], subject: \"주간 업무 보고\",
     text: \"이번 주 진행 상황을 공유드립니다. 자세한 내용은 첨부를 확인해 주세요.\" }) { id } }";
 const INBOX: &str = "{ mailbox(folder: \"inbox\", first: 20) { totalCount edges { node { id from subject snippet at read hasAttachments } } } }";
-
-async fn gql(client: &reqwest::Client, url: &str, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request = client.post(url).json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    let response: Value = request.send().await.expect("request").json().await.expect("json");
-    assert!(response["errors"].is_null(), "{response}");
-    response
-}
-
-async fn login(client: &reqwest::Client, url: &str, user: &str, password: &str) -> String {
-    let r = gql(
-        client,
-        url,
-        None,
-        "mutation($u: String!, $p: String!) { login(domain: \"bench.co.kr\", userId: $u, password: $p) { token } }",
-        json!({ "u": user, "p": password }),
-    )
-    .await;
-    r["data"]["login"]["token"].as_str().expect("token").to_owned()
-}
-
-/// The users of the company, logged in.
-async fn company(client: &reqwest::Client, url: &str) -> Vec<String> {
-    gql(
-        client,
-        url,
-        None,
-        "mutation { signUp(input: { domain: \"bench.co.kr\", companyName: \"벤치\", memberType: BUSINESS,
-           billingCycleMonths: 12, adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" }) { tenant { id } } }",
-        json!({}),
-    )
-    .await;
-    let admin = login(client, url, "admin", "s3cret-pass").await;
-    let mut tokens = Vec::new();
-    for i in 0..SENDERS {
-        let user = format!("user{i}");
-        gql(
-            client,
-            url,
-            Some(&admin),
-            "mutation($u: String!) { createUser(input: { userId: $u, name: \"사용자\", password: \"user-pass-1\" }) { id } }",
-            json!({ "u": user }),
-        )
-        .await;
-        tokens.push(login(client, url, &user, "user-pass-1").await);
-    }
-    tokens
-}
 
 /// `sendMail` mutations per second from `SENDERS` concurrent clients, each
 /// to one colleague.
@@ -153,23 +103,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let settings =
-        Settings { data_dir: dir.path().to_path_buf(), port: 0, password_memory_kib: 1024, ..Settings::default() };
-    let app = Application::build(settings).await.expect("server");
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], app.port()));
-    let url = format!("http://{address}/graphql");
-    tokio::spawn(app.run_until_stopped());
-    let client = reqwest::Client::new();
-    for _ in 0..600 {
-        if client.get(url.replace("/graphql", "/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let tokens = Arc::new(company(&client, &url).await);
-    report("send_mail_32_clients", send_rate(&client, &url, &tokens).await, "mutations/s");
-    let (rate, p99) = inbox_rate(address, &tokens[1]).await;
+    let server = BenchServer::start().await;
+    let (_, people) = server.company(SENDERS).await;
+    let tokens: Arc<Vec<String>> = Arc::new(people.into_iter().map(|(_, token)| token).collect());
+    report("send_mail_32_clients", send_rate(&server.client, &server.url, &tokens).await, "mutations/s");
+    let (rate, p99) = inbox_rate(server.address, &tokens[1]).await;
     report("inbox_page_64_connections", rate, "requests/s");
     report("inbox_page_64_connections_p99", p99.as_secs_f64() * 1000.0, "ms");
 }

@@ -5,6 +5,7 @@
 use api::{Application, ClockKind, EventStoreKind, ReadModelKind, Settings};
 use serde_json::{Value, json};
 
+pub mod bench_server;
 mod own_postgres;
 pub mod smtp;
 pub mod workload;

@@ -1,10 +1,10 @@
 //! Document numbers: `<company>-YYYY-NNNNN`, given when a document
 //! completes, from one gap-free sequence per tenant and year. One stream per
 //! tenant and year (`docnumbers-<id>`, see [`DocumentNumbers::id`]): its
-//! expected version makes concurrent completions take turns, and each
-//! document gets one number however often it asks.
-
-use std::collections::BTreeMap;
+//! expected version makes concurrent completions take turns. The command
+//! that asks for a document's number carries an id derived from the
+//! document, so asking again replays the first answer rather than taking a
+//! second number; the document itself refuses a second, different number.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,11 +35,10 @@ impl DomainEvent for NumberingEvent {
     }
 }
 
-/// The numbers of one tenant's year.
+/// The numbers of one tenant's year: only the last is needed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DocumentNumbers {
     pub last: u32,
-    pub assigned: BTreeMap<Uuid, String>,
 }
 
 impl DocumentNumbers {
@@ -64,9 +63,6 @@ impl Aggregate for DocumentNumbers {
     }
 
     fn decide(&self, command: &AssignNumber, _now: DateTime<Utc>) -> Result<Vec<NumberingEvent>, DomainError> {
-        if self.assigned.contains_key(&command.document_id) {
-            return Ok(vec![]);
-        }
         if self.last >= MAX_SEQUENCE {
             return Err(DomainError::LimitExceeded(format!("{} documents completed this year", MAX_SEQUENCE)));
         }
@@ -76,9 +72,8 @@ impl Aggregate for DocumentNumbers {
     }
 
     fn evolve(mut self, event: &NumberingEvent) -> Self {
-        let NumberingEvent::Assigned { document_id, sequence, number } = event;
+        let NumberingEvent::Assigned { sequence, .. } = event;
         self.last = *sequence;
-        self.assigned.insert(*document_id, number.clone());
         self
     }
 }

@@ -44,7 +44,7 @@ async fn setup(
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
     let command = ApprovalSetupCommand { by_admin: caller.has(Role::Admin), action };
     services.execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
-    Ok(services.commands.load::<ApprovalSetup>(caller.tenant).await?.state)
+    Ok(services.commands.load_latest::<ApprovalSetup>(caller.tenant).await?)
 }
 
 async fn form(
@@ -69,7 +69,7 @@ async fn form(
 /// The draft the input describes, with every user and department of its
 /// line checked, and the drafter's department.
 async fn draft(services: &Services, caller: &Caller, input: DocumentInput) -> ApiResult<(Draft, Option<Uuid>)> {
-    let setup = services.commands.load::<ApprovalSetup>(caller.tenant).await?.state;
+    let setup = services.commands.load_latest::<ApprovalSetup>(caller.tenant).await?;
     let form = setup.form(input.form_id)?.clone();
     let line = input.line.into_domain()?;
     let users: Vec<Uuid> = line.users().into_iter().collect();
@@ -174,7 +174,7 @@ impl ApprovalMutation {
         let caller = caller(ctx).await?;
         let services = services(ctx);
         let settings =
-            services.commands.load::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.state.settings;
+            services.commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.settings;
         let (draft, department) = draft(services, &caller, input).await?;
         let id = id.unwrap_or_else(Uuid::now_v7);
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Submit { draft, department, settings }).await?)
@@ -325,7 +325,7 @@ impl ApprovalMutation {
         let absence_id = Uuid::now_v7();
         let absence = Absence { from, to, reason, delegate: delegate_id };
         absence_command(ctx, &caller, command_id, AbsenceAction::Register { absence_id, absence }).await?;
-        let state = services(ctx).commands.load::<Absences>(caller.user.id).await.map_err(ApiError::from)?.state;
+        let state = services(ctx).commands.load_latest::<Absences>(caller.user.id).await.map_err(ApiError::from)?;
         let absence = state.absences.get(&absence_id).ok_or_else(|| ApiError::internal("the absence is not there"))?;
         Ok(AbsenceView {
             id: absence_id,

@@ -33,16 +33,16 @@ impl ApprovalQuery {
     /// The forms in use, by name (rule A9).
     async fn approval_forms(&self, ctx: &Context<'_>) -> Result<Vec<ApprovalForm>> {
         let caller = caller(ctx).await?;
-        let setup = services(ctx).commands.load::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
-        let mut forms: Vec<ApprovalForm> = setup.state.forms.values().map(Into::into).collect();
+        let setup = services(ctx).commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
+        let mut forms: Vec<ApprovalForm> = setup.forms.values().map(Into::into).collect();
         forms.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(forms)
     }
 
     async fn approval_settings(&self, ctx: &Context<'_>) -> Result<ApprovalSettings> {
         let caller = caller(ctx).await?;
-        let setup = services(ctx).commands.load::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
-        Ok(setup.state.settings.into())
+        let setup = services(ctx).commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
+        Ok(setup.settings.into())
     }
 
     /// A document the caller has a part in (or any, for a document admin).
