@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod approval;
 pub mod error;
+pub mod hr;
 pub mod mail;
 pub mod organisation;
 pub mod tenant;

@@ -1,0 +1,279 @@
+//! Rules H1–H6 on HR cards and leave ledgers.
+
+use chrono::NaiveDate;
+use uuid::Uuid;
+
+use super::leave::{MAX_BALANCE, days, quarters};
+use super::*;
+use crate::testing::{at, given};
+use crate::{Actor, Aggregate, DomainError, ErrorKind};
+
+const HR: Uuid = Uuid::from_u128(7);
+const DOCUMENT: Uuid = Uuid::from_u128(900);
+
+fn date(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("date")
+}
+
+fn system(action: LeaveAction) -> LeaveCommand {
+    LeaveCommand { by_hr_manager: false, action }
+}
+
+fn opened(hire: &str, from: &str) -> LeaveLedger {
+    LeaveLedger::default().evolve(&LeaveEvent::Opened { hire_date: date(hire), from: date(from) })
+}
+
+fn settle(ledger: LeaveLedger, today: &str) -> LeaveLedger {
+    let events =
+        ledger.decide(&system(LeaveAction::Settle { today: date(today) }), at("2026-01-01T00:00:00Z")).unwrap();
+    events.iter().fold(ledger, LeaveLedger::evolve)
+}
+
+#[test]
+fn rule_h4_accrual_gives_a_day_a_month_in_the_first_year_at_most_eleven() {
+    let first_year = accruals(date("2025-03-01"), date("2026-02-28"));
+    assert_eq!(first_year.len(), 11);
+    assert!(first_year.iter().all(|a| a.kind == GrantKind::Monthly && a.quarters == QUARTERS));
+    assert_eq!(first_year[0].granted_on, date("2025-04-01"));
+    // The day before a full month: nothing yet.
+    assert!(accruals(date("2025-03-01"), date("2025-03-31")).is_empty());
+}
+
+#[test]
+fn rule_h4_the_yearly_grant_arises_the_day_after_the_year_is_completed() {
+    let hire = date("2025-03-01");
+    assert!(!accruals(hire, date("2026-02-28")).iter().any(|a| a.kind == GrantKind::Yearly));
+    let on_anniversary = accruals(hire, date("2026-03-01"));
+    let yearly = on_anniversary.last().unwrap();
+    assert_eq!((yearly.grant_id.as_str(), yearly.quarters), ("Y1", 15 * QUARTERS));
+    assert_eq!(yearly.expires_on, date("2027-03-01"));
+}
+
+#[test]
+fn rule_h4_yearly_days_grow_one_per_two_years_up_to_twenty_five() {
+    let grants = accruals(date("2000-01-10"), date("2026-01-10"));
+    let yearly: Vec<i64> =
+        grants.iter().filter(|a| a.kind == GrantKind::Yearly).map(|a| a.quarters / QUARTERS).collect();
+    assert_eq!(&yearly[..5], [15, 15, 16, 16, 17]);
+    assert_eq!(yearly[20], 25);
+    assert_eq!(*yearly.last().unwrap(), 25);
+}
+
+#[test]
+fn rule_h4_settling_grants_once_and_lapses_a_year_later() {
+    let ledger = settle(opened("2025-03-01", "2025-03-01"), "2025-05-01");
+    assert_eq!(ledger.balance(), 2 * QUARTERS);
+    // Settling the same day again grants nothing twice.
+    let again = ledger.decide(&system(LeaveAction::Settle { today: date("2025-05-01") }), at("2026-01-01T00:00:00Z"));
+    assert_eq!(again, Ok(vec![]));
+    assert_eq!(ledger.next_due(), Some(date("2025-06-01")));
+    // The first anniversary: 15 days; the April grant lapses on 2026-04-01.
+    let year_on = settle(ledger, "2026-03-01");
+    assert_eq!(year_on.balance(), (11 + 15) * QUARTERS);
+    let lapsed = settle(year_on.clone(), "2026-04-01");
+    assert_eq!(lapsed.balance(), (10 + 15) * QUARTERS);
+    assert_eq!(year_on.next_due(), Some(date("2026-04-01")));
+}
+
+#[test]
+fn rule_h4_a_ledger_opened_for_someone_hired_long_ago_counts_from_its_opening() {
+    let ledger = settle(opened("2020-01-15", "2026-11-26"), "2026-11-26");
+    assert_eq!(ledger.balance(), 0);
+    assert_eq!(ledger.next_due(), Some(date("2027-01-15")));
+}
+
+#[test]
+fn rule_h4_no_ledger_no_leave() {
+    let ledger = LeaveLedger::default();
+    assert_eq!(ledger.check_request(4, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    let adjust = LeaveCommand {
+        by_hr_manager: true,
+        action: LeaveAction::Adjust {
+            adjustment_id: Uuid::from_u128(1),
+            source: AdjustmentSource::Direct,
+            change: Change::Delta(4),
+            reason: "x".into(),
+            by: HR,
+        },
+    };
+    assert_eq!(ledger.decide(&adjust, at("2026-01-01T00:00:00Z")).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+}
+
+fn adjust(change: Change, reason: &str) -> LeaveCommand {
+    LeaveCommand {
+        by_hr_manager: true,
+        action: LeaveAction::Adjust {
+            adjustment_id: Uuid::from_u128(1),
+            source: AdjustmentSource::Direct,
+            change,
+            reason: reason.into(),
+            by: HR,
+        },
+    }
+}
+
+#[test]
+fn rule_h5_an_adjustment_records_who_why_before_and_after() {
+    let ledger = settle(opened("2025-03-01", "2025-03-01"), "2025-05-01");
+    let now = at("2026-11-26T09:00:00+09:00");
+    assert_eq!(
+        ledger.decide(&adjust(Change::Set(10), " 이월 "), now),
+        Ok(vec![LeaveEvent::Adjusted {
+            adjustment_id: Uuid::from_u128(1),
+            source: AdjustmentSource::Direct,
+            before: 8,
+            after: 10,
+            reason: "이월".into(),
+            by: HR,
+            at: now,
+        }])
+    );
+    // Only HR managers adjust; a reason is needed; no overflow.
+    let not_hr = LeaveCommand { by_hr_manager: false, ..adjust(Change::Delta(4), "x") };
+    assert_eq!(ledger.authorize(&Actor::User(HR), &not_hr).map_err(|e| e.kind()), Err(ErrorKind::Forbidden));
+    assert_eq!(ledger.decide(&adjust(Change::Delta(4), " "), now).map_err(|e| e.kind()), Err(ErrorKind::Validation));
+    assert_eq!(
+        ledger.decide(&adjust(Change::Delta(MAX_BALANCE), "x"), now).map_err(|e| e.kind()),
+        Err(ErrorKind::LimitExceeded)
+    );
+    assert_eq!(
+        ledger.decide(&adjust(Change::Delta(i64::MAX), "x"), now).map_err(|e| e.kind()),
+        Err(ErrorKind::LimitExceeded)
+    );
+}
+
+#[test]
+fn rule_h6_approval_deducts_and_cancellation_restores_the_same_days() {
+    let ledger = settle(opened("2025-03-01", "2025-03-01"), "2025-05-01");
+    let take = system(LeaveAction::Take { document: DOCUMENT, quarters: 6 });
+    given::<LeaveLedger>(vec![LeaveEvent::Opened { hire_date: date("2025-03-01"), from: date("2025-03-01") }])
+        .when(Actor::System, take.clone())
+        .then(vec![LeaveEvent::Taken { document: DOCUMENT, quarters: 6, before: 0, after: -6 }]);
+    let events = ledger.decide(&take, at("2026-01-01T00:00:00Z")).unwrap();
+    assert_eq!(events, vec![LeaveEvent::Taken { document: DOCUMENT, quarters: 6, before: 8, after: 2 }]);
+    let taken = events.iter().fold(ledger, LeaveLedger::evolve);
+    // Taken once only.
+    assert_eq!(taken.decide(&take, at("2026-01-01T00:00:00Z")), Ok(vec![]));
+    let restore = system(LeaveAction::Restore { document: DOCUMENT });
+    let restored = taken.decide(&restore, at("2026-01-01T00:00:00Z")).unwrap();
+    assert_eq!(restored, vec![LeaveEvent::Restored { document: DOCUMENT, quarters: 6, before: 2, after: 8 }]);
+    let back = restored.iter().fold(taken, LeaveLedger::evolve);
+    assert_eq!(back.balance(), 8);
+    assert_eq!(back.decide(&restore, at("2026-01-01T00:00:00Z")), Ok(vec![]));
+}
+
+#[test]
+fn rule_h6_a_request_beyond_the_balance_is_refused_unless_negative_balances_are_allowed() {
+    let ledger = settle(opened("2025-03-01", "2025-03-01"), "2025-05-01");
+    assert_eq!(ledger.check_request(8, false), Ok(()));
+    assert_eq!(ledger.check_request(9, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(ledger.check_request(9, true), Ok(()));
+}
+
+#[test]
+fn leave_is_counted_in_quarter_days() {
+    assert_eq!(quarters("days", 1.25), Ok(5));
+    assert_eq!(quarters("days", -0.5), Ok(-2));
+    assert!(matches!(quarters("days", 0.3), Err(DomainError::Invalid { .. })));
+    assert!(matches!(quarters("days", 1e9), Err(DomainError::LimitExceeded(_))));
+    assert_eq!(days(6), "1.5");
+    assert_eq!(days(-8), "-2");
+}
+
+// H1–H3: cards.
+
+fn details(no: &str, user: Option<Uuid>) -> CardDetails {
+    CardDetails {
+        employee_no: no.into(),
+        name: "김철수".into(),
+        user,
+        department: None,
+        position: None,
+        hire_date: Some(date("2020-03-02")),
+        birth_date: None,
+        photo: None,
+        duties: Some("회계".into()),
+        sealed_resident_number: None,
+    }
+}
+
+#[test]
+fn rule_h1_only_hr_managers_manage_cards() {
+    let create = PersonnelCommand {
+        by_hr_manager: false,
+        action: PersonnelAction::CreateCard { employee_id: Uuid::from_u128(1), details: details("E-1", None), by: HR },
+    };
+    given::<Personnel>(vec![])
+        .when(Actor::User(HR), create)
+        .then_refused(DomainError::Forbidden("only an HR manager manages HR cards".into()));
+}
+
+#[test]
+fn rule_h2_cards_for_people_with_or_without_an_account_with_unique_numbers() {
+    let now = at("2026-11-26T09:00:00+09:00");
+    let created = |id: u128, no: &str, user| PersonnelEvent::CardCreated {
+        employee_id: Uuid::from_u128(id),
+        details: details(no, user),
+        by: HR,
+        at: now,
+    };
+    let create = |id: u128, no: &str, user| PersonnelCommand {
+        by_hr_manager: true,
+        action: PersonnelAction::CreateCard { employee_id: Uuid::from_u128(id), details: details(no, user), by: HR },
+    };
+    given::<Personnel>(vec![])
+        .when_at(Actor::User(HR), create(1, "E-1", None), now)
+        .then(vec![created(1, "E-1", None)]);
+    let existing = vec![created(1, "E-1", None)];
+    let refused = |command| {
+        let state = existing.iter().fold(Personnel::default(), Personnel::evolve);
+        state.decide(&command, now).map_err(|e| e.kind())
+    };
+    assert_eq!(refused(create(2, "E-1", None)), Err(ErrorKind::Conflict));
+    assert_eq!(refused(create(2, "E 2", None)), Err(ErrorKind::Validation));
+}
+
+#[test]
+fn rule_h3_status_changes_are_recorded() {
+    let now = at("2026-11-26T09:00:00+09:00");
+    let id = Uuid::from_u128(1);
+    let state = Personnel::default().evolve(&PersonnelEvent::CardCreated {
+        employee_id: id,
+        details: details("E-1", None),
+        by: HR,
+        at: now,
+    });
+    let change = |status, on: &str| PersonnelCommand {
+        by_hr_manager: true,
+        action: PersonnelAction::ChangeStatus {
+            employee_id: id, status, on: date(on), reason: "퇴사".into(), by: HR
+        },
+    };
+    let events = state.decide(&change(EmploymentStatus::Retired, "2026-11-30"), now).unwrap();
+    let retired = events.iter().fold(state.clone(), Personnel::evolve);
+    let card = retired.card(id).unwrap();
+    assert_eq!(card.status, EmploymentStatus::Retired);
+    assert_eq!(
+        card.history.iter().map(|h| h.status).collect::<Vec<_>>(),
+        [EmploymentStatus::Active, EmploymentStatus::Retired]
+    );
+    assert_eq!(
+        retired.decide(&change(EmploymentStatus::Retired, "2026-12-01"), now).map_err(|e| e.kind()),
+        Err(ErrorKind::Conflict)
+    );
+    assert_eq!(
+        state.decide(&change(EmploymentStatus::Retired, "2019-01-01"), now).map_err(|e| e.kind()),
+        Err(ErrorKind::Validation)
+    );
+}
+
+#[test]
+fn rule_h7_resident_numbers_are_checked_and_masked() {
+    let number = ResidentNumber::parse("711231-1234567").unwrap();
+    assert_eq!(number.masked(7), "711231-1******");
+    assert_eq!(number.masked(0), "******-*******");
+    assert_eq!(number.birth_date(), Some(date("1971-12-31")));
+    for bad in ["711231-123456", "711331-1234567", "abcdef-1234567"] {
+        assert!(ResidentNumber::parse(bad).is_err(), "{bad}");
+    }
+}

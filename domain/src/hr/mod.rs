@@ -1,0 +1,17 @@
+//! HR and leave (인사관리, 연차; rules H1–H7): HR cards and employment
+//! status, leave ledgers with accrual, adjustments and leave requests.
+
+pub mod leave;
+pub mod personnel;
+
+#[cfg(test)]
+mod leave_tests;
+
+pub use leave::{
+    Accrual, AdjustmentSource, Change, GrantKind, LeaveAction, LeaveCommand, LeaveEvent, LeaveLedger, QUARTERS,
+    accruals,
+};
+pub use personnel::{
+    Card, CardDetails, EmploymentStatus, Personnel, PersonnelAction, PersonnelCommand, PersonnelEvent, ResidentNumber,
+    StatusChange,
+};
