@@ -224,7 +224,7 @@ fn rule_h2_cards_for_people_with_or_without_an_account_with_unique_numbers() {
     given::<Personnel>(vec![])
         .when_at(Actor::User(HR), create(1, "E-1", None), now)
         .then(vec![created(1, "E-1", None)]);
-    let existing = vec![created(1, "E-1", None)];
+    let existing = [created(1, "E-1", None)];
     let refused = |command| {
         let state = existing.iter().fold(Personnel::default(), Personnel::evolve);
         state.decide(&command, now).map_err(|e| e.kind())

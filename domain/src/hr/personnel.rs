@@ -161,10 +161,10 @@ impl Personnel {
         if taken {
             return Err(DomainError::Conflict(format!("employee number {employee_no} is already someone's")));
         }
-        if let Some(user) = details.user {
-            if self.cards.iter().any(|(id, c)| *id != employee_id && c.details.user == Some(user)) {
-                return Err(DomainError::Conflict(format!("user {user} already has an HR card")));
-            }
+        if let Some(user) = details.user
+            && self.cards.iter().any(|(id, c)| *id != employee_id && c.details.user == Some(user))
+        {
+            return Err(DomainError::Conflict(format!("user {user} already has an HR card")));
         }
         let duties = details.duties.as_deref().map(str::trim).filter(|d| !d.is_empty());
         if duties.is_some_and(|d| d.chars().count() > MAX_TEXT) {
