@@ -44,6 +44,8 @@ pub struct Services {
     _mail_workers: Background,
     pub projections: Projections,
     pub auth: Auth,
+    /// Seals resident registration numbers (rule H7).
+    pub sealer: crate::secrets::Sealer,
     pub clock: Arc<dyn Clock>,
     /// Present when the server runs on a settable clock.
     pub manual_clock: Option<ManualClock>,
@@ -81,7 +83,10 @@ impl Services {
             .await
             .context("recovering the command log")?,
         );
-        let handlers = HashMap::from([commands::scheduled_send_handler(commands.clone())]);
+        let handlers = HashMap::from([
+            commands::scheduled_send_handler(commands.clone()),
+            commands::leave_settle_handler(commands.clone()),
+        ]);
         let scheduler = Scheduler::start(commands.clone(), handlers).await.context("starting the scheduler")?;
         let blobs = BlobStore::open(settings.data_dir.join("blobs")).context("opening the blob store")?;
         let relay = settings
@@ -105,6 +110,7 @@ impl Services {
             .await
             .context("starting the projections")?;
         let auth = Auth::open(&settings.data_dir.join("token.key"), settings.token_ttl, settings.password_memory_kib)?;
+        let sealer = crate::secrets::Sealer::open(&settings.data_dir.join("resident-numbers.key"))?;
         let services = Arc::new(Self {
             settings,
             store,
@@ -114,6 +120,7 @@ impl Services {
             _mail_workers: mail_workers,
             projections,
             auth,
+            sealer,
             clock,
             manual_clock,
             metrics: Metrics::new().context("registering metrics")?,
@@ -173,23 +180,54 @@ impl Services {
 }
 
 impl Services {
-    /// Numbers a completed approval document now (the process managers
-    /// would too, a moment later) and waits for the read models to show it.
+    /// What follows a document's events at once, before the answer (the
+    /// process managers would do it too, a moment later): a completed
+    /// document gets its number and, for a leave request, takes its days;
+    /// a cancelled approved one gives them back (rule H6). Waits for the
+    /// read models to show it.
     ///
     /// # Errors
-    /// When the store fails or the year's numbers have run out.
-    pub async fn number_document(
+    /// When the store fails or a rule refuses (the year's numbers ran out).
+    pub async fn follow_document(
         &self,
         tenant: Uuid,
         document: Uuid,
-        completed_at: chrono::DateTime<Utc>,
-    ) -> ApiResult<String> {
-        let (number, position) =
-            commands::number_document(&self.commands, tenant, document, completed_at, None).await?;
-        if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
-            tracing::warn!(position, "read models lag behind a document number");
+        events: &[domain::approval::DocumentEvent],
+    ) -> ApiResult<()> {
+        use domain::approval::DocumentEvent;
+        let mut position = 0;
+        for event in events {
+            match event {
+                DocumentEvent::Completed { at } => {
+                    let (_, numbered) = commands::number_document(&self.commands, tenant, document, *at, None).await?;
+                    let taken = commands::take_leave(&self.commands, tenant, document).await?;
+                    position = position.max(numbered).max(taken);
+                }
+                DocumentEvent::Cancelled { restored_quarters: Some(_), .. } => {
+                    position = position.max(commands::restore_leave(&self.commands, tenant, document).await?);
+                }
+                _ => {}
+            }
         }
-        Ok(number)
+        if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
+            tracing::warn!(position, "read models lag behind a document's follow-up");
+        }
+        Ok(())
+    }
+}
+
+impl Services {
+    /// Opens a leave ledger now (the process managers would too, a moment
+    /// later) and waits for the read models to show it (rule H4).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn open_ledger(&self, tenant: Uuid, employee: Uuid, hire_date: chrono::NaiveDate) -> ApiResult<()> {
+        let position = commands::open_ledger(&self.commands, tenant, employee, hire_date, self.clock.now()).await?;
+        if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
+            tracing::warn!(position, "read models lag behind a leave ledger");
+        }
+        Ok(())
     }
 }
 

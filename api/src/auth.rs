@@ -61,15 +61,7 @@ impl Auth {
     /// out of range.
     pub fn open(key_file: &Path, ttl: Duration, memory_kib: u32) -> anyhow::Result<Self> {
         use anyhow::Context;
-        let key = match std::fs::read(key_file) {
-            Ok(key) if key.len() >= 32 => key,
-            _ => {
-                let mut key = vec![0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-                write_private(key_file, &key).with_context(|| format!("writing {}", key_file.display()))?;
-                key
-            }
-        };
+        let key = crate::secrets::key_file(key_file)?;
         let params = Params::new(memory_kib, 2, 1, None).map_err(|e| anyhow::anyhow!("argon2 parameters: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
         let dummy_hash = argon
@@ -200,15 +192,6 @@ impl LoginThrottle {
     pub fn succeeded(&self, account: &str) {
         self.failures().remove(account);
     }
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
 }
 
 #[cfg(test)]

@@ -58,6 +58,7 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
             .route("/graphql", web::get().to(graphql_get))
             .route("/inbound", web::post().to(crate::inbound::receive))
             .route("/mail/{mail}/attachments/{sha256}", web::get().to(attachment))
+            .route("/hr/leave-adjustments.csv", web::get().to(leave_csv_template))
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics));
         if manual {
@@ -281,6 +282,14 @@ async fn graphql_ws(
             }
         })
         .start(&req, payload)
+}
+
+/// The template of the leave adjustment upload (rule H5).
+async fn leave_csv_template() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("content-disposition", "attachment; filename=\"leave-adjustments.csv\""))
+        .body(crate::schema::hr::leave_csv_template())
 }
 
 async fn healthz(services: web::Data<Arc<Services>>) -> HttpResponse {

@@ -8,6 +8,7 @@ mod http;
 mod inbound;
 mod metrics;
 pub mod schema;
+mod secrets;
 mod settings;
 
 pub use app::{Application, Services, rebuild_read_models};

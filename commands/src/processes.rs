@@ -10,6 +10,7 @@
 //!   [`number_document`]).
 //! - A recalled approval document sends a notice to everyone on its line
 //!   (rule A7).
+//! - Leave ledgers open, accrue and take leave (see `leave_processes`).
 //!
 //! Every command the process issues carries an id derived from the event
 //! that caused it. The process reads the log from its start each time it
@@ -34,6 +35,7 @@ use store::RecordedEvent;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::leave_processes::{self, LeaveReaction};
 use crate::{CommandContext, CommandError, Commands, FiredTimer, TimerHandler};
 
 /// The kind of the timers of scheduled mail.
@@ -82,6 +84,7 @@ enum Reaction {
     Timer { id: Uuid, command_id: Uuid, command: TimerCommand },
     Mailbox { user: Uuid, command_id: Uuid, command: MailboxCommand },
     Number { document: Uuid, completed_at: DateTime<Utc> },
+    Leave(LeaveReaction),
 }
 
 #[derive(Default)]
@@ -92,17 +95,18 @@ struct State {
 
 impl State {
     fn react(&mut self, event: &RecordedEvent) -> Vec<Reaction> {
+        let mut reactions: Vec<Reaction> = leave_processes::reactions(event).into_iter().map(Reaction::Leave).collect();
         if event.category() == Document::CATEGORY {
-            return document_reactions(event);
+            reactions.extend(document_reactions(event));
+            return reactions;
         }
         if event.category() != Mailbox::CATEGORY {
-            return vec![];
+            return reactions;
         }
         let (Some(owner), Ok(decoded)) = (event.stream_id(), event.decode::<MailboxEvent>()) else {
             tracing::error!(position = event.position, "an unreadable mailbox event; skipped");
-            return vec![];
+            return reactions;
         };
-        let mut reactions = Vec::new();
         match &decoded {
             MailboxEvent::ForwardingSet { forwarding } => {
                 if forwarding.to.is_empty() {
@@ -286,6 +290,10 @@ async fn carry_out(commands: &Arc<Commands>, tenant: Option<Uuid>, cause: &Recor
                     number_document(commands, tenant, *document, *completed_at, Some(cause)).await.map(drop)
                 }
                 None => Err(DomainError::invalid("tenant", "a document without a tenant").into()),
+            },
+            Reaction::Leave(leave) => match tenant {
+                Some(tenant) => leave_processes::carry_out(commands, tenant, leave).await,
+                None => Err(DomainError::invalid("tenant", "leave without a tenant").into()),
             },
         };
         match result {

@@ -1,6 +1,7 @@
 //! The GraphQL schema, built once and shared by every request.
 
 mod approval;
+pub(crate) mod hr;
 pub(crate) mod mail;
 mod mutation;
 mod organisation;
@@ -28,12 +29,18 @@ pub use types::User;
 /// Every query, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "QueryRoot")]
-pub struct Query(CoreQuery, mail::MailQuery, organisation::OrganisationQuery, approval::ApprovalQuery);
+pub struct Query(CoreQuery, mail::MailQuery, organisation::OrganisationQuery, approval::ApprovalQuery, hr::HrQuery);
 
 /// Every mutation, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "MutationRoot")]
-pub struct Mutation(CoreMutation, mail::MailMutation, organisation::OrganisationMutation, approval::ApprovalMutation);
+pub struct Mutation(
+    CoreMutation,
+    mail::MailMutation,
+    organisation::OrganisationMutation,
+    approval::ApprovalMutation,
+    hr::HrMutation,
+);
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 

@@ -2,6 +2,7 @@
 
 mod approval;
 mod audit;
+mod hr;
 mod mailboxes;
 mod organisation;
 mod tenants;
@@ -14,6 +15,7 @@ pub use approval::{
     APPROVAL_HISTORY, APPROVAL_SETTINGS, ApprovalProjector, box_key, box_name, document_key, owner_name,
 };
 pub use audit::{AUDIT, AuditProjector, audit_key};
+pub use hr::{HR_CARDS, HrProjector, LEAVE_ENTRIES, LEAVE_LEDGERS};
 pub use mailboxes::{
     FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAIL_TRACKING, MAILS, MailboxesProjector, NOTICE_SENDER,
     entry_key, folder_items_prefix, folder_key, mail_key,
@@ -37,6 +39,7 @@ pub fn all() -> Vec<Arc<dyn Projector>> {
         Arc::new(MailboxesProjector),
         Arc::new(OrganisationProjector),
         Arc::new(ApprovalProjector),
+        Arc::new(HrProjector),
     ]
 }
 

@@ -9,7 +9,6 @@ struct Office {
     app: TestApp,
     acme: Tenant,
     form: String,
-    leave_form: String,
     /// user id and token by login.
     people: std::collections::HashMap<&'static str, (String, String)>,
 }
@@ -44,19 +43,7 @@ impl Office {
             )
             .await;
         let form = form["data"]["createApprovalForm"]["id"].as_str().unwrap_or_else(|| panic!("{form}")).to_owned();
-        let leave = app
-            .gql(
-                admin,
-                create,
-                json!({ "input": { "name": "휴가신청", "abbreviation": "LV", "public": false, "leaveRequest": true, "fields": [
-                    { "key": "days", "label": "일수", "type": "NUMBER", "required": true },
-                    { "key": "period", "label": "기간", "type": "DATE_RANGE", "required": true }
-                ] } }),
-            )
-            .await;
-        let leave_form =
-            leave["data"]["createApprovalForm"]["id"].as_str().unwrap_or_else(|| panic!("{leave}")).to_owned();
-        Office { app, acme, form, leave_form, people }
+        Office { app, acme, form, people }
     }
 
     fn id(&self, login: &str) -> &str {
@@ -289,26 +276,6 @@ async fn rule_a7_a_recall_needs_a_reason_and_tells_everyone_on_the_line() {
     assert_eq!(again["data"]["submitDocument"]["version"], 2, "{again}");
     office.approve("lee", &id, "NORMAL", None).await;
     assert_eq!(code(&office.gql("kim", recall, json!({ "id": id, "r": "too late" })).await), "CONFLICT");
-}
-
-// rules A7, H6 (the document side: cancelled, never recalled)
-#[tokio::test]
-async fn rule_a7_a_leave_request_approved_then_cancelled() {
-    let office = Office::open("leave.kr").await;
-    let submit = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id status } }";
-    let input = json!({ "formId": office.leave_form, "title": "연차", "fields": { "days": 1.5, "period": { "from": "2026-12-01", "to": "2026-12-02" } }, "line": { "approverIds": [office.id("lee")] } });
-    let submitted = office.gql("kim", submit, json!({ "input": input })).await;
-    let id = submitted["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{submitted}")).to_owned();
-    assert_eq!(office.approve("lee", &id, "NORMAL", None).await["data"]["approveDocument"]["status"], "COMPLETED");
-    let recall = "mutation($id: UUID!) { recallDocument(id: $id, reason: \"변경\") { status } }";
-    assert_eq!(code(&office.gql("kim", recall, json!({ "id": id })).await), "CONFLICT");
-    let cancel = "mutation($id: UUID!, $r: String!) { cancelLeaveRequest(id: $id, reason: $r) { status } }";
-    assert_eq!(code(&office.gql("kim", cancel, json!({ "id": id, "r": "" })).await), "VALIDATION");
-    let cancelled = office.gql("kim", cancel, json!({ "id": id, "r": "일정 변경" })).await;
-    assert_eq!(cancelled["data"]["cancelLeaveRequest"]["status"], "CANCELLED", "{cancelled}");
-    // Private: not in the department box; the form's bad values are refused.
-    let bad = json!({ "formId": office.leave_form, "title": "연차", "fields": { "days": 0.3, "period": { "from": "2026-12-01", "to": "2026-12-01" } }, "line": { "approverIds": [office.id("lee")] } });
-    assert_eq!(code(&office.gql("kim", submit, json!({ "input": bad })).await), "VALIDATION");
 }
 
 // rules A2 (parallel agreement, reception), A6, A8

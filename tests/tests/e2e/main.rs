@@ -5,6 +5,7 @@ mod approval;
 mod authorisation;
 mod bad_input;
 mod faults;
+mod hr;
 mod http_surface;
 mod mail;
 mod organisation;

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use async_graphql::Context;
 use async_graphql::connection::{Connection, Edge};
-use domain::approval::{Access, Document, DocumentAction, DocumentCommand, DocumentEvent};
+use domain::approval::{Access, Document, DocumentAction, DocumentCommand};
 use domain::values::Role;
 use domain::{Actor, DomainError};
 use projections::projectors::{
@@ -133,8 +133,8 @@ async fn box_page(
     Ok(page)
 }
 
-/// Runs a document command as the caller; a command that completes the
-/// document also gives it its number before the answer.
+/// Runs a document command as the caller, with what follows it (see
+/// `Services::follow_document`) done before the answer.
 async fn act(
     ctx: &Context<'_>,
     caller: &Caller,
@@ -147,13 +147,7 @@ async fn act(
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
     let command = DocumentCommand { by: caller.user.id, action };
     let outcome = services.execute::<Document>(id, &context, command).await?;
-    let completed = outcome.events.iter().find_map(|e| match e {
-        DocumentEvent::Completed { at } => Some(*at),
-        _ => None,
-    });
-    if let Some(at) = completed {
-        services.number_document(caller.tenant, id, at).await?;
-    }
+    services.follow_document(caller.tenant, id, &outcome.events).await?;
     let (document, _) = stored(services, caller.tenant, id)
         .await?
         .ok_or_else(|| ApiError::internal("the document is not in the read model"))?;

@@ -20,6 +20,7 @@ use super::types::{
 use super::{act, department_of, handled_by, invalid};
 use crate::app::{Services, context};
 use crate::errors::{ApiError, ApiResult};
+use crate::schema::hr::check_leave_request;
 use crate::schema::{Caller, caller, load_user, request, services};
 
 /// The users among `ids` that exist in the tenant.
@@ -176,6 +177,9 @@ impl ApprovalMutation {
         let settings =
             services.commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.settings;
         let (draft, department) = draft(services, &caller, input).await?;
+        if let Some(requested) = draft.form.leave_quarters(&draft.fields) {
+            check_leave_request(services, caller.user.id, requested, settings.negative_leave_allowed).await?;
+        }
         let id = id.unwrap_or_else(Uuid::now_v7);
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Submit { draft, department, settings }).await?)
     }

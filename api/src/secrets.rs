@@ -1,0 +1,94 @@
+//! Secrets kept beside the data: random keys in files only the server's
+//! user reads, and resident registration numbers sealed with one of them
+//! (rule H7: full resident numbers are stored encrypted).
+
+use std::path::Path;
+
+use anyhow::Context;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, Generate, KeyInit};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use crate::errors::{ApiError, ApiResult};
+
+/// The 32-byte key in `path`, created at random the first time.
+///
+/// # Errors
+/// When the file cannot be read or written, or there is no randomness.
+pub fn key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= 32 => Ok(key),
+        _ => {
+            let mut key = vec![0u8; 32];
+            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            write_private(path, &key).with_context(|| format!("writing {}", path.display()))?;
+            Ok(key)
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
+/// Seals and opens short secrets with XChaCha20-Poly1305: a fresh random
+/// nonce each time, stored before the ciphertext, all in base64.
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl Sealer {
+    /// # Errors
+    /// When the key file cannot be read or written.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let key = key_file(path)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&key[..32]).map_err(|e| anyhow::anyhow!("sealing key: {e}"))?;
+        Ok(Self { cipher })
+    }
+
+    /// # Errors
+    /// When encryption fails.
+    pub fn seal(&self, plain: &str) -> ApiResult<String> {
+        let nonce = XNonce::generate();
+        let sealed = self.cipher.encrypt(&nonce, plain.as_bytes()).map_err(ApiError::internal)?;
+        Ok(STANDARD.encode([nonce.as_slice(), &sealed].concat()))
+    }
+
+    /// # Errors
+    /// `INTERNAL` for text this key did not seal.
+    pub fn unseal(&self, sealed: &str) -> ApiResult<String> {
+        let bytes = STANDARD.decode(sealed).map_err(ApiError::internal)?;
+        if bytes.len() < 24 {
+            return Err(ApiError::internal("a sealed value too short"));
+        }
+        let (nonce, body) = bytes.split_at(24);
+        let nonce = XNonce::try_from(nonce).map_err(ApiError::internal)?;
+        let plain = self.cipher.decrypt(&nonce, body).map_err(ApiError::internal)?;
+        String::from_utf8(plain).map_err(ApiError::internal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_number_opens_with_its_key_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let sealer = Sealer::open(&dir.path().join("a.key")).unwrap();
+        let sealed = sealer.seal("7112311234567").unwrap();
+        assert!(!sealed.contains("7112311234567"));
+        assert_ne!(sealed, sealer.seal("7112311234567").unwrap(), "a fresh nonce each time");
+        assert_eq!(sealer.unseal(&sealed).unwrap(), "7112311234567");
+        let other = Sealer::open(&dir.path().join("b.key")).unwrap();
+        assert!(other.unseal(&sealed).is_err());
+        // The key survives a restart.
+        assert_eq!(Sealer::open(&dir.path().join("a.key")).unwrap().unseal(&sealed).unwrap(), "7112311234567");
+    }
+}

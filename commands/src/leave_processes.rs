@@ -1,0 +1,178 @@
+//! The process side of leave (rules H4, H6): a ledger opens for each
+//! person with a mail account and a hire date; a durable timer settles it
+//! on the next day something is due (a grant or a lapse), in the company's
+//! time zone; an approved leave request takes its days and a cancelled one
+//! gives them back. Command ids derive from what caused them, so running a
+//! step twice does it once.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::Actor;
+use domain::approval::{Document, DocumentEvent};
+use domain::hr::{LeaveAction, LeaveCommand, LeaveEvent, LeaveLedger, PersonnelEvent};
+use domain::tenant::Tenant;
+use domain::timer::{Timer, TimerCommand};
+use serde::{Deserialize, Serialize};
+use store::RecordedEvent;
+use uuid::Uuid;
+
+use crate::{CommandContext, CommandError, Commands, FiredTimer, TimerHandler};
+
+/// The kind of the timers that settle leave ledgers.
+pub const LEAVE_SETTLE: &str = "leave.settle";
+
+/// What a settle timer carries.
+#[derive(Debug, Serialize, Deserialize)]
+struct Settle {
+    employee: Uuid,
+    today: NaiveDate,
+}
+
+/// A step of the leave process.
+#[derive(Debug)]
+pub(crate) enum LeaveReaction {
+    Open { employee: Uuid, hire_date: NaiveDate, at: DateTime<Utc> },
+    Schedule { employee: Uuid },
+    Take { document: Uuid },
+    Restore { document: Uuid },
+}
+
+/// The leave steps an event calls for.
+pub(crate) fn reactions(event: &RecordedEvent) -> Vec<LeaveReaction> {
+    match event.category() {
+        "personnel" => match event.decode::<PersonnelEvent>() {
+            Ok(PersonnelEvent::CardCreated { details, .. } | PersonnelEvent::CardUpdated { details, .. }) => {
+                match (details.user, details.hire_date) {
+                    (Some(employee), Some(hire_date)) => {
+                        vec![LeaveReaction::Open { employee, hire_date, at: event.recorded_at }]
+                    }
+                    _ => vec![],
+                }
+            }
+            _ => vec![],
+        },
+        "leave" => match (event.stream_id(), event.decode::<LeaveEvent>()) {
+            (
+                Some(employee),
+                Ok(LeaveEvent::Opened { .. } | LeaveEvent::Granted { .. } | LeaveEvent::Lapsed { .. }),
+            ) => {
+                vec![LeaveReaction::Schedule { employee }]
+            }
+            _ => vec![],
+        },
+        "document" => match (event.stream_id(), event.decode::<DocumentEvent>()) {
+            (Some(document), Ok(DocumentEvent::Completed { .. })) => vec![LeaveReaction::Take { document }],
+            (Some(document), Ok(DocumentEvent::Cancelled { restored_quarters: Some(_), .. })) => {
+                vec![LeaveReaction::Restore { document }]
+            }
+            _ => vec![],
+        },
+        _ => vec![],
+    }
+}
+
+fn context(command_id: Uuid, tenant: Uuid) -> CommandContext {
+    CommandContext::new(command_id, Actor::System, Some(tenant))
+}
+
+fn system(action: LeaveAction) -> LeaveCommand {
+    LeaveCommand { by_hr_manager: false, action }
+}
+
+/// Carries out one step.
+///
+/// # Errors
+/// When the store fails or a rule refuses.
+pub(crate) async fn carry_out(
+    commands: &Arc<Commands>,
+    tenant: Uuid,
+    reaction: &LeaveReaction,
+) -> Result<(), CommandError> {
+    match reaction {
+        LeaveReaction::Open { employee, hire_date, at } => {
+            open_ledger(commands, tenant, *employee, *hire_date, *at).await.map(drop)
+        }
+        LeaveReaction::Schedule { employee } => schedule(commands, tenant, *employee).await,
+        LeaveReaction::Take { document } => take_leave(commands, tenant, *document).await.map(drop),
+        LeaveReaction::Restore { document } => restore_leave(commands, tenant, *document).await.map(drop),
+    }
+}
+
+/// Rule H4: opens the leave ledger of a person with a mail account and a
+/// hire date; the law's grants count from `at`'s date in the company's time
+/// zone. Gives the log position of the change (0: none).
+///
+/// # Errors
+/// When the store fails.
+pub async fn open_ledger(
+    commands: &Arc<Commands>,
+    tenant: Uuid,
+    employee: Uuid,
+    hire_date: NaiveDate,
+    at: DateTime<Utc>,
+) -> Result<u64, CommandError> {
+    let tz = commands.load_latest::<Tenant>(tenant).await?.time_zone.tz();
+    let from = at.with_timezone(&tz).date_naive();
+    let command = system(LeaveAction::Open { hire_date, from });
+    let id = Uuid::new_v5(&employee, b"open-leave-ledger");
+    Ok(commands.execute::<LeaveLedger>(employee, &context(id, tenant), command).await?.position)
+}
+
+/// Sets the ledger's timer for the next day something is due, at midnight
+/// in the company's time zone.
+async fn schedule(commands: &Arc<Commands>, tenant: Uuid, employee: Uuid) -> Result<(), CommandError> {
+    let ledger = commands.load::<LeaveLedger>(employee).await?.state;
+    let Some(today) = ledger.next_due() else { return Ok(()) };
+    let tz = commands.load_latest::<Tenant>(tenant).await?.time_zone.tz();
+    let midnight = today.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let due = midnight.and_local_timezone(tz).earliest().map_or_else(|| midnight.and_utc(), |t| t.with_timezone(&Utc));
+    let timer_id = Uuid::new_v5(&employee, format!("leave-settle-{today}").as_bytes());
+    let payload = serde_json::json!(Settle { employee, today }).to_string();
+    let command = TimerCommand::Schedule { timer_id, due, kind: LEAVE_SETTLE.into(), payload };
+    let id = Uuid::new_v5(&timer_id, b"schedule");
+    commands.execute::<Timer>(timer_id, &context(id, tenant), command).await.map(drop)
+}
+
+/// The handler that settles a ledger when its timer goes off.
+pub fn leave_settle_handler(commands: Arc<Commands>) -> (String, TimerHandler) {
+    let handler: TimerHandler = Arc::new(move |fired: FiredTimer| {
+        let commands = commands.clone();
+        Box::pin(async move {
+            let Ok(payload) = serde_json::from_str::<Settle>(&fired.payload) else {
+                tracing::error!(timer = %fired.timer_id, "a leave timer without its ledger; dropped");
+                return Ok(());
+            };
+            let context = CommandContext::new(fired.command_id, Actor::System, fired.tenant);
+            let command = system(LeaveAction::Settle { today: payload.today });
+            commands.execute::<LeaveLedger>(payload.employee, &context, command).await.map(drop)
+        })
+    });
+    (LEAVE_SETTLE.to_owned(), handler)
+}
+
+/// Rule H6: a completed leave request takes its days from its drafter's
+/// ledger. Other documents are left alone. Gives the log position of the
+/// change (0: none).
+///
+/// # Errors
+/// When the store fails or a rule refuses.
+pub async fn take_leave(commands: &Arc<Commands>, tenant: Uuid, document: Uuid) -> Result<u64, CommandError> {
+    let state = commands.load_latest::<Document>(document).await?;
+    let Some(quarters) = state.leave_quarters() else { return Ok(0) };
+    let command = system(LeaveAction::Take { document, quarters });
+    let id = Uuid::new_v5(&document, b"take-leave");
+    Ok(commands.execute::<LeaveLedger>(state.drafter, &context(id, tenant), command).await?.position)
+}
+
+/// Rule H6: a cancelled approved leave request gives its days back. Gives
+/// the log position of the change.
+///
+/// # Errors
+/// When the store fails or a rule refuses.
+pub async fn restore_leave(commands: &Arc<Commands>, tenant: Uuid, document: Uuid) -> Result<u64, CommandError> {
+    let state = commands.load_latest::<Document>(document).await?;
+    let command = system(LeaveAction::Restore { document });
+    let id = Uuid::new_v5(&document, b"restore-leave");
+    Ok(commands.execute::<LeaveLedger>(state.drafter, &context(id, tenant), command).await?.position)
+}

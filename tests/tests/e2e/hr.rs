@@ -1,0 +1,230 @@
+//! HR and leave over HTTP (rules H1–H6): cards, the leave ledger and its
+//! accrual by the scheduler, adjustments by CSV, bulk, partial and direct,
+//! and a leave request approved, then cancelled.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::{Tenant, TestApp, code};
+
+struct Company {
+    app: TestApp,
+    acme: Tenant,
+    hr: String,
+    kim: (String, String),
+    lee: (String, String),
+}
+
+const CARD: &str = "mutation($input: HrCardInput!) { createHrCard(input: $input) { id employeeNo name userId hireDate birthDate hasResidentNumber status history { status on reason } } }";
+const BALANCE: &str = "query($e: UUID) { leaveBalance(employeeId: $e) { days quarterDays hireDate nextDue } }";
+
+async fn company(domain: &str, now: &str) -> Company {
+    let app = TestApp::spawn().await;
+    app.clock(json!({ "now": now })).await;
+    let acme = app.sign_up(domain).await;
+    let (hr_id, _) = app.create_user(&acme, "hr").await;
+    let grant = "mutation($id: UUID!) { grantRole(id: $id, role: HR_MANAGER) { id } }";
+    app.gql(Some(&acme.admin_token), grant, json!({ "id": hr_id })).await;
+    let hr = app.login(domain, "hr", "user-pass-1").await.unwrap();
+    let kim = app.create_user(&acme, "kim").await;
+    let lee = app.create_user(&acme, "lee").await;
+    Company { app, acme, hr, kim, lee }
+}
+
+impl Company {
+    async fn card(&self, number: &str, user: Option<&str>, hire: Option<&str>) -> Value {
+        let input = json!({ "employeeNo": number, "name": "김사원", "userId": user, "hireDate": hire, "residentNumber": "711231-1234567", "duties": "영업" });
+        let card = self.app.gql(Some(&self.hr), CARD, json!({ "input": input })).await;
+        assert!(card["errors"].is_null(), "{card}");
+        card["data"]["createHrCard"].clone()
+    }
+
+    /// A balance once the processes have caught up with `expected` days.
+    async fn balance_becomes(&self, token: &str, expected: f64) -> Value {
+        let mut balance = Value::Null;
+        for _ in 0..400 {
+            balance = self.app.gql(Some(token), BALANCE, json!({})).await;
+            if balance["data"]["leaveBalance"]["days"].as_f64() == Some(expected) {
+                return balance["data"]["leaveBalance"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the balance never became {expected}: {balance}");
+    }
+}
+
+// rules H1, H2, H3, H4
+#[tokio::test]
+async fn rule_h2_hr_managers_keep_cards_for_everyone_and_only_account_holders_get_leave() {
+    let co = company("cards.kr", "2026-11-26T09:00:00+09:00").await;
+    let input = json!({ "employeeNo": "E-1", "name": "김사원", "userId": co.kim.0 });
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), CARD, json!({ "input": input })).await), "FORBIDDEN");
+    let kim = co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    assert_eq!(kim["birthDate"], "1971-12-31");
+    assert_eq!(kim["hasResidentNumber"], true);
+    let intern = co.card("I-1", None, Some("2026-09-01")).await;
+    let duplicate = json!({ "employeeNo": "E-1", "name": "박인턴" });
+    assert_eq!(code(&co.app.gql(Some(&co.hr), CARD, json!({ "input": duplicate })).await), "CONFLICT");
+    let bad_number = json!({ "employeeNo": "E-9", "name": "박인턴", "residentNumber": "711331-1234567" });
+    assert_eq!(code(&co.app.gql(Some(&co.hr), CARD, json!({ "input": bad_number })).await), "VALIDATION");
+    // H4: the intern has a card but no leave.
+    let intern_leave = co.app.gql(Some(&co.hr), BALANCE, json!({ "e": intern["id"] })).await;
+    assert_eq!(code(&intern_leave), "NOT_FOUND");
+    // H3: status changes are recorded; a retired card stays.
+    let retire = "mutation($id: UUID!) { changeEmploymentStatus(id: $id, status: RETIRED, on: \"2026-11-30\", reason: \"계약 만료\") { status history { status on reason } } }";
+    let retired = co.app.gql(Some(&co.hr), retire, json!({ "id": intern["id"] })).await;
+    assert_eq!(retired["data"]["changeEmploymentStatus"]["status"], "RETIRED", "{retired}");
+    assert_eq!(retired["data"]["changeEmploymentStatus"]["history"][1]["reason"], "계약 만료");
+    // Everyone reads their own card, not somebody else's.
+    let own = co
+        .app
+        .gql(Some(&co.kim.1), "query($id: UUID!) { hrCard(id: $id) { employeeNo } }", json!({ "id": co.kim.0 }))
+        .await;
+    assert_eq!(own["data"]["hrCard"]["employeeNo"], "E-1");
+    let other = co
+        .app
+        .gql(Some(&co.lee.1), "query($id: UUID!) { hrCard(id: $id) { employeeNo } }", json!({ "id": co.kim.0 }))
+        .await;
+    assert_eq!(code(&other), "FORBIDDEN");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), "{ hrCards { id } }", json!({})).await), "FORBIDDEN");
+    let cards = co.app.gql(Some(&co.hr), "{ hrCards { employeeNo status } }", json!({})).await;
+    tests::snapshot_settings().bind(|| insta::assert_json_snapshot!("hr_cards", cards["data"]));
+}
+
+// rule H4: accrual by the scheduler, on the right day in the company's time zone
+#[tokio::test]
+async fn rule_h4_leave_accrues_monthly_on_the_right_day_and_never_twice() {
+    let co = company("accrual.kr", "2026-11-26T09:00:00+09:00").await;
+    // Hired a month ago today: the first monthly day is due now.
+    co.card("E-1", Some(&co.kim.0), Some("2026-10-26")).await;
+    let balance = co.balance_becomes(&co.kim.1, 1.0).await;
+    assert_eq!(balance["nextDue"], "2026-12-26");
+    // One second before midnight in Seoul: nothing; at midnight: the next day.
+    co.app.clock(json!({ "now": "2026-12-25T23:59:59+09:00" })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let kim = co.app.login("accrual.kr", "kim", "user-pass-1").await.unwrap();
+    assert_eq!(co.app.gql(Some(&kim), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 1.0);
+    co.app.clock(json!({ "now": "2026-12-26T00:00:00+09:00" })).await;
+    co.balance_becomes(&kim, 2.0).await;
+    // The clock moving on without a new due date grants nothing more.
+    co.app.clock(json!({ "now": "2026-12-26T08:00:00+09:00" })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let history = co
+        .app
+        .gql(Some(&kim), "{ leaveHistory { totalCount edges { node { kind quarters before after } } } }", json!({}))
+        .await;
+    assert_eq!(history["data"]["leaveHistory"]["totalCount"], 2, "{history}");
+}
+
+// rules H5, H6, A7 (a leave request is cancelled, never recalled)
+#[tokio::test]
+async fn rule_h6_a_leave_request_approved_then_cancelled() {
+    let co = company("leave.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    let adjust = "mutation($e: UUID!, $d: Float!, $m: AdjustMode!) { adjustLeave(employeeId: $e, days: $d, mode: $m, reason: \"이월\") { days } }";
+    let set = co.app.gql(Some(&co.hr), adjust, json!({ "e": co.kim.0, "d": 10, "m": "SET" })).await;
+    assert_eq!(set["data"]["adjustLeave"]["days"], 10.0, "{set}");
+    let admin = Some(co.acme.admin_token.as_str());
+    let form = co
+        .app
+        .gql(
+            admin,
+            "mutation { createApprovalForm(input: { name: \"휴가신청서\", abbreviation: \"LV\", public: false, leaveRequest: true, fields: [
+                { key: \"days\", label: \"일수\", type: NUMBER, required: true },
+                { key: \"period\", label: \"기간\", type: DATE_RANGE, required: true }] }) { id } }",
+            json!({}),
+        )
+        .await["data"]["createApprovalForm"]["id"]
+        .clone();
+    let submit = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id status } }";
+    let request = |days: f64| json!({ "input": { "formId": form, "title": "연차 신청", "fields": { "days": days, "period": { "from": "2026-12-01", "to": "2026-12-02" } }, "line": { "approverIds": [co.lee.0] } } });
+    // A day count not in quarter days, beyond the balance, or from lee, who
+    // has no ledger at all: refused.
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), submit, request(0.3)).await), "VALIDATION");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), submit, request(10.25)).await), "CONFLICT");
+    assert_eq!(code(&co.app.gql(Some(&co.lee.1), submit, request(1.0)).await), "CONFLICT");
+    let submitted = co.app.gql(Some(&co.kim.1), submit, request(1.5)).await;
+    let id = submitted["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{submitted}")).to_owned();
+    assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
+    let approve = "mutation($id: UUID!) { approveDocument(id: $id) { status } }";
+    assert_eq!(
+        co.app.gql(Some(&co.lee.1), approve, json!({ "id": id })).await["data"]["approveDocument"]["status"],
+        "COMPLETED"
+    );
+    assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 8.5);
+    let recall = "mutation($id: UUID!) { recallDocument(id: $id, reason: \"변경\") { status } }";
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), recall, json!({ "id": id })).await), "CONFLICT");
+    let cancel = "mutation($id: UUID!) { cancelLeaveRequest(id: $id, reason: \"일정 변경\") { status } }";
+    assert_eq!(
+        co.app.gql(Some(&co.kim.1), cancel, json!({ "id": id })).await["data"]["cancelLeaveRequest"]["status"],
+        "CANCELLED"
+    );
+    assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
+    let history = co
+        .app
+        .gql(Some(&co.kim.1), "{ leaveHistory { edges { node { kind quarters before after reason } } } }", json!({}))
+        .await;
+    tests::snapshot_settings().bind(|| insta::assert_json_snapshot!("leave_history_after_cancel", history["data"]));
+}
+
+// rule H5
+#[tokio::test]
+async fn rule_h5_a_csv_with_a_bad_row_applies_nothing_and_names_the_line() {
+    let co = company("csv.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    co.card("E-2", Some(&co.lee.0), Some("2021-05-10")).await;
+    co.card("I-1", None, Some("2026-09-01")).await;
+    let template =
+        reqwest::get(format!("{}/hr/leave-adjustments.csv", co.app.address)).await.unwrap().text().await.unwrap();
+    assert!(template.starts_with("employee_no,balance_days,reason\n"), "{template}");
+    let upload = "mutation($csv: String!) { uploadLeaveAdjustments(csv: $csv) }";
+    let balances = || async {
+        let mut all = Vec::new();
+        for id in [&co.kim.0, &co.lee.0] {
+            all.push(
+                co.app.gql(Some(&co.hr), BALANCE, json!({ "e": id })).await["data"]["leaveBalance"]["quarterDays"]
+                    .clone(),
+            );
+        }
+        all
+    };
+    let before = balances().await;
+    let bad = "employee_no,balance_days,reason\nE-1,12,이월\nE-2,3.3,이월\nI-1,5,인턴\nE-404,1,없음\n";
+    let refused = co.app.gql(Some(&co.hr), upload, json!({ "csv": bad })).await;
+    assert_eq!(code(&refused), "VALIDATION");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("line 3") && message.contains("line 4") && message.contains("line 5"), "{message}");
+    assert!(!message.contains("line 2"), "{message}");
+    assert_eq!(balances().await, before, "nothing was applied");
+    let malformed = "employee_no,balance_days\nE-1,12\n";
+    assert_eq!(code(&co.app.gql(Some(&co.hr), upload, json!({ "csv": malformed })).await), "VALIDATION");
+
+    let good = "employee_no,balance_days,reason\nE-1,12,이월\nE-2,3.25,이월\n";
+    assert_eq!(co.app.gql(Some(&co.hr), upload, json!({ "csv": good })).await["data"]["uploadLeaveAdjustments"], 2);
+    let lee_balance = co.app.gql(Some(&co.hr), BALANCE, json!({ "e": co.lee.0 })).await;
+    assert_eq!(lee_balance["data"]["leaveBalance"]["days"], 3.25);
+    // Bulk, partial, and an overflow that changes nothing.
+    let everyone = "mutation { adjustLeaveForEveryone(deltaDays: 1, reason: \"창립기념\") }";
+    assert_eq!(co.app.gql(Some(&co.hr), everyone, json!({})).await["data"]["adjustLeaveForEveryone"], 2);
+    let some =
+        "mutation($ids: [UUID!]!, $d: Float!) { adjustLeaveFor(employeeIds: $ids, deltaDays: $d, reason: \"포상\") }";
+    assert_eq!(
+        co.app.gql(Some(&co.hr), some, json!({ "ids": [co.lee.0], "d": 0.5 })).await["data"]["adjustLeaveFor"],
+        1
+    );
+    let head = co.app.head().await;
+    assert_eq!(
+        code(&co.app.gql(Some(&co.hr), some, json!({ "ids": [co.lee.0, co.kim.0], "d": 999 })).await),
+        "LIMIT_EXCEEDED"
+    );
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), everyone, json!({})).await), "FORBIDDEN");
+    assert_eq!(co.app.head().await, head);
+    let history = co.app.gql(Some(&co.hr), "query($e: UUID) { leaveHistory(employeeId: $e) { edges { node { kind source quarters before after reason by } } } }", json!({ "e": co.lee.0 })).await;
+    let entries = history["data"]["leaveHistory"]["edges"].as_array().unwrap();
+    let last = &entries.last().unwrap()["node"];
+    assert_eq!(
+        (last["source"].as_str(), last["before"].as_i64(), last["after"].as_i64()),
+        (Some("Partial"), Some(17), Some(19))
+    );
+    assert!(!last["by"].is_null());
+}
