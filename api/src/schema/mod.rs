@@ -1,6 +1,7 @@
 //! The GraphQL schema, built once and shared by every request.
 
 mod approval;
+mod certificates;
 pub(crate) mod hr;
 pub(crate) mod mail;
 mod mutation;
@@ -29,7 +30,14 @@ pub use types::User;
 /// Every query, by capability.
 #[derive(MergedObject, Default)]
 #[graphql(name = "QueryRoot")]
-pub struct Query(CoreQuery, mail::MailQuery, organisation::OrganisationQuery, approval::ApprovalQuery, hr::HrQuery);
+pub struct Query(
+    CoreQuery,
+    mail::MailQuery,
+    organisation::OrganisationQuery,
+    approval::ApprovalQuery,
+    hr::HrQuery,
+    certificates::CertificateQuery,
+);
 
 /// Every mutation, by capability.
 #[derive(MergedObject, Default)]
@@ -40,6 +48,7 @@ pub struct Mutation(
     organisation::OrganisationMutation,
     approval::ApprovalMutation,
     hr::HrMutation,
+    certificates::CertificateMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;

@@ -228,3 +228,44 @@ async fn rule_h5_a_csv_with_a_bad_row_applies_nothing_and_names_the_line() {
     );
     assert!(!last["by"].is_null());
 }
+
+// rule H7
+#[tokio::test]
+async fn rule_h7_certificates_wait_for_an_hr_manager_and_show_the_resident_number_masked() {
+    let co = company("certs.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    let intern = co.card("I-1", None, Some("2025-01-02")).await;
+    let retire =
+        "mutation($id: UUID!) { changeEmploymentStatus(id: $id, status: RETIRED, on: \"2026-06-30\") { status } }";
+    co.app.gql(Some(&co.hr), retire, json!({ "id": intern["id"] })).await;
+    let ask = "mutation($e: UUID, $k: CertificateKind!, $d: Int!) { requestCertificate(employeeId: $e, kind: $k, shownDigits: $d, purpose: \"은행 제출용\", copies: 2) { id status serial html } }";
+    let mine = co.app.gql(Some(&co.kim.1), ask, json!({ "k": "EMPLOYMENT", "d": 7 })).await;
+    let mine = &mine["data"]["requestCertificate"];
+    assert_eq!((mine["status"].as_str(), &mine["html"]), (Some("PENDING"), &Value::Null), "{mine}");
+    // Only for oneself, unless an HR manager asks; a bad digit count is refused.
+    assert_eq!(
+        code(&co.app.gql(Some(&co.lee.1), ask, json!({ "e": co.kim.0, "k": "EMPLOYMENT", "d": 0 })).await),
+        "FORBIDDEN"
+    );
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), ask, json!({ "k": "EMPLOYMENT", "d": 14 })).await), "VALIDATION");
+    let retired = co.app.gql(Some(&co.hr), ask, json!({ "e": intern["id"], "k": "CAREER", "d": 0 })).await;
+    let retired = &retired["data"]["requestCertificate"];
+    let issue = "mutation($id: UUID!) { issueCertificate(id: $id) { status serial html } }";
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), issue, json!({ "id": mine["id"] })).await), "FORBIDDEN");
+    let issued = co.app.gql(Some(&co.hr), issue, json!({ "id": mine["id"] })).await;
+    let issued = &issued["data"]["issueCertificate"];
+    assert_eq!((issued["status"].as_str(), issued["serial"].as_u64()), (Some("ISSUED"), Some(1)), "{issued}");
+    let html = issued["html"].as_str().unwrap();
+    assert!(html.contains("711231-1******") && !html.contains("1234567"), "{html}");
+    assert_eq!(code(&co.app.gql(Some(&co.hr), issue, json!({ "id": mine["id"] })).await), "CONFLICT");
+    let career = co.app.gql(Some(&co.hr), issue, json!({ "id": retired["id"] })).await;
+    let career = &career["data"]["issueCertificate"];
+    assert_eq!(career["serial"], 2);
+    let career_html = career["html"].as_str().unwrap();
+    assert!(career_html.contains("2026-06-30") && career_html.contains("영업") && !career_html.contains("711231"));
+    tests::snapshot_settings().bind(|| insta::assert_snapshot!("employment_certificate", html));
+    // Each sees their own; the HR manager sees all.
+    let list = "{ certificates { status } }";
+    assert_eq!(co.app.gql(Some(&co.kim.1), list, json!({})).await["data"]["certificates"].as_array().unwrap().len(), 1);
+    assert_eq!(co.app.gql(Some(&co.hr), list, json!({})).await["data"]["certificates"].as_array().unwrap().len(), 2);
+}
