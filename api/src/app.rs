@@ -40,8 +40,9 @@ pub struct Services {
     pub scheduler: Scheduler,
     /// Attachments, outside the log.
     pub blobs: BlobStore,
-    /// The outbox and the mail process managers, in one process at a time.
-    _mail_workers: Background,
+    /// The outbox, the process managers and the backup worker, in one
+    /// process at a time.
+    _workers: Background,
     pub projections: Projections,
     pub auth: Auth,
     /// Seals resident registration numbers (rule H7).
@@ -104,8 +105,8 @@ impl Services {
                     .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
             ),
         };
-        let mail_workers =
-            Background(tokio::spawn(run_mail_workers(read_models.clone(), commands.clone(), blobs.clone(), relay)));
+        let workers =
+            Background(tokio::spawn(run_workers(read_models.clone(), commands.clone(), blobs.clone(), relay)));
         let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
             .await
             .context("starting the projections")?;
@@ -117,7 +118,7 @@ impl Services {
             commands,
             scheduler,
             blobs,
-            _mail_workers: mail_workers,
+            _workers: workers,
             projections,
             auth,
             sealer,
@@ -240,35 +241,40 @@ impl Drop for Background {
     }
 }
 
-/// How long a process that does not hold the mail workers waits before it
+/// How long a process that does not hold the workers waits before it
 /// tries to take them over.
-const MAIL_WORKERS_RETRY: Duration = Duration::from_secs(5);
+const WORKERS_RETRY: Duration = Duration::from_secs(5);
 
-/// Runs the outbox and the mail process managers while this process holds
-/// their claim: several processes may serve one database, and two outboxes
+/// Runs the outbox, the process managers and the backup worker while this
+/// process holds their claim: several processes may serve one database, and two outboxes
 /// would send every external copy twice. Another process takes over when
 /// the holder stops.
-async fn run_mail_workers(
+async fn run_workers(
     read_models: Arc<dyn ReadModelStore>,
     commands: Arc<Commands>,
     blobs: BlobStore,
     relay: Option<Relay>,
 ) {
     loop {
-        match read_models.try_claim("mail-workers").await {
+        match read_models.try_claim("workers").await {
             Ok(Some(claim)) => match Outbox::start(commands.clone(), blobs.clone(), relay.clone()).await {
                 Ok(outbox) => {
                     let processes = Processes::start(commands.clone());
+                    let backups = Background(tokio::spawn(crate::backups::run(
+                        commands.clone(),
+                        read_models.clone(),
+                        blobs.clone(),
+                    )));
                     // Held for the life of the process.
                     std::future::pending::<()>().await;
-                    drop((claim, outbox, processes));
+                    drop((claim, outbox, processes, backups));
                 }
                 Err(e) => tracing::error!(error = %e, "the outbox did not start; trying again"),
             },
             Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "the mail workers' claim could not be checked"),
+            Err(e) => tracing::warn!(error = %e, "the workers' claim could not be checked"),
         }
-        tokio::time::sleep(MAIL_WORKERS_RETRY).await;
+        tokio::time::sleep(WORKERS_RETRY).await;
     }
 }
 

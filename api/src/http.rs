@@ -59,6 +59,7 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
             .route("/inbound", web::post().to(crate::inbound::receive))
             .route("/mail/{mail}/attachments/{sha256}", web::get().to(attachment))
             .route("/hr/leave-adjustments.csv", web::get().to(leave_csv_template))
+            .route("/approval/backups/{id}", web::get().to(backup))
             .route("/healthz", web::get().to(healthz))
             .route("/metrics", web::get().to(metrics));
         if manual {
@@ -282,6 +283,21 @@ async fn graphql_ws(
             }
         })
         .start(&req, payload)
+}
+
+/// A backup archive (rule A10), for an admin, within 30 days.
+async fn backup(req: HttpRequest, services: web::Data<Arc<Services>>, id: web::Path<uuid::Uuid>) -> HttpResponse {
+    let id = id.into_inner();
+    let Some(token) = request_info(&req).token else {
+        return request_error(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
+    };
+    match crate::schema::approval::backup_archive(&services, &token, id).await {
+        Ok(bytes) => HttpResponse::Ok()
+            .content_type("application/zip")
+            .insert_header(actix_web::http::header::ContentDisposition::attachment(format!("approval-backup-{id}.zip")))
+            .body(bytes),
+        Err(e) => request_error(e.code.http_status(), e.code, &e.message),
+    }
 }
 
 /// The template of the leave adjustment upload (rule H5).

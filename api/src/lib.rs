@@ -3,6 +3,7 @@
 
 mod app;
 mod auth;
+mod backups;
 mod errors;
 mod http;
 mod inbound;

@@ -1,6 +1,6 @@
 //! The GraphQL schema, built once and shared by every request.
 
-mod approval;
+pub(crate) mod approval;
 mod certificates;
 pub(crate) mod hr;
 pub(crate) mod mail;

@@ -3,6 +3,7 @@
 //! document numbers.
 
 pub mod absence;
+pub mod backup;
 pub mod boxes;
 pub mod document;
 pub mod line;
@@ -13,6 +14,7 @@ pub mod setup;
 mod document_tests;
 
 pub use absence::{Absence, AbsenceAction, AbsenceCommand, AbsenceEvent, Absences};
+pub use backup::{Backup, BackupAction, BackupCommand, BackupEvent, BackupState, Backups};
 pub use boxes::{Access, DocBox, Owner};
 pub use document::{Document, DocumentAction, DocumentCommand, DocumentEvent, Draft, OnBehalf, Status};
 pub use line::{AgreerSlot, AgreerState, ApproverSlot, Line, LineInput, Receiver, ReceiverSlot, Review, SlotState};

@@ -441,3 +441,59 @@ async fn bad_documents_are_refused_and_change_nothing() {
     assert_eq!(code(&office.gql("kim", form, json!({})).await), "FORBIDDEN");
     assert_eq!(office.app.head().await, head);
 }
+
+// rule A10
+#[tokio::test]
+async fn rule_a10_a_backup_is_made_in_the_background_and_kept_for_30_days() {
+    let office = Office::open("backup.kr").await;
+    let done = doc_id(&office.submit(&["lee"], json!({})).await);
+    office.approve("lee", &done, "NORMAL", None).await;
+    office.submit(&["lee", "park"], json!({})).await;
+    let admin = Some(office.acme.admin_token.as_str());
+    let request = "mutation($f: String!, $t: String!) { requestDocumentBackup(from: $f, to: $t) { id status from to expiresAt downloadPath } }";
+    assert_eq!(code(&office.gql("kim", request, json!({ "f": "20261126", "t": "20261126" })).await), "FORBIDDEN");
+    for (from, to) in [("2026-11-26", "20261126"), ("20261127", "20261126"), ("20261301", "20261301")] {
+        assert_eq!(code(&office.app.gql(admin, request, json!({ "f": from, "t": to })).await), "VALIDATION", "{from}");
+    }
+    let requested = office.app.gql(admin, request, json!({ "f": "20261101", "t": "20261126" })).await;
+    let backup = &requested["data"]["requestDocumentBackup"];
+    assert_eq!(backup["expiresAt"], "2026-12-26T00:00:00+00:00", "{requested}");
+    let path = backup["downloadPath"].as_str().unwrap().to_owned();
+    let mut status = Value::Null;
+    for _ in 0..400 {
+        status = office.app.gql(admin, "{ documentBackups { status documents failure } }", json!({})).await;
+        if status["data"]["documentBackups"][0]["status"] == "READY" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(status["data"]["documentBackups"][0]["documents"], 2, "{status}");
+    let client = reqwest::Client::new();
+    let download = |token: String| {
+        let (client, url) = (client.clone(), format!("{}{path}", office.app.address));
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let kim = download(office.people["kim"].1.clone()).await;
+    assert_eq!(kim.status(), 403);
+    let archive = download(office.acme.admin_token.clone()).await;
+    assert_eq!(archive.status(), 200);
+    let bytes = archive.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = zip.file_names().map(|n| n.expect("name").into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert!(names.contains(&"BACKUP-2026-00001.html".to_owned()) && names.contains(&"index.html".to_owned()));
+    let mut page = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("BACKUP-2026-00001.html").unwrap(), &mut page).unwrap();
+    assert!(page.contains("결재 이력") && page.contains("APPROVED") && page.contains("3분기 보고"), "{page}");
+
+    // 30 days after the request: the last second still works, then no more.
+    office.app.clock(json!({ "now": "2026-12-26T08:59:59+09:00" })).await;
+    let token = office.app.login("backup.kr", "admin", "s3cret-pass").await.unwrap();
+    assert_eq!(download(token.clone()).await.status(), 200);
+    office.app.clock(json!({ "now": "2026-12-26T09:00:00+09:00" })).await;
+    let expired = download(token).await;
+    assert_eq!(expired.status(), 409);
+    let body: Value = expired.json().await.unwrap();
+    assert!(body.to_string().contains("request a new one"), "{body}");
+}

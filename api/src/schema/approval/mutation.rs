@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use domain::Actor;
 use domain::approval::{
     Absence, AbsenceAction, AbsenceCommand, Absences, ApprovalSetup, ApprovalSetupAction, ApprovalSetupCommand,
-    DocumentAction, Draft, OnBehalf,
+    BackupAction, BackupCommand, Backups, DocumentAction, Draft, OnBehalf, backup,
 };
 use domain::values::Role;
 use projections::projectors::ORG_DEPARTMENTS;
 use uuid::Uuid;
 
 use super::types::{
-    AbsenceView, ApprovalDocument, ApprovalForm, ApprovalMode, ApprovalSettings, DocumentInput, FormInput,
+    AbsenceView, ApprovalDocument, ApprovalForm, ApprovalMode, ApprovalSettings, DocumentBackup, DocumentInput,
+    FormInput,
 };
 use super::{act, department_of, handled_by, invalid};
 use crate::app::{Services, context};
@@ -309,6 +310,29 @@ impl ApprovalMutation {
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Cancel { reason }).await?)
+    }
+
+    /// Asks for a backup of the documents submitted from `from` to `to`
+    /// (YYYYMMDD, both included); it is made in the background (admins
+    /// only; rule A10).
+    async fn request_document_backup(
+        &self,
+        ctx: &Context<'_>,
+        from: String,
+        to: String,
+        command_id: Option<Uuid>,
+    ) -> Result<DocumentBackup> {
+        let caller = caller(ctx).await?;
+        let (from, to) = (backup::day("from", &from)?, backup::day("to", &to)?);
+        let backup_id = Uuid::now_v7();
+        let client = request(ctx).and_then(|r| r.client_address.clone());
+        let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+        let action = BackupAction::Request { backup_id, from, to, by: caller.user.id };
+        let command = BackupCommand { by_admin: caller.has(Role::Admin), action };
+        let services = services(ctx);
+        services.execute::<Backups>(caller.tenant, &context, command).await?;
+        let backups = services.commands.load_latest::<Backups>(caller.tenant).await.map_err(ApiError::from)?;
+        Ok(DocumentBackup::new(backup_id, backups.backup(backup_id).map_err(ApiError::from)?))
     }
 
     /// Registers an absence with a delegate who may act for the caller

@@ -1,12 +1,14 @@
 //! What e-approval reads: forms, settings, absences, documents and boxes.
 
 use async_graphql::{Context, Object, Result};
-use domain::approval::{ApprovalSetup, DocBox, Owner};
+use domain::approval::{ApprovalSetup, Backups, DocBox, Owner};
 use domain::values::Role;
 use projections::projectors::{ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, box_key, box_name, owner_name};
 use uuid::Uuid;
 
-use super::types::{AbsenceView, ApprovalDocument, ApprovalForm, ApprovalSettings, DocumentBox, DocumentBoxCount};
+use super::types::{
+    AbsenceView, ApprovalDocument, ApprovalForm, ApprovalSettings, DocumentBackup, DocumentBox, DocumentBoxCount,
+};
 use super::{box_page, department_of, handled_by, readable};
 use crate::errors::ApiError;
 use crate::schema::pagination::Page;
@@ -118,6 +120,16 @@ impl ApprovalQuery {
         }
         let key = box_key(caller.tenant, ALL_DOCUMENTS, "submitted");
         Ok(box_page(services(ctx), caller.tenant, &key, first, after).await?)
+    }
+
+    /// The company's backups, newest first (admins only; rule A10).
+    async fn document_backups(&self, ctx: &Context<'_>) -> Result<Vec<DocumentBackup>> {
+        let caller = caller(ctx).await?;
+        caller.require_admin()?;
+        let backups = services(ctx).commands.load_latest::<Backups>(caller.tenant).await.map_err(ApiError::from)?;
+        let mut list: Vec<DocumentBackup> = backups.backups.iter().map(|(id, b)| DocumentBackup::new(*id, b)).collect();
+        list.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
+        Ok(list)
     }
 
     /// The caller's registered absences (rule A4).

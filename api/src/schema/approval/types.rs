@@ -604,3 +604,43 @@ pub struct AbsenceView {
     #[graphql(name = "delegateId")]
     pub delegate: Uuid,
 }
+
+/// A backup of documents (rule A10).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DocumentBackup {
+    pub id: Uuid,
+    /// YYYYMMDD.
+    pub from: String,
+    pub to: String,
+    pub requested_at: DateTime<Utc>,
+    /// PREPARING, READY or FAILED.
+    pub status: String,
+    pub documents: Option<u32>,
+    pub size: Option<u64>,
+    pub failure: Option<String>,
+    /// It can be downloaded (at `downloadPath`) until then.
+    pub expires_at: DateTime<Utc>,
+    pub download_path: String,
+}
+
+impl DocumentBackup {
+    pub fn new(id: Uuid, backup: &approval::Backup) -> Self {
+        let (status, documents, size, failure) = match &backup.state {
+            approval::BackupState::Preparing => ("PREPARING", None, None, None),
+            approval::BackupState::Ready { size, documents, .. } => ("READY", Some(*documents), Some(*size), None),
+            approval::BackupState::Failed { reason } => ("FAILED", None, None, Some(reason.clone())),
+        };
+        Self {
+            id,
+            from: backup.from.format("%Y%m%d").to_string(),
+            to: backup.to.format("%Y%m%d").to_string(),
+            requested_at: backup.requested_at,
+            status: status.to_owned(),
+            documents,
+            size,
+            failure,
+            expires_at: backup.expires_at(),
+            download_path: format!("/approval/backups/{id}"),
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! The backup worker (rule A10): for each requested backup, every document
+//! submitted in the range (days in the company's time zone) is printed as
+//! an HTML page with its line and history, and the pages are packed in one
+//! zip archive with an index, stored as a blob. It runs with the other
+//! workers, in one process at a time; a backup already finished is not made
+//! again.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use blobs::BlobStore;
+use commands::{CommandContext, Commands};
+use domain::approval::{
+    AgreerState, BackupAction, BackupCommand, BackupEvent, BackupState, Backups, Document, Receiver, SlotState, Status,
+};
+use domain::tenant::Tenant;
+use domain::{Actor, Aggregate};
+use printing::{DocumentPage, HistoryLine, IndexPage, LineSlot};
+use projections::ReadModelStore;
+use projections::projectors::{APPROVAL_DOCUMENTS, APPROVAL_HISTORY, USER_IDS, USERS};
+use serde_json::Value;
+use store::RecordedEvent;
+use uuid::Uuid;
+
+/// The largest archive.
+const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
+/// How many rows one scan reads.
+const MAX_ROWS: usize = 1_000_000;
+
+/// Follows the log and makes each requested backup.
+pub(crate) async fn run(commands: Arc<Commands>, read_models: Arc<dyn ReadModelStore>, blobs: BlobStore) {
+    let mut after = 0;
+    loop {
+        let mut subscription = commands.store().clone().subscribe_all(after);
+        while let Some(Ok(batch)) = subscription.next_batch().await {
+            for event in &batch {
+                if event.category() == Backups::CATEGORY
+                    && let (Some(tenant), Ok(BackupEvent::Requested { backup_id, .. })) =
+                        (event.metadata.tenant, event.decode::<BackupEvent>())
+                {
+                    make(&commands, read_models.as_ref(), &blobs, tenant, backup_id, event).await;
+                }
+                after = event.position;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Makes one backup and records how it ended.
+async fn make(
+    commands: &Arc<Commands>,
+    read_models: &dyn ReadModelStore,
+    blobs: &BlobStore,
+    tenant: Uuid,
+    backup_id: Uuid,
+    cause: &RecordedEvent,
+) {
+    let Ok(backups) = commands.load::<Backups>(tenant).await else { return };
+    let Some(backup) = backups.state.backups.get(&backup_id) else { return };
+    if backup.state != BackupState::Preparing {
+        return;
+    }
+    // The documents up to the request are in the read model.
+    while read_models.checkpoint("approval.v1").await.unwrap_or(0) < cause.position {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let action = match archive(commands, read_models, tenant, backup.from, backup.to).await {
+        Ok((bytes, documents)) => match blobs.put(tenant, &mut bytes.as_slice(), MAX_ARCHIVE) {
+            Ok(stored) => BackupAction::Complete { backup_id, sha256: stored.sha256, size: stored.size, documents },
+            Err(e) => BackupAction::Fail { backup_id, reason: format!("storing the archive: {e}") },
+        },
+        Err(reason) => BackupAction::Fail { backup_id, reason },
+    };
+    let context = CommandContext::new(Uuid::new_v5(&backup_id, b"finish-backup"), Actor::System, Some(tenant));
+    let command = BackupCommand { by_admin: false, action };
+    if let Err(e) = commands.execute::<Backups>(tenant, &context, command).await {
+        tracing::warn!(backup = %backup_id, error = %e, "a backup could not be recorded");
+    }
+}
+
+/// Names of users, read once each.
+struct People<'a> {
+    read_models: &'a dyn ReadModelStore,
+    tenant: Uuid,
+    known: HashMap<Uuid, String>,
+}
+
+impl People<'_> {
+    async fn name(&mut self, id: Uuid) -> String {
+        if let Some(name) = self.known.get(&id) {
+            return name.clone();
+        }
+        let key = format!("{}/{id}", self.tenant);
+        let login = self.read_models.get(USER_IDS, &key).await.ok().flatten();
+        let login = login.and_then(|l| l["login"].as_str().map(str::to_owned));
+        let name = match login {
+            Some(login) => {
+                let user = self.read_models.get(USERS, &format!("{}/{login}", self.tenant)).await.ok().flatten();
+                let name = user.and_then(|u| u["name"].as_str().map(str::to_owned)).unwrap_or_default();
+                format!("{name} ({login})")
+            }
+            None => id.to_string(),
+        };
+        self.known.insert(id, name.clone());
+        name
+    }
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// The zip archive of the range's documents, and how many it holds.
+async fn archive(
+    commands: &Arc<Commands>,
+    read_models: &dyn ReadModelStore,
+    tenant: Uuid,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<(Vec<u8>, u32), String> {
+    let company = commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
+    let tz = company.time_zone.tz();
+    let company_name = company.company_name.map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let rows =
+        read_models.scan(APPROVAL_DOCUMENTS, &format!("{tenant}/"), None, MAX_ROWS).await.map_err(|e| e.to_string())?;
+    let mut people = People { read_models, tenant, known: HashMap::new() };
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default();
+    let mut index = Vec::new();
+    for (_, row) in rows {
+        let document: Document = serde_json::from_value(row["document"].clone()).map_err(|e| e.to_string())?;
+        let Some(submitted) = document.submitted_at else { continue };
+        let day = submitted.with_timezone(&tz).date_naive();
+        if day < from || day > to || matches!(document.status, Some(Status::Draft | Status::Discarded) | None) {
+            continue;
+        }
+        let id = text(&row["id"]);
+        let page = page(&document, &id, &company_name, read_models, tenant, &mut people, tz).await?;
+        let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.clone()));
+        let html = printing::render(&page, "document").map_err(|e| e.to_string())?;
+        zip.start_file(file.as_str(), options).map_err(|e| e.to_string())?;
+        zip.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
+        index.push((file, document.title.clone()));
+    }
+    let count = index.len() as u32;
+    let page = IndexPage {
+        company: company_name,
+        from: from.format("%Y%m%d").to_string(),
+        to: to.format("%Y%m%d").to_string(),
+        documents: index,
+    };
+    zip.start_file("index.html", options).map_err(|e| e.to_string())?;
+    zip.write_all(printing::render(&page, "index").map_err(|e| e.to_string())?.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let bytes = zip.finish().map_err(|e| e.to_string())?.into_inner();
+    Ok((bytes, count))
+}
+
+/// One document's page.
+async fn page(
+    document: &Document,
+    id: &str,
+    company: &str,
+    read_models: &dyn ReadModelStore,
+    tenant: Uuid,
+    people: &mut People<'_>,
+    tz: chrono_tz::Tz,
+) -> Result<DocumentPage, String> {
+    let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
+        at.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
+    };
+    let mut line = Vec::new();
+    for slot in &document.line.agreers {
+        let (mark, at) = match slot.state {
+            AgreerState::Waiting => ("", None),
+            AgreerState::Agreed { at } => ("합의", Some(at)),
+            AgreerState::Refused { at } => ("반대", Some(at)),
+        };
+        line.push(LineSlot {
+            role: "합의".into(),
+            person: people.name(slot.user).await,
+            mark: mark.into(),
+            at: time(at),
+        });
+    }
+    for slot in &document.line.approvers {
+        let (mark, at) = match &slot.state {
+            SlotState::Waiting => ("", None),
+            SlotState::Approved { by, at } if *by != slot.user => ("대결", Some(*at)),
+            SlotState::Approved { at, .. } => ("결재", Some(*at)),
+            SlotState::ApprovedAhead { at } => ("선결", Some(*at)),
+            SlotState::ApprovedFinal { at, .. } => ("전결", Some(*at)),
+            SlotState::Skipped => ("전결", None),
+            SlotState::PassedOver => ("후열", None),
+            SlotState::Rejected { at, .. } => ("반려", Some(*at)),
+        };
+        line.push(LineSlot {
+            role: "결재".into(),
+            person: people.name(slot.user).await,
+            mark: mark.into(),
+            at: time(at),
+        });
+    }
+    for slot in &document.line.receivers {
+        let person = match slot.receiver {
+            Receiver::User(u) => people.name(u).await,
+            Receiver::Department(d) => format!("department {d}"),
+        };
+        let at = slot.taken.map(|(_, at)| at);
+        line.push(LineSlot {
+            role: "수신".into(),
+            person,
+            mark: if at.is_some() { "접수".into() } else { String::new() },
+            at: time(at),
+        });
+    }
+    for user in &document.line.references {
+        line.push(LineSlot {
+            role: "참조".into(),
+            person: people.name(*user).await,
+            mark: String::new(),
+            at: String::new(),
+        });
+    }
+    let form = document.form.as_ref();
+    let fields = form
+        .map(|f| {
+            f.spec
+                .fields
+                .iter()
+                .map(|field| (field.label.clone(), document.fields.get(&field.key).map(text).unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let rows = read_models
+        .scan(APPROVAL_HISTORY, &format!("{tenant}/{id}/"), None, MAX_ROWS)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut history = Vec::with_capacity(rows.len());
+    for (_, entry) in rows {
+        let by = match serde_json::from_value::<Option<Uuid>>(entry["by"].clone()).ok().flatten() {
+            Some(by) => people.name(by).await,
+            None => String::new(),
+        };
+        let at = serde_json::from_value(entry["at"].clone()).ok();
+        history.push(HistoryLine {
+            at: time(at),
+            action: text(&entry["action"]),
+            by,
+            comment: text(&entry["comment"]),
+        });
+    }
+    Ok(DocumentPage {
+        company: company.to_owned(),
+        number: document.number.clone().unwrap_or_default(),
+        title: document.title.clone(),
+        form: form.map(|f| f.spec.name.clone()).unwrap_or_default(),
+        status: format!("{:?}", document.status.unwrap_or(Status::Draft)),
+        drafter: people.name(document.drafter).await,
+        submitted_at: time(document.submitted_at),
+        completed_at: time(document.completed_at),
+        fields,
+        line,
+        history,
+    })
+}

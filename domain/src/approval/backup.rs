@@ -1,0 +1,265 @@
+//! Backups of approval documents (rule A10): an admin asks for a date
+//! range (YYYYMMDD–YYYYMMDD); the archive of HTML files is made in the
+//! background; it can be downloaded for 30 days after the request, then it
+//! must be requested again. One stream per tenant (`backups-<tenant>`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Actor, Aggregate, DomainError, DomainEvent};
+
+/// How long a backup can be downloaded after it was requested.
+pub const KEPT_DAYS: i64 = 30;
+
+/// A day written `YYYYMMDD`.
+///
+/// # Errors
+/// [`DomainError::Invalid`] for anything else.
+pub fn day(field: &'static str, input: &str) -> Result<NaiveDate, DomainError> {
+    let input = input.trim();
+    if input.len() != 8 {
+        return Err(DomainError::invalid(field, "a day is written YYYYMMDD"));
+    }
+    NaiveDate::parse_from_str(input, "%Y%m%d").map_err(|_| DomainError::invalid(field, "a day is written YYYYMMDD"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackupState {
+    Preparing,
+    Ready { sha256: String, size: u64, documents: u32 },
+    Failed { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Backup {
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub requested_by: Uuid,
+    pub requested_at: DateTime<Utc>,
+    pub state: BackupState,
+}
+
+impl Backup {
+    /// Until when it can be downloaded.
+    pub fn expires_at(&self) -> DateTime<Utc> {
+        self.requested_at + Duration::days(KEPT_DAYS)
+    }
+
+    /// The archive's blob, when it may be downloaded at `now`.
+    ///
+    /// # Errors
+    /// [`DomainError::Conflict`] while it is being made, when it failed, or
+    /// once the 30 days are over.
+    pub fn download(&self, now: DateTime<Utc>) -> Result<&str, DomainError> {
+        if now >= self.expires_at() {
+            return Err(DomainError::Conflict(format!(
+                "this backup could be downloaded until {}; request a new one",
+                self.expires_at().to_rfc3339()
+            )));
+        }
+        match &self.state {
+            BackupState::Ready { sha256, .. } => Ok(sha256),
+            BackupState::Preparing => Err(DomainError::Conflict("the backup is still being made".into())),
+            BackupState::Failed { reason } => Err(DomainError::Conflict(format!("the backup failed: {reason}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupCommand {
+    /// The caller has checked that the acting user is an admin.
+    pub by_admin: bool,
+    pub action: BackupAction,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BackupAction {
+    Request {
+        backup_id: Uuid,
+        from: NaiveDate,
+        to: NaiveDate,
+        by: Uuid,
+    },
+    /// The background worker.
+    Complete {
+        backup_id: Uuid,
+        sha256: String,
+        size: u64,
+        documents: u32,
+    },
+    Fail {
+        backup_id: Uuid,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum BackupEvent {
+    #[serde(rename = "ApprovalBackupRequested")]
+    Requested { backup_id: Uuid, from: NaiveDate, to: NaiveDate, by: Uuid, at: DateTime<Utc> },
+    #[serde(rename = "ApprovalBackupCompleted")]
+    Completed { backup_id: Uuid, sha256: String, size: u64, documents: u32 },
+    #[serde(rename = "ApprovalBackupFailed")]
+    Failed { backup_id: Uuid, reason: String },
+}
+
+impl DomainEvent for BackupEvent {
+    fn event_type(&self) -> &'static str {
+        match self {
+            BackupEvent::Requested { .. } => "ApprovalBackupRequested",
+            BackupEvent::Completed { .. } => "ApprovalBackupCompleted",
+            BackupEvent::Failed { .. } => "ApprovalBackupFailed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Backups {
+    pub backups: BTreeMap<Uuid, Backup>,
+}
+
+impl Backups {
+    pub fn backup(&self, id: Uuid) -> Result<&Backup, DomainError> {
+        self.backups.get(&id).ok_or_else(|| DomainError::NotFound(format!("backup {id}")))
+    }
+
+    fn preparing(&self, id: Uuid) -> Result<(), DomainError> {
+        match self.backup(id)?.state {
+            BackupState::Preparing => Ok(()),
+            _ => Err(DomainError::Conflict(format!("backup {id} is already finished"))),
+        }
+    }
+}
+
+impl Aggregate for Backups {
+    type Command = BackupCommand;
+    type Event = BackupEvent;
+
+    const CATEGORY: &'static str = "backups";
+    const SNAPSHOT_VERSION: u32 = 1;
+
+    fn authorize(&self, actor: &Actor, command: &BackupCommand) -> Result<(), DomainError> {
+        match (actor, &command.action) {
+            (Actor::System, _) => Ok(()),
+            (Actor::Anonymous, _) => Err(DomainError::Unauthenticated("log in first".into())),
+            (Actor::User(_), BackupAction::Request { .. }) if command.by_admin => Ok(()),
+            (Actor::User(_), BackupAction::Request { .. }) => {
+                Err(DomainError::Forbidden("only an admin of the company backs documents up".into()))
+            }
+            (Actor::User(_), _) => Err(DomainError::Forbidden("only the system makes backups".into())),
+        }
+    }
+
+    fn decide(&self, command: &BackupCommand, now: DateTime<Utc>) -> Result<Vec<BackupEvent>, DomainError> {
+        let event = match &command.action {
+            BackupAction::Request { backup_id, from, to, by } => {
+                if self.backups.contains_key(backup_id) {
+                    return Err(DomainError::Conflict(format!("backup {backup_id} already exists")));
+                }
+                if from > to {
+                    return Err(DomainError::invalid("to", "the range ends on or after its start"));
+                }
+                BackupEvent::Requested { backup_id: *backup_id, from: *from, to: *to, by: *by, at: now }
+            }
+            BackupAction::Complete { backup_id, sha256, size, documents } => {
+                self.preparing(*backup_id)?;
+                BackupEvent::Completed {
+                    backup_id: *backup_id,
+                    sha256: sha256.clone(),
+                    size: *size,
+                    documents: *documents,
+                }
+            }
+            BackupAction::Fail { backup_id, reason } => {
+                self.preparing(*backup_id)?;
+                BackupEvent::Failed { backup_id: *backup_id, reason: reason.clone() }
+            }
+        };
+        Ok(vec![event])
+    }
+
+    fn evolve(mut self, event: &BackupEvent) -> Self {
+        match event {
+            BackupEvent::Requested { backup_id, from, to, by, at } => {
+                let backup = Backup {
+                    from: *from,
+                    to: *to,
+                    requested_by: *by,
+                    requested_at: *at,
+                    state: BackupState::Preparing,
+                };
+                self.backups.insert(*backup_id, backup);
+            }
+            BackupEvent::Completed { backup_id, sha256, size, documents } => {
+                if let Some(b) = self.backups.get_mut(backup_id) {
+                    b.state = BackupState::Ready { sha256: sha256.clone(), size: *size, documents: *documents };
+                }
+            }
+            BackupEvent::Failed { backup_id, reason } => {
+                if let Some(b) = self.backups.get_mut(backup_id) {
+                    b.state = BackupState::Failed { reason: reason.clone() };
+                }
+            }
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{at, given};
+
+    const ADMIN: Uuid = Uuid::from_u128(1);
+    const BACKUP: Uuid = Uuid::from_u128(9);
+
+    fn requested() -> BackupEvent {
+        BackupEvent::Requested {
+            backup_id: BACKUP,
+            from: day("from", "20260101").unwrap(),
+            to: day("to", "20261126").unwrap(),
+            by: ADMIN,
+            at: at("2026-11-26T09:00:00+09:00"),
+        }
+    }
+
+    #[test]
+    fn rule_a10_an_admin_requests_a_backup_of_a_date_range() {
+        let request = |by_admin, from: &str, to: &str| BackupCommand {
+            by_admin,
+            action: BackupAction::Request {
+                backup_id: BACKUP,
+                from: day("from", from).unwrap(),
+                to: day("to", to).unwrap(),
+                by: ADMIN,
+            },
+        };
+        given::<Backups>(vec![])
+            .when(Actor::User(ADMIN), request(true, "20260101", "20261126"))
+            .then(vec![requested()]);
+        given::<Backups>(vec![])
+            .when(Actor::User(ADMIN), request(false, "20260101", "20261126"))
+            .then_refused(DomainError::Forbidden("only an admin of the company backs documents up".into()));
+        given::<Backups>(vec![])
+            .when(Actor::User(ADMIN), request(true, "20261127", "20261126"))
+            .then_refused(DomainError::invalid("to", "the range ends on or after its start"));
+        for bad in ["2026-01-01", "20261301", "2026011", ""] {
+            assert!(day("from", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rule_a10_a_backup_can_be_downloaded_for_30_days_after_the_request() {
+        let ready = BackupEvent::Completed { backup_id: BACKUP, sha256: "abc".into(), size: 10, documents: 2 };
+        let state = [requested(), ready].iter().fold(Backups::default(), Backups::evolve);
+        let backup = state.backup(BACKUP).unwrap();
+        assert_eq!(backup.download(at("2026-12-26T08:59:59+09:00")), Ok("abc"));
+        assert!(matches!(backup.download(at("2026-12-26T09:00:00+09:00")), Err(DomainError::Conflict(_))));
+        let preparing = [requested()].iter().fold(Backups::default(), Backups::evolve);
+        assert!(preparing.backup(BACKUP).unwrap().download(at("2026-11-26T10:00:00+09:00")).is_err());
+    }
+}
