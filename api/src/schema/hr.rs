@@ -259,6 +259,8 @@ async fn details(services: &Services, caller: &Caller, input: HrCardInput) -> Ap
     })
 }
 
+/// Runs a personnel command; a card with a mail account and a hire date
+/// gets its leave ledger before the answer (rule H4).
 async fn personnel(
     ctx: &Context<'_>,
     caller: &Caller,
@@ -267,8 +269,18 @@ async fn personnel(
 ) -> ApiResult<()> {
     let client = request(ctx).and_then(|r| r.client_address.clone());
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let ledger = match &action {
+        PersonnelAction::CreateCard { details, .. } | PersonnelAction::UpdateCard { details, .. } => {
+            details.user.zip(details.hire_date)
+        }
+        PersonnelAction::ChangeStatus { .. } => None,
+    };
     let command = PersonnelCommand { by_hr_manager: caller.has(Role::HrManager), action };
-    services(ctx).execute::<Personnel>(caller.tenant, &context, command).await?;
+    let services = services(ctx);
+    services.execute::<Personnel>(caller.tenant, &context, command).await?;
+    if let Some((employee, hire_date)) = ledger {
+        services.open_ledger(caller.tenant, employee, hire_date).await?;
+    }
     Ok(())
 }
 

@@ -53,7 +53,47 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     app.gql(Some(&acme.admin_token), send, json!({ "to": ["lee@acme.com"], "s": "three" })).await;
     app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": kim })).await;
 
-    let head = app.head().await;
+    // E-approval and HR: a form, a card with a ledger, an adjustment, a
+    // document approved (numbered, boxes) and one recalled (a notice).
+    let admin = Some(acme.admin_token.as_str());
+    let grant = "mutation($id: UUID!) { grantRole(id: $id, role: HR_MANAGER) { id } }";
+    app.gql(admin, grant, json!({ "id": lee })).await;
+    let lee_token = app.login("acme.com", "lee", "fresh-pass-22").await.unwrap();
+    let card = "mutation($u: UUID!) { createHrCard(input: { employeeNo: \"A-1\", name: \"관리자\", userId: $u, hireDate: \"2024-01-02\", residentNumber: \"800101-1234567\" }) { id } }";
+    let carded = app.gql(Some(&lee_token), card, json!({ "u": acme.admin_id })).await;
+    assert!(carded["errors"].is_null(), "{carded}");
+    let adjust = "mutation($u: UUID!) { adjustLeave(employeeId: $u, days: 3.5, reason: \"이월\") { days } }";
+    let adjusted = app.gql(Some(&lee_token), adjust, json!({ "u": acme.admin_id })).await;
+    assert!(adjusted["errors"].is_null(), "{adjusted}");
+    let form = app
+        .gql(
+            admin,
+            "mutation { createApprovalForm(input: { name: \"보고\", abbreviation: \"RP\", fields: [] }) { id } }",
+            json!({}),
+        )
+        .await["data"]["createApprovalForm"]["id"]
+        .clone();
+    let submit = "mutation($f: UUID!, $a: UUID!) { submitDocument(input: { formId: $f, title: \"t\", line: { approverIds: [$a] } }) { id } }";
+    let approved = app.gql(admin, submit, json!({ "f": form, "a": lee })).await["data"]["submitDocument"]["id"].clone();
+    let recalled = app.gql(admin, submit, json!({ "f": form, "a": lee })).await["data"]["submitDocument"]["id"].clone();
+    let approve = "mutation($id: UUID!) { approveDocument(id: $id) { number } }";
+    assert!(
+        !app.gql(Some(&lee_token), approve, json!({ "id": approved })).await["data"]["approveDocument"]["number"]
+            .is_null()
+    );
+    let recall = "mutation($id: UUID!) { recallDocument(id: $id, reason: \"again\") { status } }";
+    app.gql(admin, recall, json!({ "id": recalled })).await;
+
+    // The process managers follow on by themselves; wait until the log rests.
+    let mut head = app.head().await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let now = app.head().await;
+        if now == head {
+            break;
+        }
+        head = now;
+    }
     let services = {
         // The live read models, caught up with the head.
         let app = &app;
@@ -72,4 +112,6 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     assert_eq!(live, rebuilt);
     assert!(live.iter().any(|(table, rows)| *table == "users" && rows.len() == 4), "{live:?}");
     assert!(live.iter().any(|(table, rows)| *table == "mail_tracking" && rows.len() == 4), "{live:?}");
+    assert!(live.iter().any(|(table, rows)| *table == "approval_box_items" && !rows.is_empty()), "{live:?}");
+    assert!(live.iter().any(|(table, rows)| *table == "leave_entries" && rows.len() == 1), "{live:?}");
 }
