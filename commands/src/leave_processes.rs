@@ -52,13 +52,11 @@ pub(crate) fn reactions(event: &RecordedEvent) -> Vec<LeaveReaction> {
             }
             _ => vec![],
         },
+        // Every change can move the next due date (leave taken from a grant
+        // leaves nothing to lapse), so each one sets the timer again; a
+        // timer left for an earlier date settles nothing.
         "leave" => match (event.stream_id(), event.decode::<LeaveEvent>()) {
-            (
-                Some(employee),
-                Ok(LeaveEvent::Opened { .. } | LeaveEvent::Granted { .. } | LeaveEvent::Lapsed { .. }),
-            ) => {
-                vec![LeaveReaction::Schedule { employee }]
-            }
+            (Some(employee), Ok(_)) => vec![LeaveReaction::Schedule { employee }],
             _ => vec![],
         },
         "document" => match (event.stream_id(), event.decode::<DocumentEvent>()) {

@@ -269,3 +269,49 @@ async fn rule_h7_certificates_wait_for_an_hr_manager_and_show_the_resident_numbe
     assert_eq!(co.app.gql(Some(&co.kim.1), list, json!({})).await["data"]["certificates"].as_array().unwrap().len(), 1);
     assert_eq!(co.app.gql(Some(&co.hr), list, json!({})).await["data"]["certificates"].as_array().unwrap().len(), 2);
 }
+
+// rule H4: the yearly grant survives a restart and is made once
+#[tokio::test]
+async fn rule_h4_the_yearly_grant_is_made_after_a_restart_and_only_once() {
+    let storage = tests::TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
+    app.clock(json!({ "now": "2026-11-26T09:00:00+09:00" })).await;
+    let acme = app.sign_up("restart-leave.kr").await;
+    let (hr_id, _) = app.create_user(&acme, "hr").await;
+    let grant = "mutation($id: UUID!) { grantRole(id: $id, role: HR_MANAGER) { id } }";
+    app.gql(Some(&acme.admin_token), grant, json!({ "id": hr_id })).await;
+    let hr = app.login("restart-leave.kr", "hr", "user-pass-1").await.unwrap();
+    let (kim, _) = app.create_user(&acme, "kim").await;
+    // Hired two years ago tomorrow: the second yearly grant (15 days) is due
+    // at midnight.
+    let input = json!({ "employeeNo": "E-1", "name": "김사원", "userId": kim, "hireDate": "2024-11-27" });
+    assert!(app.gql(Some(&hr), CARD, json!({ "input": input })).await["errors"].is_null());
+    let balance = app.gql(Some(&hr), BALANCE, json!({ "e": kim })).await;
+    assert_eq!(balance["data"]["leaveBalance"]["nextDue"], "2026-11-27", "{balance}");
+    // Let the timer be set before the server stops.
+    for _ in 0..200 {
+        let timers = tests::live_services(&app).store.read_all(0, 10_000).await.unwrap();
+        if timers.iter().any(|e| e.event_type == "TimerScheduled") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    app.stop().await;
+
+    let mut settings = storage.settings();
+    settings.clock_start = Some("2026-11-27T00:00:00+09:00".parse().unwrap());
+    let app = TestApp::spawn_with(settings).await;
+    let kim_token = app.login("restart-leave.kr", "kim", "user-pass-1").await.unwrap();
+    let co = Company { app, acme, hr, kim: (kim, kim_token.clone()), lee: (String::new(), String::new()) };
+    co.balance_becomes(&kim_token, 15.0).await;
+    co.app.stop().await;
+    // Another restart on the same day grants nothing twice.
+    let mut settings = storage.settings();
+    settings.clock_start = Some("2026-11-27T08:00:00+09:00".parse().unwrap());
+    let app = TestApp::spawn_with(settings).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let kim_token = app.login("restart-leave.kr", "kim", "user-pass-1").await.unwrap();
+    let balance = app.gql(Some(&kim_token), BALANCE, json!({})).await;
+    assert_eq!(balance["data"]["leaveBalance"]["days"], 15.0, "{balance}");
+    assert_eq!(balance["data"]["leaveBalance"]["nextDue"], "2027-11-27");
+}
