@@ -13,7 +13,7 @@ use std::time::Duration;
 use blobs::BlobStore;
 use commands::{CommandContext, Commands};
 use domain::approval::{
-    AgreerState, BackupAction, BackupCommand, BackupEvent, BackupState, Backups, Document, Receiver, SlotState, Status,
+    AgreerState, BackupAction, BackupCommand, BackupEvent, BackupState, Backups, Document, Receiver, Status,
 };
 use domain::tenant::Tenant;
 use domain::{Actor, Aggregate};
@@ -191,21 +191,12 @@ async fn page(
         });
     }
     for slot in &document.line.approvers {
-        let (mark, at) = match &slot.state {
-            SlotState::Waiting => ("", None),
-            SlotState::Approved { by, at } if *by != slot.user => ("대결", Some(*at)),
-            SlotState::Approved { at, .. } => ("결재", Some(*at)),
-            SlotState::ApprovedAhead { at } => ("선결", Some(*at)),
-            SlotState::ApprovedFinal { at, .. } => ("전결", Some(*at)),
-            SlotState::Skipped => ("전결", None),
-            SlotState::PassedOver => ("후열", None),
-            SlotState::Rejected { at, .. } => ("반려", Some(*at)),
-        };
+        let (mark, acted) = slot.mark();
         line.push(LineSlot {
             role: "결재".into(),
             person: people.name(slot.user).await,
             mark: mark.into(),
-            at: time(at),
+            at: time(acted.map(|(_, at)| at)),
         });
     }
     for slot in &document.line.receivers {

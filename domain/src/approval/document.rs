@@ -289,8 +289,9 @@ impl Document {
         }
     }
 
-    /// The index of `approver`'s slot, provided it is their turn.
-    fn turn_of(&self, approver: Uuid) -> Result<usize, DomainError> {
+    /// The index of `approver`'s slot, provided they may still act: the
+    /// document is in progress, agreement is done, and they have not acted.
+    fn waiting_slot(&self, approver: Uuid) -> Result<usize, DomainError> {
         self.require(Status::InProgress, "only a document in progress is approved")?;
         let slot = self
             .line
@@ -302,6 +303,12 @@ impl Document {
         if !self.line.agreement_done() {
             return Err(DomainError::Conflict("the agreers have not all agreed yet".into()));
         }
+        Ok(slot)
+    }
+
+    /// The index of `approver`'s slot, provided it is their turn.
+    fn turn_of(&self, approver: Uuid) -> Result<usize, DomainError> {
+        let slot = self.waiting_slot(approver)?;
         if self.line.current_approver() != Some(slot) {
             return Err(DomainError::Conflict("it is not your turn yet; approve ahead (선결) to act before it".into()));
         }
@@ -439,17 +446,7 @@ impl Aggregate for Document {
                 ]
             }
             A::ApproveAhead { comment: text } => {
-                self.require(Status::InProgress, "only a document in progress is approved")?;
-                let slot = self
-                    .line
-                    .approver(actor)
-                    .ok_or_else(|| DomainError::Forbidden("you are not an approver of this document".into()))?;
-                if self.line.approvers[slot].state != SlotState::Waiting {
-                    return Err(DomainError::Conflict("you have already acted on this document".into()));
-                }
-                if !self.line.agreement_done() {
-                    return Err(DomainError::Conflict("the agreers have not all agreed yet".into()));
-                }
+                let slot = self.waiting_slot(actor)?;
                 if self.line.current_approver() == Some(slot) {
                     return Err(DomainError::Conflict("it is your turn: approve rather than approve ahead".into()));
                 }

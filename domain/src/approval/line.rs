@@ -116,6 +116,25 @@ pub struct ApproverSlot {
     pub review: Review,
 }
 
+impl ApproverSlot {
+    /// What the slot reads — 결재, 대결, 선결, 전결, 후열, 반려, or nothing
+    /// while it waits — and who acted when.
+    pub fn mark(&self) -> (&'static str, Option<(Uuid, DateTime<Utc>)>) {
+        match &self.state {
+            SlotState::Waiting => ("", None),
+            SlotState::Approved { by, at } | SlotState::ApprovedFinal { by, at } if *by != self.user => {
+                ("대결", Some((*by, *at)))
+            }
+            SlotState::Approved { by, at } => ("결재", Some((*by, *at))),
+            SlotState::ApprovedAhead { at } => ("선결", Some((self.user, *at))),
+            SlotState::ApprovedFinal { by, at } => ("전결", Some((*by, *at))),
+            SlotState::Skipped => ("전결", None),
+            SlotState::PassedOver => ("후열", None),
+            SlotState::Rejected { by, at } => ("반려", Some((*by, *at))),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AgreerState {
     Waiting,

@@ -403,19 +403,16 @@ pub struct ApproverSlotView {
 }
 
 fn approver_view(tenant: Uuid, slot: &ApproverSlot) -> ApproverSlotView {
-    let (state, acted, label) = match &slot.state {
-        SlotState::Waiting => (ApproverState::Waiting, None, ""),
-        SlotState::Approved { by, at } if *by != slot.user => (ApproverState::Approved, Some((*by, *at)), "대결"),
-        SlotState::Approved { by, at } => (ApproverState::Approved, Some((*by, *at)), "결재"),
-        SlotState::ApprovedAhead { at } => (ApproverState::ApprovedAhead, Some((slot.user, *at)), "선결"),
-        SlotState::ApprovedFinal { by, at } if *by != slot.user => {
-            (ApproverState::ApprovedFinal, Some((*by, *at)), "대결")
-        }
-        SlotState::ApprovedFinal { by, at } => (ApproverState::ApprovedFinal, Some((*by, *at)), "전결"),
-        SlotState::Skipped => (ApproverState::Skipped, None, "전결"),
-        SlotState::PassedOver => (ApproverState::PassedOver, None, "후열"),
-        SlotState::Rejected { by, at } => (ApproverState::Rejected, Some((*by, *at)), "반려"),
+    let state = match slot.state {
+        SlotState::Waiting => ApproverState::Waiting,
+        SlotState::Approved { .. } => ApproverState::Approved,
+        SlotState::ApprovedAhead { .. } => ApproverState::ApprovedAhead,
+        SlotState::ApprovedFinal { .. } => ApproverState::ApprovedFinal,
+        SlotState::Skipped => ApproverState::Skipped,
+        SlotState::PassedOver => ApproverState::PassedOver,
+        SlotState::Rejected { .. } => ApproverState::Rejected,
     };
+    let (label, acted) = slot.mark();
     let (post_review, reviewed_at) = match slot.review {
         Review::None => (PostReview::None, None),
         Review::Pending => (PostReview::Pending, None),
