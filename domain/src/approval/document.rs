@@ -558,13 +558,7 @@ impl Aggregate for Document {
         match event {
             E::DraftSaved { drafter, department, form, title, fields, line, at } => {
                 self.status = Some(Status::Draft);
-                self.drafter = *drafter;
-                self.department = *department;
-                self.form = Some(form.clone());
-                self.title = title.clone();
-                self.fields = fields.clone();
-                self.line = line.clone();
-                self.updated_at = Some(*at);
+                self.write(*drafter, *department, form, title, fields, line, *at);
             }
             E::DraftDiscarded { at } => {
                 self.status = Some(Status::Discarded);
@@ -572,17 +566,11 @@ impl Aggregate for Document {
             }
             E::Submitted { drafter, department, form, title, fields, line, agreers_may_reject, version, at } => {
                 self.status = Some(Status::InProgress);
-                self.drafter = *drafter;
-                self.department = *department;
-                self.form = Some(form.clone());
-                self.title = title.clone();
-                self.fields = fields.clone();
-                self.line = line.clone();
+                self.write(*drafter, *department, form, title, fields, line, *at);
                 self.agreers_may_reject = *agreers_may_reject;
                 self.version = *version;
                 self.submitted_at = Some(*at);
                 self.completed_at = None;
-                self.updated_at = Some(*at);
             }
             E::Approved { approver, by, at, .. } => {
                 self.slot(*approver, |s| {
@@ -669,6 +657,27 @@ impl Aggregate for Document {
 }
 
 impl Document {
+    /// Takes what the drafter wrote, from a saved draft or a submission.
+    #[allow(clippy::too_many_arguments)]
+    fn write(
+        &mut self,
+        drafter: Uuid,
+        department: Option<Uuid>,
+        form: &Form,
+        title: &str,
+        fields: &BTreeMap<String, Value>,
+        line: &Line,
+        at: DateTime<Utc>,
+    ) {
+        self.drafter = drafter;
+        self.department = department;
+        self.form = Some(form.clone());
+        self.title = title.to_owned();
+        self.fields = fields.clone();
+        self.line = line.clone();
+        self.updated_at = Some(at);
+    }
+
     fn drafter_only(&self, actor: Uuid) -> Result<(), DomainError> {
         if self.drafter != actor {
             return Err(DomainError::Forbidden("only the drafter may do this".into()));
