@@ -160,6 +160,15 @@ async fn rule_h6_a_leave_request_approved_then_cancelled() {
         "CANCELLED"
     );
     assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
+    // A rejected request deducts nothing.
+    let rejected = co.app.gql(Some(&co.kim.1), submit, request(2.0)).await;
+    let rejected = rejected["data"]["submitDocument"]["id"].clone();
+    let reject = "mutation($id: UUID!) { rejectDocument(id: $id, comment: \"다른 날로\") { status } }";
+    assert_eq!(
+        co.app.gql(Some(&co.lee.1), reject, json!({ "id": rejected })).await["data"]["rejectDocument"]["status"],
+        "REJECTED"
+    );
+    assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
     let history = co
         .app
         .gql(Some(&co.kim.1), "{ leaveHistory { edges { node { kind quarters before after reason } } } }", json!({}))
