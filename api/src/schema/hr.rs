@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::hr::leave::{days, quarters};
+use domain::hr::leave::{bounded, quarters};
 use domain::hr::{
     AdjustmentSource, CardDetails, Change, EmploymentStatus, LeaveAction, LeaveCommand, LeaveLedger, Personnel,
-    PersonnelAction, PersonnelCommand, ResidentNumber,
+    PersonnelAction, PersonnelCommand, QUARTERS, ResidentNumber,
 };
 use domain::values::Role;
 use domain::{Actor, DomainError};
@@ -152,7 +152,7 @@ async fn balance(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult
     Ok(LeaveBalance {
         employee_id: employee,
         hire_date: serde_json::from_value(row["hireDate"].clone()).map_err(ApiError::internal)?,
-        days: days(quarter_days).parse().unwrap_or_default(),
+        days: quarter_days as f64 / QUARTERS as f64,
         quarter_days,
         next_due: serde_json::from_value(row["nextDue"].clone()).map_err(ApiError::internal)?,
     })
@@ -327,7 +327,7 @@ async fn adjust_many(
     let ledgers = ledgers(services(ctx), caller.tenant).await?;
     for employee in &employees {
         let balance = *ledgers.get(employee).ok_or_else(|| no_ledger(*employee))?;
-        quarters("deltaDays", days(balance + delta).parse::<f64>().unwrap_or(f64::MAX))?;
+        bounded(balance.saturating_add(delta))?;
     }
     let batch = Uuid::now_v7();
     for employee in &employees {

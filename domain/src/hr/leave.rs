@@ -298,7 +298,11 @@ impl LeaveLedger {
     }
 }
 
-fn bounded(after: i64) -> Result<(), DomainError> {
+/// Whether a balance stays within [`MAX_BALANCE`] either way.
+///
+/// # Errors
+/// [`DomainError::LimitExceeded`] otherwise.
+pub fn bounded(after: i64) -> Result<(), DomainError> {
     if after.abs() > MAX_BALANCE {
         return Err(DomainError::LimitExceeded(format!(
             "the balance would be {} days; it stays within {} days either way",
