@@ -381,6 +381,13 @@ pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Du
     Ok((read, started.elapsed()))
 }
 
+/// The id a create mutation gives what it creates: derived from the
+/// client's command id, so that a retry with the same command id names the
+/// same thing and replays the first answer; fresh otherwise.
+pub fn new_id(command_id: Option<Uuid>) -> Uuid {
+    command_id.map_or_else(Uuid::now_v7, |command| Uuid::new_v5(&command, b"created"))
+}
+
 /// A fresh command context for a request.
 pub fn context(command_id: Option<Uuid>, actor: domain::Actor, tenant: Uuid, client: Option<String>) -> CommandContext {
     let mut context = CommandContext::new(command_id.unwrap_or_else(Uuid::now_v7), actor, Some(tenant));

@@ -12,29 +12,41 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 use crate::errors::{ApiError, ApiResult};
 
-/// The 32-byte key in `path`, created at random the first time.
+/// The 32-byte key in `path`, created at random the first time. An
+/// existing file is never replaced: what it sealed would be lost.
 ///
 /// # Errors
-/// When the file cannot be read or written, or there is no randomness.
+/// When the file cannot be read or written, holds fewer than 32 bytes, or
+/// there is no randomness.
 pub fn key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(key) if key.len() >= 32 => Ok(key),
-        _ => {
-            let mut key = vec![0u8; 32];
-            getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
-            write_private(path, &key).with_context(|| format!("writing {}", path.display()))?;
-            Ok(key)
-        }
+    let read = |path: &Path| -> anyhow::Result<Vec<u8>> {
+        let key = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        anyhow::ensure!(key.len() >= 32, "{} holds no key (fewer than 32 bytes); restore it", path.display());
+        Ok(key)
+    };
+    if path.exists() {
+        return read(path);
+    }
+    let mut key = vec![0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    match write_new(path, &key) {
+        Ok(()) => Ok(key),
+        // Another process made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+        Err(e) => Err(e).with_context(|| format!("writing {}", path.display())),
     }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a file that must not exist yet, readable by its owner only.
+fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Seals and opens short secrets with XChaCha20-Poly1305: a fresh random
@@ -88,7 +100,10 @@ mod tests {
         assert_eq!(sealer.unseal(&sealed).unwrap(), "7112311234567");
         let other = Sealer::open(&dir.path().join("b.key")).unwrap();
         assert!(other.unseal(&sealed).is_err());
-        // The key survives a restart.
+        // The key survives a restart, and a damaged key file is refused, not replaced.
         assert_eq!(Sealer::open(&dir.path().join("a.key")).unwrap().unseal(&sealed).unwrap(), "7112311234567");
+        std::fs::write(dir.path().join("c.key"), b"short").unwrap();
+        assert!(Sealer::open(&dir.path().join("c.key")).is_err());
+        assert_eq!(std::fs::read(dir.path().join("c.key")).unwrap(), b"short");
     }
 }

@@ -14,7 +14,7 @@ use projections::projectors::{ORG_DEPARTMENTS, ORG_POSITIONS, TENANTS};
 use uuid::Uuid;
 
 use super::{Caller, caller, request, services};
-use crate::app::{Services, context};
+use crate::app::{Services, context, new_id};
 use crate::errors::{ApiError, ApiResult};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,7 +221,7 @@ impl CertificateMutation {
         if !personnel.cards.contains_key(&employee) {
             return Err(ApiError::from(DomainError::NotFound(format!("an HR card for {employee}"))).into());
         }
-        let certificate_id = Uuid::now_v7();
+        let certificate_id = new_id(command_id);
         let request = CertificateRequest { employee, kind: kind.into(), shown_digits, purpose, copies };
         let register = run(ctx, &caller, command_id, CertificateAction::Request { certificate_id, request }).await?;
         Ok(view(&register, caller.tenant, certificate_id)?)

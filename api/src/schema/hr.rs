@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::pagination::{Page, page};
 use super::{Caller, caller, load_user, request, services};
-use crate::app::{Services, context};
+use crate::app::{Services, context, new_id};
 use crate::errors::{ApiError, ApiResult};
 
 /// The most cards or ledgers one listing reads.
@@ -294,6 +294,8 @@ async fn adjust(
     change: Change,
     reason: &str,
 ) -> ApiResult<()> {
+    // Ledgers are streams of their own: only one of the caller's company.
+    balance(services(ctx), caller.tenant, employee).await?;
     let client = request(ctx).and_then(|r| r.client_address.clone());
     let context = context(Some(command_id), Actor::User(caller.user.id), caller.tenant, client);
     let action = LeaveAction::Adjust {
@@ -318,6 +320,7 @@ async fn adjust_many(
     delta_days: f64,
     reason: &str,
     source: AdjustmentSource,
+    command_id: Option<Uuid>,
 ) -> ApiResult<i32> {
     require_hr(caller)?;
     let delta = quarters("deltaDays", delta_days)?;
@@ -329,7 +332,7 @@ async fn adjust_many(
         let balance = *ledgers.get(employee).ok_or_else(|| no_ledger(*employee))?;
         bounded(balance.saturating_add(delta))?;
     }
-    let batch = Uuid::now_v7();
+    let batch = new_id(command_id);
     for employee in &employees {
         let command_id = Uuid::new_v5(&batch, employee.as_bytes());
         adjust(ctx, caller, *employee, command_id, source, Change::Delta(delta), reason).await?;
@@ -414,7 +417,7 @@ impl HrMutation {
     async fn create_hr_card(&self, ctx: &Context<'_>, input: HrCardInput, command_id: Option<Uuid>) -> Result<HrCard> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
-        let employee_id = input.user_id.unwrap_or_else(Uuid::now_v7);
+        let employee_id = input.user_id.unwrap_or_else(|| new_id(command_id));
         let details = details(services(ctx), &caller, input).await?;
         personnel(ctx, &caller, command_id, PersonnelAction::CreateCard { employee_id, details, by: caller.user.id })
             .await?;
@@ -470,18 +473,24 @@ impl HrMutation {
             AdjustMode::Delta => Change::Delta(amount),
             AdjustMode::Set => Change::Set(amount),
         };
-        let command_id = command_id.unwrap_or_else(Uuid::now_v7);
+        let command_id = new_id(command_id);
         adjust(ctx, &caller, employee_id, command_id, AdjustmentSource::Direct, change, &reason).await?;
         Ok(balance(services(ctx), caller.tenant, employee_id).await?)
     }
 
     /// Moves everyone's balance by the same delta (rule H5, bulk); returns
     /// how many balances changed.
-    async fn adjust_leave_for_everyone(&self, ctx: &Context<'_>, delta_days: f64, reason: String) -> Result<i32> {
+    async fn adjust_leave_for_everyone(
+        &self,
+        ctx: &Context<'_>,
+        delta_days: f64,
+        reason: String,
+        command_id: Option<Uuid>,
+    ) -> Result<i32> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
         let everyone = ledgers(services(ctx), caller.tenant).await?.into_keys().collect();
-        Ok(adjust_many(ctx, &caller, everyone, delta_days, &reason, AdjustmentSource::Bulk).await?)
+        Ok(adjust_many(ctx, &caller, everyone, delta_days, &reason, AdjustmentSource::Bulk, command_id).await?)
     }
 
     /// Moves selected people's balances by the same delta (rule H5, partial).
@@ -491,20 +500,21 @@ impl HrMutation {
         employee_ids: Vec<Uuid>,
         delta_days: f64,
         reason: String,
+        command_id: Option<Uuid>,
     ) -> Result<i32> {
         let caller = caller(ctx).await?;
-        Ok(adjust_many(ctx, &caller, employee_ids, delta_days, &reason, AdjustmentSource::Partial).await?)
+        Ok(adjust_many(ctx, &caller, employee_ids, delta_days, &reason, AdjustmentSource::Partial, command_id).await?)
     }
 
     /// Sets balances from a CSV (`employee_no,balance_days,reason`; the
     /// template is at `GET /hr/leave-adjustments.csv`). The whole file is
     /// checked first: with any bad row nothing is applied, and the error
     /// names each bad line (rule H5).
-    async fn upload_leave_adjustments(&self, ctx: &Context<'_>, csv: String) -> Result<i32> {
+    async fn upload_leave_adjustments(&self, ctx: &Context<'_>, csv: String, command_id: Option<Uuid>) -> Result<i32> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
         let rows = parse_csv(services(ctx), caller.tenant, &csv).await?;
-        let batch = Uuid::now_v7();
+        let batch = new_id(command_id);
         for (line, (employee, balance, reason)) in rows.iter().enumerate() {
             let command_id = Uuid::new_v5(&batch, &(line as u64).to_be_bytes());
             adjust(ctx, &caller, *employee, command_id, AdjustmentSource::Csv, Change::Set(*balance), reason).await?;

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{Caller, User, caller, load_user, request, services};
-use crate::app::context;
+use crate::app::{context, new_id};
 use crate::errors::{ApiError, ApiResult};
 
 /// The most rows one listing reads.
@@ -190,7 +190,7 @@ impl OrganisationMutation {
         command_id: Option<Uuid>,
     ) -> Result<Department> {
         let caller = caller(ctx).await?;
-        let department_id = Uuid::now_v7();
+        let department_id = new_id(command_id);
         run(ctx, &caller, command_id, OrganisationAction::CreateDepartment { department_id, name, parent: parent_id })
             .await?;
         Ok(department(ctx, caller.tenant, department_id).await?)
@@ -237,7 +237,7 @@ impl OrganisationMutation {
         command_id: Option<Uuid>,
     ) -> Result<Position> {
         let caller = caller(ctx).await?;
-        let position_id = Uuid::now_v7();
+        let position_id = new_id(command_id);
         let rank = self::rank(rank)?;
         run(ctx, &caller, command_id, OrganisationAction::CreatePosition { position_id, name, rank }).await?;
         Ok(position(ctx, caller.tenant, position_id).await?)

@@ -277,3 +277,25 @@ fn rule_h7_resident_numbers_are_checked_and_masked() {
         assert!(ResidentNumber::parse(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn rule_h2_a_card_keeps_its_account_and_a_ledger_keeps_its_hire_date() {
+    let now = at("2026-11-26T09:00:00+09:00");
+    let user = Uuid::from_u128(5);
+    let state = Personnel::default().evolve(&PersonnelEvent::CardCreated {
+        employee_id: user,
+        details: details("E-1", Some(user)),
+        by: HR,
+        at: now,
+    });
+    let update = |details| PersonnelCommand {
+        by_hr_manager: true,
+        action: PersonnelAction::UpdateCard { employee_id: user, details },
+    };
+    let other_account = details("E-1", Some(Uuid::from_u128(6)));
+    assert_eq!(state.decide(&update(other_account), now).map_err(|e| e.kind()), Err(ErrorKind::Validation));
+    let moved_hire = CardDetails { hire_date: Some(date("2021-01-01")), ..details("E-1", Some(user)) };
+    assert_eq!(state.decide(&update(moved_hire), now).map_err(|e| e.kind()), Err(ErrorKind::Validation));
+    let renamed = CardDetails { duties: Some("기획".into()), ..details("E-1", Some(user)) };
+    assert!(state.decide(&update(renamed), now).is_ok());
+}

@@ -206,6 +206,20 @@ impl Aggregate for Personnel {
             }
             PersonnelAction::UpdateCard { employee_id, details } => {
                 let card = self.card(*employee_id)?;
+                // The card of an account is that account's (its id is the
+                // user's), and its leave ledger counts from the hire date.
+                if details.user != card.details.user {
+                    return Err(DomainError::invalid("userId", "the mail account of a card cannot change"));
+                }
+                if card.details.user.is_some()
+                    && card.details.hire_date.is_some()
+                    && details.hire_date != card.details.hire_date
+                {
+                    return Err(DomainError::invalid(
+                        "hireDate",
+                        "the hire date of someone with a leave ledger cannot change; adjust their leave instead",
+                    ));
+                }
                 let mut details = self.checked(*employee_id, details)?;
                 // A sealed number is kept unless a new one is given.
                 if details.sealed_resident_number.is_none() {

@@ -148,10 +148,9 @@ async fn act(
     let command = DocumentCommand { by: caller.user.id, action };
     let outcome = services.execute::<Document>(id, &context, command).await?;
     services.follow_document(caller.tenant, id, &outcome.events).await?;
-    let (document, _) = stored(services, caller.tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::internal("the document is not in the read model"))?;
-    Ok(ApprovalDocument::new(caller.tenant, id, &document))
+    // The answer shows the document only to those who may read it (a
+    // replayed command id is answered without its rules being asked again).
+    readable(services, caller, id).await
 }
 
 /// The archive of a backup, for an admin of its company, within 30 days of

@@ -19,7 +19,7 @@ use super::types::{
     FormInput,
 };
 use super::{act, department_of, handled_by, invalid};
-use crate::app::{Services, context};
+use crate::app::{Services, context, new_id};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::hr::check_leave_request;
 use crate::schema::{Caller, caller, load_user, request, services};
@@ -109,7 +109,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalForm> {
         let caller = caller(ctx).await?;
-        Ok(form(ctx, &caller, Uuid::now_v7(), command_id, input, true).await?)
+        Ok(form(ctx, &caller, new_id(command_id), command_id, input, true).await?)
     }
 
     /// Replaces a form; documents already drafted keep the form they were
@@ -154,7 +154,7 @@ impl ApprovalMutation {
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
         let (draft, department) = draft(services(ctx), &caller, input).await?;
-        let id = id.unwrap_or_else(Uuid::now_v7);
+        let id = id.unwrap_or_else(|| new_id(command_id));
         Ok(act(ctx, &caller, id, command_id, DocumentAction::SaveDraft { draft, department }).await?)
     }
 
@@ -181,7 +181,7 @@ impl ApprovalMutation {
         if let Some(requested) = draft.form.leave_quarters(&draft.fields) {
             check_leave_request(services, caller.user.id, requested, settings.negative_leave_allowed).await?;
         }
-        let id = id.unwrap_or_else(Uuid::now_v7);
+        let id = id.unwrap_or_else(|| new_id(command_id));
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Submit { draft, department, settings }).await?)
     }
 
@@ -324,7 +324,7 @@ impl ApprovalMutation {
     ) -> Result<DocumentBackup> {
         let caller = caller(ctx).await?;
         let (from, to) = (backup::day("from", &from)?, backup::day("to", &to)?);
-        let backup_id = Uuid::now_v7();
+        let backup_id = new_id(command_id);
         let client = request(ctx).and_then(|r| r.client_address.clone());
         let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
         let action = BackupAction::Request { backup_id, from, to, by: caller.user.id };
@@ -350,7 +350,7 @@ impl ApprovalMutation {
         if load_user(services(ctx), caller.tenant, delegate_id).await?.is_none() {
             return Err(invalid("delegateId", format!("no user {delegate_id} in this company")).into());
         }
-        let absence_id = Uuid::now_v7();
+        let absence_id = new_id(command_id);
         let absence = Absence { from, to, reason, delegate: delegate_id };
         absence_command(ctx, &caller, command_id, AbsenceAction::Register { absence_id, absence }).await?;
         let state = services(ctx).commands.load_latest::<Absences>(caller.user.id).await.map_err(ApiError::from)?;
