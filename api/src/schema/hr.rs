@@ -529,9 +529,10 @@ pub(crate) async fn check_leave_request(
     services: &Services,
     drafter: Uuid,
     requested: i64,
+    pending: i64,
     negative_allowed: bool,
 ) -> ApiResult<()> {
     let ledger = services.commands.load::<LeaveLedger>(drafter).await?.state;
-    ledger.check_request(requested, negative_allowed)?;
+    ledger.check_request(requested, pending, negative_allowed)?;
     Ok(())
 }

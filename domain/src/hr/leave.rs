@@ -252,18 +252,21 @@ impl LeaveLedger {
         grant.into_iter().chain(lapse).min()
     }
 
-    /// Whether a leave request of `quarters` fits the balance (rule H6).
+    /// Whether a leave request of `quarters` fits the balance (rule H6),
+    /// beside `pending` quarter days that requests still in progress ask for.
     ///
     /// # Errors
     /// [`DomainError::Conflict`] when it does not and negative balances are
     /// not allowed, or when there is no ledger.
-    pub fn check_request(&self, quarters: i64, negative_allowed: bool) -> Result<(), DomainError> {
+    pub fn check_request(&self, quarters: i64, pending: i64, negative_allowed: bool) -> Result<(), DomainError> {
         self.opened()?;
-        if !negative_allowed && quarters > self.balance() {
+        let free = self.balance() - pending;
+        if !negative_allowed && quarters > free {
             return Err(DomainError::Conflict(format!(
-                "the request is for {} days but only {} are left",
+                "the request is for {} days but only {} are left ({} days are asked for by requests in progress)",
                 days(quarters),
-                days(self.balance())
+                days(free),
+                days(pending)
             )));
         }
         Ok(())

@@ -85,7 +85,7 @@ fn rule_h4_a_ledger_opened_for_someone_hired_long_ago_counts_from_its_opening() 
 #[test]
 fn rule_h4_no_ledger_no_leave() {
     let ledger = LeaveLedger::default();
-    assert_eq!(ledger.check_request(4, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(ledger.check_request(4, 0, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
     let adjust = LeaveCommand {
         by_hr_manager: true,
         action: LeaveAction::Adjust {
@@ -165,9 +165,12 @@ fn rule_h6_approval_deducts_and_cancellation_restores_the_same_days() {
 #[test]
 fn rule_h6_a_request_beyond_the_balance_is_refused_unless_negative_balances_are_allowed() {
     let ledger = settle(opened("2025-03-01", "2025-03-01"), "2025-05-01");
-    assert_eq!(ledger.check_request(8, false), Ok(()));
-    assert_eq!(ledger.check_request(9, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
-    assert_eq!(ledger.check_request(9, true), Ok(()));
+    assert_eq!(ledger.check_request(8, 0, false), Ok(()));
+    assert_eq!(ledger.check_request(9, 0, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(ledger.check_request(9, 0, true), Ok(()));
+    // Requests still in progress count against what is left.
+    assert_eq!(ledger.check_request(5, 4, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(ledger.check_request(4, 4, false), Ok(()));
 }
 
 #[test]

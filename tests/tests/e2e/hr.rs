@@ -146,6 +146,8 @@ async fn rule_h6_a_leave_request_approved_then_cancelled() {
     let submitted = co.app.gql(Some(&co.kim.1), submit, request(1.5)).await;
     let id = submitted["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{submitted}")).to_owned();
     assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
+    // The request in progress counts against what is left.
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), submit, request(9.0)).await), "CONFLICT");
     let approve = "mutation($id: UUID!) { approveDocument(id: $id) { status } }";
     assert_eq!(
         co.app.gql(Some(&co.lee.1), approve, json!({ "id": id })).await["data"]["approveDocument"]["status"],

@@ -18,7 +18,7 @@ use super::types::{
     AbsenceView, ApprovalDocument, ApprovalForm, ApprovalMode, ApprovalSettings, DocumentBackup, DocumentInput,
     FormInput,
 };
-use super::{act, department_of, handled_by, invalid};
+use super::{act, department_of, handled_by, invalid, pending_leave};
 use crate::app::{Services, context, new_id};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::hr::check_leave_request;
@@ -179,7 +179,8 @@ impl ApprovalMutation {
             services.commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.settings;
         let (draft, department) = draft(services, &caller, input).await?;
         if let Some(requested) = draft.form.leave_quarters(&draft.fields) {
-            check_leave_request(services, caller.user.id, requested, settings.negative_leave_allowed).await?;
+            let pending = pending_leave(services, caller.tenant, caller.user.id).await?;
+            check_leave_request(services, caller.user.id, requested, pending, settings.negative_leave_allowed).await?;
         }
         let id = id.unwrap_or_else(|| new_id(command_id));
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Submit { draft, department, settings }).await?)
