@@ -227,10 +227,14 @@ pub async fn number_document(
     let assign = AssignNumber { document_id: document, prefix, year };
     // The command id makes one document take one number of the sequence.
     let assigned = commands.execute::<DocumentNumbers>(numbers, &context(b"assign-number"), assign).await?;
-    let number = assigned.events.into_iter().find_map(|e| match e {
+    let mut number = assigned.events.into_iter().find_map(|e| match e {
         NumberingEvent::Assigned { document_id, number, .. } if document_id == document => Some(number),
         NumberingEvent::Assigned { .. } => None,
     });
+    if number.is_none() {
+        // Another process numbered it first.
+        number = commands.load::<DocumentNumbers>(numbers).await?.state.given(document).map(str::to_owned);
+    }
     let number = number.ok_or_else(|| DomainError::Conflict(format!("document {document} got no number")))?;
     let record = DocumentCommand { by: Uuid::nil(), action: DocumentAction::RecordNumber { number: number.clone() } };
     let recorded = commands.execute::<Document>(document, &context(b"record-number"), record).await?;

@@ -643,5 +643,8 @@ fn numbers_are_one_gap_free_sequence_per_year() {
         numbers = events.iter().fold(numbers, DocumentNumbers::evolve);
     }
     assert_eq!(given, ["ACME-2026-00001", "ACME-2026-00002", "ACME-2026-00003"]);
+    // Asked again for the same document, by another process: no new number.
+    assert_eq!(numbers.decide(&assign(2), now()), Ok(vec![]));
+    assert_eq!(numbers.given(Uuid::from_u128(2)), Some("ACME-2026-00002"));
     assert_ne!(DocumentNumbers::id(Uuid::from_u128(9), 2026), DocumentNumbers::id(Uuid::from_u128(9), 2027));
 }

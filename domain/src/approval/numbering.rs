@@ -3,8 +3,12 @@
 //! tenant and year (`docnumbers-<id>`, see [`DocumentNumbers::id`]): its
 //! expected version makes concurrent completions take turns. The command
 //! that asks for a document's number carries an id derived from the
-//! document, so asking again replays the first answer rather than taking a
-//! second number; the document itself refuses a second, different number.
+//! document, so asking again replays the first answer; and the numbers
+//! given last are kept, so that two processes asking at once for the same
+//! document (the API and the process managers) get the same one.
+//! The document itself refuses a second, different number.
+
+use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -14,6 +18,8 @@ use crate::{Actor, Aggregate, DomainError, DomainEvent};
 
 /// The highest number of a year.
 const MAX_SEQUENCE: u32 = 99_999;
+/// How many of the last numbers are kept by document.
+const KEPT: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AssignNumber {
@@ -35,16 +41,22 @@ impl DomainEvent for NumberingEvent {
     }
 }
 
-/// The numbers of one tenant's year: only the last is needed.
+/// The numbers of one tenant's year: the last, and the latest ones given.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DocumentNumbers {
     pub last: u32,
+    pub recent: VecDeque<(Uuid, String)>,
 }
 
 impl DocumentNumbers {
     /// The stream id of `tenant`'s numbers in `year`.
     pub fn id(tenant: Uuid, year: i32) -> Uuid {
         Uuid::new_v5(&tenant, format!("document-numbers-{year}").as_bytes())
+    }
+
+    /// The number `document` got lately, if any.
+    pub fn given(&self, document: Uuid) -> Option<&str> {
+        self.recent.iter().find(|(d, _)| *d == document).map(|(_, n)| n.as_str())
     }
 }
 
@@ -63,6 +75,9 @@ impl Aggregate for DocumentNumbers {
     }
 
     fn decide(&self, command: &AssignNumber, _now: DateTime<Utc>) -> Result<Vec<NumberingEvent>, DomainError> {
+        if self.given(command.document_id).is_some() {
+            return Ok(vec![]);
+        }
         if self.last >= MAX_SEQUENCE {
             return Err(DomainError::LimitExceeded(format!("{} documents completed this year", MAX_SEQUENCE)));
         }
@@ -72,8 +87,12 @@ impl Aggregate for DocumentNumbers {
     }
 
     fn evolve(mut self, event: &NumberingEvent) -> Self {
-        let NumberingEvent::Assigned { sequence, .. } = event;
+        let NumberingEvent::Assigned { document_id, sequence, number } = event;
         self.last = *sequence;
+        if self.recent.len() == KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((*document_id, number.clone()));
         self
     }
 }
