@@ -212,6 +212,13 @@ async fn rule_a4_a_delegate_approves_during_the_absence_only() {
     assert_eq!(code(&office.gql("lee", empty_reason, json!({ "d": office.id("dae") })).await), "VALIDATION");
 
     let id = doc_id(&office.submit(&["lee", "park"], json!({})).await);
+    // The delegate finds what waits for lee, and may read it.
+    let waiting =
+        office.gql("dae", "{ delegatedDocuments { onBehalfOf { user { userId } } document { id } } }", json!({})).await;
+    assert_eq!(waiting["data"]["delegatedDocuments"][0]["document"]["id"], id.as_str(), "{waiting}");
+    assert_eq!(waiting["data"]["delegatedDocuments"][0]["onBehalfOf"]["user"]["userId"], "lee");
+    assert!(office.document("dae", &id).await["errors"].is_null());
+    assert_eq!(code(&office.document("choi", &id).await), "NOT_FOUND");
     // Not lee's delegate: refused.
     assert_eq!(code(&office.approve("choi", &id, "NORMAL", Some("lee")).await), "FORBIDDEN");
     let delegated = office.approve("dae", &id, "NORMAL", Some("lee")).await;

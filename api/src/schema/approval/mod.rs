@@ -15,8 +15,8 @@ use domain::approval::{Access, Document, DocumentAction, DocumentCommand};
 use domain::values::Role;
 use domain::{Actor, DomainError};
 use projections::projectors::{
-    APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_HISTORY, ORG_DEPARTMENTS, ORG_MEMBERS,
-    box_key, box_name, document_key, owner_name,
+    APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_HISTORY, ORG_DEPARTMENTS,
+    ORG_MEMBERS, box_key, box_name, document_key, owner_name,
 };
 use serde_json::Value;
 use uuid::Uuid;
@@ -85,10 +85,48 @@ async fn may_read(services: &Services, caller: &Caller, access: &Access) -> ApiR
 async fn readable(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<ApprovalDocument> {
     let not_found = || ApiError::not_found(format!("document {id}"));
     let (document, access) = stored(services, caller.tenant, id).await?.ok_or_else(not_found)?;
-    if !may_read(services, caller, &access).await? {
+    if !may_read(services, caller, &access).await? && !delegate_now(services, caller, &document).await? {
         return Err(not_found());
     }
     Ok(ApprovalDocument::new(caller.tenant, id, &document))
+}
+
+/// Whether the caller may act now for the approver whose turn it is (대결,
+/// rule A4), and so read the document.
+async fn delegate_now(services: &Services, caller: &Caller, document: &Document) -> ApiResult<bool> {
+    let Some(slot) = document.line.current_approver() else { return Ok(false) };
+    let approver = document.line.approvers[slot].user;
+    let absences = services.commands.load::<domain::approval::Absences>(approver).await?.state;
+    Ok(absences.delegate_may_act(caller.user.id, services.clock.now()))
+}
+
+/// The documents waiting for approvers whose registered absence covers now
+/// with the caller as their delegate (대결, rule A4), with the approver.
+async fn delegated(services: &Services, caller: &Caller) -> ApiResult<Vec<(Uuid, ApprovalDocument)>> {
+    let now = services.clock.now();
+    let rows = services.read_models().scan(APPROVAL_ABSENCES, &format!("{}/", caller.tenant), None, MAX_ROWS).await?;
+    let mut absent = BTreeSet::new();
+    for (key, row) in rows {
+        let absence: domain::approval::Absence = serde_json::from_value(row).map_err(ApiError::internal)?;
+        let user = key.split('/').nth(1).and_then(|u| u.parse::<Uuid>().ok());
+        if let Some(user) = user.filter(|_| absence.lets(caller.user.id, now)) {
+            absent.insert(user);
+        }
+    }
+    let mut out = Vec::new();
+    for approver in absent {
+        let owner = owner_name(domain::approval::Owner::User(approver));
+        let prefix = format!("{}/", box_key(caller.tenant, &owner, box_name(domain::approval::DocBox::Pending)));
+        for (_, item) in services.read_models().scan(APPROVAL_BOX_ITEMS, &prefix, None, MAX_ROWS).await? {
+            let id: Uuid = serde_json::from_value(item["documentId"].clone()).map_err(ApiError::internal)?;
+            let Some((document, _)) = stored(services, caller.tenant, id).await? else { continue };
+            let turn = document.line.current_approver().map(|slot| document.line.approvers[slot].user);
+            if turn == Some(approver) {
+                out.push((approver, ApprovalDocument::new(caller.tenant, id, &document)));
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A document's history, oldest first.

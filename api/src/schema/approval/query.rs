@@ -7,9 +7,10 @@ use projections::projectors::{ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COU
 use uuid::Uuid;
 
 use super::types::{
-    AbsenceView, ApprovalDocument, ApprovalForm, ApprovalSettings, DocumentBackup, DocumentBox, DocumentBoxCount,
+    AbsenceView, ApprovalDocument, ApprovalForm, ApprovalSettings, DelegatedDocument, DocumentBackup, DocumentBox,
+    DocumentBoxCount,
 };
-use super::{box_page, department_of, handled_by, readable};
+use super::{box_page, delegated, department_of, handled_by, readable};
 use crate::errors::ApiError;
 use crate::schema::pagination::Page;
 use crate::schema::{caller, services};
@@ -130,6 +131,15 @@ impl ApprovalQuery {
         let mut list: Vec<DocumentBackup> = backups.backups.iter().map(|(id, b)| DocumentBackup::new(*id, b)).collect();
         list.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
         Ok(list)
+    }
+
+    /// Documents waiting for approvers who are away now with the caller as
+    /// their delegate (대결, rule A4): approve or reject them with
+    /// `onBehalfOf`.
+    async fn delegated_documents(&self, ctx: &Context<'_>) -> Result<Vec<DelegatedDocument>> {
+        let caller = caller(ctx).await?;
+        let documents = delegated(services(ctx), &caller).await?;
+        Ok(documents.into_iter().map(|(approver, d)| DelegatedDocument::new(caller.tenant, approver, d)).collect())
     }
 
     /// The caller's registered absences (rule A4).

@@ -590,6 +590,20 @@ impl ApprovalDocument {
     }
 }
 
+/// A document waiting for an absent approver the caller stands in for (대결).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct DelegatedDocument {
+    /// The absent approver.
+    pub on_behalf_of: Person,
+    pub document: ApprovalDocument,
+}
+
+impl DelegatedDocument {
+    pub fn new(tenant: Uuid, approver: Uuid, document: ApprovalDocument) -> Self {
+        Self { on_behalf_of: person(tenant, approver), document }
+    }
+}
+
 /// A registered absence (rule A4).
 #[derive(SimpleObject, Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
