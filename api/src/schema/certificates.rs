@@ -4,17 +4,17 @@
 
 use async_graphql::{ComplexObject, Context, Enum, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use domain::DomainError;
 use domain::hr::{
     CertificateAction, CertificateCommand, CertificateKind, CertificateRegister, CertificateRequest, EmploymentStatus,
     Personnel, PrintedFacts, ResidentNumber,
 };
 use domain::values::Role;
-use domain::{Actor, DomainError};
 use projections::projectors::{ORG_DEPARTMENTS, ORG_POSITIONS, TENANTS};
 use uuid::Uuid;
 
-use super::{Caller, caller, request, services};
-use crate::app::{Services, context, new_id};
+use super::{Caller, caller, caller_context, services};
+use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -162,8 +162,7 @@ async fn run(
     action: CertificateAction,
 ) -> ApiResult<CertificateRegister> {
     let services = services(ctx);
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, command_id);
     let command = CertificateCommand { by_hr_manager: caller.has(Role::HrManager), by: caller.user.id, action };
     services.execute::<CertificateRegister>(caller.tenant, &context, command).await?;
     Ok(services.commands.load_latest::<CertificateRegister>(caller.tenant).await?)

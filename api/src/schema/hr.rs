@@ -5,20 +5,20 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
+use domain::DomainError;
 use domain::hr::leave::{bounded, quarters};
 use domain::hr::{
     AdjustmentSource, CardDetails, Change, EmploymentStatus, LeaveAction, LeaveCommand, LeaveLedger, Personnel,
     PersonnelAction, PersonnelCommand, QUARTERS, ResidentNumber,
 };
 use domain::values::Role;
-use domain::{Actor, DomainError};
 use projections::projectors::{HR_CARDS, LEAVE_ENTRIES, LEAVE_LEDGERS};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::pagination::{Page, page};
-use super::{Caller, caller, load_user, request, services};
-use crate::app::{Services, context, new_id};
+use super::{Caller, caller, caller_context, load_user, services};
+use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
 
 /// The most cards or ledgers one listing reads.
@@ -267,8 +267,7 @@ async fn personnel(
     command_id: Option<Uuid>,
     action: PersonnelAction,
 ) -> ApiResult<()> {
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, command_id);
     let ledger = match &action {
         PersonnelAction::CreateCard { details, .. } | PersonnelAction::UpdateCard { details, .. } => {
             details.user.zip(details.hire_date)
@@ -296,8 +295,7 @@ async fn adjust(
 ) -> ApiResult<()> {
     // Ledgers are streams of their own: only one of the caller's company.
     balance(services(ctx), caller.tenant, employee).await?;
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(Some(command_id), Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, Some(command_id));
     let action = LeaveAction::Adjust {
         adjustment_id: command_id,
         source,

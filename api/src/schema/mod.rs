@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::app::Services;
 use crate::errors::{ApiError, ApiResult};
+use commands::CommandContext;
 
 pub use mutation::CoreMutation;
 pub use query::CoreQuery;
@@ -81,6 +82,12 @@ pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
 
 pub(crate) fn request<'a>(ctx: &Context<'a>) -> Option<&'a RequestInfo> {
     ctx.data_opt::<RequestInfo>()
+}
+
+/// The context of a command the caller issues from this request.
+pub(crate) fn caller_context(ctx: &Context<'_>, caller: &Caller, command_id: Option<Uuid>) -> CommandContext {
+    let client = request(ctx).and_then(|r| r.client_address.clone());
+    crate::app::context(command_id, domain::Actor::User(caller.user.id), caller.tenant, client)
 }
 
 /// The logged-in user a request speaks for.

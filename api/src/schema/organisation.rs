@@ -2,15 +2,14 @@
 //! reads it; admins edit it.
 
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
-use domain::Actor;
 use domain::organisation::{Organisation, OrganisationAction, OrganisationCommand};
 use domain::values::Role;
 use projections::projectors::{ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Caller, User, caller, load_user, request, services};
-use crate::app::{context, new_id};
+use super::{Caller, User, caller, caller_context, load_user, services};
+use crate::app::new_id;
 use crate::errors::{ApiError, ApiResult};
 
 /// The most rows one listing reads.
@@ -164,8 +163,7 @@ async fn run(
     command_id: Option<Uuid>,
     action: OrganisationAction,
 ) -> ApiResult<()> {
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, command_id);
     let command = OrganisationCommand { by_admin: caller.has(Role::Admin), action };
     services(ctx).execute::<Organisation>(caller.tenant, &context, command).await?;
     Ok(())

@@ -11,9 +11,9 @@ use std::collections::BTreeSet;
 
 use async_graphql::Context;
 use async_graphql::connection::{Connection, Edge};
+use domain::DomainError;
 use domain::approval::{Access, Document, DocumentAction, DocumentCommand};
 use domain::values::Role;
-use domain::{Actor, DomainError};
 use projections::projectors::{
     APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_HISTORY, ORG_DEPARTMENTS,
     ORG_MEMBERS, box_key, box_name, document_key, owner_name,
@@ -26,8 +26,8 @@ pub use query::ApprovalQuery;
 use types::{ApprovalDocument, HistoryEntry};
 
 use super::pagination::{Counted, Page, counted_page};
-use super::{Caller, request, services};
-use crate::app::{Services, context};
+use super::{Caller, caller_context, services};
+use crate::app::Services;
 use crate::errors::{ApiError, ApiResult};
 
 /// The most history entries or departments one read takes.
@@ -181,8 +181,7 @@ async fn act(
     action: DocumentAction,
 ) -> ApiResult<ApprovalDocument> {
     let services = services(ctx);
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, command_id);
     let command = DocumentCommand { by: caller.user.id, action };
     let outcome = services.execute::<Document>(id, &context, command).await?;
     services.follow_document(caller.tenant, id, &outcome.events).await?;

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 
 use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, Utc};
-use domain::Actor;
 use domain::approval::{
     Absence, AbsenceAction, AbsenceCommand, Absences, ApprovalSetup, ApprovalSetupAction, ApprovalSetupCommand,
     BackupAction, BackupCommand, Backups, DocumentAction, Draft, OnBehalf, backup,
@@ -19,10 +18,10 @@ use super::types::{
     FormInput,
 };
 use super::{act, department_of, handled_by, invalid, pending_leave};
-use crate::app::{Services, context, new_id};
+use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::hr::check_leave_request;
-use crate::schema::{Caller, caller, load_user, request, services};
+use crate::schema::{Caller, caller, caller_context, load_user, services};
 
 /// The users among `ids` that exist in the tenant.
 async fn known_users(services: &Services, tenant: Uuid, ids: &[Uuid]) -> ApiResult<BTreeSet<Uuid>> {
@@ -42,8 +41,7 @@ async fn setup(
     action: ApprovalSetupAction,
 ) -> ApiResult<ApprovalSetup> {
     let services = services(ctx);
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, command_id);
     let command = ApprovalSetupCommand { by_admin: caller.has(Role::Admin), action };
     services.execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
     Ok(services.commands.load_latest::<ApprovalSetup>(caller.tenant).await?)
@@ -326,8 +324,7 @@ impl ApprovalMutation {
         let caller = caller(ctx).await?;
         let (from, to) = (backup::day("from", &from)?, backup::day("to", &to)?);
         let backup_id = new_id(command_id);
-        let client = request(ctx).and_then(|r| r.client_address.clone());
-        let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+        let context = caller_context(ctx, &caller, command_id);
         let action = BackupAction::Request { backup_id, from, to, by: caller.user.id };
         let command = BackupCommand { by_admin: caller.has(Role::Admin), action };
         let services = services(ctx);
@@ -378,8 +375,7 @@ async fn absence_command(
     command_id: Option<Uuid>,
     action: AbsenceAction,
 ) -> ApiResult<()> {
-    let client = request(ctx).and_then(|r| r.client_address.clone());
-    let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
+    let context = caller_context(ctx, caller, command_id);
     let command = AbsenceCommand { user: caller.user.id, action };
     services(ctx).execute::<Absences>(caller.user.id, &context, command).await?;
     Ok(())
