@@ -18,30 +18,12 @@ use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "CertificateKind")]
+#[graphql(name = "CertificateKind", remote = "domain::hr::CertificateKind")]
 pub enum Kind {
     /// 재직증명서.
     Employment,
     /// 경력증명서.
     Career,
-}
-
-impl From<Kind> for CertificateKind {
-    fn from(kind: Kind) -> Self {
-        match kind {
-            Kind::Employment => CertificateKind::Employment,
-            Kind::Career => CertificateKind::Career,
-        }
-    }
-}
-
-impl From<CertificateKind> for Kind {
-    fn from(kind: CertificateKind) -> Self {
-        match kind {
-            CertificateKind::Employment => Kind::Employment,
-            CertificateKind::Career => Kind::Career,
-        }
-    }
 }
 
 /// A requested certificate: PENDING until an HR manager issues it.

@@ -8,8 +8,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
 use domain::hr::leave::{bounded, quarters};
 use domain::hr::{
-    AdjustmentSource, CardDetails, Change, EmploymentStatus, LeaveAction, LeaveCommand, LeaveLedger, Personnel,
-    PersonnelAction, PersonnelCommand, QUARTERS, ResidentNumber,
+    AdjustmentSource, CardDetails, Change, LeaveAction, LeaveCommand, LeaveLedger, Personnel, PersonnelAction,
+    PersonnelCommand, QUARTERS, ResidentNumber,
 };
 use domain::values::Role;
 use projections::projectors::{HR_CARDS, LEAVE_ENTRIES, LEAVE_LEDGERS};
@@ -28,21 +28,11 @@ const MAX_ROWS: usize = 100_000;
 pub const LEAVE_CSV_HEADER: [&str; 3] = ["employee_no", "balance_days", "reason"];
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[graphql(name = "EmploymentStatus")]
+#[graphql(name = "EmploymentStatus", remote = "domain::hr::EmploymentStatus")]
 pub enum Status {
     Active,
     OnLeave,
     Retired,
-}
-
-impl From<Status> for EmploymentStatus {
-    fn from(status: Status) -> Self {
-        match status {
-            Status::Active => EmploymentStatus::Active,
-            Status::OnLeave => EmploymentStatus::OnLeave,
-            Status::Retired => EmploymentStatus::Retired,
-        }
-    }
 }
 
 /// One change of employment status (rule H3).

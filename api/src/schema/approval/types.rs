@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use domain::approval::{
-    self as approval, AgreerState, ApproverSlot, DocBox, FieldKind, Receiver, Review, SlotState, Status,
-};
+use domain::approval::{self as approval, AgreerState, ApproverSlot, FieldKind, Receiver, Review, SlotState, Status};
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
@@ -16,27 +14,10 @@ use crate::schema::{User, load_user, services};
 
 /// How agreers or receivers take their turns (rule A2).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "approval::Flow")]
 pub enum Flow {
     Sequential,
     Parallel,
-}
-
-impl From<approval::Flow> for Flow {
-    fn from(flow: approval::Flow) -> Self {
-        match flow {
-            approval::Flow::Sequential => Flow::Sequential,
-            approval::Flow::Parallel => Flow::Parallel,
-        }
-    }
-}
-
-impl From<Flow> for approval::Flow {
-    fn from(flow: Flow) -> Self {
-        match flow {
-            Flow::Sequential => approval::Flow::Sequential,
-            Flow::Parallel => approval::Flow::Parallel,
-        }
-    }
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -257,6 +238,7 @@ pub struct DocumentInput {
 }
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::approval::Status")]
 pub enum DocumentStatus {
     Draft,
     InProgress,
@@ -267,22 +249,9 @@ pub enum DocumentStatus {
     Discarded,
 }
 
-impl From<Status> for DocumentStatus {
-    fn from(status: Status) -> Self {
-        match status {
-            Status::Draft => DocumentStatus::Draft,
-            Status::InProgress => DocumentStatus::InProgress,
-            Status::Completed => DocumentStatus::Completed,
-            Status::Rejected => DocumentStatus::Rejected,
-            Status::Recalled => DocumentStatus::Recalled,
-            Status::Cancelled => DocumentStatus::Cancelled,
-            Status::Discarded => DocumentStatus::Discarded,
-        }
-    }
-}
-
 /// A document box (rule A8).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "domain::approval::DocBox")]
 pub enum DocumentBox {
     Drafts,
     /// Waiting for my approval or agreement.
@@ -304,24 +273,6 @@ pub enum DocumentBox {
     /// Received by a department the caller heads or manages the box of,
     /// not yet taken.
     DepartmentReceived,
-}
-
-impl From<DocumentBox> for DocBox {
-    fn from(kind: DocumentBox) -> Self {
-        match kind {
-            DocumentBox::Drafts => DocBox::Drafts,
-            DocumentBox::Pending => DocBox::Pending,
-            DocumentBox::InProgress => DocBox::InProgress,
-            DocumentBox::Completed => DocBox::Completed,
-            DocumentBox::Rejected => DocBox::Rejected,
-            DocumentBox::Recalled => DocBox::Recalled,
-            DocumentBox::Received => DocBox::Received,
-            DocumentBox::Reference => DocBox::Reference,
-            DocumentBox::PostReview => DocBox::PostReview,
-            DocumentBox::Department => DocBox::Department,
-            DocumentBox::DepartmentReceived => DocBox::DepartmentReceived,
-        }
-    }
 }
 
 /// How many documents a box of the caller holds.
