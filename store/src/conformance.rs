@@ -61,7 +61,8 @@ macro_rules! conformance_suite {
             hides_events_by_stream_metadata,
             stores_large_events,
             accepts_unicode_stream_names,
-            refuses_malformed_appends
+            refuses_malformed_appends,
+            refuses_nul_in_names_and_keeps_it_in_data
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -354,4 +355,40 @@ pub async fn refuses_malformed_appends(f: Fixture) {
     assert!(matches!(f.store.append(&s, ExpectedVersion::Any, vec![]).await, Err(StoreError::InvalidInput(_))));
     assert!(f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap().is_empty());
     assert!(f.store.read_stream("", Direction::Forwards, None, 10).await.unwrap().is_empty());
+}
+
+/// NUL cannot be kept in a stream name, an event type or a client address
+/// (PostgreSQL's text cannot hold it): every adapter refuses it alike,
+/// before anything is written; in event data it is kept as it was.
+pub async fn refuses_nul_in_names_and_keeps_it_in_data(f: Fixture) {
+    let head = *f.store.head().borrow();
+    fn refused<T>(result: Result<T, StoreError>) -> bool {
+        matches!(result, Err(StoreError::InvalidInput(_)))
+    }
+    assert!(refused(f.store.append("nul-\0", ExpectedVersion::Any, events(1)).await));
+    let mut typed = event(1);
+    typed.event_type = "Test\0.V1".into();
+    assert!(refused(f.store.append(&unique_stream("nul"), ExpectedVersion::Any, vec![typed]).await));
+    let mut addressed = event(1);
+    addressed.metadata.client_address = Some("10.0.0.1\0".into());
+    let s = unique_stream("nul");
+    assert!(refused(f.store.append(&s, ExpectedVersion::Any, vec![event(0), addressed]).await));
+    assert!(refused(f.store.set_stream_metadata("nul-\0", StreamMetadata::default()).await));
+    assert!(refused(f.store.read_stream("nul-\0", Direction::Forwards, None, 10).await));
+    assert!(refused(f.store.stream_metadata("nul-\0").await));
+    assert!(f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap().is_empty());
+    assert_eq!(*f.store.head().borrow(), head, "nothing was written");
+
+    let data = serde_json::json!({ "subject": "a\u{0}b", "\u{0}": ["\u{0}"] });
+    let held = EventData::json(
+        Uuid::now_v7(),
+        "Test.V1",
+        1,
+        &data,
+        Metadata { occurred_at: Utc::now(), ..Metadata::default() },
+    )
+    .expect("json");
+    f.store.append(&s, ExpectedVersion::NoStream, vec![held]).await.unwrap();
+    let read = f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();
+    assert_eq!(read[0].decode::<serde_json::Value>().unwrap(), data);
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::envelope::nanos;
-use crate::port::{validate_append, validate_stream};
+use crate::port::{refuse_nul, validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
     StreamMetadata,
@@ -250,6 +250,7 @@ impl EventStore for EventStoreDb {
         from: Option<u64>,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        refuse_nul("stream name", stream)?;
         if stream.is_empty() || max == 0 {
             return Ok(Vec::new());
         }
@@ -342,6 +343,7 @@ impl EventStore for EventStoreDb {
     }
 
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        refuse_nul("stream name", stream)?;
         match self.client.get_stream_metadata(stream, &latest()).await.map_err(unavailable)? {
             StreamMetadataResult::Success(versioned) => Ok(from_server_metadata(versioned.metadata())),
             StreamMetadataResult::NotFound | StreamMetadataResult::Deleted => Ok(StreamMetadata::default()),

@@ -28,7 +28,8 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// [`StoreError::Conflict`] when the stream is in another state,
-    /// [`StoreError::InvalidInput`] for an empty stream name or no events.
+    /// [`StoreError::InvalidInput`] for an empty stream name, no events, or
+    /// NUL in the stream name, an event type or a client address.
     async fn append(
         &self,
         stream: &str,
@@ -41,7 +42,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// A stream that does not exist reads as empty.
     ///
     /// # Errors
-    /// When the backend fails.
+    /// [`StoreError::InvalidInput`] for a stream name holding NUL; when the
+    /// backend fails.
     async fn read_stream(
         &self,
         stream: &str,
@@ -71,7 +73,8 @@ pub trait EventStore: Send + Sync + 'static {
     /// The retention metadata of a stream (default when never set).
     ///
     /// # Errors
-    /// When the backend fails.
+    /// [`StoreError::InvalidInput`] for a stream name holding NUL; when the
+    /// backend fails.
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError>;
 
     /// Subscribes to the global log after `after`: first the events already
@@ -81,12 +84,23 @@ pub trait EventStore: Send + Sync + 'static {
     }
 }
 
+/// Refuses NUL in text the log keeps in columns of its own (stream names,
+/// event types, client addresses): PostgreSQL's text cannot hold it, so no
+/// adapter takes it, and a read for such a name is refused alike. (Event
+/// data is bytes and may hold anything.)
+pub(crate) fn refuse_nul(what: &str, text: &str) -> Result<(), StoreError> {
+    if text.contains('\0') {
+        return Err(StoreError::InvalidInput(format!("a {what} cannot hold NUL")));
+    }
+    Ok(())
+}
+
 /// Checks a stream name given to a write.
 pub(crate) fn validate_stream(stream: &str) -> Result<(), StoreError> {
     if stream.trim().is_empty() {
         return Err(StoreError::InvalidInput("stream name is empty".into()));
     }
-    Ok(())
+    refuse_nul("stream name", stream)
 }
 
 /// Checks the arguments common to every append.
@@ -94,6 +108,12 @@ pub(crate) fn validate_append(stream: &str, events: &[EventData]) -> Result<(), 
     validate_stream(stream)?;
     if events.is_empty() {
         return Err(StoreError::InvalidInput("no events to append".into()));
+    }
+    for event in events {
+        refuse_nul("event type", &event.event_type)?;
+        if let Some(address) = &event.metadata.client_address {
+            refuse_nul("client address", address)?;
+        }
     }
     Ok(())
 }

@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::envelope::nanos;
 use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
-use crate::port::{validate_append, validate_stream};
+use crate::port::{refuse_nul, validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
     StreamMetadata, Subscription,
@@ -248,6 +248,7 @@ impl EventStore for SqliteEventStore {
         from: Option<u64>,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        refuse_nul("stream name", stream)?;
         let stream = stream.to_owned();
         self.read(move |conn, now| {
             let meta = read_metadata(conn, &stream)?;
@@ -334,6 +335,7 @@ impl EventStore for SqliteEventStore {
     }
 
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        refuse_nul("stream name", stream)?;
         let stream = stream.to_owned();
         self.read(move |conn, _| read_metadata(conn, &stream)).await
     }

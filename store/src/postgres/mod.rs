@@ -29,7 +29,7 @@ use uuid::Uuid;
 
 use crate::envelope::nanos;
 use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
-use crate::port::{validate_append, validate_stream};
+use crate::port::{refuse_nul, validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
     StreamMetadata,
@@ -458,6 +458,7 @@ impl EventStore for PostgresEventStore {
         from: Option<u64>,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        refuse_nul("stream name", stream)?;
         let client = self.client().await?;
         let meta = read_metadata(&client, stream).await?;
         let floor = big(meta.first_visible_version());
@@ -511,6 +512,7 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        refuse_nul("stream name", stream)?;
         read_metadata(&self.client().await?, stream).await
     }
 }
