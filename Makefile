@@ -3,7 +3,7 @@
 CARGO ?= cargo
 DATA_DIR ?= data
 
-.PHONY: run run-manual-clock test lint fmt bench rebuild build
+.PHONY: run run-manual-clock test nextest lint fmt bench rebuild build
 
 ## Build and start the server on the embedded store, under ./data, port 8080.
 run:
@@ -16,9 +16,13 @@ run-manual-clock:
 ## The whole test suite: every crate (PostgreSQL tests use DATABASE_URL, default
 ## postgres://postgres@127.0.0.1:5432/postgres, a fresh database each), then the
 ## end-to-end suite again with events and read models in PostgreSQL.
-test:
+test: nextest
 	$(CARGO) nextest run --workspace --no-fail-fast
 	GROUPWARE_TEST_STORE=postgres $(CARGO) nextest run -p tests --test e2e --no-fail-fast
+
+## The test runner `make test` uses, installed from crates.io when missing.
+nextest:
+	@$(CARGO) nextest --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-nextest
 
 ## Formatting and clippy, warnings as errors.
 lint:

@@ -7,6 +7,7 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::model::check_key;
 use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
 
 #[derive(Default)]
@@ -30,6 +31,7 @@ impl MemoryReadModels {
 #[async_trait]
 impl ReadModelStore for MemoryReadModels {
     async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
+        check_key(key)?;
         Ok(self.read().rows.get(table).and_then(|t| t.get(key)).cloned())
     }
 
@@ -40,6 +42,8 @@ impl ReadModelStore for MemoryReadModels {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
+        check_key(prefix)?;
+        after.map(check_key).transpose()?;
         let tables = self.read();
         let Some(rows) = tables.rows.get(table) else { return Ok(Vec::new()) };
         let start = match after {
@@ -54,7 +58,34 @@ impl ReadModelStore for MemoryReadModels {
             .collect())
     }
 
+    async fn scan_back(
+        &self,
+        table: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        check_key(prefix)?;
+        before.map(check_key).transpose()?;
+        let tables = self.read();
+        let Some(rows) = tables.rows.get(table) else { return Ok(Vec::new()) };
+        // Every key under `prefix` sorts below `prefix` + the last character.
+        let past = format!("{prefix}\u{10FFFF}");
+        let end = before.filter(|b| *b < past.as_str()).map_or(past.clone(), str::to_owned);
+        if end.as_str() <= prefix {
+            return Ok(Vec::new());
+        }
+        Ok(rows
+            .range((std::ops::Bound::Included(prefix.to_owned()), std::ops::Bound::Excluded(end)))
+            .rev()
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+        check_key(prefix)?;
         let tables = self.read();
         Ok(tables
             .rows
@@ -63,6 +94,7 @@ impl ReadModelStore for MemoryReadModels {
     }
 
     async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
+        changes.iter().try_for_each(|c| check_key(c.key()))?;
         let mut tables = self.tables.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         let actual = tables.checkpoints.get(projector).copied().unwrap_or(0);
         if actual != from {

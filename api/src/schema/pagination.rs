@@ -1,12 +1,16 @@
-//! Relay connections over read-model tables.
+//! Relay connections over read-model tables: `first`/`after` pages forwards,
+//! `last`/`before` backwards, with opaque cursors that name their list.
 
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{OutputType, SimpleObject};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::app::Services;
 use crate::errors::{ApiError, ApiResult, Code};
 
-/// The page size when `first` is not given, and the most a page may hold.
+/// The page size when neither `first` nor `last` is given, and the most a
+/// page may hold.
 const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 100;
 
@@ -19,33 +23,128 @@ pub struct Counted {
 
 pub type Page<T> = Connection<String, T, Counted>;
 
-/// Checks `first` and gives the page size.
-///
-/// # Errors
-/// `VALIDATION` for a negative size, `LIMIT_EXCEEDED` above [`MAX_PAGE`].
-pub fn page_size(first: Option<i32>) -> ApiResult<usize> {
-    match first {
+/// The page a client asks for, as Relay's four arguments.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    pub first: Option<i32>,
+    pub after: Option<String>,
+    pub last: Option<i32>,
+    pub before: Option<String>,
+}
+
+impl PageRequest {
+    pub fn new(first: Option<i32>, after: Option<String>, last: Option<i32>, before: Option<String>) -> Self {
+        Self { first, after, last, before }
+    }
+
+    /// The window the arguments describe within the list `list`, with its
+    /// cursor decoded.
+    ///
+    /// # Errors
+    /// `VALIDATION` for a negative size, for `first` or `after` given with
+    /// `last` or `before`, or a cursor that is not one of `list`;
+    /// `LIMIT_EXCEEDED` for a size above [`MAX_PAGE`].
+    pub fn window(&self, list: &str) -> ApiResult<Window> {
+        let forwards = self.first.is_some() || self.after.is_some();
+        let backwards = self.last.is_some() || self.before.is_some();
+        if forwards && backwards {
+            return Err(ApiError::new(
+                Code::Validation,
+                "page forwards with `first`/`after` or backwards with `last`/`before`, not both",
+            ));
+        }
+        if backwards {
+            let size = page_size("last", self.last)?;
+            let before = self.before.as_deref().map(|c| Cursor::decode(list, "before", c)).transpose()?;
+            Ok(Window { size, from: before, backwards: true })
+        } else {
+            let size = page_size("first", self.first)?;
+            let after = self.after.as_deref().map(|c| Cursor::decode(list, "after", c)).transpose()?;
+            Ok(Window { size, from: after, backwards: false })
+        }
+    }
+}
+
+/// A decoded page request: how many items, from which position (exclusive),
+/// and which way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    pub size: usize,
+    /// The position the cursor names, without the list's name.
+    pub from: Option<String>,
+    pub backwards: bool,
+}
+
+impl Window {
+    /// A connection for `items` (at most `size + 1` read from the store in
+    /// the window's direction, nearest first): the extra one tells whether
+    /// more lie beyond; the edges come out in the list's order.
+    pub fn connection<T: OutputType>(&self, list: &str, mut items: Vec<(String, T)>, total_count: usize) -> Page<T> {
+        let more = items.len() > self.size;
+        items.truncate(self.size);
+        let started = self.from.is_some();
+        let (has_previous, has_next) = if self.backwards { (more, started) } else { (started, more) };
+        if self.backwards {
+            items.reverse();
+        }
+        let mut connection = Connection::with_additional_fields(has_previous, has_next, Counted { total_count });
+        connection
+            .edges
+            .extend(items.into_iter().map(|(position, node)| Edge::new(Cursor::encode(list, &position), node)));
+        connection
+    }
+}
+
+/// Checks a page size.
+fn page_size(name: &str, size: Option<i32>) -> ApiResult<usize> {
+    match size {
         None => Ok(DEFAULT_PAGE),
-        Some(n) if n < 0 => Err(ApiError::new(Code::Validation, "`first` cannot be negative")),
+        Some(n) if n < 0 => Err(ApiError::new(Code::Validation, format!("`{name}` cannot be negative"))),
         Some(n) if n as usize > MAX_PAGE => {
-            Err(ApiError::new(Code::LimitExceeded, format!("`first` is at most {MAX_PAGE}")))
+            Err(ApiError::new(Code::LimitExceeded, format!("`{name}` is at most {MAX_PAGE}")))
         }
         Some(n) => Ok(n as usize),
     }
 }
 
-/// One page of the rows of `table` under `prefix`, in key order; cursors are
-/// the keys without the prefix.
+/// Cursors: the list's name and a position in it, base64url-encoded, so
+/// that a client cannot mistake them for data nor pass one list's cursor to
+/// another.
+pub struct Cursor;
+
+impl Cursor {
+    pub fn encode(list: &str, position: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{list}:{position}"))
+    }
+
+    /// The position a cursor of `list` names.
+    ///
+    /// # Errors
+    /// `VALIDATION` when `cursor` is not a cursor of `list`.
+    pub fn decode(list: &str, argument: &str, cursor: &str) -> ApiResult<String> {
+        let invalid = || ApiError::new(Code::Validation, format!("`{argument}` is not a cursor of this list"));
+        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+        let position = text.strip_prefix(list).and_then(|t| t.strip_prefix(':')).ok_or_else(invalid)?;
+        if position.is_empty() || position.chars().any(char::is_control) {
+            return Err(invalid());
+        }
+        Ok(position.to_owned())
+    }
+}
+
+/// One page of the rows of `table` under `prefix`, in key order; cursors
+/// name the keys without the prefix.
 pub async fn page<T: OutputType>(
     services: &Services,
     table: &str,
     prefix: &str,
-    first: Option<i32>,
-    after: Option<String>,
+    request: &PageRequest,
     to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
 ) -> ApiResult<Page<T>> {
+    let window = request.window(table)?;
     let total_count = services.read_models().count(table, prefix).await?;
-    counted_page(services, table, prefix, (first, after), total_count, to_node).await
+    rows_page(services, table, prefix, &window, total_count, to_node).await
 }
 
 /// Like [`page`], for a list whose size a read model keeps.
@@ -53,19 +152,72 @@ pub async fn counted_page<T: OutputType>(
     services: &Services,
     table: &str,
     prefix: &str,
-    (first, after): (Option<i32>, Option<String>),
+    request: &PageRequest,
     total_count: usize,
     to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
 ) -> ApiResult<Page<T>> {
-    let size = page_size(first)?;
-    let after_key = after.as_ref().map(|a| format!("{prefix}{a}"));
-    let mut rows = services.read_models().scan(table, prefix, after_key.as_deref(), size + 1).await?;
-    let has_next = rows.len() > size;
-    rows.truncate(size);
-    let mut connection = Connection::with_additional_fields(after.is_some(), has_next, Counted { total_count });
-    for (key, value) in rows {
-        let cursor = key.strip_prefix(prefix).unwrap_or(&key).to_owned();
-        connection.edges.push(Edge::new(cursor, to_node(value)?));
+    let window = request.window(table)?;
+    rows_page(services, table, prefix, &window, total_count, to_node).await
+}
+
+async fn rows_page<T: OutputType>(
+    services: &Services,
+    table: &str,
+    prefix: &str,
+    window: &Window,
+    total_count: usize,
+    to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
+) -> ApiResult<Page<T>> {
+    let from = window.from.as_ref().map(|position| format!("{prefix}{position}"));
+    let models = services.read_models();
+    let rows = if window.backwards {
+        models.scan_back(table, prefix, from.as_deref(), window.size + 1).await?
+    } else {
+        models.scan(table, prefix, from.as_deref(), window.size + 1).await?
+    };
+    let items = rows
+        .into_iter()
+        .map(|(key, value)| Ok((key.strip_prefix(prefix).unwrap_or(&key).to_owned(), to_node(value)?)))
+        .collect::<ApiResult<Vec<_>>>()?;
+    Ok(window.connection(table, items, total_count))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_names_its_list_and_position() {
+        let cursor = Cursor::encode("users", "kim.minsu");
+        assert!(!cursor.contains("kim"), "opaque: {cursor}");
+        assert_eq!(Cursor::decode("users", "after", &cursor).unwrap(), "kim.minsu");
+        let other = Cursor::decode("audit", "after", &cursor).unwrap_err();
+        assert_eq!(other.code, Code::Validation);
+        for garbage in ["", "zzz", "!!!", "dXNlcnM", &URL_SAFE_NO_PAD.encode("users:\u{0}x")] {
+            assert_eq!(Cursor::decode("users", "after", garbage).unwrap_err().code, Code::Validation, "{garbage}");
+        }
     }
-    Ok(connection)
+
+    #[test]
+    fn a_page_goes_one_way() {
+        let both = PageRequest::new(Some(2), None, Some(2), None).window("users").unwrap_err();
+        assert_eq!(both.code, Code::Validation);
+        let back = PageRequest::new(None, None, Some(3), Some(Cursor::encode("users", "b"))).window("users").unwrap();
+        assert_eq!(back, Window { size: 3, from: Some("b".into()), backwards: true });
+        assert_eq!(
+            PageRequest::new(None, None, Some(101), None).window("users").unwrap_err().code,
+            Code::LimitExceeded
+        );
+        assert_eq!(PageRequest::new(Some(-1), None, None, None).window("users").unwrap_err().code, Code::Validation);
+    }
+
+    #[test]
+    fn a_backward_page_comes_out_in_list_order() {
+        let window = Window { size: 2, from: Some("d".into()), backwards: true };
+        let page = window.connection("t", vec![("c".into(), 3), ("b".into(), 2), ("a".into(), 1)], 4);
+        let nodes: Vec<i32> = page.edges.iter().map(|e| e.node).collect();
+        assert_eq!(nodes, vec![2, 3]);
+        assert!(page.has_previous_page);
+        assert!(page.has_next_page);
+    }
 }

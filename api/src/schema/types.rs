@@ -128,8 +128,12 @@ pub struct StoredEvent {
     #[graphql(name = "type")]
     pub event_type: String,
     pub schema_version: u32,
-    /// The payload; secrets such as password hashes are redacted.
-    pub data: Json<serde_json::Value>,
+    /// The payload; secrets such as password hashes are redacted. None when
+    /// the caller may not read this stream's content.
+    pub data: Option<Json<serde_json::Value>>,
+    /// Whether the content is withheld from the caller (personal content is
+    /// shown only to those who may read it elsewhere in the API).
+    pub content_withheld: bool,
     pub actor_id: Option<Uuid>,
     pub command_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
@@ -140,15 +144,20 @@ pub struct StoredEvent {
 }
 
 impl StoredEvent {
-    pub fn from_recorded(event: &store::RecordedEvent) -> Self {
-        let mut data = serde_json::from_slice(&event.data).unwrap_or(serde_json::Value::Null);
-        redact(&mut data);
+    /// The event as the caller sees it: with its content when `shown`.
+    pub fn from_recorded(event: &store::RecordedEvent, shown: bool) -> Self {
+        let data = shown.then(|| {
+            let mut data = serde_json::from_slice(&event.data).unwrap_or(serde_json::Value::Null);
+            redact(&mut data);
+            Json(data)
+        });
         Self {
             position: event.position,
             version: event.version,
             event_type: event.event_type.clone(),
             schema_version: event.schema_version,
-            data: Json(data),
+            data,
+            content_withheld: !shown,
             actor_id: event.metadata.actor,
             command_id: event.metadata.command_id,
             correlation_id: event.metadata.correlation_id,

@@ -504,3 +504,25 @@ async fn rule_a10_a_backup_is_made_in_the_background_and_kept_for_30_days() {
     let body: Value = expired.json().await.unwrap();
     assert!(body.to_string().contains("request a new one"), "{body}");
 }
+
+#[tokio::test]
+async fn rule_a6_a_documents_stream_history_shows_content_only_to_those_who_may_open_it() {
+    let office = Office::open("dochistory.com").await;
+    let document = office.submit(&["lee"], json!({})).await;
+    let stream = format!("document-{}", document["id"].as_str().unwrap().replace('-', ""));
+    let history =
+        "query($s: String!) { streamHistory(streamId: $s) { edges { node { type actorId data contentWithheld } } } }";
+    let admin = Some(office.acme.admin_token.as_str());
+    // The admin has no part in the document and is no document admin.
+    let seen = office.app.gql(admin, history, json!({ "s": stream })).await;
+    let nodes = seen["data"]["streamHistory"]["edges"].as_array().unwrap_or_else(|| panic!("{seen}")).clone();
+    assert!(!nodes.is_empty());
+    assert!(nodes.iter().all(|e| e["node"]["contentWithheld"] == true && e["node"]["data"].is_null()), "{seen}");
+    assert_eq!(nodes[0]["node"]["actorId"], office.id("kim"));
+    assert!(!seen.to_string().contains("3분기 보고"), "{seen}");
+    // A document admin may open every document, and so read its history.
+    let grant = "mutation($id: UUID!) { grantRole(id: $id, role: DOCUMENT_ADMIN) { id } }";
+    office.app.gql(admin, grant, json!({ "id": office.acme.admin_id })).await;
+    let seen = office.app.gql(admin, history, json!({ "s": stream })).await;
+    assert!(seen.to_string().contains("3분기 보고"), "{seen}");
+}

@@ -12,7 +12,7 @@ use super::types::{
 };
 use super::{box_page, delegated, department_of, handled_by, readable};
 use crate::errors::ApiError;
-use crate::schema::pagination::Page;
+use crate::schema::pagination::{Page, PageRequest};
 use crate::schema::{caller, services};
 
 /// The boxes every user has.
@@ -63,6 +63,8 @@ impl ApprovalQuery {
         department_id: Option<Uuid>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Page<ApprovalDocument>> {
         let caller = caller(ctx).await?;
         let services = services(ctx);
@@ -91,7 +93,8 @@ impl ApprovalQuery {
             _ => Owner::User(caller.user.id),
         };
         let key = box_key(caller.tenant, &owner_name(owner), box_name(kind));
-        Ok(box_page(services, caller.tenant, &key, first, after).await?)
+        let request = PageRequest::new(first, after, last, before);
+        Ok(box_page(services, caller.tenant, &key, &request).await?)
     }
 
     /// How many documents each of the caller's boxes holds.
@@ -114,13 +117,16 @@ impl ApprovalQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Page<ApprovalDocument>> {
         let caller = caller(ctx).await?;
         if !caller.has(Role::DocumentAdmin) {
             return Err(ApiError::forbidden("only a document admin sees every document").into());
         }
         let key = box_key(caller.tenant, ALL_DOCUMENTS, "submitted");
-        Ok(box_page(services(ctx), caller.tenant, &key, first, after).await?)
+        let request = PageRequest::new(first, after, last, before);
+        Ok(box_page(services(ctx), caller.tenant, &key, &request).await?)
     }
 
     /// The company's backups, newest first (admins only; rule A10).

@@ -1,7 +1,6 @@
 //! Webmail queries: the caller's folders, a folder's mail, one mail, search,
 //! forwarding and the company's domains.
 
-use async_graphql::connection::Edge;
 use async_graphql::{Context, Object, Result};
 use domain::mail::Folder;
 use projections::projectors::{
@@ -12,7 +11,7 @@ use uuid::Uuid;
 use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, MailSummary};
 use super::{Company, field_error, full_mail, summary};
 use crate::errors::{ApiError, ApiResult, Code};
-use crate::schema::pagination::{Counted, Page, counted_page, page_size};
+use crate::schema::pagination::{Page, PageRequest, counted_page};
 use crate::schema::{Caller, caller, services};
 
 /// The most user folders one listing reads.
@@ -36,9 +35,11 @@ impl MailQuery {
         folder: String,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Page<MailSummary>> {
         let caller = caller(ctx).await?;
-        Ok(mailbox(ctx, &caller, &folder, first, after).await?)
+        Ok(mailbox(ctx, &caller, &folder, &PageRequest::new(first, after, last, before)).await?)
     }
 
     /// One mail of the caller's mailbox in full.
@@ -55,9 +56,11 @@ impl MailQuery {
         query: String,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Page<MailSummary>> {
         let caller = caller(ctx).await?;
-        Ok(search(ctx, &caller, &query, first, after).await?)
+        Ok(search(ctx, &caller, &query, &PageRequest::new(first, after, last, before)).await?)
     }
 
     /// The caller's forwarding (rule E5).
@@ -135,18 +138,20 @@ async fn mailbox(
     ctx: &Context<'_>,
     caller: &Caller,
     folder: &str,
-    first: Option<i32>,
-    after: Option<String>,
+    request: &PageRequest,
 ) -> ApiResult<Page<MailSummary>> {
     let (folder, total) = own_folder(ctx, caller, folder).await?;
     let prefix = folder_items_prefix(caller.tenant, caller.user.id, &folder.to_string());
-    counted_page(services(ctx), FOLDER_ITEMS, &prefix, (first, after), total, |row| summary(caller, row)).await
+    counted_page(services(ctx), FOLDER_ITEMS, &prefix, request, total, |row| summary(caller, row)).await
 }
 
 async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<MailForwarding> {
     let row = services(ctx).read_models().get(MAIL_FORWARDING, &format!("{tenant}/{user}")).await?;
     row.map_or(Ok(MailForwarding::default()), |r| serde_json::from_value(r).map_err(ApiError::internal))
 }
+
+/// The list name of search cursors.
+const SEARCH_LIST: &str = "search";
 
 /// The most entries a search reads.
 const SEARCH_SCAN: usize = 100_000;
@@ -155,22 +160,21 @@ async fn search(
     ctx: &Context<'_>,
     caller: &Caller,
     query: &str,
-    first: Option<i32>,
-    after: Option<String>,
+    request: &PageRequest,
 ) -> ApiResult<Page<MailSummary>> {
-    let size = page_size(first)?;
+    let window = request.window(SEARCH_LIST)?;
     let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
     if words.is_empty() {
         return Err(field_error("query", "search for at least one word"));
     }
-    let skip = match &after {
-        None => 0,
-        Some(cursor) => cursor
-            .parse::<usize>()
-            .ok()
-            .and_then(|n| n.checked_add(1))
-            .ok_or_else(|| ApiError::new(Code::Validation, "`after` is not a cursor of this list"))?,
-    };
+    // Cursors are places in the list of hits.
+    let from = window
+        .from
+        .as_deref()
+        .map(|c| {
+            c.parse::<usize>().map_err(|_| ApiError::new(Code::Validation, "the cursor is not a cursor of this list"))
+        })
+        .transpose()?;
     let models = services(ctx).read_models();
     let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
     let entries = models.scan(MAIL_ENTRIES, &prefix, None, SEARCH_SCAN).await?;
@@ -191,10 +195,17 @@ async fn search(
     }
     hits.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
     let total_count = hits.len();
-    let has_next = total_count > skip + size;
-    let mut connection = Page::with_additional_fields(after.is_some(), has_next, Counted { total_count });
-    connection
-        .edges
-        .extend(hits.into_iter().enumerate().skip(skip).take(size).map(|(i, hit)| Edge::new(i.to_string(), hit)));
-    Ok(connection)
+    let numbered = hits.into_iter().enumerate().map(|(i, hit)| (i.to_string(), hit));
+    // The window's items, nearest to the cursor first, one more than a page.
+    let items: Vec<_> = match (window.backwards, from) {
+        (false, from) => numbered.skip(from.map_or(0, |i| i + 1)).take(window.size + 1).collect(),
+        (true, before) => {
+            let end = before.unwrap_or(total_count).min(total_count);
+            let mut items: Vec<_> = numbered.take(end).collect();
+            items.reverse();
+            items.truncate(window.size + 1);
+            items
+        }
+    };
+    Ok(window.connection(SEARCH_LIST, items, total_count))
 }

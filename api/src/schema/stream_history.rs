@@ -1,0 +1,83 @@
+//! The history of one stream, read from the log itself, with the envelope
+//! of each event. Content follows the rules of the rest of the API: a
+//! mailbox's events are its owner's alone, a document's are for those who
+//! may open it, HR streams are for HR managers (and a ledger for its owner);
+//! anyone else sees each event's type, actor and times with the content
+//! withheld.
+
+use domain::Aggregate;
+use domain::approval::Document;
+use domain::hr::{CertificateRegister, LeaveLedger, Personnel};
+use domain::mail::Mailbox;
+use domain::values::Role;
+use store::Direction;
+use uuid::Uuid;
+
+use super::pagination::{Page, PageRequest};
+use super::types::StoredEvent;
+use super::{Caller, approval};
+use crate::app::Services;
+use crate::errors::{ApiError, ApiResult};
+
+/// The list name of stream-history cursors.
+const LIST: &str = "stream";
+
+/// One page of `stream`, oldest first, when it is the caller's company's.
+pub(super) async fn stream_history(
+    services: &Services,
+    caller: &Caller,
+    stream: &str,
+    request: &PageRequest,
+) -> ApiResult<Page<StoredEvent>> {
+    let window = request.window(LIST)?;
+    let invalid = || ApiError::new(crate::errors::Code::Validation, "the cursor is not a cursor of this list");
+    let from = window
+        .from
+        .as_deref()
+        .map(|v| v.parse::<u64>().ok().filter(|v| i64::try_from(*v).is_ok()).ok_or_else(invalid))
+        .transpose()?;
+    let store = &services.store;
+    let not_found = || ApiError::not_found(format!("stream `{stream}`"));
+    // A stream is the tenant's when its events say so; another tenant's
+    // stream reads as missing.
+    let last = store.read_stream(stream, Direction::Backwards, None, 1).await.map_err(ApiError::internal)?;
+    let Some(last) = last.first() else { return Err(not_found()) };
+    if last.metadata.tenant != Some(caller.tenant) {
+        return Err(not_found());
+    }
+    let events = match (window.backwards, from) {
+        (false, from) => {
+            let start = from.map_or(0, |v| v + 1);
+            store.read_stream(stream, Direction::Forwards, Some(start), window.size + 1).await
+        }
+        (true, Some(0)) => Ok(Vec::new()),
+        (true, before) => {
+            let start = before.map(|v| v - 1);
+            store.read_stream(stream, Direction::Backwards, start, window.size + 1).await
+        }
+    }
+    .map_err(ApiError::internal)?;
+    if events.iter().any(|e| e.metadata.tenant != Some(caller.tenant)) {
+        return Err(not_found());
+    }
+    let shown = content_shown(services, caller, stream).await?;
+    let items = events.iter().map(|e| (e.version.to_string(), StoredEvent::from_recorded(e, shown))).collect();
+    let total_count = usize::try_from(last.version + 1).unwrap_or(usize::MAX);
+    Ok(window.connection(LIST, items, total_count))
+}
+
+/// Whether the caller may see the content of `stream`'s events.
+async fn content_shown(services: &Services, caller: &Caller, stream: &str) -> ApiResult<bool> {
+    let (category, id) = stream.split_once('-').unwrap_or((stream, ""));
+    let own = || Uuid::try_parse(id).is_ok_and(|id| id == caller.user.id);
+    Ok(match category {
+        Mailbox::CATEGORY => own(),
+        Document::CATEGORY => match Uuid::try_parse(id) {
+            Ok(document) => approval::may_open(services, caller, document).await?,
+            Err(_) => false,
+        },
+        LeaveLedger::CATEGORY => own() || caller.has(Role::HrManager),
+        Personnel::CATEGORY | CertificateRegister::CATEGORY => caller.has(Role::HrManager),
+        _ => true,
+    })
+}
