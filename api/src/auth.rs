@@ -29,6 +29,10 @@ pub struct Claims {
     pub tid: Uuid,
     pub iat: i64,
     pub exp: i64,
+    /// The user's password changes and resets when the token was issued: a
+    /// later change or reset ends the session, however soon it follows.
+    #[serde(default)]
+    pub sessions: u64,
     /// The kind of client the token was issued to.
     #[serde(default)]
     pub client: String,
@@ -80,7 +84,8 @@ impl Auth {
         })
     }
 
-    /// A token for `user` of `tenant`, valid from `now` for the configured time.
+    /// A token for `user` of `tenant`, whose password has been changed or
+    /// reset `sessions` times, valid from `now` for the configured time.
     ///
     /// # Errors
     /// When signing fails.
@@ -88,12 +93,19 @@ impl Auth {
         &self,
         tenant: Uuid,
         user: Uuid,
+        sessions: u64,
         now: DateTime<Utc>,
         client: &str,
     ) -> ApiResult<(String, DateTime<Utc>)> {
         let expires = now + self.ttl;
-        let claims =
-            Claims { sub: user, tid: tenant, iat: now.timestamp(), exp: expires.timestamp(), client: client.into() };
+        let claims = Claims {
+            sub: user,
+            tid: tenant,
+            iat: now.timestamp(),
+            exp: expires.timestamp(),
+            sessions,
+            client: client.into(),
+        };
         let token = encode(&Header::default(), &claims, &self.encoding).map_err(ApiError::internal)?;
         Ok((token, expires))
     }
@@ -148,49 +160,80 @@ impl Auth {
     }
 }
 
-/// Failed logins per account: after [`LoginThrottle::MAX_FAILURES`] within
-/// [`LoginThrottle::WINDOW`], further attempts are refused until the oldest
-/// failure leaves the window.
+/// Failed password checks (logins, and the current password of a password
+/// change), counted per account and client address and per client address:
+/// after [`LoginThrottle::PER_ACCOUNT_AND_ADDRESS`] failures of one account
+/// from one address, or [`LoginThrottle::PER_ADDRESS`] failures of any
+/// accounts from one address, within [`LoginThrottle::WINDOW`], further
+/// checks from there are refused until the oldest failure leaves the
+/// window. Guessing is slowed, and nobody elsewhere can lock the owner out.
 #[derive(Default)]
 pub struct LoginThrottle {
-    failures: std::sync::Mutex<std::collections::HashMap<String, Vec<DateTime<Utc>>>>,
+    failures: std::sync::Mutex<std::collections::HashMap<Counted, Vec<DateTime<Utc>>>>,
+}
+
+/// What one count of failures is kept for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Counted {
+    AccountFrom { account: String, address: String },
+    Address(String),
 }
 
 impl LoginThrottle {
-    pub const MAX_FAILURES: usize = 5;
+    pub const PER_ACCOUNT_AND_ADDRESS: usize = 5;
+    pub const PER_ADDRESS: usize = 30;
     pub const WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 
-    fn failures(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<DateTime<Utc>>>> {
+    fn failures(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Counted, Vec<DateTime<Utc>>>> {
         self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn counts(account: &str, address: &str) -> [(Counted, usize); 2] {
+        [
+            (
+                Counted::AccountFrom { account: account.to_owned(), address: address.to_owned() },
+                Self::PER_ACCOUNT_AND_ADDRESS,
+            ),
+            (Counted::Address(address.to_owned()), Self::PER_ADDRESS),
+        ]
+    }
+
     /// # Errors
-    /// `LIMIT_EXCEEDED` while `account` has too many recent failures.
-    pub fn check(&self, account: &str, now: DateTime<Utc>) -> ApiResult<()> {
+    /// `LIMIT_EXCEEDED` while `account` from `address`, or `address`, has
+    /// too many recent failures.
+    pub fn check(&self, account: &str, address: &str, now: DateTime<Utc>) -> ApiResult<()> {
         let failures = self.failures();
-        let recent: Vec<_> = failures.get(account).into_iter().flatten().filter(|t| **t > now - Self::WINDOW).collect();
-        if recent.len() >= Self::MAX_FAILURES {
-            let retry = *recent[0] + Self::WINDOW;
-            return Err(ApiError::new(
-                crate::errors::Code::LimitExceeded,
-                format!("too many failed logins; try again after {}", retry.to_rfc3339()),
-            ));
+        for (counted, limit) in Self::counts(account, address) {
+            let recent: Vec<_> =
+                failures.get(&counted).into_iter().flatten().filter(|t| **t > now - Self::WINDOW).collect();
+            if recent.len() >= limit {
+                let retry = *recent[recent.len() - limit] + Self::WINDOW;
+                return Err(ApiError::new(
+                    crate::errors::Code::LimitExceeded,
+                    format!("too many failed password checks; try again after {}", retry.to_rfc3339()),
+                ));
+            }
         }
         Ok(())
     }
 
-    pub fn failed(&self, account: &str, now: DateTime<Utc>) {
+    pub fn failed(&self, account: &str, address: &str, now: DateTime<Utc>) {
         let mut failures = self.failures();
         if failures.len() > 100_000 {
             failures.retain(|_, times| times.iter().any(|t| *t > now - Self::WINDOW));
         }
-        let times = failures.entry(account.to_owned()).or_default();
-        times.retain(|t| *t > now - Self::WINDOW);
-        times.push(now);
+        for (counted, _) in Self::counts(account, address) {
+            let times = failures.entry(counted).or_default();
+            times.retain(|t| *t > now - Self::WINDOW);
+            times.push(now);
+        }
     }
 
-    pub fn succeeded(&self, account: &str) {
-        self.failures().remove(account);
+    /// The right password clears the account's count from `address`; the
+    /// address's own count stays, so one's own account cannot launder
+    /// guesses at others.
+    pub fn succeeded(&self, account: &str, address: &str) {
+        self.failures().remove(&Counted::AccountFrom { account: account.to_owned(), address: address.to_owned() });
     }
 }
 
@@ -208,7 +251,7 @@ mod tests {
         let auth = auth(&dir);
         let now = Utc::now();
         let (tenant, user) = (Uuid::now_v7(), Uuid::now_v7());
-        let (token, expires) = auth.issue(tenant, user, now, WEB).unwrap();
+        let (token, expires) = auth.issue(tenant, user, 0, now, WEB).unwrap();
         assert_eq!(expires, now + chrono::Duration::hours(1));
         let claims = auth.verify(&token, now + chrono::Duration::minutes(59)).unwrap();
         assert_eq!((claims.tid, claims.sub), (tenant, user));
@@ -247,17 +290,41 @@ mod tests {
     }
 
     #[test]
-    fn five_failed_logins_lock_an_account_for_fifteen_minutes() {
+    fn five_failures_lock_an_account_only_from_the_address_they_came_from() {
         let throttle = LoginThrottle::default();
         let start = Utc::now();
+        let (attacker, owner) = ("203.0.113.9", "198.51.100.7");
         for i in 0..5 {
-            assert!(throttle.check("acme.com/kim", start).is_ok());
-            throttle.failed("acme.com/kim", start + chrono::Duration::minutes(i));
+            assert!(throttle.check("acme.com/kim", attacker, start).is_ok());
+            throttle.failed("acme.com/kim", attacker, start + chrono::Duration::minutes(i));
         }
-        assert!(throttle.check("acme.com/kim", start + chrono::Duration::minutes(5)).is_err());
-        assert!(throttle.check("acme.com/lee", start).is_ok());
-        assert!(throttle.check("acme.com/kim", start + chrono::Duration::minutes(15)).is_ok());
-        throttle.succeeded("acme.com/kim");
-        assert!(throttle.check("acme.com/kim", start + chrono::Duration::minutes(5)).is_ok());
+        let later = start + chrono::Duration::minutes(5);
+        assert!(throttle.check("acme.com/kim", attacker, later).is_err());
+        // The owner, from elsewhere, is not locked out; other accounts from
+        // the attacker's address are not either (yet).
+        assert!(throttle.check("acme.com/kim", owner, later).is_ok());
+        assert!(throttle.check("acme.com/lee", attacker, later).is_ok());
+        // The window passes.
+        assert!(throttle.check("acme.com/kim", attacker, start + chrono::Duration::minutes(15)).is_ok());
+        throttle.succeeded("acme.com/kim", attacker);
+        assert!(throttle.check("acme.com/kim", attacker, later).is_ok());
+    }
+
+    #[test]
+    fn thirty_failures_from_one_address_across_accounts_stop_that_address() {
+        let throttle = LoginThrottle::default();
+        let start = Utc::now();
+        let attacker = "203.0.113.9";
+        for i in 0..30 {
+            let account = format!("acme.com/user{i}");
+            assert!(throttle.check(&account, attacker, start).is_ok(), "guess {i}");
+            throttle.failed(&account, attacker, start);
+        }
+        assert!(throttle.check("acme.com/user99", attacker, start).is_err());
+        // A success on one's own account does not reset the address.
+        throttle.succeeded("acme.com/mine", attacker);
+        assert!(throttle.check("acme.com/mine", attacker, start).is_err());
+        assert!(throttle.check("acme.com/user99", "198.51.100.7", start).is_ok());
+        assert!(throttle.check("acme.com/user99", attacker, start + LoginThrottle::WINDOW).is_ok());
     }
 }

@@ -48,7 +48,7 @@ pub enum TenantCommand {
     /// Rule U1: an admin deletes a user.
     DeleteUser { user_id: Uuid },
     /// Rule T3: an admin adds a domain beside the primary one. The caller
-    /// has checked that no other tenant has it.
+    /// has claimed it in the registry first (`crate::registry`).
     AddDomain { domain: DomainName },
     /// Rule T3: an admin removes an additional domain.
     RemoveDomain { domain: DomainName },

@@ -15,6 +15,7 @@ macro_rules! read_model_conformance_suite {
             puts_gets_and_deletes_rows,
             scans_by_prefix_in_key_order_with_a_cursor,
             commits_rows_and_checkpoint_together,
+            keeps_any_json_value_and_refuses_nul_in_keys,
             grants_a_claim_and_again_once_released
         );
     };
@@ -83,4 +84,24 @@ pub async fn grants_a_claim_and_again_once_released(store: &dyn ReadModelStore) 
     assert!(store.try_claim("audit.v1").await.unwrap().is_some());
     drop(claim);
     assert!(store.try_claim("users.v1").await.unwrap().is_some());
+}
+
+/// Values are any JSON, NUL in strings included (PostgreSQL's JSONB would
+/// refuse it); a key, prefix or cursor with NUL is refused by every store
+/// alike, and a batch holding one applies nothing.
+pub async fn keeps_any_json_value_and_refuses_nul_in_keys(store: &dyn ReadModelStore) {
+    let value = json!({ "subject": "a\u{0}b", "\u{0}": ["\u{0}", "\\u0000"] });
+    store.commit("p", vec![Change::Put { table: "t", key: "a".into(), value: value.clone() }], 0, 1).await.unwrap();
+    assert_eq!(store.get("t", "a").await.unwrap(), Some(value.clone()));
+    assert_eq!(store.scan("t", "", None, 10).await.unwrap(), vec![("a".to_owned(), value)]);
+
+    let invalid = |r: Result<(), crate::ProjectionError>| matches!(r, Err(crate::ProjectionError::InvalidInput(_)));
+    let nul_key = vec![put("t", "b", 1), put("t", "c\0", 2)];
+    assert!(invalid(store.commit("p", nul_key, 1, 2).await));
+    assert_eq!(store.checkpoint("p").await.unwrap(), 1);
+    assert_eq!(store.get("t", "b").await.unwrap(), None);
+    assert!(invalid(store.get("t", "a\0").await.map(drop)));
+    assert!(invalid(store.scan("t", "a\0", None, 10).await.map(drop)));
+    assert!(invalid(store.scan("t", "", Some("a\0"), 10).await.map(drop)));
+    assert!(invalid(store.count("t", "\0").await.map(drop)));
 }

@@ -12,4 +12,4 @@ mod runner;
 pub use memory::MemoryReadModels;
 pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction};
 pub use postgres::PostgresReadModels;
-pub use runner::{Projections, Projector, rebuild};
+pub use runner::{Progress, Projections, Projector, Stopped, rebuild};

@@ -21,11 +21,25 @@ pub enum Change {
     Delete { table: &'static str, key: String },
 }
 
+impl Change {
+    /// The key the change is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Change::Put { key, .. } | Change::Delete { key, .. } => key,
+        }
+    }
+}
+
 /// Why a projection step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectionError {
+    /// The store failed (unreachable, timed out): trying again may heal it.
     #[error("read-model store: {0}")]
     Store(String),
+    /// The store refuses what it was asked to keep or find (a key holding
+    /// NUL, a value it cannot hold): trying again cannot heal it.
+    #[error("invalid read-model input: {0}")]
+    InvalidInput(String),
     #[error("event store: {0}")]
     Events(#[from] store::StoreError),
     #[error("event {position} ({event_type}) cannot be projected: {reason}")]
@@ -35,7 +49,31 @@ pub enum ProjectionError {
     CheckpointMoved { projector: String, expected: u64, actual: u64 },
 }
 
+impl ProjectionError {
+    /// Whether trying the same step again cannot succeed: the event cannot
+    /// be understood, or the store refuses what the projector made of it.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, ProjectionError::Event { .. } | ProjectionError::InvalidInput(_))
+    }
+}
+
+/// Refuses a key (or key prefix, or cursor) that holds NUL: no store keeps
+/// such keys, so every store answers them alike.
+///
+/// # Errors
+/// [`ProjectionError::InvalidInput`] when `key` holds NUL.
+pub(crate) fn check_key(key: &str) -> Result<(), ProjectionError> {
+    if key.contains('\0') {
+        return Err(ProjectionError::InvalidInput("a read-model key cannot hold NUL".into()));
+    }
+    Ok(())
+}
+
 /// Where read models are kept.
+///
+/// Keys are strings without NUL (every store refuses NUL in a key, prefix
+/// or cursor with [`ProjectionError::InvalidInput`]); values are any JSON,
+/// NUL in strings included.
 #[async_trait]
 pub trait ReadModelStore: Send + Sync + 'static {
     /// One row.

@@ -16,6 +16,7 @@ use serde_json::Value;
 use store::EventStore;
 use tokio_postgres::NoTls;
 
+use crate::model::check_key;
 use crate::{Change, Claim, ProjectionError, Projector, ReadModelStore, Row};
 
 mod embedded {
@@ -24,6 +25,18 @@ mod embedded {
 
 fn backend(e: impl std::fmt::Display) -> ProjectionError {
     ProjectionError::Store(e.to_string())
+}
+
+/// A database error: a refusal of the data (SQLSTATE classes 22 data
+/// exception, 23 integrity constraint, 54 program limit such as an oversized
+/// index row) cannot heal by trying again; anything else may.
+fn db(e: tokio_postgres::Error) -> ProjectionError {
+    match e.as_db_error() {
+        Some(refused) if ["22", "23", "54"].iter().any(|class| refused.code().code().starts_with(class)) => {
+            ProjectionError::InvalidInput(refused.to_string())
+        }
+        _ => backend(e),
+    }
 }
 
 /// The first key after every key that starts with `prefix` (keys sort
@@ -69,6 +82,7 @@ impl PostgresReadModels {
     }
 
     async fn get_in(&self, generation: Option<i64>, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
+        check_key(key)?;
         let row = self
             .client()
             .await?
@@ -89,6 +103,8 @@ impl PostgresReadModels {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
+        check_key(prefix)?;
+        after.map(check_key).transpose()?;
         let from = after.filter(|a| *a >= prefix);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self
@@ -109,6 +125,7 @@ impl PostgresReadModels {
     }
 
     async fn count_in(&self, generation: Option<i64>, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+        check_key(prefix)?;
         let row = self
             .client()
             .await?
@@ -134,6 +151,7 @@ impl PostgresReadModels {
         from: u64,
         to: u64,
     ) -> Result<(), ProjectionError> {
+        changes.iter().try_for_each(|c| check_key(c.key()))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         let generation = match generation {
@@ -173,12 +191,12 @@ impl PostgresReadModels {
         if !put_keys.is_empty() {
             tx.execute(
                 "INSERT INTO rm_rows (tbl, generation, key, value)
-                 SELECT t, $2, k, v FROM UNNEST($1::TEXT[], $3::TEXT[], $4::JSONB[]) AS u(t, k, v)
+                 SELECT t, $2, k, v FROM UNNEST($1::TEXT[], $3::TEXT[], $4::JSON[]) AS u(t, k, v)
                  ON CONFLICT (tbl, generation, key) DO UPDATE SET value = excluded.value",
                 &[&put_tables, &generation, &put_keys, &put_values],
             )
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         }
         if !delete_keys.is_empty() {
             tx.execute(
@@ -187,7 +205,7 @@ impl PostgresReadModels {
                 &[&delete_tables, &generation, &delete_keys],
             )
             .await
-            .map_err(backend)?;
+            .map_err(db)?;
         }
         let to = i64::try_from(to).unwrap_or(i64::MAX);
         tx.execute(

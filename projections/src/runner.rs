@@ -1,6 +1,13 @@
 //! Runners: one task per projector, subscribed from its checkpoint, that
 //! applies each batch of events in one transaction and commits it together
 //! with the new checkpoint.
+//!
+//! A runner that meets an event its projector cannot apply (the event cannot
+//! be understood, or the store refuses what the projector made of it) stops
+//! at that event: only that projector stops, with the event and the reason
+//! in [`Progress::stopped`]; the others, and everything that waits for read
+//! models, carry on. A restart tries it again. A store that fails (for
+//! example PostgreSQL away for a while) is retried with back-off instead.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,10 +35,37 @@ pub trait Projector: Send + Sync + 'static {
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError>;
 }
 
+/// The event a projector stopped at, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    pub position: u64,
+    pub stream: String,
+    pub event_type: String,
+    pub reason: String,
+}
+
+/// How far a projector has got in this process.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The position of the last event applied.
+    pub checkpoint: u64,
+    /// Set when the projector met an event it cannot apply: it stays at
+    /// `checkpoint` until the process restarts.
+    pub stopped: Option<Arc<Stopped>>,
+}
+
+impl Progress {
+    /// Whether nothing more need be awaited for `position`: the projector
+    /// has applied it, or has stopped before it.
+    fn settled(&self, position: u64) -> bool {
+        self.checkpoint >= position || self.stopped.is_some()
+    }
+}
+
 /// The running projectors and what they have applied.
 pub struct Projections {
     store: Arc<dyn ReadModelStore>,
-    checkpoints: Vec<(&'static str, watch::Receiver<u64>)>,
+    progress: Vec<(&'static str, watch::Receiver<Progress>)>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -53,15 +87,15 @@ impl Projections {
         store: Arc<dyn ReadModelStore>,
         projectors: Vec<Arc<dyn Projector>>,
     ) -> Result<Self, ProjectionError> {
-        let mut checkpoints = Vec::new();
+        let mut progress = Vec::new();
         let mut tasks = Vec::new();
         for projector in projectors {
             let start = store.checkpoint(projector.name()).await?;
-            let (sender, receiver) = watch::channel(start);
-            checkpoints.push((projector.name(), receiver));
+            let (sender, receiver) = watch::channel(Progress { checkpoint: start, stopped: None });
+            progress.push((projector.name(), receiver));
             tasks.push(tokio::spawn(run(events.clone(), store.clone(), projector, sender)));
         }
-        Ok(Self { store, checkpoints, tasks })
+        Ok(Self { store, progress, tasks })
     }
 
     pub fn store(&self) -> &Arc<dyn ReadModelStore> {
@@ -70,21 +104,27 @@ impl Projections {
 
     /// The checkpoint of every projector.
     pub fn checkpoints(&self) -> Vec<(&'static str, u64)> {
-        self.checkpoints.iter().map(|(name, rx)| (*name, *rx.borrow())).collect()
+        self.progress.iter().map(|(name, rx)| (*name, rx.borrow().checkpoint)).collect()
+    }
+
+    /// The progress of every projector, stopped ones with their event.
+    pub fn progress(&self) -> Vec<(&'static str, Progress)> {
+        self.progress.iter().map(|(name, rx)| (*name, rx.borrow().clone())).collect()
     }
 
     /// The lowest checkpoint: every read model has applied the log up to it.
     pub fn position(&self) -> u64 {
-        self.checkpoints.iter().map(|(_, rx)| *rx.borrow()).min().unwrap_or(0)
+        self.progress.iter().map(|(_, rx)| rx.borrow().checkpoint).min().unwrap_or(0)
     }
 
-    /// Waits until every read model has applied the event at `position`, or
-    /// `timeout` has passed. Returns whether they have.
+    /// Waits until every read model has applied the event at `position` or
+    /// has stopped before it (a stopped projector is not waited for), or
+    /// `timeout` has passed. Returns whether nothing is left to wait for.
     pub async fn wait_for(&self, position: u64, timeout: Duration) -> bool {
         let all = async {
-            for (_, rx) in &self.checkpoints {
+            for (_, rx) in &self.progress {
                 let mut rx = rx.clone();
-                if rx.wait_for(|c| *c >= position).await.is_err() {
+                if rx.wait_for(|p| p.settled(position)).await.is_err() {
                     return false;
                 }
             }
@@ -101,30 +141,67 @@ const REBUILD_BATCH: usize = 8192;
 /// checkpoint before it tries to take the projector over.
 const CLAIM_EVERY: Duration = Duration::from_secs(1);
 
+/// Why a runner left its projector.
+enum Halt {
+    /// A failure that may heal (the store, the log): try again.
+    Failed(ProjectionError),
+    /// An event the projector cannot apply: stop at it.
+    Stopped(Stopped),
+}
+
+impl From<ProjectionError> for Halt {
+    fn from(e: ProjectionError) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+impl From<store::StoreError> for Halt {
+    fn from(e: store::StoreError) -> Self {
+        Halt::Failed(e.into())
+    }
+}
+
 /// Runs one projector: in exactly one process at a time (the one that holds
 /// the store's claim on it); the others mirror its checkpoint, so that their
 /// requests can wait for read models another process writes, and take over
-/// when the owner goes away.
+/// when the owner goes away. Ends when the projector stops at an event it
+/// cannot apply (its claim is released: another process that takes it over
+/// meets the same event and stops too, until a fixed version is deployed).
 async fn run(
     events: Arc<dyn EventStore>,
     store: Arc<dyn ReadModelStore>,
     projector: Arc<dyn Projector>,
-    checkpoint: watch::Sender<u64>,
+    progress: watch::Sender<Progress>,
 ) {
     let name = projector.name();
     let mut backoff = Duration::from_millis(50);
+    // The checkpoint at the last failure logged: a failure is logged once,
+    // not at every retry, until the runner has made progress again.
+    let mut logged_at = None;
     loop {
-        let progress = *checkpoint.borrow();
+        let checkpoint = progress.borrow().checkpoint;
         let failure = match store.try_claim(name).await {
             Ok(Some(claim)) => {
-                let followed = follow(&events, store.as_ref(), projector.as_ref(), &checkpoint).await;
+                let followed = follow(&events, store.as_ref(), projector.as_ref(), &progress).await;
                 drop(claim);
                 match followed {
                     Ok(()) => return,
-                    Err(e) => e,
+                    Err(Halt::Stopped(stopped)) => {
+                        tracing::error!(
+                            projector = name,
+                            position = stopped.position,
+                            stream = %stopped.stream,
+                            event_type = %stopped.event_type,
+                            reason = %stopped.reason,
+                            "projector stopped at an event it cannot apply; the other read models carry on, a restart tries it again"
+                        );
+                        progress.send_modify(|p| p.stopped = Some(Arc::new(stopped)));
+                        return;
+                    }
+                    Err(Halt::Failed(e)) => e,
                 }
             }
-            Ok(None) => match mirror(&events, store.as_ref(), name, &checkpoint).await {
+            Ok(None) => match mirror(&events, store.as_ref(), name, &progress).await {
                 Ok(()) => continue,
                 Err(e) => e,
             },
@@ -138,10 +215,12 @@ async fn run(
                 backoff = Duration::from_millis(50);
             }
             _ => {
-                tracing::error!(projector = name, error = %failure, "projection stopped; resuming from its checkpoint");
-                if *checkpoint.borrow() > progress {
-                    // It had been working: a new failure, not the same one again.
+                if logged_at != Some(checkpoint) || progress.borrow().checkpoint > checkpoint {
+                    tracing::error!(projector = name, error = %failure, "projection failed; retrying from its checkpoint with back-off");
+                    logged_at = Some(progress.borrow().checkpoint);
                     backoff = Duration::from_millis(50);
+                } else {
+                    tracing::debug!(projector = name, error = %failure, "projection failed again");
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -155,13 +234,13 @@ async fn mirror(
     events: &Arc<dyn EventStore>,
     store: &dyn ReadModelStore,
     projector: &str,
-    checkpoint: &watch::Sender<u64>,
+    progress: &watch::Sender<Progress>,
 ) -> Result<(), ProjectionError> {
     let mut head = events.head();
     let until = tokio::time::Instant::now() + CLAIM_EVERY;
     while tokio::time::Instant::now() < until {
         let position = store.checkpoint(projector).await?;
-        checkpoint.send_replace(position);
+        progress.send_modify(|p| p.checkpoint = position);
         if position < *head.borrow_and_update() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         } else {
@@ -177,9 +256,10 @@ async fn follow(
     events: &Arc<dyn EventStore>,
     store: &dyn ReadModelStore,
     projector: &dyn Projector,
-    checkpoint: &watch::Sender<u64>,
-) -> Result<(), ProjectionError> {
+    progress: &watch::Sender<Progress>,
+) -> Result<(), Halt> {
     let from = store.checkpoint(projector.name()).await?;
+    progress.send_modify(|p| p.checkpoint = from);
     let mut subscription = events.clone().subscribe_all(from);
     let mut done = from;
     while let Some(batch) = subscription.next_batch().await {
@@ -187,8 +267,29 @@ async fn follow(
         if batch.is_empty() {
             continue;
         }
-        done = apply_batch(store, projector, &batch, done).await?;
-        checkpoint.send_replace(done);
+        match apply_batch(store, projector, &batch, done).await {
+            Ok(to) => done = to,
+            // Which event? Each alone, in order, until the one that fails.
+            Err(e) if e.is_permanent() => {
+                for event in &batch {
+                    match apply_batch(store, projector, std::slice::from_ref(event), done).await {
+                        Ok(to) => done = to,
+                        Err(e) if e.is_permanent() => {
+                            return Err(Halt::Stopped(Stopped {
+                                position: event.position,
+                                stream: event.stream.clone(),
+                                event_type: event.event_type.clone(),
+                                reason: e.to_string(),
+                            }));
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                    progress.send_modify(|p| p.checkpoint = done);
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+        progress.send_modify(|p| p.checkpoint = done);
     }
     Ok(())
 }

@@ -121,3 +121,19 @@ mod rebuild_without_downtime {
         assert_eq!(generations, 1);
     }
 }
+
+// What PostgreSQL refuses to keep (here a key too long for its index) is
+// reported as invalid input, which stops the projector at that event rather
+// than being retried as if the store were away.
+#[tokio::test]
+async fn a_row_the_database_refuses_is_invalid_input_not_a_failure_to_retry() {
+    use projections::{Change, ProjectionError};
+    let Some((store, _database)) = fresh().await else { return };
+    // Random characters do not compress below the index's row limit.
+    let key: String = (0..4000).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
+    let change = Change::Put { table: "t", key, value: serde_json::json!(1) };
+    let refused = store.commit("p", vec![change], 0, 1).await;
+    assert!(matches!(&refused, Err(ProjectionError::InvalidInput(_))), "{refused:?}");
+    assert!(refused.unwrap_err().is_permanent());
+    assert_eq!(store.checkpoint("p").await.unwrap(), 0);
+}

@@ -14,7 +14,6 @@ mod types;
 use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Schema};
-use chrono::{DateTime, Utc};
 use domain::values::Role;
 use projections::projectors::{CREDENTIALS, USER_IDS, USERS};
 use uuid::Uuid;
@@ -147,7 +146,8 @@ fn mobile_may(ctx: &Context<'_>) -> bool {
 }
 
 /// The user a token speaks for, checked now: genuine, unexpired, issued
-/// after the user's last password change, and of a user that still exists.
+/// since the user's last password change or reset, and of a user that
+/// still exists.
 ///
 /// # Errors
 /// `UNAUTHENTICATED` otherwise.
@@ -157,16 +157,16 @@ pub(crate) async fn authenticate(services: &Services, token: &str) -> ApiResult<
     let user = load_user(services, claims.tid, claims.sub).await?.ok_or_else(gone)?;
     let credentials = credentials(services, claims.tid, user.id).await?.ok_or_else(gone)?;
     // A password change or reset logs every earlier session out.
-    if credentials.changed_at.timestamp() > claims.iat {
+    if credentials.sessions != claims.sessions {
         return Err(ApiError::unauthenticated("the password was changed after this login; log in again"));
     }
     Ok(Caller { tenant: claims.tid, user, mobile: claims.client == crate::auth::MOBILE })
 }
 
-/// A user's password hash and when it was set.
+/// A user's password hash, and how many times it was changed or reset.
 pub(crate) struct Credentials {
     pub hash: String,
-    pub changed_at: DateTime<Utc>,
+    pub sessions: u64,
 }
 
 pub(crate) async fn credentials(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<Option<Credentials>> {
@@ -174,8 +174,8 @@ pub(crate) async fn credentials(services: &Services, tenant: Uuid, user: Uuid) -
         return Ok(None);
     };
     let hash = row["passwordHash"].as_str().ok_or_else(|| ApiError::internal("credentials without a hash"))?;
-    let changed_at = serde_json::from_value(row["changedAt"].clone()).map_err(ApiError::internal)?;
-    Ok(Some(Credentials { hash: hash.to_owned(), changed_at }))
+    let sessions = row["sessions"].as_u64().ok_or_else(|| ApiError::internal("credentials without sessions"))?;
+    Ok(Some(Credentials { hash: hash.to_owned(), sessions }))
 }
 
 /// A user of `tenant` by id, from the directory.

@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use async_graphql::{Context, InputObject, Object, Result};
+use commands::{CommandContext, Outcome};
 use domain::Actor;
+use domain::registry::{DomainHolder, DomainRegistration, RegistryCommand};
 use domain::tenant::{NewAccount, Tenant, TenantCommand, TenantEvent};
 use domain::values::{BillingCycle, DomainName, LoginId, Name, Password, PasswordHash, TimeZone};
 use projections::projectors::{TENANT_DOMAINS, TENANTS};
@@ -52,6 +54,12 @@ fn client(ctx: &Context<'_>) -> Option<String> {
     request(ctx).and_then(|r| r.client_address.clone())
 }
 
+/// Who the login throttle counts a password check for: the account (its
+/// company's id and its ID) and the client's address.
+fn throttled(ctx: &Context<'_>, tenant: Uuid, login: &LoginId) -> (String, String) {
+    (format!("{tenant}/{login}"), client(ctx).unwrap_or_else(|| "unknown".into()))
+}
+
 fn wrong_login() -> ApiError {
     ApiError::unauthenticated("the domain, ID or password is wrong")
 }
@@ -80,6 +88,65 @@ async fn run(
     let services = services(ctx);
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
     Ok(services.execute::<Tenant>(caller.tenant, &context, command).await?.events)
+}
+
+/// Who held `domain` before the registry recorded holders: the company
+/// that signed up with it (its tenant stream exists), or the one whose
+/// additional domain the read model says it is.
+async fn held_before(services: &Services, domain: &DomainName) -> ApiResult<Option<DomainHolder>> {
+    let signed_up = domain.tenant_id();
+    if services.commands.load::<Tenant>(signed_up).await?.state.id.is_some() {
+        return Ok(Some(DomainHolder { tenant: signed_up, primary: true }));
+    }
+    let row = services.read_models().get(TENANT_DOMAINS, domain.as_str()).await?;
+    Ok(row
+        .and_then(|r| r["tenantId"].as_str().and_then(|t| t.parse().ok()))
+        .map(|tenant| DomainHolder { tenant, primary: false }))
+}
+
+/// The context of a registry command taken on behalf of `tenant_command`.
+/// The registry is nobody's tenant data, so it carries no tenant.
+fn registry_context(tenant_command: &CommandContext) -> CommandContext {
+    let mut context = CommandContext::new(Uuid::now_v7(), tenant_command.actor, None);
+    context.correlation_id = Some(tenant_command.command_id);
+    context.client_address.clone_from(&tenant_command.client_address);
+    context
+}
+
+/// Runs `tenant_command` on `tenant` after claiming `domain` for it in the
+/// registry (rule T3), and releases the claim when the tenant's step fails
+/// and leaves the tenant without the domain.
+pub(crate) async fn with_domain_claimed(
+    services: &Services,
+    domain: &DomainName,
+    holder: DomainHolder,
+    context: &CommandContext,
+    tenant_command: TenantCommand,
+) -> ApiResult<Outcome<TenantEvent>> {
+    let earlier = held_before(services, domain).await?;
+    let claim = RegistryCommand::Claim { domain: domain.clone(), holder, earlier };
+    services.execute::<DomainRegistration>(domain.tenant_id(), &registry_context(context), claim).await?;
+    let failure = match services.execute::<Tenant>(holder.tenant, context, tenant_command).await {
+        Ok(outcome) => return Ok(outcome),
+        Err(e) => e,
+    };
+    let tenant = services.commands.load::<Tenant>(holder.tenant).await?.state;
+    if tenant.domain.as_ref() != Some(domain) && !tenant.additional_domains.contains(domain) {
+        release_domain(services, domain, holder.tenant, context).await?;
+    }
+    Err(failure)
+}
+
+/// Gives `domain` up in the registry, if `tenant` holds it (rule T3).
+pub(crate) async fn release_domain(
+    services: &Services,
+    domain: &DomainName,
+    tenant: Uuid,
+    context: &CommandContext,
+) -> ApiResult<()> {
+    let release = RegistryCommand::Release { domain: domain.clone(), tenant };
+    services.execute::<DomainRegistration>(domain.tenant_id(), &registry_context(context), release).await?;
+    Ok(())
 }
 
 async fn login_of(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<LoginId> {
@@ -163,7 +230,7 @@ async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPaylo
     let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
     let tenant = domain.tenant_id();
     let command = TenantCommand::SignUp {
-        domain,
+        domain: domain.clone(),
         company_name,
         member_type: input.member_type.into(),
         billing_cycle,
@@ -171,7 +238,8 @@ async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPaylo
         admin: NewAccount { user_id: Uuid::now_v7(), login, name, password_hash },
     };
     let context = context(input.command_id, Actor::Anonymous, tenant, client(ctx));
-    let outcome = services.execute::<Tenant>(tenant, &context, command).await?;
+    let holder = DomainHolder { tenant, primary: true };
+    let outcome = with_domain_claimed(services, &domain, holder, &context, command).await?;
     let admin = user_after(services, tenant, created_user(&outcome.events)?).await?;
     let row = services
         .read_models()
@@ -196,36 +264,37 @@ async fn login(
         return Err(ApiError::from(domain::DomainError::invalid("password", "the password is empty")));
     }
     let now = services.clock.now();
-    let attempt = format!("{domain}/{login}");
-    services.auth.throttle.check(&attempt, now)?;
     let tenant = services
         .read_models()
         .get(TENANT_DOMAINS, domain.as_str())
         .await?
         .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()));
+    // One count per account, whichever of its company's domains is named.
+    let (account, address) = throttled(ctx, tenant.unwrap_or_else(|| domain.tenant_id()), &login);
+    services.auth.throttle.check(&account, &address, now)?;
     let user = match tenant {
         Some(tenant) => load_user_by_login(services, tenant, login.as_str()).await?,
         None => None,
     };
     let known = match (tenant, &user) {
-        (Some(tenant), Some(user)) => credentials(services, tenant, user.id).await?.map(|c| (tenant, c.hash)),
+        (Some(tenant), Some(user)) => credentials(services, tenant, user.id).await?.map(|c| (tenant, c)),
         _ => None,
     };
     // An unknown domain or ID costs as much time as a wrong password, so the
     // answer's timing does not tell which accounts exist.
-    let matched = services.auth.verify_password(known.as_ref().map(|(_, hash)| hash.as_str()), &password).await;
+    let matched = services.auth.verify_password(known.as_ref().map(|(_, c)| c.hash.as_str()), &password).await;
     match (known, user) {
-        (Some((tenant, _)), Some(user)) if matched => {
-            services.auth.throttle.succeeded(&attempt);
+        (Some((tenant, credentials)), Some(user)) if matched => {
+            services.auth.throttle.succeeded(&account, &address);
             let kind = match client {
                 ClientKind::Web => crate::auth::WEB,
                 ClientKind::Mobile => crate::auth::MOBILE,
             };
-            let (token, expires_at) = services.auth.issue(tenant, user.id, now, kind)?;
+            let (token, expires_at) = services.auth.issue(tenant, user.id, credentials.sessions, now, kind)?;
             Ok(Session { token, expires_at, user })
         }
         _ => {
-            services.auth.throttle.failed(&attempt, now);
+            services.auth.throttle.failed(&account, &address, now);
             Err(wrong_login())
         }
     }
@@ -259,13 +328,18 @@ async fn change_password(
 ) -> ApiResult<bool> {
     let caller = caller(ctx).await?;
     let services = services(ctx);
+    let login = LoginId::parse(&caller.user.login)?;
+    let now = services.clock.now();
+    let (account, address) = throttled(ctx, caller.tenant, &login);
+    services.auth.throttle.check(&account, &address, now)?;
     let current = credentials(services, caller.tenant, caller.user.id)
         .await?
         .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
     if !services.auth.verify_password(Some(&current.hash), &current_password).await {
+        services.auth.throttle.failed(&account, &address, now);
         return Err(ApiError::forbidden("the current password is wrong"));
     }
-    let login = LoginId::parse(&caller.user.login)?;
+    services.auth.throttle.succeeded(&account, &address);
     let password = Password::parse(&new_password, &login)?;
     let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
     let command = TenantCommand::ChangePassword { user_id: caller.user.id, password_hash };

@@ -22,7 +22,7 @@ pub struct TenantsProjector;
 #[async_trait]
 impl Projector for TenantsProjector {
     fn name(&self) -> &'static str {
-        "tenants.v1"
+        "tenants.v2"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -58,12 +58,22 @@ impl Projector for TenantsProjector {
                     tx.get(TENANTS, &key).await?.ok_or_else(|| unreadable(event, format!("no tenant {tenant}")))?;
                 let mut domains: BTreeSet<DomainName> =
                     serde_json::from_value(row["additionalDomains"].clone()).map_err(|e| unreadable(event, e))?;
+                // Each company changes only its own mapping: another
+                // company's primary domain is never taken over or dropped
+                // (histories from before the domain registry can hold both).
+                let mapped = tx.get(TENANT_DOMAINS, domain.as_str()).await?;
+                let mapped_to = mapped.as_ref().map(|row| row["tenantId"].clone());
+                let others = mapped_to.is_some_and(|t| t != json!(tenant));
                 if added {
                     domains.insert(domain.clone());
-                    tx.put(TENANT_DOMAINS, domain.to_string(), json!({ "tenantId": tenant, "primary": false }));
+                    if !others {
+                        tx.put(TENANT_DOMAINS, domain.to_string(), json!({ "tenantId": tenant, "primary": false }));
+                    }
                 } else {
                     domains.remove(domain);
-                    tx.delete(TENANT_DOMAINS, domain.to_string());
+                    if !others {
+                        tx.delete(TENANT_DOMAINS, domain.to_string());
+                    }
                 }
                 row["additionalDomains"] = json!(domains);
                 tx.put(TENANTS, key, row);

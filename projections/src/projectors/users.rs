@@ -14,7 +14,9 @@ use crate::{ProjectionError, Projector, Transaction};
 pub const USERS: &str = "users";
 /// `tenant/user id` → `{ "login": .. }`.
 pub const USER_IDS: &str = "user_ids";
-/// `tenant/user id` → `{ "passwordHash": .., "changedAt": .. }`.
+/// `tenant/user id` → `{ "passwordHash": .., "changedAt": .., "sessions": .. }`;
+/// `sessions` counts the password changes and resets, so that a token
+/// issued before the latest one can be told apart however close in time.
 pub const CREDENTIALS: &str = "credentials";
 
 pub struct UsersProjector;
@@ -57,7 +59,7 @@ async fn update_user(
 #[async_trait]
 impl Projector for UsersProjector {
     fn name(&self) -> &'static str {
-        "users.v1"
+        "users.v2"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -75,11 +77,23 @@ impl Projector for UsersProjector {
                     json!({ "id": user_id, "tenantId": tenant, "login": login, "name": name, "roles": roles, "createdAt": at }),
                 );
                 tx.put(USER_IDS, id_key(tenant, user_id), json!({ "login": login }));
-                tx.put(CREDENTIALS, id_key(tenant, user_id), json!({ "passwordHash": password_hash, "changedAt": at }));
+                tx.put(
+                    CREDENTIALS,
+                    id_key(tenant, user_id),
+                    json!({ "passwordHash": password_hash, "changedAt": at, "sessions": 0 }),
+                );
             }
             TenantEvent::PasswordChanged { user_id, password_hash }
             | TenantEvent::PasswordReset { user_id, password_hash } => {
-                tx.put(CREDENTIALS, id_key(tenant, user_id), json!({ "passwordHash": password_hash, "changedAt": at }));
+                let key = id_key(tenant, user_id);
+                let row =
+                    tx.get(CREDENTIALS, &key).await?.ok_or_else(|| unreadable(event, format!("no row for {key}")))?;
+                let sessions = row["sessions"].as_u64().unwrap_or(0) + 1;
+                tx.put(
+                    CREDENTIALS,
+                    key,
+                    json!({ "passwordHash": password_hash, "changedAt": at, "sessions": sessions }),
+                );
             }
             TenantEvent::RoleGranted { user_id, role } | TenantEvent::RoleRevoked { user_id, role } => {
                 let granted = matches!(tenant_event, TenantEvent::RoleGranted { .. });

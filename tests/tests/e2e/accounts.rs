@@ -146,7 +146,7 @@ async fn rule_u1_a_deleted_user_can_neither_log_in_nor_use_a_token() {
 }
 
 #[tokio::test]
-async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
+async fn five_failed_logins_lock_the_account_from_that_address_for_fifteen_minutes() {
     let app = TestApp::spawn().await;
     app.sign_up("throttle.com").await;
     for _ in 0..5 {
@@ -157,6 +157,61 @@ async fn five_failed_logins_lock_the_account_for_fifteen_minutes() {
     assert_eq!(app.login("throttle.com", "ghost", "wrong-pass-1").await, Err("UNAUTHENTICATED".into()));
     app.clock(json!({ "advance": "PT15M" })).await;
     assert!(app.login("throttle.com", "admin", "s3cret-pass").await.is_ok());
+}
+
+// Every request of a test comes from 127.0.0.1: guesses spread over many
+// IDs are stopped by the per-address count.
+#[tokio::test]
+async fn guesses_from_one_address_across_many_ids_are_limited() {
+    let app = TestApp::spawn().await;
+    app.sign_up("guessing.com").await;
+    for i in 0..30 {
+        let id = format!("user{i}");
+        assert_eq!(app.login("guessing.com", &id, "wrong-pass-1").await, Err("UNAUTHENTICATED".into()), "{id}");
+    }
+    assert_eq!(app.login("guessing.com", "user30", "wrong-pass-1").await, Err("LIMIT_EXCEEDED".into()));
+    assert_eq!(app.login("guessing.com", "admin", "s3cret-pass").await, Err("LIMIT_EXCEEDED".into()));
+    app.clock(json!({ "advance": "PT15M" })).await;
+    assert!(app.login("guessing.com", "admin", "s3cret-pass").await.is_ok());
+}
+
+#[tokio::test]
+async fn wrong_current_passwords_of_a_password_change_are_throttled_like_logins() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("change-throttle.com").await;
+    let (_, kim) = app.create_user(&acme, "kim").await;
+    let change = "mutation($c: String!) { changePassword(currentPassword: $c, newPassword: \"brand-new-2\") }";
+    for _ in 0..5 {
+        assert_eq!(code(&app.gql(Some(&kim), change, json!({ "c": "wrong-pass-1" })).await), "FORBIDDEN");
+    }
+    assert_eq!(code(&app.gql(Some(&kim), change, json!({ "c": "user-pass-1" })).await), "LIMIT_EXCEEDED");
+    // The same count as the account's logins from here.
+    assert_eq!(app.login("change-throttle.com", "kim", "user-pass-1").await, Err("LIMIT_EXCEEDED".into()));
+    app.clock(json!({ "advance": "PT15M" })).await;
+    let changed = app.gql(Some(&kim), change, json!({ "c": "user-pass-1" })).await;
+    assert_eq!(changed["data"]["changePassword"], true, "{changed}");
+}
+
+// Tokens carry the number of password changes and resets they were issued
+// after, so a change in the same second as the login still ends it.
+#[tokio::test]
+async fn a_password_change_in_the_same_second_ends_earlier_sessions() {
+    let app = TestApp::spawn().await;
+    app.clock(json!({ "now": "2026-11-26T09:00:00+09:00" })).await;
+    let acme = app.sign_up("same-second.com").await;
+    let (kim, old) = app.create_user(&acme, "kim").await;
+    let change = "mutation { changePassword(currentPassword: \"user-pass-1\", newPassword: \"brand-new-2\") }";
+    assert_eq!(app.gql(Some(&old), change, json!({})).await["data"]["changePassword"], true);
+    assert_eq!(code(&app.gql(Some(&old), "{ me { userId } }", json!({})).await), "UNAUTHENTICATED");
+    let new = app.login("same-second.com", "kim", "brand-new-2").await.expect("the new password logs in");
+    assert_eq!(app.gql(Some(&new), "{ me { userId } }", json!({})).await["data"]["me"]["userId"], "kim");
+    // A reset by an admin, at the same instant, ends that session too.
+    let reset = "mutation($id: UUID!) { resetPassword(id: $id, newPassword: \"from-admin-3\") }";
+    let by_admin = app.gql(Some(&acme.admin_token), reset, json!({ "id": kim })).await;
+    assert_eq!(by_admin["data"]["resetPassword"], true, "{by_admin}");
+    assert_eq!(code(&app.gql(Some(&new), "{ me { userId } }", json!({})).await), "UNAUTHENTICATED");
+    let newest = app.login("same-second.com", "kim", "from-admin-3").await.expect("the reset password logs in");
+    assert_eq!(app.gql(Some(&newest), "{ me { userId } }", json!({})).await["data"]["me"]["userId"], "kim");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@ mod accounts;
 mod approval;
 mod authorisation;
 mod bad_input;
+mod domains;
 mod faults;
 mod hr;
 mod http_surface;

@@ -9,9 +9,10 @@ use domain::Actor;
 use domain::mail::{
     Draft, Folder, Forwarding, MAX_RECIPIENTS, MailboxAction, MailboxEvent, OutgoingMail, RecipientKind,
 };
+use domain::registry::DomainHolder;
 use domain::tenant::{Tenant, TenantCommand};
 use domain::values::DomainName;
-use projections::projectors::{FOLDER_ITEMS, MAIL_FOLDERS, TENANT_DOMAINS, folder_items_prefix, folder_key};
+use projections::projectors::{FOLDER_ITEMS, MAIL_FOLDERS, folder_items_prefix, folder_key};
 use uuid::Uuid;
 
 use super::query::{mail_domain, own_folder};
@@ -507,20 +508,17 @@ async fn change_domain(
 ) -> ApiResult<MailDomain> {
     let services = services(ctx);
     let domain = DomainName::parse_company_owned(domain)?;
-    if add {
-        let owner = services.read_models().get(TENANT_DOMAINS, domain.as_str()).await?;
-        let owner = owner.and_then(|row| row["tenantId"].as_str().and_then(|t| Uuid::parse_str(t).ok()));
-        if owner.is_some_and(|t| t != caller.tenant) {
-            return Err(ApiError::new(Code::Conflict, format!("{domain} is already the domain of another company")));
-        }
-    }
-    let command = if add {
-        TenantCommand::AddDomain { domain: domain.clone() }
-    } else {
-        TenantCommand::RemoveDomain { domain: domain.clone() }
-    };
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
-    services.execute::<Tenant>(caller.tenant, &context, command).await?;
+    // Rule T3: one company at a time holds a domain; the registry decides.
+    if add {
+        let holder = DomainHolder { tenant: caller.tenant, primary: false };
+        let command = TenantCommand::AddDomain { domain: domain.clone() };
+        crate::schema::mutation::with_domain_claimed(services, &domain, holder, &context, command).await?;
+    } else {
+        let command = TenantCommand::RemoveDomain { domain: domain.clone() };
+        services.execute::<Tenant>(caller.tenant, &context, command).await?;
+        crate::schema::mutation::release_domain(services, &domain, caller.tenant, &context).await?;
+    }
     Ok(mail_domain(&domain, false, &services.settings.mail_host))
 }
 
