@@ -79,7 +79,7 @@ impl Services {
                 Some(snapshots),
                 SnapshotPolicy { every: settings.snapshot_every },
                 clock.clone(),
-                settings.max_command_attempts,
+                settings.command_deadline,
             )
             .await
             .context("recovering the command log")?,

@@ -76,9 +76,10 @@ struct ServeArgs {
     /// Take an aggregate snapshot every this many events.
     #[arg(long, env = "GROUPWARE_SNAPSHOT_EVERY", default_value_t = 100)]
     snapshot_every: u64,
-    /// How many times a command is decided again after a concurrent change.
-    #[arg(long, env = "GROUPWARE_COMMAND_ATTEMPTS", default_value_t = 10)]
-    command_attempts: u32,
+    /// Seconds a command may keep deciding again after concurrent changes
+    /// before it is answered `CONFLICT`.
+    #[arg(long, env = "GROUPWARE_COMMAND_DEADLINE_SECS", default_value_t = 10)]
+    command_deadline_secs: u64,
     /// Largest accepted request body, in bytes.
     #[arg(long, env = "GROUPWARE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -122,7 +123,7 @@ impl From<ServeArgs> for Settings {
             clock_start: a.clock_start,
             token_ttl: Duration::from_secs(a.token_ttl_hours * 3600),
             snapshot_every: a.snapshot_every,
-            max_command_attempts: a.command_attempts,
+            command_deadline: Duration::from_secs(a.command_deadline_secs),
             max_body_bytes: a.max_body_bytes,
             max_query_depth: a.max_query_depth,
             max_query_complexity: a.max_query_complexity,

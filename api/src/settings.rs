@@ -90,7 +90,8 @@ pub struct Settings {
     pub clock_start: Option<chrono::DateTime<chrono::Utc>>,
     pub token_ttl: Duration,
     pub snapshot_every: u64,
-    pub max_command_attempts: u32,
+    /// How long a command may keep deciding again after concurrent changes.
+    pub command_deadline: Duration,
     pub max_body_bytes: usize,
     pub max_query_depth: usize,
     pub max_query_complexity: usize,
@@ -118,7 +119,7 @@ impl Default for Settings {
             clock_start: None,
             token_ttl: Duration::from_secs(12 * 3600),
             snapshot_every: 100,
-            max_command_attempts: 10,
+            command_deadline: Duration::from_secs(10),
             max_body_bytes: 1024 * 1024,
             max_query_depth: 12,
             max_query_complexity: 500,

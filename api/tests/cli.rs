@@ -50,7 +50,15 @@ async fn rebuild_replays_the_whole_log_and_reports_it() {
 
     let store = Arc::new(SqliteEventStore::open(dir.path().join("events.db"), store::system_now()).unwrap());
     let commands = Arc::new(
-        Commands::new(store, None, Default::default(), Arc::new(ManualClock::new(Utc::now())), 3).await.unwrap(),
+        Commands::new(
+            store,
+            None,
+            Default::default(),
+            Arc::new(ManualClock::new(Utc::now())),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .unwrap(),
     );
     let domain = DomainName::parse("cli.co.kr").unwrap();
     let tenant = domain.tenant_id();

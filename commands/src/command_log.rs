@@ -3,7 +3,9 @@
 //! Every event carries the id of the command that wrote it, so the log is
 //! recovered at start by one pass over the event log — a command id seen
 //! before a restart is still recognised after it — and then follows the log
-//! for the commands of other processes.
+//! for the commands of other processes. It knows every command whose events
+//! lie at or below the position it has learned up to; the events above it
+//! (another process's, moments old) are for the pipeline to look for.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -24,7 +26,14 @@ pub struct Written {
 /// The effects of commands by command id.
 #[derive(Debug, Default)]
 pub struct CommandLog {
-    written: RwLock<HashMap<Uuid, Written>>,
+    known: RwLock<Known>,
+}
+
+#[derive(Debug, Default)]
+struct Known {
+    written: HashMap<Uuid, Written>,
+    /// Every event at or below this position has been learned.
+    position: u64,
 }
 
 impl CommandLog {
@@ -53,17 +62,18 @@ impl CommandLog {
     /// Takes note of the command ids of `batch`; events already known are
     /// passed over.
     fn learn(&self, batch: &[RecordedEvent]) {
-        let mut written = self.written.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut known = self.known.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         for event in batch {
+            known.position = known.position.max(event.position);
             let Some(command) = event.metadata.command_id else { continue };
-            match written.get_mut(&command) {
+            match known.written.get_mut(&command) {
                 Some(w) if event.position <= w.position => {}
                 Some(w) => {
                     w.count += 1;
                     w.position = event.position;
                 }
                 None => {
-                    written.insert(
+                    known.written.insert(
                         command,
                         Written {
                             stream: event.stream.clone(),
@@ -78,10 +88,18 @@ impl CommandLog {
     }
 
     pub fn get(&self, command: Uuid) -> Option<Written> {
-        self.written.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&command).cloned()
+        self.lookup(command).0
+    }
+
+    /// What the log knows of `command`, and the position up to which it
+    /// knows every command: events of `command` above it may exist that the
+    /// log has not learned yet.
+    pub fn lookup(&self, command: Uuid) -> (Option<Written>, u64) {
+        let known = self.known.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        (known.written.get(&command).cloned(), known.position)
     }
 
     pub(crate) fn record(&self, command: Uuid, written: Written) {
-        self.written.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(command, written);
+        self.known.write().unwrap_or_else(std::sync::PoisonError::into_inner).written.insert(command, written);
     }
 }

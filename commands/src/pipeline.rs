@@ -1,10 +1,21 @@
 //! The path of a command: authorise → load (snapshot + newer events) →
 //! decide with `now` → append with the exact expected version → on conflict
-//! reload and decide again, a bounded number of times → result.
+//! reload and decide again, with jittered back-off, until the command is
+//! decided or its deadline passes → result.
+//!
+//! A command id has one effect and one answer, also across processes that
+//! share a store: the events of a command get ids derived from the command
+//! id, so a second process that decides the same command appends events the
+//! store already holds (an idempotent repetition) or conflicts; either way
+//! the answer is the stored events. A refusal, a decision to do nothing and a
+//! conflict each first look in the stream for the command's events that the
+//! command log has not learned yet.
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use domain::{Actor, Aggregate, DomainError, DomainEvent};
 use snapshots::{Loaded, Snapshot, SnapshotError, SnapshotPolicy, SnapshotStore};
@@ -51,10 +62,12 @@ pub enum CommandError {
     /// A business rule said no; nothing was written.
     #[error(transparent)]
     Rejected(#[from] DomainError),
-    /// Other writers kept changing the stream; every retry lost.
+    /// Other writers kept changing the stream until the command's deadline
+    /// passed.
     #[error("the stream `{0}` kept changing; try again")]
     Contention(String),
-    /// The command id was used before for a command of another kind.
+    /// The command id was used before for another command: of another kind,
+    /// by another user, or on another stream.
     #[error("the command id {0} was already used for another command")]
     CommandIdReused(Uuid),
     /// The store failed; nothing was acknowledged.
@@ -79,7 +92,7 @@ pub struct Commands {
     log: Arc<CommandLog>,
     follower: tokio::task::JoinHandle<()>,
     in_flight: Mutex<HashSet<Uuid>>,
-    max_attempts: u32,
+    deadline: Duration,
     states: StateCache,
     hot: HotStreams,
 }
@@ -134,6 +147,9 @@ impl Drop for Commands {
 }
 
 impl Commands {
+    /// A pipeline whose commands decide again after a concurrent change
+    /// until `deadline` has passed since they started.
+    ///
     /// # Errors
     /// When the command log cannot be recovered from the store.
     pub async fn new(
@@ -141,7 +157,7 @@ impl Commands {
         snapshots: Option<Arc<dyn SnapshotStore>>,
         policy: SnapshotPolicy,
         clock: Arc<dyn Clock>,
-        max_attempts: u32,
+        deadline: Duration,
     ) -> Result<Self, StoreError> {
         let (log, follower) = CommandLog::follow(store.clone()).await?;
         Ok(Self {
@@ -152,7 +168,7 @@ impl Commands {
             log,
             follower,
             in_flight: Mutex::new(HashSet::new()),
-            max_attempts: max_attempts.max(1),
+            deadline,
             states: StateCache::default(),
             hot: HotStreams::default(),
         })
@@ -240,13 +256,9 @@ impl Commands {
         let stream = stream_name::<A>(id);
         let _guard = self.claim(context.command_id).await;
         if let Some(written) = self.log.get(context.command_id) {
-            // A command id names one command: reused for another stream (of
-            // another aggregate or tenant) it is refused.
-            if written.stream != stream {
-                return Err(CommandError::CommandIdReused(context.command_id));
-            }
-            return self.replay_outcome::<A>(context.command_id, written).await;
+            return self.replay::<A>(&stream, context, &command, written).await;
         }
+        let deadline = tokio::time::Instant::now() + self.deadline;
         let mut turn = self.hot.turn_if_hot(&stream).await;
         let mut attempt = 0;
         loop {
@@ -256,15 +268,37 @@ impl Commands {
                 Some(loaded) => loaded,
                 None => self.load_stream::<A>(&stream, true).await?,
             };
-            loaded.state.authorize(&context.actor, &command)?;
             let now = self.clock.now();
-            let events = loaded.state.decide(&command, now)?;
-            if events.is_empty() {
-                return Ok(Outcome { stream, events, position: 0, repeated: false });
-            }
-            let data = events.iter().map(|e| envelope(e, context, now)).collect::<Result<Vec<_>, _>>()?;
+            let decided =
+                loaded.state.authorize(&context.actor, &command).and_then(|()| loaded.state.decide(&command, now));
+            let events = match decided {
+                Ok(events) if !events.is_empty() => events,
+                // Refused, or nothing to do: perhaps because another process
+                // has just carried out this very command.
+                other => {
+                    if let Some(done) = self.find::<A>(&stream, context, &command).await? {
+                        return Ok(done);
+                    }
+                    let events = other?;
+                    return Ok(Outcome { stream, events, position: 0, repeated: false });
+                }
+            };
+            let data = (0..)
+                .zip(&events)
+                .map(|(index, e)| envelope(event_id(context.command_id, index), e, context, now))
+                .collect::<Result<Vec<_>, _>>()?;
             let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream, expected, data).await {
+                // Another process appended this command's events first.
+                Ok(result) if result.repeated => {
+                    self.states.forget(&stream);
+                    return self.find::<A>(&stream, context, &command).await?.ok_or_else(|| {
+                        CommandError::Store(StoreError::Unavailable(format!(
+                            "the events of command {} are stored but cannot be read",
+                            context.command_id
+                        )))
+                    });
+                }
                 Ok(result) => {
                     let count = events.len() as u64;
                     self.log.record(
@@ -282,14 +316,21 @@ impl Commands {
                     self.snapshot_if_due(&stream, loaded_version, state, result.version);
                     return Ok(Outcome { stream, events, position: result.position, repeated: false });
                 }
-                Err(StoreError::Conflict { .. }) if attempt < self.max_attempts => {
+                Err(StoreError::Conflict { .. }) => {
                     self.states.forget(&stream);
+                    if let Some(done) = self.find::<A>(&stream, context, &command).await? {
+                        return Ok(done);
+                    }
+                    let now = tokio::time::Instant::now();
+                    if now >= deadline {
+                        return Err(CommandError::Contention(stream));
+                    }
                     tracing::debug!(stream, attempt, "conflict; deciding again");
+                    tokio::time::sleep(backoff(attempt).min(deadline - now)).await;
                     if turn.is_none() {
                         turn = Some(self.hot.turn(&stream).await);
                     }
                 }
-                Err(StoreError::Conflict { .. }) => return Err(CommandError::Contention(stream)),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -307,21 +348,135 @@ impl Commands {
         }
     }
 
-    async fn replay_outcome<A: Aggregate>(
+    /// The answer already given to this command id, if it has had its
+    /// effect: from the command log, or from the newest events of `stream`,
+    /// which the log may not have learned yet (another process's, moments
+    /// old).
+    async fn find<A: Aggregate>(
         &self,
-        command: Uuid,
+        stream: &str,
+        context: &CommandContext,
+        command: &A::Command,
+    ) -> Result<Option<Outcome<A::Event>>, CommandError> {
+        let id = context.command_id;
+        let (written, known) = self.log.lookup(id);
+        if let Some(written) = written {
+            return self.replay::<A>(stream, context, command, written).await.map(Some);
+        }
+        let mut found = Vec::new();
+        let mut from = None;
+        'pages: loop {
+            let page = self.store.read_stream(stream, Direction::Backwards, from, UNLEARNED_PAGE).await?;
+            for event in &page {
+                if event.position <= known {
+                    break 'pages;
+                }
+                if event.metadata.command_id == Some(id) {
+                    found.push(event.clone());
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == UNLEARNED_PAGE && last.version > 0 => from = Some(last.version - 1),
+                _ => break,
+            }
+        }
+        if found.is_empty() {
+            // Learned meanwhile (on another stream, say)?
+            return match self.log.get(id) {
+                Some(written) => self.replay::<A>(stream, context, command, written).await.map(Some),
+                None => Ok(None),
+            };
+        }
+        found.reverse();
+        let (first, last) = (&found[0], &found[found.len() - 1]);
+        let written = Written {
+            stream: stream.to_owned(),
+            first_version: first.version,
+            count: found.len() as u64,
+            position: last.position,
+        };
+        self.log.record(id, written.clone());
+        self.answer::<A>(context, command, written, &found).await.map(Some)
+    }
+
+    /// The answer to a command whose id the log knows.
+    async fn replay<A: Aggregate>(
+        &self,
+        stream: &str,
+        context: &CommandContext,
+        command: &A::Command,
         written: Written,
     ) -> Result<Outcome<A::Event>, CommandError> {
+        // A command id names one command: reused for another stream (of
+        // another aggregate or tenant) it is refused.
+        if written.stream != stream {
+            return Err(CommandError::CommandIdReused(context.command_id));
+        }
         let stored = self
             .store
             .read_stream(&written.stream, Direction::Forwards, Some(written.first_version), written.count as usize)
             .await?;
-        let events = stored
-            .iter()
-            .map(decode::<A>)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| CommandError::CommandIdReused(command))?;
+        self.answer::<A>(context, command, written, &stored).await
+    }
+
+    /// The stored events of `command`'s id as its answer, once they are
+    /// known to be this command's: written for the same user, and, for a
+    /// command id a client chose, what this command decides on the state
+    /// they were decided on (the same kinds of events). Ids the system
+    /// derives name one thing each and are taken as they are.
+    async fn answer<A: Aggregate>(
+        &self,
+        context: &CommandContext,
+        command: &A::Command,
+        written: Written,
+        stored: &[RecordedEvent],
+    ) -> Result<Outcome<A::Event>, CommandError> {
+        let reused = || CommandError::CommandIdReused(context.command_id);
+        let events = stored.iter().map(decode::<A>).collect::<Result<Vec<_>, _>>().map_err(|_| reused())?;
+        let Some(first) = stored.first() else { return Err(reused()) };
+        if stored.iter().any(|e| e.metadata.actor != context.actor.user()) {
+            return Err(reused());
+        }
+        if context.actor != Actor::System {
+            let before = self.load_before::<A>(&written.stream, written.first_version).await?;
+            let decided = before.decide(command, first.metadata.occurred_at).map_err(|_| reused())?;
+            let kinds = |events: &[A::Event]| events.iter().map(DomainEvent::event_type).collect::<Vec<_>>();
+            if kinds(&decided) != kinds(&events) {
+                return Err(reused());
+            }
+        }
         Ok(Outcome { stream: written.stream, events, position: written.position, repeated: true })
+    }
+
+    /// The state of `stream` just before `version`: from the snapshot when it
+    /// is older, else from the start.
+    async fn load_before<A: Aggregate>(&self, stream: &str, version: u64) -> Result<A, CommandError> {
+        let mut state = A::default();
+        let mut next = 0;
+        if let Some(snapshots) = &self.snapshots
+            && let Ok(Some(snapshot)) = snapshots.load(stream).await
+            && snapshot.schema_version == A::SNAPSHOT_VERSION
+            && snapshot.version < version
+            && let Ok(kept) = serde_json::from_slice::<A>(&snapshot.state)
+        {
+            state = kept;
+            next = snapshot.version + 1;
+        }
+        while next < version {
+            let wanted = usize::try_from(version - next).unwrap_or(usize::MAX).min(BEFORE_PAGE);
+            let page = self.store.read_stream(stream, Direction::Forwards, Some(next), wanted).await?;
+            let Some(last) = page.last() else { break };
+            next = last.version + 1;
+            for event in page.iter().filter(|e| e.version < version) {
+                let decoded = decode::<A>(event).map_err(|reason| SnapshotError::Fold {
+                    stream: stream.to_owned(),
+                    position: event.position,
+                    reason,
+                })?;
+                state = state.evolve(&decoded);
+            }
+        }
+        Ok(state)
     }
 
     /// Saves `state` (at `version`, loaded at `loaded`) when the policy says so.
@@ -359,7 +514,36 @@ fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<A::Event, String> {
     serde_json::from_slice(&event.data).map_err(|e| format!("{} v{}: {e}", event.event_type, event.schema_version))
 }
 
+/// How many of a stream's newest events are read at a time when looking for
+/// a command's events that the command log has not learned yet.
+const UNLEARNED_PAGE: usize = 16;
+
+/// How many events are read at a time when folding an earlier state.
+const BEFORE_PAGE: usize = 1_000;
+
+/// The namespace of the ids of commands' events.
+const EVENT_IDS: Uuid = Uuid::from_u128(0x5d0c_7a3e_2f41_4b8e_9c6d_1e8f_0a7b_3c52);
+
+/// The id of the `index`th event of `command`: the same in every process,
+/// so the store's unique event ids let a command id have one effect.
+fn event_id(command: Uuid, index: u32) -> Uuid {
+    let mut name = [0; 20];
+    name[..16].copy_from_slice(command.as_bytes());
+    name[16..].copy_from_slice(&index.to_be_bytes());
+    Uuid::new_v5(&EVENT_IDS, &name)
+}
+
+/// How long to wait before deciding again after the `attempt`th conflict:
+/// a random time up to a ceiling that doubles from 2 ms to 256 ms, so that
+/// writers in several processes fall out of step.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = 2u64 << attempt.min(7);
+    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    Duration::from_millis(1 + random % ceiling)
+}
+
 fn envelope<E: DomainEvent>(
+    id: Uuid,
     event: &E,
     context: &CommandContext,
     now: chrono::DateTime<chrono::Utc>,
@@ -373,6 +557,6 @@ fn envelope<E: DomainEvent>(
         client_address: context.client_address.clone(),
         occurred_at: now,
     };
-    EventData::json(Uuid::now_v7(), event.event_type(), event.schema_version(), event, metadata)
+    EventData::json(id, event.event_type(), event.schema_version(), event, metadata)
         .map_err(|e| CommandError::Store(StoreError::InvalidInput(e.to_string())))
 }

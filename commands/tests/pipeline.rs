@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use commands::{CommandContext, CommandError, Commands, ManualClock};
@@ -32,11 +33,15 @@ impl Setup {
         )
     }
 
-    async fn commands(
+    async fn commands(&self, store: Arc<dyn EventStore>, every: u64) -> (Arc<Commands>, Arc<SqliteSnapshotStore>) {
+        self.commands_with_deadline(store, every, Duration::from_secs(10)).await
+    }
+
+    async fn commands_with_deadline(
         &self,
         store: Arc<dyn EventStore>,
         every: u64,
-        attempts: u32,
+        deadline: Duration,
     ) -> (Arc<Commands>, Arc<SqliteSnapshotStore>) {
         let snapshots = Arc::new(SqliteSnapshotStore::open(self.dir.path().join("snapshots.db")).unwrap());
         let commands = Commands::new(
@@ -44,7 +49,7 @@ impl Setup {
             Some(snapshots.clone() as Arc<dyn SnapshotStore>),
             SnapshotPolicy { every },
             Arc::new(self.clock.clone()),
-            attempts,
+            deadline,
         )
         .await
         .unwrap();
@@ -90,7 +95,7 @@ fn create(login: &str) -> TenantCommand {
 async fn a_repeated_command_id_has_one_effect_and_returns_the_first_result_also_after_a_restart() {
     let setup = Setup::new();
     let store = setup.store();
-    let (commands, _) = setup.commands(store.clone(), 100, 5).await;
+    let (commands, _) = setup.commands(store.clone(), 100).await;
     let tenant = domain().tenant_id();
     commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     let context = ctx(Actor::User(ADMIN));
@@ -107,7 +112,7 @@ async fn a_repeated_command_id_has_one_effect_and_returns_the_first_result_also_
     drop(store);
 
     let store = setup.store();
-    let (restarted, _) = setup.commands(store.clone(), 100, 5).await;
+    let (restarted, _) = setup.commands(store.clone(), 100).await;
     let after = restarted.execute::<Tenant>(tenant, &context, create("park")).await.unwrap();
     assert!(after.repeated);
     assert_eq!(after.events, first.events);
@@ -120,7 +125,7 @@ async fn a_repeated_command_id_has_one_effect_and_returns_the_first_result_also_
 async fn a_command_id_reused_for_another_stream_is_refused() {
     let setup = Setup::new();
     let store = setup.store();
-    let (commands, _) = setup.commands(store.clone(), 100, 5).await;
+    let (commands, _) = setup.commands(store.clone(), 100).await;
     let tenant = domain().tenant_id();
     let context = ctx(Actor::Anonymous);
     commands.execute::<Tenant>(tenant, &context, sign_up()).await.unwrap();
@@ -156,7 +161,7 @@ async fn sign_up_and_create_concurrently(commands: &Arc<Commands>, users: usize)
 #[tokio::test]
 async fn concurrent_commands_on_one_stream_retry_until_each_has_its_effect() {
     let setup = Setup::new();
-    let (commands, _) = setup.commands(setup.store(), 100, 50).await;
+    let (commands, _) = setup.commands(setup.store(), 100).await;
     let tenant = domain().tenant_id();
     for result in sign_up_and_create_concurrently(&commands, 16).await {
         result.unwrap();
@@ -167,9 +172,9 @@ async fn concurrent_commands_on_one_stream_retry_until_each_has_its_effect() {
 }
 
 #[tokio::test]
-async fn contention_beyond_the_retry_limit_is_reported_and_writes_nothing() {
+async fn contention_beyond_the_deadline_is_reported_and_writes_nothing() {
     let setup = Setup::new();
-    let (commands, _) = setup.commands(setup.store(), 100, 1).await;
+    let (commands, _) = setup.commands_with_deadline(setup.store(), 100, Duration::ZERO).await;
     let tenant = domain().tenant_id();
     let mut won = 0;
     for result in sign_up_and_create_concurrently(&commands, 32).await {
@@ -187,7 +192,7 @@ async fn contention_beyond_the_retry_limit_is_reported_and_writes_nothing() {
 async fn a_refused_command_writes_nothing() {
     let setup = Setup::new();
     let store = setup.store();
-    let (commands, _) = setup.commands(store.clone(), 100, 5).await;
+    let (commands, _) = setup.commands(store.clone(), 100).await;
     let tenant = domain().tenant_id();
     commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     let head = *store.head().borrow();
@@ -207,7 +212,7 @@ async fn a_refused_command_writes_nothing() {
 #[tokio::test]
 async fn state_loaded_with_and_without_snapshots_is_equal() {
     let setup = Setup::new();
-    let (commands, snapshots) = setup.commands(setup.store(), 10, 5).await;
+    let (commands, snapshots) = setup.commands(setup.store(), 10).await;
     let tenant = domain().tenant_id();
     commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     for i in 0..40 {
@@ -255,8 +260,8 @@ async fn state_loaded_with_and_without_snapshots_is_equal() {
 async fn a_state_kept_between_commands_goes_stale_when_another_process_writes_and_is_reloaded() {
     let setup = Setup::new();
     let store = setup.store();
-    let (first, _) = setup.commands(store.clone(), 100, 5).await;
-    let (second, _) = setup.commands(store.clone(), 100, 5).await;
+    let (first, _) = setup.commands(store.clone(), 100).await;
+    let (second, _) = setup.commands(store.clone(), 100).await;
     let tenant = domain().tenant_id();
     first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
     first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("kim")).await.unwrap();
@@ -268,4 +273,102 @@ async fn a_state_kept_between_commands_goes_stale_when_another_process_writes_an
     first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("park")).await.unwrap();
     let state = first.load_without_snapshot::<Tenant>(tenant).await.unwrap();
     assert_eq!(state.state.accounts.len(), 4);
+}
+
+/// Two pipelines on one store, as two processes: the second learns of the
+/// first's commands only when it reads the store.
+async fn two_processes(setup: &Setup) -> (Arc<dyn EventStore>, Arc<Commands>, Arc<Commands>) {
+    let store = setup.store();
+    let (first, _) = setup.commands(store.clone(), 100).await;
+    let (second, _) = setup.commands(store.clone(), 100).await;
+    (store, first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_command_id_sent_to_two_processes_at_once_has_one_effect_and_one_answer() {
+    let setup = Setup::new();
+    let (_, first, second) = two_processes(&setup).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    for round in 0..20 {
+        let context = ctx(Actor::User(ADMIN));
+        // Each process makes its own new user id, as the API does for a
+        // command without a client id: only the stored events may answer.
+        let login = format!("user{round}");
+        let (a, b) = tokio::join!(
+            first.execute::<Tenant>(tenant, &context, create(&login)),
+            second.execute::<Tenant>(tenant, &context, create(&login)),
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.events, b.events, "round {round}");
+        assert_eq!(a.position, b.position, "round {round}");
+        assert!(a.repeated != b.repeated, "round {round}: one applied it, the other repeated it");
+    }
+    let state = first.load_without_snapshot::<Tenant>(tenant).await.unwrap();
+    assert_eq!(state.state.accounts.len(), 21);
+    assert_eq!(state.version, Some(21));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_applied_by_another_process_answers_with_its_events_instead_of_a_refusal() {
+    let setup = Setup::new();
+    let (_, first, second) = two_processes(&setup).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let context = ctx(Actor::User(ADMIN));
+    let applied = first.execute::<Tenant>(tenant, &context, create("kim")).await.unwrap();
+    // The second has not learned the command id, and on the stream as it is
+    // now the ID `kim` is taken: the stored answer, not "already taken".
+    let again = second.execute::<Tenant>(tenant, &context, create("kim")).await.unwrap();
+    assert!(again.repeated);
+    assert_eq!(again.events, applied.events);
+    assert_eq!(again.position, applied.position);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_commands_on_one_stream_through_two_processes_are_all_decided() {
+    let setup = Setup::new();
+    let (_, first, second) = two_processes(&setup).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let tasks: Vec<_> = (0..64)
+        .map(|i| {
+            let commands = if i % 2 == 0 { first.clone() } else { second.clone() };
+            tokio::spawn(async move {
+                commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await
+            })
+        })
+        .collect();
+    for result in futures::future::join_all(tasks).await {
+        match result.unwrap() {
+            Ok(outcome) => assert!(!outcome.repeated),
+            Err(e) => panic!("every command is decided, not {e}"),
+        }
+    }
+    let state = first.load_without_snapshot::<Tenant>(tenant).await.unwrap();
+    assert_eq!(state.state.accounts.len(), 65);
+}
+
+#[tokio::test]
+async fn a_command_id_reused_for_another_command_on_the_same_stream_is_refused() {
+    let setup = Setup::new();
+    let (store, first, second) = two_processes(&setup).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let context = ctx(Actor::User(ADMIN));
+    let created = first.execute::<Tenant>(tenant, &context, create("kim")).await.unwrap();
+    let TenantEvent::UserCreated { user_id, .. } = created.events[0] else { panic!() };
+    let head = *store.head().borrow();
+    let grant = TenantCommand::GrantRole { user_id, role: Role::HrManager };
+    // Another kind of command, in this process or another.
+    for commands in [&first, &second] {
+        let reused = commands.execute::<Tenant>(tenant, &context, grant.clone()).await;
+        assert!(matches!(reused, Err(CommandError::CommandIdReused(id)) if id == context.command_id), "{reused:?}");
+    }
+    // The same kind of command by another user.
+    let mut other_user = context.clone();
+    other_user.actor = Actor::User(user_id);
+    let reused = first.execute::<Tenant>(tenant, &other_user, create("lee")).await;
+    assert!(matches!(reused, Err(CommandError::CommandIdReused(_))), "{reused:?}");
+    assert_eq!(*store.head().borrow(), head);
 }

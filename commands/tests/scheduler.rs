@@ -36,7 +36,15 @@ impl Setup {
                 .unwrap(),
         );
         let commands = Arc::new(
-            Commands::new(store.clone(), None, Default::default(), Arc::new(self.clock.clone()), 5).await.unwrap(),
+            Commands::new(
+                store.clone(),
+                None,
+                Default::default(),
+                Arc::new(self.clock.clone()),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap(),
         );
         let (sender, receiver) = mpsc::unbounded_channel();
         let handler: TimerHandler = Arc::new(move |timer| {

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use crate::{Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, StoreError, StreamMetadata};
+use crate::{
+    AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, StoreError, StreamMetadata,
+};
 
 /// A fresh store and the hand that moves its clock.
 pub struct Fixture {
@@ -222,17 +224,26 @@ pub async fn treats_a_repeated_append_as_done(f: Fixture) {
     let s = unique_stream("idem");
     let first = events(3);
     let r1 = f.store.append(&s, ExpectedVersion::NoStream, first.clone()).await.unwrap();
-    // The same events at the same expected version: success, nothing written.
+    assert!(!r1.repeated);
+    // The same events at the same expected version: success, nothing
+    // written, and said to be a repetition.
+    let repeated = AppendResult { repeated: true, ..r1 };
     let r2 = f.store.append(&s, ExpectedVersion::NoStream, first.clone()).await.unwrap();
-    assert_eq!(r1, r2);
+    assert_eq!(r2, repeated);
     let r3 = f.store.append(&s, ExpectedVersion::Any, first.clone()).await.unwrap();
-    assert_eq!(r1, r3);
+    assert_eq!(r3, repeated);
+    // Only the ids count: other payloads under the same ids are the same events.
+    let mut renamed = first.clone();
+    renamed[0].data = b"{\"n\":99}".to_vec();
+    assert_eq!(f.store.append(&s, ExpectedVersion::NoStream, renamed).await.unwrap(), repeated);
     assert_eq!(f.store.read_stream(&s, Direction::Forwards, None, 100).await.unwrap().len(), 3);
     let second = events(2);
     let r4 = f.store.append(&s, ExpectedVersion::Exact(2), second.clone()).await.unwrap();
+    assert!(!r4.repeated);
     f.store.append(&s, ExpectedVersion::Exact(4), events(1)).await.unwrap();
-    assert_eq!(f.store.append(&s, ExpectedVersion::Exact(2), second.clone()).await.unwrap(), r4);
-    assert_eq!(f.store.append(&s, ExpectedVersion::StreamExists, second.clone()).await.unwrap(), r4);
+    let repeated = AppendResult { repeated: true, ..r4 };
+    assert_eq!(f.store.append(&s, ExpectedVersion::Exact(2), second.clone()).await.unwrap(), repeated);
+    assert_eq!(f.store.append(&s, ExpectedVersion::StreamExists, second.clone()).await.unwrap(), repeated);
     // Any other mismatch is a conflict: different ids, or a partial overlap.
     let other = f.store.append(&s, ExpectedVersion::Exact(2), events(2)).await;
     assert!(matches!(other, Err(StoreError::Conflict { .. })));

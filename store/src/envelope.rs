@@ -24,7 +24,9 @@ pub struct Metadata {
     pub occurred_at: DateTime<Utc>,
 }
 
-/// An event to append. `id` (a UUID v7) is also the idempotency key.
+/// An event to append. `id` is also the idempotency key: a UUID v7, or for
+/// the events of a command one derived from the command id (see the
+/// command pipeline).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventData {
     pub id: Uuid,
@@ -136,6 +138,10 @@ pub struct AppendResult {
     pub version: u64,
     /// Global position of the last event of the append.
     pub position: u64,
+    /// Whether the events were already stored (an idempotent repetition:
+    /// nothing was written, and the stored events, not the ones given, are
+    /// those at these versions).
+    pub repeated: bool,
 }
 
 /// Which way to read a stream.

@@ -238,9 +238,17 @@ impl EventStore for EventStoreDb {
             .append_to_stream(stream, &options, events)
             .await
             .map_err(|e| store_error(e, stream, expected))?;
-        // The write's position: waiting for it covers its last event.
+        let version = written.next_expected_version;
+        // The write's position: waiting for it covers its last event. An
+        // idempotent repetition is answered without a position (the
+        // client's `Position::start()`); its last event tells where it is.
         let position = written.position.prepare.max(written.position.commit);
-        Ok(AppendResult { version: written.next_expected_version, position })
+        if position == 0 {
+            let last = self.read_stream(stream, Direction::Backwards, Some(version), 1).await?;
+            let position = last.first().map_or(0, |e| e.position);
+            return Ok(AppendResult { version, position, repeated: true });
+        }
+        Ok(AppendResult { version, position, repeated: false })
     }
 
     async fn read_stream(

@@ -509,7 +509,11 @@ fn append_one(
                 recorded_at: DateTime::from_timestamp_nanos(recorded_at),
             }));
             *next_position += events.len() as u64;
-            Ok(AppendResult { version: first_version + events.len() as u64 - 1, position: *next_position - 1 })
+            Ok(AppendResult {
+                version: first_version + events.len() as u64 - 1,
+                position: *next_position - 1,
+                repeated: false,
+            })
         }
         Err(e) => {
             tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
@@ -553,6 +557,7 @@ fn already_appended(
     Ok(same.then(|| AppendResult {
         version: start + events.len() as u64 - 1,
         position: stored.last().map_or(0, |(_, p)| *p),
+        repeated: true,
     }))
 }
 

@@ -63,9 +63,15 @@ async fn commands_per_second(dir: &tempfile::TempDir) -> f64 {
     let snapshots: Arc<dyn SnapshotStore> =
         Arc::new(SqliteSnapshotStore::open(dir.path().join("snap.db")).expect("snapshots"));
     let commands = Arc::new(
-        Commands::new(store, Some(snapshots), SnapshotPolicy::default(), Arc::new(ManualClock::new(Utc::now())), 10)
-            .await
-            .expect("commands"),
+        Commands::new(
+            store,
+            Some(snapshots),
+            SnapshotPolicy::default(),
+            Arc::new(ManualClock::new(Utc::now())),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("commands"),
     );
     let tenants = 16;
     let per_tenant = 300;

@@ -298,7 +298,11 @@ async fn commit_group(
                         let count = events.len() as u64;
                         next_position += count;
                         versions.insert(stream.clone(), Some(first_version + count - 1));
-                        AppendResult { version: first_version + count - 1, position: next_position - 1 }
+                        AppendResult {
+                            version: first_version + count - 1,
+                            position: next_position - 1,
+                            repeated: false,
+                        }
                     })
                 });
                 outcomes.push(Outcome::Append(outcome));
@@ -387,7 +391,7 @@ fn decide_append(
             .collect();
         if let Some(repeated) = repeated {
             let last = repeated.last().map_or(0, |s| s.position);
-            return Ok(Some(AppendResult { version: start + events.len() as u64 - 1, position: last }));
+            return Ok(Some(AppendResult { version: start + events.len() as u64 - 1, position: last, repeated: true }));
         }
     }
     if !expected.admits(current) {
