@@ -1,24 +1,30 @@
-//! The HTTP surface: `/graphql` (POST, GET, WebSocket), `/healthz`,
-//! `/metrics`, and `/test/clock` when the clock is manual.
+//! The HTTP surface: `/graphql` (POST, GET, WebSocket), GraphiQL and its
+//! files under `/graphiql/`, `/healthz`, `/metrics`, the attachment, CSV and
+//! backup downloads, `/inbound`, and `/test/clock` when the clock is manual.
+//!
+//! Every error outside GraphQL execution has one JSON shape,
+//! `{"errors":[{"message": .., "extensions": {"code": .., ..}}]}`: bad path
+//! segments, bad JSON bodies, unknown routes (404) and methods (405 with
+//! `Allow`) included.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Service as _;
+use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::http::MultipartOptions;
 use async_graphql::{BatchRequest, BatchResponse, Data, ParseRequestError};
 use async_graphql_actix_web::GraphQLSubscription;
 use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::app::Services;
-use crate::errors::Code;
+use crate::errors::{ApiError, Code};
 use crate::schema::{AppSchema, RequestInfo, build_schema};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -53,38 +59,69 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
                     Ok(response)
                 }
             })
-            .route("/graphql", web::post().to(graphql_post))
-            .route("/graphql", web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws))
-            .route("/graphql", web::get().to(graphql_get))
-            .route("/inbound", web::post().to(crate::inbound::receive))
-            .route("/mail/{mail}/attachments/{sha256}", web::get().to(attachment))
-            .route("/hr/leave-adjustments.csv", web::get().to(leave_csv_template))
-            .route("/approval/backups/{id}", web::get().to(backup))
-            .route("/healthz", web::get().to(healthz))
-            .route("/metrics", web::get().to(metrics));
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                let message = format!("a part of the path is not valid: {e}");
+                InternalError::from_response(e, error_response(StatusCode::BAD_REQUEST, Code::Validation, &message))
+                    .into()
+            }))
+            .app_data(web::JsonConfig::default().error_handler(|e, _| {
+                let (status, code) = match &e {
+                    JsonPayloadError::ContentType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::Validation),
+                    JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+                        (StatusCode::PAYLOAD_TOO_LARGE, Code::LimitExceeded)
+                    }
+                    _ => (StatusCode::BAD_REQUEST, Code::Validation),
+                };
+                let message = format!("the body is not valid JSON for this endpoint: {e}");
+                InternalError::from_response(e, error_response(status, code, &message)).into()
+            }))
+            .service(
+                resource("/graphql", "GET, POST")
+                    .route(web::post().to(graphql_post))
+                    .route(web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws))
+                    .route(web::get().to(graphql_get)),
+            )
+            .service(resource("/graphiql/{file}", "GET").route(web::get().to(crate::graphiql::asset)))
+            .service(resource("/inbound", "POST").route(web::post().to(crate::inbound::receive)))
+            .service(resource("/mail/{mail}/attachments/{sha256}", "GET").route(web::get().to(attachment)))
+            .service(resource("/hr/leave-adjustments.csv", "GET").route(web::get().to(leave_csv_template)))
+            .service(resource("/approval/backups/{id}", "GET").route(web::get().to(backup)))
+            .service(resource("/healthz", "GET").route(web::get().to(healthz)))
+            .service(resource("/metrics", "GET").route(web::get().to(metrics)));
         if manual {
-            app = app.route("/test/clock", web::post().to(set_clock)).route("/test/clock", web::get().to(get_clock));
+            app = app.service(
+                resource("/test/clock", "GET, POST").route(web::post().to(set_clock)).route(web::get().to(get_clock)),
+            );
         }
-        app
+        app.default_service(web::to(|| async {
+            error_response(StatusCode::NOT_FOUND, Code::NotFound, "there is nothing at this address")
+        }))
     })
     .listen(listener)?
     .run();
     Ok(server)
 }
 
+/// A resource whose other methods are answered with 405 and `Allow`.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
+        let message = format!("{} is not allowed here; use {allow}", req.method());
+        let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, Code::Validation, &message);
+        response.headers_mut().insert(ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
+        response
+    }))
+}
+
 /// Reads a request body of at most `limit` bytes.
+///
+/// # Errors
+/// `LIMIT_EXCEEDED` for a larger body, `VALIDATION` for one that breaks off.
 pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<web::BytesMut, HttpResponse> {
-    let too_large = || {
-        request_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Code::LimitExceeded,
-            &format!("the request body is larger than {limit} bytes"),
-        )
-    };
+) -> Result<web::BytesMut, ApiError> {
+    let too_large = || ApiError::new(Code::LimitExceeded, format!("the request body is larger than {limit} bytes"));
     let declared =
         req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
@@ -93,7 +130,7 @@ pub(crate) async fn read_body(
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
-            return Err(request_error(StatusCode::BAD_REQUEST, Code::Validation, "the request body could not be read"));
+            return Err(ApiError::new(Code::Validation, "the request body could not be read"));
         };
         if body.len() + chunk.len() > limit {
             return Err(too_large());
@@ -103,11 +140,33 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
-/// A GraphQL error response outside execution (malformed or oversized body).
-fn request_error(status: StatusCode, code: Code, message: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type(GRAPHQL_RESPONSE)
-        .json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }))
+/// The one shape of an error outside GraphQL execution; `extensions` adds
+/// to the code what the client may act on.
+pub(crate) fn error_body(code: Code, message: &str, extensions: serde_json::Map<String, Value>) -> Value {
+    let mut all = serde_json::Map::from_iter([("code".to_owned(), Value::from(code.as_str()))]);
+    all.extend(extensions);
+    json!({ "errors": [{ "message": message, "extensions": all }] })
+}
+
+/// An error of a plain (non-GraphQL) endpoint, as JSON.
+pub(crate) fn error_response(status: StatusCode, code: Code, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(error_body(code, message, serde_json::Map::new()))
+}
+
+/// Whether the client asked for `application/graphql-response+json`; a
+/// missing `Accept`, `*/*` and `application/json` get `application/json`.
+fn wants_graphql_response(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.to_ascii_lowercase().contains(GRAPHQL_RESPONSE))
+}
+
+/// A GraphQL request refused before it reached the schema (malformed or
+/// oversized body), in the media type the client accepts.
+fn request_error(req: &HttpRequest, status: StatusCode, code: Code, message: &str) -> HttpResponse {
+    let content_type = if wants_graphql_response(req) { GRAPHQL_RESPONSE } else { "application/json" };
+    HttpResponse::build(status).content_type(content_type).json(error_body(code, message, serde_json::Map::new()))
 }
 
 fn request_info(req: &HttpRequest) -> RequestInfo {
@@ -127,10 +186,12 @@ async fn graphql_post(
     payload: web::Payload,
 ) -> HttpResponse {
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let multipart = content_type.starts_with("multipart/form-data");
-    let json_body = content_type.starts_with("application/json") || content_type.starts_with(GRAPHQL_RESPONSE);
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let multipart = essence == "multipart/form-data";
+    let json_body = essence == "application/json" || essence == GRAPHQL_RESPONSE;
     if !json_body && !multipart {
         return request_error(
+            &req,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Code::Validation,
             "send the GraphQL request as application/json (or multipart/form-data with files)",
@@ -145,7 +206,7 @@ async fn graphql_post(
     };
     let body = match read_body(&req, payload, limit).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(e) => return request_error(&req, e.code.http_status(), e.code, &e.message),
     };
     let request = if multipart {
         let options = MultipartOptions::default().max_file_size(attachment_limit).max_num_files(MAX_FILES);
@@ -153,6 +214,7 @@ async fn graphql_post(
             Ok(request) => request,
             Err(ParseRequestError::PayloadTooLarge) => {
                 return request_error(
+                    &req,
                     StatusCode::PAYLOAD_TOO_LARGE,
                     Code::LimitExceeded,
                     &format!("an uploaded file is larger than {attachment_limit} bytes"),
@@ -160,14 +222,17 @@ async fn graphql_post(
             }
             Err(e) => {
                 let message = format!("the multipart request is not valid: {e}");
-                return request_error(StatusCode::BAD_REQUEST, Code::Validation, &message);
+                return request_error(&req, StatusCode::BAD_REQUEST, Code::Validation, &message);
             }
         }
     } else {
+        // serde_json refuses input nested deeper than 128 levels before
+        // the boundary walks what it built.
         match serde_json::from_slice::<BatchRequest>(&body) {
             Ok(r) => r,
             Err(e) => {
                 return request_error(
+                    &req,
                     StatusCode::BAD_REQUEST,
                     Code::Validation,
                     &format!("the body is not a GraphQL request: {e}"),
@@ -179,6 +244,7 @@ async fn graphql_post(
         && requests.len() > MAX_BATCH
     {
         return request_error(
+            &req,
             StatusCode::BAD_REQUEST,
             Code::LimitExceeded,
             &format!("a batch holds at most {MAX_BATCH} operations"),
@@ -193,74 +259,73 @@ struct GetParams {
 }
 
 async fn graphql_get(req: HttpRequest, schema: web::Data<AppSchema>) -> HttpResponse {
-    let wants_html = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    let wants_html = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("text/html"));
     let has_query = web::Query::<GetParams>::from_query(req.query_string()).is_ok_and(|p| p.query.is_some());
     if wants_html && !has_query {
-        let page = GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish();
-        return HttpResponse::Ok().content_type("text/html; charset=utf-8").body(page);
+        return crate::graphiql::page();
     }
     let request = match async_graphql::http::parse_query_string(req.query_string()) {
         Ok(r) => r,
-        Err(e) => return request_error(StatusCode::BAD_REQUEST, Code::Validation, &e.to_string()),
+        Err(e) => return request_error(&req, StatusCode::BAD_REQUEST, Code::Validation, &e.to_string()),
     };
+    // The boundary's checks come before this handler parses the query.
+    if let Err(e) = crate::boundary::check(&request) {
+        return respond(&req, BatchResponse::Single(async_graphql::Response::from_errors(vec![e])));
+    }
     // GraphQL over HTTP: GET may only read.
     let is_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
         doc.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query)
     });
     if is_mutation {
-        return request_error(StatusCode::METHOD_NOT_ALLOWED, Code::Validation, "mutations must be sent with POST");
+        let mut response =
+            request_error(&req, StatusCode::METHOD_NOT_ALLOWED, Code::Validation, "mutations must be sent with POST");
+        response.headers_mut().insert(ALLOW, actix_web::http::header::HeaderValue::from_static("POST"));
+        return response;
     }
     execute(&req, &schema, BatchRequest::Single(request)).await
 }
 
 async fn execute(req: &HttpRequest, schema: &AppSchema, request: BatchRequest) -> HttpResponse {
-    let response = schema.execute_batch(request.data(request_info(req))).await;
-    let response = with_codes(response);
-    let accepts_graphql_response = req
-        .headers()
-        .get(ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_none_or(|v| v.contains(GRAPHQL_RESPONSE) || v.contains("*/*"));
-    // GraphQL over HTTP: a request that could not start executing (errors
-    // without a path: syntax, validation, limits) is a 400 for clients that
-    // accept the GraphQL response type; field errors keep 200.
-    let request_failed = match &response {
-        BatchResponse::Single(r) => {
-            r.data == async_graphql::Value::Null && !r.errors.is_empty() && r.errors.iter().all(|e| e.path.is_empty())
-        }
-        BatchResponse::Batch(_) => false,
-    };
-    let (status, content_type) = if accepts_graphql_response {
-        (if request_failed { StatusCode::BAD_REQUEST } else { StatusCode::OK }, GRAPHQL_RESPONSE)
-    } else {
-        (StatusCode::OK, "application/json")
-    };
-    HttpResponse::build(status).content_type(content_type).json(&response)
+    respond(req, schema.execute_batch(request.data(request_info(req))).await)
 }
 
-/// Gives every error a code: errors raised before execution (syntax,
-/// validation, limits) carry none of their own.
-fn with_codes(response: BatchResponse) -> BatchResponse {
-    let fix = |mut r: async_graphql::Response| {
-        for error in &mut r.errors {
-            let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
-            if !has_code {
-                let lower = error.message.to_lowercase();
-                let code = if lower.contains("too deep") || lower.contains("too complex") || lower.contains("too many")
-                {
-                    Code::LimitExceeded
-                } else {
-                    Code::Validation
-                };
-                error.extensions.get_or_insert_with(Default::default).set("code", code.as_str());
-            }
-        }
-        r
+/// GraphQL over HTTP: a request that could not start executing (errors
+/// without a path: syntax, validation, limits) has no `data` entry, and is a
+/// 400 for clients that accept the GraphQL response type; field errors keep
+/// 200.
+fn respond(req: &HttpRequest, response: BatchResponse) -> HttpResponse {
+    let (body, failed) = match response {
+        BatchResponse::Single(r) => response_body(r),
+        BatchResponse::Batch(rs) => (Value::Array(rs.into_iter().map(|r| response_body(r).0).collect()), false),
     };
-    match response {
-        BatchResponse::Single(r) => BatchResponse::Single(fix(r)),
-        BatchResponse::Batch(rs) => BatchResponse::Batch(rs.into_iter().map(fix).collect()),
+    if wants_graphql_response(req) {
+        let status = if failed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        HttpResponse::build(status).content_type(GRAPHQL_RESPONSE).json(body)
+    } else {
+        HttpResponse::Ok().content_type("application/json").json(body)
     }
+}
+
+/// A response as JSON, and whether the request failed before execution.
+fn response_body(response: async_graphql::Response) -> (Value, bool) {
+    let failed = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    let mut body = match serde_json::to_value(&response) {
+        Ok(body) => body,
+        Err(e) => {
+            let e = ApiError::internal(e);
+            return (error_body(e.code, &e.message, serde_json::Map::new()), true);
+        }
+    };
+    if failed && let Some(fields) = body.as_object_mut() {
+        fields.remove("data");
+    }
+    (body, failed)
 }
 
 async fn graphql_ws(
@@ -289,14 +354,14 @@ async fn graphql_ws(
 async fn backup(req: HttpRequest, services: web::Data<Arc<Services>>, id: web::Path<uuid::Uuid>) -> HttpResponse {
     let id = id.into_inner();
     let Some(token) = request_info(&req).token else {
-        return request_error(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
+        return error_response(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
     };
     match crate::schema::approval::backup_archive(&services, &token, id).await {
         Ok(bytes) => HttpResponse::Ok()
             .content_type("application/zip")
             .insert_header(actix_web::http::header::ContentDisposition::attachment(format!("approval-backup-{id}.zip")))
             .body(bytes),
-        Err(e) => request_error(e.code.http_status(), e.code, &e.message),
+        Err(e) => error_response(e.code.http_status(), e.code, &e.message),
     }
 }
 
@@ -309,10 +374,19 @@ async fn leave_csv_template() -> HttpResponse {
 }
 
 async fn healthz(services: web::Data<Arc<Services>>) -> HttpResponse {
+    // A projector stopped at an event it cannot apply does not make the
+    // server unready (everything else works); it is named here.
+    let stopped: Vec<Value> = services
+        .projections
+        .progress()
+        .into_iter()
+        .filter_map(|(projector, p)| p.stopped.map(|s| json!({ "projector": projector, "position": s.position })))
+        .collect();
     let body = json!({
         "status": if services.is_ready() { "ready" } else { "starting" },
         "position": services.projections.position(),
         "head": *services.store.head().borrow(),
+        "stopped": stopped,
     });
     if services.is_ready() { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
@@ -321,7 +395,7 @@ async fn metrics(services: web::Data<Arc<Services>>) -> HttpResponse {
     let head = *services.store.head().borrow();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(services.metrics.render(head, &services.projections.checkpoints()))
+        .body(services.metrics.render(head, &services.projections.progress()))
 }
 
 #[derive(Deserialize)]
@@ -331,8 +405,10 @@ struct ClockChange {
 }
 
 async fn set_clock(services: web::Data<Arc<Services>>, change: web::Json<ClockChange>) -> HttpResponse {
-    let Some(clock) = &services.manual_clock else { return HttpResponse::NotFound().finish() };
-    let bad = |m: String| HttpResponse::BadRequest().json(json!({ "error": m, "code": Code::Validation.as_str() }));
+    let Some(clock) = &services.manual_clock else {
+        return error_response(StatusCode::NOT_FOUND, Code::NotFound, "the clock is not manual");
+    };
+    let bad = |m: String| error_response(StatusCode::BAD_REQUEST, Code::Validation, &m);
     match (&change.now, &change.advance) {
         (Some(now), None) => match chrono::DateTime::parse_from_rfc3339(now) {
             Ok(t) => clock.set(t.with_timezone(&chrono::Utc)),
@@ -363,13 +439,13 @@ async fn attachment(
 ) -> HttpResponse {
     let (mail, sha256) = path.into_inner();
     let Some(token) = request_info(&req).token else {
-        return request_error(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
+        return error_response(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
     };
     match crate::schema::mail::attachment(&services, &token, mail, &sha256).await {
         Ok((info, bytes)) => HttpResponse::Ok()
             .content_type(info.content_type.clone())
             .insert_header(actix_web::http::header::ContentDisposition::attachment(info.name))
             .body(bytes),
-        Err(e) => request_error(e.code.http_status(), e.code, &e.message),
+        Err(e) => error_response(e.code.http_status(), e.code, &e.message),
     }
 }

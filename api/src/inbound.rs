@@ -24,12 +24,14 @@ use crate::app::Services;
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::mail::user_at;
 
+/// An error in the API's one shape; `extra` joins the code in
+/// `extensions` (SMTP replies the MTA can bounce with).
 fn answer(status: StatusCode, code: Code, message: &str, extra: serde_json::Value) -> HttpResponse {
-    let mut error = json!({ "code": code.as_str(), "message": message });
-    if let (Some(error), serde_json::Value::Object(extra)) = (error.as_object_mut(), extra) {
-        error.extend(extra);
-    }
-    HttpResponse::build(status).json(json!({ "error": error }))
+    let extra = match extra {
+        serde_json::Value::Object(extra) => extra,
+        _ => serde_json::Map::new(),
+    };
+    HttpResponse::build(status).json(crate::http::error_body(code, message, extra))
 }
 
 fn failure(e: &ApiError) -> HttpResponse {
@@ -44,15 +46,21 @@ struct Addressee {
 }
 
 pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, payload: web::Payload) -> HttpResponse {
+    let Some(secret) = &services.settings.inbound_secret else {
+        return answer(
+            StatusCode::NOT_FOUND,
+            Code::NotFound,
+            "inbound mail is switched off on this server: no inbound secret is configured",
+            json!({}),
+        );
+    };
     let presented = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let authorised =
-        matches!((&services.settings.inbound_secret, presented), (Some(secret), Some(given)) if secret == given);
-    if !authorised {
+    if presented != Some(secret.as_str()) {
         return answer(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
@@ -66,7 +74,7 @@ pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, paylo
         .saturating_add(usize::try_from(services.settings.attachment_limit).unwrap_or(usize::MAX));
     let body = match crate::http::read_body(&req, payload, limit).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(e) => return failure(&e),
     };
     let message = match parse(&body) {
         Ok(message) => message,

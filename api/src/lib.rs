@@ -4,7 +4,9 @@
 mod app;
 mod auth;
 mod backups;
+mod boundary;
 mod errors;
+mod graphiql;
 mod http;
 mod inbound;
 mod metrics;

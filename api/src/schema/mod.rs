@@ -63,9 +63,10 @@ pub struct RequestInfo {
 /// The schema with its limits.
 pub fn build_schema(services: Arc<Services>) -> AppSchema {
     let (depth, complexity) = (services.settings.max_query_depth, services.settings.max_query_complexity);
+    // The depth limit lives in the boundary, which lets introspection nest deeper.
     Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
         .data(services)
-        .limit_depth(depth)
+        .extension(crate::boundary::Boundary::new(depth))
         .limit_complexity(complexity)
         .finish()
 }

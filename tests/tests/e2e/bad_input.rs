@@ -102,8 +102,8 @@ async fn an_oversized_body_and_a_too_deep_or_broken_query_are_refused() {
 
     let too_deep = format!(
         "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
-        "ofType { ".repeat(12),
-        "}".repeat(12)
+        "ofType { ".repeat(17),
+        "}".repeat(17)
     );
     let r = app.gql(None, &too_deep, json!({})).await;
     assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");

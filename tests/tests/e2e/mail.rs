@@ -554,8 +554,10 @@ async fn inbound_mail_reaches_the_addressed_user_and_unknown_recipients_bounce()
     let unknown = post(RAW, "mta-secret", "?to=lee@inbound.kr&to=nobody@inbound.kr").await.unwrap();
     assert_eq!(unknown.status(), 404);
     let body: Value = unknown.json().await.unwrap();
-    assert_eq!(body["error"]["recipients"][0]["address"], "nobody@inbound.kr");
-    assert!(body["error"]["recipients"][0]["smtp"].as_str().unwrap().starts_with("550"));
+    assert_eq!(code(&body), "NOT_FOUND");
+    let recipients = &body["errors"][0]["extensions"]["recipients"];
+    assert_eq!(recipients[0]["address"], "nobody@inbound.kr");
+    assert!(recipients[0]["smtp"].as_str().unwrap().starts_with("550"));
     assert_eq!(app.head().await, head, "nothing was delivered");
 
     let delivered = post(RAW, "mta-secret", "").await.unwrap();
