@@ -4,6 +4,7 @@ mod accounts;
 mod approval;
 mod authorisation;
 mod bad_input;
+mod command_ids;
 mod domains;
 mod faults;
 mod hr;
