@@ -289,14 +289,20 @@ async fn standard_introspection_passes_at_the_default_limits_and_ordinary_querie
     assert_eq!(r["data"]["__schema"]["queryType"]["name"], "QueryRoot");
     assert!(r["data"]["__schema"]["types"].as_array().is_some_and(|t| t.len() > 50));
 
-    // Depth 13 with one ordinary field beside introspection.
-    let thirteen = format!(
-        "{{ me {{ id }} __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
-        "ofType { ".repeat(8),
-        "}".repeat(8)
-    );
-    let r = app.gql(None, &thirteen, json!({})).await;
+    // With one ordinary field beside introspection, depth 12 runs and 13 is
+    // refused.
+    let ordinary = |levels: usize| {
+        format!(
+            "{{ me {{ id }} __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
+            "ofType { ".repeat(levels - 5),
+            "}".repeat(levels - 5)
+        )
+    };
+    let r = app.gql(None, &ordinary(12), json!({})).await;
+    assert!(r["data"]["__schema"]["types"].is_array(), "{r}");
+    let r = app.gql(None, &ordinary(13), json!({})).await;
     assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");
+    assert!(r["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{r}");
     // Introspection alone has its own, higher bound.
     let deep_introspection = format!(
         "{{ __schema {{ types {{ fields {{ type {{ {} name {} }} }} }} }} }}",
