@@ -246,6 +246,14 @@ async fn deeply_nested_input_is_refused_on_every_path_and_the_server_keeps_answe
     assert_eq!(code(&r), "LIMIT_EXCEEDED", "{r}");
     let r = over_websocket(&mut ws, "fine", json!({ "query": "{ __typename }" })).await;
     assert_eq!(r["data"]["__typename"], "QueryRoot", "{r}");
+    // A message deeper than serde_json reads ends that connection only.
+    let variables = format!(r#"{{"x": {}}}"#, nested(2000, false));
+    let message =
+        format!(r#"{{"id": "d", "type": "subscribe", "payload": {{"query": "{query}", "variables": {variables}}}}}"#);
+    ws.send(Message::Text(message.into())).await.unwrap();
+    let mut ws = websocket(&app, None).await;
+    let r = over_websocket(&mut ws, "again", json!({ "query": "{ __typename }" })).await;
+    assert_eq!(r["data"]["__typename"], "QueryRoot", "{r}");
 
     let r = app.gql(None, "{ __typename }", json!({})).await;
     assert_eq!(r, json!({ "data": { "__typename": "QueryRoot" } }));
