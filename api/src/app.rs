@@ -184,8 +184,9 @@ impl Services {
     /// What follows a document's events at once, before the answer (the
     /// process managers would do it too, a moment later): a completed
     /// document gets its number and, for a leave request, takes its days;
-    /// a cancelled approved one gives them back (rule H6). Waits for the
-    /// read models to show it.
+    /// a cancelled approved one gives them back, and a leave request
+    /// rejected, cancelled in progress or discarded releases what it
+    /// reserved (rule H6). Waits for the read models to show it.
     ///
     /// # Errors
     /// When the store fails or a rule refuses (the year's numbers ran out).
@@ -230,6 +231,9 @@ impl Services {
         }
         Ok(())
     }
+                }
+                event if commands::ends_submission(event) => {
+                    position = position.max(commands::release_leave(&self.commands, tenant, document).await?);
 }
 
 /// A task that ends with its owner.

@@ -1,9 +1,11 @@
 //! The process side of leave (rules H4, H6): a ledger opens for each
 //! person with a mail account and a hire date; a durable timer settles it
 //! on the next day something is due (a grant or a lapse), in the company's
-//! time zone; an approved leave request takes its days and a cancelled one
-//! gives them back. Command ids derive from what caused them, so running a
-//! step twice does it once.
+//! time zone; a leave request reserves its days before it is submitted;
+//! the final approval turns the reservation into the taking, a rejection,
+//! cancellation or discard releases it, and the cancellation of an approved
+//! one gives the days back. Command ids derive from what caused them, so
+//! running a step twice does it once.
 
 use std::sync::Arc;
 
@@ -36,6 +38,7 @@ pub(crate) enum LeaveReaction {
     Schedule { employee: Uuid },
     Take { document: Uuid },
     Restore { document: Uuid },
+    Release { document: Uuid },
 }
 
 /// The leave steps an event calls for.
@@ -64,10 +67,25 @@ pub(crate) fn reactions(event: &RecordedEvent) -> Vec<LeaveReaction> {
             (Some(document), Ok(DocumentEvent::Cancelled { restored_quarters: Some(_), .. })) => {
                 vec![LeaveReaction::Restore { document }]
             }
+            (Some(document), Ok(event)) if ends_submission(&event) => vec![LeaveReaction::Release { document }],
             _ => vec![],
         },
         _ => vec![],
     }
+}
+
+/// Whether a document event ends a submission without taking leave: a
+/// rejection (by an approver or an agreer), a cancellation in progress, a
+/// discarded draft (whose submission never happened). A leave request is
+/// never recalled.
+pub fn ends_submission(event: &DocumentEvent) -> bool {
+    matches!(
+        event,
+        DocumentEvent::Rejected { .. }
+            | DocumentEvent::AgreementRefused { .. }
+            | DocumentEvent::Cancelled { restored_quarters: None, .. }
+            | DocumentEvent::DraftDiscarded { .. }
+    )
 }
 
 fn context(command_id: Uuid, tenant: Uuid) -> CommandContext {
@@ -94,6 +112,7 @@ pub(crate) async fn carry_out(
         LeaveReaction::Schedule { employee } => schedule(commands, tenant, *employee).await,
         LeaveReaction::Take { document } => take_leave(commands, tenant, *document).await.map(drop),
         LeaveReaction::Restore { document } => restore_leave(commands, tenant, *document).await.map(drop),
+        LeaveReaction::Release { document } => release_leave(commands, tenant, *document).await.map(drop),
     }
 }
 
@@ -173,4 +192,54 @@ pub async fn restore_leave(commands: &Arc<Commands>, tenant: Uuid, document: Uui
     let command = system(LeaveAction::Restore { document });
     let id = Uuid::new_v5(&document, b"restore-leave");
     Ok(commands.execute::<LeaveLedger>(state.drafter, &context(id, tenant), command).await?.position)
+}
+
+/// Rule H6: after the `submission`th submission of `document` failed,
+/// releases what `drafter` reserved for it, unless the document is in that
+/// very submission now (another request made it, or the failure came after
+/// the submission was saved). Gives the log position of the change (0:
+/// none).
+///
+/// # Errors
+/// When the store fails.
+pub async fn release_unsubmitted(
+    commands: &Arc<Commands>,
+    tenant: Uuid,
+    drafter: Uuid,
+    document: Uuid,
+    submission: u32,
+) -> Result<u64, CommandError> {
+    let state = commands.load::<Document>(document).await?.state;
+    let holds = state.drafter == drafter && state.version == submission && state.ended_submissions() < submission;
+    if holds {
+        return Ok(0);
+    }
+    release(commands, tenant, drafter, document, submission).await
+}
+
+/// Rule H6: releases what a leave request reserved for submissions that
+/// are over ([`Document::ended_submissions`]). Other documents, and requests
+/// without a reservation, are left alone. Gives the log position of the
+/// change (0: none).
+///
+/// # Errors
+/// When the store fails.
+pub async fn release_leave(commands: &Arc<Commands>, tenant: Uuid, document: Uuid) -> Result<u64, CommandError> {
+    let state = commands.load::<Document>(document).await?.state;
+    if !state.is_leave_request() {
+        return Ok(0);
+    }
+    release(commands, tenant, state.drafter, document, state.ended_submissions()).await
+}
+
+async fn release(
+    commands: &Arc<Commands>,
+    tenant: Uuid,
+    drafter: Uuid,
+    document: Uuid,
+    ended: u32,
+) -> Result<u64, CommandError> {
+    let command = system(LeaveAction::Release { document, ended });
+    let id = Uuid::new_v5(&document, format!("release-leave-{ended}").as_bytes());
+    Ok(commands.execute::<LeaveLedger>(drafter, &context(id, tenant), command).await?.position)
 }

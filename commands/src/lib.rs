@@ -12,7 +12,10 @@ mod scheduler;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command_log::CommandLog;
-pub use leave_processes::{LEAVE_SETTLE, leave_settle_handler, open_ledger, restore_leave, take_leave};
+pub use leave_processes::{
+    LEAVE_SETTLE, ends_submission, leave_settle_handler, open_ledger, release_leave, release_unsubmitted,
+    restore_leave, take_leave,
+};
 pub use pipeline::{CommandContext, CommandError, Commands, Outcome, stream_name};
 pub use processes::{Processes, SCHEDULED_SEND, number_document, scheduled_send_handler};
 pub use scheduler::{FiredTimer, Scheduler, TimerHandler};

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use async_graphql::{Context, Enum, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::DomainError;
-use domain::hr::leave::{bounded, quarters};
+use domain::approval::ApprovalSetup;
+use domain::hr::leave::{bounded, keeps_reserved, quarters};
 use domain::hr::{
     AdjustmentSource, CardDetails, Change, LeaveAction, LeaveCommand, LeaveLedger, Personnel, PersonnelAction,
     PersonnelCommand, QUARTERS, ResidentNumber,
@@ -91,6 +92,9 @@ pub struct LeaveBalance {
     /// In days (a multiple of 0.25).
     pub days: f64,
     pub quarter_days: i64,
+    /// What leave requests in progress have reserved, in days (rule H6).
+    pub reserved_days: f64,
+    pub reserved_quarter_days: i64,
     /// When the next grant or lapse is due.
     pub next_due: Option<NaiveDate>,
 }
@@ -139,23 +143,43 @@ async fn balance(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult
     let row = services.read_models().get(LEAVE_LEDGERS, &format!("{tenant}/{employee}")).await?;
     let row = row.filter(|r| !r["hireDate"].is_null()).ok_or_else(|| no_ledger(employee))?;
     let quarter_days = row["balance"].as_i64().unwrap_or(0);
+    let reserved_quarter_days = row["reserved"].as_i64().unwrap_or(0);
     Ok(LeaveBalance {
         employee_id: employee,
         hire_date: serde_json::from_value(row["hireDate"].clone()).map_err(ApiError::internal)?,
         days: quarter_days as f64 / QUARTERS as f64,
         quarter_days,
+        reserved_days: reserved_quarter_days as f64 / QUARTERS as f64,
+        reserved_quarter_days,
         next_due: serde_json::from_value(row["nextDue"].clone()).map_err(ApiError::internal)?,
     })
 }
 
+/// A balance and what requests in progress have reserved of it, in quarter
+/// days.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    balance: i64,
+    reserved: i64,
+}
+
 /// The employees with a leave ledger, with their balances.
-async fn ledgers(services: &Services, tenant: Uuid) -> ApiResult<BTreeMap<Uuid, i64>> {
+async fn ledgers(services: &Services, tenant: Uuid) -> ApiResult<BTreeMap<Uuid, Held>> {
     let rows = services.read_models().scan(LEAVE_LEDGERS, &format!("{tenant}/"), None, MAX_ROWS).await?;
     Ok(rows
         .into_iter()
         .filter(|(_, r)| !r["hireDate"].is_null())
-        .filter_map(|(_, r)| Some((serde_json::from_value(r["employeeId"].clone()).ok()?, r["balance"].as_i64()?)))
+        .filter_map(|(_, r)| {
+            let held = Held { balance: r["balance"].as_i64()?, reserved: r["reserved"].as_i64().unwrap_or(0) };
+            Some((serde_json::from_value(r["employeeId"].clone()).ok()?, held))
+        })
         .collect())
+}
+
+/// Whether the company allows negative leave balances (its approval
+/// settings).
+async fn negative_allowed(services: &Services, tenant: Uuid) -> ApiResult<bool> {
+    Ok(services.commands.load_latest::<ApprovalSetup>(tenant).await?.settings.negative_leave_allowed)
 }
 
 /// May the caller read `employee`'s HR data: their own, or any as an HR
@@ -299,9 +323,11 @@ async fn adjust(
 }
 
 /// Adjusts each of `employees` by `delta`, after checking every one: an
-/// unknown employee, a missing reason or a balance out of range refuses the
-/// whole batch. Returns how many were adjusted.
+/// unknown employee, a missing reason, a balance out of range or below what
+/// requests in progress have reserved refuses the whole batch. Returns how
+/// many were adjusted.
 async fn adjust_many(
+    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
     ctx: &Context<'_>,
     caller: &Caller,
     employees: Vec<Uuid>,
@@ -309,6 +335,7 @@ async fn adjust_many(
     reason: &str,
     source: AdjustmentSource,
     command_id: Option<Uuid>,
+        negative_allowed,
 ) -> ApiResult<i32> {
     require_hr(caller)?;
     let delta = quarters("deltaDays", delta_days)?;
@@ -317,8 +344,10 @@ async fn adjust_many(
     }
     let ledgers = ledgers(services(ctx), caller.tenant).await?;
     for employee in &employees {
-        let balance = *ledgers.get(employee).ok_or_else(|| no_ledger(*employee))?;
-        bounded(balance.saturating_add(delta))?;
+        let held = *ledgers.get(employee).ok_or_else(|| no_ledger(*employee))?;
+        let after = held.balance.saturating_add(delta);
+        bounded(after)?;
+        keeps_reserved(held.balance, after, held.reserved, negative_allowed)?;
     }
     let batch = new_id(command_id);
     for employee in &employees {
@@ -329,10 +358,18 @@ async fn adjust_many(
 }
 
 /// The rows of a leave CSV, each checked, as (employee, new balance,
-/// reason); or every bad row with its line number.
-async fn parse_csv(services: &Services, tenant: Uuid, csv: &str) -> ApiResult<Vec<(Uuid, i64, String)>> {
+/// reason); or every bad row with its line number. A new balance below what
+/// requests in progress have reserved is a bad row unless the company
+/// allows negative balances.
+async fn parse_csv(
+    services: &Services,
+    tenant: Uuid,
+    csv: &str,
+    negative_allowed: bool,
+) -> ApiResult<Vec<(Uuid, i64, String)>> {
     let cards = services.read_models().scan(HR_CARDS, &format!("{tenant}/"), None, MAX_ROWS).await?;
     let by_number: BTreeMap<String, Option<Uuid>> = cards
+    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
         .iter()
         .filter_map(|(_, r)| {
             Some((
@@ -370,7 +407,13 @@ async fn parse_csv(services: &Services, tenant: Uuid, csv: &str) -> ApiResult<Ve
         let balance = balance
             .parse::<f64>()
             .map_err(|_| format!("`{balance}` is not a number of days"))
-            .and_then(|days| quarters("balance_days", days).map_err(|e| e.to_string()));
+            .and_then(|days| quarters("balance_days", days).map_err(|e| e.to_string()))
+            .and_then(|after| match held {
+                Some(held) => keeps_reserved(held.balance, after, held.reserved, negative_allowed)
+                    .map(|()| after)
+                    .map_err(|e| e.to_string()),
+                None => Ok(after),
+            });
         let reason = if reason.is_empty() { Err("a reason is required".to_owned()) } else { Ok(reason.to_owned()) };
         match (employee, balance, reason) {
             (Ok(employee), Ok(balance), Ok(reason)) => rows.push((employee, balance, reason)),
@@ -384,6 +427,7 @@ async fn parse_csv(services: &Services, tenant: Uuid, csv: &str) -> ApiResult<Ve
         return Err(DomainError::invalid("csv", format!("nothing was applied. {}", problems.join(". "))).into());
     }
     if rows.is_empty() {
+        let held = employee.as_ref().ok().and_then(|e| ledgers.get(e).copied());
         return Err(DomainError::invalid("csv", "the file has no rows").into());
     }
     Ok(rows)
@@ -501,7 +545,8 @@ impl HrMutation {
     async fn upload_leave_adjustments(&self, ctx: &Context<'_>, csv: String, command_id: Option<Uuid>) -> Result<i32> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
-        let rows = parse_csv(services(ctx), caller.tenant, &csv).await?;
+        let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
+        let rows = parse_csv(services(ctx), caller.tenant, &csv, negative_allowed).await?;
         let batch = new_id(command_id);
         for (line, (employee, balance, reason)) in rows.iter().enumerate() {
             let command_id = Uuid::new_v5(&batch, &(line as u64).to_be_bytes());
@@ -509,18 +554,4 @@ impl HrMutation {
         }
         Ok(rows.len() as i32)
     }
-}
-
-/// Rule H6: a leave request must fit the drafter's balance unless the
-/// company allows negative balances; people without a ledger have no leave.
-pub(crate) async fn check_leave_request(
-    services: &Services,
-    drafter: Uuid,
-    requested: i64,
-    pending: i64,
-    negative_allowed: bool,
-) -> ApiResult<()> {
-    let ledger = services.commands.load::<LeaveLedger>(drafter).await?.state;
-    ledger.check_request(requested, pending, negative_allowed)?;
-    Ok(())
 }

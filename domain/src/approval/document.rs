@@ -59,10 +59,14 @@ pub enum DocumentAction {
     DiscardDraft,
     /// 상신, or 재기안 after a rejection or a recall (a new version). The
     /// caller has checked that every user and department of the line exists.
+    /// `submission`: when given, the submission is refused unless it is
+    /// this one ([`Document::next_submission`]); a leave request's
+    /// reservation names it (rule H6).
     Submit {
         draft: Draft,
         department: Option<Uuid>,
         settings: ApprovalSettings,
+        submission: Option<u32>,
     },
     /// At one's turn.
     Approve {
@@ -271,6 +275,27 @@ impl Document {
         self.form.as_ref().is_some_and(|f| f.spec.leave_request)
     }
 
+    /// The version the next submission gets: 1, or one more after a
+    /// rejection or recall (재기안).
+    pub fn next_submission(&self) -> u32 {
+        match self.status {
+            Some(Status::Rejected | Status::Recalled) => self.version + 1,
+            _ => 1,
+        }
+    }
+
+    /// The submissions that are over without taking leave (rule H6): all
+    /// of them once the document is rejected or recalled, every one for
+    /// ever once it is cancelled or discarded, all but the last while that
+    /// one is in progress or completed.
+    pub fn ended_submissions(&self) -> u32 {
+        match self.status {
+            Some(Status::Cancelled | Status::Discarded) => u32::MAX,
+            Some(Status::InProgress | Status::Completed) => self.version.saturating_sub(1),
+            _ => self.version,
+        }
+    }
+
     /// The leave days the document asks for, in quarter days.
     pub fn leave_quarters(&self) -> Option<i64> {
         self.form.as_ref().and_then(|f| f.leave_quarters(&self.fields))
@@ -408,13 +433,13 @@ impl Aggregate for Document {
                 self.drafter_only(actor)?;
                 vec![E::DraftDiscarded { at: now }]
             }
-            A::Submit { draft, department, settings } => {
+            A::Submit { draft, department, settings, submission } => {
                 let title = self.check_draft(actor, draft, true)?;
                 Line::check(&draft.line, actor)?;
-                let version = match self.status {
-                    Some(Status::Rejected | Status::Recalled) => self.version + 1,
-                    _ => 1,
-                };
+                let version = self.next_submission();
+                if submission.is_some_and(|s| s != version) {
+                    return Err(DomainError::Conflict("the document changed meanwhile; submit it again".into()));
+                }
                 vec![E::Submitted {
                     drafter: actor,
                     department: *department,

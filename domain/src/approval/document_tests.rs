@@ -123,7 +123,12 @@ fn rule_a1_a_drafter_submits_a_document_with_its_line() {
             Actor::User(DRAFTER),
             cmd(
                 DRAFTER,
-                DocumentAction::Submit { draft: draft(three_approvers()), department: Some(DEPARTMENT), settings },
+                DocumentAction::Submit {
+                    draft: draft(three_approvers()),
+                    department: Some(DEPARTMENT),
+                    settings,
+                    submission: None,
+                },
             ),
         )
         .then(vec![submitted(three_approvers())]);
@@ -139,7 +144,12 @@ fn rule_a1_a_line_needs_an_approver_and_nobody_twice_and_not_the_drafter() {
         LineInput { approvers: vec![DRAFTER], ..LineInput::default() },
     ];
     for line in lines {
-        let submit = DocumentAction::Submit { draft: draft(line), department: None, settings: settings.clone() };
+        let submit = DocumentAction::Submit {
+            draft: draft(line),
+            department: None,
+            settings: settings.clone(),
+            submission: None,
+        };
         refused(vec![], DRAFTER, cmd(DRAFTER, submit), ErrorKind::Validation);
     }
 }
@@ -148,8 +158,12 @@ fn rule_a1_a_line_needs_an_approver_and_nobody_twice_and_not_the_drafter() {
 fn rule_a1_a_submission_checks_the_form_fields() {
     let mut incomplete = draft(three_approvers());
     incomplete.fields.clear();
-    let submit =
-        DocumentAction::Submit { draft: incomplete.clone(), department: None, settings: ApprovalSettings::default() };
+    let submit = DocumentAction::Submit {
+        draft: incomplete.clone(),
+        department: None,
+        settings: ApprovalSettings::default(),
+        submission: None,
+    };
     refused(vec![], DRAFTER, cmd(DRAFTER, submit), ErrorKind::Validation);
     // A draft may be incomplete.
     let save = DocumentAction::SaveDraft { draft: incomplete, department: None };
@@ -217,16 +231,26 @@ fn rule_a3_reject_at_each_place_returns_the_document_to_the_drafter() {
 fn rule_a3_a_rejected_document_is_resubmitted_as_a_new_version() {
     let rejected = DocumentEvent::Rejected { approver: FIRST, by: FIRST, comment: None, at: now() };
     let events = vec![submitted(three_approvers()), rejected];
-    let submit = DocumentAction::Submit {
+    let submit = |submission| DocumentAction::Submit {
         draft: draft(three_approvers()),
         department: None,
         settings: ApprovalSettings::default(),
+        submission,
     };
-    let result = state(&events).decide(&cmd(DRAFTER, submit), now()).expect("resubmitted");
+    // Rule H6: a submission that names another version than the next one
+    // (the one a leave reservation was made for) is refused.
+    assert_eq!(state(&events).next_submission(), 2);
+    assert_eq!(state(&events).ended_submissions(), 1);
+    assert_eq!(
+        state(&events).decide(&cmd(DRAFTER, submit(Some(1))), now()).map_err(|e| e.kind()),
+        Err(crate::ErrorKind::Conflict)
+    );
+    let result = state(&events).decide(&cmd(DRAFTER, submit(Some(2))), now()).expect("resubmitted");
     assert!(matches!(result[0], DocumentEvent::Submitted { version: 2, .. }));
     let document = state(&[events, result].concat());
     assert_eq!(document.status, Some(Status::InProgress));
     assert_eq!(document.line.current_approver(), Some(0));
+    assert_eq!(document.ended_submissions(), 1);
 }
 
 // Hold (보류).

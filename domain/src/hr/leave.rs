@@ -6,6 +6,13 @@
 //! on each anniversary 15 days plus one per two further years, at most 25.
 //! Each grant lapses a year after it was granted. Taking leave uses the
 //! grants that lapse first, then the adjusted days.
+//!
+//! A leave request reserves its days on the ledger before it is submitted
+//! (rule H6): the check against the balance less what other requests have
+//! reserved and the reservation are one decision on this stream, so
+//! concurrent requests (in one process or several) take turns on its
+//! expected version. The final approval turns the reservation into the
+//! taking; a rejection, recall, cancellation or discard releases it.
 
 use std::collections::BTreeMap;
 
@@ -133,31 +140,35 @@ pub struct LeaveCommand {
 pub enum LeaveAction {
     /// Rule H4: a person with a mail account and a hire date gets a ledger;
     /// the law's grants count from `from` on.
-    Open {
-        hire_date: NaiveDate,
-        from: NaiveDate,
-    },
+    Open { hire_date: NaiveDate, from: NaiveDate },
     /// The scheduler: grants what is due and lapses what expired by `today`
     /// (in the company's time zone).
-    Settle {
-        today: NaiveDate,
-    },
+    Settle { today: NaiveDate },
+    /// Refused when it would lower the balance below the days reserved by
+    /// requests in progress, unless the company allows negative balances.
     Adjust {
         adjustment_id: Uuid,
         source: AdjustmentSource,
         change: Change,
         reason: String,
         by: Uuid,
+        negative_allowed: bool,
     },
-    /// Rule H6: the final approval of a leave request.
-    Take {
-        document: Uuid,
-        quarters: i64,
-    },
+    /// Rule H6: a leave request about to be submitted for the
+    /// `submission`th time (1, then one more at each resubmission) reserves
+    /// its days. Refused when they exceed the balance less what other
+    /// requests have reserved, unless the company allows negative balances.
+    /// Reserving again for the same submission and days changes nothing.
+    Reserve { document: Uuid, submission: u32, quarters: i64, negative_allowed: bool },
+    /// Rule H6: releases a request's reservation made for a submission up
+    /// to `ended` (those submissions were rejected, recalled, cancelled,
+    /// discarded or never made). Without one, nothing changes.
+    Release { document: Uuid, ended: u32 },
+    /// Rule H6: the final approval of a leave request; its reservation, if
+    /// any, becomes the taking.
+    Take { document: Uuid, quarters: i64 },
     /// Rule H6: an approved leave request cancelled.
-    Restore {
-        document: Uuid,
-    },
+    Restore { document: Uuid },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +194,11 @@ pub enum LeaveEvent {
     Taken { document: Uuid, quarters: i64, before: i64, after: i64 },
     #[serde(rename = "LeaveRestored")]
     Restored { document: Uuid, quarters: i64, before: i64, after: i64 },
+    /// `balance`: the balance then; `reserved`: all days reserved after it.
+    #[serde(rename = "LeaveReserved")]
+    Reserved { document: Uuid, submission: u32, quarters: i64, balance: i64, reserved: i64 },
+    #[serde(rename = "LeaveReservationReleased")]
+    Released { document: Uuid, submission: u32, quarters: i64 },
 }
 
 impl DomainEvent for LeaveEvent {
@@ -194,6 +210,8 @@ impl DomainEvent for LeaveEvent {
             LeaveEvent::Adjusted { .. } => "LeaveAdjusted",
             LeaveEvent::Taken { .. } => "LeaveTaken",
             LeaveEvent::Restored { .. } => "LeaveRestored",
+            LeaveEvent::Reserved { .. } => "LeaveReserved",
+            LeaveEvent::Released { .. } => "LeaveReservationReleased",
         }
     }
 }
@@ -214,6 +232,14 @@ pub struct Use {
     pub restored: bool,
 }
 
+/// The days a leave request in progress holds (rule H6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// The document's submission it was made for.
+    pub submission: u32,
+    pub quarters: i64,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LeaveLedger {
     pub hire_date: Option<NaiveDate>,
@@ -224,6 +250,10 @@ pub struct LeaveLedger {
     /// Days from adjustments and restorations, outside any grant.
     pub extra: i64,
     pub taken: BTreeMap<Uuid, Use>,
+    /// Requests in progress, by document (ledgers written before
+    /// reservations existed have none).
+    #[serde(default)]
+    pub reserved: BTreeMap<Uuid, Reservation>,
 }
 
 impl LeaveLedger {
@@ -252,24 +282,43 @@ impl LeaveLedger {
         grant.into_iter().chain(lapse).min()
     }
 
-    /// Whether a leave request of `quarters` fits the balance (rule H6),
-    /// beside `pending` quarter days that requests still in progress ask for.
-    ///
-    /// # Errors
-    /// [`DomainError::Conflict`] when it does not and negative balances are
-    /// not allowed, or when there is no ledger.
-    pub fn check_request(&self, quarters: i64, pending: i64, negative_allowed: bool) -> Result<(), DomainError> {
+    /// The days all requests in progress have reserved.
+    pub fn reserved_total(&self) -> i64 {
+        self.reserved.values().map(|r| r.quarters).sum()
+    }
+
+    fn reserve(
+        &self,
+        document: Uuid,
+        submission: u32,
+        quarters: i64,
+        negative_allowed: bool,
+    ) -> Result<Vec<LeaveEvent>, DomainError> {
         self.opened()?;
-        let free = self.balance() - pending;
+        if quarters <= 0 {
+            return Err(DomainError::invalid("days", "a leave request takes some days"));
+        }
+        let current = self.reserved.get(&document);
+        // Taken already, or reserved for this submission (a retry) or a
+        // later one: nothing to do.
+        if self.taken.contains_key(&document)
+            || current.is_some_and(|r| r.submission > submission || *r == Reservation { submission, quarters })
+        {
+            return Ok(vec![]);
+        }
+        let others = self.reserved_total() - current.map_or(0, |r| r.quarters);
+        let balance = self.balance();
+        let free = balance - others;
         if !negative_allowed && quarters > free {
             return Err(DomainError::Conflict(format!(
-                "the request is for {} days but only {} are left ({} days are asked for by requests in progress)",
+                "the request is for {} days but only {} are left ({} days are reserved by requests in progress)",
                 days(quarters),
                 days(free),
-                days(pending)
+                days(others)
             )));
         }
-        Ok(())
+        bounded(free - quarters)?;
+        Ok(vec![LeaveEvent::Reserved { document, submission, quarters, balance, reserved: others + quarters }])
     }
 
     /// The grants a take of `quarters` would use, soonest to lapse first;
@@ -301,6 +350,23 @@ impl LeaveLedger {
     }
 }
 
+/// Whether an adjustment from `before` to `after` keeps the days that
+/// requests in progress have `reserved` (rule H6): a lowering below them is
+/// refused unless the company allows negative balances.
+///
+/// # Errors
+/// [`DomainError::Conflict`] otherwise.
+pub fn keeps_reserved(before: i64, after: i64, reserved: i64, negative_allowed: bool) -> Result<(), DomainError> {
+    if !negative_allowed && after < before && after < reserved {
+        return Err(DomainError::Conflict(format!(
+            "the balance would be {} days, below the {} days that requests in progress have reserved",
+            days(after),
+            days(reserved)
+        )));
+    }
+    Ok(())
+}
+
 /// Whether a balance stays within [`MAX_BALANCE`] either way.
 ///
 /// # Errors
@@ -327,6 +393,9 @@ impl Aggregate for LeaveLedger {
         match actor {
             Actor::System => Ok(()),
             Actor::User(_) if command.by_hr_manager && matches!(command.action, LeaveAction::Adjust { .. }) => Ok(()),
+            // The drafter of a leave request (the API reserves on the
+            // caller's own ledger only).
+            Actor::User(_) if matches!(command.action, LeaveAction::Reserve { .. }) => Ok(()),
             Actor::User(_) => Err(DomainError::Forbidden("only an HR manager adjusts leave".into())),
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         }
@@ -378,7 +447,7 @@ impl Aggregate for LeaveLedger {
                 }
                 Ok(events)
             }
-            LeaveAction::Adjust { adjustment_id, source, change, reason, by } => {
+            LeaveAction::Adjust { adjustment_id, source, change, reason, by, negative_allowed } => {
                 self.opened()?;
                 let reason = reason.trim();
                 if reason.is_empty() || reason.chars().count() > MAX_REASON {
@@ -390,6 +459,7 @@ impl Aggregate for LeaveLedger {
                     Change::Delta(delta) => before.checked_add(*delta).unwrap_or(i64::MAX),
                 };
                 bounded(after)?;
+                keeps_reserved(before, after, self.reserved_total(), *negative_allowed)?;
                 Ok(vec![LeaveEvent::Adjusted {
                     adjustment_id: *adjustment_id,
                     source: *source,
@@ -417,6 +487,17 @@ impl Aggregate for LeaveLedger {
                     after: before - quarters,
                 }])
             }
+            LeaveAction::Reserve { document, submission, quarters, negative_allowed } => {
+                self.reserve(*document, *submission, *quarters, *negative_allowed)
+            }
+            LeaveAction::Release { document, ended } => match self.reserved.get(document) {
+                Some(r) if r.submission <= *ended => Ok(vec![LeaveEvent::Released {
+                    document: *document,
+                    submission: r.submission,
+                    quarters: r.quarters,
+                }]),
+                _ => Ok(vec![]),
+            },
             LeaveAction::Restore { document } => {
                 let Some(used) = self.taken.get(document) else {
                     return Err(DomainError::NotFound(format!("leave taken by document {document}")));
@@ -460,6 +541,13 @@ impl Aggregate for LeaveLedger {
                 let plan = self.plan(*quarters);
                 self.spend(&plan);
                 self.taken.insert(*document, plan);
+                self.reserved.remove(document);
+            }
+            LeaveEvent::Reserved { document, submission, quarters, .. } => {
+                self.reserved.insert(*document, Reservation { submission: *submission, quarters: *quarters });
+            }
+            LeaveEvent::Released { document, .. } => {
+                self.reserved.remove(document);
             }
             LeaveEvent::Restored { document, .. } => {
                 if let Some(mut used) = self.taken.remove(document) {

@@ -85,21 +85,12 @@ fn rule_h4_a_ledger_opened_for_someone_hired_long_ago_counts_from_its_opening() 
 #[test]
 fn rule_h4_no_ledger_no_leave() {
     let ledger = LeaveLedger::default();
-    assert_eq!(ledger.check_request(4, 0, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
-    let adjust = LeaveCommand {
-        by_hr_manager: true,
-        action: LeaveAction::Adjust {
-            adjustment_id: Uuid::from_u128(1),
-            source: AdjustmentSource::Direct,
-            change: Change::Delta(4),
-            reason: "x".into(),
-            by: HR,
-        },
-    };
-    assert_eq!(ledger.decide(&adjust, at("2026-01-01T00:00:00Z")).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    let now = at("2026-01-01T00:00:00Z");
+    assert_eq!(ledger.decide(&reserve(DOCUMENT, 1, 4, false), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(ledger.decide(&adjust(Change::Delta(4), "x"), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
 }
 
-fn adjust(change: Change, reason: &str) -> LeaveCommand {
+fn adjust_with(change: Change, reason: &str, negative_allowed: bool) -> LeaveCommand {
     LeaveCommand {
         by_hr_manager: true,
         action: LeaveAction::Adjust {
@@ -108,8 +99,17 @@ fn adjust(change: Change, reason: &str) -> LeaveCommand {
             change,
             reason: reason.into(),
             by: HR,
+            negative_allowed,
         },
     }
+}
+
+fn adjust(change: Change, reason: &str) -> LeaveCommand {
+    adjust_with(change, reason, false)
+}
+
+fn reserve(document: Uuid, submission: u32, quarters: i64, negative_allowed: bool) -> LeaveCommand {
+    system(LeaveAction::Reserve { document, submission, quarters, negative_allowed })
 }
 
 #[test]
@@ -162,15 +162,163 @@ fn rule_h6_approval_deducts_and_cancellation_restores_the_same_days() {
     assert_eq!(back.decide(&restore, at("2026-01-01T00:00:00Z")), Ok(vec![]));
 }
 
+/// A ledger with 3 days (12 quarter days) left.
+fn three_days() -> Vec<LeaveEvent> {
+    vec![
+        LeaveEvent::Opened { hire_date: date("2020-03-02"), from: date("2026-11-01") },
+        LeaveEvent::Adjusted {
+            adjustment_id: Uuid::from_u128(1),
+            source: AdjustmentSource::Direct,
+            before: 0,
+            after: 12,
+            reason: "이월".into(),
+            by: HR,
+            at: at("2026-11-01T09:00:00+09:00"),
+        },
+    ]
+}
+
+fn reserved(document: Uuid, submission: u32, quarters: i64, balance: i64, reserved: i64) -> LeaveEvent {
+    LeaveEvent::Reserved { document, submission, quarters, balance, reserved }
+}
+
+const OTHER: Uuid = Uuid::from_u128(901);
+
 #[test]
-fn rule_h6_a_request_beyond_the_balance_is_refused_unless_negative_balances_are_allowed() {
-    let ledger = settle(opened("2025-03-01", "2025-03-01"), "2025-05-01");
-    assert_eq!(ledger.check_request(8, 0, false), Ok(()));
-    assert_eq!(ledger.check_request(9, 0, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
-    assert_eq!(ledger.check_request(9, 0, true), Ok(()));
-    // Requests still in progress count against what is left.
-    assert_eq!(ledger.check_request(5, 4, false).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
-    assert_eq!(ledger.check_request(4, 4, false), Ok(()));
+fn rule_h6_a_request_within_the_balance_reserves_its_days() {
+    let drafter = Actor::User(Uuid::from_u128(5));
+    given::<LeaveLedger>(three_days())
+        .when(drafter, reserve(DOCUMENT, 1, 8, false))
+        .then(vec![reserved(DOCUMENT, 1, 8, 12, 8)]);
+    // The same reservation again (a retry) changes nothing.
+    let mut events = three_days();
+    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    given::<LeaveLedger>(events.clone()).when(drafter, reserve(DOCUMENT, 1, 8, false)).then(vec![]);
+    // A reservation holds days without taking them from the balance.
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 8));
+    // Someone not logged in reserves nothing.
+    assert_eq!(
+        ledger.authorize(&Actor::Anonymous, &reserve(DOCUMENT, 1, 8, false)).map_err(|e| e.kind()),
+        Err(ErrorKind::Unauthenticated)
+    );
+}
+
+#[test]
+fn rule_h6_a_request_beyond_the_balance_less_the_reserved_days_is_refused() {
+    let mut events = three_days();
+    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    // 3 days left, 2 reserved: another 2 days is refused, 1 day fits.
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(OTHER, 1, 8, false)).then_refused(
+        DomainError::Conflict(
+            "the request is for 2 days but only 1 are left (2 days are reserved by requests in progress)".into(),
+        ),
+    );
+    given::<LeaveLedger>(events.clone())
+        .when(Actor::System, reserve(OTHER, 1, 4, false))
+        .then(vec![reserved(OTHER, 1, 4, 12, 12)]);
+    // Where the company allows negative balances, it is reserved anyway.
+    given::<LeaveLedger>(events)
+        .when(Actor::System, reserve(OTHER, 1, 8, true))
+        .then(vec![reserved(OTHER, 1, 8, 12, 16)]);
+    // Beyond the balance alone, too.
+    given::<LeaveLedger>(three_days()).when(Actor::System, reserve(DOCUMENT, 1, 13, false)).then_refused(
+        DomainError::Conflict(
+            "the request is for 3.25 days but only 3 are left (0 days are reserved by requests in progress)".into(),
+        ),
+    );
+}
+
+#[test]
+fn rule_h6_a_resubmission_reserves_again_without_counting_its_earlier_reservation() {
+    let mut events = three_days();
+    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    // Submitted again (a second submission) for 3 days: its own earlier
+    // reservation does not count against it.
+    given::<LeaveLedger>(events.clone())
+        .when(Actor::System, reserve(DOCUMENT, 2, 12, false))
+        .then(vec![reserved(DOCUMENT, 2, 12, 12, 12)]);
+    // A late reservation for an earlier submission changes nothing.
+    events.push(reserved(DOCUMENT, 2, 12, 12, 12));
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(DOCUMENT, 1, 8, false)).then(vec![]);
+    // The release of the first submission's end leaves the second's.
+    given::<LeaveLedger>(events)
+        .when(Actor::System, system(LeaveAction::Release { document: DOCUMENT, ended: 1 }))
+        .then(vec![]);
+}
+
+#[test]
+fn rule_h6_rejection_or_cancellation_releases_the_reservation() {
+    let mut events = three_days();
+    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    let release = |ended| system(LeaveAction::Release { document: DOCUMENT, ended });
+    // The submission is still in progress (ended: 0): kept.
+    given::<LeaveLedger>(events.clone()).when(Actor::System, release(0)).then(vec![]);
+    given::<LeaveLedger>(events.clone()).when(Actor::System, release(1)).then(vec![LeaveEvent::Released {
+        document: DOCUMENT,
+        submission: 1,
+        quarters: 8,
+    }]);
+    events.push(LeaveEvent::Released { document: DOCUMENT, submission: 1, quarters: 8 });
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 0));
+    // Released once; a request without a reservation (submitted before
+    // reservations existed) releases nothing.
+    given::<LeaveLedger>(events).when(Actor::System, release(u32::MAX)).then(vec![]);
+    given::<LeaveLedger>(three_days()).when(Actor::System, release(u32::MAX)).then(vec![]);
+    // Nobody but the system releases.
+    assert_eq!(
+        ledger.authorize(&Actor::User(Uuid::from_u128(5)), &release(1)).map_err(|e| e.kind()),
+        Err(ErrorKind::Forbidden)
+    );
+}
+
+#[test]
+fn rule_h6_the_final_approval_turns_the_reservation_into_the_taking() {
+    let mut events = three_days();
+    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    let take = system(LeaveAction::Take { document: DOCUMENT, quarters: 8 });
+    given::<LeaveLedger>(events.clone()).when(Actor::System, take.clone()).then(vec![LeaveEvent::Taken {
+        document: DOCUMENT,
+        quarters: 8,
+        before: 12,
+        after: 4,
+    }]);
+    events.push(LeaveEvent::Taken { document: DOCUMENT, quarters: 8, before: 12, after: 4 });
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    assert_eq!((ledger.balance(), ledger.reserved_total()), (4, 0));
+    // A late reservation or release of a document taken changes nothing.
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(DOCUMENT, 1, 8, false)).then(vec![]);
+    given::<LeaveLedger>(events)
+        .when(Actor::System, system(LeaveAction::Release { document: DOCUMENT, ended: u32::MAX }))
+        .then(vec![]);
+    // A request submitted before reservations existed is taken as before.
+    given::<LeaveLedger>(three_days()).when(Actor::System, take).then(vec![LeaveEvent::Taken {
+        document: DOCUMENT,
+        quarters: 8,
+        before: 12,
+        after: 4,
+    }]);
+}
+
+#[test]
+fn rule_h6_an_adjustment_below_the_reserved_days_is_refused_unless_negative_balances_are_allowed() {
+    let mut events = three_days();
+    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    let now = at("2026-11-26T09:00:00+09:00");
+    let refused = DomainError::Conflict(
+        "the balance would be 1 days, below the 2 days that requests in progress have reserved".into(),
+    );
+    assert_eq!(ledger.decide(&adjust(Change::Set(4), "정정"), now), Err(refused.clone()));
+    assert_eq!(ledger.decide(&adjust(Change::Delta(-8), "정정"), now), Err(refused));
+    // Down to the reserved days, or below where negative balances are
+    // allowed: accepted.
+    assert!(ledger.decide(&adjust(Change::Set(8), "정정"), now).is_ok());
+    assert!(ledger.decide(&adjust_with(Change::Set(0), "정정", true), now).is_ok());
+    // A balance already below what is reserved may still be raised.
+    let low = LeaveLedger { extra: 2, ..ledger };
+    assert!(low.decide(&adjust(Change::Delta(1), "정정"), now).is_ok());
 }
 
 #[test]

@@ -15,8 +15,9 @@ use crate::{ProjectionError, Projector, Transaction};
 
 /// `tenant/employee id` → the card.
 pub const HR_CARDS: &str = "hr_cards";
-/// `tenant/employee id` → `{ employeeId, hireDate, balance, nextDue, ledger }`
-/// (balance in quarter days; `ledger` is the domain state).
+/// `tenant/employee id` → `{ employeeId, hireDate, balance, reserved, nextDue,
+/// ledger }` (balance and the days reserved by leave requests in progress
+/// in quarter days; `ledger` is the domain state).
 pub const LEAVE_LEDGERS: &str = "leave_ledgers";
 /// `tenant/employee id/<stream version>` → one change of a balance.
 pub const LEAVE_ENTRIES: &str = "leave_entries";
@@ -45,7 +46,8 @@ fn card_row(id: Uuid, card: &domain::hr::Card) -> Value {
 /// One change of a balance, for the ledger's history.
 fn entry(event: &LeaveEvent, at: chrono::DateTime<chrono::Utc>) -> Option<Value> {
     Some(match event {
-        LeaveEvent::Opened { .. } => return None,
+        // Reservations hold days without changing the balance.
+        LeaveEvent::Opened { .. } | LeaveEvent::Reserved { .. } | LeaveEvent::Released { .. } => return None,
         LeaveEvent::Granted { accrual, after } => json!({
             "kind": "GRANTED", "quarters": accrual.quarters, "before": after - accrual.quarters, "after": after,
             "reason": format!("{:?} grant {}", accrual.kind, accrual.grant_id), "on": accrual.granted_on, "at": at,
@@ -117,7 +119,7 @@ impl Projector for HrProjector {
             LEAVE_LEDGERS,
             key,
             json!({ "employeeId": employee, "hireDate": ledger.hire_date, "balance": ledger.balance(),
-                    "nextDue": ledger.next_due(), "ledger": ledger }),
+                    "reserved": ledger.reserved_total(), "nextDue": ledger.next_due(), "ledger": ledger }),
         );
         Ok(())
     }

@@ -4,8 +4,14 @@
 
 use std::time::Duration;
 
+use commands::CommandContext;
+use domain::Actor;
+use domain::approval::{Document, DocumentAction, DocumentCommand};
+use domain::hr::LeaveLedger;
 use serde_json::{Value, json};
+use store::Direction;
 use tests::{Tenant, TestApp, code};
+use uuid::Uuid;
 
 struct Company {
     app: TestApp,
@@ -37,6 +43,38 @@ impl Company {
         let card = self.app.gql(Some(&self.hr), CARD, json!({ "input": input })).await;
         assert!(card["errors"].is_null(), "{card}");
         card["data"]["createHrCard"].clone()
+    }
+
+    /// A leave request form: the request of a number of days, approved by
+    /// lee.
+    async fn leave_request(&self) -> impl Fn(f64) -> Value {
+        let form = self
+            .app
+            .gql(
+                Some(&self.acme.admin_token),
+                "mutation { createApprovalForm(input: { name: \"휴가신청서\", abbreviation: \"LV\", public: false, leaveRequest: true, fields: [
+                    { key: \"days\", label: \"일수\", type: NUMBER, required: true },
+                    { key: \"period\", label: \"기간\", type: DATE_RANGE, required: true }] }) { id } }",
+                json!({}),
+            )
+            .await["data"]["createApprovalForm"]["id"]
+            .clone();
+        let lee = self.lee.0.clone();
+        move |days: f64| json!({ "input": { "formId": form, "title": "연차 신청", "fields": { "days": days, "period": { "from": "2026-12-01", "to": "2026-12-02" } }, "line": { "approverIds": [lee] } } })
+    }
+
+    /// Waits until kim's reserved days are `expected` (the process managers
+    /// release them).
+    async fn reserved_becomes(&self, expected: f64) {
+        let mut held = Value::Null;
+        for _ in 0..400 {
+            held = self.app.gql(Some(&self.kim.1), HELD, json!({})).await;
+            if held["data"]["leaveBalance"]["reservedDays"].as_f64() == Some(expected) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the reserved days never became {expected}: {held}");
     }
 
     /// A balance once the processes have caught up with `expected` days.
@@ -124,30 +162,17 @@ async fn rule_h6_a_leave_request_approved_then_cancelled() {
     let adjust = "mutation($e: UUID!, $d: Float!, $m: AdjustMode!) { adjustLeave(employeeId: $e, days: $d, mode: $m, reason: \"이월\") { days } }";
     let set = co.app.gql(Some(&co.hr), adjust, json!({ "e": co.kim.0, "d": 10, "m": "SET" })).await;
     assert_eq!(set["data"]["adjustLeave"]["days"], 10.0, "{set}");
-    let admin = Some(co.acme.admin_token.as_str());
-    let form = co
-        .app
-        .gql(
-            admin,
-            "mutation { createApprovalForm(input: { name: \"휴가신청서\", abbreviation: \"LV\", public: false, leaveRequest: true, fields: [
-                { key: \"days\", label: \"일수\", type: NUMBER, required: true },
-                { key: \"period\", label: \"기간\", type: DATE_RANGE, required: true }] }) { id } }",
-            json!({}),
-        )
-        .await["data"]["createApprovalForm"]["id"]
-        .clone();
-    let submit = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id status } }";
-    let request = |days: f64| json!({ "input": { "formId": form, "title": "연차 신청", "fields": { "days": days, "period": { "from": "2026-12-01", "to": "2026-12-02" } }, "line": { "approverIds": [co.lee.0] } } });
+    let request = co.leave_request().await;
     // A day count not in quarter days, beyond the balance, or from lee, who
     // has no ledger at all: refused.
-    assert_eq!(code(&co.app.gql(Some(&co.kim.1), submit, request(0.3)).await), "VALIDATION");
-    assert_eq!(code(&co.app.gql(Some(&co.kim.1), submit, request(10.25)).await), "CONFLICT");
-    assert_eq!(code(&co.app.gql(Some(&co.lee.1), submit, request(1.0)).await), "CONFLICT");
-    let submitted = co.app.gql(Some(&co.kim.1), submit, request(1.5)).await;
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), SUBMIT, request(0.3)).await), "VALIDATION");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), SUBMIT, request(10.25)).await), "CONFLICT");
+    assert_eq!(code(&co.app.gql(Some(&co.lee.1), SUBMIT, request(1.0)).await), "CONFLICT");
+    let submitted = co.app.gql(Some(&co.kim.1), SUBMIT, request(1.5)).await;
     let id = submitted["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{submitted}")).to_owned();
     assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
     // The request in progress counts against what is left.
-    assert_eq!(code(&co.app.gql(Some(&co.kim.1), submit, request(9.0)).await), "CONFLICT");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), SUBMIT, request(9.0)).await), "CONFLICT");
     let approve = "mutation($id: UUID!) { approveDocument(id: $id) { status } }";
     assert_eq!(
         co.app.gql(Some(&co.lee.1), approve, json!({ "id": id })).await["data"]["approveDocument"]["status"],
@@ -163,7 +188,7 @@ async fn rule_h6_a_leave_request_approved_then_cancelled() {
     );
     assert_eq!(co.app.gql(Some(&co.kim.1), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 10.0);
     // A rejected request deducts nothing.
-    let rejected = co.app.gql(Some(&co.kim.1), submit, request(2.0)).await;
+    let rejected = co.app.gql(Some(&co.kim.1), SUBMIT, request(2.0)).await;
     let rejected = rejected["data"]["submitDocument"]["id"].clone();
     let reject = "mutation($id: UUID!) { rejectDocument(id: $id, comment: \"다른 날로\") { status } }";
     assert_eq!(
@@ -176,6 +201,96 @@ async fn rule_h6_a_leave_request_approved_then_cancelled() {
         .gql(Some(&co.kim.1), "{ leaveHistory { edges { node { kind quarters before after reason } } } }", json!({}))
         .await;
     tests::snapshot_settings().bind(|| insta::assert_json_snapshot!("leave_history_after_cancel", history["data"]));
+}
+
+const SUBMIT: &str = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id status } }";
+const ADJUST: &str = "mutation($e: UUID!, $d: Float!, $m: AdjustMode!) { adjustLeave(employeeId: $e, days: $d, mode: $m, reason: \"정정\") { days } }";
+const HELD: &str = "{ leaveBalance { days reservedDays } }";
+
+// rule H6: the check and the reservation are one decision on the ledger
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_h6_concurrent_leave_requests_never_take_more_than_the_balance() {
+    let co = company("reserve.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    let set = co.app.gql(Some(&co.hr), ADJUST, json!({ "e": co.kim.0, "d": 3, "m": "SET" })).await;
+    assert_eq!(set["data"]["adjustLeave"]["days"], 3.0, "{set}");
+    let request = co.leave_request().await;
+    // Eight requests of 2 days at the same moment, with 3 days left.
+    let answers = futures::future::join_all((0..8).map(|_| co.app.gql(Some(&co.kim.1), SUBMIT, request(2.0)))).await;
+    let accepted: Vec<&Value> = answers.iter().filter(|a| a["errors"].is_null()).collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    for refused in answers.iter().filter(|a| !a["errors"].is_null()) {
+        assert_eq!(code(refused), "CONFLICT", "{refused}");
+        let message = refused["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("only 1 are left"), "{message}");
+    }
+    let id = accepted[0]["data"]["submitDocument"]["id"].clone();
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 3.0, "reservedDays": 2.0 }), "{held}");
+    // HR cannot lower the balance below what the request holds.
+    let head = co.app.head().await;
+    let lowered = co.app.gql(Some(&co.hr), ADJUST, json!({ "e": co.kim.0, "d": -2, "m": "DELTA" })).await;
+    assert_eq!(code(&lowered), "CONFLICT", "{lowered}");
+    let csv = "mutation($csv: String!) { uploadLeaveAdjustments(csv: $csv) }";
+    let low = co.app.gql(Some(&co.hr), csv, json!({ "csv": "employee_no,balance_days,reason\nE-1,1,정정\n" })).await;
+    assert_eq!(code(&low), "VALIDATION", "{low}");
+    let everyone = "mutation { adjustLeaveForEveryone(deltaDays: -1.5, reason: \"정정\") }";
+    assert_eq!(code(&co.app.gql(Some(&co.hr), everyone, json!({})).await), "CONFLICT");
+    assert_eq!(co.app.head().await, head, "nothing was written");
+    // The approval takes the reserved days: 1 day is left.
+    let approve = "mutation($id: UUID!) { approveDocument(id: $id) { status } }";
+    let approved = co.app.gql(Some(&co.lee.1), approve, json!({ "id": id })).await;
+    assert_eq!(approved["data"]["approveDocument"]["status"], "COMPLETED", "{approved}");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 1.0, "reservedDays": 0.0 }), "{held}");
+    // A rejected request releases its day at once, so it may be asked for
+    // again; a request beyond what is left reserves nothing.
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), SUBMIT, request(1.25)).await), "CONFLICT");
+    let one = co.app.gql(Some(&co.kim.1), SUBMIT, request(1.0)).await;
+    let one = one["data"]["submitDocument"]["id"].clone();
+    assert_eq!(co.app.gql(Some(&co.kim.1), HELD, json!({})).await["data"]["leaveBalance"]["reservedDays"], 1.0);
+    let reject = "mutation($id: UUID!) { rejectDocument(id: $id) { status } }";
+    assert_eq!(
+        co.app.gql(Some(&co.lee.1), reject, json!({ "id": one })).await["data"]["rejectDocument"]["status"],
+        "REJECTED"
+    );
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 1.0, "reservedDays": 0.0 }), "{held}");
+    // Resubmitted (a second submission) it reserves again; cancelled, it
+    // releases again.
+    let resubmit = "mutation($id: UUID!, $input: DocumentInput!) { submitDocument(id: $id, input: $input) { status } }";
+    let mut again = request(1.0);
+    again["id"] = one.clone();
+    let again = co.app.gql(Some(&co.kim.1), resubmit, again).await;
+    assert_eq!(again["data"]["submitDocument"]["status"], "IN_PROGRESS", "{again}");
+    assert_eq!(co.app.gql(Some(&co.kim.1), HELD, json!({})).await["data"]["leaveBalance"]["reservedDays"], 1.0);
+    let cancel = "mutation($id: UUID!) { cancelLeaveRequest(id: $id, reason: \"일정 변경\") { status } }";
+    assert_eq!(
+        co.app.gql(Some(&co.kim.1), cancel, json!({ "id": one })).await["data"]["cancelLeaveRequest"]["status"],
+        "CANCELLED"
+    );
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 1.0, "reservedDays": 0.0 }), "{held}");
+    // A submission refused after its days were reserved (a blank title)
+    // releases them.
+    let mut blank = request(1.0);
+    blank["input"]["title"] = json!(" ");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), SUBMIT, blank).await), "VALIDATION");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 1.0, "reservedDays": 0.0 }), "{held}");
+    let ledger = commands::stream_name::<LeaveLedger>(co.kim.0.parse().unwrap());
+    let events = tests::live_services(&co.app).store.read_stream(&ledger, Direction::Backwards, None, 2).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(types, ["LeaveReservationReleased", "LeaveReserved"]);
+    // A rejection the API did not follow up (its process stopped in
+    // between) is released by the process managers.
+    let last = co.app.gql(Some(&co.kim.1), SUBMIT, request(1.0)).await;
+    let last: Uuid = serde_json::from_value(last["data"]["submitDocument"]["id"].clone()).expect("submitted");
+    let lee: Uuid = co.lee.0.parse().unwrap();
+    let context = CommandContext::new(Uuid::now_v7(), Actor::User(lee), Some(co.acme.id.parse().unwrap()));
+    let reject = DocumentCommand { by: lee, action: DocumentAction::Reject { comment: None, on_behalf: None } };
+    tests::live_services(&co.app).commands.execute::<Document>(last, &context, reject).await.expect("rejected");
+    co.reserved_becomes(0.0).await;
 }
 
 // rule H5

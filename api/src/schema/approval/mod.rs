@@ -205,25 +205,6 @@ pub(crate) async fn backup_archive(services: &Services, token: &str, id: Uuid) -
     bytes.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))
 }
 
-/// The quarter days that `drafter`'s leave requests still in progress ask
-/// for (rule H6: they count against the balance before they are approved).
-pub(crate) async fn pending_leave(services: &Services, tenant: Uuid, drafter: Uuid) -> ApiResult<i64> {
-    let owner = owner_name(domain::approval::Owner::User(drafter));
-    let prefix = format!("{}/", box_key(tenant, &owner, box_name(domain::approval::DocBox::InProgress)));
-    let items = services.read_models().scan(APPROVAL_BOX_ITEMS, &prefix, None, MAX_ROWS).await?;
-    let mut pending = 0;
-    for (_, item) in items {
-        let id: Uuid = serde_json::from_value(item["documentId"].clone()).map_err(ApiError::internal)?;
-        if let Some((document, _)) = stored(services, tenant, id).await?
-            && document.drafter == drafter
-            && document.status == Some(domain::approval::Status::InProgress)
-        {
-            pending += document.leave_quarters().unwrap_or(0);
-        }
-    }
-    Ok(pending)
-}
-
 fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
     DomainError::invalid(field, message).into()
 }

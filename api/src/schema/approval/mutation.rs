@@ -6,9 +6,11 @@ use std::collections::BTreeSet;
 use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, Utc};
 use domain::approval::{
-    Absence, AbsenceAction, AbsenceCommand, Absences, ApprovalSetup, ApprovalSetupAction, ApprovalSetupCommand,
-    BackupAction, BackupCommand, Backups, DocumentAction, Draft, OnBehalf, backup,
+    Absence, AbsenceAction, AbsenceCommand, Absences, ApprovalSettings as Settings, ApprovalSetup, ApprovalSetupAction,
+    ApprovalSetupCommand, BackupAction, BackupCommand, Backups, Document, DocumentAction, DocumentCommand, Draft,
+    OnBehalf, backup,
 };
+use domain::hr::{LeaveAction, LeaveCommand, LeaveLedger};
 use domain::values::Role;
 use projections::projectors::ORG_DEPARTMENTS;
 use uuid::Uuid;
@@ -17,10 +19,9 @@ use super::types::{
     AbsenceView, ApprovalDocument, ApprovalForm, ApprovalMode, ApprovalSettings, DocumentBackup, DocumentInput,
     FormInput,
 };
-use super::{act, department_of, handled_by, invalid, pending_leave};
+use super::{act, department_of, handled_by, invalid, readable};
 use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
-use crate::schema::hr::check_leave_request;
 use crate::schema::{Caller, caller, caller_context, load_user, services};
 
 /// The users among `ids` that exist in the tenant.
@@ -85,6 +86,53 @@ async fn draft(services: &Services, caller: &Caller, input: DocumentInput) -> Ap
     }
     let department = department_of(services, caller.tenant, caller.user.id).await?;
     Ok((Draft { form, title: input.title, fields: input.fields.0, line }, department))
+}
+
+/// Rule H6: a leave request of `quarters` reserves its days on the
+/// drafter's ledger, then is submitted as the submission it reserved for:
+/// concurrent requests take turns on the ledger's stream, so together they
+/// never take more than the balance unless the company allows negative
+/// balances. Both run in a task of their own, so a client that goes away
+/// cannot leave a reservation without its submission; when the submission
+/// fails, the reservation is released (`commands::release_unsubmitted`).
+async fn leave_request(
+    ctx: &Context<'_>,
+    caller: &Caller,
+    id: Uuid,
+    command_id: Option<Uuid>,
+    quarters: i64,
+    (draft, department, settings): (Draft, Option<Uuid>, Settings),
+) -> ApiResult<ApprovalDocument> {
+    let services = services(ctx).clone();
+    let document = services.commands.load::<Document>(id).await?.state;
+    let submission = document.next_submission();
+    let negative_allowed = settings.negative_leave_allowed;
+    let submit = DocumentAction::Submit { draft, department, settings, submission: Some(submission) };
+    if document.status.is_some() && document.drafter != caller.user.id {
+        // Someone else's document: refused as any submission of it is.
+        return act(ctx, caller, id, command_id, submit).await;
+    }
+    let context = caller_context(ctx, caller, command_id);
+    let mut reserving = context.clone();
+    reserving.command_id = Uuid::new_v5(&context.command_id, b"reserve-leave");
+    let (tenant, drafter) = (caller.tenant, caller.user.id);
+    let reserve = LeaveCommand {
+        by_hr_manager: false,
+        action: LeaveAction::Reserve { document: id, submission, quarters, negative_allowed },
+    };
+    let task = services.clone();
+    let submitted = tokio::spawn(async move {
+        let reserved = task.execute::<LeaveLedger>(drafter, &reserving, reserve).await?;
+        let submitted = task.execute::<Document>(id, &context, DocumentCommand { by: drafter, action: submit }).await;
+        if submitted.is_err() && !reserved.events.is_empty() {
+            commands::release_unsubmitted(&task.commands, tenant, drafter, id, submission).await?;
+        }
+        submitted
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    services.follow_document(tenant, id, &submitted.events).await?;
+    readable(&services, caller, id).await
 }
 
 /// The absences of the approver a delegate acts for (대결, rule A4).
@@ -176,12 +224,12 @@ impl ApprovalMutation {
         let settings =
             services.commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.settings;
         let (draft, department) = draft(services, &caller, input).await?;
-        if let Some(requested) = draft.form.leave_quarters(&draft.fields) {
-            let pending = pending_leave(services, caller.tenant, caller.user.id).await?;
-            check_leave_request(services, caller.user.id, requested, pending, settings.negative_leave_allowed).await?;
-        }
         let id = id.unwrap_or_else(|| new_id(command_id));
-        Ok(act(ctx, &caller, id, command_id, DocumentAction::Submit { draft, department, settings }).await?)
+        if let Some(quarters) = draft.form.leave_quarters(&draft.fields) {
+            return Ok(leave_request(ctx, &caller, id, command_id, quarters, (draft, department, settings)).await?);
+        }
+        let submit = DocumentAction::Submit { draft, department, settings, submission: None };
+        Ok(act(ctx, &caller, id, command_id, submit).await?)
     }
 
     /// Approves at one's turn; FINAL is 전결, AHEAD is 선결. With
