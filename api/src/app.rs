@@ -127,8 +127,9 @@ impl Services {
             metrics: Metrics::new().context("registering metrics")?,
             ready: AtomicBool::new(false),
         });
-        // Ready once the read models have caught up with the log as it was
-        // at start.
+        // Ready once every read model has caught up with the log as it was
+        // at start, or has stopped at an event it cannot apply: the others
+        // serve, and `/healthz` and `/metrics` name the stopped one.
         let head = *services.store.head().borrow();
         let waiting = services.clone();
         tokio::spawn(async move {
@@ -151,7 +152,8 @@ impl Services {
     }
 
     /// Runs a command and waits until the read models show its effect, so
-    /// that the front end reads its own writes.
+    /// that the front end reads its own writes (a projector stopped at an
+    /// event it cannot apply is not waited for).
     ///
     /// # Errors
     /// The command's refusal or failure, as the client should see it.

@@ -100,18 +100,33 @@ impl From<CommandError> for ApiError {
             CommandError::CommandIdReused(id) => {
                 Self::new(Code::Conflict, format!("the command id {id} was already used for another request"))
             }
-            CommandError::Store(store::StoreError::Unavailable(detail)) => {
+            CommandError::Store(e) => e.into(),
+            other => Self::internal(other),
+        }
+    }
+}
+
+/// Input a store cannot take (NUL in a name, a key or a cursor) is the
+/// client's to fix: `VALIDATION`, with nothing written.
+impl From<store::StoreError> for ApiError {
+    fn from(e: store::StoreError) -> Self {
+        match e {
+            store::StoreError::InvalidInput(reason) => Self::new(Code::Validation, reason),
+            store::StoreError::Unavailable(detail) => {
                 tracing::error!(error = %detail, "event store unavailable");
                 Self::new(Code::Internal, "the event store is unavailable; nothing was saved, try again later")
             }
-            other => Self::internal(other),
+            other @ store::StoreError::Conflict { .. } => Self::internal(other),
         }
     }
 }
 
 impl From<projections::ProjectionError> for ApiError {
     fn from(e: projections::ProjectionError) -> Self {
-        Self::internal(e)
+        match e {
+            projections::ProjectionError::InvalidInput(reason) => Self::new(Code::Validation, reason),
+            other => Self::internal(other),
+        }
     }
 }
 
@@ -128,3 +143,22 @@ impl From<ApiError> for FieldError {
 
 /// Shorthand for resolvers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // What a store cannot take (NUL in a name, a key, a cursor) is the
+    // client's to fix; a store that is away is not.
+    #[test]
+    fn input_a_store_refuses_is_validation_and_a_failing_store_internal() {
+        let refused = store::StoreError::InvalidInput("a stream name cannot hold NUL".into());
+        assert_eq!(ApiError::from(refused.clone()).code, Code::Validation);
+        assert_eq!(ApiError::from(CommandError::Store(refused)).code, Code::Validation);
+        let away = store::StoreError::Unavailable("connection refused".into());
+        assert_eq!(ApiError::from(CommandError::Store(away)).code, Code::Internal);
+        let key = projections::ProjectionError::InvalidInput("a read-model key cannot hold NUL".into());
+        assert_eq!(ApiError::from(key).code, Code::Validation);
+        assert_eq!(ApiError::from(projections::ProjectionError::Store("timeout".into())).code, Code::Internal);
+    }
+}

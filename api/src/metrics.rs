@@ -1,5 +1,7 @@
-//! Prometheus metrics: requests and latencies, appends, projection lag.
+//! Prometheus metrics: requests and latencies, appends, projection lag,
+//! projectors' checkpoints and stops.
 
+use projections::Progress;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
@@ -12,7 +14,13 @@ pub struct Metrics {
     pub events_appended: IntCounter,
     pub commands: IntCounterVec,
     projection_lag: IntGaugeVec,
+    checkpoint: IntGaugeVec,
+    stopped: IntGaugeVec,
+    stopped_at: IntGaugeVec,
 }
+
+/// The longest reason of a stop shown as a label value.
+const REASON_CHARS: usize = 200;
 
 impl Metrics {
     /// # Errors
@@ -34,20 +42,58 @@ impl Metrics {
             Opts::new("groupware_projection_lag_events", "Events appended but not yet applied, per projector"),
             &["projector"],
         )?;
+        let checkpoint = IntGaugeVec::new(
+            Opts::new("groupware_projector_checkpoint", "Position of the last event applied, per projector"),
+            &["projector"],
+        )?;
+        let stopped = IntGaugeVec::new(
+            Opts::new(
+                "groupware_projector_stopped",
+                "1 when the projector stopped at an event it cannot apply (until a restart), else 0",
+            ),
+            &["projector"],
+        )?;
+        let stopped_at = IntGaugeVec::new(
+            Opts::new(
+                "groupware_projector_stopped_event",
+                "Position of the event a stopped projector cannot apply, with its stream, type and the reason",
+            ),
+            &["projector", "stream", "type", "reason"],
+        )?;
+        for metric in [&projection_lag, &checkpoint, &stopped, &stopped_at] {
+            registry.register(Box::new(metric.clone()))?;
+        }
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(events_appended.clone()))?;
         registry.register(Box::new(commands.clone()))?;
-        registry.register(Box::new(projection_lag.clone()))?;
-        Ok(Self { registry, requests, latency, events_appended, commands, projection_lag })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            events_appended,
+            commands,
+            projection_lag,
+            checkpoint,
+            stopped,
+            stopped_at,
+        })
     }
 
-    /// The text exposition, with the projection lag measured now.
-    pub fn render(&self, head: u64, checkpoints: &[(&'static str, u64)]) -> String {
-        for (projector, checkpoint) in checkpoints {
-            self.projection_lag
-                .with_label_values(&[*projector])
-                .set(i64::try_from(head.saturating_sub(*checkpoint)).unwrap_or(i64::MAX));
+    /// The text exposition, with the projectors' progress measured now.
+    pub fn render(&self, head: u64, progress: &[(&'static str, Progress)]) -> String {
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.stopped_at.reset();
+        for (projector, progress) in progress {
+            self.projection_lag.with_label_values(&[*projector]).set(gauge(head.saturating_sub(progress.checkpoint)));
+            self.checkpoint.with_label_values(&[*projector]).set(gauge(progress.checkpoint));
+            self.stopped.with_label_values(&[*projector]).set(i64::from(progress.stopped.is_some()));
+            if let Some(stop) = &progress.stopped {
+                let reason: String = stop.reason.chars().take(REASON_CHARS).collect();
+                self.stopped_at
+                    .with_label_values(&[*projector, stop.stream.as_str(), stop.event_type.as_str(), reason.as_str()])
+                    .set(gauge(stop.position));
+            }
         }
         let mut buffer = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buffer) {

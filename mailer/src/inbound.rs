@@ -1,6 +1,7 @@
 //! Inbound mail: a raw RFC 5322 message from the tenant's mail transfer
 //! agent, parsed with mail-parser.
 
+use domain::mail::{OCTET_STREAM, media_type};
 use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
 
 /// Why a message cannot be taken.
@@ -16,6 +17,8 @@ pub enum InboundError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundAttachment {
     pub name: String,
+    /// A valid media type ([`domain::mail::media_type`]); `application/
+    /// octet-stream` when the message's is missing or malformed.
     pub content_type: String,
     pub bytes: Vec<u8>,
 }
@@ -82,11 +85,8 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, InboundError> {
             name: part.attachment_name().unwrap_or("attachment").to_owned(),
             content_type: part
                 .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{sub}", ct.ctype()),
-                    None => ct.ctype().to_owned(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into()),
+                .and_then(|ct| ct.subtype().and_then(|sub| media_type(&format!("{}/{sub}", ct.ctype())).ok()))
+                .unwrap_or_else(|| OCTET_STREAM.into()),
             bytes: part.contents().to_vec(),
         })
         .collect();
@@ -127,6 +127,15 @@ mod tests {
         assert_eq!(message.attachments.len(), 1);
         assert_eq!(message.attachments[0].name, "report.pdf");
         assert_eq!(message.attachments[0].content_type, "application/pdf");
+        assert_eq!(message.attachments[0].bytes, b"%PDF-1.4");
+    }
+
+    // A malformed media type is not kept: the file is taken as bytes.
+    #[test]
+    fn an_attachment_with_a_malformed_media_type_is_an_octet_stream() {
+        let raw = RAW.replace("Content-Type: application/pdf", "Content-Type: app<li>cation/p\"df\"");
+        let message = parse(raw.as_bytes()).unwrap();
+        assert_eq!(message.attachments[0].content_type, OCTET_STREAM);
         assert_eq!(message.attachments[0].bytes, b"%PDF-1.4");
     }
 

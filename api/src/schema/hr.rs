@@ -251,10 +251,17 @@ async fn details(services: &Services, caller: &Caller, input: HrCardInput) -> Ap
     {
         return Err(DomainError::invalid("userId", format!("no user {user} in this company")).into());
     }
-    if let Some(photo) = &input.photo_sha256
-        && services.blobs.size(caller.tenant, photo).map_err(ApiError::internal)?.is_none()
-    {
-        return Err(DomainError::invalid("photoSha256", "upload the photo first").into());
+    if let Some(photo) = &input.photo_sha256 {
+        let size = services.blobs.size(caller.tenant, photo).map_err(|e| match e {
+            blobs::BlobError::BadDigest(_) => {
+                DomainError::invalid("photoSha256", "a photo is named by its SHA-256 digest: 64 lower-case hex digits")
+                    .into()
+            }
+            other => ApiError::internal(other),
+        })?;
+        if size.is_none() {
+            return Err(DomainError::invalid("photoSha256", "upload the photo first").into());
+        }
     }
     let resident = input.resident_number.as_deref().map(ResidentNumber::parse).transpose()?;
     let birth_date = input.birth_date.or_else(|| resident.as_ref().and_then(ResidentNumber::birth_date));

@@ -40,7 +40,7 @@ pub(super) async fn stream_history(
     let not_found = || ApiError::not_found(format!("stream `{stream}`"));
     // A stream is the tenant's when its events say so; another tenant's
     // stream reads as missing.
-    let last = store.read_stream(stream, Direction::Backwards, None, 1).await.map_err(ApiError::internal)?;
+    let last = store.read_stream(stream, Direction::Backwards, None, 1).await?;
     let Some(last) = last.first() else { return Err(not_found()) };
     if last.metadata.tenant != Some(caller.tenant) {
         return Err(not_found());
@@ -55,8 +55,7 @@ pub(super) async fn stream_history(
             let start = before.map(|v| v - 1);
             store.read_stream(stream, Direction::Backwards, start, window.size + 1).await
         }
-    }
-    .map_err(ApiError::internal)?;
+    }?;
     if events.iter().any(|e| e.metadata.tenant != Some(caller.tenant)) {
         return Err(not_found());
     }

@@ -18,6 +18,87 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// The default limit of a mail's attachments, in bytes (25 MB).
 pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 25 * 1000 * 1000;
 
+/// The longest media type of an attachment, parameters included.
+pub const MAX_MEDIA_TYPE_CHARS: usize = 255;
+/// The media type of a file when nothing better is known.
+pub const OCTET_STREAM: &str = "application/octet-stream";
+
+/// A character of an RFC 2045 token.
+fn token_char(c: char) -> bool {
+    c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c)
+}
+
+/// The length of the token at the start of `s`.
+fn token_len(s: &str) -> usize {
+    s.find(|c| !token_char(c)).unwrap_or(s.len())
+}
+
+/// Checks a media type (RFC 2045 / 6838): `type/subtype` of tokens,
+/// optionally followed by `; name=value` parameters (values are tokens or
+/// quoted strings), printable ASCII only, at most
+/// [`MAX_MEDIA_TYPE_CHARS`] characters. Returns it trimmed, its type and
+/// subtype lower-cased. It ends up in a `Content-Type` header of downloads
+/// and outgoing mail, so no control character (CR, LF, NUL) gets through.
+///
+/// # Errors
+/// [`DomainError::Invalid`] (field `attachments`) for anything else.
+pub fn media_type(input: &str) -> Result<String, DomainError> {
+    let invalid = || {
+        let shown: String = input.chars().take(40).filter(|c| !c.is_control()).collect();
+        DomainError::invalid(
+            "attachments",
+            format!("`{shown}` is not a media type (type/subtype, at most {MAX_MEDIA_TYPE_CHARS} characters)"),
+        )
+    };
+    let trimmed = input.trim_matches(' ');
+    if trimmed.len() > MAX_MEDIA_TYPE_CHARS || !trimmed.chars().all(|c| c == ' ' || c.is_ascii_graphic()) {
+        return Err(invalid());
+    }
+    let type_len = token_len(trimmed);
+    let rest = &trimmed[type_len..];
+    let subtype_len = rest.strip_prefix('/').map_or(0, token_len);
+    if type_len == 0 || subtype_len == 0 {
+        return Err(invalid());
+    }
+    let essence_len = type_len + 1 + subtype_len;
+    let mut params = &trimmed[essence_len..];
+    loop {
+        params = params.trim_start_matches(' ');
+        let Some(param) = params.strip_prefix(';') else { break };
+        let param = param.trim_start_matches(' ');
+        if param.is_empty() {
+            params = param;
+            break;
+        }
+        let name_len = token_len(param);
+        let value = param[name_len..].strip_prefix('=').filter(|_| name_len > 0).ok_or_else(invalid)?;
+        let value_len = match value.strip_prefix('"') {
+            Some(quoted) => {
+                let mut escaped = false;
+                let end = quoted
+                    .char_indices()
+                    .find(|&(_, c)| {
+                        let closes = c == '"' && !escaped;
+                        escaped = c == '\\' && !escaped;
+                        closes
+                    })
+                    .map(|(i, _)| i)
+                    .ok_or_else(invalid)?;
+                end + 2
+            }
+            None => token_len(value),
+        };
+        if value_len == 0 {
+            return Err(invalid());
+        }
+        params = &value[value_len..];
+    }
+    if !params.is_empty() {
+        return Err(invalid());
+    }
+    Ok(format!("{}{}", trimmed[..essence_len].to_ascii_lowercase(), &trimmed[essence_len..]))
+}
+
 /// A file attached to a mail; its bytes live in the blob store under its
 /// SHA-256 digest, never in the log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,13 +129,14 @@ impl Content {
     ///
     /// # Errors
     /// [`DomainError::Invalid`] for a subject with a line break or over its
-    /// length; [`DomainError::LimitExceeded`] for bodies or attachments over
-    /// their limits.
+    /// length, a bad file name or media type ([`media_type`]);
+    /// [`DomainError::LimitExceeded`] for bodies or attachments over their
+    /// limits.
     pub fn parse(
         subject: &str,
         text: &str,
         html: Option<&str>,
-        attachments: Vec<Attachment>,
+        mut attachments: Vec<Attachment>,
         attachment_limit: u64,
     ) -> Result<Self, DomainError> {
         let subject = subject.trim();
@@ -79,11 +161,12 @@ impl Content {
                 "the attachments of a mail total at most {attachment_limit} bytes; these total {total}"
             )));
         }
-        for attachment in &attachments {
+        for attachment in &mut attachments {
             let name = attachment.name.trim();
             if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
                 return Err(DomainError::invalid("attachments", format!("`{name}` is not a file name")));
             }
+            attachment.content_type = media_type(&attachment.content_type)?;
         }
         Ok(Self { subject: subject.to_owned(), text: text.to_owned(), html: html.map(str::to_owned), attachments })
     }
@@ -261,6 +344,44 @@ mod tests {
             Content::parse("s", "", None, vec![attachment(limit), attachment(1)], limit),
             Err(DomainError::LimitExceeded(_))
         ));
+    }
+
+    #[test]
+    fn media_types_are_type_slash_subtype_with_parameters_and_nothing_else() {
+        for (given, kept) in [
+            ("application/pdf", "application/pdf"),
+            (" Text/HTML ; charset=UTF-8", "text/html ; charset=UTF-8"),
+            ("text/plain; charset=\"utf-8\"; format=flowed;", "text/plain; charset=\"utf-8\"; format=flowed;"),
+            (
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            ),
+            ("text/plain; name=\"a \\\" b\"", "text/plain; name=\"a \\\" b\""),
+        ] {
+            assert_eq!(media_type(given).as_deref(), Ok(kept), "{given}");
+        }
+        let long = format!("application/{}", "x".repeat(MAX_MEDIA_TYPE_CHARS));
+        for bad in [
+            "",
+            "pdf",
+            "/pdf",
+            "application/",
+            "text/plain\r\nX-Injected: 1",
+            "text/plain\0",
+            "text\t/plain",
+            "text/pl ain",
+            "text/plain; charset",
+            "text/plain; =utf-8",
+            "text/plain; name=\"open",
+            "a/b/c",
+            "텍스트/plain",
+            long.as_str(),
+        ] {
+            assert!(matches!(media_type(bad), Err(DomainError::Invalid { field: "attachments", .. })), "{bad:?}");
+        }
+        let mut crlf = attachment(1);
+        crlf.content_type = "text/plain\r\nX-Injected: 1".into();
+        assert!(Content::parse("s", "", None, vec![crlf], 10).is_err());
     }
 
     #[test]

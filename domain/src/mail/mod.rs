@@ -10,4 +10,6 @@ pub use mailbox::{
     DAILY_DELIVERIES, DeliveryReport, Forwarding, InboxDelivery, IncomingMail, MAX_FORWARDING, MAX_RECIPIENTS, Mailbox,
     MailboxAction, MailboxCommand, MailboxEvent, recall_window,
 };
-pub use message::{Attachment, Content, Draft, Folder, OutgoingMail, QuotaUse, Recipient, RecipientKind};
+pub use message::{
+    Attachment, Content, Draft, Folder, OCTET_STREAM, OutgoingMail, QuotaUse, Recipient, RecipientKind, media_type,
+};

@@ -11,5 +11,6 @@ mod hr;
 mod http_surface;
 mod mail;
 mod organisation;
+mod poison;
 mod read_models;
 mod restart;

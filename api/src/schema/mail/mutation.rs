@@ -529,7 +529,13 @@ async fn upload(ctx: &Context<'_>, caller: &Caller, file: Upload) -> ApiResult<A
     if name.is_empty() {
         return Err(field_error("file", "the file has no name"));
     }
-    let content_type = value.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+    // The part's own type when it is a valid one; the client may name
+    // another when it sends the mail.
+    let content_type = value
+        .content_type
+        .as_deref()
+        .and_then(|t| domain::mail::media_type(t).ok())
+        .unwrap_or_else(|| domain::mail::OCTET_STREAM.into());
     let (blobs, tenant, limit) = (services.blobs.clone(), caller.tenant, services.settings.attachment_limit);
     let mut reader = value.into_read();
     let stored = tokio::task::spawn_blocking(move || blobs.put(tenant, &mut reader, limit))
