@@ -15,14 +15,16 @@ async fn health_metrics_graphiql_and_get_queries_answer() {
     let acme = app.sign_up("surface.com").await;
     let health: Value = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "ready");
-    assert_eq!(health["head"], 2);
+    // The sign-up: two commands (the domain's claim in the registry, then the
+    // company with its admin), three events.
+    assert_eq!(health["head"], 3);
 
     let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
     for name in [
         "groupware_http_requests_total",
         "groupware_http_request_duration_seconds_bucket",
-        "groupware_events_appended_total 2",
-        "groupware_commands_total{outcome=\"applied\"} 1",
+        "groupware_events_appended_total 3",
+        "groupware_commands_total{outcome=\"applied\"} 2",
         "groupware_projection_lag_events{projector=\"audit.v1\"} 0",
     ] {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
