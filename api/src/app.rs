@@ -163,6 +163,7 @@ impl Services {
         context: &CommandContext,
         command: A::Command,
     ) -> ApiResult<Outcome<A::Event>> {
+        self.refuse_foreign::<A>(id, context).await?;
         let result = self.commands.execute::<A>(id, context, command).await;
         let label = match &result {
             Ok(o) if o.repeated => "repeated",
@@ -183,6 +184,27 @@ impl Services {
 }
 
 impl Services {
+    /// `NOT_FOUND` when the command is for a tenant and the stream it
+    /// addresses was begun by another tenant: an id of another company's
+    /// document, ledger or mailbox reads as one that does not exist, so the
+    /// answer never tells "not yours" from "not there". Streams named by the
+    /// command's own tenant or acting user are theirs by construction and
+    /// need no read.
+    async fn refuse_foreign<A: Aggregate>(&self, id: Uuid, context: &CommandContext) -> ApiResult<()> {
+        let Some(tenant) = context.tenant else { return Ok(()) };
+        if id == tenant || context.actor.user() == Some(id) {
+            return Ok(());
+        }
+        let first =
+            self.store.read_stream(&commands::stream_name::<A>(id), store::Direction::Forwards, None, 1).await?;
+        match first.first() {
+            Some(event) if event.metadata.tenant != Some(tenant) => {
+                Err(crate::errors::ApiError::not_found(format!("{} {id} not found", A::CATEGORY)))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// What follows a document's events at once, before the answer (the
     /// process managers would do it too, a moment later): a completed
     /// document gets its number and, for a leave request, takes its days;

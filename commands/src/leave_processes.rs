@@ -75,14 +75,15 @@ pub(crate) fn reactions(event: &RecordedEvent) -> Vec<LeaveReaction> {
 }
 
 /// Whether a document event ends a submission without taking leave: a
-/// rejection (by an approver or an agreer), a cancellation in progress, a
-/// discarded draft (whose submission never happened). A leave request is
-/// never recalled.
+/// rejection (by an approver or an agreer), a recall (which a leave request
+/// is refused today), a cancellation in progress, a discarded draft (whose
+/// submission never happened).
 pub fn ends_submission(event: &DocumentEvent) -> bool {
     matches!(
         event,
         DocumentEvent::Rejected { .. }
             | DocumentEvent::AgreementRefused { .. }
+            | DocumentEvent::Recalled { .. }
             | DocumentEvent::Cancelled { restored_quarters: None, .. }
             | DocumentEvent::DraftDiscarded { .. }
     )

@@ -236,8 +236,15 @@ impl HrQuery {
         let caller = caller(ctx).await?;
         let employee = employee_id.unwrap_or(caller.user.id);
         may_read(&caller, employee)?;
+        let services = services(ctx);
+        // Someone else without a ledger here (another company's user, say)
+        // reads as missing, as their balance does.
+        if employee != caller.user.id {
+            let ledger = services.read_models().get(LEAVE_LEDGERS, &format!("{}/{employee}", caller.tenant)).await?;
+            ledger.ok_or_else(|| no_ledger(employee))?;
+        }
         let prefix = format!("{}/{employee}/", caller.tenant);
-        Ok(page(services(ctx), LEAVE_ENTRIES, &prefix, first, after, |row| {
+        Ok(page(services, LEAVE_ENTRIES, &prefix, first, after, |row| {
             serde_json::from_value(row).map_err(ApiError::internal)
         })
         .await?)

@@ -704,6 +704,8 @@ impl Document {
     }
 
     fn drafter_only(&self, actor: Uuid) -> Result<(), DomainError> {
+        // A document that does not exist has no drafter to be.
+        self.status()?;
         if self.drafter != actor {
             return Err(DomainError::Forbidden("only the drafter may do this".into()));
         }

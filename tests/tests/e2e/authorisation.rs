@@ -1,8 +1,9 @@
 //! Every resolver authorises: no crossing tenants, no admin operation for
 //! plain users.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use tests::{TestApp, code};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_user_of_one_tenant_can_never_read_or_change_anything_of_another() {
@@ -100,4 +101,132 @@ async fn without_a_genuine_token_nothing_but_sign_up_and_login_answers() {
         .await;
     assert_eq!(code(&r), "UNAUTHENTICATED");
     assert_eq!(app.head().await, head);
+}
+
+/// Acts as globex's admin (also an HR manager) on acme's things and on ids
+/// nobody has: both answer `NOT_FOUND`, so "not yours" and "not there"
+/// cannot be told apart, and nothing is written.
+#[tokio::test]
+async fn another_companys_ids_read_as_missing_for_every_action() {
+    let app = TestApp::spawn().await;
+    app.clock(json!({ "now": "2026-11-26T09:00:00+09:00" })).await;
+    let acme = app.sign_up("acme.com").await;
+    let globex = app.sign_up("globex.com").await;
+    let (kim, kim_token) = app.create_user(&acme, "kim").await;
+    let (lee, _) = app.create_user(&acme, "lee").await;
+    let acme_admin = Some(acme.admin_token.as_str());
+    let hr = "mutation($id: UUID!) { grantRole(id: $id, role: HR_MANAGER) { id } }";
+    app.gql(acme_admin, hr, json!({ "id": acme.admin_id })).await;
+    let globex_token = Some(globex.admin_token.as_str());
+    app.gql(globex_token, hr, json!({ "id": globex.admin_id })).await;
+    let acme_admin_token = app.login("acme.com", "admin", "s3cret-pass").await.unwrap();
+    let globex_token = app.login("globex.com", "admin", "s3cret-pass").await.unwrap();
+    let globex_token = Some(globex_token.as_str());
+
+    let form = "mutation { createApprovalForm(input: { name: \"보고\", abbreviation: \"RP\", fields: [{ key: \"body\", label: \"본문\", type: TEXT }] }) { id } }";
+    let acme_form = app.gql(acme_admin, form, json!({})).await["data"]["createApprovalForm"]["id"].clone();
+    let globex_form = app.gql(globex_token, form, json!({})).await["data"]["createApprovalForm"]["id"].clone();
+    let submit = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id } }";
+    let input =
+        json!({ "formId": acme_form, "title": "보고", "fields": { "body": "내용" }, "line": { "approverIds": [lee] } });
+    let document = app.gql(Some(&kim_token), submit, json!({ "input": input })).await;
+    let document = document["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{document}")).to_owned();
+    let card = "mutation($u: UUID!) { createHrCard(input: { employeeNo: \"E1\", name: \"김\", userId: $u, hireDate: \"2025-01-02\" }) { id } }";
+    let card = app.gql(Some(&acme_admin_token), card, json!({ "u": kim })).await;
+    let card = card["data"]["createHrCard"]["id"].as_str().unwrap_or_else(|| panic!("{card}")).to_owned();
+    let department = app.gql(acme_admin, "mutation { createDepartment(name: \"영업\") { id } }", json!({})).await;
+    let department = department["data"]["createDepartment"]["id"].as_str().unwrap().to_owned();
+    let certificate = "mutation { requestCertificate(kind: EMPLOYMENT, purpose: \"제출용\") { id } }";
+    let certificate = app.gql(Some(&kim_token), certificate, json!({})).await;
+    let certificate =
+        certificate["data"]["requestCertificate"]["id"].as_str().unwrap_or_else(|| panic!("{certificate}")).to_owned();
+    let mail = "mutation { sendMail(input: { to: [\"lee@acme.com\"], subject: \"안녕\" }) { id } }";
+    let mail = app.gql(Some(&kim_token), mail, json!({})).await;
+    let mail = mail["data"]["sendMail"]["id"].as_str().unwrap_or_else(|| panic!("{mail}")).to_owned();
+    let head = app.head().await;
+
+    let draft = json!({ "formId": globex_form, "title": "x", "fields": { "body": "x" }, "line": { "approverIds": [globex.admin_id] } });
+    let document_actions = [
+        "mutation($id: UUID!) { approveDocument(id: $id) { id } }",
+        "mutation($id: UUID!) { approveDocument(id: $id, mode: FINAL) { id } }",
+        "mutation($id: UUID!) { approveDocument(id: $id, mode: AHEAD) { id } }",
+        "mutation($id: UUID!) { rejectDocument(id: $id) { id } }",
+        "mutation($id: UUID!) { holdDocument(id: $id) { id } }",
+        "mutation($id: UUID!) { confirmDocumentReview(id: $id) { id } }",
+        "mutation($id: UUID!) { agreeDocument(id: $id) { id } }",
+        "mutation($id: UUID!) { refuseDocumentAgreement(id: $id) { id } }",
+        "mutation($id: UUID!) { receiveDocument(id: $id) { id } }",
+        "mutation($id: UUID!) { recallDocument(id: $id, reason: \"x\") { id } }",
+        "mutation($id: UUID!) { cancelLeaveRequest(id: $id, reason: \"x\") { id } }",
+        "mutation($id: UUID!) { discardDocumentDraft(id: $id) }",
+        "query($id: UUID!) { document(id: $id) { id } }",
+    ];
+    let mut cases: Vec<(String, Value, Value)> = document_actions
+        .iter()
+        .map(|q| ((*q).to_owned(), json!({ "id": document }), json!({ "id": Uuid::now_v7() })))
+        .collect();
+    let by_id = |q: &str, foreign: &str| (q.to_owned(), json!({ "id": foreign }), json!({ "id": Uuid::now_v7() }));
+    for q in [
+        "query($id: UUID!) { userMailForwarding(userId: $id) { addresses } }",
+        "mutation($id: UUID!) { setUserMailForwarding(userId: $id, addresses: [\"x@partner.org\"]) { addresses } }",
+        "query($id: UUID!) { leaveBalance(employeeId: $id) { days } }",
+        "query($id: UUID!) { leaveHistory(employeeId: $id) { totalCount } }",
+        "mutation($id: UUID!) { adjustLeave(employeeId: $id, days: 1, reason: \"x\") { days } }",
+        "mutation($id: UUID!) { adjustLeaveFor(employeeIds: [$id], deltaDays: 1, reason: \"x\") }",
+        "mutation($id: UUID!) { requestCertificate(employeeId: $id, kind: EMPLOYMENT, purpose: \"x\") { id } }",
+        "mutation($id: UUID!) { deleteUser(id: $id) }",
+    ] {
+        cases.push(by_id(q, &kim));
+    }
+    for q in [
+        "query($id: UUID!) { hrCard(id: $id) { id } }",
+        "mutation($id: UUID!) { updateHrCard(id: $id, input: { employeeNo: \"E9\", name: \"x\" }) { id } }",
+        "mutation($id: UUID!) { changeEmploymentStatus(id: $id, status: RETIRED, on: \"2026-11-26\") { id } }",
+    ] {
+        cases.push(by_id(q, &card));
+    }
+    for q in [
+        "mutation($id: UUID!) { renameDepartment(id: $id, name: \"x\") { id } }",
+        "mutation($id: UUID!) { moveDepartment(id: $id) { id } }",
+        "mutation($id: UUID!) { deleteDepartment(id: $id) }",
+    ] {
+        cases.push(by_id(q, &department));
+    }
+    cases.push(by_id("mutation($id: UUID!) { issueCertificate(id: $id) { id } }", &certificate));
+    for q in [
+        "query($id: UUID!) { mail(id: $id) { id } }",
+        "mutation($id: UUID!) { markMailRead(id: $id) { id } }",
+        "mutation($id: UUID!) { flagMail(id: $id, flagged: true) { id } }",
+        "mutation($id: UUID!) { recallMail(id: $id) { recalled } }",
+        "mutation($id: UUID!) { cancelScheduledMail(id: $id) { id } }",
+        "mutation($id: UUID!) { deleteDraft(id: $id) }",
+    ] {
+        cases.push(by_id(q, &mail));
+    }
+
+    // A draft or submission under another company's document id (a new id
+    // is where a new document goes).
+    for query in [
+        "mutation($id: UUID, $input: DocumentInput!) { saveDocumentDraft(id: $id, input: $input) { id } }",
+        "mutation($id: UUID, $input: DocumentInput!) { submitDocument(id: $id, input: $input) { id } }",
+    ] {
+        let theirs = app.gql(globex_token, query, json!({ "id": document, "input": draft })).await;
+        assert_eq!(code(&theirs), "NOT_FOUND", "another company's: {query}: {theirs}");
+    }
+    for (query, foreign, random) in cases {
+        let theirs = app.gql(globex_token, &query, foreign).await;
+        assert_eq!(code(&theirs), "NOT_FOUND", "another company's: {query}: {theirs}");
+        let nobodys = app.gql(globex_token, &query, random).await;
+        assert_eq!(code(&nobodys), "NOT_FOUND", "nobody's: {query}: {nobodys}");
+    }
+    // Nothing was written for globex (acme's own processes may follow on
+    // from its setup meanwhile).
+    let globex_id: Uuid = globex.id.parse().unwrap();
+    let written = tests::live_services(&app).store.read_all(head, usize::MAX).await.unwrap();
+    let by_globex: Vec<_> = written
+        .iter()
+        .filter(|e| e.metadata.tenant != Some(acme.id.parse().unwrap()))
+        .map(|e| (e.stream.clone(), e.event_type.clone(), e.metadata.tenant == Some(globex_id)))
+        .collect();
+    assert_eq!(by_globex, vec![], "something was written");
 }

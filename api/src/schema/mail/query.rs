@@ -12,7 +12,7 @@ use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, Mail
 use super::{Company, field_error, full_mail, summary};
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::pagination::{Page, PageRequest, counted_page};
-use crate::schema::{Caller, caller, services};
+use crate::schema::{Caller, caller, load_user, services};
 
 /// The most user folders one listing reads.
 const MAX_FOLDERS: usize = 1000;
@@ -73,6 +73,10 @@ impl MailQuery {
     async fn user_mail_forwarding(&self, ctx: &Context<'_>, user_id: Uuid) -> Result<MailForwarding> {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
+        // Another company's user reads as one that does not exist.
+        load_user(services(ctx), caller.tenant, user_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("user {user_id}")))?;
         Ok(forwarding(ctx, caller.tenant, user_id).await?)
     }
 
