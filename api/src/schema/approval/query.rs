@@ -56,6 +56,7 @@ impl ApprovalQuery {
 
     /// One of the caller's boxes, newest first (rule A8). DEPARTMENT and
     /// DEPARTMENT_RECEIVED are a department's: the caller's own by default.
+    #[allow(clippy::too_many_arguments)] // the box, its owner and Relay's four paging arguments
     async fn document_box(
         &self,
         ctx: &Context<'_>,
