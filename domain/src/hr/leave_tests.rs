@@ -450,3 +450,13 @@ fn rule_h2_a_card_keeps_its_account_and_a_ledger_keeps_its_hire_date() {
     let renamed = CardDetails { duties: Some("기획".into()), ..details("E-1", Some(user)) };
     assert!(state.decide(&update(renamed), now).is_ok());
 }
+
+#[test]
+fn rule_h6_a_ledger_kept_before_reservations_existed_loads_with_none() {
+    let mut kept = serde_json::to_value(three_days().iter().fold(LeaveLedger::default(), LeaveLedger::evolve)).unwrap();
+    kept.as_object_mut().unwrap().remove("reserved");
+    let ledger: LeaveLedger = serde_json::from_value(kept).expect("an older snapshot loads");
+    assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 0));
+    let now = at("2026-11-26T09:00:00+09:00");
+    assert_eq!(ledger.decide(&reserve(DOCUMENT, 1, 12, false), now), Ok(vec![reserved(DOCUMENT, 1, 12, 12, 12)]));
+}
