@@ -232,6 +232,9 @@ impl Services {
                 DocumentEvent::Cancelled { restored_quarters: Some(_), .. } => {
                     position = position.max(commands::restore_leave(&self.commands, tenant, document).await?);
                 }
+                event if commands::ends_submission(event) => {
+                    position = position.max(commands::release_leave(&self.commands, tenant, document).await?);
+                }
                 _ => {}
             }
         }
@@ -255,9 +258,6 @@ impl Services {
         }
         Ok(())
     }
-                }
-                event if commands::ends_submission(event) => {
-                    position = position.max(commands::release_leave(&self.commands, tenant, document).await?);
 }
 
 /// A task that ends with its owner.

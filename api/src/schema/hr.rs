@@ -323,6 +323,7 @@ async fn adjust(
 ) -> ApiResult<()> {
     // Ledgers are streams of their own: only one of the caller's company.
     balance(services(ctx), caller.tenant, employee).await?;
+    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
     let context = caller_context(ctx, caller, Some(command_id));
     let action = LeaveAction::Adjust {
         adjustment_id: command_id,
@@ -330,6 +331,7 @@ async fn adjust(
         change,
         reason: reason.to_owned(),
         by: caller.user.id,
+        negative_allowed,
     };
     let command = LeaveCommand { by_hr_manager: caller.has(Role::HrManager), action };
     services(ctx).execute::<LeaveLedger>(employee, &context, command).await?;
@@ -341,7 +343,6 @@ async fn adjust(
 /// requests in progress have reserved refuses the whole batch. Returns how
 /// many were adjusted.
 async fn adjust_many(
-    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
     ctx: &Context<'_>,
     caller: &Caller,
     employees: Vec<Uuid>,
@@ -349,7 +350,6 @@ async fn adjust_many(
     reason: &str,
     source: AdjustmentSource,
     command_id: Option<Uuid>,
-        negative_allowed,
 ) -> ApiResult<i32> {
     require_hr(caller)?;
     let delta = quarters("deltaDays", delta_days)?;
@@ -357,6 +357,7 @@ async fn adjust_many(
         return Err(DomainError::invalid("reason", "a reason is required").into());
     }
     let ledgers = ledgers(services(ctx), caller.tenant).await?;
+    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
     for employee in &employees {
         let held = *ledgers.get(employee).ok_or_else(|| no_ledger(*employee))?;
         let after = held.balance.saturating_add(delta);
@@ -383,7 +384,6 @@ async fn parse_csv(
 ) -> ApiResult<Vec<(Uuid, i64, String)>> {
     let cards = services.read_models().scan(HR_CARDS, &format!("{tenant}/"), None, MAX_ROWS).await?;
     let by_number: BTreeMap<String, Option<Uuid>> = cards
-    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
         .iter()
         .filter_map(|(_, r)| {
             Some((
@@ -418,6 +418,7 @@ async fn parse_csv(
             }
             Some(Some(user)) => Ok(*user),
         };
+        let held = employee.as_ref().ok().and_then(|e| ledgers.get(e).copied());
         let balance = balance
             .parse::<f64>()
             .map_err(|_| format!("`{balance}` is not a number of days"))
@@ -441,7 +442,6 @@ async fn parse_csv(
         return Err(DomainError::invalid("csv", format!("nothing was applied. {}", problems.join(". "))).into());
     }
     if rows.is_empty() {
-        let held = employee.as_ref().ok().and_then(|e| ledgers.get(e).copied());
         return Err(DomainError::invalid("csv", "the file has no rows").into());
     }
     Ok(rows)
