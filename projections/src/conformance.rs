@@ -55,6 +55,14 @@ pub async fn scans_by_prefix_in_key_order_with_a_cursor(store: &dyn ReadModelSto
     assert_eq!(page, vec![("t1/b".to_owned(), json!({ "n": 0 }))]);
     assert!(store.scan("t", "t1/", Some("t1/c"), 10).await.unwrap().is_empty());
     assert!(store.scan("t", "t3/", None, 10).await.unwrap().is_empty());
+    // Backwards: the rows before a cursor, nearest first.
+    let back = store.scan_back("t", "t1/", None, 100).await.unwrap();
+    assert_eq!(back.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["t1/c", "t1/b", "t1/a", "t1/"]);
+    let page = store.scan_back("t", "t1/", Some("t1/c"), 1).await.unwrap();
+    assert_eq!(page, vec![("t1/b".to_owned(), json!({ "n": 0 }))]);
+    assert!(store.scan_back("t", "t1/", Some("t1/"), 10).await.unwrap().is_empty());
+    assert!(store.scan_back("t", "t3/", None, 10).await.unwrap().is_empty());
+    assert!(store.scan_back("none", "", None, 10).await.unwrap().is_empty());
     assert!(store.scan("none", "", None, 10).await.unwrap().is_empty());
     assert_eq!(store.count("t", "t1/").await.unwrap(), 4);
     assert_eq!(store.count("t", "").await.unwrap(), 6);

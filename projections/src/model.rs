@@ -95,6 +95,19 @@ pub trait ReadModelStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError>;
 
+    /// Up to `limit` rows whose key starts with `prefix` and is less than
+    /// `before`, in reverse key order (the page before a cursor).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn scan_back(
+        &self,
+        table: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError>;
+
     /// How many rows have a key starting with `prefix`.
     ///
     /// # Errors

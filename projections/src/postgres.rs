@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use deadpool_postgres::Pool;
 use serde_json::Value;
-use store::EventStore;
+use store::{Direction, EventStore};
 use tokio_postgres::NoTls;
 
 use crate::model::check_key;
@@ -95,18 +95,22 @@ impl PostgresReadModels {
         Ok(row.map(|r| r.get(0)))
     }
 
+    /// Rows under `prefix` past `from` (exclusive) in `direction`'s key order.
     async fn scan_in(
         &self,
         generation: Option<i64>,
         table: &str,
         prefix: &str,
-        after: Option<&str>,
+        (direction, from): (Direction, Option<&str>),
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
         check_key(prefix)?;
-        after.map(check_key).transpose()?;
-        let from = after.filter(|a| *a >= prefix);
+        from.map(check_key).transpose()?;
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (bound, order) = match direction {
+            Direction::Forwards => ("key > $5", "ASC"),
+            Direction::Backwards => ("key < $5", "DESC"),
+        };
         let rows = self
             .client()
             .await?
@@ -114,8 +118,8 @@ impl PostgresReadModels {
                 &format!(
                     "SELECT key, value FROM rm_rows
                      WHERE tbl = $1 AND generation = {GENERATION} AND key >= $3 AND key < $4
-                       AND ($5::TEXT IS NULL OR key > $5)
-                     ORDER BY key LIMIT $6"
+                       AND ($5::TEXT IS NULL OR {bound})
+                     ORDER BY key {order} LIMIT $6"
                 ),
                 &[&table, &generation, &prefix, &past(prefix), &from, &limit],
             )
@@ -324,7 +328,17 @@ impl ReadModelStore for PostgresReadModels {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
-        self.scan_in(None, table, prefix, after, limit).await
+        self.scan_in(None, table, prefix, (Direction::Forwards, after.filter(|a| *a >= prefix)), limit).await
+    }
+
+    async fn scan_back(
+        &self,
+        table: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.scan_in(None, table, prefix, (Direction::Backwards, before), limit).await
     }
 
     async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
@@ -376,7 +390,18 @@ impl ReadModelStore for Generation {
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Row>, ProjectionError> {
-        self.store.scan_in(Some(self.generation), table, prefix, after, limit).await
+        let from = after.filter(|a| *a >= prefix);
+        self.store.scan_in(Some(self.generation), table, prefix, (Direction::Forwards, from), limit).await
+    }
+
+    async fn scan_back(
+        &self,
+        table: &str,
+        prefix: &str,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Row>, ProjectionError> {
+        self.store.scan_in(Some(self.generation), table, prefix, (Direction::Backwards, before), limit).await
     }
 
     async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {

@@ -17,7 +17,7 @@ use projections::projectors::{HR_CARDS, LEAVE_ENTRIES, LEAVE_LEDGERS};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::pagination::{Page, page};
+use super::pagination::{Page, PageRequest, page};
 use super::{Caller, caller, caller_context, load_user, services};
 use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
@@ -232,6 +232,8 @@ impl HrQuery {
         employee_id: Option<Uuid>,
         first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<Page<LeaveEntry>> {
         let caller = caller(ctx).await?;
         let employee = employee_id.unwrap_or(caller.user.id);
@@ -244,7 +246,8 @@ impl HrQuery {
             ledger.ok_or_else(|| no_ledger(employee))?;
         }
         let prefix = format!("{}/{employee}/", caller.tenant);
-        Ok(page(services, LEAVE_ENTRIES, &prefix, first, after, |row| {
+        let request = PageRequest::new(first, after, last, before);
+        Ok(page(services, LEAVE_ENTRIES, &prefix, &request, |row| {
             serde_json::from_value(row).map_err(ApiError::internal)
         })
         .await?)

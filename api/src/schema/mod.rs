@@ -8,6 +8,7 @@ mod mutation;
 mod organisation;
 mod pagination;
 mod query;
+mod stream_history;
 mod subscription;
 mod types;
 

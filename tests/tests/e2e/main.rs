@@ -11,6 +11,8 @@ mod hr;
 mod http_surface;
 mod mail;
 mod organisation;
+mod paging;
 mod poison;
 mod read_models;
 mod restart;
+mod stream_history;

@@ -25,7 +25,7 @@ pub use mutation::ApprovalMutation;
 pub use query::ApprovalQuery;
 use types::{ApprovalDocument, HistoryEntry};
 
-use super::pagination::{Counted, Page, counted_page};
+use super::pagination::{Counted, Page, PageRequest, counted_page};
 use super::{Caller, caller_context, services};
 use crate::app::Services;
 use crate::errors::{ApiError, ApiResult};
@@ -83,12 +83,20 @@ async fn may_read(services: &Services, caller: &Caller, access: &Access) -> ApiR
 /// none, `NOT_FOUND`, so that nobody learns of documents they have no part
 /// in.
 async fn readable(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<ApprovalDocument> {
-    let not_found = || ApiError::not_found(format!("document {id}"));
-    let (document, access) = stored(services, caller.tenant, id).await?.ok_or_else(not_found)?;
-    if !may_read(services, caller, &access).await? && !delegate_now(services, caller, &document).await? {
-        return Err(not_found());
-    }
+    let document = open(services, caller, id).await?.ok_or_else(|| ApiError::not_found(format!("document {id}")))?;
     Ok(ApprovalDocument::new(caller.tenant, id, &document))
+}
+
+/// The document's state, when the caller may read it.
+async fn open(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<Option<Document>> {
+    let Some((document, access)) = stored(services, caller.tenant, id).await? else { return Ok(None) };
+    let allowed = may_read(services, caller, &access).await? || delegate_now(services, caller, &document).await?;
+    Ok(allowed.then_some(document))
+}
+
+/// Whether the caller may read document `id`, as `document(id)` decides.
+pub(crate) async fn may_open(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<bool> {
+    Ok(open(services, caller, id).await?.is_some())
 }
 
 /// Whether the caller may act now for the approver whose turn it is (대결,
@@ -147,13 +155,12 @@ async fn box_page(
     services: &Services,
     tenant: Uuid,
     box_key: &str,
-    first: Option<i32>,
-    after: Option<String>,
+    request: &PageRequest,
 ) -> ApiResult<Page<ApprovalDocument>> {
     let count = services.read_models().get(APPROVAL_BOX_COUNTS, box_key).await?;
     let total = count.and_then(|c| c["count"].as_u64()).unwrap_or(0) as usize;
     let prefix = format!("{box_key}/");
-    let ids = counted_page(services, APPROVAL_BOX_ITEMS, &prefix, (first, after), total, |row| {
+    let ids = counted_page(services, APPROVAL_BOX_ITEMS, &prefix, request, total, |row| {
         serde_json::from_value::<Uuid>(row["documentId"].clone()).map_err(ApiError::internal)
     })
     .await?;
