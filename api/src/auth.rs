@@ -189,13 +189,30 @@ impl LoginThrottle {
     }
 
     fn counts(account: &str, address: &str) -> [(Counted, usize); 2] {
+        let address = Self::network(address);
         [
             (
-                Counted::AccountFrom { account: account.to_owned(), address: address.to_owned() },
+                Counted::AccountFrom { account: account.to_owned(), address: address.clone() },
                 Self::PER_ACCOUNT_AND_ADDRESS,
             ),
-            (Counted::Address(address.to_owned()), Self::PER_ADDRESS),
+            (Counted::Address(address), Self::PER_ADDRESS),
         ]
+    }
+
+    /// What one client's address is counted as: an IPv4 address itself, an
+    /// IPv6 address by its /64 network (one host is commonly given a whole
+    /// /64, and could otherwise guess from a fresh address every time).
+    fn network(address: &str) -> String {
+        match address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => {
+                    let s = v6.segments();
+                    format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+                }
+            },
+            _ => address.to_owned(),
+        }
     }
 
     /// # Errors
@@ -233,7 +250,8 @@ impl LoginThrottle {
     /// address's own count stays, so one's own account cannot launder
     /// guesses at others.
     pub fn succeeded(&self, account: &str, address: &str) {
-        self.failures().remove(&Counted::AccountFrom { account: account.to_owned(), address: address.to_owned() });
+        let [(from_here, _), _] = Self::counts(account, address);
+        self.failures().remove(&from_here);
     }
 }
 
@@ -308,6 +326,23 @@ mod tests {
         assert!(throttle.check("acme.com/kim", attacker, start + chrono::Duration::minutes(15)).is_ok());
         throttle.succeeded("acme.com/kim", attacker);
         assert!(throttle.check("acme.com/kim", attacker, later).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_network() {
+        let throttle = LoginThrottle::default();
+        let start = Utc::now();
+        for i in 0..5 {
+            throttle.failed("acme.com/kim", &format!("2001:db8:1:2::{i:x}"), start);
+        }
+        assert!(throttle.check("acme.com/kim", "2001:db8:1:2:ffff::1", start).is_err());
+        assert!(throttle.check("acme.com/kim", "2001:db8:1:3::1", start).is_ok());
+        // An IPv4 client seen through an IPv6 socket is that IPv4 address.
+        for _ in 0..5 {
+            throttle.failed("acme.com/lee", "::ffff:203.0.113.9", start);
+        }
+        assert!(throttle.check("acme.com/lee", "203.0.113.9", start).is_err());
+        assert!(throttle.check("acme.com/lee", "203.0.113.10", start).is_ok());
     }
 
     #[test]
