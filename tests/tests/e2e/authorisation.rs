@@ -213,6 +213,21 @@ async fn another_companys_ids_read_as_missing_for_every_action() {
         let theirs = app.gql(globex_token, query, json!({ "id": document, "input": draft })).await;
         assert_eq!(code(&theirs), "NOT_FOUND", "another company's: {query}: {theirs}");
     }
+    // Acting for an absent approver (대결) of another company.
+    let (park, _) = app.create_user(&globex, "park").await;
+    let own = json!({ "formId": globex_form, "title": "보고", "fields": { "body": "내용" }, "line": { "approverIds": [park] } });
+    let own = app.gql(globex_token, submit, json!({ "input": own })).await;
+    let own = own["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{own}")).to_owned();
+    let head = app.head().await;
+    for query in [
+        "mutation($id: UUID!, $for: UUID) { approveDocument(id: $id, onBehalfOf: $for) { id } }",
+        "mutation($id: UUID!, $for: UUID) { rejectDocument(id: $id, onBehalfOf: $for) { id } }",
+    ] {
+        for (whose, absent) in [("another company's", json!(kim)), ("nobody's", json!(Uuid::now_v7()))] {
+            let r = app.gql(globex_token, query, json!({ "id": own, "for": absent })).await;
+            assert_eq!(code(&r), "NOT_FOUND", "{whose}: {query}: {r}");
+        }
+    }
     for (query, foreign, random) in cases {
         let theirs = app.gql(globex_token, &query, foreign).await;
         assert_eq!(code(&theirs), "NOT_FOUND", "another company's: {query}: {theirs}");

@@ -136,8 +136,11 @@ async fn leave_request(
 }
 
 /// The absences of the approver a delegate acts for (대결, rule A4).
-async fn on_behalf(services: &Services, approver: Option<Uuid>) -> ApiResult<Option<OnBehalf>> {
+/// The absent approver a delegate acts for (대결): a user of the company,
+/// or `NOT_FOUND`.
+async fn on_behalf(services: &Services, tenant: Uuid, approver: Option<Uuid>) -> ApiResult<Option<OnBehalf>> {
     let Some(approver) = approver else { return Ok(None) };
+    load_user(services, tenant, approver).await?.ok_or_else(|| ApiError::not_found(format!("user {approver}")))?;
     let absences = services.commands.load::<Absences>(approver).await?.state;
     Ok(Some(OnBehalf { approver, absences }))
 }
@@ -245,7 +248,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let on_behalf = on_behalf(services(ctx), on_behalf_of).await?;
+        let on_behalf = on_behalf(services(ctx), caller.tenant, on_behalf_of).await?;
         let action = match mode {
             ApprovalMode::Normal => DocumentAction::Approve { comment, on_behalf },
             ApprovalMode::Final => DocumentAction::ApproveFinal { comment, on_behalf },
@@ -268,7 +271,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let on_behalf = on_behalf(services(ctx), on_behalf_of).await?;
+        let on_behalf = on_behalf(services(ctx), caller.tenant, on_behalf_of).await?;
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Reject { comment, on_behalf }).await?)
     }
 
