@@ -10,8 +10,10 @@ use domain::tenant::{NewAccount, Tenant, TenantCommand, TenantEvent};
 use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, Role, TimeZone};
 use domain::{Actor, DomainError};
 use snapshots::{Snapshot, SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
-use store::EventStore;
 use store::sqlite::SqliteEventStore;
+use store::{
+    AppendResult, Direction, EventData, EventStore, ExpectedVersion, RecordedEvent, StoreError, StreamMetadata,
+};
 use uuid::Uuid;
 
 struct Setup {
@@ -275,13 +277,64 @@ async fn a_state_kept_between_commands_goes_stale_when_another_process_writes_an
     assert_eq!(state.state.accounts.len(), 4);
 }
 
-/// Two pipelines on one store, as two processes: the second learns of the
-/// first's commands only when it reads the store.
+/// The store as another process sees it while the notice of new events is
+/// on its way: its head stays where it was, so a command log following it
+/// learns nothing new. Everything else is the store itself.
+struct Unnotified {
+    store: Arc<dyn EventStore>,
+    head: tokio::sync::watch::Sender<u64>,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Unnotified {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        self.store.append(stream, expected, events).await
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.store.read_stream(stream, direction, from, max).await
+    }
+
+    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.store.read_all(after, max).await
+    }
+
+    fn head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.head.subscribe()
+    }
+
+    async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
+        self.store.set_stream_metadata(stream, metadata).await
+    }
+
+    async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
+        self.store.stream_metadata(stream).await
+    }
+}
+
+/// Two pipelines on one store, as two processes: the second never hears of
+/// the first's commands, it only finds them in the streams it reads.
 async fn two_processes(setup: &Setup) -> (Arc<dyn EventStore>, Arc<Commands>, Arc<Commands>) {
     let store = setup.store();
     let (first, _) = setup.commands(store.clone(), 100).await;
-    let (second, _) = setup.commands(store.clone(), 100).await;
+    let second = another_process(setup, &store).await;
     (store, first, second)
+}
+
+async fn another_process(setup: &Setup, store: &Arc<dyn EventStore>) -> Arc<Commands> {
+    let head = tokio::sync::watch::Sender::new(*store.head().borrow());
+    setup.commands(Arc::new(Unnotified { store: store.clone(), head }), 100).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,14 +379,18 @@ async fn a_command_applied_by_another_process_answers_with_its_events_instead_of
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_commands_on_one_stream_through_two_processes_are_all_decided() {
+async fn many_commands_on_one_stream_through_several_processes_are_all_decided() {
     let setup = Setup::new();
-    let (_, first, second) = two_processes(&setup).await;
+    let (store, first, second) = two_processes(&setup).await;
+    let mut processes = vec![first.clone(), second];
+    for _ in 0..4 {
+        processes.push(another_process(&setup, &store).await);
+    }
     let tenant = domain().tenant_id();
     first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
-    let tasks: Vec<_> = (0..64)
+    let tasks: Vec<_> = (0..96)
         .map(|i| {
-            let commands = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let commands = processes[i % processes.len()].clone();
             tokio::spawn(async move {
                 commands.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create(&format!("user{i}"))).await
             })
@@ -346,7 +403,7 @@ async fn many_commands_on_one_stream_through_two_processes_are_all_decided() {
         }
     }
     let state = first.load_without_snapshot::<Tenant>(tenant).await.unwrap();
-    assert_eq!(state.state.accounts.len(), 65);
+    assert_eq!(state.state.accounts.len(), 97);
 }
 
 #[tokio::test]
