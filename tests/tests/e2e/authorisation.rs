@@ -140,6 +140,13 @@ async fn another_companys_ids_read_as_missing_for_every_action() {
     let certificate = app.gql(Some(&kim_token), certificate, json!({})).await;
     let certificate =
         certificate["data"]["requestCertificate"]["id"].as_str().unwrap_or_else(|| panic!("{certificate}")).to_owned();
+    let (park, _) = app.create_user(&globex, "park").await;
+    let own = json!({ "formId": globex_form, "title": "보고", "fields": { "body": "내용" }, "line": { "approverIds": [park] } });
+    let own = app.gql(globex_token, submit, json!({ "input": own })).await;
+    let own = own["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{own}")).to_owned();
+    let globex_department =
+        app.gql(globex_token, "mutation { createDepartment(name: \"영업\") { id } }", json!({})).await;
+    let globex_department = globex_department["data"]["createDepartment"]["id"].as_str().unwrap().to_owned();
     let mail = "mutation { sendMail(input: { to: [\"lee@acme.com\"], subject: \"안녕\" }) { id } }";
     let mail = app.gql(Some(&kim_token), mail, json!({})).await;
     let mail = mail["data"]["sendMail"]["id"].as_str().unwrap_or_else(|| panic!("{mail}")).to_owned();
@@ -214,11 +221,6 @@ async fn another_companys_ids_read_as_missing_for_every_action() {
         assert_eq!(code(&theirs), "NOT_FOUND", "another company's: {query}: {theirs}");
     }
     // Acting for an absent approver (대결) of another company.
-    let (park, _) = app.create_user(&globex, "park").await;
-    let own = json!({ "formId": globex_form, "title": "보고", "fields": { "body": "내용" }, "line": { "approverIds": [park] } });
-    let own = app.gql(globex_token, submit, json!({ "input": own })).await;
-    let own = own["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{own}")).to_owned();
-    let head = app.head().await;
     for query in [
         "mutation($id: UUID!, $for: UUID) { approveDocument(id: $id, onBehalfOf: $for) { id } }",
         "mutation($id: UUID!, $for: UUID) { rejectDocument(id: $id, onBehalfOf: $for) { id } }",
@@ -227,6 +229,22 @@ async fn another_companys_ids_read_as_missing_for_every_action() {
             let r = app.gql(globex_token, query, json!({ "id": own, "for": absent })).await;
             assert_eq!(code(&r), "NOT_FOUND", "{whose}: {query}: {r}");
         }
+    }
+    // Another company's user named beside one's own things.
+    for query in [
+        "mutation($u: UUID!, $d: UUID!) { assignMember(userId: $u, departmentId: $d) { departmentId } }",
+        "mutation($u: UUID!, $d: UUID!) { setDepartmentHead(departmentId: $d, userId: $u) { id } }",
+        "mutation($u: UUID!, $d: UUID!) { setBoxManager(departmentId: $d, userId: $u) { id } }",
+        "mutation($u: UUID!) { unassignMember(userId: $u) }",
+        "mutation($u: UUID!) { registerAbsence(from: \"2026-11-27T00:00:00Z\", to: \"2026-11-28T00:00:00Z\", reason: \"x\", delegateId: $u) { id } }",
+        "mutation($u: UUID!) { createHrCard(input: { employeeNo: \"G1\", name: \"x\", userId: $u }) { id } }",
+    ] {
+        // Named as an input, the user is refused as one that does not
+        // exist would be: the same answer either way.
+        let theirs = app.gql(globex_token, query, json!({ "u": kim, "d": globex_department })).await;
+        let nobodys = app.gql(globex_token, query, json!({ "u": Uuid::now_v7(), "d": globex_department })).await;
+        assert!(["NOT_FOUND", "VALIDATION"].contains(&code(&theirs).as_str()), "{query}: {theirs}");
+        assert_eq!(code(&theirs), code(&nobodys), "{query}");
     }
     for (query, foreign, random) in cases {
         let theirs = app.gql(globex_token, &query, foreign).await;
