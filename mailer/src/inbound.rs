@@ -1,7 +1,7 @@
 //! Inbound mail: a raw RFC 5322 message from the tenant's mail transfer
 //! agent, parsed with mail-parser.
 
-use domain::mail::{OCTET_STREAM, media_type};
+use domain::mail::{OCTET_STREAM, media_type, safe_file_name};
 use mail_parser::{Address, MessageParser, MimeHeaders, PartType};
 
 /// Why a message cannot be taken.
@@ -16,6 +16,7 @@ pub enum InboundError {
 /// A file attached to an inbound message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundAttachment {
+    /// A valid file name ([`domain::mail::safe_file_name`] of the message's).
     pub name: String,
     /// A valid media type ([`domain::mail::media_type`]); `application/
     /// octet-stream` when the message's is missing or malformed.
@@ -82,7 +83,7 @@ pub fn parse(raw: &[u8]) -> Result<InboundMessage, InboundError> {
     let attachments = message
         .attachments()
         .map(|part| InboundAttachment {
-            name: part.attachment_name().unwrap_or("attachment").to_owned(),
+            name: safe_file_name(part.attachment_name().unwrap_or_default()),
             content_type: part
                 .content_type()
                 .and_then(|ct| ct.subtype().and_then(|sub| media_type(&format!("{}/{sub}", ct.ctype())).ok()))

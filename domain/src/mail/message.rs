@@ -18,6 +18,47 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 /// The default limit of a mail's attachments, in bytes (25 MB).
 pub const DEFAULT_ATTACHMENT_LIMIT: u64 = 25 * 1000 * 1000;
 
+/// The longest file name of an attachment, in bytes.
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Whether `c` may not be part of a file name: a path separator, or a
+/// control character (which would end a `Content-Disposition` header).
+fn unfit_for_file_name(c: char) -> bool {
+    c == '/' || c == '\\' || c.is_control()
+}
+
+/// Checks a file name: not empty, at most [`MAX_FILE_NAME_BYTES`], no path
+/// separator and no control character (CR, LF, tab, NUL, ...). Returns it
+/// trimmed.
+///
+/// # Errors
+/// [`DomainError::Invalid`] (field `attachments`) for anything else.
+pub fn file_name(input: &str) -> Result<String, DomainError> {
+    let name = input.trim();
+    if name.is_empty() || name.len() > MAX_FILE_NAME_BYTES || name.contains(unfit_for_file_name) {
+        let shown: String = name.chars().take(40).map(|c| if c.is_control() { '?' } else { c }).collect();
+        return Err(DomainError::invalid("attachments", format!("`{shown}` is not a file name")));
+    }
+    Ok(name.to_owned())
+}
+
+/// A file name from outside (an inbound message, a name stored before the
+/// check) made to pass [`file_name`]: the last path segment, control
+/// characters as `_`, cut to the limit; `attachment` when nothing is left.
+pub fn safe_file_name(input: &str) -> String {
+    let last = input.rsplit(['/', '\\']).find(|s| !s.trim().is_empty()).unwrap_or_default();
+    let replaced: String = last.chars().map(|c| if unfit_for_file_name(c) { '_' } else { c }).collect();
+    let mut name = replaced.trim();
+    while name.len() > MAX_FILE_NAME_BYTES {
+        let mut cut = MAX_FILE_NAME_BYTES;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        name = name[..cut].trim_end();
+    }
+    if name.is_empty() { "attachment".to_owned() } else { name.to_owned() }
+}
+
 /// The longest media type of an attachment, parameters included.
 pub const MAX_MEDIA_TYPE_CHARS: usize = 255;
 /// The media type of a file when nothing better is known.
@@ -162,10 +203,7 @@ impl Content {
             )));
         }
         for attachment in &mut attachments {
-            let name = attachment.name.trim();
-            if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
-                return Err(DomainError::invalid("attachments", format!("`{name}` is not a file name")));
-            }
+            attachment.name = file_name(&attachment.name)?;
             attachment.content_type = media_type(&attachment.content_type)?;
         }
         Ok(Self { subject: subject.to_owned(), text: text.to_owned(), html: html.map(str::to_owned), attachments })
@@ -382,6 +420,27 @@ mod tests {
         let mut crlf = attachment(1);
         crlf.content_type = "text/plain\r\nX-Injected: 1".into();
         assert!(Content::parse("s", "", None, vec![crlf], 10).is_err());
+    }
+
+    #[test]
+    fn file_names_are_one_line_without_path_and_outside_ones_are_made_so() {
+        assert_eq!(file_name(" 보고서 (최종).pdf ").as_deref(), Ok("보고서 (최종).pdf"));
+        for bad in ["", "  ", "a/b.pdf", "a\\b.pdf", "a\r\nX: 1.pdf", "a\0.pdf", "a\t.pdf", &"x".repeat(256)] {
+            assert!(matches!(file_name(bad), Err(DomainError::Invalid { field: "attachments", .. })), "{bad:?}");
+        }
+        for (outside, safe) in [
+            ("../../etc/\\pass\twd.pdf", "pass_wd.pdf"),
+            ("report.pdf/", "report.pdf"),
+            ("a\r\nX: 1.pdf", "a__X: 1.pdf"),
+            ("///", "attachment"),
+            ("", "attachment"),
+        ] {
+            assert_eq!(safe_file_name(outside), safe, "{outside:?}");
+            assert!(file_name(&safe_file_name(outside)).is_ok());
+        }
+        let long = "가".repeat(200);
+        assert!(safe_file_name(&long).len() <= MAX_FILE_NAME_BYTES);
+        assert!(file_name(&safe_file_name(&long)).is_ok());
     }
 
     #[test]

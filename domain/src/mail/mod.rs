@@ -12,4 +12,5 @@ pub use mailbox::{
 };
 pub use message::{
     Attachment, Content, Draft, Folder, OCTET_STREAM, OutgoingMail, QuotaUse, Recipient, RecipientKind, media_type,
+    safe_file_name,
 };

@@ -196,17 +196,22 @@ async fn attachment_content_types_are_media_types_and_downloads_never_fail_on_a_
     let download = app.client.get(&url).bearer_auth(&lee).send().await.unwrap();
     assert_eq!(download.status(), 200);
     assert_eq!(download.headers()["content-type"], "application/octet-stream");
+    let disposition = download.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.contains("a__X-Injected: 1.txt"), "{disposition}");
     assert_eq!(download.bytes().await.unwrap().as_ref(), b"hello");
 }
 
-/// Gives a stored mail event a new mail id and a content type with CR LF.
+/// Gives a stored mail event a new mail id, and its attachment a type and
+/// a name with CR LF.
 fn rewrite(value: &mut Value, mail_id: &str) {
     match value {
         Value::Object(fields) => {
+            let attachment = fields.contains_key("contentType");
             for (name, field) in fields.iter_mut() {
                 match name.as_str() {
                     "mailId" => *field = json!(mail_id),
                     "contentType" => *field = json!("text/plain\r\nX-Injected: 1"),
+                    "name" if attachment => *field = json!("../a\r\nX-Injected: 1.txt"),
                     _ => rewrite(field, mail_id),
                 }
             }
@@ -251,4 +256,40 @@ async fn nul_in_a_stream_id_or_a_cursor_is_refused() {
     let r = app.gql(Some(&acme.admin_token), users, json!({ "a": "\u{0}" })).await;
     assert_eq!(code(&r), "VALIDATION", "{r}");
     assert_eq!(app.head().await, head, "nothing was written");
+}
+
+// A file name is one line of text: control characters are refused when
+// sending, and an inbound message's file names are made safe rather than
+// refusing the message; every file downloads.
+#[tokio::test]
+async fn attachment_names_with_control_characters_are_refused_and_inbound_ones_made_safe() {
+    let storage = TestStorage::new().await;
+    let mut settings = storage.settings();
+    settings.inbound_secret = Some("mta-secret".into());
+    let app = TestApp::spawn_with(settings).await;
+    let acme = app.sign_up("names.kr").await;
+    let (_, kim) = app.create_user(&acme, "kim").await;
+    let (_, lee) = app.create_user(&acme, "lee").await;
+    let id = upload(&app, &kim, "text/plain").await["id"].as_str().unwrap().to_owned();
+    let head = app.head().await;
+    for name in ["a\r\nX-Injected: 1.txt", "a\u{0}.txt", "tab\t.txt", "../a.txt"] {
+        let attachments = json!([{ "id": id, "name": name }]);
+        let r =
+            app.gql(Some(&kim), SEND, json!({ "input": { "to": ["lee@names.kr"], "attachments": attachments } })).await;
+        assert_eq!(code(&r), "VALIDATION", "{name:?}: {r}");
+    }
+    assert_eq!(app.head().await, head, "nothing was written");
+
+    let raw = "From: Park <park@partner.org>\r\nTo: lee@names.kr\r\nSubject: files\r\nMessage-ID: <names@partner.org>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b1\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=\"../../etc/\\\\pass\twd.pdf\"\r\n\r\n%PDF-1.4\r\n--b1--\r\n";
+    let delivered =
+        app.client.post(format!("{}/inbound", app.address)).bearer_auth("mta-secret").body(raw).send().await.unwrap();
+    assert_eq!(delivered.status(), 200, "{}", delivered.text().await.unwrap());
+    let inbox = app.gql(Some(&lee), MAILBOX, json!({ "folder": "inbox" })).await;
+    let mail_id =
+        inbox["data"]["mailbox"]["edges"][0]["node"]["id"].as_str().unwrap_or_else(|| panic!("{inbox}")).to_owned();
+    let mail = app.gql(Some(&lee), MAIL, json!({ "id": mail_id })).await;
+    let file = &mail["data"]["mail"]["attachments"][0];
+    let url = format!("{}/mail/{mail_id}/attachments/{}", app.address, file["id"].as_str().unwrap());
+    let download = app.client.get(&url).bearer_auth(&lee).send().await.unwrap();
+    assert_eq!(download.status(), 200);
 }

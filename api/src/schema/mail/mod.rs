@@ -231,8 +231,9 @@ pub(crate) async fn attachment(
     let not_found = || ApiError::not_found(format!("attachment {sha256} of mail {mail}"));
     let full = full_mail(services, &caller, mail).await?;
     let mut info = full.attachments.into_iter().find(|a| a.id == sha256).ok_or_else(not_found)?;
-    // A type stored before types were checked may not fit a header: the
-    // file is then served as bytes rather than failing.
+    // A name or type stored before they were checked may not fit a header:
+    // the name is made safe and the file served as bytes rather than failing.
+    info.name = domain::mail::safe_file_name(&info.name);
     info.content_type =
         domain::mail::media_type(&info.content_type).unwrap_or_else(|_| domain::mail::OCTET_STREAM.into());
     let bytes = services.blobs.read(caller.tenant, sha256).map_err(ApiError::internal)?.ok_or_else(not_found)?;
