@@ -182,3 +182,29 @@ async fn rule_t3_histories_from_before_the_registry_keep_the_owner_in_and_the_ri
     assert_eq!(code(&app.gql(Some(&rival.admin_token), ADD, json!({ "d": "victim.co.kr" })).await), "CONFLICT");
     assert_eq!(code(&app.gql(None, SIGN_UP, json!({ "d": "victim.co.kr" })).await), "CONFLICT");
 }
+
+// The registry claim comes first; when the company's own step then fails
+// (here: a command id already used for another command), the claim is
+// released and the name stays free.
+#[tokio::test]
+async fn rule_t3_a_claim_whose_company_step_fails_is_released() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("acme.kr").await;
+    let rival = app.sign_up("rival.kr").await;
+    let used = Uuid::now_v7();
+    let create = "mutation($c: UUID!) { createUser(input: { userId: \"kim\", name: \"김\", password: \"user-pass-1\", commandId: $c }) { id } }";
+    data(&app.gql(Some(&acme.admin_token), create, json!({ "c": used })).await, "createUser");
+
+    let sign_up = "mutation($d: String!, $c: UUID!) { signUp(input: { domain: $d, companyName: \"주식회사 새\",
+        memberType: BUSINESS, billingCycleMonths: 12, adminUserId: \"admin\", adminName: \"관리자\",
+        adminPassword: \"s3cret-pass\", commandId: $c }) { tenant { id } } }";
+    let refused = app.gql(None, sign_up, json!({ "d": "fresh.kr", "c": used })).await;
+    assert!(!refused["errors"].is_null(), "{refused}");
+    let add = "mutation($d: String!, $c: UUID!) { addMailDomain(domain: $d, commandId: $c) { name } }";
+    let refused = app.gql(Some(&rival.admin_token), add, json!({ "d": "fresh.co.kr", "c": used })).await;
+    assert!(!refused["errors"].is_null(), "{refused}");
+
+    // Neither name was left held.
+    data(&app.gql(Some(&rival.admin_token), ADD, json!({ "d": "fresh.kr" })).await, "addMailDomain");
+    data(&app.gql(Some(&acme.admin_token), ADD, json!({ "d": "fresh.co.kr" })).await, "addMailDomain");
+}
