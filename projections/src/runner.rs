@@ -102,11 +102,6 @@ impl Projections {
         &self.store
     }
 
-    /// The checkpoint of every projector.
-    pub fn checkpoints(&self) -> Vec<(&'static str, u64)> {
-        self.progress.iter().map(|(name, rx)| (*name, rx.borrow().checkpoint)).collect()
-    }
-
     /// The progress of every projector, stopped ones with their event.
     pub fn progress(&self) -> Vec<(&'static str, Progress)> {
         self.progress.iter().map(|(name, rx)| (*name, rx.borrow().clone())).collect()

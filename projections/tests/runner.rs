@@ -51,7 +51,7 @@ async fn a_restarted_runner_resumes_from_its_checkpoint_without_repeating_or_ski
     assert!(again.wait_for(position, Duration::from_secs(30)).await);
     assert_eq!(count(read_models.as_ref(), "a-1").await, 22);
     assert_eq!(read_models.checkpoint("counter.v1").await.unwrap(), position);
-    assert_eq!(again.checkpoints(), vec![("counter.v1", position)]);
+    assert_eq!(again.progress(), vec![("counter.v1", projections::Progress { checkpoint: position, stopped: None })]);
 }
 
 #[tokio::test]
