@@ -429,3 +429,23 @@ async fn a_command_id_reused_for_another_command_on_the_same_stream_is_refused()
     assert!(matches!(reused, Err(CommandError::CommandIdReused(_))), "{reused:?}");
     assert_eq!(*store.head().borrow(), head);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_with_nothing_left_to_do_after_another_process_applied_it_answers_with_its_events() {
+    let setup = Setup::new();
+    let (_, first, second) = two_processes(&setup).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let created = first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("kim")).await.unwrap();
+    let TenantEvent::UserCreated { user_id, .. } = created.events[0] else { panic!() };
+    // As the API and the process managers both number a completed document:
+    // the second finds the role granted, and answers with the grant and its
+    // position (which its caller waits for), not with nothing at position 0.
+    let context = ctx(Actor::User(ADMIN));
+    let grant = TenantCommand::GrantRole { user_id, role: Role::HrManager };
+    let granted = first.execute::<Tenant>(tenant, &context, grant.clone()).await.unwrap();
+    let again = second.execute::<Tenant>(tenant, &context, grant).await.unwrap();
+    assert!(again.repeated);
+    assert_eq!(again.events, granted.events);
+    assert_eq!(again.position, granted.position);
+}
