@@ -264,6 +264,7 @@ impl Commands {
         loop {
             attempt += 1;
             let cached = if attempt == 1 { self.states.get::<A>(&stream) } else { None };
+            let from_cache = cached.is_some();
             let loaded = match cached {
                 Some(loaded) => loaded,
                 None => self.load_stream::<A>(&stream, true).await?,
@@ -273,6 +274,12 @@ impl Commands {
                 loaded.state.authorize(&context.actor, &command).and_then(|()| loaded.state.decide(&command, now));
             let events = match decided {
                 Ok(events) if !events.is_empty() => events,
+                // A kept state may lack what another process wrote since:
+                // only the stored state may refuse, or find nothing to do.
+                _ if from_cache => {
+                    self.states.forget(&stream);
+                    continue;
+                }
                 // Refused, or nothing to do: perhaps because another process
                 // has just carried out this very command.
                 other => {

@@ -449,3 +449,19 @@ async fn a_command_with_nothing_left_to_do_after_another_process_applied_it_answ
     assert_eq!(again.events, granted.events);
     assert_eq!(again.position, granted.position);
 }
+
+#[tokio::test]
+async fn a_kept_state_never_refuses_a_command_that_the_stored_state_allows() {
+    let setup = Setup::new();
+    let (_, first, second) = two_processes(&setup).await;
+    let tenant = domain().tenant_id();
+    first.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("kim")).await.unwrap();
+    // Another process creates lee; the first process's kept state does not
+    // know lee, the store does.
+    let created = second.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("lee")).await.unwrap();
+    let TenantEvent::UserCreated { user_id, .. } = created.events[0] else { panic!() };
+    let deleted =
+        first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), TenantCommand::DeleteUser { user_id }).await;
+    assert!(matches!(&deleted, Ok(outcome) if outcome.events.len() == 1), "{deleted:?}");
+}
