@@ -6,7 +6,8 @@
 //!   variables refuses nesting deeper than [`MAX_NESTING`] (the parser and
 //!   the validators recurse once per level; thousands of levels would exhaust
 //!   a worker's stack) and NUL characters (PostgreSQL text cannot hold them
-//!   and no form field needs them).
+//!   and no form field needs them). After parsing, a query may define at
+//!   most [`MAX_FRAGMENTS`] fragments, for the same reason.
 //! - Selection depth is limited to `max_query_depth`, except for operations
 //!   that only introspect the schema, which may nest to
 //!   [`INTROSPECTION_DEPTH`]: the standard introspection query of graphql-js
@@ -32,6 +33,10 @@ use crate::errors::Code;
 /// legitimate query needs (its selections are limited to `max_query_depth`,
 /// input objects nest a few levels), far below what strains a thread's stack.
 pub const MAX_NESTING: usize = 64;
+
+/// The most fragments one query may define. The standard introspection
+/// query defines 3.
+pub const MAX_FRAGMENTS: usize = 100;
 
 /// The selection depth an operation that only introspects the schema may
 /// reach (unless `max_query_depth` allows more).
@@ -109,6 +114,12 @@ impl Extension for BoundaryExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
+        // Validation follows fragment spreads from every fragment defined,
+        // used or not, one stack frame per link: a long chain of them would
+        // exhaust a worker's stack although its text nests one level.
+        if document.fragments.len() > MAX_FRAGMENTS {
+            return Err(refused(Code::LimitExceeded, format!("a query defines at most {MAX_FRAGMENTS} fragments")));
+        }
         let mut seen = self.seen();
         seen.introspection_only = introspection_only(&document, seen.operation_name.as_deref());
         Ok(document)

@@ -188,6 +188,19 @@ fn nested(levels: usize, object: bool) -> String {
 // Nested literals and variables are limited before anything recursive walks
 // them, on every path a request can take, and the server keeps answering.
 #[tokio::test]
+async fn a_chain_of_fragments_is_refused_and_the_server_keeps_answering() {
+    let app = TestApp::spawn().await;
+    // 20,000 fragments, each spreading the next, none used by the operation:
+    // the text nests one level, validation would follow the chain.
+    let chain: String = (0..20_000).map(|i| format!("fragment f{i} on User {{ ...f{} }}\n", i + 1)).collect();
+    let query = format!("{{ __typename }}\n{chain}fragment f20000 on User {{ id }}");
+    let r = app.gql(None, &query, json!({})).await;
+    assert_eq!(code(&r), "LIMIT_EXCEEDED", "{}", r.to_string().chars().take(300).collect::<String>());
+    let r = app.gql(None, "{ __typename }", json!({})).await;
+    assert_eq!(r["data"]["__typename"], "QueryRoot", "{r}");
+}
+
+#[tokio::test]
 async fn deeply_nested_input_is_refused_on_every_path_and_the_server_keeps_answering() {
     let app = TestApp::spawn().await;
     let url = format!("{}/graphql", app.address);
