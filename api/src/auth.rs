@@ -215,15 +215,25 @@ impl LoginThrottle {
         }
     }
 
+    /// Starts a password check of `account` from `address`: refused while
+    /// either count is full, else counted as a failure at once, so that
+    /// checks running side by side cannot all pass before the first
+    /// failure is recorded. A right password takes it back
+    /// ([`LoginThrottle::succeeded`]).
+    ///
     /// # Errors
     /// `LIMIT_EXCEEDED` while `account` from `address`, or `address`, has
     /// too many recent failures.
-    pub fn check(&self, account: &str, address: &str, now: DateTime<Utc>) -> ApiResult<()> {
-        let failures = self.failures();
-        for (counted, limit) in Self::counts(account, address) {
+    pub fn attempt(&self, account: &str, address: &str, now: DateTime<Utc>) -> ApiResult<()> {
+        let mut failures = self.failures();
+        if failures.len() > 100_000 {
+            failures.retain(|_, times| times.iter().any(|t| *t > now - Self::WINDOW));
+        }
+        let counts = Self::counts(account, address);
+        for (counted, limit) in &counts {
             let recent: Vec<_> =
-                failures.get(&counted).into_iter().flatten().filter(|t| **t > now - Self::WINDOW).collect();
-            if recent.len() >= limit {
+                failures.get(counted).into_iter().flatten().filter(|t| **t > now - Self::WINDOW).collect();
+            if recent.len() >= *limit {
                 let retry = *recent[recent.len() - limit] + Self::WINDOW;
                 return Err(ApiError::new(
                     crate::errors::Code::LimitExceeded,
@@ -231,27 +241,27 @@ impl LoginThrottle {
                 ));
             }
         }
-        Ok(())
-    }
-
-    pub fn failed(&self, account: &str, address: &str, now: DateTime<Utc>) {
-        let mut failures = self.failures();
-        if failures.len() > 100_000 {
-            failures.retain(|_, times| times.iter().any(|t| *t > now - Self::WINDOW));
-        }
-        for (counted, _) in Self::counts(account, address) {
+        for (counted, _) in counts {
             let times = failures.entry(counted).or_default();
             times.retain(|t| *t > now - Self::WINDOW);
             times.push(now);
         }
+        Ok(())
     }
 
-    /// The right password clears the account's count from `address`; the
-    /// address's own count stays, so one's own account cannot launder
-    /// guesses at others.
-    pub fn succeeded(&self, account: &str, address: &str) {
-        let [(from_here, _), _] = Self::counts(account, address);
-        self.failures().remove(&from_here);
+    /// The right password, for the attempt started at `started`: it clears
+    /// the account's count from `address` and takes the attempt back from
+    /// the address's count; the address's earlier failures stay, so one's
+    /// own account cannot launder guesses at others.
+    pub fn succeeded(&self, account: &str, address: &str, started: DateTime<Utc>) {
+        let [(from_here, _), (address, _)] = Self::counts(account, address);
+        let mut failures = self.failures();
+        failures.remove(&from_here);
+        if let Some(times) = failures.get_mut(&address)
+            && let Some(i) = times.iter().rposition(|t| *t == started)
+        {
+            times.remove(i);
+        }
     }
 }
 
@@ -313,19 +323,36 @@ mod tests {
         let start = Utc::now();
         let (attacker, owner) = ("203.0.113.9", "198.51.100.7");
         for i in 0..5 {
-            assert!(throttle.check("acme.com/kim", attacker, start).is_ok());
-            throttle.failed("acme.com/kim", attacker, start + chrono::Duration::minutes(i));
+            assert!(throttle.attempt("acme.com/kim", attacker, start + chrono::Duration::minutes(i)).is_ok());
         }
         let later = start + chrono::Duration::minutes(5);
-        assert!(throttle.check("acme.com/kim", attacker, later).is_err());
+        assert!(throttle.attempt("acme.com/kim", attacker, later).is_err());
         // The owner, from elsewhere, is not locked out; other accounts from
         // the attacker's address are not either (yet).
-        assert!(throttle.check("acme.com/kim", owner, later).is_ok());
-        assert!(throttle.check("acme.com/lee", attacker, later).is_ok());
+        assert!(throttle.attempt("acme.com/kim", owner, later).is_ok());
+        throttle.succeeded("acme.com/kim", owner, later);
+        assert!(throttle.attempt("acme.com/lee", attacker, later).is_ok());
         // The window passes.
-        assert!(throttle.check("acme.com/kim", attacker, start + chrono::Duration::minutes(15)).is_ok());
-        throttle.succeeded("acme.com/kim", attacker);
-        assert!(throttle.check("acme.com/kim", attacker, later).is_ok());
+        let after = start + chrono::Duration::minutes(15);
+        assert!(throttle.attempt("acme.com/kim", attacker, after).is_ok());
+        throttle.succeeded("acme.com/kim", attacker, after);
+        assert!(throttle.attempt("acme.com/kim", attacker, after).is_ok());
+    }
+
+    #[test]
+    fn checks_side_by_side_are_counted_before_any_of_them_ends() {
+        let throttle = LoginThrottle::default();
+        let now = Utc::now();
+        // Fifty guesses started at once, none finished yet: five get through.
+        let started = (0..50).filter(|_| throttle.attempt("acme.com/kim", "203.0.113.9", now).is_ok()).count();
+        assert_eq!(started, 5);
+        // A right password takes its own attempt back, not the others.
+        let throttle = LoginThrottle::default();
+        assert!(throttle.attempt("acme.com/kim", "203.0.113.9", now).is_ok());
+        assert!(throttle.attempt("acme.com/lee", "203.0.113.9", now).is_ok());
+        throttle.succeeded("acme.com/lee", "203.0.113.9", now);
+        let failures = throttle.failures();
+        assert_eq!(failures.get(&Counted::Address("203.0.113.9".into())).map(Vec::len), Some(1));
     }
 
     #[test]
@@ -333,16 +360,16 @@ mod tests {
         let throttle = LoginThrottle::default();
         let start = Utc::now();
         for i in 0..5 {
-            throttle.failed("acme.com/kim", &format!("2001:db8:1:2::{i:x}"), start);
+            assert!(throttle.attempt("acme.com/kim", &format!("2001:db8:1:2::{i:x}"), start).is_ok());
         }
-        assert!(throttle.check("acme.com/kim", "2001:db8:1:2:ffff::1", start).is_err());
-        assert!(throttle.check("acme.com/kim", "2001:db8:1:3::1", start).is_ok());
+        assert!(throttle.attempt("acme.com/kim", "2001:db8:1:2:ffff::1", start).is_err());
+        assert!(throttle.attempt("acme.com/kim", "2001:db8:1:3::1", start).is_ok());
         // An IPv4 client seen through an IPv6 socket is that IPv4 address.
         for _ in 0..5 {
-            throttle.failed("acme.com/lee", "::ffff:203.0.113.9", start);
+            assert!(throttle.attempt("acme.com/lee", "::ffff:203.0.113.9", start).is_ok());
         }
-        assert!(throttle.check("acme.com/lee", "203.0.113.9", start).is_err());
-        assert!(throttle.check("acme.com/lee", "203.0.113.10", start).is_ok());
+        assert!(throttle.attempt("acme.com/lee", "203.0.113.9", start).is_err());
+        assert!(throttle.attempt("acme.com/lee", "203.0.113.10", start).is_ok());
     }
 
     #[test]
@@ -350,16 +377,17 @@ mod tests {
         let throttle = LoginThrottle::default();
         let start = Utc::now();
         let attacker = "203.0.113.9";
-        for i in 0..30 {
-            let account = format!("acme.com/user{i}");
-            assert!(throttle.check(&account, attacker, start).is_ok(), "guess {i}");
-            throttle.failed(&account, attacker, start);
+        for i in 0..29 {
+            assert!(throttle.attempt(&format!("acme.com/user{i}"), attacker, start).is_ok(), "guess {i}");
         }
-        assert!(throttle.check("acme.com/user99", attacker, start).is_err());
-        // A success on one's own account does not reset the address.
-        throttle.succeeded("acme.com/mine", attacker);
-        assert!(throttle.check("acme.com/mine", attacker, start).is_err());
-        assert!(throttle.check("acme.com/user99", "198.51.100.7", start).is_ok());
-        assert!(throttle.check("acme.com/user99", attacker, start + LoginThrottle::WINDOW).is_ok());
+        // A success on one's own account takes back only its own attempt,
+        // not the address's failures.
+        assert!(throttle.attempt("acme.com/mine", attacker, start).is_ok());
+        throttle.succeeded("acme.com/mine", attacker, start);
+        assert!(throttle.attempt("acme.com/user29", attacker, start).is_ok());
+        assert!(throttle.attempt("acme.com/user99", attacker, start).is_err());
+        assert!(throttle.attempt("acme.com/mine", attacker, start).is_err());
+        assert!(throttle.attempt("acme.com/user99", "198.51.100.7", start).is_ok());
+        assert!(throttle.attempt("acme.com/user99", attacker, start + LoginThrottle::WINDOW).is_ok());
     }
 }

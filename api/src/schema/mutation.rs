@@ -271,7 +271,7 @@ async fn login(
         .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()));
     // One count per account, whichever of its company's domains is named.
     let (account, address) = throttled(ctx, tenant.unwrap_or_else(|| domain.tenant_id()), &login);
-    services.auth.throttle.check(&account, &address, now)?;
+    services.auth.throttle.attempt(&account, &address, now)?;
     let user = match tenant {
         Some(tenant) => load_user_by_login(services, tenant, login.as_str()).await?,
         None => None,
@@ -285,7 +285,7 @@ async fn login(
     let matched = services.auth.verify_password(known.as_ref().map(|(_, c)| c.hash.as_str()), &password).await;
     match (known, user) {
         (Some((tenant, credentials)), Some(user)) if matched => {
-            services.auth.throttle.succeeded(&account, &address);
+            services.auth.throttle.succeeded(&account, &address, now);
             let kind = match client {
                 ClientKind::Web => crate::auth::WEB,
                 ClientKind::Mobile => crate::auth::MOBILE,
@@ -293,10 +293,7 @@ async fn login(
             let (token, expires_at) = services.auth.issue(tenant, user.id, credentials.sessions, now, kind)?;
             Ok(Session { token, expires_at, user })
         }
-        _ => {
-            services.auth.throttle.failed(&account, &address, now);
-            Err(wrong_login())
-        }
+        _ => Err(wrong_login()),
     }
 }
 
@@ -331,15 +328,14 @@ async fn change_password(
     let login = LoginId::parse(&caller.user.login)?;
     let now = services.clock.now();
     let (account, address) = throttled(ctx, caller.tenant, &login);
-    services.auth.throttle.check(&account, &address, now)?;
+    services.auth.throttle.attempt(&account, &address, now)?;
     let current = credentials(services, caller.tenant, caller.user.id)
         .await?
         .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
     if !services.auth.verify_password(Some(&current.hash), &current_password).await {
-        services.auth.throttle.failed(&account, &address, now);
         return Err(ApiError::forbidden("the current password is wrong"));
     }
-    services.auth.throttle.succeeded(&account, &address);
+    services.auth.throttle.succeeded(&account, &address, now);
     let password = Password::parse(&new_password, &login)?;
     let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
     let command = TenantCommand::ChangePassword { user_id: caller.user.id, password_hash };

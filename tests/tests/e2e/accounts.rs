@@ -264,3 +264,17 @@ async fn stream_history_shows_each_event_with_its_metadata_and_no_secrets() {
         );
     });
 }
+
+#[tokio::test]
+async fn wrong_passwords_sent_side_by_side_get_no_more_tries_than_one_after_another() {
+    let app = TestApp::spawn().await;
+    app.sign_up("parallel.com").await;
+    let guesses = (0..20).map(|i| {
+        let app = &app;
+        async move { app.login("parallel.com", "admin", &format!("guess-{i}-pass")).await.unwrap_err() }
+    });
+    let answers = futures::future::join_all(guesses).await;
+    let tried = answers.iter().filter(|c| *c == "UNAUTHENTICATED").count();
+    assert_eq!(tried, 5, "{answers:?}");
+    assert!(answers.iter().all(|c| c == "UNAUTHENTICATED" || c == "LIMIT_EXCEEDED"), "{answers:?}");
+}
