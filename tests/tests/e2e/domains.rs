@@ -208,3 +208,23 @@ async fn rule_t3_a_claim_whose_company_step_fails_is_released() {
     data(&app.gql(Some(&rival.admin_token), ADD, json!({ "d": "fresh.kr" })).await, "addMailDomain");
     data(&app.gql(Some(&acme.admin_token), ADD, json!({ "d": "fresh.co.kr" })).await, "addMailDomain");
 }
+
+#[tokio::test]
+async fn rule_t3_a_removal_that_stopped_between_its_steps_is_finished_by_removing_again() {
+    let app = TestApp::spawn().await;
+    let rival = app.sign_up("rival-half.kr").await;
+    let admin = Some(rival.admin_token.as_str());
+    assert_eq!(data(&app.gql(admin, ADD, json!({ "d": "half.co.kr" })).await, "addMailDomain")["name"], "half.co.kr");
+    // The company drops the domain, and the process stops before the
+    // registry's release.
+    let services = live_services(&app);
+    let tenant: Uuid = rival.id.parse().unwrap();
+    let context = CommandContext::new(Uuid::now_v7(), Actor::User(rival.admin_id.parse().unwrap()), Some(tenant));
+    let domain = DomainName::parse_company_owned("half.co.kr").unwrap();
+    services.execute::<Tenant>(tenant, &context, TenantCommand::RemoveDomain { domain }).await.expect("removed");
+    assert_eq!(code(&app.gql(None, SIGN_UP, json!({ "d": "half.co.kr" })).await), "CONFLICT");
+    // Removing it again answers that it is gone and gives it up.
+    assert_eq!(code(&app.gql(admin, REMOVE, json!({ "d": "half.co.kr" })).await), "NOT_FOUND");
+    let owner = app.gql(None, SIGN_UP, json!({ "d": "half.co.kr" })).await;
+    assert!(data(&owner, "signUp")["tenant"]["id"].is_string(), "{owner}");
+}

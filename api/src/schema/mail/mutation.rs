@@ -516,8 +516,16 @@ async fn change_domain(
         crate::schema::mutation::with_domain_claimed(services, &domain, holder, &context, command).await?;
     } else {
         let command = TenantCommand::RemoveDomain { domain: domain.clone() };
-        services.execute::<Tenant>(caller.tenant, &context, command).await?;
-        crate::schema::mutation::release_domain(services, &domain, caller.tenant, &context).await?;
+        let removed = services.execute::<Tenant>(caller.tenant, &context, command).await;
+        // The registry follows the company also when an earlier removal
+        // stopped between its two steps: a domain the company no longer has
+        // is given up (a release gives up only the caller's own hold).
+        let company = services.commands.load::<Tenant>(caller.tenant).await?.state;
+        let still_held = company.domain.as_ref() == Some(&domain) || company.additional_domains.contains(&domain);
+        if !still_held && (removed.is_ok() || caller.has(domain::values::Role::Admin)) {
+            crate::schema::mutation::release_domain(services, &domain, caller.tenant, &context).await?;
+        }
+        removed?;
     }
     Ok(mail_domain(&domain, false, &services.settings.mail_host))
 }
