@@ -1,14 +1,19 @@
 //! The history of one stream, read from the log itself, with the envelope
 //! of each event. Content follows the rules of the rest of the API: a
 //! mailbox's events are its owner's alone, a document's are for those who
-//! may open it, HR streams are for HR managers (and a ledger for its owner);
-//! anyone else sees each event's type, actor and times with the content
-//! withheld.
+//! may open it, HR streams are for HR managers (and a ledger for its owner),
+//! the company's setup streams for its admins; anyone else, and everyone for
+//! a kind of stream without a rule here, sees each event's type, actor and
+//! times with the content withheld.
 
 use domain::Aggregate;
-use domain::approval::Document;
+use domain::approval::{Absences, ApprovalSetup, Backups, Document, DocumentNumbers};
 use domain::hr::{CertificateRegister, LeaveLedger, Personnel};
 use domain::mail::Mailbox;
+use domain::organisation::Organisation;
+use domain::registry::DomainRegistration;
+use domain::tenant::Tenant;
+use domain::timer::Timer;
 use domain::values::Role;
 use store::Direction;
 use uuid::Uuid;
@@ -77,6 +82,17 @@ async fn content_shown(services: &Services, caller: &Caller, stream: &str) -> Ap
         },
         LeaveLedger::CATEGORY => own() || caller.has(Role::HrManager),
         Personnel::CATEGORY | CertificateRegister::CATEGORY => caller.has(Role::HrManager),
-        _ => true,
+        // The company's own setup and bookkeeping, which its admins manage.
+        Tenant::CATEGORY
+        | Organisation::CATEGORY
+        | ApprovalSetup::CATEGORY
+        | DocumentNumbers::CATEGORY
+        | Backups::CATEGORY
+        | Absences::CATEGORY
+        | Timer::CATEGORY
+        | DomainRegistration::CATEGORY => true,
+        // A stream of a kind not named here shows no content until its
+        // rule is written down.
+        _ => false,
     })
 }
