@@ -163,7 +163,7 @@ impl Services {
         context: &CommandContext,
         command: A::Command,
     ) -> ApiResult<Outcome<A::Event>> {
-        self.refuse_foreign::<A>(id, context).await?;
+        self.refuse_foreign::<A>(id, context, &command).await?;
         let result = self.commands.execute::<A>(id, context, command).await;
         let label = match &result {
             Ok(o) if o.repeated => "repeated",
@@ -190,7 +190,12 @@ impl Services {
     /// answer never tells "not yours" from "not there". Streams named by the
     /// command's own tenant or acting user are theirs by construction and
     /// need no read.
-    async fn refuse_foreign<A: Aggregate>(&self, id: Uuid, context: &CommandContext) -> ApiResult<()> {
+    async fn refuse_foreign<A: Aggregate>(
+        &self,
+        id: Uuid,
+        context: &CommandContext,
+        command: &A::Command,
+    ) -> ApiResult<()> {
         let Some(tenant) = context.tenant else { return Ok(()) };
         if id == tenant || context.actor.user() == Some(id) {
             return Ok(());
@@ -199,7 +204,14 @@ impl Services {
             self.store.read_stream(&commands::stream_name::<A>(id), store::Direction::Forwards, None, 1).await?;
         match first.first() {
             Some(event) if event.metadata.tenant != Some(tenant) => {
-                Err(crate::errors::ApiError::not_found(format!("{} {id} not found", A::CATEGORY)))
+                // The answer the command gets where there is no such stream.
+                let missing = A::default();
+                let refusal = missing
+                    .authorize(&context.actor, command)
+                    .and_then(|()| missing.decide(command, self.clock.now()))
+                    .err()
+                    .unwrap_or_else(|| domain::DomainError::NotFound(format!("{} {id}", A::CATEGORY)));
+                Err(commands::CommandError::Rejected(refusal).into())
             }
             _ => Ok(()),
         }
