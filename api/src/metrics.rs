@@ -19,9 +19,6 @@ pub struct Metrics {
     stopped_at: IntGaugeVec,
 }
 
-/// The longest reason of a stop shown as a label value.
-const REASON_CHARS: usize = 200;
-
 impl Metrics {
     /// # Errors
     /// When a metric cannot be registered (a programming error).
@@ -89,9 +86,8 @@ impl Metrics {
             self.checkpoint.with_label_values(&[*projector]).set(gauge(progress.checkpoint));
             self.stopped.with_label_values(&[*projector]).set(i64::from(progress.stopped.is_some()));
             if let Some(stop) = &progress.stopped {
-                let reason: String = stop.reason.chars().take(REASON_CHARS).collect();
                 self.stopped_at
-                    .with_label_values(&[*projector, stop.stream.as_str(), stop.event_type.as_str(), reason.as_str()])
+                    .with_label_values(&[*projector, stop.stream.as_str(), stop.event_type.as_str(), stop.cause])
                     .set(gauge(stop.position));
             }
         }

@@ -55,6 +55,19 @@ impl ProjectionError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, ProjectionError::Event { .. } | ProjectionError::InvalidInput(_))
     }
+
+    /// What went wrong, in words that quote nothing of the event: for
+    /// places anyone may read, such as metrics (the full reason, which may
+    /// quote event data, goes to the log).
+    pub fn cause(&self) -> &'static str {
+        match self {
+            ProjectionError::Store(_) => "the read-model store failed",
+            ProjectionError::InvalidInput(_) => "the read-model store refuses what the projector made of the event",
+            ProjectionError::Events(_) => "the event store failed",
+            ProjectionError::Event { .. } => "the projector cannot read the event",
+            ProjectionError::CheckpointMoved { .. } => "another runner moved the checkpoint",
+        }
+    }
 }
 
 /// Refuses a key (or key prefix, or cursor) that holds NUL: no store keeps

@@ -41,6 +41,9 @@ pub struct Stopped {
     pub position: u64,
     pub stream: String,
     pub event_type: String,
+    /// What went wrong, quoting nothing of the event.
+    pub cause: &'static str,
+    /// The whole error, for the log.
     pub reason: String,
 }
 
@@ -274,6 +277,7 @@ async fn follow(
                                 position: event.position,
                                 stream: event.stream.clone(),
                                 event_type: event.event_type.clone(),
+                                cause: e.cause(),
                                 reason: e.to_string(),
                             }));
                         }
