@@ -377,7 +377,8 @@ async fn a_document_completed_through_either_process_answers_with_its_number() {
         );
     }
     numbers.sort();
-    let expected: Vec<String> =
-        (1..=12).map(|n| format!("NUMBERED-{}-{n:05}", chrono::Utc::now().format("%Y"))).collect();
+    // Numbers carry the year of completion in the company's time zone.
+    let year = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Seoul).format("%Y").to_string();
+    let expected: Vec<String> = (1..=12).map(|n| format!("NUMBERED-{year}-{n:05}")).collect();
     assert_eq!(numbers, expected);
 }

@@ -33,7 +33,13 @@ impl TestStorage {
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let database = match std::env::var("GROUPWARE_TEST_STORE").as_deref() {
-            Ok("postgres") => store::postgres::TestDatabase::create().await,
+            // Asked for PostgreSQL, a test never quietly runs on the
+            // embedded store instead.
+            Ok("postgres") => Some(
+                store::postgres::TestDatabase::create()
+                    .await
+                    .expect("GROUPWARE_TEST_STORE=postgres, but PostgreSQL at DATABASE_URL is not reachable"),
+            ),
             _ => None,
         };
         Self { dir, database }
