@@ -76,6 +76,10 @@ pub enum CommandError {
     /// Stored events could not be read back into the aggregate.
     #[error(transparent)]
     Corrupt(#[from] SnapshotError),
+    /// A decided event could not be written as JSON (a fault of ours, not
+    /// of the request).
+    #[error("an event could not be encoded: {0}")]
+    Encoding(String),
 }
 
 /// The stream of an aggregate instance: `<category>-<id>`.
@@ -565,5 +569,5 @@ fn envelope<E: DomainEvent>(
         occurred_at: now,
     };
     EventData::json(id, event.event_type(), event.schema_version(), event, metadata)
-        .map_err(|e| CommandError::Store(StoreError::InvalidInput(e.to_string())))
+        .map_err(|e| CommandError::Encoding(e.to_string()))
 }
