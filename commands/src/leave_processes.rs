@@ -195,33 +195,37 @@ pub async fn restore_leave(commands: &Arc<Commands>, tenant: Uuid, document: Uui
     Ok(commands.execute::<LeaveLedger>(state.drafter, &context(id, tenant), command).await?.position)
 }
 
-/// Rule H6: after the `submission`th submission of `document` failed,
-/// releases what `drafter` reserved for it, unless the document is in that
-/// very submission now (another request made it, or the failure came after
-/// the submission was saved). Gives the log position of the change (0:
-/// none).
+/// Rule H6: whether `document` is now in its `submission`th submission by
+/// `drafter` (in progress or completed). A request whose submission failed
+/// keeps what it reserved when so (another request made that submission,
+/// or the failure came after it was saved), and releases it otherwise.
 ///
 /// # Errors
 /// When the store fails.
-pub async fn release_unsubmitted(
+pub async fn holds_submission(
     commands: &Arc<Commands>,
-    tenant: Uuid,
     drafter: Uuid,
     document: Uuid,
     submission: u32,
-) -> Result<u64, CommandError> {
+) -> Result<bool, CommandError> {
     let state = commands.load::<Document>(document).await?.state;
-    let holds = state.drafter == drafter && state.version == submission && state.ended_submissions() < submission;
-    if holds {
-        return Ok(0);
-    }
-    release(commands, tenant, drafter, document, submission).await
+    Ok(state.drafter == drafter && state.version == submission && state.ended_submissions() < submission)
+}
+
+/// Rule H6: the command that releases `reservation`, with the one command
+/// id every path that releases it uses (derived from the reservation, so
+/// that a later reservation of the same document never meets an earlier
+/// release in the command log).
+pub fn release_reservation(tenant: Uuid, reservation: Uuid) -> (CommandContext, LeaveCommand) {
+    let id = Uuid::new_v5(&reservation, b"release-leave");
+    (context(id, tenant), system(LeaveAction::Release { reservation }))
 }
 
 /// Rule H6: releases what a leave request reserved for submissions that
-/// are over ([`Document::ended_submissions`]). Other documents, and requests
-/// without a reservation, are left alone. Gives the log position of the
-/// change (0: none).
+/// are over ([`Document::ended_submissions`]), each reservation under its
+/// own command id; a reservation released already answers with its
+/// release. Other documents, and requests without a reservation, are left
+/// alone. Gives the log position of the last release (0: none).
 ///
 /// # Errors
 /// When the store fails.
@@ -230,17 +234,11 @@ pub async fn release_leave(commands: &Arc<Commands>, tenant: Uuid, document: Uui
     if !state.is_leave_request() {
         return Ok(0);
     }
-    release(commands, tenant, state.drafter, document, state.ended_submissions()).await
-}
-
-async fn release(
-    commands: &Arc<Commands>,
-    tenant: Uuid,
-    drafter: Uuid,
-    document: Uuid,
-    ended: u32,
-) -> Result<u64, CommandError> {
-    let command = system(LeaveAction::Release { document, ended });
-    let id = Uuid::new_v5(&document, format!("release-leave-{ended}").as_bytes());
-    Ok(commands.execute::<LeaveLedger>(drafter, &context(id, tenant), command).await?.position)
+    let ledger = commands.load::<LeaveLedger>(state.drafter).await?.state;
+    let mut position = 0;
+    for reservation in ledger.reservations_up_to(document, state.ended_submissions()) {
+        let (context, command) = release_reservation(tenant, reservation);
+        position = position.max(commands.execute::<LeaveLedger>(state.drafter, &context, command).await?.position);
+    }
+    Ok(position)
 }

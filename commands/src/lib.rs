@@ -13,8 +13,8 @@ mod scheduler;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command_log::CommandLog;
 pub use leave_processes::{
-    LEAVE_SETTLE, ends_submission, leave_settle_handler, open_ledger, release_leave, release_unsubmitted,
-    restore_leave, take_leave,
+    LEAVE_SETTLE, ends_submission, holds_submission, leave_settle_handler, open_ledger, release_leave,
+    release_reservation, restore_leave, take_leave,
 };
 pub use pipeline::{CommandContext, CommandError, Commands, Outcome, stream_name};
 pub use processes::{Processes, SCHEDULED_SEND, number_document, scheduled_send_handler};

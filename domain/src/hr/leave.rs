@@ -11,8 +11,11 @@
 //! (rule H6): the check against the balance less what other requests have
 //! reserved and the reservation are one decision on this stream, so
 //! concurrent requests (in one process or several) take turns on its
-//! expected version. The final approval turns the reservation into the
-//! taking; a rejection, recall, cancellation or discard releases it.
+//! expected version. Each request holds a reservation of its own, under an
+//! id it brings, even two requests for the same submission of one document.
+//! The final approval turns the document's reservations into the taking; a
+//! rejection, recall, cancellation or discard releases them, one release
+//! per reservation.
 
 use std::collections::BTreeMap;
 
@@ -156,16 +159,19 @@ pub enum LeaveAction {
     },
     /// Rule H6: a leave request about to be submitted for the
     /// `submission`th time (1, then one more at each resubmission) reserves
-    /// its days. Refused when they exceed the balance less what other
-    /// requests have reserved, unless the company allows negative balances.
-    /// Reserving again for the same submission and days changes nothing.
-    Reserve { document: Uuid, submission: u32, quarters: i64, negative_allowed: bool },
-    /// Rule H6: releases a request's reservation made for a submission up
-    /// to `ended` (those submissions were rejected, recalled, cancelled,
-    /// discarded or never made). Without one, nothing changes.
-    Release { document: Uuid, ended: u32 },
-    /// Rule H6: the final approval of a leave request; its reservation, if
-    /// any, becomes the taking.
+    /// its days as `reservation`. Refused when they exceed the balance less
+    /// what other requests have reserved (another request for the same
+    /// submission included: only one of them will be submitted, but either
+    /// may be), unless the company allows negative balances. The same
+    /// reservation again, or one for a submission the document has passed,
+    /// changes nothing.
+    Reserve { reservation: Uuid, document: Uuid, submission: u32, quarters: i64, negative_allowed: bool },
+    /// Rule H6: releases `reservation` (its submission was rejected,
+    /// recalled, cancelled, discarded or never made). Once released or
+    /// taken, nothing changes.
+    Release { reservation: Uuid },
+    /// Rule H6: the final approval of a leave request; its reservations, if
+    /// any, end in the taking.
     Take { document: Uuid, quarters: i64 },
     /// Rule H6: an approved leave request cancelled.
     Restore { document: Uuid },
@@ -196,9 +202,9 @@ pub enum LeaveEvent {
     Restored { document: Uuid, quarters: i64, before: i64, after: i64 },
     /// `balance`: the balance then; `reserved`: all days reserved after it.
     #[serde(rename = "LeaveReserved")]
-    Reserved { document: Uuid, submission: u32, quarters: i64, balance: i64, reserved: i64 },
+    Reserved { reservation: Uuid, document: Uuid, submission: u32, quarters: i64, balance: i64, reserved: i64 },
     #[serde(rename = "LeaveReservationReleased")]
-    Released { document: Uuid, submission: u32, quarters: i64 },
+    Released { reservation: Uuid, document: Uuid, submission: u32, quarters: i64 },
 }
 
 impl DomainEvent for LeaveEvent {
@@ -232,12 +238,15 @@ pub struct Use {
     pub restored: bool,
 }
 
-/// The days a leave request in progress holds (rule H6).
+/// The days a leave request reserved (rule H6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
+    pub document: Uuid,
     /// The document's submission it was made for.
     pub submission: u32,
     pub quarters: i64,
+    /// Whether it still holds its days: neither released nor taken.
+    pub held: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -250,10 +259,11 @@ pub struct LeaveLedger {
     /// Days from adjustments and restorations, outside any grant.
     pub extra: i64,
     pub taken: BTreeMap<Uuid, Use>,
-    /// Requests in progress, by document (ledgers written before
+    /// Every reservation made, by its id, those that ended too, so that
+    /// each path that releases one finds its id (ledgers written before
     /// reservations existed have none).
     #[serde(default)]
-    pub reserved: BTreeMap<Uuid, Reservation>,
+    pub reservations: BTreeMap<Uuid, Reservation>,
 }
 
 impl LeaveLedger {
@@ -284,11 +294,27 @@ impl LeaveLedger {
 
     /// The days all requests in progress have reserved.
     pub fn reserved_total(&self) -> i64 {
-        self.reserved.values().map(|r| r.quarters).sum()
+        self.reservations.values().filter(|r| r.held).map(|r| r.quarters).sum()
+    }
+
+    pub fn reservation(&self, id: Uuid) -> Option<&Reservation> {
+        self.reservations.get(&id)
+    }
+
+    /// The ids of the reservations made for `document`'s submissions up to
+    /// `ended`, held or not (a release made already is found again by its
+    /// id).
+    pub fn reservations_up_to(&self, document: Uuid, ended: u32) -> Vec<Uuid> {
+        self.reservations
+            .iter()
+            .filter(|(_, r)| r.document == document && r.submission <= ended)
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     fn reserve(
         &self,
+        reservation: Uuid,
         document: Uuid,
         submission: u32,
         quarters: i64,
@@ -298,15 +324,19 @@ impl LeaveLedger {
         if quarters <= 0 {
             return Err(DomainError::invalid("days", "a leave request takes some days"));
         }
-        let current = self.reserved.get(&document);
-        // Taken already, or reserved for this submission (a retry) or a
-        // later one: nothing to do.
-        if self.taken.contains_key(&document)
-            || current.is_some_and(|r| r.submission > submission || *r == Reservation { submission, quarters })
+        let of_document = || self.reservations.values().filter(|r| r.document == document);
+        // Made already (a retry), taken already, or the document has passed
+        // this submission: nothing to do.
+        if self.reservations.contains_key(&reservation)
+            || self.taken.contains_key(&document)
+            || of_document().any(|r| r.submission > submission)
         {
             return Ok(vec![]);
         }
-        let others = self.reserved_total() - current.map_or(0, |r| r.quarters);
+        // The document's earlier submissions are over: what they still
+        // hold is on its way out and does not count against this one.
+        let ending: i64 = of_document().filter(|r| r.held && r.submission < submission).map(|r| r.quarters).sum();
+        let others = self.reserved_total() - ending;
         let balance = self.balance();
         let free = balance - others;
         if !negative_allowed && quarters > free {
@@ -318,7 +348,14 @@ impl LeaveLedger {
             )));
         }
         bounded(free - quarters)?;
-        Ok(vec![LeaveEvent::Reserved { document, submission, quarters, balance, reserved: others + quarters }])
+        Ok(vec![LeaveEvent::Reserved {
+            reservation,
+            document,
+            submission,
+            quarters,
+            balance,
+            reserved: others + quarters,
+        }])
     }
 
     /// The grants a take of `quarters` would use, soonest to lapse first;
@@ -387,7 +424,8 @@ impl Aggregate for LeaveLedger {
     type Event = LeaveEvent;
 
     const CATEGORY: &'static str = "leave";
-    const SNAPSHOT_VERSION: u32 = 1;
+    // 2: reservations by their own id.
+    const SNAPSHOT_VERSION: u32 = 2;
 
     fn authorize(&self, actor: &Actor, command: &LeaveCommand) -> Result<(), DomainError> {
         match actor {
@@ -487,12 +525,13 @@ impl Aggregate for LeaveLedger {
                     after: before - quarters,
                 }])
             }
-            LeaveAction::Reserve { document, submission, quarters, negative_allowed } => {
-                self.reserve(*document, *submission, *quarters, *negative_allowed)
+            LeaveAction::Reserve { reservation, document, submission, quarters, negative_allowed } => {
+                self.reserve(*reservation, *document, *submission, *quarters, *negative_allowed)
             }
-            LeaveAction::Release { document, ended } => match self.reserved.get(document) {
-                Some(r) if r.submission <= *ended => Ok(vec![LeaveEvent::Released {
-                    document: *document,
+            LeaveAction::Release { reservation } => match self.reservations.get(reservation) {
+                Some(r) if r.held => Ok(vec![LeaveEvent::Released {
+                    reservation: *reservation,
+                    document: r.document,
                     submission: r.submission,
                     quarters: r.quarters,
                 }]),
@@ -541,13 +580,19 @@ impl Aggregate for LeaveLedger {
                 let plan = self.plan(*quarters);
                 self.spend(&plan);
                 self.taken.insert(*document, plan);
-                self.reserved.remove(document);
+                for r in self.reservations.values_mut().filter(|r| r.document == *document) {
+                    r.held = false;
+                }
             }
-            LeaveEvent::Reserved { document, submission, quarters, .. } => {
-                self.reserved.insert(*document, Reservation { submission: *submission, quarters: *quarters });
+            LeaveEvent::Reserved { reservation, document, submission, quarters, .. } => {
+                let made =
+                    Reservation { document: *document, submission: *submission, quarters: *quarters, held: true };
+                self.reservations.insert(*reservation, made);
             }
-            LeaveEvent::Released { document, .. } => {
-                self.reserved.remove(document);
+            LeaveEvent::Released { reservation, .. } => {
+                if let Some(r) = self.reservations.get_mut(reservation) {
+                    r.held = false;
+                }
             }
             LeaveEvent::Restored { document, .. } => {
                 if let Some(mut used) = self.taken.remove(document) {

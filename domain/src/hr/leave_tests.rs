@@ -86,7 +86,7 @@ fn rule_h4_a_ledger_opened_for_someone_hired_long_ago_counts_from_its_opening() 
 fn rule_h4_no_ledger_no_leave() {
     let ledger = LeaveLedger::default();
     let now = at("2026-01-01T00:00:00Z");
-    assert_eq!(ledger.decide(&reserve(DOCUMENT, 1, 4, false), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(ledger.decide(&reserve(R1, DOCUMENT, 1, 4, false), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
     assert_eq!(ledger.decide(&adjust(Change::Delta(4), "x"), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
 }
 
@@ -108,8 +108,16 @@ fn adjust(change: Change, reason: &str) -> LeaveCommand {
     adjust_with(change, reason, false)
 }
 
-fn reserve(document: Uuid, submission: u32, quarters: i64, negative_allowed: bool) -> LeaveCommand {
-    system(LeaveAction::Reserve { document, submission, quarters, negative_allowed })
+/// Reservation ids: each request brings its own.
+const R1: Uuid = Uuid::from_u128(801);
+const R2: Uuid = Uuid::from_u128(802);
+
+fn reserve(reservation: Uuid, document: Uuid, submission: u32, quarters: i64, negative_allowed: bool) -> LeaveCommand {
+    system(LeaveAction::Reserve { reservation, document, submission, quarters, negative_allowed })
+}
+
+fn release(reservation: Uuid) -> LeaveCommand {
+    system(LeaveAction::Release { reservation })
 }
 
 #[test]
@@ -178,8 +186,19 @@ fn three_days() -> Vec<LeaveEvent> {
     ]
 }
 
-fn reserved(document: Uuid, submission: u32, quarters: i64, balance: i64, reserved: i64) -> LeaveEvent {
-    LeaveEvent::Reserved { document, submission, quarters, balance, reserved }
+fn reserved(
+    reservation: Uuid,
+    document: Uuid,
+    submission: u32,
+    quarters: i64,
+    balance: i64,
+    reserved: i64,
+) -> LeaveEvent {
+    LeaveEvent::Reserved { reservation, document, submission, quarters, balance, reserved }
+}
+
+fn released(reservation: Uuid, document: Uuid, submission: u32, quarters: i64) -> LeaveEvent {
+    LeaveEvent::Released { reservation, document, submission, quarters }
 }
 
 const OTHER: Uuid = Uuid::from_u128(901);
@@ -188,18 +207,19 @@ const OTHER: Uuid = Uuid::from_u128(901);
 fn rule_h6_a_request_within_the_balance_reserves_its_days() {
     let drafter = Actor::User(Uuid::from_u128(5));
     given::<LeaveLedger>(three_days())
-        .when(drafter, reserve(DOCUMENT, 1, 8, false))
-        .then(vec![reserved(DOCUMENT, 1, 8, 12, 8)]);
+        .when(drafter, reserve(R1, DOCUMENT, 1, 8, false))
+        .then(vec![reserved(R1, DOCUMENT, 1, 8, 12, 8)]);
     // The same reservation again (a retry) changes nothing.
     let mut events = three_days();
-    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
-    given::<LeaveLedger>(events.clone()).when(drafter, reserve(DOCUMENT, 1, 8, false)).then(vec![]);
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
+    given::<LeaveLedger>(events.clone()).when(drafter, reserve(R1, DOCUMENT, 1, 8, false)).then(vec![]);
     // A reservation holds days without taking them from the balance.
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 8));
+    assert_eq!(ledger.reservation(R1).map(|r| r.submission), Some(1));
     // Someone not logged in reserves nothing.
     assert_eq!(
-        ledger.authorize(&Actor::Anonymous, &reserve(DOCUMENT, 1, 8, false)).map_err(|e| e.kind()),
+        ledger.authorize(&Actor::Anonymous, &reserve(R1, DOCUMENT, 1, 8, false)).map_err(|e| e.kind()),
         Err(ErrorKind::Unauthenticated)
     );
 }
@@ -207,22 +227,22 @@ fn rule_h6_a_request_within_the_balance_reserves_its_days() {
 #[test]
 fn rule_h6_a_request_beyond_the_balance_less_the_reserved_days_is_refused() {
     let mut events = three_days();
-    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
     // 3 days left, 2 reserved: another 2 days is refused, 1 day fits.
-    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(OTHER, 1, 8, false)).then_refused(
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, OTHER, 1, 8, false)).then_refused(
         DomainError::Conflict(
             "the request is for 2 days but only 1 are left (2 days are reserved by requests in progress)".into(),
         ),
     );
     given::<LeaveLedger>(events.clone())
-        .when(Actor::System, reserve(OTHER, 1, 4, false))
-        .then(vec![reserved(OTHER, 1, 4, 12, 12)]);
+        .when(Actor::System, reserve(R2, OTHER, 1, 4, false))
+        .then(vec![reserved(R2, OTHER, 1, 4, 12, 12)]);
     // Where the company allows negative balances, it is reserved anyway.
     given::<LeaveLedger>(events)
-        .when(Actor::System, reserve(OTHER, 1, 8, true))
-        .then(vec![reserved(OTHER, 1, 8, 12, 16)]);
+        .when(Actor::System, reserve(R2, OTHER, 1, 8, true))
+        .then(vec![reserved(R2, OTHER, 1, 8, 12, 16)]);
     // Beyond the balance alone, too.
-    given::<LeaveLedger>(three_days()).when(Actor::System, reserve(DOCUMENT, 1, 13, false)).then_refused(
+    given::<LeaveLedger>(three_days()).when(Actor::System, reserve(R1, DOCUMENT, 1, 13, false)).then_refused(
         DomainError::Conflict(
             "the request is for 3.25 days but only 3 are left (0 days are reserved by requests in progress)".into(),
         ),
@@ -230,45 +250,92 @@ fn rule_h6_a_request_beyond_the_balance_less_the_reserved_days_is_refused() {
 }
 
 #[test]
+fn rule_h6_two_requests_for_the_same_submission_each_hold_their_days() {
+    // The same draft submitted twice at once, for 2 and for 3 days: only
+    // one submission will be admitted, but either may be, so each holds
+    // its own days and the second does not fit in 3 days.
+    let mut events = three_days();
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, DOCUMENT, 1, 12, false)).then_refused(
+        DomainError::Conflict(
+            "the request is for 3 days but only 1 are left (2 days are reserved by requests in progress)".into(),
+        ),
+    );
+    // The same days again under another id count too.
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, DOCUMENT, 1, 8, false)).then_refused(
+        DomainError::Conflict(
+            "the request is for 2 days but only 1 are left (2 days are reserved by requests in progress)".into(),
+        ),
+    );
+    // Both fit: both are held; the approval of the one submitted ends both,
+    // so the balance never goes below what was checked.
+    events.push(reserved(R2, DOCUMENT, 1, 4, 12, 12));
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    assert_eq!(ledger.reserved_total(), 12);
+    let take = system(LeaveAction::Take { document: DOCUMENT, quarters: 8 });
+    let taken = ledger.decide(&take, at("2026-11-26T09:00:00+09:00")).unwrap();
+    let ledger = taken.iter().fold(ledger, LeaveLedger::evolve);
+    assert_eq!((ledger.balance(), ledger.reserved_total()), (4, 0));
+    // The request whose submission failed releases only its own.
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    let after = ledger.decide(&release(R2), at("2026-11-26T09:00:00+09:00")).unwrap();
+    assert_eq!(after, vec![released(R2, DOCUMENT, 1, 4)]);
+    let ledger = after.iter().fold(ledger, LeaveLedger::evolve);
+    assert_eq!((ledger.reserved_total(), ledger.reservation(R1).map(|r| r.held)), (8, Some(true)));
+}
+
+#[test]
 fn rule_h6_a_resubmission_reserves_again_without_counting_its_earlier_reservation() {
     let mut events = three_days();
-    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
     // Submitted again (a second submission) for 3 days: its own earlier
     // reservation does not count against it.
     given::<LeaveLedger>(events.clone())
-        .when(Actor::System, reserve(DOCUMENT, 2, 12, false))
-        .then(vec![reserved(DOCUMENT, 2, 12, 12, 12)]);
+        .when(Actor::System, reserve(R2, DOCUMENT, 2, 12, false))
+        .then(vec![reserved(R2, DOCUMENT, 2, 12, 12, 12)]);
     // A late reservation for an earlier submission changes nothing.
-    events.push(reserved(DOCUMENT, 2, 12, 12, 12));
-    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(DOCUMENT, 1, 8, false)).then(vec![]);
-    // The release of the first submission's end leaves the second's.
-    given::<LeaveLedger>(events)
-        .when(Actor::System, system(LeaveAction::Release { document: DOCUMENT, ended: 1 }))
-        .then(vec![]);
+    events.push(reserved(R2, DOCUMENT, 2, 12, 12, 12));
+    let late = Uuid::from_u128(803);
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(late, DOCUMENT, 1, 8, false)).then(vec![]);
+    // The first submission's end releases its own reservation only.
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    assert_eq!(ledger.reservations_up_to(DOCUMENT, 1), vec![R1]);
+    assert_eq!(ledger.reservations_up_to(DOCUMENT, u32::MAX), vec![R1, R2]);
+    given::<LeaveLedger>(events).when(Actor::System, release(R1)).then(vec![released(R1, DOCUMENT, 1, 8)]);
+}
+
+#[test]
+fn rule_h6_a_released_reservation_stays_released_when_the_document_reserves_again() {
+    // Submission 1 failed after reserving (R1, released); the fixed draft
+    // is submitted as submission 1 again (R2), then rejected: R2 has its
+    // own release, which the first release does not stand for.
+    let mut events = three_days();
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
+    events.push(released(R1, DOCUMENT, 1, 8));
+    given::<LeaveLedger>(events.clone())
+        .when(Actor::System, reserve(R2, DOCUMENT, 1, 8, false))
+        .then(vec![reserved(R2, DOCUMENT, 1, 8, 12, 8)]);
+    events.push(reserved(R2, DOCUMENT, 1, 8, 12, 8));
+    given::<LeaveLedger>(events.clone()).when(Actor::System, release(R1)).then(vec![]);
+    given::<LeaveLedger>(events.clone()).when(Actor::System, release(R2)).then(vec![released(R2, DOCUMENT, 1, 8)]);
+    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
+    assert_eq!(ledger.reservations_up_to(DOCUMENT, 1), vec![R1, R2]);
 }
 
 #[test]
 fn rule_h6_rejection_or_cancellation_releases_the_reservation() {
     let mut events = three_days();
-    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
-    let release = |ended| system(LeaveAction::Release { document: DOCUMENT, ended });
-    // The submission is still in progress (ended: 0): kept.
-    given::<LeaveLedger>(events.clone()).when(Actor::System, release(0)).then(vec![]);
-    given::<LeaveLedger>(events.clone()).when(Actor::System, release(1)).then(vec![LeaveEvent::Released {
-        document: DOCUMENT,
-        submission: 1,
-        quarters: 8,
-    }]);
-    events.push(LeaveEvent::Released { document: DOCUMENT, submission: 1, quarters: 8 });
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
+    given::<LeaveLedger>(events.clone()).when(Actor::System, release(R1)).then(vec![released(R1, DOCUMENT, 1, 8)]);
+    events.push(released(R1, DOCUMENT, 1, 8));
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 0));
-    // Released once; a request without a reservation (submitted before
-    // reservations existed) releases nothing.
-    given::<LeaveLedger>(events).when(Actor::System, release(u32::MAX)).then(vec![]);
-    given::<LeaveLedger>(three_days()).when(Actor::System, release(u32::MAX)).then(vec![]);
+    // Released once; a reservation nobody made releases nothing.
+    given::<LeaveLedger>(events).when(Actor::System, release(R1)).then(vec![]);
+    given::<LeaveLedger>(three_days()).when(Actor::System, release(R1)).then(vec![]);
     // Nobody but the system releases.
     assert_eq!(
-        ledger.authorize(&Actor::User(Uuid::from_u128(5)), &release(1)).map_err(|e| e.kind()),
+        ledger.authorize(&Actor::User(Uuid::from_u128(5)), &release(R1)).map_err(|e| e.kind()),
         Err(ErrorKind::Forbidden)
     );
 }
@@ -276,7 +343,7 @@ fn rule_h6_rejection_or_cancellation_releases_the_reservation() {
 #[test]
 fn rule_h6_the_final_approval_turns_the_reservation_into_the_taking() {
     let mut events = three_days();
-    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
     let take = system(LeaveAction::Take { document: DOCUMENT, quarters: 8 });
     given::<LeaveLedger>(events.clone()).when(Actor::System, take.clone()).then(vec![LeaveEvent::Taken {
         document: DOCUMENT,
@@ -288,10 +355,8 @@ fn rule_h6_the_final_approval_turns_the_reservation_into_the_taking() {
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     assert_eq!((ledger.balance(), ledger.reserved_total()), (4, 0));
     // A late reservation or release of a document taken changes nothing.
-    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(DOCUMENT, 1, 8, false)).then(vec![]);
-    given::<LeaveLedger>(events)
-        .when(Actor::System, system(LeaveAction::Release { document: DOCUMENT, ended: u32::MAX }))
-        .then(vec![]);
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, DOCUMENT, 1, 8, false)).then(vec![]);
+    given::<LeaveLedger>(events).when(Actor::System, release(R1)).then(vec![]);
     // A request submitted before reservations existed is taken as before.
     given::<LeaveLedger>(three_days()).when(Actor::System, take).then(vec![LeaveEvent::Taken {
         document: DOCUMENT,
@@ -304,7 +369,7 @@ fn rule_h6_the_final_approval_turns_the_reservation_into_the_taking() {
 #[test]
 fn rule_h6_an_adjustment_below_the_reserved_days_is_refused_unless_negative_balances_are_allowed() {
     let mut events = three_days();
-    events.push(reserved(DOCUMENT, 1, 8, 12, 8));
+    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     let now = at("2026-11-26T09:00:00+09:00");
     let refused = DomainError::Conflict(
@@ -454,9 +519,12 @@ fn rule_h2_a_card_keeps_its_account_and_a_ledger_keeps_its_hire_date() {
 #[test]
 fn rule_h6_a_ledger_kept_before_reservations_existed_loads_with_none() {
     let mut kept = serde_json::to_value(three_days().iter().fold(LeaveLedger::default(), LeaveLedger::evolve)).unwrap();
-    kept.as_object_mut().unwrap().remove("reserved");
+    kept.as_object_mut().unwrap().remove("reservations");
     let ledger: LeaveLedger = serde_json::from_value(kept).expect("an older snapshot loads");
     assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 0));
     let now = at("2026-11-26T09:00:00+09:00");
-    assert_eq!(ledger.decide(&reserve(DOCUMENT, 1, 12, false), now), Ok(vec![reserved(DOCUMENT, 1, 12, 12, 12)]));
+    assert_eq!(
+        ledger.decide(&reserve(R1, DOCUMENT, 1, 12, false), now),
+        Ok(vec![reserved(R1, DOCUMENT, 1, 12, 12, 12)])
+    );
 }

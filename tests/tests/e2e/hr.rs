@@ -293,6 +293,76 @@ async fn rule_h6_concurrent_leave_requests_never_take_more_than_the_balance() {
     co.reserved_becomes(0.0).await;
 }
 
+// rule H6: each reservation has its own release
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_h6_a_document_refused_then_submitted_and_rejected_releases_what_it_holds() {
+    let co = company("release.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    co.app.gql(Some(&co.hr), ADJUST, json!({ "e": co.kim.0, "d": 3, "m": "SET" })).await;
+    let request = co.leave_request().await;
+    let resubmit = "mutation($id: UUID!, $input: DocumentInput!) { submitDocument(id: $id, input: $input) { status } }";
+    let id = Uuid::now_v7();
+    // The first submission of the document fails after reserving (a blank
+    // title): its reservation is released.
+    let mut blank = request(1.0);
+    blank["id"] = json!(id);
+    blank["input"]["title"] = json!(" ");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), resubmit, blank).await), "VALIDATION");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"]["reservedDays"], 0.0, "{held}");
+    // Fixed, the same document is submitted as its first submission again,
+    // and reserves again; its rejection releases this reservation too.
+    let mut fixed = request(1.0);
+    fixed["id"] = json!(id);
+    let submitted = co.app.gql(Some(&co.kim.1), resubmit, fixed).await;
+    assert_eq!(submitted["data"]["submitDocument"]["status"], "IN_PROGRESS", "{submitted}");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"]["reservedDays"], 1.0, "{held}");
+    let reject = "mutation($id: UUID!) { rejectDocument(id: $id) { status } }";
+    let rejected = co.app.gql(Some(&co.lee.1), reject, json!({ "id": id })).await;
+    assert_eq!(rejected["data"]["rejectDocument"]["status"], "REJECTED", "{rejected}");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 3.0, "reservedDays": 0.0 }), "{held}");
+    let ledger = commands::stream_name::<LeaveLedger>(co.kim.0.parse().unwrap());
+    let events =
+        tests::live_services(&co.app).store.read_stream(&ledger, Direction::Forwards, None, 100).await.unwrap();
+    let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).filter(|t| t.contains("Reserv")).collect();
+    assert_eq!(types, ["LeaveReserved", "LeaveReservationReleased", "LeaveReserved", "LeaveReservationReleased"]);
+}
+
+// rule H6: a command id has one answer
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_h6_a_resubmission_sent_again_with_its_command_id_gets_the_first_answer() {
+    let co = company("retry.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    co.app.gql(Some(&co.hr), ADJUST, json!({ "e": co.kim.0, "d": 3, "m": "SET" })).await;
+    let request = co.leave_request().await;
+    let first = co.app.gql(Some(&co.kim.1), SUBMIT, request(2.0)).await;
+    let id = first["data"]["submitDocument"]["id"].clone();
+    let reject = "mutation($id: UUID!) { rejectDocument(id: $id) { status } }";
+    assert_eq!(
+        co.app.gql(Some(&co.lee.1), reject, json!({ "id": id })).await["data"]["rejectDocument"]["status"],
+        "REJECTED"
+    );
+    let resubmit = "mutation($id: UUID!, $input: DocumentInput!, $c: UUID!) { submitDocument(id: $id, input: $input, commandId: $c) { id status version } }";
+    let mut again = request(2.0);
+    again["id"] = id.clone();
+    again["c"] = json!(Uuid::now_v7());
+    let answer = co.app.gql(Some(&co.kim.1), resubmit, again.clone()).await;
+    assert_eq!(answer["data"]["submitDocument"]["status"], "IN_PROGRESS", "{answer}");
+    assert_eq!(answer["data"]["submitDocument"]["version"], 2, "{answer}");
+    let head = co.app.head().await;
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 3.0, "reservedDays": 2.0 }), "{held}");
+    // The same request again, with the same command id: the same answer,
+    // nothing more written, nothing more reserved.
+    let retried = co.app.gql(Some(&co.kim.1), resubmit, again).await;
+    assert_eq!(retried, answer);
+    assert_eq!(co.app.head().await, head, "nothing more was written");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 3.0, "reservedDays": 2.0 }), "{held}");
+}
+
 // rule H5
 #[tokio::test]
 async fn rule_h5_a_csv_with_a_bad_row_applies_nothing_and_names_the_line() {

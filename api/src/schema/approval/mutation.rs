@@ -92,9 +92,13 @@ async fn draft(services: &Services, caller: &Caller, input: DocumentInput) -> Ap
 /// drafter's ledger, then is submitted as the submission it reserved for:
 /// concurrent requests take turns on the ledger's stream, so together they
 /// never take more than the balance unless the company allows negative
-/// balances. Both run in a task of their own, so a client that goes away
-/// cannot leave a reservation without its submission; when the submission
-/// fails, the reservation is released (`commands::release_unsubmitted`).
+/// balances. The reservation's id is the reserving command's, so a retry
+/// with the same command id finds its reservation and submits as the same
+/// submission, whatever the document has become since. Both run in a task
+/// of their own, so a client that goes away cannot leave a reservation
+/// without its submission; when the submission fails, the reservation is
+/// released unless the document is in that submission now, and the answer
+/// waits until the read models show the release.
 async fn leave_request(
     ctx: &Context<'_>,
     caller: &Caller,
@@ -104,28 +108,34 @@ async fn leave_request(
     (draft, department, settings): (Draft, Option<Uuid>, Settings),
 ) -> ApiResult<ApprovalDocument> {
     let services = services(ctx).clone();
-    let document = services.commands.load::<Document>(id).await?.state;
-    let submission = document.next_submission();
-    let negative_allowed = settings.negative_leave_allowed;
-    let submit = DocumentAction::Submit { draft, department, settings, submission: Some(submission) };
-    if document.status.is_some() && document.drafter != caller.user.id {
-        // Someone else's document: refused as any submission of it is.
-        return act(ctx, caller, id, command_id, submit).await;
-    }
     let context = caller_context(ctx, caller, command_id);
     let mut reserving = context.clone();
     reserving.command_id = Uuid::new_v5(&context.command_id, b"reserve-leave");
+    let reservation = reserving.command_id;
     let (tenant, drafter) = (caller.tenant, caller.user.id);
+    let document = services.commands.load::<Document>(id).await?.state;
+    let ledger = services.commands.load::<LeaveLedger>(drafter).await?.state;
+    let submission = ledger.reservation(reservation).map_or_else(|| document.next_submission(), |r| r.submission);
+    let negative_allowed = settings.negative_leave_allowed;
+    let submit = DocumentAction::Submit { draft, department, settings, submission: Some(submission) };
+    if document.status.is_some() && document.drafter != drafter {
+        // Someone else's document: refused as any submission of it is.
+        return act(ctx, caller, id, command_id, submit).await;
+    }
     let reserve = LeaveCommand {
         by_hr_manager: false,
-        action: LeaveAction::Reserve { document: id, submission, quarters, negative_allowed },
+        action: LeaveAction::Reserve { reservation, document: id, submission, quarters, negative_allowed },
     };
     let task = services.clone();
     let submitted = tokio::spawn(async move {
         let reserved = task.execute::<LeaveLedger>(drafter, &reserving, reserve).await?;
         let submitted = task.execute::<Document>(id, &context, DocumentCommand { by: drafter, action: submit }).await;
-        if submitted.is_err() && !reserved.events.is_empty() {
-            commands::release_unsubmitted(&task.commands, tenant, drafter, id, submission).await?;
+        if submitted.is_err()
+            && !reserved.events.is_empty()
+            && !commands::holds_submission(&task.commands, drafter, id, submission).await?
+        {
+            let (releasing, release) = commands::release_reservation(tenant, reservation);
+            task.execute::<LeaveLedger>(drafter, &releasing, release).await?;
         }
         submitted
     })
