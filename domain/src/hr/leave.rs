@@ -12,7 +12,8 @@
 //! reserved and the reservation are one decision on this stream, so
 //! concurrent requests (in one process or several) take turns on its
 //! expected version. Each request holds a reservation of its own, under an
-//! id it brings, even two requests for the same submission of one document.
+//! id it brings, even two requests for the same submission of one document
+//! (which count once, with the most days: only one of them is submitted).
 //! The final approval turns the document's reservations into the taking; a
 //! rejection, recall, cancellation or discard releases them, one release
 //! per reservation.
@@ -159,12 +160,12 @@ pub enum LeaveAction {
     },
     /// Rule H6: a leave request about to be submitted for the
     /// `submission`th time (1, then one more at each resubmission) reserves
-    /// its days as `reservation`. Refused when they exceed the balance less
-    /// what other requests have reserved (another request for the same
-    /// submission included: only one of them will be submitted, but either
-    /// may be), unless the company allows negative balances. The same
-    /// reservation again, or one for a submission the document has passed,
-    /// changes nothing.
+    /// its days as `reservation`, beside any other request's for the same
+    /// submission (either may be the one submitted; they count once, with
+    /// the most days). Refused when they exceed the balance less what other
+    /// documents' requests have reserved, unless the company allows
+    /// negative balances. The same reservation again, or one for a
+    /// submission the document has passed, changes nothing.
     Reserve { reservation: Uuid, document: Uuid, submission: u32, quarters: i64, negative_allowed: bool },
     /// Rule H6: releases `reservation` (its submission was rejected,
     /// recalled, cancelled, discarded or never made). Once released or
@@ -292,9 +293,22 @@ impl LeaveLedger {
         grant.into_iter().chain(lapse).min()
     }
 
-    /// The days all requests in progress have reserved.
+    /// The days all requests in progress have reserved. Requests for the
+    /// same submission of one document count once, with the most days:
+    /// only one of them can be submitted.
     pub fn reserved_total(&self) -> i64 {
-        self.reservations.values().filter(|r| r.held).map(|r| r.quarters).sum()
+        self.held(|_| true)
+    }
+
+    /// The days held by the reservations `counted` keeps, counting each
+    /// submission of a document once, with its largest reservation.
+    fn held(&self, counted: impl Fn(&Reservation) -> bool) -> i64 {
+        let mut submissions: BTreeMap<(Uuid, u32), i64> = BTreeMap::new();
+        for r in self.reservations.values().filter(|r| r.held && counted(r)) {
+            let most = submissions.entry((r.document, r.submission)).or_default();
+            *most = (*most).max(r.quarters);
+        }
+        submissions.values().sum()
     }
 
     pub fn reservation(&self, id: Uuid) -> Option<&Reservation> {
@@ -333,10 +347,12 @@ impl LeaveLedger {
         {
             return Ok(vec![]);
         }
-        // The document's earlier submissions are over: what they still
-        // hold is on its way out and does not count against this one.
-        let ending: i64 = of_document().filter(|r| r.held && r.submission < submission).map(|r| r.quarters).sum();
-        let others = self.reserved_total() - ending;
+        // Other requests for this submission stand for the same days
+        // (only one is submitted), and the document's earlier submissions
+        // are over (what they still hold is on its way out): neither counts
+        // against this one.
+        let others = self.held(|r| r.document != document);
+        let same = self.held(|r| r.document == document && r.submission == submission);
         let balance = self.balance();
         let free = balance - others;
         if !negative_allowed && quarters > free {
@@ -354,7 +370,7 @@ impl LeaveLedger {
             submission,
             quarters,
             balance,
-            reserved: others + quarters,
+            reserved: others + same.max(quarters),
         }])
     }
 

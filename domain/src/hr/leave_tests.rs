@@ -111,6 +111,7 @@ fn adjust(change: Change, reason: &str) -> LeaveCommand {
 /// Reservation ids: each request brings its own.
 const R1: Uuid = Uuid::from_u128(801);
 const R2: Uuid = Uuid::from_u128(802);
+const R3: Uuid = Uuid::from_u128(803);
 
 fn reserve(reservation: Uuid, document: Uuid, submission: u32, quarters: i64, negative_allowed: bool) -> LeaveCommand {
     system(LeaveAction::Reserve { reservation, document, submission, quarters, negative_allowed })
@@ -213,6 +214,12 @@ fn rule_h6_a_request_within_the_balance_reserves_its_days() {
     let mut events = three_days();
     events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
     given::<LeaveLedger>(events.clone()).when(drafter, reserve(R1, DOCUMENT, 1, 8, false)).then(vec![]);
+    // The same request under another id (sent again after the process that
+    // reserved stopped before submitting) fits beside it: one submission's
+    // reservations count once.
+    given::<LeaveLedger>(events.clone())
+        .when(drafter, reserve(R2, DOCUMENT, 1, 8, false))
+        .then(vec![reserved(R2, DOCUMENT, 1, 8, 12, 8)]);
     // A reservation holds days without taking them from the balance.
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     assert_eq!((ledger.balance(), ledger.reserved_total()), (12, 8));
@@ -250,38 +257,46 @@ fn rule_h6_a_request_beyond_the_balance_less_the_reserved_days_is_refused() {
 }
 
 #[test]
-fn rule_h6_two_requests_for_the_same_submission_each_hold_their_days() {
-    // The same draft submitted twice at once, for 2 and for 3 days: only
-    // one submission will be admitted, but either may be, so each holds
-    // its own days and the second does not fit in 3 days.
+fn rule_h6_two_requests_for_the_same_submission_hold_the_days_of_the_larger() {
+    // The same draft submitted twice at once, for 3 and for 2 days: only
+    // one submission is admitted, but either may be, so each request keeps
+    // its own reservation and the document holds the days of the larger
+    // until it is decided; nothing else fits meanwhile.
+    let now = at("2026-11-26T09:00:00+09:00");
     let mut events = three_days();
-    events.push(reserved(R1, DOCUMENT, 1, 8, 12, 8));
-    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, DOCUMENT, 1, 12, false)).then_refused(
-        DomainError::Conflict(
-            "the request is for 3 days but only 1 are left (2 days are reserved by requests in progress)".into(),
-        ),
-    );
-    // The same days again under another id count too.
-    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, DOCUMENT, 1, 8, false)).then_refused(
-        DomainError::Conflict(
-            "the request is for 2 days but only 1 are left (2 days are reserved by requests in progress)".into(),
-        ),
-    );
-    // Both fit: both are held; the approval of the one submitted ends both,
-    // so the balance never goes below what was checked.
-    events.push(reserved(R2, DOCUMENT, 1, 4, 12, 12));
+    events.push(reserved(R1, DOCUMENT, 1, 12, 12, 12));
+    given::<LeaveLedger>(events.clone())
+        .when(Actor::System, reserve(R2, DOCUMENT, 1, 8, false))
+        .then(vec![reserved(R2, DOCUMENT, 1, 8, 12, 12)]);
+    events.push(reserved(R2, DOCUMENT, 1, 8, 12, 12));
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     assert_eq!(ledger.reserved_total(), 12);
-    let take = system(LeaveAction::Take { document: DOCUMENT, quarters: 8 });
-    let taken = ledger.decide(&take, at("2026-11-26T09:00:00+09:00")).unwrap();
-    let ledger = taken.iter().fold(ledger, LeaveLedger::evolve);
-    assert_eq!((ledger.balance(), ledger.reserved_total()), (4, 0));
-    // The request whose submission failed releases only its own.
-    let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
-    let after = ledger.decide(&release(R2), at("2026-11-26T09:00:00+09:00")).unwrap();
-    assert_eq!(after, vec![released(R2, DOCUMENT, 1, 4)]);
-    let ledger = after.iter().fold(ledger, LeaveLedger::evolve);
-    assert_eq!((ledger.reserved_total(), ledger.reservation(R1).map(|r| r.held)), (8, Some(true)));
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R3, OTHER, 1, 4, false)).then_refused(
+        DomainError::Conflict(
+            "the request is for 1 days but only 0 are left (3 days are reserved by requests in progress)".into(),
+        ),
+    );
+    // The larger one is submitted: its approval takes its 3 days and ends
+    // both reservations.
+    let taken = ledger.decide(&system(LeaveAction::Take { document: DOCUMENT, quarters: 12 }), now).unwrap();
+    let done = taken.iter().fold(ledger.clone(), LeaveLedger::evolve);
+    assert_eq!((done.balance(), done.reserved_total()), (0, 0));
+    // The larger one's submission failed instead: it releases its own,
+    // and the smaller one still holds its days.
+    let released_r1 = ledger.decide(&release(R1), now).unwrap();
+    assert_eq!(released_r1, vec![released(R1, DOCUMENT, 1, 12)]);
+    let left = released_r1.iter().fold(ledger, LeaveLedger::evolve);
+    assert_eq!((left.reserved_total(), left.reservation(R2).map(|r| r.held)), (8, Some(true)));
+    // Beside another request for the same submission, a request is still
+    // checked against what other documents hold.
+    let mut busy = three_days();
+    busy.push(reserved(R3, OTHER, 1, 4, 12, 4));
+    busy.push(reserved(R1, DOCUMENT, 1, 8, 12, 12));
+    given::<LeaveLedger>(busy).when(Actor::System, reserve(R2, DOCUMENT, 1, 12, false)).then_refused(
+        DomainError::Conflict(
+            "the request is for 3 days but only 2 are left (1 days are reserved by requests in progress)".into(),
+        ),
+    );
 }
 
 #[test]
@@ -295,8 +310,7 @@ fn rule_h6_a_resubmission_reserves_again_without_counting_its_earlier_reservatio
         .then(vec![reserved(R2, DOCUMENT, 2, 12, 12, 12)]);
     // A late reservation for an earlier submission changes nothing.
     events.push(reserved(R2, DOCUMENT, 2, 12, 12, 12));
-    let late = Uuid::from_u128(803);
-    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(late, DOCUMENT, 1, 8, false)).then(vec![]);
+    given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R3, DOCUMENT, 1, 8, false)).then(vec![]);
     // The first submission's end releases its own reservation only.
     let ledger = events.iter().fold(LeaveLedger::default(), LeaveLedger::evolve);
     assert_eq!(ledger.reservations_up_to(DOCUMENT, 1), vec![R1]);

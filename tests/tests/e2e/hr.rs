@@ -330,6 +330,42 @@ async fn rule_h6_a_document_refused_then_submitted_and_rejected_releases_what_it
     assert_eq!(types, ["LeaveReserved", "LeaveReservationReleased", "LeaveReserved", "LeaveReservationReleased"]);
 }
 
+// rule H6: one submission's reservations count once, with the most days
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_h6_one_draft_submitted_twice_at_once_with_other_days_never_takes_more_than_the_balance() {
+    let co = company("twice.kr", "2026-11-26T09:00:00+09:00").await;
+    co.card("E-1", Some(&co.kim.0), Some("2020-03-02")).await;
+    co.app.gql(Some(&co.hr), ADJUST, json!({ "e": co.kim.0, "d": 3, "m": "SET" })).await;
+    let request = co.leave_request().await;
+    let submit =
+        "mutation($id: UUID!, $input: DocumentInput!) { submitDocument(id: $id, input: $input) { status fields } }";
+    let id = Uuid::now_v7();
+    let with_days = |days: f64| {
+        let mut r = request(days);
+        r["id"] = json!(id);
+        r
+    };
+    let answers = futures::future::join(
+        co.app.gql(Some(&co.kim.1), submit, with_days(3.0)),
+        co.app.gql(Some(&co.kim.1), submit, with_days(2.0)),
+    )
+    .await;
+    let answers = [answers.0, answers.1];
+    let accepted: Vec<&Value> = answers.iter().filter(|a| a["errors"].is_null()).collect();
+    assert_eq!(accepted.len(), 1, "{answers:?}");
+    let days = accepted[0]["data"]["submitDocument"]["fields"]["days"].as_f64().expect("days");
+    // Whichever was submitted, the document holds the larger one's days
+    // while it is decided: nothing else fits.
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 3.0, "reservedDays": 3.0 }), "{held}");
+    assert_eq!(code(&co.app.gql(Some(&co.kim.1), SUBMIT, request(1.0)).await), "CONFLICT");
+    let approve = "mutation($id: UUID!) { approveDocument(id: $id) { status } }";
+    let approved = co.app.gql(Some(&co.lee.1), approve, json!({ "id": id })).await;
+    assert_eq!(approved["data"]["approveDocument"]["status"], "COMPLETED", "{approved}");
+    let held = co.app.gql(Some(&co.kim.1), HELD, json!({})).await;
+    assert_eq!(held["data"]["leaveBalance"], json!({ "days": 3.0 - days, "reservedDays": 0.0 }), "{held}");
+}
+
 // rule H6: a command id has one answer
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_h6_a_resubmission_sent_again_with_its_command_id_gets_the_first_answer() {
