@@ -338,12 +338,11 @@ impl LeaveLedger {
         if quarters <= 0 {
             return Err(DomainError::invalid("days", "a leave request takes some days"));
         }
-        let of_document = || self.reservations.values().filter(|r| r.document == document);
         // Made already (a retry), taken already, or the document has passed
         // this submission: nothing to do.
         if self.reservations.contains_key(&reservation)
             || self.taken.contains_key(&document)
-            || of_document().any(|r| r.submission > submission)
+            || self.reservations.values().any(|r| r.document == document && r.submission > submission)
         {
             return Ok(vec![]);
         }
