@@ -78,7 +78,7 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
             .service(
                 resource("/graphql", "GET, POST")
                     .route(web::post().to(graphql_post))
-                    .route(web::get().guard(guard::Header("upgrade", "websocket")).to(graphql_ws))
+                    .route(web::get().guard(guard::fn_guard(wants_websocket)).to(graphql_ws))
                     .route(web::get().to(graphql_get)),
             )
             .service(resource("/graphiql/{file}", "GET").route(web::get().to(crate::graphiql::asset)))
@@ -170,13 +170,20 @@ fn request_error(req: &HttpRequest, status: StatusCode, code: Code, message: &st
 }
 
 fn request_info(req: &HttpRequest) -> RequestInfo {
-    let token = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_owned());
+    let token = authorization_bearer(req).map(str::to_owned);
     RequestInfo { token, client_address: req.peer_addr().map(|a| a.ip().to_string()) }
+}
+
+/// The token of the request's `Authorization: Bearer <token>` header.
+pub(crate) fn authorization_bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token)
+}
+
+/// The token of a `Bearer <token>` credential; the scheme's name is matched
+/// in any case (RFC 9110, 11.1).
+fn bearer_token(credential: &str) -> Option<&str> {
+    let (scheme, token) = credential.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 async fn graphql_post(
@@ -328,26 +335,35 @@ fn response_body(response: async_graphql::Response) -> (Value, bool) {
     (body, failed)
 }
 
-async fn graphql_ws(
-    req: HttpRequest,
-    schema: web::Data<AppSchema>,
-    payload: web::Payload,
-) -> actix_web::Result<HttpResponse> {
+/// An `Upgrade: websocket` request, in any case (RFC 6455, 4.2.1).
+fn wants_websocket(ctx: &guard::GuardContext<'_>) -> bool {
+    ctx.head()
+        .headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+async fn graphql_ws(req: HttpRequest, schema: web::Data<AppSchema>, payload: web::Payload) -> HttpResponse {
     let client_address = req.peer_addr().map(|a| a.ip().to_string());
-    GraphQLSubscription::new(AppSchema::clone(&schema))
+    let started = GraphQLSubscription::new(AppSchema::clone(&schema))
         .on_connection_init(move |value: serde_json::Value| {
             let client_address = client_address.clone();
             async move {
+                // `{"Authorization": "Bearer <token>"}`, or the bare token.
                 let token = ["Authorization", "authorization", "token"]
                     .iter()
                     .find_map(|k| value.get(*k).and_then(|v| v.as_str()))
-                    .map(|v| v.trim_start_matches("Bearer ").trim().to_owned());
+                    .map(|v| bearer_token(v).unwrap_or(v.trim()).to_owned());
                 let mut data = Data::default();
                 data.insert(RequestInfo { token, client_address });
                 Ok(data)
             }
         })
-        .start(&req, payload)
+        .start(&req, payload);
+    started.unwrap_or_else(|e| {
+        error_response(StatusCode::BAD_REQUEST, Code::Validation, &format!("not a GraphQL WebSocket handshake: {e}"))
+    })
 }
 
 /// A backup archive (rule A10), for an admin, within 30 days.

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, web};
 use commands::CommandContext;
 use domain::Actor;
@@ -54,13 +53,7 @@ pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, paylo
             json!({}),
         );
     };
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    if presented != Some(secret.as_str()) {
+    if crate::http::authorization_bearer(&req) != Some(secret.as_str()) {
         return answer(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,

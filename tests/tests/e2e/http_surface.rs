@@ -463,6 +463,41 @@ async fn errors_outside_graphql_have_one_shape() {
     let body: Value = inbound.json().await.unwrap();
     assert_eq!(code(&body), "NOT_FOUND");
     assert!(body["errors"][0]["message"].as_str().unwrap().contains("switched off"), "{body}");
+
+    // A WebSocket upgrade (named in any case) that is not a valid handshake.
+    let handshake = app.client.get(at("/graphql")).header("upgrade", "WebSocket").send().await.unwrap();
+    assert_eq!(plain_error(handshake, 400).await, "VALIDATION");
+}
+
+// The bearer scheme is named in any case, on every endpoint that takes one.
+#[tokio::test]
+async fn the_bearer_scheme_is_matched_in_any_case() {
+    let storage = TestStorage::new().await;
+    let mut settings = storage.settings();
+    settings.inbound_secret = Some("mta-secret".into());
+    let app = TestApp::spawn_with(settings).await;
+    let acme = app.sign_up("bearer.kr").await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let me = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .header("authorization", format!("{scheme} {}", acme.admin_token))
+            .json(&json!({ "query": "{ me { userId } }" }))
+            .send()
+            .await
+            .unwrap();
+        let me: Value = me.json().await.unwrap();
+        assert_eq!(me["data"]["me"]["userId"], "admin", "{scheme}: {me}");
+        let inbound = app
+            .client
+            .post(format!("{}/inbound?to=admin@bearer.kr", app.address))
+            .header("authorization", format!("{scheme} mta-secret"))
+            .body("From: Park <park@partner.org>\r\nTo: admin@bearer.kr\r\nSubject: hi\r\n\r\nHello.\r\n")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(inbound.status(), 200, "{scheme}: {}", inbound.text().await.unwrap());
+    }
 }
 
 // GraphiQL works without internet access: the page refers only to files the
