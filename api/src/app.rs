@@ -51,8 +51,16 @@ pub struct Services {
     /// Present when the server runs on a settable clock.
     pub manual_clock: Option<ManualClock>,
     pub metrics: Metrics,
+    /// The tenant each stream this process has checked or written belongs
+    /// to (a stream never changes tenant), so that telling another
+    /// company's stream apart costs one read per stream, not per command.
+    stream_tenants: std::sync::Mutex<HashMap<String, Option<Uuid>>>,
     ready: AtomicBool,
 }
+
+/// How many streams' tenants a process keeps; when full, an arbitrary one
+/// makes room.
+const KEPT_STREAM_TENANTS: usize = 100_000;
 
 impl Services {
     /// Opens the stores under the data directory and starts the projections.
@@ -125,6 +133,7 @@ impl Services {
             clock,
             manual_clock,
             metrics: Metrics::new().context("registering metrics")?,
+            stream_tenants: std::sync::Mutex::default(),
             ready: AtomicBool::new(false),
         });
         // Ready once every read model has caught up with the log as it was
@@ -163,8 +172,15 @@ impl Services {
         context: &CommandContext,
         command: A::Command,
     ) -> ApiResult<Outcome<A::Event>> {
-        self.refuse_foreign::<A>(id, context, &command).await?;
+        let unseen = self.refuse_foreign::<A>(id, context, &command).await?;
         let result = self.commands.execute::<A>(id, context, command).await;
+        // A stream this command began is its tenant's.
+        if let Ok(outcome) = &result
+            && unseen
+            && !outcome.events.is_empty()
+        {
+            self.keep_stream_tenant(&outcome.stream, context.tenant);
+        }
         let label = match &result {
             Ok(o) if o.repeated => "repeated",
             Ok(_) => "applied",
@@ -189,21 +205,32 @@ impl Services {
     /// document, ledger or mailbox reads as one that does not exist, so the
     /// answer never tells "not yours" from "not there". Streams named by the
     /// command's own tenant or acting user are theirs by construction and
-    /// need no read.
+    /// need no read; others are read once per process (their first event
+    /// names their tenant, which never changes). Whether the stream has no
+    /// events yet, so that the command begins it.
     async fn refuse_foreign<A: Aggregate>(
         &self,
         id: Uuid,
         context: &CommandContext,
         command: &A::Command,
-    ) -> ApiResult<()> {
-        let Some(tenant) = context.tenant else { return Ok(()) };
+    ) -> ApiResult<bool> {
+        let Some(tenant) = context.tenant else { return Ok(false) };
         if id == tenant || context.actor.user() == Some(id) {
-            return Ok(());
+            return Ok(false);
         }
-        let first =
-            self.store.read_stream(&commands::stream_name::<A>(id), store::Direction::Forwards, None, 1).await?;
-        match first.first() {
-            Some(event) if event.metadata.tenant != Some(tenant) => {
+        let stream = commands::stream_name::<A>(id);
+        let kept = self.stream_tenants().get(&stream).copied();
+        let owner = match kept {
+            Some(owner) => owner,
+            None => {
+                let first = self.store.read_stream(&stream, store::Direction::Forwards, None, 1).await?;
+                let Some(first) = first.first() else { return Ok(true) };
+                self.keep_stream_tenant(&stream, first.metadata.tenant);
+                first.metadata.tenant
+            }
+        };
+        match owner {
+            Some(owner) if owner != tenant => {
                 // The answer the command gets where there is no such stream.
                 let missing = A::default();
                 let refusal = missing
@@ -213,8 +240,23 @@ impl Services {
                     .unwrap_or_else(|| domain::DomainError::NotFound(format!("{} {id}", A::CATEGORY)));
                 Err(commands::CommandError::Rejected(refusal).into())
             }
-            _ => Ok(()),
+            _ => Ok(false),
         }
+    }
+
+    fn stream_tenants(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Uuid>>> {
+        self.stream_tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn keep_stream_tenant(&self, stream: &str, tenant: Option<Uuid>) {
+        let mut kept = self.stream_tenants();
+        if kept.len() >= KEPT_STREAM_TENANTS
+            && !kept.contains_key(stream)
+            && let Some(victim) = kept.keys().next().cloned()
+        {
+            kept.remove(&victim);
+        }
+        kept.insert(stream.to_owned(), tenant);
     }
 
     /// What follows a document's events at once, before the answer (the
