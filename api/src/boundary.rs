@@ -114,12 +114,7 @@ impl Extension for BoundaryExtension {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        // Validation follows fragment spreads from every fragment defined,
-        // used or not, one stack frame per link: a long chain of them would
-        // exhaust a worker's stack although its text nests one level.
-        if document.fragments.len() > MAX_FRAGMENTS {
-            return Err(refused(Code::LimitExceeded, format!("a query defines at most {MAX_FRAGMENTS} fragments")));
-        }
+        check_fragments(&document)?;
         let mut seen = self.seen();
         seen.introspection_only = introspection_only(&document, seen.operation_name.as_deref());
         Ok(document)
@@ -157,6 +152,33 @@ pub(crate) fn check(request: &Request) -> ServerResult<()> {
         if name.contains('\0') {
             return Err(refused(Code::Validation, NUL_MESSAGE));
         }
+    }
+    Ok(())
+}
+
+/// The checks of a request that a schema without this extension will run
+/// (HTTP, where the extension's cost on every field resolved is not worth
+/// paying): the flat checks, then, once parsed, the fragments. Whether the
+/// request only introspects the schema (and may nest deeper); a query that
+/// does not parse is left to the schema to report.
+///
+/// # Errors
+/// As [`check`], and `LIMIT_EXCEEDED` for more than [`MAX_FRAGMENTS`]
+/// fragments.
+pub(crate) fn admit(request: &mut Request) -> ServerResult<bool> {
+    check(request)?;
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else { return Ok(false) };
+    check_fragments(document)?;
+    Ok(introspection_only(document, operation_name.as_deref()))
+}
+
+/// Validation follows fragment spreads from every fragment defined, used
+/// or not, one stack frame per link: a long chain of them would exhaust a
+/// worker's stack although its text nests one level.
+fn check_fragments(document: &ExecutableDocument) -> ServerResult<()> {
+    if document.fragments.len() > MAX_FRAGMENTS {
+        return Err(refused(Code::LimitExceeded, format!("a query defines at most {MAX_FRAGMENTS} fragments")));
     }
     Ok(())
 }
@@ -274,7 +296,7 @@ fn introspection_only(document: &ExecutableDocument, operation_name: Option<&str
 
 /// Gives every error a code: the ones async-graphql raises before execution
 /// (syntax, validation, limits) carry none of their own.
-fn with_codes(mut response: Response) -> Response {
+pub(crate) fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
         let has_code = error.extensions.as_ref().is_some_and(|e| e.get("code").is_some());
         if !has_code {

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::app::Services;
 use crate::errors::{ApiError, Code};
-use crate::schema::{AppSchema, RequestInfo, build_schema};
+use crate::schema::{RequestInfo, Schemas, build_schemas};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
@@ -36,7 +36,7 @@ const MAX_FILES: usize = 20;
 const MAX_BATCH: usize = 10;
 
 pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result<actix_web::dev::Server> {
-    let schema = build_schema(services.clone());
+    let schema = build_schemas(services.clone());
     let manual = services.manual_clock.is_some();
     let server = HttpServer::new(move || {
         let metrics_services = services.clone();
@@ -189,7 +189,7 @@ fn bearer_token(credential: &str) -> Option<&str> {
 async fn graphql_post(
     req: HttpRequest,
     services: web::Data<Arc<Services>>,
-    schema: web::Data<AppSchema>,
+    schema: web::Data<Schemas>,
     payload: web::Payload,
 ) -> HttpResponse {
     let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -265,7 +265,7 @@ struct GetParams {
     query: Option<String>,
 }
 
-async fn graphql_get(req: HttpRequest, schema: web::Data<AppSchema>) -> HttpResponse {
+async fn graphql_get(req: HttpRequest, schema: web::Data<Schemas>) -> HttpResponse {
     let wants_html = req
         .headers()
         .get(ACCEPT)
@@ -296,8 +296,28 @@ async fn graphql_get(req: HttpRequest, schema: web::Data<AppSchema>) -> HttpResp
     execute(&req, &schema, BatchRequest::Single(request)).await
 }
 
-async fn execute(req: &HttpRequest, schema: &AppSchema, request: BatchRequest) -> HttpResponse {
-    respond(req, schema.execute_batch(request.data(request_info(req))).await)
+/// Runs each request of the batch past the boundary and then on the schema
+/// that suits it.
+async fn execute(req: &HttpRequest, schemas: &Schemas, request: BatchRequest) -> HttpResponse {
+    let run = |mut request: async_graphql::Request| async move {
+        let schema = match crate::boundary::admit(&mut request) {
+            Ok(true) => &schemas.introspection,
+            Ok(false) => &schemas.http,
+            Err(e) => return async_graphql::Response::from_errors(vec![e]),
+        };
+        crate::boundary::with_codes(schema.execute(request.data(request_info(req))).await)
+    };
+    let response = match request {
+        BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(run(request).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    respond(req, response)
 }
 
 /// GraphQL over HTTP: a request that could not start executing (errors
@@ -305,34 +325,45 @@ async fn execute(req: &HttpRequest, schema: &AppSchema, request: BatchRequest) -
 /// 400 for clients that accept the GraphQL response type; field errors keep
 /// 200.
 fn respond(req: &HttpRequest, response: BatchResponse) -> HttpResponse {
-    let (body, failed) = match response {
-        BatchResponse::Single(r) => response_body(r),
-        BatchResponse::Batch(rs) => (Value::Array(rs.into_iter().map(|r| response_body(r).0).collect()), false),
-    };
-    if wants_graphql_response(req) {
-        let status = if failed { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-        HttpResponse::build(status).content_type(GRAPHQL_RESPONSE).json(body)
+    let failed = matches!(&response, BatchResponse::Single(r) if failed_before_execution(r));
+    let mut answer = if wants_graphql_response(req) {
+        let mut answer = HttpResponse::build(if failed { StatusCode::BAD_REQUEST } else { StatusCode::OK });
+        answer.content_type(GRAPHQL_RESPONSE);
+        answer
     } else {
-        HttpResponse::Ok().content_type("application/json").json(body)
+        let mut answer = HttpResponse::Ok();
+        answer.content_type("application/json");
+        answer
+    };
+    match response {
+        // Most answers are written straight out.
+        BatchResponse::Single(r) if !failed => answer.json(&r),
+        BatchResponse::Single(r) => answer.json(response_body(r)),
+        BatchResponse::Batch(rs) => answer.json(Value::Array(rs.into_iter().map(response_body).collect())),
     }
 }
 
-/// A response as JSON, and whether the request failed before execution.
-fn response_body(response: async_graphql::Response) -> (Value, bool) {
-    let failed = response.data == async_graphql::Value::Null
+/// Whether a response is of a request that could not start executing.
+fn failed_before_execution(response: &async_graphql::Response) -> bool {
+    response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
-        && response.errors.iter().all(|e| e.path.is_empty());
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// A response as JSON, without `data` when it failed before execution.
+fn response_body(response: async_graphql::Response) -> Value {
+    let failed = failed_before_execution(&response);
     let mut body = match serde_json::to_value(&response) {
         Ok(body) => body,
         Err(e) => {
             let e = ApiError::internal(e);
-            return (error_body(e.code, &e.message, serde_json::Map::new()), true);
+            return error_body(e.code, &e.message, serde_json::Map::new());
         }
     };
     if failed && let Some(fields) = body.as_object_mut() {
         fields.remove("data");
     }
-    (body, failed)
+    body
 }
 
 /// An `Upgrade: websocket` request, in any case (RFC 6455, 4.2.1).
@@ -344,9 +375,9 @@ fn wants_websocket(ctx: &guard::GuardContext<'_>) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-async fn graphql_ws(req: HttpRequest, schema: web::Data<AppSchema>, payload: web::Payload) -> HttpResponse {
+async fn graphql_ws(req: HttpRequest, schema: web::Data<Schemas>, payload: web::Payload) -> HttpResponse {
     let client_address = req.peer_addr().map(|a| a.ip().to_string());
-    let started = GraphQLSubscription::new(AppSchema::clone(&schema))
+    let started = GraphQLSubscription::new(schema.websocket.clone())
         .on_connection_init(move |value: serde_json::Value| {
             let client_address = client_address.clone();
             async move {

@@ -61,15 +61,35 @@ pub struct RequestInfo {
     pub client_address: Option<String>,
 }
 
-/// The schema with its limits.
-pub fn build_schema(services: Arc<Services>) -> AppSchema {
+/// The schema, built once per use with its limits.
+#[derive(Clone)]
+pub struct Schemas {
+    /// For HTTP: the boundary's checks run in the handler
+    /// ([`crate::boundary::admit`]), so no extension costs anything per
+    /// field resolved.
+    pub http: AppSchema,
+    /// For HTTP requests that only introspect the schema: deeper.
+    pub introspection: AppSchema,
+    /// For WebSocket, whose messages only an extension sees: the boundary
+    /// as an extension.
+    pub websocket: AppSchema,
+}
+
+/// The schemas with their limits.
+pub fn build_schemas(services: Arc<Services>) -> Schemas {
     let (depth, complexity) = (services.settings.max_query_depth, services.settings.max_query_complexity);
-    // The depth limit lives in the boundary, which lets introspection nest deeper.
-    Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
-        .data(services)
-        .extension(crate::boundary::Boundary::new(depth))
-        .limit_complexity(complexity)
-        .finish()
+    let base = || {
+        Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
+            .data(services.clone())
+            .limit_complexity(complexity)
+    };
+    Schemas {
+        http: base().limit_depth(depth).finish(),
+        introspection: base().limit_depth(depth.max(crate::boundary::INTROSPECTION_DEPTH)).finish(),
+        // The depth limit lives in the boundary, which lets introspection
+        // nest deeper.
+        websocket: base().extension(crate::boundary::Boundary::new(depth)).finish(),
+    }
 }
 
 /// The schema's SDL, without any service behind it.
