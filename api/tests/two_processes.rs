@@ -16,10 +16,17 @@ struct Server {
     url: String,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
+impl Server {
+    /// Ends the process at once, as a crash would.
+    fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
@@ -80,45 +87,19 @@ async fn gql(client: &reqwest::Client, server: &Server, token: Option<&str>, que
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_store_and_one_carries_on_when_the_other_dies() {
-    let Some(database) = TestDatabase::create().await else { return };
-    let data_dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
-    let a = start(data_dir.path(), &database.url);
-    ready(&client, &a).await;
-    let b = start(data_dir.path(), &database.url);
-    ready(&client, &b).await;
-
-    let signed = gql(
-        &client,
-        &a,
-        None,
-        "mutation { signUp(input: { domain: \"two.co.kr\", companyName: \"둘\", memberType: BUSINESS, billingCycleMonths: 1,
-           adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" }) { tenant { id } } }",
-        json!({}),
-    )
-    .await;
-    assert!(signed["data"]["signUp"]["tenant"]["id"].is_string(), "{signed}");
-    // Written through A, read through B.
-    let login = gql(
-        &client,
-        &b,
-        None,
-        "mutation { login(domain: \"two.co.kr\", userId: \"admin\", password: \"s3cret-pass\") { token } }",
-        json!({}),
-    )
-    .await;
-    let token = login["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("{login}")).to_owned();
-    let create = "mutation($u: String!) { createUser(input: { userId: $u, name: \"사용자\", password: \"user-pass-1\" }) { userId } }";
-    let created = gql(&client, &b, Some(&token), create, json!({ "u": "kim" })).await;
+    // Signed up through A, logged in through B.
+    let Some(mut pair) = Pair::start("two.co.kr").await else { return };
+    let created = pair.gql(&pair.b, &pair.admin, CREATE_USER, json!({ "c": null, "u": "kim" })).await;
     assert_eq!(created["data"]["createUser"]["userId"], "kim", "{created}");
-    let users = gql(&client, &a, Some(&token), "{ users { totalCount } }", json!({})).await;
+    let users = pair.gql(&pair.a, &pair.admin, "{ users { totalCount } }", json!({})).await;
     assert_eq!(users["data"]["users"]["totalCount"], 2, "{users}");
 
     // A dies without a word; B takes over whatever A was projecting.
-    drop(a);
-    let created = gql(&client, &b, Some(&token), create, json!({ "u": "lee" })).await;
+    pair.a.kill();
+    let created = pair.gql(&pair.b, &pair.admin, CREATE_USER, json!({ "c": null, "u": "lee" })).await;
     assert_eq!(created["data"]["createUser"]["userId"], "lee", "{created}");
-    let trail = gql(&client, &b, Some(&token), "{ users { totalCount } auditTrail { totalCount } }", json!({})).await;
+    let query = "{ users { totalCount } auditTrail { totalCount } }";
+    let trail = pair.gql(&pair.b, &pair.admin, query, json!({})).await;
     assert_eq!(trail["data"]["users"]["totalCount"], 3, "{trail}");
     assert_eq!(trail["data"]["auditTrail"]["totalCount"], 4, "{trail}");
 }
@@ -127,62 +108,28 @@ async fn two_processes_share_one_store_and_one_carries_on_when_the_other_dies() 
 // ledger's stream, whichever process takes the request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rule_h6_two_leave_requests_through_two_processes_never_take_more_than_the_balance() {
-    let Some(database) = TestDatabase::create().await else { return };
-    let data_dir = tempfile::tempdir().unwrap();
-    let client = reqwest::Client::new();
-    let a = start(data_dir.path(), &database.url);
-    ready(&client, &a).await;
-    let b = start(data_dir.path(), &database.url);
-    ready(&client, &b).await;
-
-    let signed = gql(
-        &client,
-        &a,
-        None,
-        "mutation { signUp(input: { domain: \"leave.co.kr\", companyName: \"연차\", memberType: BUSINESS, billingCycleMonths: 1,
-           adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" }) { tenant { id } } }",
-        json!({}),
-    )
-    .await;
-    assert!(signed["data"]["signUp"]["tenant"]["id"].is_string(), "{signed}");
-    let login = |user: &'static str, password: &'static str| {
-        let (client, a) = (&client, &a);
-        async move {
-            let query = "mutation($u: String!, $p: String!) { login(domain: \"leave.co.kr\", userId: $u, password: $p) { token } }";
-            let answer = gql(client, a, None, query, json!({ "u": user, "p": password })).await;
-            answer["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("{answer}")).to_owned()
-        }
-    };
-    let admin = login("admin", "s3cret-pass").await;
-    let create = "mutation($u: String!) { createUser(input: { userId: $u, name: \"사용자\", password: \"user-pass-1\" }) { id } }";
-    let kim = gql(&client, &a, Some(&admin), create, json!({ "u": "kim" })).await["data"]["createUser"]["id"].clone();
-    let lee = gql(&client, &a, Some(&admin), create, json!({ "u": "lee" })).await["data"]["createUser"]["id"].clone();
-    let me = gql(&client, &a, Some(&admin), "{ me { id } }", json!({})).await["data"]["me"]["id"].clone();
+    let Some(pair) = Pair::start("leave.co.kr").await else { return };
+    let (a, admin) = (&pair.a, pair.admin.as_str());
+    let (kim, kim_token) = pair.user("kim").await;
+    let (lee, lee_token) = pair.user("lee").await;
+    let me = pair.gql(a, admin, "{ me { id } }", json!({})).await["data"]["me"]["id"].clone();
     let grant = "mutation($id: UUID!) { grantRole(id: $id, role: HR_MANAGER) { id } }";
-    gql(&client, &a, Some(&admin), grant, json!({ "id": me })).await;
+    pair.gql(a, admin, grant, json!({ "id": me })).await;
     let card = "mutation($u: UUID!) { createHrCard(input: { employeeNo: \"E-1\", name: \"김사원\", userId: $u, hireDate: \"2020-03-02\" }) { id } }";
-    let carded = gql(&client, &a, Some(&admin), card, json!({ "u": kim })).await;
+    let carded = pair.gql(a, admin, card, json!({ "u": kim })).await;
     assert!(carded["errors"].is_null(), "{carded}");
     let set = "mutation($e: UUID!) { adjustLeave(employeeId: $e, days: 3, mode: SET, reason: \"이월\") { days } }";
-    let three = gql(&client, &a, Some(&admin), set, json!({ "e": kim })).await;
+    let three = pair.gql(a, admin, set, json!({ "e": kim })).await;
     assert_eq!(three["data"]["adjustLeave"]["days"], 3.0, "{three}");
-    let form = gql(
-        &client,
-        &a,
-        Some(&admin),
-        "mutation { createApprovalForm(input: { name: \"휴가신청서\", abbreviation: \"LV\", public: false, leaveRequest: true, fields: [
-            { key: \"days\", label: \"일수\", type: NUMBER, required: true }] }) { id } }",
-        json!({}),
-    )
-    .await["data"]["createApprovalForm"]["id"]
-        .clone();
-    let kim_token = login("kim", "user-pass-1").await;
+    let form = "mutation { createApprovalForm(input: { name: \"휴가신청서\", abbreviation: \"LV\", public: false, leaveRequest: true, fields: [
+        { key: \"days\", label: \"일수\", type: NUMBER, required: true }] }) { id } }";
+    let form = pair.gql(a, admin, form, json!({})).await["data"]["createApprovalForm"]["id"].clone();
     let submit = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id } }";
     let request = json!({ "input": { "formId": form, "title": "연차 신청", "fields": { "days": 2 }, "line": { "approverIds": [lee] } } });
     // 2 days through each process at the same moment, with 3 days left.
     let (through_a, through_b) = tokio::join!(
-        gql(&client, &a, Some(&kim_token), submit, request.clone()),
-        gql(&client, &b, Some(&kim_token), submit, request.clone()),
+        pair.gql(&pair.a, &kim_token, submit, request.clone()),
+        pair.gql(&pair.b, &kim_token, submit, request.clone()),
     );
     let answers = [through_a, through_b];
     let accepted: Vec<&Value> = answers.iter().filter(|a| a["errors"].is_null()).collect();
@@ -191,12 +138,11 @@ async fn rule_h6_two_leave_requests_through_two_processes_never_take_more_than_t
     assert_eq!(refused["errors"][0]["extensions"]["code"], "CONFLICT", "{refused}");
     assert!(refused["errors"][0]["message"].as_str().unwrap().contains("only 1 are left"), "{refused}");
     // Approved through the other process, 1 day is left.
-    let lee_token = login("lee", "user-pass-1").await;
     let approve = "mutation($id: UUID!) { approveDocument(id: $id) { status } }";
     let id = accepted[0]["data"]["submitDocument"]["id"].clone();
-    let approved = gql(&client, &b, Some(&lee_token), approve, json!({ "id": id })).await;
+    let approved = pair.gql(&pair.b, &lee_token, approve, json!({ "id": id })).await;
     assert_eq!(approved["data"]["approveDocument"]["status"], "COMPLETED", "{approved}");
-    let balance = gql(&client, &b, Some(&kim_token), "{ leaveBalance { days reservedDays } }", json!({})).await;
+    let balance = pair.gql(&pair.b, &kim_token, "{ leaveBalance { days reservedDays } }", json!({})).await;
     assert_eq!(balance["data"]["leaveBalance"], json!({ "days": 1.0, "reservedDays": 0.0 }), "{balance}");
 }
 
