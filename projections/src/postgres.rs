@@ -350,12 +350,17 @@ impl ReadModelStore for PostgresReadModels {
     }
 
     /// A session-level advisory lock on a connection of its own: it is
-    /// released when the guard is dropped or the process dies.
+    /// released when the guard is dropped or the process dies. Advisory
+    /// locks belong to the whole server, so the key names the database too:
+    /// deployments on other databases of one server claim their own.
     async fn try_claim(&self, projector: &str) -> Result<Option<Claim>, ProjectionError> {
         let (client, connection) = self.config.connect(NoTls).await.map_err(backend)?;
         let driver = tokio::spawn(connection);
         let row = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext('groupware projector ' || $1))", &[&projector])
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended(current_database() || '/groupware projector ' || $1, 0))",
+                &[&projector],
+            )
             .await
             .map_err(backend)?;
         if row.get::<_, bool>(0) {

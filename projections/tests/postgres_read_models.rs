@@ -34,6 +34,14 @@ async fn a_projector_is_claimed_by_one_holder_at_a_time() {
     assert!(taken.is_some(), "the claim was not released");
 }
 
+#[tokio::test]
+async fn deployments_on_two_databases_of_one_server_each_claim_their_projectors() {
+    let (Some((one, _one)), Some((other, _other))) = (fresh().await, fresh().await) else { return };
+    let claim = one.try_claim("users.v1").await.unwrap();
+    assert!(claim.is_some());
+    assert!(other.try_claim("users.v1").await.unwrap().is_some(), "another database's claim is its own");
+}
+
 mod rebuild_without_downtime {
     use std::sync::Arc;
     use std::time::Duration;
