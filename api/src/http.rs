@@ -275,7 +275,7 @@ async fn graphql_get(req: HttpRequest, schema: web::Data<Schemas>) -> HttpRespon
     if wants_html && !has_query {
         return crate::graphiql::page();
     }
-    let request = match async_graphql::http::parse_query_string(req.query_string()) {
+    let mut request = match async_graphql::http::parse_query_string(req.query_string()) {
         Ok(r) => r,
         Err(e) => return request_error(&req, StatusCode::BAD_REQUEST, Code::Validation, &e.to_string()),
     };
@@ -283,8 +283,9 @@ async fn graphql_get(req: HttpRequest, schema: web::Data<Schemas>) -> HttpRespon
     if let Err(e) = crate::boundary::check(&request) {
         return respond(&req, BatchResponse::Single(async_graphql::Response::from_errors(vec![e])));
     }
-    // GraphQL over HTTP: GET may only read.
-    let is_mutation = async_graphql::parser::parse_query(&request.query).is_ok_and(|doc| {
+    // GraphQL over HTTP: GET may only read. The request keeps what was
+    // parsed here, so that nothing parses it again.
+    let is_mutation = request.parsed_query().is_ok_and(|doc| {
         doc.operations.iter().any(|(_, op)| op.node.ty != async_graphql::parser::types::OperationType::Query)
     });
     if is_mutation {
