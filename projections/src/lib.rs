@@ -8,8 +8,10 @@ mod model;
 mod postgres;
 pub mod projectors;
 mod runner;
+mod table;
 
 pub use memory::MemoryReadModels;
 pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction};
 pub use postgres::PostgresReadModels;
 pub use runner::{Progress, Projections, Projector, Stopped, rebuild};
+pub use table::Table;

@@ -44,6 +44,10 @@ pub enum ProjectionError {
     Events(#[from] store::StoreError),
     #[error("event {position} ({event_type}) cannot be projected: {reason}")]
     Event { position: u64, event_type: String, reason: String },
+    /// A row is not of its table's type (written by another version, or
+    /// not writable as JSON).
+    #[error("row {key} of {table}: {reason}")]
+    Row { table: &'static str, key: String, reason: String },
     /// Another writer moved the projector's checkpoint since this batch began.
     #[error("the checkpoint of {projector} is at {actual}, not {expected}")]
     CheckpointMoved { projector: String, expected: u64, actual: u64 },
@@ -53,7 +57,7 @@ impl ProjectionError {
     /// Whether trying the same step again cannot succeed: the event cannot
     /// be understood, or the store refuses what the projector made of it.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, ProjectionError::Event { .. } | ProjectionError::InvalidInput(_))
+        matches!(self, ProjectionError::Event { .. } | ProjectionError::InvalidInput(_) | ProjectionError::Row { .. })
     }
 
     /// What went wrong, in words that quote nothing of the event: for
@@ -65,6 +69,7 @@ impl ProjectionError {
             ProjectionError::InvalidInput(_) => "the read-model store refuses what the projector made of the event",
             ProjectionError::Events(_) => "the event store failed",
             ProjectionError::Event { .. } => "the projector cannot read the event",
+            ProjectionError::Row { .. } => "a read-model row is not of its table's type",
             ProjectionError::CheckpointMoved { .. } => "another runner moved the checkpoint",
         }
     }

@@ -247,7 +247,7 @@ impl HrQuery {
         }
         let prefix = format!("{}/{employee}/", caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services, LEAVE_ENTRIES, &prefix, &request, |row| {
+        Ok(page(services, projections::Table::<serde_json::Value>::new(LEAVE_ENTRIES), &prefix, &request, |row| {
             serde_json::from_value(row).map_err(ApiError::internal)
         })
         .await?)

@@ -5,6 +5,9 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{OutputType, SimpleObject};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use projections::Table;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::app::Services;
 use crate::errors::{ApiError, ApiResult, Code};
@@ -135,51 +138,63 @@ impl Cursor {
 
 /// One page of the rows of `table` under `prefix`, in key order; cursors
 /// name the keys without the prefix.
-pub async fn page<T: OutputType>(
+pub async fn page<R, T>(
     services: &Services,
-    table: &str,
+    table: Table<R>,
     prefix: &str,
     request: &PageRequest,
-    to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
-) -> ApiResult<Page<T>> {
-    let window = request.window(table)?;
-    let total_count = services.read_models().count(table, prefix).await?;
+    to_node: impl Fn(R) -> ApiResult<T>,
+) -> ApiResult<Page<T>>
+where
+    R: Serialize + DeserializeOwned,
+    T: OutputType,
+{
+    let window = request.window(table.name())?;
+    let total_count = table.count(services.read_models(), prefix).await?;
     rows_page(services, table, prefix, &window, total_count, to_node).await
 }
 
 /// Like [`page`], for a list whose size a read model keeps.
-pub async fn counted_page<T: OutputType>(
+pub async fn counted_page<R, T>(
     services: &Services,
-    table: &str,
+    table: Table<R>,
     prefix: &str,
     request: &PageRequest,
     total_count: usize,
-    to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
-) -> ApiResult<Page<T>> {
-    let window = request.window(table)?;
+    to_node: impl Fn(R) -> ApiResult<T>,
+) -> ApiResult<Page<T>>
+where
+    R: Serialize + DeserializeOwned,
+    T: OutputType,
+{
+    let window = request.window(table.name())?;
     rows_page(services, table, prefix, &window, total_count, to_node).await
 }
 
-async fn rows_page<T: OutputType>(
+async fn rows_page<R, T>(
     services: &Services,
-    table: &str,
+    table: Table<R>,
     prefix: &str,
     window: &Window,
     total_count: usize,
-    to_node: impl Fn(serde_json::Value) -> ApiResult<T>,
-) -> ApiResult<Page<T>> {
+    to_node: impl Fn(R) -> ApiResult<T>,
+) -> ApiResult<Page<T>>
+where
+    R: Serialize + DeserializeOwned,
+    T: OutputType,
+{
     let from = window.from.as_ref().map(|position| format!("{prefix}{position}"));
     let models = services.read_models();
     let rows = if window.backwards {
-        models.scan_back(table, prefix, from.as_deref(), window.size + 1).await?
+        table.scan_back(models, prefix, from.as_deref(), window.size + 1).await?
     } else {
-        models.scan(table, prefix, from.as_deref(), window.size + 1).await?
+        table.scan(models, prefix, from.as_deref(), window.size + 1).await?
     };
     let items = rows
         .into_iter()
-        .map(|(key, value)| Ok((key.strip_prefix(prefix).unwrap_or(&key).to_owned(), to_node(value)?)))
+        .map(|(key, row)| Ok((key.strip_prefix(prefix).unwrap_or(&key).to_owned(), to_node(row)?)))
         .collect::<ApiResult<Vec<_>>>()?;
-    Ok(window.connection(table, items, total_count))
+    Ok(window.connection(table.name(), items, total_count))
 }
 
 #[cfg(test)]

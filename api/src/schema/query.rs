@@ -44,7 +44,7 @@ impl CoreQuery {
         let caller = caller(ctx).await?;
         let prefix = format!("{}/", caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), USERS, &prefix, &request, |row| serde_json::from_value(row).map_err(ApiError::internal))
+        Ok(page(services(ctx), projections::Table::<serde_json::Value>::new(USERS), &prefix, &request, |row| serde_json::from_value(row).map_err(ApiError::internal))
             .await?)
     }
 
@@ -67,7 +67,7 @@ impl CoreQuery {
         caller.require_admin()?;
         let prefix = format!("{}/", caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), AUDIT, &prefix, &request, |row| {
+        Ok(page(services(ctx), projections::Table::<serde_json::Value>::new(AUDIT), &prefix, &request, |row| {
             let mut entry: AuditEntry = serde_json::from_value(row).map_err(ApiError::internal)?;
             entry.tenant_id = caller.tenant;
             Ok(entry)

@@ -160,7 +160,7 @@ async fn box_page(
     let count = services.read_models().get(APPROVAL_BOX_COUNTS, box_key).await?;
     let total = count.and_then(|c| c["count"].as_u64()).unwrap_or(0) as usize;
     let prefix = format!("{box_key}/");
-    let ids = counted_page(services, APPROVAL_BOX_ITEMS, &prefix, request, total, |row| {
+    let ids = counted_page(services, projections::Table::<serde_json::Value>::new(APPROVAL_BOX_ITEMS), &prefix, request, total, |row| {
         serde_json::from_value::<Uuid>(row["documentId"].clone()).map_err(ApiError::internal)
     })
     .await?;
