@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use blobs::BlobStore;
 use chrono::Utc;
-use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, Processes, Scheduler, SystemClock};
+use commands::{Clock, CommandContext, Commands, ManualClock, Origin, Outcome, Reactions, SystemClock};
 use domain::Aggregate;
-use mailer::{Outbox, Relay};
+use domain::reaction::FollowUp;
+use mailer::Relay;
 use projections::{MemoryReadModels, PostgresReadModels, Projections, ReadModelStore};
 use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
@@ -25,6 +26,7 @@ use crate::auth::Auth;
 use crate::errors::ApiResult;
 use crate::metrics::Metrics;
 use crate::settings::{EventStoreKind, ReadModelKind, redacted};
+use crate::workers::{WorkerContext, Workers};
 use crate::{ClockKind, Settings};
 
 /// How long a mutation waits for the read models to show its effect.
@@ -35,14 +37,13 @@ pub struct Services {
     pub settings: Settings,
     pub store: Arc<dyn EventStore>,
     pub commands: Arc<Commands>,
-    /// Fires time-driven commands on the system's clock; capabilities
-    /// register a handler per kind of timer.
-    pub scheduler: Scheduler,
+    /// Every capability's reactions to recorded events.
+    pub reactions: Arc<Reactions>,
     /// Attachments, outside the log.
     pub blobs: BlobStore,
-    /// The outbox, the process managers and the backup worker, in one
-    /// process at a time.
-    _workers: Background,
+    /// The process managers, the scheduler and the capabilities' workers,
+    /// in one process at a time.
+    pub workers: Workers,
     pub projections: Projections,
     pub auth: Auth,
     /// Seals resident registration numbers (rule H7).
@@ -92,11 +93,16 @@ impl Services {
             .await
             .context("recovering the command log")?,
         );
-        let handlers = HashMap::from([
-            commands::scheduled_send_handler(commands.clone()),
-            commands::leave_settle_handler(commands.clone()),
-        ]);
-        let scheduler = Scheduler::start(commands.clone(), handlers).await.context("starting the scheduler")?;
+        let capabilities = crate::capabilities::all();
+        // Requests and the process managers each have their own, so that
+        // what a reaction remembers follows the log in order.
+        let reactions = || {
+            Arc::new(Reactions::new(
+                capabilities.iter().flat_map(|c| c.aggregates.iter().copied()),
+                capabilities.iter().flat_map(|c| (c.reactions)()).collect(),
+            ))
+        };
+        let (requests_reactions, workers_reactions) = (reactions(), reactions());
         let blobs = BlobStore::open(settings.data_dir.join("blobs")).context("opening the blob store")?;
         let relay = settings
             .smtp_relay
@@ -113,20 +119,21 @@ impl Services {
                     .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
             ),
         };
-        let workers =
-            Background(tokio::spawn(run_workers(read_models.clone(), commands.clone(), blobs.clone(), relay)));
-        let projections = Projections::start(store.clone(), read_models, projections::projectors::all())
-            .await
-            .context("starting the projections")?;
+        let context =
+            WorkerContext { commands: commands.clone(), read_models: read_models.clone(), blobs: blobs.clone(), relay };
+        let workers = Workers::start(context, &capabilities, workers_reactions);
+        let projectors = capabilities.into_iter().flat_map(|c| c.projectors).collect();
+        let projections =
+            Projections::start(store.clone(), read_models, projectors).await.context("starting the projections")?;
         let auth = Auth::open(&settings.data_dir.join("token.key"), settings.token_ttl, settings.password_memory_kib)?;
         let sealer = crate::secrets::Sealer::open(&settings.data_dir.join("resident-numbers.key"))?;
         let services = Arc::new(Self {
             settings,
             store,
             commands,
-            scheduler,
+            reactions: requests_reactions,
             blobs,
-            _workers: workers,
+            workers,
             projections,
             auth,
             sealer,
@@ -150,6 +157,21 @@ impl Services {
             tracing::info!(head, elapsed = ?started.elapsed(), "read models caught up; ready");
         });
         Ok(services)
+    }
+
+    /// What in this process has not yet handled the log up to `position`:
+    /// each projector (a stopped one is not waited for) and worker, by name
+    /// with the position it has reached. The workers are left out while
+    /// another process runs them.
+    pub fn behind(&self, position: u64) -> Vec<(&'static str, u64)> {
+        let projectors = self
+            .projections
+            .progress()
+            .into_iter()
+            .filter(|(_, p)| p.stopped.is_none())
+            .map(|(name, p)| (name, p.checkpoint));
+        let workers = self.workers.handled().unwrap_or_default();
+        projectors.chain(workers).filter(|(_, reached)| *reached < position).collect()
     }
 
     pub fn is_ready(&self) -> bool {
@@ -259,106 +281,56 @@ impl Services {
         kept.insert(stream.to_owned(), tenant);
     }
 
-    /// What follows a document's events at once, before the answer (the
-    /// process managers would do it too, a moment later): a completed
-    /// document gets its number and, for a leave request, takes its days;
-    /// a cancelled approved one gives them back, and a leave request
-    /// rejected, cancelled in progress or discarded releases what it
-    /// reserved (rule H6). Waits for the read models to show it.
+    /// Carries out at once, before the answer, what command `command_id`'s
+    /// events cause (the process managers would do it too, a moment later),
+    /// and what those follow-ups' events cause in turn; then waits for the
+    /// read models to show it. The same reactions run in both places, with
+    /// the same command ids, so whichever comes second changes nothing.
     ///
     /// # Errors
-    /// When the store fails or a rule refuses (the year's numbers ran out).
-    pub async fn follow_document(
-        &self,
-        tenant: Uuid,
-        document: Uuid,
-        events: &[domain::approval::DocumentEvent],
-    ) -> ApiResult<()> {
-        use domain::approval::DocumentEvent;
+    /// When the store fails or a rule refuses a follow-up (the year's
+    /// document numbers ran out, say).
+    pub async fn follow(&self, command_id: Uuid) -> ApiResult<()> {
+        self.follow_all(vec![command_id]).await
+    }
+
+    /// Carries `follow_up` out now for `tenant`, with what it causes (see
+    /// [`Self::follow`]), and waits for the read models to show it.
+    ///
+    /// # Errors
+    /// As [`Self::follow`].
+    pub async fn carry_out(&self, tenant: Uuid, follow_up: &FollowUp) -> ApiResult<()> {
+        let origin = Origin { tenant: Some(tenant), ..Origin::default() };
+        let ran = self.reactions.carry_out(&self.commands, &origin, follow_up).await?;
+        self.follow_all(ran).await
+    }
+
+    async fn follow_all(&self, command_ids: Vec<Uuid>) -> ApiResult<()> {
         let mut position = 0;
-        for event in events {
-            match event {
-                DocumentEvent::Completed { at } => {
-                    let (_, numbered) = commands::number_document(&self.commands, tenant, document, *at, None).await?;
-                    let taken = commands::take_leave(&self.commands, tenant, document).await?;
-                    position = position.max(numbered).max(taken);
+        let mut pending: Vec<(Uuid, usize)> = command_ids.into_iter().map(|id| (id, 0)).collect();
+        while let Some((command_id, depth)) = pending.pop() {
+            for event in self.commands.recorded(command_id).await? {
+                position = position.max(event.position);
+                if depth >= FOLLOW_DEPTH {
+                    continue;
                 }
-                DocumentEvent::Cancelled { restored_quarters: Some(_), .. } => {
-                    position = position.max(commands::restore_leave(&self.commands, tenant, document).await?);
+                let origin = Origin::of(&event);
+                for follow_up in self.reactions.react(&event) {
+                    let ran = self.reactions.carry_out(&self.commands, &origin, &follow_up).await?;
+                    pending.extend(ran.into_iter().map(|id| (id, depth + 1)));
                 }
-                event if commands::ends_submission(event) => {
-                    position = position.max(commands::release_leave(&self.commands, tenant, document).await?);
-                }
-                _ => {}
             }
         }
         if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
-            tracing::warn!(position, "read models lag behind a document's follow-up");
+            tracing::warn!(position, "read models lag behind a command's follow-ups");
         }
         Ok(())
     }
 }
 
-impl Services {
-    /// Opens a leave ledger now (the process managers would too, a moment
-    /// later) and waits for the read models to show it (rule H4).
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub async fn open_ledger(&self, tenant: Uuid, employee: Uuid, hire_date: chrono::NaiveDate) -> ApiResult<()> {
-        let position = commands::open_ledger(&self.commands, tenant, employee, hire_date, self.clock.now()).await?;
-        if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
-            tracing::warn!(position, "read models lag behind a leave ledger");
-        }
-        Ok(())
-    }
-}
-
-/// A task that ends with its owner.
-struct Background(tokio::task::JoinHandle<()>);
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// How long a process that does not hold the workers waits before it
-/// tries to take them over.
-const WORKERS_RETRY: Duration = Duration::from_secs(5);
-
-/// Runs the outbox, the process managers and the backup worker while this
-/// process holds their claim: several processes may serve one database, and two outboxes
-/// would send every external copy twice. Another process takes over when
-/// the holder stops.
-async fn run_workers(
-    read_models: Arc<dyn ReadModelStore>,
-    commands: Arc<Commands>,
-    blobs: BlobStore,
-    relay: Option<Relay>,
-) {
-    loop {
-        match read_models.try_claim("workers").await {
-            Ok(Some(claim)) => match Outbox::start(commands.clone(), blobs.clone(), relay.clone()).await {
-                Ok(outbox) => {
-                    let processes = Processes::start(commands.clone());
-                    let backups = Background(tokio::spawn(crate::backups::run(
-                        commands.clone(),
-                        read_models.clone(),
-                        blobs.clone(),
-                    )));
-                    // Held for the life of the process.
-                    std::future::pending::<()>().await;
-                    drop((claim, outbox, processes, backups));
-                }
-                Err(e) => tracing::error!(error = %e, "the outbox did not start; trying again"),
-            },
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "the workers' claim could not be checked"),
-        }
-        tokio::time::sleep(WORKERS_RETRY).await;
-    }
-}
+/// How many steps of follow-ups a request waits for: a document's
+/// completion is numbered, and the number recorded on it.
+const FOLLOW_DEPTH: usize = 3;
 
 /// The event store the settings name.
 ///
@@ -445,7 +417,8 @@ pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Du
     let started = Instant::now();
     let read = match &settings.read_models {
         ReadModelKind::Memory => {
-            projections::rebuild(store.as_ref(), &MemoryReadModels::default(), &projections::projectors::all()).await?
+            projections::rebuild(store.as_ref(), &MemoryReadModels::default(), &crate::capabilities::projectors())
+                .await?
         }
         ReadModelKind::Postgres(url) => {
             let models = Arc::new(
@@ -454,7 +427,7 @@ pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Du
                     .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
             );
             let mut read = 0;
-            for projector in projections::projectors::all() {
+            for projector in crate::capabilities::projectors() {
                 read = read.max(models.rebuild_beside(store.as_ref(), &projector).await?);
             }
             read

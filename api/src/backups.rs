@@ -29,8 +29,24 @@ const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
 /// How many rows one scan reads.
 const MAX_ROWS: usize = 1_000_000;
 
+/// Starts following the log and making each requested backup; gives the
+/// position of the last event handled, and the task.
+pub(crate) fn start(
+    commands: Arc<Commands>,
+    read_models: Arc<dyn ReadModelStore>,
+    blobs: BlobStore,
+) -> (tokio::sync::watch::Receiver<u64>, tokio::task::JoinHandle<()>) {
+    let (handled, receiver) = tokio::sync::watch::channel(0);
+    (receiver, tokio::spawn(run(commands, read_models, blobs, handled)))
+}
+
 /// Follows the log and makes each requested backup.
-pub(crate) async fn run(commands: Arc<Commands>, read_models: Arc<dyn ReadModelStore>, blobs: BlobStore) {
+async fn run(
+    commands: Arc<Commands>,
+    read_models: Arc<dyn ReadModelStore>,
+    blobs: BlobStore,
+    handled: tokio::sync::watch::Sender<u64>,
+) {
     let mut after = 0;
     loop {
         let mut subscription = commands.store().clone().subscribe_all(after);
@@ -44,6 +60,7 @@ pub(crate) async fn run(commands: Arc<Commands>, read_models: Arc<dyn ReadModelS
                 }
                 after = event.position;
             }
+            handled.send_replace(after);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }

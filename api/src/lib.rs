@@ -5,6 +5,7 @@ mod app;
 mod auth;
 mod backups;
 mod boundary;
+pub mod capabilities;
 mod errors;
 mod graphiql;
 mod http;
@@ -13,6 +14,7 @@ mod metrics;
 pub mod schema;
 mod secrets;
 mod settings;
+mod workers;
 
 pub use app::{Application, Services, rebuild_read_models};
 pub use settings::{ClockKind, EventStoreKind, ReadModelKind, Settings};

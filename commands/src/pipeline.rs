@@ -213,6 +213,19 @@ impl Commands {
         Ok(loaded.state)
     }
 
+    /// The events command `command_id` recorded, as stored; none when this
+    /// process does not know it or it recorded nothing.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn recorded(&self, command_id: Uuid) -> Result<Vec<RecordedEvent>, CommandError> {
+        let Some(written) = self.log.get(command_id) else { return Ok(Vec::new()) };
+        let count = usize::try_from(written.count).unwrap_or(usize::MAX);
+        let events =
+            self.store.read_stream(&written.stream, Direction::Forwards, Some(written.first_version), count).await?;
+        Ok(events)
+    }
+
     /// Loads state from the events alone, without any snapshot.
     ///
     /// # Errors

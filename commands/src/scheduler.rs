@@ -2,15 +2,13 @@
 //!
 //! Timers are aggregates (`timer-<id>` streams), so the schedule is as
 //! durable as any event: at start the scheduler reads the pending timers from
-//! the log, then follows the log for new ones. When one is due it runs the
-//! handler registered for its kind, then records the firing. The handler is
-//! given a command id derived from the timer: if the process dies between
-//! the handler's effect and the record, the timer fires again after the
-//! restart and the repeated command has no second effect.
+//! the log, then follows the log for new ones. When one is due it carries
+//! out what the reaction of its kind calls for, then records the firing.
+//! The reaction's commands carry an id derived from the timer: if the
+//! process dies between their effect and the record, the timer fires again
+//! after the restart and the repeated command has no second effect.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,10 +16,11 @@ use chrono::{DateTime, Utc};
 use domain::timer::{Timer, TimerCommand, TimerEvent, TimerStatus};
 use domain::{Actor, Aggregate};
 use store::{RecordedEvent, StoreError};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use crate::reactions::{Origin, Reactions, TimerReaction};
 use crate::{CommandContext, CommandError, Commands, Outcome};
 
 /// How long a failed handler waits before its timer is tried again.
@@ -29,29 +28,11 @@ const RETRY_AFTER: chrono::Duration = chrono::Duration::seconds(30);
 /// The longest the scheduler sleeps on the wall clock before looking again.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);
 
-/// A timer that has gone off, as its handler gets it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FiredTimer {
-    pub timer_id: Uuid,
-    pub due: DateTime<Utc>,
-    pub kind: String,
-    pub payload: String,
-    pub tenant: Option<Uuid>,
-    /// The id the handler's command must carry, so that a repeated firing
-    /// repeats no effect.
-    pub command_id: Uuid,
-}
-
-/// What runs when a timer of one kind goes off.
-pub type TimerHandler =
-    Arc<dyn Fn(FiredTimer) -> Pin<Box<dyn Future<Output = Result<(), CommandError>> + Send>> + Send + Sync>;
-
 #[derive(Debug, Clone)]
 struct Pending {
     kind: String,
     payload: String,
     tenant: Option<Uuid>,
-    due: DateTime<Utc>,
 }
 
 /// What became of a due timer.
@@ -65,10 +46,17 @@ enum Firing {
 
 struct Inner {
     commands: Arc<Commands>,
-    handlers: HashMap<String, TimerHandler>,
+    /// What each kind of timer causes.
+    timers: HashMap<String, TimerReaction>,
+    reactions: Arc<Reactions>,
     /// Pending timers by (when to try, id).
     pending: Mutex<BTreeMap<(DateTime<Utc>, Uuid), Pending>>,
     changed: Notify,
+    /// The position of the last event followed.
+    followed: watch::Sender<u64>,
+    /// Held while timers fire, so that one who asks to fire what is due
+    /// finds the firings under way finished.
+    firing: tokio::sync::Mutex<()>,
 }
 
 /// The running scheduler; dropping it stops it.
@@ -91,9 +79,20 @@ impl Scheduler {
     ///
     /// # Errors
     /// When the event store fails.
-    pub async fn start(commands: Arc<Commands>, handlers: HashMap<String, TimerHandler>) -> Result<Self, StoreError> {
-        let inner =
-            Arc::new(Inner { commands, handlers, pending: Mutex::new(BTreeMap::new()), changed: Notify::new() });
+    pub async fn start(
+        commands: Arc<Commands>,
+        timers: HashMap<String, TimerReaction>,
+        reactions: Arc<Reactions>,
+    ) -> Result<Self, StoreError> {
+        let inner = Arc::new(Inner {
+            commands,
+            timers,
+            reactions,
+            pending: Mutex::new(BTreeMap::new()),
+            changed: Notify::new(),
+            followed: watch::channel(0).0,
+            firing: tokio::sync::Mutex::new(()),
+        });
         let store = inner.commands.store().clone();
         let mut after = 0;
         loop {
@@ -137,10 +136,17 @@ impl Scheduler {
         self.inner.commands.execute::<Timer>(timer_id, context, TimerCommand::Cancel).await
     }
 
-    /// Fires every timer due now; returns how many went off. The scheduler
-    /// does this by itself; tests call it to know that nothing else is due.
+    /// Fires every timer due now, after the firings under way; returns how
+    /// many went off. The scheduler does this by itself; one who waits for
+    /// the system to settle calls it to know that nothing else is due.
     pub async fn fire_due(&self) -> usize {
         self.inner.fire_due().await
+    }
+
+    /// The position of the last event the scheduler has followed: timers
+    /// set up to it are known to it.
+    pub fn followed(&self) -> watch::Receiver<u64> {
+        self.inner.followed.subscribe()
     }
 }
 
@@ -151,6 +157,7 @@ impl Inner {
 
     /// Follows timer events of the log.
     fn track(&self, batch: &[RecordedEvent]) {
+        let Some(last) = batch.last() else { return };
         let mut changed = false;
         for event in batch.iter().filter(|e| e.category() == Timer::CATEGORY) {
             let Ok(timer) = event.decode::<TimerEvent>() else {
@@ -160,7 +167,7 @@ impl Inner {
             let mut pending = self.pending();
             match timer {
                 TimerEvent::Scheduled { timer_id, due, kind, payload } => {
-                    pending.insert((due, timer_id), Pending { kind, payload, tenant: event.metadata.tenant, due });
+                    pending.insert((due, timer_id), Pending { kind, payload, tenant: event.metadata.tenant });
                 }
                 TimerEvent::Fired { timer_id, .. } | TimerEvent::Cancelled { timer_id, .. } => {
                     pending.retain(|(_, id), _| *id != timer_id);
@@ -171,6 +178,7 @@ impl Inner {
         if changed {
             self.changed.notify_one();
         }
+        self.followed.send_replace(last.position);
     }
 
     async fn run(&self) {
@@ -198,6 +206,7 @@ impl Inner {
     }
 
     async fn fire_due(&self) -> usize {
+        let _firing = self.firing.lock().await;
         let now = self.commands.clock().now();
         let due: Vec<_> = {
             let mut pending = self.pending();
@@ -227,21 +236,25 @@ impl Inner {
                 return Firing::Retry;
             }
         }
-        let Some(handler) = self.handlers.get(&timer.kind) else {
-            tracing::error!(%timer_id, kind = timer.kind, "no handler for this kind of timer");
+        let Some(react) = self.timers.get(&timer.kind) else {
+            tracing::error!(%timer_id, kind = timer.kind, "no reaction to this kind of timer");
             return Firing::Retry;
         };
-        let fired = FiredTimer {
-            timer_id,
-            due: timer.due,
-            kind: timer.kind.clone(),
-            payload: timer.payload.clone(),
-            tenant: timer.tenant,
-            command_id: Uuid::new_v5(&timer_id, b"handled"),
-        };
-        if let Err(e) = handler(fired).await {
-            tracing::warn!(%timer_id, kind = timer.kind, error = %e, "timer handler failed; trying again later");
-            return Firing::Retry;
+        // The firing's commands carry an id derived from the timer: a
+        // timer that fires again after a crash repeats no effect.
+        let command_id = Uuid::new_v5(&timer_id, b"handled");
+        let origin = Origin { tenant: timer.tenant, ..Origin::default() };
+        for follow_up in react(&timer.payload, command_id) {
+            match self.reactions.carry_out(&self.commands, &origin, &follow_up).await {
+                Ok(_) => {}
+                Err(CommandError::Rejected(e)) => {
+                    tracing::info!(%timer_id, kind = timer.kind, reason = %e, "a timer's command was refused");
+                }
+                Err(e) => {
+                    tracing::warn!(%timer_id, kind = timer.kind, error = %e, "a timer's command failed; trying again later");
+                    return Firing::Retry;
+                }
+            }
         }
         let context = CommandContext::new(Uuid::new_v5(&timer_id, b"fired"), Actor::System, timer.tenant);
         match self.commands.execute::<Timer>(timer_id, &context, TimerCommand::Fire).await {

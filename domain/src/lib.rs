@@ -7,6 +7,7 @@ pub mod error;
 pub mod hr;
 pub mod mail;
 pub mod organisation;
+pub mod reaction;
 pub mod registry;
 pub mod tenant;
 pub mod timer;

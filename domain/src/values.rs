@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -298,11 +299,40 @@ impl TimeZone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The calendar date at `instant` in this zone.
+    pub fn date_at(&self, instant: DateTime<Utc>) -> NaiveDate {
+        instant.with_timezone(&self.tz()).date_naive()
+    }
+
+    /// The instant `date` begins in this zone: its midnight, or, where the
+    /// clocks skip midnight, the first moment of the day that exists.
+    pub fn midnight(&self, date: NaiveDate) -> DateTime<Utc> {
+        let tz = self.tz();
+        (0..24)
+            .filter_map(|hour| date.and_hms_opt(hour, 0, 0))
+            .find_map(|local| local.and_local_timezone(tz).earliest())
+            .map_or_else(|| date.and_time(NaiveTime::MIN).and_utc(), |t| t.with_timezone(&Utc))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_begins_at_midnight_in_the_zone() {
+        let seoul = TimeZone::parse("Asia/Seoul").unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        assert_eq!(seoul.midnight(date), "2026-11-27T15:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(seoul.date_at("2026-11-27T14:59:59Z".parse().unwrap()), date.pred_opt().unwrap());
+        assert_eq!(seoul.date_at("2026-11-27T15:00:00Z".parse().unwrap()), date);
+        // Where the clocks skip midnight, the day begins at the first hour
+        // that exists.
+        let santiago = TimeZone::parse("America/Santiago").unwrap();
+        let skipped = NaiveDate::from_ymd_opt(2026, 9, 6).unwrap();
+        assert_eq!(santiago.date_at(santiago.midnight(skipped)), skipped);
+    }
 
     #[test]
     fn rule_t2_refuses_public_portal_domains_and_their_subdomains() {

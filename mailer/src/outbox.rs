@@ -9,7 +9,7 @@
 //! the sender's tracking shows.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use blobs::BlobStore;
@@ -18,7 +18,7 @@ use commands::{CommandContext, CommandError, Commands};
 use domain::mail::{DeliveryReport, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, OutgoingMail};
 use domain::{Actor, Aggregate};
 use store::{RecordedEvent, StoreError};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
@@ -37,11 +37,49 @@ struct Delivery {
     mail: Arc<OutgoingMail>,
     sent_at: DateTime<Utc>,
     address: MailAddress,
+    /// The position of the event that asked for it.
+    position: u64,
+}
+
+/// How far the outbox has handled the log: every copy asked for up to
+/// `followed` is queued, and those under way hold it back until their
+/// outcome is recorded.
+struct Handled {
+    followed: u64,
+    /// Copies under way, by the position that asked for them.
+    under_way: BTreeMap<u64, usize>,
+    watch: watch::Sender<u64>,
+}
+
+impl Handled {
+    fn publish(&self) {
+        let oldest = self.under_way.keys().next().map_or(u64::MAX, |p| p - 1);
+        self.watch.send_replace(self.followed.min(oldest));
+    }
+
+    fn start(&mut self, position: u64) {
+        *self.under_way.entry(position).or_default() += 1;
+    }
+
+    fn finish(&mut self, position: u64) {
+        if let Some(count) = self.under_way.get_mut(&position) {
+            *count -= 1;
+            if *count == 0 {
+                self.under_way.remove(&position);
+            }
+        }
+        self.publish();
+    }
+}
+
+fn lock(handled: &Mutex<Handled>) -> std::sync::MutexGuard<'_, Handled> {
+    handled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The running outbox; dropping it stops it.
 pub struct Outbox {
     tasks: Vec<JoinHandle<()>>,
+    handled: watch::Receiver<u64>,
 }
 
 impl Drop for Outbox {
@@ -70,6 +108,7 @@ fn track(event: &RecordedEvent, pending: &mut BTreeMap<(Uuid, MailAddress), Deli
                     mail: mail.clone(),
                     sent_at,
                     address: r.address.clone(),
+                    position: event.position,
                 })
                 .collect();
             for delivery in &added {
@@ -86,6 +125,13 @@ fn track(event: &RecordedEvent, pending: &mut BTreeMap<(Uuid, MailAddress), Deli
 }
 
 impl Outbox {
+    /// The position up to which the outbox has handled the log: every
+    /// external copy asked for up to it is delivered and its outcome
+    /// recorded, or waits for a relay when none is configured.
+    pub fn handled(&self) -> watch::Receiver<u64> {
+        self.handled.clone()
+    }
+
     /// Reads the pending deliveries from the log, then delivers them and
     /// every new one through `relay` (none: they stay queued).
     ///
@@ -104,31 +150,52 @@ impl Outbox {
             }
         }
         let (queue, mut next) = mpsc::unbounded_channel::<Delivery>();
+        let (watch, handled) = watch::channel(after);
+        let progress = Arc::new(Mutex::new(Handled { followed: after, under_way: BTreeMap::new(), watch }));
+        // Without a relay nothing is under way: the copies wait queued.
+        let delivering = relay.is_some();
         for delivery in pending.values() {
+            if delivering {
+                lock(&progress).start(delivery.position);
+            }
             let _ = queue.send(delivery.clone());
         }
         let queued = pending.len();
+        let following = progress.clone();
         let follower = tokio::spawn(store::follow(store, after, move |batch| {
+            let mut handled = lock(&following);
             for event in batch {
                 for delivery in track(event, &mut pending) {
+                    if delivering {
+                        handled.start(delivery.position);
+                    }
                     let _ = queue.send(delivery);
                 }
             }
+            if let Some(last) = batch.last() {
+                handled.followed = last.position;
+            }
+            handled.publish();
         }));
         let Some(relay) = relay else {
             tracing::info!(queued, "no SMTP relay is configured; external mail stays queued");
             let drain = tokio::spawn(async move { while next.recv().await.is_some() {} });
-            return Ok(Self { tasks: vec![follower, drain] });
+            return Ok(Self { tasks: vec![follower, drain], handled });
         };
         let deliverer = tokio::spawn(async move {
             while let Some(delivery) = next.recv().await {
-                let (commands, relay, blobs) = (commands.clone(), relay.clone(), blobs.clone());
+                let (commands, relay, blobs, progress) =
+                    (commands.clone(), relay.clone(), blobs.clone(), progress.clone());
                 // Each copy is tried on its own, so one slow retry does not
                 // hold up the rest.
-                tokio::spawn(async move { deliver(&commands, &relay, &blobs, delivery).await });
+                tokio::spawn(async move {
+                    let position = delivery.position;
+                    deliver(&commands, &relay, &blobs, delivery).await;
+                    lock(&progress).finish(position);
+                });
             }
         });
-        Ok(Self { tasks: vec![follower, deliverer] })
+        Ok(Self { tasks: vec![follower, deliverer], handled })
     }
 }
 

@@ -48,7 +48,7 @@ async fn main() {
     let read_models = PostgresReadModels::connect(&database.url).await.expect("read models");
     let started = Instant::now();
     let read =
-        projections::rebuild(store.as_ref(), &read_models, &projections::projectors::all()).await.expect("rebuild");
+        projections::rebuild(store.as_ref(), &read_models, &api::capabilities::projectors()).await.expect("rebuild");
     println!("# rebuilt {read} events");
     report("pg_rebuild_read_models", read as f64 / started.elapsed().as_secs_f64(), "events/s");
 

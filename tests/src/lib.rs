@@ -12,6 +12,9 @@ pub mod workload;
 
 pub use own_postgres::OwnPostgres;
 
+/// How long [`TestApp::settle`] waits for the system.
+pub const SETTLE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A running server.
 pub struct TestApp {
     pub address: String,
@@ -122,6 +125,32 @@ impl TestApp {
         health["head"].as_u64().expect("head")
     }
 
+    /// Waits until the system has caught up with itself: every projector,
+    /// the process managers, the scheduler and the other workers have
+    /// handled the log up to its head, and no timer is due at the clock's
+    /// time. Fails the test, naming what lags, after [`SETTLE_DEADLINE`].
+    pub async fn settle(&self) {
+        let deadline = std::time::Instant::now() + SETTLE_DEADLINE;
+        loop {
+            let head = *self.services.store.head().borrow();
+            let fired = self.services.workers.fire_due().await;
+            let behind = self.services.behind(head);
+            if fired == Some(0) && behind.is_empty() && head == *self.services.store.head().borrow() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the system did not catch up with the log's head ({head}) within {SETTLE_DEADLINE:?}: {}",
+                if fired.is_none() {
+                    "this process does not run the workers".to_owned()
+                } else {
+                    format!("behind: {behind:?}; timers fired in the last look: {fired:?}")
+                }
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Moves the server's clock (`{"now": ..}` or `{"advance": ..}`).
     pub async fn clock(&self, change: Value) -> Value {
         let response = self.client.post(format!("{}/test/clock", self.address)).json(&change).send().await.unwrap();
@@ -211,7 +240,7 @@ pub fn live_services(app: &TestApp) -> std::sync::Arc<api::Services> {
 /// Every row of every read-model table, for comparisons.
 pub async fn dump(models: &dyn projections::ReadModelStore) -> Vec<(&'static str, Vec<projections::Row>)> {
     let mut tables = Vec::new();
-    for projector in projections::projectors::all() {
+    for projector in api::capabilities::projectors() {
         for table in projector.tables() {
             tables.push((*table, models.scan(table, "", None, usize::MAX).await.expect("scan")));
         }

@@ -5,7 +5,6 @@
 use std::io;
 use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use mailin_embedded::response::{NO_MAILBOX, OK};
 use mailin_embedded::{Handler, Response, Server, SslConfig};
@@ -74,18 +73,5 @@ impl SmtpServer {
     /// The messages received so far.
     pub fn received(&self) -> Vec<Received> {
         self.inbox.lock().expect("inbox").clone()
-    }
-
-    /// Waits until `count` messages have arrived (the relay works in the
-    /// background); panics after a generous deadline.
-    pub async fn wait_for(&self, count: usize) -> Vec<Received> {
-        for _ in 0..600 {
-            let received = self.received();
-            if received.len() >= count {
-                return received;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the SMTP server received {} of {count} messages", self.received().len());
     }
 }

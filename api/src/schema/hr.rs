@@ -299,19 +299,10 @@ async fn personnel(
     action: PersonnelAction,
 ) -> ApiResult<()> {
     let context = caller_context(ctx, caller, command_id);
-    let ledger = match &action {
-        PersonnelAction::CreateCard { details, .. } | PersonnelAction::UpdateCard { details, .. } => {
-            details.user.zip(details.hire_date)
-        }
-        PersonnelAction::ChangeStatus { .. } => None,
-    };
     let command = PersonnelCommand { by_hr_manager: caller.has(Role::HrManager), action };
     let services = services(ctx);
     services.execute::<Personnel>(caller.tenant, &context, command).await?;
-    if let Some((employee, hire_date)) = ledger {
-        services.open_ledger(caller.tenant, employee, hire_date).await?;
-    }
-    Ok(())
+    services.follow(context.command_id).await
 }
 
 /// One adjustment of one ledger.

@@ -44,8 +44,10 @@ impl CoreQuery {
         let caller = caller(ctx).await?;
         let prefix = format!("{}/", caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), projections::Table::<serde_json::Value>::new(USERS), &prefix, &request, |row| serde_json::from_value(row).map_err(ApiError::internal))
-            .await?)
+        Ok(page(services(ctx), projections::Table::<serde_json::Value>::new(USERS), &prefix, &request, |row| {
+            serde_json::from_value(row).map_err(ApiError::internal)
+        })
+        .await?)
     }
 
     /// One user of the company.

@@ -284,6 +284,15 @@ impl Document {
         }
     }
 
+    /// Rule H6: whether the document is now in its `submission`th
+    /// submission by `drafter` (in progress or completed). A leave request
+    /// whose submission failed keeps what it reserved when so (another
+    /// request made that submission, or the failure came after it was
+    /// saved), and releases it otherwise.
+    pub fn holds_submission(&self, drafter: Uuid, submission: u32) -> bool {
+        self.drafter == drafter && self.version == submission && self.ended_submissions() < submission
+    }
+
     /// The submissions that are over without taking leave (rule H6): all
     /// of them once the document is rejected or recalled, every one for
     /// ever once it is cancelled or discarded, all but the last while that

@@ -8,6 +8,7 @@ pub mod boxes;
 pub mod document;
 pub mod line;
 pub mod numbering;
+pub mod reactions;
 pub mod setup;
 
 #[cfg(test)]

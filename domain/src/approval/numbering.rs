@@ -10,10 +10,12 @@
 
 use std::collections::VecDeque;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::ApprovalSetup;
+use crate::tenant::Tenant;
 use crate::{Actor, Aggregate, DomainError, DomainEvent};
 
 /// The highest number of a year.
@@ -26,6 +28,26 @@ pub struct AssignNumber {
     pub document_id: Uuid,
     pub prefix: String,
     pub year: i32,
+}
+
+impl AssignNumber {
+    /// The number `document` of `company` asks for, completed at
+    /// `completed_at`: of the year in the company's time zone, with the
+    /// prefix of its approval settings or, without one, the first label of
+    /// its domain in capitals.
+    pub fn for_document(
+        document_id: Uuid,
+        completed_at: DateTime<Utc>,
+        company: &Tenant,
+        setup: &ApprovalSetup,
+    ) -> Self {
+        let prefix = setup.settings.number_prefix.clone().unwrap_or_else(|| {
+            let domain = company.domain.as_ref().map(ToString::to_string).unwrap_or_default();
+            domain.split('.').next().unwrap_or("DOC").to_ascii_uppercase()
+        });
+        let year = company.time_zone.date_at(completed_at).year();
+        Self { document_id, prefix, year }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,6 +4,7 @@
 pub mod certificate;
 pub mod leave;
 pub mod personnel;
+pub mod reactions;
 
 #[cfg(test)]
 mod leave_tests;

@@ -4,6 +4,7 @@ mod address;
 pub mod dns;
 pub mod mailbox;
 pub mod message;
+pub mod reactions;
 
 pub use address::MailAddress;
 pub use mailbox::{

@@ -8,8 +8,6 @@ mod organisation;
 mod tenants;
 mod users;
 
-use std::sync::Arc;
-
 pub use approval::{
     ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS,
     APPROVAL_HISTORY, APPROVAL_SETTINGS, ApprovalProjector, box_key, box_name, document_key, owner_name,
@@ -28,20 +26,7 @@ use domain::tenant::TenantEvent;
 use store::RecordedEvent;
 use uuid::Uuid;
 
-use crate::{ProjectionError, Projector};
-
-/// Every projector of the system, in the order they start.
-pub fn all() -> Vec<Arc<dyn Projector>> {
-    vec![
-        Arc::new(TenantsProjector),
-        Arc::new(UsersProjector),
-        Arc::new(AuditProjector),
-        Arc::new(MailboxesProjector),
-        Arc::new(OrganisationProjector),
-        Arc::new(ApprovalProjector),
-        Arc::new(HrProjector),
-    ]
-}
+use crate::ProjectionError;
 
 fn unreadable(event: &RecordedEvent, reason: impl ToString) -> ProjectionError {
     ProjectionError::Event {

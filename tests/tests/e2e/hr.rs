@@ -2,8 +2,6 @@
 //! accrual by the scheduler, adjustments by CSV, bulk, partial and direct,
 //! and a leave request approved, then cancelled.
 
-use std::time::Duration;
-
 use commands::CommandContext;
 use domain::Actor;
 use domain::approval::{Document, DocumentAction, DocumentCommand};
@@ -63,31 +61,20 @@ impl Company {
         move |days: f64| json!({ "input": { "formId": form, "title": "연차 신청", "fields": { "days": days, "period": { "from": "2026-12-01", "to": "2026-12-02" } }, "line": { "approverIds": [lee] } } })
     }
 
-    /// Waits until kim's reserved days are `expected` (the process managers
-    /// release them).
+    /// Kim's reserved days, once the process managers have caught up
+    /// (they release them), are `expected`.
     async fn reserved_becomes(&self, expected: f64) {
-        let mut held = Value::Null;
-        for _ in 0..400 {
-            held = self.app.gql(Some(&self.kim.1), HELD, json!({})).await;
-            if held["data"]["leaveBalance"]["reservedDays"].as_f64() == Some(expected) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the reserved days never became {expected}: {held}");
+        self.app.settle().await;
+        let held = self.app.gql(Some(&self.kim.1), HELD, json!({})).await;
+        assert_eq!(held["data"]["leaveBalance"]["reservedDays"].as_f64(), Some(expected), "{held}");
     }
 
-    /// A balance once the processes have caught up with `expected` days.
+    /// A balance once the processes have caught up: `expected` days.
     async fn balance_becomes(&self, token: &str, expected: f64) -> Value {
-        let mut balance = Value::Null;
-        for _ in 0..400 {
-            balance = self.app.gql(Some(token), BALANCE, json!({})).await;
-            if balance["data"]["leaveBalance"]["days"].as_f64() == Some(expected) {
-                return balance["data"]["leaveBalance"].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        panic!("the balance never became {expected}: {balance}");
+        self.app.settle().await;
+        let balance = self.app.gql(Some(token), BALANCE, json!({})).await;
+        assert_eq!(balance["data"]["leaveBalance"]["days"].as_f64(), Some(expected), "{balance}");
+        balance["data"]["leaveBalance"].clone()
     }
 }
 
@@ -139,14 +126,14 @@ async fn rule_h4_leave_accrues_monthly_on_the_right_day_and_never_twice() {
     assert_eq!(balance["nextDue"], "2026-12-26");
     // One second before midnight in Seoul: nothing; at midnight: the next day.
     co.app.clock(json!({ "now": "2026-12-25T23:59:59+09:00" })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    co.app.settle().await;
     let kim = co.app.login("accrual.kr", "kim", "user-pass-1").await.unwrap();
     assert_eq!(co.app.gql(Some(&kim), BALANCE, json!({})).await["data"]["leaveBalance"]["days"], 1.0);
     co.app.clock(json!({ "now": "2026-12-26T00:00:00+09:00" })).await;
     co.balance_becomes(&kim, 2.0).await;
     // The clock moving on without a new due date grants nothing more.
     co.app.clock(json!({ "now": "2026-12-26T08:00:00+09:00" })).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    co.app.settle().await;
     let history = co
         .app
         .gql(Some(&kim), "{ leaveHistory { totalCount edges { node { kind quarters before after } } } }", json!({}))
@@ -520,14 +507,10 @@ async fn rule_h4_the_yearly_grant_is_made_after_a_restart_and_only_once() {
     assert!(app.gql(Some(&hr), CARD, json!({ "input": input })).await["errors"].is_null());
     let balance = app.gql(Some(&hr), BALANCE, json!({ "e": kim })).await;
     assert_eq!(balance["data"]["leaveBalance"]["nextDue"], "2026-11-27", "{balance}");
-    // Let the timer be set before the server stops.
-    for _ in 0..200 {
-        let timers = tests::live_services(&app).store.read_all(0, 10_000).await.unwrap();
-        if timers.iter().any(|e| e.event_type == "TimerScheduled") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    // The timer is set before the server stops.
+    app.settle().await;
+    let timers = tests::live_services(&app).store.read_all(0, 10_000).await.unwrap();
+    assert!(timers.iter().any(|e| e.event_type == "TimerScheduled"));
     app.stop().await;
 
     let mut settings = storage.settings();
@@ -541,7 +524,7 @@ async fn rule_h4_the_yearly_grant_is_made_after_a_restart_and_only_once() {
     let mut settings = storage.settings();
     settings.clock_start = Some("2026-11-27T08:00:00+09:00".parse().unwrap());
     let app = TestApp::spawn_with(settings).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     let kim_token = app.login("restart-leave.kr", "kim", "user-pass-1").await.unwrap();
     let balance = app.gql(Some(&kim_token), BALANCE, json!({})).await;
     assert_eq!(balance["data"]["leaveBalance"]["days"], 15.0, "{balance}");

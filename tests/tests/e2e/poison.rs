@@ -192,8 +192,8 @@ async fn attachment_content_types_are_media_types_and_downloads_never_fail_on_a_
     let mut data: Value = stored.decode().unwrap();
     rewrite(&mut data, &old_id.to_string());
     let event = EventData::json(Uuid::now_v7(), &stored.event_type, 1, &data, stored.metadata.clone()).unwrap();
-    let position = services.store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap().position;
-    assert!(services.projections.wait_for(position, std::time::Duration::from_secs(30)).await);
+    services.store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
+    app.settle().await;
     let url = format!("{}/mail/{old_id}/attachments/{id}", app.address);
     let download = app.client.get(&url).bearer_auth(&lee).send().await.unwrap();
     assert_eq!(download.status(), 200);

@@ -85,15 +85,8 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     app.gql(admin, recall, json!({ "id": recalled })).await;
 
     // The process managers follow on by themselves; wait until the log rests.
-    let mut head = app.head().await;
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let now = app.head().await;
-        if now == head {
-            break;
-        }
-        head = now;
-    }
+    app.settle().await;
+    let head = app.head().await;
     let services = {
         // The live read models, caught up with the head.
         let app = &app;
@@ -106,7 +99,7 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     let live = tests::dump(services.read_models()).await;
     let rebuilt_store = projections::MemoryReadModels::default();
     let read =
-        projections::rebuild(services.store.as_ref(), &rebuilt_store, &projections::projectors::all()).await.unwrap();
+        projections::rebuild(services.store.as_ref(), &rebuilt_store, &api::capabilities::projectors()).await.unwrap();
     assert_eq!(read, head);
     let rebuilt = tests::dump(&rebuilt_store).await;
     assert_eq!(live, rebuilt);

@@ -160,9 +160,14 @@ async fn box_page(
     let count = services.read_models().get(APPROVAL_BOX_COUNTS, box_key).await?;
     let total = count.and_then(|c| c["count"].as_u64()).unwrap_or(0) as usize;
     let prefix = format!("{box_key}/");
-    let ids = counted_page(services, projections::Table::<serde_json::Value>::new(APPROVAL_BOX_ITEMS), &prefix, request, total, |row| {
-        serde_json::from_value::<Uuid>(row["documentId"].clone()).map_err(ApiError::internal)
-    })
+    let ids = counted_page(
+        services,
+        projections::Table::<serde_json::Value>::new(APPROVAL_BOX_ITEMS),
+        &prefix,
+        request,
+        total,
+        |row| serde_json::from_value::<Uuid>(row["documentId"].clone()).map_err(ApiError::internal),
+    )
     .await?;
     let mut page = Connection::with_additional_fields(
         ids.has_previous_page,
@@ -179,7 +184,7 @@ async fn box_page(
 }
 
 /// Runs a document command as the caller, with what follows it (see
-/// `Services::follow_document`) done before the answer.
+/// `Services::follow`) done before the answer.
 async fn act(
     ctx: &Context<'_>,
     caller: &Caller,
@@ -190,8 +195,8 @@ async fn act(
     let services = services(ctx);
     let context = caller_context(ctx, caller, command_id);
     let command = DocumentCommand { by: caller.user.id, action };
-    let outcome = services.execute::<Document>(id, &context, command).await?;
-    services.follow_document(caller.tenant, id, &outcome.events).await?;
+    services.execute::<Document>(id, &context, command).await?;
+    services.follow(context.command_id).await?;
     // The answer shows the document only to those who may read it (a
     // replayed command id is answered without its rules being asked again).
     readable(services, caller, id).await

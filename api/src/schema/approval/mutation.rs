@@ -112,6 +112,7 @@ async fn leave_request(
     let mut reserving = context.clone();
     reserving.command_id = Uuid::new_v5(&context.command_id, b"reserve-leave");
     let reservation = reserving.command_id;
+    let submitted_by = context.command_id;
     let (tenant, drafter) = (caller.tenant, caller.user.id);
     let document = services.commands.load::<Document>(id).await?.state;
     let ledger = services.commands.load::<LeaveLedger>(drafter).await?.state;
@@ -127,21 +128,20 @@ async fn leave_request(
         action: LeaveAction::Reserve { reservation, document: id, submission, quarters, negative_allowed },
     };
     let task = services.clone();
-    let submitted = tokio::spawn(async move {
+    tokio::spawn(async move {
         let reserved = task.execute::<LeaveLedger>(drafter, &reserving, reserve).await?;
         let submitted = task.execute::<Document>(id, &context, DocumentCommand { by: drafter, action: submit }).await;
         if submitted.is_err()
             && !reserved.events.is_empty()
-            && !commands::holds_submission(&task.commands, drafter, id, submission).await?
+            && !task.commands.load::<Document>(id).await?.state.holds_submission(drafter, submission)
         {
-            let (releasing, release) = commands::release_reservation(tenant, reservation);
-            task.execute::<LeaveLedger>(drafter, &releasing, release).await?;
+            task.carry_out(tenant, &domain::hr::reactions::release(drafter, reservation)).await?;
         }
         submitted
     })
     .await
     .map_err(ApiError::internal)??;
-    services.follow_document(tenant, id, &submitted.events).await?;
+    services.follow(submitted_by).await?;
     readable(&services, caller, id).await
 }
 

@@ -146,7 +146,15 @@ async fn mailbox(
 ) -> ApiResult<Page<MailSummary>> {
     let (folder, total) = own_folder(ctx, caller, folder).await?;
     let prefix = folder_items_prefix(caller.tenant, caller.user.id, &folder.to_string());
-    counted_page(services(ctx), projections::Table::<serde_json::Value>::new(FOLDER_ITEMS), &prefix, request, total, |row| summary(caller, row)).await
+    counted_page(
+        services(ctx),
+        projections::Table::<serde_json::Value>::new(FOLDER_ITEMS),
+        &prefix,
+        request,
+        total,
+        |row| summary(caller, row),
+    )
+    .await
 }
 
 async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<MailForwarding> {

@@ -1,0 +1,171 @@
+//! The background workers: the process managers, the scheduler and the
+//! capabilities' workers (the outbox, the backups). Several processes may
+//! serve one database; the workers run in one of them at a time, the one
+//! holding their claim (two outboxes would send every external copy
+//! twice, two schedulers fire every timer twice). Another process takes
+//! over when the holder stops.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use blobs::BlobStore;
+use commands::{Commands, Processes, Reactions, Scheduler};
+use mailer::{Outbox, Relay};
+use projections::ReadModelStore;
+use tokio::sync::watch;
+
+use crate::capabilities::Capability;
+
+/// How long a process that does not hold the workers waits before it
+/// tries to take them over.
+const WORKERS_RETRY: Duration = Duration::from_secs(5);
+
+/// What a worker may use.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub commands: Arc<Commands>,
+    pub read_models: Arc<dyn ReadModelStore>,
+    pub blobs: BlobStore,
+    pub relay: Option<Relay>,
+}
+
+/// A started worker: how far into the log it has handled events, and what
+/// keeps it running (dropping it stops it).
+pub struct Running {
+    pub handled: watch::Receiver<u64>,
+    pub guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+type Starting = Pin<Box<dyn Future<Output = anyhow::Result<Running>> + Send>>;
+
+/// A capability's worker: its name and how it starts.
+#[derive(Clone, Copy)]
+pub struct Worker {
+    pub name: &'static str,
+    pub start: fn(WorkerContext) -> Starting,
+}
+
+/// The outbox: external copies through the SMTP relay (rule E7).
+pub const OUTBOX: Worker = Worker { name: "outbox", start: outbox };
+
+/// The backups of approval documents (rule A10).
+pub const BACKUPS: Worker = Worker { name: "backups", start: backups };
+
+fn outbox(context: WorkerContext) -> Starting {
+    Box::pin(async move {
+        let outbox = Outbox::start(context.commands, context.blobs, context.relay).await?;
+        Ok(Running { handled: outbox.handled(), guard: Box::new(outbox) })
+    })
+}
+
+fn backups(context: WorkerContext) -> Starting {
+    Box::pin(async move {
+        let (handled, task) = crate::backups::start(context.commands, context.read_models, context.blobs);
+        Ok(Running { handled, guard: Box::new(Stopping(task)) })
+    })
+}
+
+/// A task that ends with its owner.
+pub struct Stopping(pub tokio::task::JoinHandle<()>);
+
+impl Drop for Stopping {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Where the workers stand, in the process that runs them.
+#[derive(Default)]
+struct Held {
+    scheduler: Option<Arc<Scheduler>>,
+    handled: Vec<(&'static str, watch::Receiver<u64>)>,
+}
+
+/// The workers of this process: running while it holds their claim.
+pub struct Workers {
+    held: Arc<Mutex<Held>>,
+    _task: Stopping,
+}
+
+impl Workers {
+    /// Tries to claim the workers now and then until it holds them, and
+    /// runs them while it does.
+    pub fn start(context: WorkerContext, capabilities: &[Capability], reactions: Arc<Reactions>) -> Self {
+        let held = Arc::new(Mutex::new(Held::default()));
+        let timers: HashMap<String, commands::TimerReaction> = capabilities
+            .iter()
+            .flat_map(|c| c.timers.iter().map(|(kind, react)| ((*kind).to_owned(), *react)))
+            .collect();
+        let workers: Vec<Worker> = capabilities.iter().flat_map(|c| c.workers.iter().copied()).collect();
+        let task = tokio::spawn(run(context, timers, workers, reactions, held.clone()));
+        Self { held, _task: Stopping(task) }
+    }
+
+    /// How far each worker has handled the log: `None` while another
+    /// process runs them.
+    pub fn handled(&self) -> Option<Vec<(&'static str, u64)>> {
+        let held = self.held();
+        held.scheduler.as_ref()?;
+        Some(held.handled.iter().map(|(name, handled)| (*name, *handled.borrow())).collect())
+    }
+
+    /// Fires the timers due now, after those firing; how many went off
+    /// (`None` while another process runs the scheduler).
+    pub async fn fire_due(&self) -> Option<usize> {
+        let scheduler = self.held().scheduler.clone()?;
+        Some(scheduler.fire_due().await)
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+async fn run(
+    context: WorkerContext,
+    timers: HashMap<String, commands::TimerReaction>,
+    workers: Vec<Worker>,
+    reactions: Arc<Reactions>,
+    held: Arc<Mutex<Held>>,
+) {
+    loop {
+        match context.read_models.try_claim("workers").await {
+            Ok(Some(claim)) => match start_all(&context, &timers, &workers, &reactions).await {
+                Ok((scheduler, handled, guards)) => {
+                    *held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                        Held { scheduler: Some(scheduler), handled };
+                    // Held for the life of the process.
+                    std::future::pending::<()>().await;
+                    drop((claim, guards));
+                }
+                Err(e) => tracing::error!(error = %e, "the workers did not start; trying again"),
+            },
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the workers' claim could not be checked"),
+        }
+        tokio::time::sleep(WORKERS_RETRY).await;
+    }
+}
+
+type Started = (Arc<Scheduler>, Vec<(&'static str, watch::Receiver<u64>)>, Vec<Box<dyn std::any::Any + Send + Sync>>);
+
+async fn start_all(
+    context: &WorkerContext,
+    timers: &HashMap<String, commands::TimerReaction>,
+    workers: &[Worker],
+    reactions: &Arc<Reactions>,
+) -> anyhow::Result<Started> {
+    let scheduler = Arc::new(Scheduler::start(context.commands.clone(), timers.clone(), reactions.clone()).await?);
+    let processes = Processes::start(context.commands.clone(), reactions.clone());
+    let mut handled = vec![("scheduler", scheduler.followed()), ("processes", processes.handled())];
+    let mut guards: Vec<Box<dyn std::any::Any + Send + Sync>> = vec![Box::new(processes)];
+    for worker in workers {
+        let running = (worker.start)(context.clone()).await?;
+        handled.push((worker.name, running.handled));
+        guards.push(running.guard);
+    }
+    Ok((scheduler, handled, guards))
+}

@@ -1,0 +1,200 @@
+//! Carrying reactions out: the capabilities' pure reactions
+//! ([`domain::reaction`]) turn recorded events into follow-ups; this module
+//! reads the states they ask for and runs the commands they name, for the
+//! background processes ([`crate::Processes`]), the scheduler's timers and
+//! a request that wants an event's follow-ups done before it answers.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+
+use domain::reaction::{Cause, FollowUp};
+use domain::{Actor, Aggregate, DomainError};
+use store::RecordedEvent;
+use uuid::Uuid;
+
+use crate::{CommandContext, CommandError, Commands};
+
+type Future<'a, T> = Pin<Box<dyn std::future::Future<Output = Result<T, CommandError>> + Send + 'a>>;
+type State = Box<dyn Any + Send + Sync>;
+type Command = dyn Any + Send + Sync;
+
+/// How to read and command one aggregate's streams without naming its type.
+#[derive(Clone, Copy)]
+pub struct AggregateHandle {
+    category: &'static str,
+    read: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
+    execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
+}
+
+impl AggregateHandle {
+    /// The handle of `A`.
+    pub fn of<A: Aggregate>() -> Self
+    where
+        A::Command: Clone,
+    {
+        Self { category: A::CATEGORY, read: read::<A>, execute: execute::<A> }
+    }
+}
+
+fn read<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
+    Box::pin(async move { Ok(Box::new(commands.load::<A>(id).await?.state) as State) })
+}
+
+fn execute<'a, A: Aggregate>(
+    commands: &'a Arc<Commands>,
+    id: Uuid,
+    context: &'a CommandContext,
+    command: &'a Command,
+) -> Future<'a, u64>
+where
+    A::Command: Clone,
+{
+    Box::pin(async move {
+        let command = command
+            .downcast_ref::<A::Command>()
+            .ok_or_else(|| DomainError::invalid("command", format!("not a command of {}", A::CATEGORY)))?;
+        Ok(commands.execute::<A>(id, context, command.clone()).await?.position)
+    })
+}
+
+/// A capability's reaction to the events of one aggregate.
+pub struct Reaction {
+    category: &'static str,
+    react: Box<dyn FnMut(&Cause, &RecordedEvent) -> Option<Vec<FollowUp>> + Send>,
+}
+
+impl Reaction {
+    /// `react` to every event of `A`.
+    pub fn on<A: Aggregate>(react: fn(&Cause, &A::Event) -> Vec<FollowUp>) -> Self {
+        Self {
+            category: A::CATEGORY,
+            react: Box::new(move |cause, event| event.decode::<A::Event>().ok().map(|e| react(cause, &e))),
+        }
+    }
+
+    /// `react` to every event of `A`, remembering what it needs of earlier
+    /// ones in an `S`.
+    pub fn remembering<A: Aggregate, S: Default + Send + 'static>(
+        react: fn(&mut S, &Cause, &A::Event) -> Vec<FollowUp>,
+    ) -> Self {
+        let mut memory = S::default();
+        Self {
+            category: A::CATEGORY,
+            react: Box::new(move |cause, event| event.decode::<A::Event>().ok().map(|e| react(&mut memory, cause, &e))),
+        }
+    }
+}
+
+/// What a timer of one kind causes when it goes off, given its payload and
+/// the command id of the firing.
+pub type TimerReaction = fn(&str, Uuid) -> Vec<FollowUp>;
+
+/// Where a follow-up comes from: the tenant its commands are for, and the
+/// event (if any) that caused them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin {
+    pub tenant: Option<Uuid>,
+    pub causation_id: Option<Uuid>,
+    pub correlation_id: Option<Uuid>,
+}
+
+impl Origin {
+    pub fn of(event: &RecordedEvent) -> Self {
+        Self {
+            tenant: event.metadata.tenant,
+            causation_id: Some(event.id),
+            correlation_id: event.metadata.correlation_id.or(event.metadata.command_id),
+        }
+    }
+
+    fn context(&self, command_id: Uuid) -> CommandContext {
+        let mut context = CommandContext::new(command_id, Actor::System, self.tenant);
+        context.causation_id = self.causation_id;
+        context.correlation_id = self.correlation_id;
+        context
+    }
+}
+
+/// Every capability's reactions, and the aggregates their follow-ups name.
+pub struct Reactions {
+    handles: HashMap<&'static str, AggregateHandle>,
+    reactions: Mutex<Vec<Reaction>>,
+}
+
+impl Reactions {
+    pub fn new(handles: impl IntoIterator<Item = AggregateHandle>, reactions: Vec<Reaction>) -> Self {
+        let handles = handles.into_iter().map(|h| (h.category, h)).collect();
+        Self { handles, reactions: Mutex::new(reactions) }
+    }
+
+    /// The follow-ups `event` calls for (none when no reaction is about its
+    /// aggregate, or it cannot be read).
+    pub fn react(&self, event: &RecordedEvent) -> Vec<FollowUp> {
+        let Some(stream_id) = event.stream_id() else { return Vec::new() };
+        let cause =
+            Cause { event_id: event.id, stream_id, tenant: event.metadata.tenant, recorded_at: event.recorded_at };
+        let mut reactions = self.reactions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut follow_ups = Vec::new();
+        for reaction in reactions.iter_mut().filter(|r| r.category == event.category()) {
+            match (reaction.react)(&cause, event) {
+                Some(more) => follow_ups.extend(more),
+                None => tracing::error!(position = event.position, "an unreadable event; no reaction to it"),
+            }
+        }
+        follow_ups
+    }
+
+    /// Carries `follow_up` out: reads what it reads, runs what it commands.
+    /// Gives the ids of the commands it ran, in order.
+    ///
+    /// # Errors
+    /// The first command's refusal or failure; what ran before it stays
+    /// done, and carrying the follow-up out again does not repeat it.
+    pub async fn carry_out(
+        &self,
+        commands: &Arc<Commands>,
+        origin: &Origin,
+        follow_up: &FollowUp,
+    ) -> Result<Vec<Uuid>, CommandError> {
+        let mut ran = Vec::new();
+        let mut pending = vec![Pending::Borrowed(follow_up)];
+        while let Some(next) = pending.pop() {
+            match next.get() {
+                FollowUp::Issue(issue) => {
+                    let handle = self.handle(issue.category)?;
+                    (handle.execute)(commands, issue.stream_id, &origin.context(issue.command_id), &*issue.command)
+                        .await?;
+                    ran.push(issue.command_id);
+                }
+                FollowUp::Read(read) => {
+                    let state = (self.handle(read.category)?.read)(commands, read.stream_id).await?;
+                    // Depth first, in the order the reaction gave them.
+                    pending.extend(read.then(&*state).into_iter().rev().map(Pending::Owned));
+                }
+            }
+        }
+        Ok(ran)
+    }
+
+    fn handle(&self, category: &str) -> Result<&AggregateHandle, CommandError> {
+        self.handles.get(category).ok_or_else(|| {
+            CommandError::Rejected(DomainError::invalid("follow-up", format!("no aggregate `{category}` is known")))
+        })
+    }
+}
+
+enum Pending<'a> {
+    Borrowed(&'a FollowUp),
+    Owned(FollowUp),
+}
+
+impl Pending<'_> {
+    fn get(&self) -> &FollowUp {
+        match self {
+            Pending::Borrowed(f) => f,
+            Pending::Owned(f) => f,
+        }
+    }
+}
