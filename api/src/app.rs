@@ -1,7 +1,6 @@
 //! Start-up: the stores, the command pipeline, the projections, the HTTP
 //! server — and the services the resolvers use.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -55,12 +54,12 @@ pub struct Services {
     /// The tenant each stream this process has checked or written belongs
     /// to (a stream never changes tenant), so that telling another
     /// company's stream apart costs one read per stream, not per command.
-    stream_tenants: std::sync::Mutex<HashMap<String, Option<Uuid>>>,
+    stream_tenants: quick_cache::sync::Cache<String, Option<Uuid>>,
     ready: AtomicBool,
 }
 
-/// How many streams' tenants a process keeps; when full, an arbitrary one
-/// makes room.
+/// How many streams' tenants a process keeps; when full, the least useful
+/// make room.
 const KEPT_STREAM_TENANTS: usize = 100_000;
 
 impl Services {
@@ -140,7 +139,7 @@ impl Services {
             clock,
             manual_clock,
             metrics: Metrics::new().context("registering metrics")?,
-            stream_tenants: std::sync::Mutex::default(),
+            stream_tenants: quick_cache::sync::Cache::new(KEPT_STREAM_TENANTS),
             ready: AtomicBool::new(false),
         });
         // Ready once every read model has caught up with the log as it was
@@ -241,7 +240,7 @@ impl Services {
             return Ok(false);
         }
         let stream = commands::stream_name::<A>(id);
-        let kept = self.stream_tenants().get(&stream).copied();
+        let kept = self.stream_tenants.get(&stream);
         let owner = match kept {
             Some(owner) => owner,
             None => {
@@ -266,19 +265,8 @@ impl Services {
         }
     }
 
-    fn stream_tenants(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<Uuid>>> {
-        self.stream_tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn keep_stream_tenant(&self, stream: &str, tenant: Option<Uuid>) {
-        let mut kept = self.stream_tenants();
-        if kept.len() >= KEPT_STREAM_TENANTS
-            && !kept.contains_key(stream)
-            && let Some(victim) = kept.keys().next().cloned()
-        {
-            kept.remove(&victim);
-        }
-        kept.insert(stream.to_owned(), tenant);
+        self.stream_tenants.insert(stream.to_owned(), tenant);
     }
 
     /// Carries out at once, before the answer, what command `command_id`'s

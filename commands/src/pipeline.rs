@@ -12,11 +12,11 @@
 //! command log has not learned yet.
 
 use std::any::Any;
-use std::collections::{HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use domain::{Actor, Aggregate, DomainError, DomainEvent};
 use snapshots::{Loaded, Snapshot, SnapshotError, SnapshotPolicy, SnapshotStore};
 use store::{Direction, EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
@@ -107,40 +107,33 @@ const CACHED_STATES: usize = 10_000;
 /// The state each stream had after the last command this process wrote to
 /// it, so that the next command on it needs no read. A cached state can be
 /// stale when another process wrote since: the append then conflicts, and
-/// the retry loads from the store. When full, an arbitrary entry makes room.
-#[derive(Default)]
+/// the retry loads from the store. When full, the least used make room.
 struct StateCache {
-    entries: Mutex<HashMap<String, CachedState>>,
+    entries: quick_cache::sync::Cache<String, CachedState>,
 }
 
 /// A stream's version and its state (an `A` of the stream's aggregate).
-type CachedState = (u64, Box<dyn Any + Send + Sync>);
+type CachedState = (u64, Arc<dyn Any + Send + Sync>);
+
+impl Default for StateCache {
+    fn default() -> Self {
+        Self { entries: quick_cache::sync::Cache::new(CACHED_STATES) }
+    }
+}
 
 impl StateCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, CachedState>> {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
     fn get<A: Aggregate>(&self, stream: &str) -> Option<Loaded<A>> {
-        let entries = self.entries();
-        let (version, state) = entries.get(stream)?;
+        let (version, state) = self.entries.get(stream)?;
         let state = state.downcast_ref::<A>()?.clone();
-        Some(Loaded { state, version: Some(*version), snapshot_version: None })
+        Some(Loaded { state, version: Some(version), snapshot_version: None })
     }
 
     fn put<A: Aggregate>(&self, stream: &str, version: u64, state: A) {
-        let mut entries = self.entries();
-        if entries.len() >= CACHED_STATES
-            && !entries.contains_key(stream)
-            && let Some(victim) = entries.keys().next().cloned()
-        {
-            entries.remove(&victim);
-        }
-        entries.insert(stream.to_owned(), (version, Box::new(state)));
+        self.entries.insert(stream.to_owned(), (version, Arc::new(state)));
     }
 
     fn forget(&self, stream: &str) {
-        self.entries().remove(stream);
+        self.entries.remove(stream);
     }
 }
 
@@ -278,6 +271,7 @@ impl Commands {
         let deadline = tokio::time::Instant::now() + self.deadline;
         let mut turn = self.hot.turn_if_hot(&stream).await;
         let mut attempt = 0;
+        let mut waits = backoff();
         loop {
             attempt += 1;
             let cached = if attempt == 1 { self.states.get::<A>(&stream) } else { None };
@@ -350,7 +344,8 @@ impl Commands {
                         return Err(CommandError::Contention(stream));
                     }
                     tracing::debug!(stream, attempt, "conflict; deciding again");
-                    tokio::time::sleep(backoff(attempt).min(deadline - now)).await;
+                    let wait = waits.next().unwrap_or(Duration::from_millis(128));
+                    tokio::time::sleep(wait.min(deadline - now)).await;
                     if turn.is_none() {
                         turn = Some(self.hot.turn(&stream).await);
                     }
@@ -557,13 +552,16 @@ fn event_id(command: Uuid, index: u32) -> Uuid {
     Uuid::new_v5(&EVENT_IDS, &name)
 }
 
-/// How long to wait before deciding again after the `attempt`th conflict:
-/// a random time up to a ceiling that doubles from 2 ms to 256 ms, so that
-/// writers in several processes fall out of step.
-fn backoff(attempt: u32) -> Duration {
-    let ceiling = 2u64 << attempt.min(7);
-    let random = std::collections::hash_map::RandomState::new().hash_one(attempt);
-    Duration::from_millis(1 + random % ceiling)
+/// How long to wait before each new decision after a conflict: a time that
+/// doubles from 1 ms to 128 ms plus a random part up to as much again, so
+/// that writers in several processes fall out of step.
+fn backoff() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(1))
+        .with_max_delay(Duration::from_millis(128))
+        .with_jitter()
+        .without_max_times()
+        .build()
 }
 
 fn envelope<E: DomainEvent>(

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use store::RecordedEvent;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -42,9 +43,18 @@ impl Processes {
     }
 }
 
+/// Waits between tries of what failed: from 50 ms doubling to 10 s, for
+/// as long as it takes.
+fn retries() -> ExponentialBuilder {
+    ExponentialBuilder::new()
+        .with_min_delay(Duration::from_millis(50))
+        .with_max_delay(Duration::from_secs(10))
+        .without_max_times()
+}
+
 async fn run(commands: Arc<Commands>, reactions: Arc<Reactions>, handled: watch::Sender<u64>) {
     let mut after = 0;
-    let mut backoff = Duration::from_millis(50);
+    let mut waits = retries().build();
     loop {
         let mut subscription = commands.store().clone().subscribe_all(after);
         while let Some(batch) = subscription.next_batch().await {
@@ -56,10 +66,9 @@ async fn run(commands: Arc<Commands>, reactions: Arc<Reactions>, handled: watch:
                 after = event.position;
             }
             handled.send_replace(after);
-            backoff = Duration::from_millis(50);
+            waits = retries().build();
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        tokio::time::sleep(waits.next().unwrap_or(Duration::from_secs(10))).await;
     }
 }
 
@@ -68,20 +77,13 @@ async fn run(commands: Arc<Commands>, reactions: Arc<Reactions>, handled: watch:
 async fn follow(commands: &Arc<Commands>, reactions: &Reactions, event: &RecordedEvent) {
     let origin = Origin::of(event);
     for follow_up in reactions.react(event) {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            match reactions.carry_out(commands, &origin, &follow_up).await {
-                Ok(_) => break,
-                Err(CommandError::Rejected(e)) => {
-                    tracing::info!(position = event.position, reason = %e, "process: refused");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(position = event.position, error = %e, "process: failed; trying again");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                }
-            }
+        let carried_out = (|| reactions.carry_out(commands, &origin, &follow_up))
+            .retry(retries())
+            .when(|e| !matches!(e, CommandError::Rejected(_)))
+            .notify(|e, _| tracing::warn!(position = event.position, error = %e, "process: failed; trying again"))
+            .await;
+        if let Err(e) = carried_out {
+            tracing::info!(position = event.position, reason = %e, "process: refused");
         }
     }
 }

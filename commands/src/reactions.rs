@@ -59,10 +59,13 @@ where
     })
 }
 
+/// Decodes an event and reacts to it; `None` when it cannot be decoded.
+type React = Box<dyn FnMut(&Cause, &RecordedEvent) -> Option<Vec<FollowUp>> + Send>;
+
 /// A capability's reaction to the events of one aggregate.
 pub struct Reaction {
     category: &'static str,
-    react: Box<dyn FnMut(&Cause, &RecordedEvent) -> Option<Vec<FollowUp>> + Send>,
+    react: React,
 }
 
 impl Reaction {

@@ -37,12 +37,15 @@ pub struct Issue {
     described: String,
 }
 
+/// What a read does with the state read.
+type Then = Box<dyn Fn(&dyn Any) -> Vec<FollowUp> + Send + Sync>;
+
 /// A read of the current state of `<category>-<stream_id>`, and what to do
 /// with it.
 pub struct Read {
     pub category: &'static str,
     pub stream_id: Uuid,
-    then: Box<dyn Fn(&dyn Any) -> Vec<FollowUp> + Send + Sync>,
+    then: Then,
 }
 
 /// One step a reaction calls for. Carrying it out again has no further
