@@ -257,6 +257,7 @@ impl Commands {
             .map_err(|e| CommandError::Store(StoreError::Unavailable(format!("command task failed: {e}"))))?
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::CATEGORY, %id, command_id = %context.command_id))]
     async fn run<A: Aggregate>(
         &self,
         id: Uuid,

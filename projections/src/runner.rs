@@ -294,6 +294,7 @@ async fn follow(
 }
 
 /// Applies `batch` on top of checkpoint `from`; returns the new checkpoint.
+#[tracing::instrument(level = "debug", skip_all, fields(projector = projector.name(), first = batch.first().map(|e| e.position), events = batch.len()))]
 async fn apply_batch(
     store: &dyn ReadModelStore,
     projector: &dyn Projector,
