@@ -42,8 +42,11 @@ impl<R> Table<R> {
 
 impl<R: Serialize + DeserializeOwned> Table<R> {
     fn decode(&self, key: &str, value: serde_json::Value) -> Result<R, ProjectionError> {
-        serde_json::from_value(value)
-            .map_err(|e| ProjectionError::Row { table: self.name, key: key.to_owned(), reason: e.to_string() })
+        serde_json::from_value(value).map_err(|e| ProjectionError::Row {
+            table: self.name,
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })
     }
 
     /// One row.
@@ -107,8 +110,11 @@ impl<R: Serialize + DeserializeOwned> Table<R> {
     /// # Errors
     /// When the row cannot be written as JSON.
     pub fn put(&self, tx: &mut Transaction<'_>, key: String, row: &R) -> Result<(), ProjectionError> {
-        let value = serde_json::to_value(row)
-            .map_err(|e| ProjectionError::Row { table: self.name, key: key.clone(), reason: e.to_string() })?;
+        let value = serde_json::to_value(row).map_err(|e| ProjectionError::Row {
+            table: self.name,
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
         tx.put(self.name, key, value);
         Ok(())
     }
