@@ -19,7 +19,7 @@ use domain::tenant::Tenant;
 use domain::{Actor, Aggregate};
 use printing::{DocumentPage, HistoryLine, IndexPage, LineSlot};
 use projections::ReadModelStore;
-use projections::projectors::{APPROVAL_DOCUMENTS, APPROVAL_HISTORY, USER_IDS, USERS};
+use projections::projectors::{APPROVAL_DOCUMENTS, APPROVAL_HISTORY, users};
 use serde_json::Value;
 use store::RecordedEvent;
 use uuid::Uuid;
@@ -110,15 +110,9 @@ impl People<'_> {
         if let Some(name) = self.known.get(&id) {
             return name.clone();
         }
-        let key = format!("{}/{id}", self.tenant);
-        let login = self.read_models.get(USER_IDS, &key).await.ok().flatten();
-        let login = login.and_then(|l| l["login"].as_str().map(str::to_owned));
-        let name = match login {
-            Some(login) => {
-                let user = self.read_models.get(USERS, &format!("{}/{login}", self.tenant)).await.ok().flatten();
-                let name = user.and_then(|u| u["name"].as_str().map(str::to_owned)).unwrap_or_default();
-                format!("{name} ({login})")
-            }
+        let user = users::user_by_id(self.read_models, self.tenant, id).await.ok().flatten();
+        let name = match user {
+            Some(user) => format!("{} ({})", user.name.as_str(), user.login),
             None => id.to_string(),
         };
         self.known.insert(id, name.clone());

@@ -14,10 +14,11 @@ use domain::registry::DomainRegistration;
 use domain::tenant::Tenant;
 use domain::timer::Timer;
 use projections::Projector;
-use projections::projectors::{
-    ApprovalProjector, AuditProjector, HrProjector, MailboxesProjector, OrganisationProjector, TenantsProjector,
-    UsersProjector,
-};
+use projections::projectors::audit::AuditProjector;
+use projections::projectors::mailboxes::MailboxesProjector;
+use projections::projectors::tenants::TenantsProjector;
+use projections::projectors::users::UsersProjector;
+use projections::projectors::{ApprovalProjector, HrProjector, OrganisationProjector};
 
 use crate::workers::Worker;
 

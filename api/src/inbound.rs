@@ -15,7 +15,7 @@ use commands::CommandContext;
 use domain::Actor;
 use domain::mail::{Attachment, Content, IncomingMail, MailAddress, Mailbox, MailboxAction, MailboxCommand};
 use mailer::inbound::{InboundMessage, parse};
-use projections::projectors::TENANT_DOMAINS;
+use projections::projectors::tenants;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -176,9 +176,7 @@ fn truncated(subject: &str) -> String {
 }
 
 async fn resolve(services: &Services, address: &MailAddress) -> ApiResult<Option<Addressee>> {
-    let row = services.read_models().get(TENANT_DOMAINS, address.domain().as_str()).await?;
-    let Some(tenant) = row.and_then(|r| r["tenantId"].as_str().and_then(|t| Uuid::parse_str(t).ok())) else {
-        return Ok(None);
-    };
+    let holder = tenants::domain_holder(services.read_models(), address.domain()).await?;
+    let Some(tenant) = holder.map(|h| h.tenant_id) else { return Ok(None) };
     Ok(user_at(services, tenant, address).await?.map(|user| Addressee { tenant, user, address: address.to_string() }))
 }

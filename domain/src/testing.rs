@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Actor, Aggregate, DomainError};
+use crate::{Actor, Aggregate, DomainError, ErrorKind};
 
 pub fn at(rfc3339: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(rfc3339).expect("test time").with_timezone(&Utc)
@@ -43,5 +43,14 @@ where
     #[track_caller]
     pub fn then_refused(self, expected: DomainError) {
         assert_eq!(self.result, Err(expected));
+    }
+
+    /// Refused with an error of `kind` about `field`, whatever its words.
+    #[track_caller]
+    pub fn then_refused_as(self, kind: ErrorKind, field: Option<&str>) {
+        match self.result {
+            Err(error) => assert_eq!((error.kind(), error.field()), (kind, field), "{error}"),
+            Ok(events) => panic!("expected a refusal, got {events:?}"),
+        }
     }
 }

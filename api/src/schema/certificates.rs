@@ -10,7 +10,7 @@ use domain::hr::{
     Personnel, PrintedFacts, ResidentNumber,
 };
 use domain::values::Role;
-use projections::projectors::{ORG_DEPARTMENTS, ORG_POSITIONS, TENANTS};
+use projections::projectors::{ORG_DEPARTMENTS, ORG_POSITIONS, tenants};
 use uuid::Uuid;
 
 use super::{Caller, caller, caller_context, services};
@@ -118,8 +118,8 @@ async fn name_of(services: &Services, table: &str, tenant: Uuid, id: Option<Uuid
 async fn facts(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult<PrintedFacts> {
     let personnel = services.commands.load_latest::<Personnel>(tenant).await?;
     let card = personnel.card(employee)?;
-    let company = services.read_models().get(TENANTS, &tenant.to_string()).await?;
-    let company = company.and_then(|c| c["companyName"].as_str().map(str::to_owned)).unwrap_or_default();
+    let company = tenants::tenant(services.read_models(), tenant).await?;
+    let company = company.map(|c| c.company_name.as_str().to_owned()).unwrap_or_default();
     let tz = super::mail::Company::load(services, tenant).await?.time_zone.tz();
     let retired = card.history.iter().rev().find(|h| h.status == EmploymentStatus::Retired);
     let d = &card.details;

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Schema};
 use domain::values::Role;
-use projections::projectors::{CREDENTIALS, USER_IDS, USERS};
+use projections::projectors::users;
 use uuid::Uuid;
 
 use crate::app::Services;
@@ -185,30 +185,22 @@ pub(crate) async fn authenticate(services: &Services, token: &str) -> ApiResult<
     Ok(Caller { tenant: claims.tid, user, mobile: claims.client == crate::auth::MOBILE })
 }
 
-/// A user's password hash, and how many times it was changed or reset.
-pub(crate) struct Credentials {
-    pub hash: String,
-    pub sessions: u64,
-}
-
-pub(crate) async fn credentials(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<Option<Credentials>> {
-    let Some(row) = services.read_models().get(CREDENTIALS, &format!("{tenant}/{user}")).await? else {
-        return Ok(None);
-    };
-    let hash = row["passwordHash"].as_str().ok_or_else(|| ApiError::internal("credentials without a hash"))?;
-    let sessions = row["sessions"].as_u64().ok_or_else(|| ApiError::internal("credentials without sessions"))?;
-    Ok(Some(Credentials { hash: hash.to_owned(), sessions }))
+/// A user's credentials: the password hash, and how many times it was
+/// changed or reset.
+pub(crate) async fn credentials(
+    services: &Services,
+    tenant: Uuid,
+    user: Uuid,
+) -> ApiResult<Option<users::CredentialsRow>> {
+    Ok(users::credentials(services.read_models(), tenant, user).await?)
 }
 
 /// A user of `tenant` by id, from the directory.
 pub(crate) async fn load_user(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<User>> {
-    let models = services.read_models();
-    let Some(login) = models.get(USER_IDS, &format!("{tenant}/{id}")).await? else { return Ok(None) };
-    let Some(login) = login["login"].as_str() else { return Ok(None) };
-    load_user_by_login(services, tenant, login).await
+    Ok(users::user_by_id(services.read_models(), tenant, id).await?.map(User::from))
 }
 
+/// A user of `tenant` by login, from the directory.
 pub(crate) async fn load_user_by_login(services: &Services, tenant: Uuid, login: &str) -> ApiResult<Option<User>> {
-    let row = services.read_models().get(USERS, &format!("{tenant}/{login}")).await?;
-    row.map(|r| serde_json::from_value(r).map_err(ApiError::internal)).transpose()
+    Ok(users::user(services.read_models(), tenant, login).await?.map(User::from))
 }

@@ -9,7 +9,7 @@ use domain::Actor;
 use domain::registry::{DomainHolder, DomainRegistration, RegistryCommand};
 use domain::tenant::{NewAccount, Tenant, TenantCommand, TenantEvent};
 use domain::values::{BillingCycle, DomainName, LoginId, Name, Password, PasswordHash, TimeZone};
-use projections::projectors::{TENANT_DOMAINS, TENANTS};
+use projections::projectors::tenants;
 use uuid::Uuid;
 
 use super::types::{ClientKind, MemberType, RoleKind, Session, SignUpPayload, Tenant as TenantView};
@@ -98,10 +98,8 @@ async fn held_before(services: &Services, domain: &DomainName) -> ApiResult<Opti
     if services.commands.load::<Tenant>(signed_up).await?.state.id.is_some() {
         return Ok(Some(DomainHolder { tenant: signed_up, primary: true }));
     }
-    let row = services.read_models().get(TENANT_DOMAINS, domain.as_str()).await?;
-    Ok(row
-        .and_then(|r| r["tenantId"].as_str().and_then(|t| t.parse().ok()))
-        .map(|tenant| DomainHolder { tenant, primary: false }))
+    let holder = tenants::domain_holder(services.read_models(), domain).await?;
+    Ok(holder.map(|h| DomainHolder { tenant: h.tenant_id, primary: false }))
 }
 
 /// The context of a registry command taken on behalf of `tenant_command`.
@@ -241,13 +239,10 @@ async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPaylo
     let holder = DomainHolder { tenant, primary: true };
     let outcome = with_domain_claimed(services, &domain, holder, &context, command).await?;
     let admin = user_after(services, tenant, created_user(&outcome.events)?).await?;
-    let row = services
-        .read_models()
-        .get(TENANTS, &tenant.to_string())
+    let row = tenants::tenant(services.read_models(), tenant)
         .await?
         .ok_or_else(|| ApiError::internal("the new company is not in the read model"))?;
-    let tenant: TenantView = serde_json::from_value(row).map_err(ApiError::internal)?;
-    Ok(SignUpPayload { tenant, admin })
+    Ok(SignUpPayload { tenant: TenantView::from(row), admin })
 }
 
 async fn login(
@@ -264,11 +259,7 @@ async fn login(
         return Err(ApiError::from(domain::DomainError::invalid("password", "the password is empty")));
     }
     let now = services.clock.now();
-    let tenant = services
-        .read_models()
-        .get(TENANT_DOMAINS, domain.as_str())
-        .await?
-        .and_then(|row| row["tenantId"].as_str().and_then(|t| t.parse::<Uuid>().ok()));
+    let tenant = tenants::domain_holder(services.read_models(), &domain).await?.map(|h| h.tenant_id);
     // One count per account, whichever of its company's domains is named.
     let (account, address) = throttled(ctx, tenant.unwrap_or_else(|| domain.tenant_id()), &login);
     services.auth.throttle.attempt(&account, &address, now)?;
@@ -282,7 +273,8 @@ async fn login(
     };
     // An unknown domain or ID costs as much time as a wrong password, so the
     // answer's timing does not tell which accounts exist.
-    let matched = services.auth.verify_password(known.as_ref().map(|(_, c)| c.hash.as_str()), &password).await;
+    let matched =
+        services.auth.verify_password(known.as_ref().map(|(_, c)| c.password_hash.0.as_str()), &password).await;
     match (known, user) {
         (Some((tenant, credentials)), Some(user)) if matched => {
             services.auth.throttle.succeeded(&account, &address, now);
@@ -332,7 +324,7 @@ async fn change_password(
     let current = credentials(services, caller.tenant, caller.user.id)
         .await?
         .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
-    if !services.auth.verify_password(Some(&current.hash), &current_password).await {
+    if !services.auth.verify_password(Some(&current.password_hash.0), &current_password).await {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
     services.auth.throttle.succeeded(&account, &address, now);

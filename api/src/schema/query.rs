@@ -2,7 +2,7 @@
 //! always within the caller's tenant.
 
 use async_graphql::{Context, Object, Result};
-use projections::projectors::{AUDIT, TENANTS, USERS};
+use projections::projectors::{audit, tenants, users};
 use uuid::Uuid;
 
 use super::pagination::{Page, PageRequest, page};
@@ -24,12 +24,10 @@ impl CoreQuery {
     /// The caller's company.
     async fn tenant(&self, ctx: &Context<'_>) -> Result<Tenant> {
         let caller = caller(ctx).await?;
-        let row = services(ctx)
-            .read_models()
-            .get(TENANTS, &caller.tenant.to_string())
+        let row = tenants::tenant(services(ctx).read_models(), caller.tenant)
             .await?
             .ok_or_else(|| ApiError::not_found("company not found"))?;
-        Ok(serde_json::from_value(row).map_err(ApiError::internal)?)
+        Ok(row.into())
     }
 
     /// The company's users, by ID.
@@ -42,12 +40,9 @@ impl CoreQuery {
         before: Option<String>,
     ) -> Result<Page<User>> {
         let caller = caller(ctx).await?;
-        let prefix = format!("{}/", caller.tenant);
+        let prefix = users::users_prefix(caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), projections::Table::<serde_json::Value>::new(USERS), &prefix, &request, |row| {
-            serde_json::from_value(row).map_err(ApiError::internal)
-        })
-        .await?)
+        Ok(page(services(ctx), users::USERS, &prefix, &request, |row| Ok(User::from(row))).await?)
     }
 
     /// One user of the company.
@@ -67,14 +62,9 @@ impl CoreQuery {
     ) -> Result<Page<AuditEntry>> {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
-        let prefix = format!("{}/", caller.tenant);
+        let prefix = audit::audit_prefix(caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), projections::Table::<serde_json::Value>::new(AUDIT), &prefix, &request, |row| {
-            let mut entry: AuditEntry = serde_json::from_value(row).map_err(ApiError::internal)?;
-            entry.tenant_id = caller.tenant;
-            Ok(entry)
-        })
-        .await?)
+        Ok(page(services(ctx), audit::AUDIT, &prefix, &request, |row| Ok(AuditEntry::new(caller.tenant, row))).await?)
     }
 
     /// The full history of one stream of the company, oldest first, with

@@ -4,7 +4,7 @@ use async_graphql::{Context, Result, Subscription};
 use domain::Aggregate;
 use domain::mail::{Mailbox, MailboxEvent};
 use futures::Stream;
-use projections::projectors::{MAIL_ENTRIES, audit_key, entry_key};
+use projections::projectors::{audit, mailboxes};
 
 use super::mail::types::MailSummary;
 use super::types::AuditEntry;
@@ -34,12 +34,8 @@ impl SubscriptionRoot {
                 }
                 for event in batch.into_iter().filter(|e| e.metadata.tenant == Some(tenant)) {
                     services.projections.wait_for(event.position, std::time::Duration::from_secs(10)).await;
-                    let row = services.read_models().get(projections::projectors::AUDIT, &audit_key(&tenant, event.position)).await;
-                    if let Ok(Some(row)) = row
-                        && let Ok(mut entry) = serde_json::from_value::<AuditEntry>(row)
-                    {
-                        entry.tenant_id = tenant;
-                        yield entry;
+                    if let Ok(Some(row)) = audit::audit_entry(services.read_models(), tenant, event.position).await {
+                        yield AuditEntry::new(tenant, row);
                     }
                 }
             }
@@ -63,12 +59,9 @@ impl SubscriptionRoot {
                     let (Some(owner), Ok(decoded)) = (event.stream_id(), event.decode::<MailboxEvent>()) else { continue };
                     for delivery in decoded.inbox_deliveries(owner).into_iter().filter(|d| d.user == caller.user.id) {
                         services.projections.wait_for(event.position, std::time::Duration::from_secs(10)).await;
-                        let key = entry_key(caller.tenant, caller.user.id, delivery.mail_id);
-                        if let Ok(Some(row)) = services.read_models().get(MAIL_ENTRIES, &key).await
-                            && let Ok(mut summary) = serde_json::from_value::<MailSummary>(row)
-                        {
-                            summary.tenant = caller.tenant;
-                            yield summary;
+                        let entry = mailboxes::entry(services.read_models(), caller.tenant, caller.user.id, delivery.mail_id).await;
+                        if let Ok(Some(entry)) = entry {
+                            yield MailSummary::new(caller.tenant, entry);
                         }
                     }
                 }

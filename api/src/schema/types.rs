@@ -1,8 +1,9 @@
-//! The GraphQL object types, read straight from read-model rows.
+//! The GraphQL object types of accounts and the audit trail, made from
+//! read-model rows.
 
 use async_graphql::{ComplexObject, Context, Enum, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use projections::projectors::{audit::AuditRow, tenants::TenantRow, users::UserRow};
 use uuid::Uuid;
 
 /// The client a session is for.
@@ -15,7 +16,7 @@ pub enum ClientKind {
 }
 
 /// A role beyond plain user.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "Role")]
 pub enum RoleKind {
     Admin,
@@ -44,7 +45,7 @@ impl From<RoleKind> for domain::values::Role {
 }
 
 /// Business members get tax invoices, individual members cash receipts.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemberType {
     Business,
     Individual,
@@ -59,9 +60,17 @@ impl From<MemberType> for domain::values::MemberType {
     }
 }
 
+impl From<domain::values::MemberType> for MemberType {
+    fn from(m: domain::values::MemberType) -> Self {
+        match m {
+            domain::values::MemberType::Business => MemberType::Business,
+            domain::values::MemberType::Individual => MemberType::Individual,
+        }
+    }
+}
+
 /// A company using the suite.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct Tenant {
     pub id: Uuid,
     /// The primary domain, in IDNA ASCII form.
@@ -74,15 +83,27 @@ pub struct Tenant {
     pub signed_up_at: DateTime<Utc>,
 }
 
+impl From<TenantRow> for Tenant {
+    fn from(row: TenantRow) -> Self {
+        Self {
+            id: row.id,
+            domain: row.domain.to_string(),
+            company_name: row.company_name.as_str().to_owned(),
+            member_type: row.member_type.into(),
+            billing_cycle_months: i32::from(row.billing_cycle_months),
+            time_zone: row.time_zone.as_str().to_owned(),
+            signed_up_at: row.signed_up_at,
+        }
+    }
+}
+
 /// A user account.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct User {
     pub id: Uuid,
     #[graphql(skip)]
     pub tenant_id: Uuid,
     /// The login ID: the local part of the user's address.
-    #[serde(rename = "login")]
     #[graphql(name = "userId")]
     pub login: String,
     pub name: String,
@@ -90,16 +111,27 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+impl From<UserRow> for User {
+    fn from(row: UserRow) -> Self {
+        Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            login: row.login.as_str().to_owned(),
+            name: row.name.as_str().to_owned(),
+            roles: row.roles.into_iter().map(RoleKind::from).collect(),
+            created_at: row.created_at,
+        }
+    }
+}
+
 /// One event of the tenant, as auditors list it.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
 pub struct AuditEntry {
     pub position: u64,
     pub event_id: Uuid,
     pub stream: String,
     pub version: u64,
-    #[serde(rename = "type")]
     #[graphql(name = "type")]
     pub event_type: String,
     /// The user who caused the event; none for sign-up and the system.
@@ -107,8 +139,24 @@ pub struct AuditEntry {
     pub command_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
     #[graphql(skip)]
-    #[serde(skip)]
     pub tenant_id: Uuid,
+}
+
+impl AuditEntry {
+    /// The entry of `tenant`'s trail that `row` holds.
+    pub fn new(tenant: Uuid, row: AuditRow) -> Self {
+        Self {
+            position: row.position,
+            event_id: row.event_id,
+            stream: row.stream,
+            version: row.version,
+            event_type: row.event_type,
+            actor_id: row.actor_id,
+            command_id: row.command_id,
+            occurred_at: row.occurred_at,
+            tenant_id: tenant,
+        }
+    }
 }
 
 #[ComplexObject]

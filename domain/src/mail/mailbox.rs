@@ -29,6 +29,19 @@ pub const MAX_FORWARDING: usize = 20;
 /// The longest name of a user folder.
 const MAX_FOLDER_NAME: usize = 100;
 
+/// Rule E1: the subject of the notice that offers the one-time reset.
+pub const QUOTA_NOTICE_SUBJECT: &str = "Your daily sending limit is reached";
+
+/// Rule E1: the text of the notice that offers the one-time reset `token`
+/// on `day`, the day whose limit was reached.
+pub fn quota_notice_text(token: Uuid, day: NaiveDate) -> String {
+    format!(
+        "You have sent to {DAILY_DELIVERIES} recipients today ({day}), the daily limit. The limit resets at midnight. \
+         To send more today, use this one-time reset link: /mail/reset-quota?token={token} \
+         (or the resetSendQuota mutation with token \"{token}\"). It is valid until midnight."
+    )
+}
+
 /// Rule E3: how long after sending a mail can be recalled.
 pub fn recall_window() -> Duration {
     Duration::hours(24)
@@ -152,7 +165,8 @@ pub enum MailboxAction {
         mail_id: Uuid,
         flagged: bool,
     },
-    /// Rule E8. The caller has checked that the mails are in this mailbox.
+    /// Rule E8: drafts and scheduled mail stay where they are. The caller
+    /// has checked that the mails are in this mailbox.
     Move {
         mail_ids: Vec<Uuid>,
         to: Folder,
@@ -378,6 +392,25 @@ impl Mailbox {
         Ok(name.to_owned())
     }
 
+    /// Rule E8: a draft or a scheduled mail does not move between folders
+    /// (it leaves its folder when it is sent, cancelled or deleted).
+    fn check_movable(&self, mail_ids: &[Uuid]) -> Result<(), DomainError> {
+        for id in mail_ids {
+            let kind = if self.drafts.contains_key(id) {
+                "draft"
+            } else if self.scheduled.contains_key(id) {
+                "scheduled mail"
+            } else {
+                continue;
+            };
+            return Err(DomainError::invalid(
+                "ids",
+                format!("mail {id} is a {kind}; it does not move between folders"),
+            ));
+        }
+        Ok(())
+    }
+
     fn folder(&self, folder_id: Uuid) -> Result<(), DomainError> {
         if self.folders.contains_key(&folder_id) {
             Ok(())
@@ -597,6 +630,7 @@ impl Aggregate for Mailbox {
                 if let Folder::User(id) = to {
                     self.folder(*id)?;
                 }
+                self.check_movable(mail_ids)?;
                 vec![MailboxEvent::Moved { mail_ids: mail_ids.clone(), to: *to }]
             }
             A::Purge { mail_ids } => {

@@ -1,6 +1,7 @@
 use uuid::Uuid;
 
 use super::*;
+use crate::ErrorKind;
 use crate::mail::message::DEFAULT_ATTACHMENT_LIMIT;
 use crate::testing::{at, given};
 
@@ -405,6 +406,49 @@ fn rule_e8_mail_moves_only_into_folders_that_take_it() {
     ));
     let none = command(MailboxAction::Move { mail_ids: vec![], to: Folder::Trash });
     assert!(matches!(decide(&[], owner(), &none, "2026-11-26T09:00:00Z"), Err(DomainError::Invalid { .. })));
+}
+
+// rule E8: a draft and a scheduled mail stay in their folders; the mail
+// beside them moves.
+#[test]
+fn rule_e8_drafts_and_scheduled_mail_do_not_move() {
+    let saved = MailboxEvent::DraftSaved { draft_id: Uuid::from_u128(1), draft: Draft::default() };
+    let now = "2026-11-26T09:00:00+09:00";
+    let waiting = scheduled(to_internal(2, 1), "2026-11-27T09:00:00+09:00", now, 1);
+    let history = vec![saved, waiting, sent(to_internal(3, 1), now, 2)];
+    let moving = |ids: &[u128]| {
+        command(MailboxAction::Move { mail_ids: ids.iter().map(|i| Uuid::from_u128(*i)).collect(), to: Folder::Trash })
+    };
+    for refused in [&[1][..], &[2], &[3, 1], &[3, 2]] {
+        given::<Mailbox>(history.clone())
+            .when(owner(), moving(refused))
+            .then_refused_as(ErrorKind::Validation, Some("ids"));
+    }
+    given::<Mailbox>(history)
+        .when(owner(), moving(&[3, 4]))
+        .then(vec![MailboxEvent::Moved { mail_ids: vec![Uuid::from_u128(3), Uuid::from_u128(4)], to: Folder::Trash }]);
+}
+
+// rule E8: a cancelled scheduled mail is a draft, and stays one.
+#[test]
+fn rule_e8_a_cancelled_scheduled_mail_does_not_move_either() {
+    let now = "2026-11-26T09:00:00+09:00";
+    let waiting = scheduled(to_internal(2, 1), "2026-11-27T09:00:00+09:00", now, 1);
+    let cancelled =
+        MailboxEvent::ScheduleCancelled { mail_id: Uuid::from_u128(2), draft: as_draft(&to_internal(2, 1)) };
+    given::<Mailbox>(vec![waiting, cancelled])
+        .when(owner(), command(MailboxAction::Move { mail_ids: vec![Uuid::from_u128(2)], to: Folder::Inbox }))
+        .then_refused_as(ErrorKind::Validation, Some("ids"));
+}
+
+// rule E1: the notice names the limit, the day and its one-time token.
+#[test]
+fn rule_e1_the_quota_notice_carries_its_reset_token() {
+    let token = Uuid::from_u128(7);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    let text = quota_notice_text(token, day);
+    assert!(text.contains(&format!("token={token}")), "{text}");
+    assert!(text.contains("2026-11-26") && text.contains(&DAILY_DELIVERIES.to_string()), "{text}");
 }
 
 // rule E8: drafts are saved, replaced, sent and deleted.

@@ -231,6 +231,17 @@ pub enum RecipientKind {
     Bcc,
 }
 
+impl RecipientKind {
+    /// The name it is stored and shown with.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientKind::To => "to",
+            RecipientKind::Cc => "cc",
+            RecipientKind::Bcc => "bcc",
+        }
+    }
+}
+
 /// A recipient of a sent mail; `user` is set for the tenant's own users
 /// (internal recipients), who get the mail in their inbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,26 +1,19 @@
 //! The projectors of the read models the API serves.
 
 mod approval;
-mod audit;
+pub mod audit;
 mod hr;
-mod mailboxes;
+pub mod mailboxes;
 mod organisation;
-mod tenants;
-mod users;
+pub mod tenants;
+pub mod users;
 
 pub use approval::{
     ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS,
     APPROVAL_HISTORY, APPROVAL_SETTINGS, ApprovalProjector, box_key, box_name, document_key, owner_name,
 };
-pub use audit::{AUDIT, AuditProjector, audit_key};
 pub use hr::{HR_CARDS, HrProjector, LEAVE_ENTRIES, LEAVE_LEDGERS};
-pub use mailboxes::{
-    FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAIL_TRACKING, MAILS, MailboxesProjector, NOTICE_SENDER,
-    entry_key, folder_items_prefix, folder_key, mail_key,
-};
 pub use organisation::{ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS, OrganisationProjector};
-pub use tenants::{TENANT_DOMAINS, TENANTS, TenantsProjector};
-pub use users::{CREDENTIALS, USER_IDS, USERS, UsersProjector};
 
 use domain::tenant::TenantEvent;
 use store::RecordedEvent;

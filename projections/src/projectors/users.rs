@@ -1,59 +1,111 @@
 //! The user directory: each tenant's users by ID, and their credentials
 //! (kept apart so that no directory query can reach a password hash).
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use domain::tenant::TenantEvent;
-use serde_json::{Value, json};
+use domain::values::{LoginId, Name, PasswordHash, Role};
+use serde::{Deserialize, Serialize};
 use store::RecordedEvent;
 use uuid::Uuid;
 
 use super::{tenant_event, unreadable};
-use crate::{ProjectionError, Projector, Transaction};
+use crate::{ProjectionError, Projector, ReadModelStore, Table, Transaction};
 
-/// `tenant/login` → the user.
-pub const USERS: &str = "users";
-/// `tenant/user id` → `{ "login": .. }`.
-pub const USER_IDS: &str = "user_ids";
-/// `tenant/user id` → `{ "passwordHash": .., "changedAt": .., "sessions": .. }`;
-/// `sessions` counts the password changes and resets, so that a token
-/// issued before the latest one can be told apart however close in time.
-pub const CREDENTIALS: &str = "credentials";
+/// A user of a company.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserRow {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub login: LoginId,
+    pub name: Name,
+    pub roles: BTreeSet<Role>,
+    pub created_at: DateTime<Utc>,
+}
 
-pub struct UsersProjector;
+/// The login of a user, to find their [`UserRow`] by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserIdRow {
+    pub login: LoginId,
+}
 
-fn user_key(tenant: Uuid, login: &str) -> String {
+/// A user's password hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsRow {
+    pub password_hash: PasswordHash,
+    pub changed_at: DateTime<Utc>,
+    /// How many times the password was changed or reset, so that a token
+    /// issued before the latest one can be told apart however close in time.
+    pub sessions: u64,
+}
+
+/// [`user_key`] → the user; [`users_prefix`] lists a company's users by ID.
+pub const USERS: Table<UserRow> = Table::new("users");
+/// [`user_id_key`] → the user's login.
+pub const USER_IDS: Table<UserIdRow> = Table::new("user_ids");
+/// [`user_id_key`] → the user's credentials.
+pub const CREDENTIALS: Table<CredentialsRow> = Table::new("credentials");
+
+pub fn user_key(tenant: Uuid, login: &str) -> String {
     format!("{tenant}/{login}")
 }
 
-fn id_key(tenant: Uuid, user: Uuid) -> String {
+/// The prefix of a company's users, in [`USERS`].
+pub fn users_prefix(tenant: Uuid) -> String {
+    format!("{tenant}/")
+}
+
+pub fn user_id_key(tenant: Uuid, user: Uuid) -> String {
     format!("{tenant}/{user}")
 }
+
+/// A user of `tenant` by login.
+///
+/// # Errors
+/// When the store fails or the row is not a [`UserRow`].
+pub async fn user(store: &dyn ReadModelStore, tenant: Uuid, login: &str) -> Result<Option<UserRow>, ProjectionError> {
+    USERS.get(store, &user_key(tenant, login)).await
+}
+
+/// A user of `tenant` by id.
+///
+/// # Errors
+/// When the store fails or a row is not of its table's type.
+pub async fn user_by_id(
+    store: &dyn ReadModelStore,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Option<UserRow>, ProjectionError> {
+    let Some(ids) = USER_IDS.get(store, &user_id_key(tenant, id)).await? else { return Ok(None) };
+    user(store, tenant, ids.login.as_str()).await
+}
+
+/// A user's credentials.
+///
+/// # Errors
+/// When the store fails or the row is not a [`CredentialsRow`].
+pub async fn credentials(
+    store: &dyn ReadModelStore,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<Option<CredentialsRow>, ProjectionError> {
+    CREDENTIALS.get(store, &user_id_key(tenant, user)).await
+}
+
+pub struct UsersProjector;
 
 async fn login_of(
     tx: &Transaction<'_>,
     event: &RecordedEvent,
     tenant: Uuid,
     user: Uuid,
-) -> Result<String, ProjectionError> {
-    tx.get(USER_IDS, &id_key(tenant, user))
-        .await?
-        .and_then(|v| v["login"].as_str().map(str::to_owned))
-        .ok_or_else(|| unreadable(event, format!("unknown user {user}")))
-}
-
-async fn update_user(
-    tx: &mut Transaction<'_>,
-    event: &RecordedEvent,
-    tenant: Uuid,
-    user: Uuid,
-    change: impl FnOnce(&mut Value),
-) -> Result<(), ProjectionError> {
-    let login = login_of(tx, event, tenant, user).await?;
-    let key = user_key(tenant, &login);
-    let mut row = tx.get(USERS, &key).await?.ok_or_else(|| unreadable(event, format!("no row for {key}")))?;
-    change(&mut row);
-    tx.put(USERS, key, row);
-    Ok(())
+) -> Result<LoginId, ProjectionError> {
+    let row = USER_IDS.read(tx, &user_id_key(tenant, user)).await?;
+    row.map(|r| r.login).ok_or_else(|| unreadable(event, format!("unknown user {user}")))
 }
 
 #[async_trait]
@@ -63,7 +115,8 @@ impl Projector for UsersProjector {
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        &[USERS, USER_IDS, CREDENTIALS]
+        const TABLES: &[&str] = &[USERS.name(), USER_IDS.name(), CREDENTIALS.name()];
+        TABLES
     }
 
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
@@ -71,49 +124,40 @@ impl Projector for UsersProjector {
         let at = event.metadata.occurred_at;
         match tenant_event {
             TenantEvent::UserCreated { user_id, login, name, password_hash, roles } => {
-                tx.put(
-                    USERS,
-                    user_key(tenant, login.as_str()),
-                    json!({ "id": user_id, "tenantId": tenant, "login": login, "name": name, "roles": roles, "createdAt": at }),
-                );
-                tx.put(USER_IDS, id_key(tenant, user_id), json!({ "login": login }));
-                tx.put(
-                    CREDENTIALS,
-                    id_key(tenant, user_id),
-                    json!({ "passwordHash": password_hash, "changedAt": at, "sessions": 0 }),
-                );
+                let key = user_key(tenant, login.as_str());
+                let ids = UserIdRow { login: login.clone() };
+                let user = UserRow { id: user_id, tenant_id: tenant, login, name, roles, created_at: at };
+                USERS.put(tx, key, &user)?;
+                USER_IDS.put(tx, user_id_key(tenant, user_id), &ids)?;
+                let credentials = CredentialsRow { password_hash, changed_at: at, sessions: 0 };
+                CREDENTIALS.put(tx, user_id_key(tenant, user_id), &credentials)?;
             }
             TenantEvent::PasswordChanged { user_id, password_hash }
             | TenantEvent::PasswordReset { user_id, password_hash } => {
-                let key = id_key(tenant, user_id);
+                let key = user_id_key(tenant, user_id);
                 let row =
-                    tx.get(CREDENTIALS, &key).await?.ok_or_else(|| unreadable(event, format!("no row for {key}")))?;
-                let sessions = row["sessions"].as_u64().unwrap_or(0) + 1;
-                tx.put(
-                    CREDENTIALS,
-                    key,
-                    json!({ "passwordHash": password_hash, "changedAt": at, "sessions": sessions }),
-                );
+                    CREDENTIALS.read(tx, &key).await?.ok_or_else(|| unreadable(event, format!("no row for {key}")))?;
+                let credentials = CredentialsRow { password_hash, changed_at: at, sessions: row.sessions + 1 };
+                CREDENTIALS.put(tx, key, &credentials)?;
             }
             TenantEvent::RoleGranted { user_id, role } | TenantEvent::RoleRevoked { user_id, role } => {
                 let granted = matches!(tenant_event, TenantEvent::RoleGranted { .. });
-                update_user(tx, event, tenant, user_id, |row| {
-                    let mut roles: std::collections::BTreeSet<domain::values::Role> =
-                        serde_json::from_value(row["roles"].clone()).unwrap_or_default();
-                    if granted {
-                        roles.insert(role);
-                    } else {
-                        roles.remove(&role);
-                    }
-                    row["roles"] = json!(roles);
-                })
-                .await?;
+                let login = login_of(tx, event, tenant, user_id).await?;
+                let key = user_key(tenant, login.as_str());
+                let mut row =
+                    USERS.read(tx, &key).await?.ok_or_else(|| unreadable(event, format!("no row for {key}")))?;
+                if granted {
+                    row.roles.insert(role);
+                } else {
+                    row.roles.remove(&role);
+                }
+                USERS.put(tx, key, &row)?;
             }
             TenantEvent::UserDeleted { user_id } => {
                 let login = login_of(tx, event, tenant, user_id).await?;
-                tx.delete(USERS, user_key(tenant, &login));
-                tx.delete(USER_IDS, id_key(tenant, user_id));
-                tx.delete(CREDENTIALS, id_key(tenant, user_id));
+                USERS.delete(tx, user_key(tenant, login.as_str()));
+                USER_IDS.delete(tx, user_id_key(tenant, user_id));
+                CREDENTIALS.delete(tx, user_id_key(tenant, user_id));
             }
             TenantEvent::SignedUp { .. } | TenantEvent::DomainAdded { .. } | TenantEvent::DomainRemoved { .. } => {}
         }

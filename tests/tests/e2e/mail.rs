@@ -397,6 +397,10 @@ async fn rule_e8_drafts_and_search() {
     assert_eq!(folder(&app, &kim, "drafts").await["totalCount"], 0);
     let other = app.gql(Some(&kim), save, json!({ "input": { "subject": "scratch" } })).await;
     let other_id = other["data"]["saveDraft"]["id"].as_str().unwrap().to_owned();
+    // A draft does not move between folders, not even to the trash.
+    let to_trash = "mutation($ids: [UUID!]!) { deleteMail(ids: $ids) }";
+    assert_eq!(code(&app.gql(Some(&kim), to_trash, json!({ "ids": [other_id] })).await), "VALIDATION");
+    assert_eq!(folder(&app, &kim, "drafts").await["totalCount"], 1);
     assert_eq!(
         app.gql(Some(&kim), "mutation($id: UUID!) { deleteDraft(id: $id) }", json!({ "id": other_id })).await["data"]["deleteDraft"],
         true

@@ -14,8 +14,8 @@ use domain::mail::{
     Attachment, Content, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, Recipient, RecipientKind,
 };
 use domain::values::{DomainName, TimeZone};
-use projections::projectors::{MAIL_ENTRIES, MAILS, TENANTS, USERS, entry_key, mail_key};
-use serde_json::Value;
+use projections::projectors::mailboxes::{self, EntryRow};
+use projections::projectors::{tenants, users};
 use uuid::Uuid;
 
 pub use mutation::MailMutation;
@@ -36,19 +36,11 @@ pub(crate) struct Company {
 
 impl Company {
     pub(crate) async fn load(services: &Services, tenant: Uuid) -> ApiResult<Self> {
-        let row = services
-            .read_models()
-            .get(TENANTS, &tenant.to_string())
+        let row = tenants::tenant(services.read_models(), tenant)
             .await?
             .ok_or_else(|| ApiError::not_found("company not found"))?;
-        let parse = |v: &Value| serde_json::from_value::<DomainName>(v.clone()).map_err(ApiError::internal);
-        let primary = parse(&row["domain"])?;
-        let mut domains = vec![primary.clone()];
-        for extra in row["additionalDomains"].as_array().into_iter().flatten() {
-            domains.push(parse(extra)?);
-        }
-        let time_zone = serde_json::from_value(row["timeZone"].clone()).map_err(ApiError::internal)?;
-        Ok(Self { primary, domains, time_zone })
+        let domains = std::iter::once(row.domain.clone()).chain(row.additional_domains).collect();
+        Ok(Self { primary: row.domain, domains, time_zone: row.time_zone })
     }
 
     pub(crate) fn owns(&self, domain: &DomainName) -> bool {
@@ -90,8 +82,7 @@ fn parse_addresses(field: &'static str, list: &[String]) -> ApiResult<Vec<MailAd
 /// The user an address of the company reaches: `x@any-of-its-domains` is
 /// account `x` (rule T3).
 pub(crate) async fn user_at(services: &Services, tenant: Uuid, address: &MailAddress) -> ApiResult<Option<Uuid>> {
-    let row = services.read_models().get(USERS, &format!("{tenant}/{}", address.local())).await?;
-    Ok(row.and_then(|r| r["id"].as_str().and_then(|id| Uuid::parse_str(id).ok())))
+    Ok(users::user(services.read_models(), tenant, address.local()).await?.map(|user| user.id))
 }
 
 /// Resolves lists of addresses (each of one input field and recipient kind)
@@ -182,38 +173,25 @@ async fn run(
     services.execute::<Mailbox>(caller.user.id, &context, MailboxCommand { owner: caller.user.id, action }).await
 }
 
-/// The caller's entry for `mail`, if their mailbox holds it.
-async fn entry(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<Option<Value>> {
-    Ok(services.read_models().get(MAIL_ENTRIES, &entry_key(caller.tenant, caller.user.id, mail)).await?)
-}
-
-fn summary(caller: &Caller, row: Value) -> ApiResult<MailSummary> {
-    let mut summary: MailSummary = serde_json::from_value(row).map_err(ApiError::internal)?;
-    summary.tenant = caller.tenant;
-    Ok(summary)
-}
-
 /// The caller's entry for `mail`, or `NOT_FOUND`.
+async fn own_entry(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<EntryRow> {
+    mailboxes::entry(services.read_models(), caller.tenant, caller.user.id, mail)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("mail {mail}")))
+}
+
+/// The caller's entry for `mail` as a summary, or `NOT_FOUND`.
 async fn own_summary(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<MailSummary> {
-    let row = entry(services, caller, mail).await?.ok_or_else(|| ApiError::not_found(format!("mail {mail}")))?;
-    summary(caller, row)
+    Ok(MailSummary::new(caller.tenant, own_entry(services, caller, mail).await?))
 }
 
 /// A mail of the caller's mailbox in full, or `NOT_FOUND`.
 async fn full_mail(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<Mail> {
-    let not_found = || ApiError::not_found(format!("mail {mail}"));
-    let entry = entry(services, caller, mail).await?.ok_or_else(not_found)?;
-    let row = services.read_models().get(MAILS, &mail_key(caller.tenant, mail)).await?.ok_or_else(not_found)?;
-    let mut full: Mail = serde_json::from_value(row).map_err(ApiError::internal)?;
-    full.tenant = caller.tenant;
-    full.is_sender = full.sender_id == Some(caller.user.id);
-    if !full.is_sender {
-        full.bcc.clear();
-    }
-    full.folder = entry["folder"].as_str().unwrap_or_default().to_owned();
-    full.read = entry["read"].as_bool().unwrap_or(false);
-    full.flagged = entry["flagged"].as_bool().unwrap_or(false);
-    Ok(full)
+    let entry = own_entry(services, caller, mail).await?;
+    let row = mailboxes::mail(services.read_models(), caller.tenant, mail)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("mail {mail}")))?;
+    Ok(Mail::new(caller.tenant, caller.user.id, row, &entry))
 }
 
 /// A file of a mail in the token's user's mailbox, with its bytes.

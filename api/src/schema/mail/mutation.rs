@@ -12,15 +12,16 @@ use domain::mail::{
 use domain::registry::DomainHolder;
 use domain::tenant::{Tenant, TenantCommand};
 use domain::values::DomainName;
-use projections::projectors::{FOLDER_ITEMS, MAIL_FOLDERS, folder_items_prefix, folder_key};
+use projections::projectors::mailboxes::{self, RecipientTracking};
 use uuid::Uuid;
 
 use super::query::{mail_domain, own_folder};
 use super::types::{
     AttachmentInfo, ComposeInput, Mail, MailDomain, MailFolder, MailForwarding, MailSummary, RecallResult,
-    RecipientStatus,
 };
-use super::{Company, content, field_error, full_mail, own_summary, parse_addresses, recipients, resolve, run};
+use super::{
+    Company, content, field_error, full_mail, own_entry, own_summary, parse_addresses, recipients, resolve, run,
+};
 use crate::app::context;
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::{Caller, caller, load_user, request, services};
@@ -141,8 +142,7 @@ impl MailMutation {
         let services = services(ctx);
         check_batch(&ids)?;
         for id in &ids {
-            let found = own_summary(services, &caller, *id).await?;
-            if found.folder != Folder::Trash.to_string() {
+            if own_entry(services, &caller, *id).await?.folder != Folder::Trash {
                 return Err(field_error(
                     "ids",
                     &format!("mail {id} is not in the trash; delete it to the trash first"),
@@ -158,10 +158,10 @@ impl MailMutation {
     async fn empty_trash(&self, ctx: &Context<'_>, command_id: Option<Uuid>) -> Result<usize> {
         let caller = caller(ctx).await?;
         let services = services(ctx);
-        let prefix = folder_items_prefix(caller.tenant, caller.user.id, &Folder::Trash.to_string());
-        let rows = services.read_models().scan(FOLDER_ITEMS, &prefix, None, usize::MAX).await?;
-        let ids: Vec<Uuid> =
-            rows.iter().filter_map(|(_, v)| v["mailId"].as_str().and_then(|m| Uuid::parse_str(m).ok())).collect();
+        let trash =
+            mailboxes::folder_entries(services.read_models(), caller.tenant, caller.user.id, Folder::Trash, usize::MAX)
+                .await?;
+        let ids: Vec<Uuid> = trash.into_iter().map(|entry| entry.mail_id).collect();
         if ids.is_empty() {
             return Ok(0);
         }
@@ -352,11 +352,10 @@ async fn save_draft(
         bcc: parse_addresses("bcc", &input.bcc)?,
         content: content(services, caller.tenant, &input)?,
     };
-    if let Some(id) = id {
-        let existing = own_summary(services, caller, id).await?;
-        if existing.folder != Folder::Drafts.to_string() {
-            return Err(field_error("id", &format!("mail {id} is not a draft")));
-        }
+    if let Some(id) = id
+        && own_entry(services, caller, id).await?.folder != Folder::Drafts
+    {
+        return Err(field_error("id", &format!("mail {id} is not a draft")));
     }
     let draft_id = id.unwrap_or_else(Uuid::now_v7);
     let outcome = run(services, caller, command_id, client(ctx), MailboxAction::SaveDraft { draft_id, draft }).await?;
@@ -375,11 +374,10 @@ async fn recall(
     command_id: Option<Uuid>,
 ) -> ApiResult<RecallResult> {
     let services = services(ctx);
-    let mail = full_mail(services, caller, id).await?;
-    if !mail.is_sender || !matches!(mail.kind.as_str(), "sent" | "forwarded") {
+    if !full_mail(services, caller, id).await?.outgoing {
         return Err(ApiError::not_found(format!("sent mail {id}")));
     }
-    let rows = super::types::tracking(ctx, caller.tenant, id).await?;
+    let rows = mailboxes::tracking(services.read_models(), caller.tenant, id).await?;
     let targets: Vec<_> = match &chosen {
         None => rows.iter().collect(),
         Some(list) => {
@@ -388,7 +386,7 @@ async fn recall(
             for address in addresses {
                 let row = rows
                     .iter()
-                    .find(|r| r.address == address.to_string())
+                    .find(|r| r.address == address)
                     .ok_or_else(|| field_error("recipients", &format!("{address} is not a recipient of this mail")))?;
                 targets.push(row);
             }
@@ -396,7 +394,7 @@ async fn recall(
         }
     };
     let internal: BTreeSet<Uuid> = targets.iter().filter_map(|r| r.user_id).collect();
-    let not_recallable = targets.iter().filter(|r| !r.internal()).map(|r| r.address.clone()).collect();
+    let not_recallable = targets.iter().filter(|r| !r.is_internal()).map(|r| r.address.to_string()).collect();
     let action = MailboxAction::Recall { mail_id: id, recipients: chosen.as_ref().map(|_| internal.clone()) };
     let outcome = run(services, caller, command_id, client(ctx), action).await?;
     let now_recalled: BTreeSet<Uuid> = outcome
@@ -409,12 +407,12 @@ async fn recall(
         .collect();
     let (recalled, already_recalled) = targets
         .iter()
-        .filter(|r| r.internal())
-        .partition::<Vec<&&RecipientStatus>, _>(|r| r.user_id.is_some_and(|u| now_recalled.contains(&u)));
+        .filter(|r| r.is_internal())
+        .partition::<Vec<&&RecipientTracking>, _>(|r| r.user_id.is_some_and(|u| now_recalled.contains(&u)));
     Ok(RecallResult {
         mail_id: id,
-        recalled: recalled.into_iter().map(|r| r.address.clone()).collect(),
-        already_recalled: already_recalled.into_iter().map(|r| r.address.clone()).collect(),
+        recalled: recalled.into_iter().map(|r| r.address.to_string()).collect(),
+        already_recalled: already_recalled.into_iter().map(|r| r.address.to_string()).collect(),
         not_recallable,
     })
 }
@@ -428,7 +426,7 @@ async fn on_one(
     action: MailboxAction,
 ) -> ApiResult<MailSummary> {
     let services = services(ctx);
-    own_summary(services, caller, id).await?;
+    own_entry(services, caller, id).await?;
     run(services, caller, command_id, client(ctx), action).await?;
     own_summary(services, caller, id).await
 }
@@ -443,14 +441,9 @@ async fn move_to(
     let services = services(ctx);
     check_batch(&ids)?;
     for id in &ids {
-        let found = own_summary(services, caller, *id).await?;
-        if matches!(found.folder.as_str(), "drafts" | "scheduled") {
-            return Err(field_error(
-                "ids",
-                &format!("mail {id} is a {}; it does not move between folders", found.kind),
-            ));
-        }
+        own_entry(services, caller, *id).await?;
     }
+    // Rule E8: the mailbox refuses to move drafts and scheduled mail.
     run(services, caller, command_id, client(ctx), MailboxAction::Move { mail_ids: ids.clone(), to }).await?;
     let mut moved = Vec::with_capacity(ids.len());
     for id in ids {
@@ -460,10 +453,8 @@ async fn move_to(
 }
 
 async fn folder_row(ctx: &Context<'_>, caller: &Caller, id: Uuid) -> ApiResult<MailFolder> {
-    let key = folder_key(caller.tenant, caller.user.id, &id.to_string());
-    let row = services(ctx).read_models().get(MAIL_FOLDERS, &key).await?;
-    let row = row.ok_or_else(|| ApiError::not_found(format!("folder {id}")))?;
-    serde_json::from_value(row).map_err(ApiError::internal)
+    let row = mailboxes::folder(services(ctx).read_models(), caller.tenant, caller.user.id, Folder::User(id)).await?;
+    Ok(row.ok_or_else(|| ApiError::not_found(format!("folder {id}")))?.into())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -492,11 +483,8 @@ async fn set_forwarding(
     let command =
         domain::mail::MailboxCommand { owner: user, action: MailboxAction::SetForwarding { forwarding, by_admin } };
     services.execute::<domain::mail::Mailbox>(user, &context, command).await?;
-    let row = services
-        .read_models()
-        .get(projections::projectors::MAIL_FORWARDING, &format!("{}/{user}", caller.tenant))
-        .await?;
-    row.map_or(Ok(MailForwarding::default()), |r| serde_json::from_value(r).map_err(ApiError::internal))
+    let row = mailboxes::forwarding(services.read_models(), caller.tenant, user).await?;
+    Ok(row.map(MailForwarding::from).unwrap_or_default())
 }
 
 async fn change_domain(

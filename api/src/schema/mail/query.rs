@@ -3,13 +3,11 @@
 
 use async_graphql::{Context, Object, Result};
 use domain::mail::Folder;
-use projections::projectors::{
-    FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAILS, folder_items_prefix, folder_key, mail_key,
-};
+use projections::projectors::mailboxes::{self, FOLDER_ITEMS, FolderRow};
 use uuid::Uuid;
 
 use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, MailSummary};
-use super::{Company, field_error, full_mail, summary};
+use super::{Company, field_error, full_mail};
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::pagination::{Page, PageRequest, counted_page};
 use crate::schema::{Caller, caller, load_user, services};
@@ -105,22 +103,18 @@ pub(super) fn mail_domain(domain: &domain::values::DomainName, primary: bool, ma
 }
 
 async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder>> {
-    let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
-    let rows = services(ctx).read_models().scan(MAIL_FOLDERS, &prefix, None, MAX_FOLDERS).await?;
-    let mut stored: Vec<MailFolder> = rows
-        .into_iter()
-        .map(|(_, v)| serde_json::from_value(v).map_err(ApiError::internal))
-        .collect::<ApiResult<_>>()?;
+    let mut stored =
+        mailboxes::folders(services(ctx).read_models(), caller.tenant, caller.user.id, MAX_FOLDERS).await?;
     let mut out: Vec<MailFolder> = Folder::SYSTEM
         .iter()
         .map(|f| {
-            let id = f.to_string();
-            stored.iter().find(|s| s.id == id).cloned().unwrap_or_else(|| MailFolder::empty_system(*f))
+            let row = stored.iter().find(|s| s.id == *f).cloned().unwrap_or_else(|| FolderRow::empty_system(*f));
+            MailFolder::from(row)
         })
         .collect();
     stored.retain(|s| !s.system);
     stored.sort_by_key(|f| f.name.to_lowercase());
-    out.extend(stored);
+    out.extend(stored.into_iter().map(MailFolder::from));
     Ok(out)
 }
 
@@ -128,10 +122,9 @@ async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder
 /// how many mails it holds.
 pub(super) async fn own_folder(ctx: &Context<'_>, caller: &Caller, folder: &str) -> ApiResult<(Folder, usize)> {
     let parsed: Folder = folder.parse().map_err(|_| field_error("folder", &format!("`{folder}` is not a folder")))?;
-    let key = folder_key(caller.tenant, caller.user.id, &parsed.to_string());
-    let row = services(ctx).read_models().get(MAIL_FOLDERS, &key).await?;
+    let row = mailboxes::folder(services(ctx).read_models(), caller.tenant, caller.user.id, parsed).await?;
     match row {
-        Some(row) => Ok((parsed, usize::try_from(row["total"].as_u64().unwrap_or(0)).unwrap_or(usize::MAX))),
+        Some(row) => Ok((parsed, usize::try_from(row.total).unwrap_or(usize::MAX))),
         // System folders exist before their first mail.
         None if parsed.system_name().is_some() => Ok((parsed, 0)),
         None => Err(ApiError::not_found(format!("folder {folder}"))),
@@ -145,21 +138,16 @@ async fn mailbox(
     request: &PageRequest,
 ) -> ApiResult<Page<MailSummary>> {
     let (folder, total) = own_folder(ctx, caller, folder).await?;
-    let prefix = folder_items_prefix(caller.tenant, caller.user.id, &folder.to_string());
-    counted_page(
-        services(ctx),
-        projections::Table::<serde_json::Value>::new(FOLDER_ITEMS),
-        &prefix,
-        request,
-        total,
-        |row| summary(caller, row),
-    )
+    let prefix = mailboxes::folder_items_prefix(caller.tenant, caller.user.id, folder);
+    counted_page(services(ctx), FOLDER_ITEMS, &prefix, request, total, |entry| {
+        Ok(MailSummary::new(caller.tenant, entry))
+    })
     .await
 }
 
 async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<MailForwarding> {
-    let row = services(ctx).read_models().get(MAIL_FORWARDING, &format!("{tenant}/{user}")).await?;
-    row.map_or(Ok(MailForwarding::default()), |r| serde_json::from_value(r).map_err(ApiError::internal))
+    let row = mailboxes::forwarding(services(ctx).read_models(), tenant, user).await?;
+    Ok(row.map(MailForwarding::from).unwrap_or_default())
 }
 
 /// The list name of search cursors.
@@ -188,21 +176,14 @@ async fn search(
         })
         .transpose()?;
     let models = services(ctx).read_models();
-    let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
-    let entries = models.scan(MAIL_ENTRIES, &prefix, None, SEARCH_SCAN).await?;
+    let entries = mailboxes::entries(models, caller.tenant, caller.user.id, SEARCH_SCAN).await?;
     let mut hits = Vec::new();
-    for (_, entry) in entries {
-        let Some(mail) = entry["mailId"].as_str().and_then(|m| Uuid::parse_str(m).ok()) else { continue };
-        let Some(row) = models.get(MAILS, &mail_key(caller.tenant, mail)).await? else { continue };
-        let haystack = format!(
-            "{} {} {}",
-            row["from"].as_str().unwrap_or_default(),
-            row["subject"].as_str().unwrap_or_default(),
-            row["text"].as_str().unwrap_or_default()
-        )
-        .to_lowercase();
+    for entry in entries {
+        let Some(row) = mailboxes::mail(models, caller.tenant, entry.mail_id).await? else { continue };
+        let haystack =
+            format!("{} {} {}", row.from.as_deref().unwrap_or_default(), row.subject, row.text).to_lowercase();
         if words.iter().all(|w| haystack.contains(w.as_str())) {
-            hits.push(summary(caller, entry)?);
+            hits.push(MailSummary::new(caller.tenant, entry));
         }
     }
     hits.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));

@@ -1,17 +1,16 @@
-//! The GraphQL types of webmail, read from the mailboxes read model.
+//! The GraphQL types of webmail, made from the mailboxes read model.
 
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use projections::projectors::{MAIL_TRACKING, mail_key};
-use serde::Deserialize;
+use domain::mail::{Attachment, Folder};
+use projections::projectors::mailboxes::{self, EntryRow, FolderRow, ForwardingRow, MailRow, RecipientTracking};
 use uuid::Uuid;
 
-use crate::errors::ApiError;
+use crate::errors::ApiResult;
 use crate::schema::services;
 
 /// A folder with its counts (rule E8).
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct MailFolder {
     /// `inbox`, `sent`, `drafts`, `scheduled`, `trash`, or a user folder's id.
     pub id: String,
@@ -22,19 +21,23 @@ pub struct MailFolder {
     pub unread: i64,
 }
 
-impl MailFolder {
-    pub fn empty_system(folder: domain::mail::Folder) -> Self {
-        let name = folder.system_name().unwrap_or_default().to_owned();
-        Self { id: folder.to_string(), name, system: true, total: 0, unread: 0 }
+impl From<FolderRow> for MailFolder {
+    fn from(row: FolderRow) -> Self {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Self {
+            id: row.id.to_string(),
+            name: row.name,
+            system: row.system,
+            total: count(row.total),
+            unread: count(row.unread),
+        }
     }
 }
 
 /// One mail in a folder's list.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
 pub struct MailSummary {
-    #[serde(rename = "mailId")]
     pub id: Uuid,
     /// `sent`, `forwarded`, `received`, `draft`, `scheduled` or `notice`.
     pub kind: String,
@@ -48,15 +51,38 @@ pub struct MailSummary {
     pub flagged: bool,
     pub has_attachments: bool,
     #[graphql(skip)]
-    #[serde(skip)]
     pub tenant: Uuid,
+    /// Whether this is the sender's copy of a mail that left, which the
+    /// sender tracks (rule E4).
+    #[graphql(skip)]
+    pub outgoing: bool,
+}
+
+impl MailSummary {
+    /// The summary of an entry of a mailbox of `tenant`.
+    pub fn new(tenant: Uuid, entry: EntryRow) -> Self {
+        Self {
+            id: entry.mail_id,
+            kind: entry.kind.as_str().to_owned(),
+            folder: entry.folder.to_string(),
+            from: entry.from,
+            subject: entry.subject,
+            snippet: entry.snippet,
+            at: entry.at,
+            read: entry.read,
+            flagged: entry.flagged,
+            has_attachments: entry.has_attachments,
+            tenant,
+            outgoing: entry.kind.is_outgoing() && entry.folder == Folder::Sent,
+        }
+    }
 }
 
 #[ComplexObject]
 impl MailSummary {
     /// Rule E4: per recipient, for mail the caller sent.
     async fn tracking(&self, ctx: &Context<'_>) -> Result<Option<Vec<RecipientStatus>>> {
-        if !matches!(self.kind.as_str(), "sent" | "forwarded") || self.folder != "sent" {
+        if !self.outgoing {
             return Ok(None);
         }
         Ok(Some(tracking(ctx, self.tenant, self.id).await?))
@@ -64,8 +90,7 @@ impl MailSummary {
 }
 
 /// Where one recipient's copy is (rules E3, E4).
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
     /// In the internal recipient's mailbox, not yet read.
     Delivered,
@@ -79,8 +104,20 @@ pub enum DeliveryState {
     Failed,
 }
 
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+impl From<mailboxes::DeliveryState> for DeliveryState {
+    fn from(state: mailboxes::DeliveryState) -> Self {
+        match state {
+            mailboxes::DeliveryState::Delivered => DeliveryState::Delivered,
+            mailboxes::DeliveryState::Read => DeliveryState::Read,
+            mailboxes::DeliveryState::Recalled => DeliveryState::Recalled,
+            mailboxes::DeliveryState::Queued => DeliveryState::Queued,
+            mailboxes::DeliveryState::Sent => DeliveryState::Sent,
+            mailboxes::DeliveryState::Failed => DeliveryState::Failed,
+        }
+    }
+}
+
+#[derive(SimpleObject, Debug, Clone)]
 pub struct RecipientStatus {
     pub address: String,
     /// `to`, `cc` or `bcc`.
@@ -94,9 +131,17 @@ pub struct RecipientStatus {
     pub reply: Option<String>,
 }
 
-impl RecipientStatus {
-    pub fn internal(&self) -> bool {
-        self.user_id.is_some()
+impl From<RecipientTracking> for RecipientStatus {
+    fn from(row: RecipientTracking) -> Self {
+        Self {
+            address: row.address.to_string(),
+            kind: row.kind.as_str().to_owned(),
+            user_id: row.user_id,
+            state: row.state.into(),
+            read_at: row.read_at,
+            recalled_at: row.recalled_at,
+            reply: row.reply,
+        }
     }
 }
 
@@ -104,38 +149,40 @@ impl RecipientStatus {
 impl Mail {
     /// Rule E4: per recipient, for mail the caller sent.
     async fn tracking(&self, ctx: &Context<'_>) -> Result<Option<Vec<RecipientStatus>>> {
-        if !self.is_sender || !matches!(self.kind.as_str(), "sent" | "forwarded") {
+        if !self.outgoing {
             return Ok(None);
         }
         Ok(Some(tracking(ctx, self.tenant, self.id).await?))
     }
 }
 
-pub async fn tracking(ctx: &Context<'_>, tenant: Uuid, mail: Uuid) -> crate::errors::ApiResult<Vec<RecipientStatus>> {
-    let row = services(ctx).read_models().get(MAIL_TRACKING, &mail_key(tenant, mail)).await?;
-    let Some(row) = row else { return Ok(vec![]) };
-    serde_json::from_value(row["recipients"].clone()).map_err(ApiError::internal)
+/// Where each recipient's copy of `mail` is.
+async fn tracking(ctx: &Context<'_>, tenant: Uuid, mail: Uuid) -> ApiResult<Vec<RecipientStatus>> {
+    let rows = mailboxes::tracking(services(ctx).read_models(), tenant, mail).await?;
+    Ok(rows.into_iter().map(RecipientStatus::from).collect())
 }
 
 /// A file attached to a mail; `id` is its SHA-256 digest.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct AttachmentInfo {
-    #[serde(rename = "sha256")]
     pub id: String,
     pub name: String,
     pub content_type: String,
     pub size: u64,
 }
 
+impl From<Attachment> for AttachmentInfo {
+    fn from(a: Attachment) -> Self {
+        Self { id: a.sha256, name: a.name, content_type: a.content_type, size: a.size }
+    }
+}
+
 /// A mail in full.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
 pub struct Mail {
     pub id: Uuid,
     pub kind: String,
-    #[serde(default)]
     pub folder: String,
     pub from: Option<String>,
     pub to: Vec<String>,
@@ -145,23 +192,44 @@ pub struct Mail {
     pub subject: String,
     pub text: String,
     pub html: Option<String>,
-    #[serde(default)]
     pub attachments: Vec<AttachmentInfo>,
     pub at: DateTime<Utc>,
     pub scheduled_for: Option<DateTime<Utc>>,
-    #[serde(default)]
     pub read: bool,
-    #[serde(default)]
     pub flagged: bool,
     #[graphql(skip)]
-    #[serde(default)]
-    pub sender_id: Option<Uuid>,
-    #[graphql(skip)]
-    #[serde(skip)]
-    pub is_sender: bool,
-    #[graphql(skip)]
-    #[serde(skip)]
     pub tenant: Uuid,
+    /// Whether `reader` sent this mail to its recipients: they track it
+    /// (rule E4) and may recall it (rule E3).
+    #[graphql(skip)]
+    pub outgoing: bool,
+}
+
+impl Mail {
+    /// The mail as `reader` of `tenant` sees it, with `entry` of their
+    /// mailbox: only its sender sees its Bcc recipients.
+    pub fn new(tenant: Uuid, reader: Uuid, row: MailRow, entry: &EntryRow) -> Self {
+        let is_sender = row.sender_id == Some(reader);
+        Self {
+            id: row.id,
+            kind: row.kind.as_str().to_owned(),
+            folder: entry.folder.to_string(),
+            from: row.from,
+            to: row.to,
+            cc: row.cc,
+            bcc: if is_sender { row.bcc } else { vec![] },
+            subject: row.subject,
+            text: row.text,
+            html: row.html,
+            attachments: row.attachments.into_iter().map(AttachmentInfo::from).collect(),
+            at: row.at,
+            scheduled_for: row.scheduled_for,
+            read: entry.read,
+            flagged: entry.flagged,
+            tenant,
+            outgoing: is_sender && row.kind.is_outgoing(),
+        }
+    }
 }
 
 /// What a recall did (rule E3).
@@ -177,13 +245,18 @@ pub struct RecallResult {
 }
 
 /// A user's forwarding (rule E5).
-#[derive(SimpleObject, Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone, Default)]
 pub struct MailForwarding {
     pub addresses: Vec<String>,
     pub keep_copy: bool,
     /// Set by an admin; the user cannot change it.
     pub admin_only: bool,
+}
+
+impl From<ForwardingRow> for MailForwarding {
+    fn from(row: ForwardingRow) -> Self {
+        Self { addresses: row.addresses, keep_copy: row.keep_copy, admin_only: row.admin_only }
+    }
 }
 
 /// A DNS record a domain needs (rule T3).
