@@ -1,26 +1,29 @@
 //! The projectors of the read models the API serves.
 
-mod approval;
+pub mod approval;
 mod audit;
-mod hr;
+pub mod hr;
 mod mailboxes;
-mod organisation;
+pub mod organisation;
 mod tenants;
 mod users;
 
 use std::sync::Arc;
 
 pub use approval::{
-    ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS,
-    APPROVAL_HISTORY, APPROVAL_SETTINGS, ApprovalProjector, box_key, box_name, document_key, owner_name,
+    APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS, APPROVAL_HISTORY,
+    APPROVAL_SETTINGS, AbsenceRow, ApprovalProjector, BoxCountRow, BoxItemRow, DocumentList, DocumentRow,
+    HistoryAction, HistoryRow,
 };
 pub use audit::{AUDIT, AuditProjector, audit_key};
-pub use hr::{HR_CARDS, HrProjector, LEAVE_ENTRIES, LEAVE_LEDGERS};
+pub use hr::{CardRow, EntryKind, EntryRow, HR_CARDS, HrProjector, LEAVE_ENTRIES, LEAVE_LEDGERS, LedgerRow};
 pub use mailboxes::{
     FOLDER_ITEMS, MAIL_ENTRIES, MAIL_FOLDERS, MAIL_FORWARDING, MAIL_TRACKING, MAILS, MailboxesProjector, NOTICE_SENDER,
     entry_key, folder_items_prefix, folder_key, mail_key,
 };
-pub use organisation::{ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS, OrganisationProjector};
+pub use organisation::{
+    DepartmentRow, MemberRow, ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS, OrganisationProjector, PositionRow,
+};
 pub use tenants::{TENANT_DOMAINS, TENANTS, TenantsProjector};
 pub use users::{CREDENTIALS, USER_IDS, USERS, UsersProjector};
 
