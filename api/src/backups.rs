@@ -19,15 +19,14 @@ use domain::tenant::Tenant;
 use domain::{Actor, Aggregate};
 use printing::{DocumentPage, HistoryLine, IndexPage, LineSlot};
 use projections::ReadModelStore;
-use projections::projectors::{APPROVAL_DOCUMENTS, APPROVAL_HISTORY, users};
+use projections::projectors::approval::{self as read, DocumentRow};
+use projections::projectors::users;
 use serde_json::Value;
 use store::RecordedEvent;
 use uuid::Uuid;
 
 /// The largest archive.
 const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
-/// How many rows one scan reads.
-const MAX_ROWS: usize = 1_000_000;
 
 /// Starts following the log and making each requested backup; gives the
 /// position of the last event handled, and the task.
@@ -139,22 +138,19 @@ async fn archive(
     let company = commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
     let tz = company.time_zone.tz();
     let company_name = company.company_name.map(|n| n.as_str().to_owned()).unwrap_or_default();
-    let rows =
-        read_models.scan(APPROVAL_DOCUMENTS, &format!("{tenant}/"), None, MAX_ROWS).await.map_err(|e| e.to_string())?;
+    let rows = read::documents(read_models, tenant).await.map_err(|e| e.to_string())?;
     let mut people = People { read_models, tenant, known: HashMap::new() };
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
     let mut index = Vec::new();
-    for (_, row) in rows {
-        let document: Document = serde_json::from_value(row["document"].clone()).map_err(|e| e.to_string())?;
+    for DocumentRow { id, document, .. } in rows {
         let Some(submitted) = document.submitted_at else { continue };
         let day = submitted.with_timezone(&tz).date_naive();
         if day < from || day > to || matches!(document.status, Some(Status::Draft | Status::Discarded) | None) {
             continue;
         }
-        let id = text(&row["id"]);
-        let page = page(&document, &id, &company_name, read_models, tenant, &mut people, tz).await?;
-        let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.clone()));
+        let page = page(&document, id, &company_name, read_models, tenant, &mut people, tz).await?;
+        let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.to_string()));
         let html = printing::render(&page, "document").map_err(|e| e.to_string())?;
         zip.start_file(file.as_str(), options).map_err(|e| e.to_string())?;
         zip.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
@@ -177,7 +173,7 @@ async fn archive(
 /// One document's page.
 async fn page(
     document: &Document,
-    id: &str,
+    id: Uuid,
     company: &str,
     read_models: &dyn ReadModelStore,
     tenant: Uuid,
@@ -241,22 +237,18 @@ async fn page(
                 .collect()
         })
         .unwrap_or_default();
-    let rows = read_models
-        .scan(APPROVAL_HISTORY, &format!("{tenant}/{id}/"), None, MAX_ROWS)
-        .await
-        .map_err(|e| e.to_string())?;
+    let rows = read::history(read_models, tenant, id).await.map_err(|e| e.to_string())?;
     let mut history = Vec::with_capacity(rows.len());
-    for (_, entry) in rows {
-        let by = match serde_json::from_value::<Option<Uuid>>(entry["by"].clone()).ok().flatten() {
+    for entry in rows {
+        let by = match entry.by {
             Some(by) => people.name(by).await,
             None => String::new(),
         };
-        let at = serde_json::from_value(entry["at"].clone()).ok();
         history.push(HistoryLine {
-            at: time(at),
-            action: text(&entry["action"]),
+            at: time(Some(entry.at)),
+            action: entry.action.name().to_owned(),
             by,
-            comment: text(&entry["comment"]),
+            comment: entry.comment.unwrap_or_default(),
         });
     }
     Ok(DocumentPage {

@@ -1,7 +1,6 @@
 //! The GraphQL schema, built once and shared by every request.
 
 pub(crate) mod approval;
-mod certificates;
 pub(crate) mod hr;
 pub(crate) mod mail;
 mod mutation;
@@ -37,7 +36,7 @@ pub struct Query(
     organisation::OrganisationQuery,
     approval::ApprovalQuery,
     hr::HrQuery,
-    certificates::CertificateQuery,
+    hr::CertificateQuery,
 );
 
 /// Every mutation, by capability.
@@ -49,7 +48,7 @@ pub struct Mutation(
     organisation::OrganisationMutation,
     approval::ApprovalMutation,
     hr::HrMutation,
-    certificates::CertificateMutation,
+    hr::CertificateMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;

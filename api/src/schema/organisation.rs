@@ -4,20 +4,15 @@
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
 use domain::organisation::{Organisation, OrganisationAction, OrganisationCommand};
 use domain::values::Role;
-use projections::projectors::{ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS};
-use serde::Deserialize;
+use projections::projectors::organisation::{self as chart, DepartmentRow, MemberRow, PositionRow};
 use uuid::Uuid;
 
 use super::{Caller, User, caller, caller_context, load_user, services};
 use crate::app::new_id;
 use crate::errors::{ApiError, ApiResult};
 
-/// The most rows one listing reads.
-const MAX_ROWS: usize = 10_000;
-
 /// A department of the company.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
 pub struct Department {
     pub id: Uuid,
@@ -31,8 +26,14 @@ pub struct Department {
     #[graphql(skip)]
     pub box_managers: Vec<Uuid>,
     #[graphql(skip)]
-    #[serde(skip)]
     pub tenant: Uuid,
+}
+
+impl Department {
+    fn new(tenant: Uuid, row: DepartmentRow) -> Self {
+        let DepartmentRow { id, name, parent_id, members, heads, box_managers } = row;
+        Self { id, name, parent_id, members, heads, box_managers, tenant }
+    }
 }
 
 async fn users(ctx: &Context<'_>, tenant: Uuid, ids: &[Uuid]) -> ApiResult<Vec<User>> {
@@ -66,24 +67,34 @@ impl Department {
 }
 
 /// A position (직급); rank 1 is the highest.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct Position {
     pub id: Uuid,
     pub name: String,
     pub rank: u32,
 }
 
+impl From<PositionRow> for Position {
+    fn from(PositionRow { id, name, rank }: PositionRow) -> Self {
+        Self { id, name, rank }
+    }
+}
+
 /// Where a user sits in the organisation.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
 pub struct Member {
     pub user_id: Uuid,
     pub department_id: Uuid,
     pub position_id: Option<Uuid>,
     #[graphql(skip)]
-    #[serde(skip)]
     pub tenant: Uuid,
+}
+
+impl Member {
+    fn new(tenant: Uuid, MemberRow { user_id, department_id, position_id }: MemberRow) -> Self {
+        Self { user_id, department_id, position_id, tenant }
+    }
 }
 
 #[ComplexObject]
@@ -94,37 +105,24 @@ impl Member {
 
     async fn position(&self, ctx: &Context<'_>) -> Result<Option<Position>> {
         let Some(position) = self.position_id else { return Ok(None) };
-        let row = services(ctx).read_models().get(ORG_POSITIONS, &format!("{}/{position}", self.tenant)).await?;
-        Ok(row.map(|r| serde_json::from_value(r).map_err(ApiError::internal)).transpose()?)
+        let row = chart::position(services(ctx).read_models(), self.tenant, position).await.map_err(ApiError::from)?;
+        Ok(row.map(Position::from))
     }
 }
 
-async fn rows<T: serde::de::DeserializeOwned>(ctx: &Context<'_>, table: &str, tenant: Uuid) -> ApiResult<Vec<T>> {
-    let rows = services(ctx).read_models().scan(table, &format!("{tenant}/"), None, MAX_ROWS).await?;
-    rows.into_iter().map(|(_, v)| serde_json::from_value(v).map_err(ApiError::internal)).collect()
-}
-
 async fn department(ctx: &Context<'_>, tenant: Uuid, id: Uuid) -> ApiResult<Department> {
-    let row = services(ctx).read_models().get(ORG_DEPARTMENTS, &format!("{tenant}/{id}")).await?;
-    let mut department: Department =
-        serde_json::from_value(row.ok_or_else(|| ApiError::not_found(format!("department {id}")))?)
-            .map_err(ApiError::internal)?;
-    department.tenant = tenant;
-    Ok(department)
+    let row = chart::department(services(ctx).read_models(), tenant, id).await?;
+    Ok(Department::new(tenant, row.ok_or_else(|| ApiError::not_found(format!("department {id}")))?))
 }
 
 async fn position(ctx: &Context<'_>, tenant: Uuid, id: Uuid) -> ApiResult<Position> {
-    let row = services(ctx).read_models().get(ORG_POSITIONS, &format!("{tenant}/{id}")).await?;
-    serde_json::from_value(row.ok_or_else(|| ApiError::not_found(format!("position {id}")))?)
-        .map_err(ApiError::internal)
+    let row = chart::position(services(ctx).read_models(), tenant, id).await?;
+    Ok(row.ok_or_else(|| ApiError::not_found(format!("position {id}")))?.into())
 }
 
 async fn member(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<Option<Member>> {
-    let row = services(ctx).read_models().get(ORG_MEMBERS, &format!("{tenant}/{user}")).await?;
-    let Some(row) = row else { return Ok(None) };
-    let mut member: Member = serde_json::from_value(row).map_err(ApiError::internal)?;
-    member.tenant = tenant;
-    Ok(Some(member))
+    let row = chart::member(services(ctx).read_models(), tenant, user).await?;
+    Ok(row.map(|row| Member::new(tenant, row)))
 }
 
 #[derive(Default)]
@@ -135,8 +133,9 @@ impl OrganisationQuery {
     /// Every department of the company; `parentId` builds the tree.
     async fn departments(&self, ctx: &Context<'_>) -> Result<Vec<Department>> {
         let caller = caller(ctx).await?;
-        let mut departments: Vec<Department> = rows(ctx, ORG_DEPARTMENTS, caller.tenant).await?;
-        departments.iter_mut().for_each(|d| d.tenant = caller.tenant);
+        let rows = chart::departments(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let mut departments: Vec<Department> =
+            rows.into_iter().map(|row| Department::new(caller.tenant, row)).collect();
         departments.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(departments)
     }
@@ -144,7 +143,8 @@ impl OrganisationQuery {
     /// The positions, highest rank first.
     async fn positions(&self, ctx: &Context<'_>) -> Result<Vec<Position>> {
         let caller = caller(ctx).await?;
-        let mut positions: Vec<Position> = rows(ctx, ORG_POSITIONS, caller.tenant).await?;
+        let rows = chart::positions(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let mut positions: Vec<Position> = rows.into_iter().map(Position::from).collect();
         positions.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.name.cmp(&b.name)));
         Ok(positions)
     }

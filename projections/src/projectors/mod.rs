@@ -1,19 +1,22 @@
 //! The projectors of the read models the API serves.
 
-mod approval;
+pub mod approval;
 pub mod audit;
-mod hr;
+pub mod hr;
 pub mod mailboxes;
-mod organisation;
+pub mod organisation;
 pub mod tenants;
 pub mod users;
 
 pub use approval::{
-    ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS,
-    APPROVAL_HISTORY, APPROVAL_SETTINGS, ApprovalProjector, box_key, box_name, document_key, owner_name,
+    APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_FORMS, APPROVAL_HISTORY,
+    APPROVAL_SETTINGS, AbsenceRow, ApprovalProjector, BoxCountRow, BoxItemRow, DocumentList, DocumentRow,
+    HistoryAction, HistoryRow,
 };
-pub use hr::{HR_CARDS, HrProjector, LEAVE_ENTRIES, LEAVE_LEDGERS};
-pub use organisation::{ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS, OrganisationProjector};
+pub use hr::{CardRow, EntryKind, EntryRow, HR_CARDS, HrProjector, LEAVE_ENTRIES, LEAVE_LEDGERS, LedgerRow};
+pub use organisation::{
+    DepartmentRow, MemberRow, ORG_DEPARTMENTS, ORG_MEMBERS, ORG_POSITIONS, OrganisationProjector, PositionRow,
+};
 
 use domain::tenant::TenantEvent;
 use store::RecordedEvent;

@@ -12,13 +12,10 @@ use std::collections::BTreeSet;
 use async_graphql::Context;
 use async_graphql::connection::{Connection, Edge};
 use domain::DomainError;
-use domain::approval::{Access, Document, DocumentAction, DocumentCommand};
+use domain::approval::{Access, DocBox, Document, DocumentAction, DocumentCommand, Owner};
 use domain::values::Role;
-use projections::projectors::{
-    APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, APPROVAL_BOX_ITEMS, APPROVAL_DOCUMENTS, APPROVAL_HISTORY, ORG_DEPARTMENTS,
-    ORG_MEMBERS, box_key, box_name, document_key, owner_name,
-};
-use serde_json::Value;
+use projections::projectors::approval::{self as read, APPROVAL_BOX_ITEMS, DocumentList, DocumentRow};
+use projections::projectors::organisation as chart;
 use uuid::Uuid;
 
 pub use mutation::ApprovalMutation;
@@ -30,36 +27,21 @@ use super::{Caller, caller_context, services};
 use crate::app::Services;
 use crate::errors::{ApiError, ApiResult};
 
-/// The most history entries or departments one read takes.
-const MAX_ROWS: usize = 10_000;
-
 /// A document's state and who may read it, from the read model.
 async fn stored(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<(Document, Access)>> {
-    let Some(row) = services.read_models().get(APPROVAL_DOCUMENTS, &document_key(tenant, id)).await? else {
-        return Ok(None);
-    };
-    let document = serde_json::from_value(row["document"].clone()).map_err(ApiError::internal)?;
-    let access = serde_json::from_value(row["access"].clone()).map_err(ApiError::internal)?;
-    Ok(Some((document, access)))
+    let row = read::document(services.read_models(), tenant, id).await?;
+    Ok(row.map(|DocumentRow { document, access, .. }| (document, access)))
 }
 
 /// The department the user is a member of.
 async fn department_of(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<Option<Uuid>> {
-    let row = services.read_models().get(ORG_MEMBERS, &format!("{tenant}/{user}")).await?;
-    Ok(row.and_then(|r| serde_json::from_value(r["departmentId"].clone()).ok()))
+    Ok(chart::member(services.read_models(), tenant, user).await?.map(|m| m.department_id))
 }
 
 /// The departments the user heads or manages the box of.
 async fn handled_by(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<BTreeSet<Uuid>> {
-    let rows = services.read_models().scan(ORG_DEPARTMENTS, &format!("{tenant}/"), None, MAX_ROWS).await?;
-    let mut handled = BTreeSet::new();
-    for (_, row) in rows {
-        let lists = [&row["heads"], &row["boxManagers"]];
-        if lists.iter().any(|l| l.as_array().is_some_and(|a| a.contains(&Value::String(user.to_string())))) {
-            handled.extend(serde_json::from_value::<Uuid>(row["id"].clone()).ok());
-        }
-    }
-    Ok(handled)
+    let departments = chart::departments(services.read_models(), tenant).await?;
+    Ok(departments.into_iter().filter(|d| d.is_handled_by(user)).map(|d| d.id).collect())
 }
 
 /// Whether the caller may read a document with `access`.
@@ -104,7 +86,7 @@ pub(crate) async fn may_open(services: &Services, caller: &Caller, id: Uuid) -> 
 async fn delegate_now(services: &Services, caller: &Caller, document: &Document) -> ApiResult<bool> {
     let Some(slot) = document.line.current_approver() else { return Ok(false) };
     let approver = document.line.approvers[slot].user;
-    let absences = services.commands.load::<domain::approval::Absences>(approver).await?.state;
+    let absences = read::absences_of(services.read_models(), caller.tenant, approver).await?;
     Ok(absences.delegate_may_act(caller.user.id, services.clock.now()))
 }
 
@@ -112,21 +94,13 @@ async fn delegate_now(services: &Services, caller: &Caller, document: &Document)
 /// with the caller as their delegate (대결, rule A4), with the approver.
 async fn delegated(services: &Services, caller: &Caller) -> ApiResult<Vec<(Uuid, ApprovalDocument)>> {
     let now = services.clock.now();
-    let rows = services.read_models().scan(APPROVAL_ABSENCES, &format!("{}/", caller.tenant), None, MAX_ROWS).await?;
-    let mut absent = BTreeSet::new();
-    for (key, row) in rows {
-        let absence: domain::approval::Absence = serde_json::from_value(row).map_err(ApiError::internal)?;
-        let user = key.split('/').nth(1).and_then(|u| u.parse::<Uuid>().ok());
-        if let Some(user) = user.filter(|_| absence.lets(caller.user.id, now)) {
-            absent.insert(user);
-        }
-    }
+    let absences = read::absences(services.read_models(), caller.tenant).await?;
+    let absent: BTreeSet<Uuid> =
+        absences.into_iter().filter(|(_, row)| row.absence.lets(caller.user.id, now)).map(|(user, _)| user).collect();
     let mut out = Vec::new();
     for approver in absent {
-        let owner = owner_name(domain::approval::Owner::User(approver));
-        let prefix = format!("{}/", box_key(caller.tenant, &owner, box_name(domain::approval::DocBox::Pending)));
-        for (_, item) in services.read_models().scan(APPROVAL_BOX_ITEMS, &prefix, None, MAX_ROWS).await? {
-            let id: Uuid = serde_json::from_value(item["documentId"].clone()).map_err(ApiError::internal)?;
+        let pending = DocumentList::Box(Owner::User(approver), DocBox::Pending);
+        for id in read::list_documents(services.read_models(), caller.tenant, pending).await? {
             let Some((document, _)) = stored(services, caller.tenant, id).await? else { continue };
             let turn = document.line.current_approver().map(|slot| document.line.approvers[slot].user);
             if turn == Some(approver) {
@@ -139,36 +113,20 @@ async fn delegated(services: &Services, caller: &Caller) -> ApiResult<Vec<(Uuid,
 
 /// A document's history, oldest first.
 pub(crate) async fn history(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Vec<HistoryEntry>> {
-    let prefix = format!("{}/", document_key(tenant, id));
-    let rows = services.read_models().scan(APPROVAL_HISTORY, &prefix, None, MAX_ROWS).await?;
-    rows.into_iter()
-        .map(|(_, row)| {
-            let mut entry: HistoryEntry = serde_json::from_value(row).map_err(ApiError::internal)?;
-            entry.tenant = tenant;
-            Ok(entry)
-        })
-        .collect()
+    let rows = read::history(services.read_models(), tenant, id).await?;
+    Ok(rows.into_iter().map(|row| HistoryEntry::new(tenant, row)).collect())
 }
 
-/// One page of a box: `owner/box` under the tenant.
-async fn box_page(
+/// One page of a list of documents.
+async fn list_page(
     services: &Services,
     tenant: Uuid,
-    box_key: &str,
+    list: DocumentList,
     request: &PageRequest,
 ) -> ApiResult<Page<ApprovalDocument>> {
-    let count = services.read_models().get(APPROVAL_BOX_COUNTS, box_key).await?;
-    let total = count.and_then(|c| c["count"].as_u64()).unwrap_or(0) as usize;
-    let prefix = format!("{box_key}/");
-    let ids = counted_page(
-        services,
-        projections::Table::<serde_json::Value>::new(APPROVAL_BOX_ITEMS),
-        &prefix,
-        request,
-        total,
-        |row| serde_json::from_value::<Uuid>(row["documentId"].clone()).map_err(ApiError::internal),
-    )
-    .await?;
+    let total = read::list_count(services.read_models(), tenant, list).await?;
+    let prefix = list.items_prefix(tenant);
+    let ids = counted_page(services, APPROVAL_BOX_ITEMS, &prefix, request, total, |item| Ok(item.document_id)).await?;
     let mut page = Connection::with_additional_fields(
         ids.has_previous_page,
         ids.has_next_page,

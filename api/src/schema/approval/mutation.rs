@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use async_graphql::{Context, Object, Result};
 use chrono::{DateTime, Utc};
+use domain::DomainError;
 use domain::approval::{
     Absence, AbsenceAction, AbsenceCommand, Absences, ApprovalSettings as Settings, ApprovalSetup, ApprovalSetupAction,
     ApprovalSetupCommand, BackupAction, BackupCommand, Backups, Document, DocumentAction, DocumentCommand, Draft,
@@ -12,7 +13,8 @@ use domain::approval::{
 };
 use domain::hr::{LeaveAction, LeaveCommand, LeaveLedger};
 use domain::values::Role;
-use projections::projectors::ORG_DEPARTMENTS;
+use projections::projectors::approval as read;
+use projections::projectors::organisation as chart;
 use uuid::Uuid;
 
 use super::types::{
@@ -40,12 +42,11 @@ async fn setup(
     caller: &Caller,
     command_id: Option<Uuid>,
     action: ApprovalSetupAction,
-) -> ApiResult<ApprovalSetup> {
-    let services = services(ctx);
+) -> ApiResult<()> {
     let context = caller_context(ctx, caller, command_id);
     let command = ApprovalSetupCommand { by_admin: caller.has(Role::Admin), action };
-    services.execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
-    Ok(services.commands.load_latest::<ApprovalSetup>(caller.tenant).await?)
+    services(ctx).execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
+    Ok(())
 }
 
 async fn form(
@@ -63,8 +64,10 @@ async fn form(
     } else {
         ApprovalSetupAction::EditForm { form_id: id, spec, known_users }
     };
-    let state = setup(ctx, caller, command_id, action).await?;
-    Ok(state.form(id)?.into())
+    setup(ctx, caller, command_id, action).await?;
+    let form = read::form(services(ctx).read_models(), caller.tenant, id).await?;
+    let form = form.ok_or_else(|| DomainError::NotFound(format!("form {id}")))?;
+    Ok(ApprovalForm::from(&form))
 }
 
 /// The draft the input describes, with every user and department of its
@@ -79,8 +82,7 @@ async fn draft(services: &Services, caller: &Caller, input: DocumentInput) -> Ap
         return Err(invalid("line", format!("no user {unknown} in this company")));
     }
     for department in line.departments() {
-        let key = format!("{}/{department}", caller.tenant);
-        if services.read_models().get(ORG_DEPARTMENTS, &key).await?.is_none() {
+        if chart::department(services.read_models(), caller.tenant, department).await?.is_none() {
             return Err(invalid("line.receivers", format!("no department {department} in this company")));
         }
     }
@@ -200,7 +202,8 @@ impl ApprovalMutation {
     ) -> Result<ApprovalSettings> {
         let caller = caller(ctx).await?;
         let action = ApprovalSetupAction::ChangeSettings { settings: input.into() };
-        Ok(setup(ctx, &caller, command_id, action).await?.settings.into())
+        setup(ctx, &caller, command_id, action).await?;
+        Ok(read::settings(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?.into())
     }
 
     /// Saves a draft: a new one without `id`, or replaces the draft `id`.
@@ -412,15 +415,11 @@ impl ApprovalMutation {
         let absence_id = new_id(command_id);
         let absence = Absence { from, to, reason, delegate: delegate_id };
         absence_command(ctx, &caller, command_id, AbsenceAction::Register { absence_id, absence }).await?;
-        let state = services(ctx).commands.load_latest::<Absences>(caller.user.id).await.map_err(ApiError::from)?;
-        let absence = state.absences.get(&absence_id).ok_or_else(|| ApiError::internal("the absence is not there"))?;
-        Ok(AbsenceView {
-            id: absence_id,
-            from: absence.from,
-            to: absence.to,
-            reason: absence.reason.clone(),
-            delegate: absence.delegate,
-        })
+        let row = read::absence(services(ctx).read_models(), caller.tenant, caller.user.id, absence_id)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::internal("the absence is not there"))?;
+        Ok(AbsenceView::new(row.id, &row.absence))
     }
 
     async fn withdraw_absence(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {

@@ -1,16 +1,16 @@
 //! What e-approval reads: forms, settings, absences, documents and boxes.
 
 use async_graphql::{Context, Object, Result};
-use domain::approval::{ApprovalSetup, Backups, DocBox, Owner};
+use domain::approval::{Backups, DocBox, Owner};
 use domain::values::Role;
-use projections::projectors::{ALL_DOCUMENTS, APPROVAL_ABSENCES, APPROVAL_BOX_COUNTS, box_key, box_name, owner_name};
+use projections::projectors::approval::{self as read, DocumentList};
 use uuid::Uuid;
 
 use super::types::{
     AbsenceView, ApprovalDocument, ApprovalForm, ApprovalSettings, DelegatedDocument, DocumentBackup, DocumentBox,
     DocumentBoxCount,
 };
-use super::{box_page, delegated, department_of, handled_by, readable};
+use super::{delegated, department_of, handled_by, list_page, readable};
 use crate::errors::ApiError;
 use crate::schema::pagination::{Page, PageRequest};
 use crate::schema::{caller, services};
@@ -36,16 +36,15 @@ impl ApprovalQuery {
     /// The forms in use, by name (rule A9).
     async fn approval_forms(&self, ctx: &Context<'_>) -> Result<Vec<ApprovalForm>> {
         let caller = caller(ctx).await?;
-        let setup = services(ctx).commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
-        let mut forms: Vec<ApprovalForm> = setup.forms.values().map(Into::into).collect();
+        let forms = read::forms(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let mut forms: Vec<ApprovalForm> = forms.iter().map(Into::into).collect();
         forms.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(forms)
     }
 
     async fn approval_settings(&self, ctx: &Context<'_>) -> Result<ApprovalSettings> {
         let caller = caller(ctx).await?;
-        let setup = services(ctx).commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?;
-        Ok(setup.settings.into())
+        Ok(read::settings(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?.into())
     }
 
     /// A document the caller has a part in (or any, for a document admin).
@@ -93,20 +92,20 @@ impl ApprovalQuery {
             }
             _ => Owner::User(caller.user.id),
         };
-        let key = box_key(caller.tenant, &owner_name(owner), box_name(kind));
         let request = PageRequest::new(first, after, last, before);
-        Ok(box_page(services, caller.tenant, &key, &request).await?)
+        Ok(list_page(services, caller.tenant, DocumentList::Box(owner, kind), &request).await?)
     }
 
     /// How many documents each of the caller's boxes holds.
     async fn document_box_counts(&self, ctx: &Context<'_>) -> Result<Vec<DocumentBoxCount>> {
         let caller = caller(ctx).await?;
-        let owner = owner_name(Owner::User(caller.user.id));
+        let owner = Owner::User(caller.user.id);
         let mut counts = Vec::with_capacity(USER_BOXES.len());
         for kind in USER_BOXES {
-            let key = box_key(caller.tenant, &owner, box_name(kind.into()));
-            let row = services(ctx).read_models().get(APPROVAL_BOX_COUNTS, &key).await?;
-            counts.push(DocumentBoxCount { kind, count: row.and_then(|r| r["count"].as_i64()).unwrap_or(0) });
+            let list = DocumentList::Box(owner, kind.into());
+            let count =
+                read::list_count(services(ctx).read_models(), caller.tenant, list).await.map_err(ApiError::from)?;
+            counts.push(DocumentBoxCount { kind, count: count as i64 });
         }
         Ok(counts)
     }
@@ -125,9 +124,8 @@ impl ApprovalQuery {
         if !caller.has(Role::DocumentAdmin) {
             return Err(ApiError::forbidden("only a document admin sees every document").into());
         }
-        let key = box_key(caller.tenant, ALL_DOCUMENTS, "submitted");
         let request = PageRequest::new(first, after, last, before);
-        Ok(box_page(services(ctx), caller.tenant, &key, &request).await?)
+        Ok(list_page(services(ctx), caller.tenant, DocumentList::Submitted, &request).await?)
     }
 
     /// The company's backups, newest first (admins only; rule A10).
@@ -152,12 +150,9 @@ impl ApprovalQuery {
     /// The caller's registered absences (rule A4).
     async fn my_absences(&self, ctx: &Context<'_>) -> Result<Vec<AbsenceView>> {
         let caller = caller(ctx).await?;
-        let prefix = format!("{}/{}/", caller.tenant, caller.user.id);
-        let rows = services(ctx).read_models().scan(APPROVAL_ABSENCES, &prefix, None, super::MAX_ROWS).await?;
-        let absences: Vec<AbsenceView> = rows
-            .into_iter()
-            .map(|(_, row)| serde_json::from_value(row).map_err(ApiError::internal))
-            .collect::<Result<_, _>>()?;
-        Ok(absences)
+        let absences = read::absences_of(services(ctx).read_models(), caller.tenant, caller.user.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(absences.absences.iter().map(|(id, absence)| AbsenceView::new(*id, absence)).collect())
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use async_graphql::{ComplexObject, Context, Enum, InputObject, Json, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use domain::approval::{self as approval, AgreerState, ApproverSlot, FieldKind, Receiver, Review, SlotState, Status};
-use serde::Deserialize;
+use projections::projectors::approval::HistoryRow;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -457,8 +457,7 @@ fn line_view(tenant: Uuid, line: &approval::Line) -> ApprovalLine {
 }
 
 /// One action of a document's history.
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 #[graphql(complex)]
 pub struct HistoryEntry {
     /// SUBMITTED, RESUBMITTED, APPROVED, APPROVED_FINAL, APPROVED_AHEAD,
@@ -474,8 +473,21 @@ pub struct HistoryEntry {
     /// The version of the document the action was on.
     pub version: u32,
     #[graphql(skip)]
-    #[serde(skip)]
     pub tenant: Uuid,
+}
+
+impl HistoryEntry {
+    pub fn new(tenant: Uuid, row: HistoryRow) -> Self {
+        Self {
+            action: row.action.name().to_owned(),
+            by: row.by,
+            on_behalf_of: row.on_behalf_of,
+            comment: row.comment,
+            at: row.at,
+            version: row.version,
+            tenant,
+        }
+    }
 }
 
 #[ComplexObject]
@@ -556,8 +568,7 @@ impl DelegatedDocument {
 }
 
 /// A registered absence (rule A4).
-#[derive(SimpleObject, Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Debug, Clone)]
 pub struct AbsenceView {
     pub id: Uuid,
     pub from: DateTime<Utc>,
@@ -565,6 +576,12 @@ pub struct AbsenceView {
     pub reason: String,
     #[graphql(name = "delegateId")]
     pub delegate: Uuid,
+}
+
+impl AbsenceView {
+    pub fn new(id: Uuid, absence: &approval::Absence) -> Self {
+        Self { id, from: absence.from, to: absence.to, reason: absence.reason.clone(), delegate: absence.delegate }
+    }
 }
 
 /// A backup of documents (rule A10).

@@ -10,12 +10,14 @@ use domain::hr::{
     Personnel, PrintedFacts, ResidentNumber,
 };
 use domain::values::Role;
-use projections::projectors::{ORG_DEPARTMENTS, ORG_POSITIONS, tenants};
+use projections::projectors::organisation as chart;
+use projections::projectors::tenants;
 use uuid::Uuid;
 
-use super::{Caller, caller, caller_context, services};
 use crate::app::{Services, new_id};
 use crate::errors::{ApiError, ApiResult};
+use crate::schema::mail::Company;
+use crate::schema::{Caller, caller, caller_context, services};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "CertificateKind", remote = "domain::hr::CertificateKind")]
@@ -108,28 +110,30 @@ impl Certificate {
     }
 }
 
-async fn name_of(services: &Services, table: &str, tenant: Uuid, id: Option<Uuid>) -> ApiResult<Option<String>> {
-    let Some(id) = id else { return Ok(None) };
-    let row = services.read_models().get(table, &format!("{tenant}/{id}")).await?;
-    Ok(row.and_then(|r| r["name"].as_str().map(str::to_owned)))
-}
-
 /// What the certificate of `employee` states today.
 async fn facts(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult<PrintedFacts> {
     let personnel = services.commands.load_latest::<Personnel>(tenant).await?;
     let card = personnel.card(employee)?;
     let company = tenants::tenant(services.read_models(), tenant).await?;
     let company = company.map(|c| c.company_name.as_str().to_owned()).unwrap_or_default();
-    let tz = super::mail::Company::load(services, tenant).await?.time_zone.tz();
+    let tz = Company::load(services, tenant).await?.time_zone.tz();
     let retired = card.history.iter().rev().find(|h| h.status == EmploymentStatus::Retired);
     let d = &card.details;
+    let department = match d.department {
+        Some(id) => chart::department(services.read_models(), tenant, id).await?.map(|row| row.name),
+        None => None,
+    };
+    let position = match d.position {
+        Some(id) => chart::position(services.read_models(), tenant, id).await?.map(|row| row.name),
+        None => None,
+    };
     Ok(PrintedFacts {
         company,
         name: d.name.clone(),
         employee_no: d.employee_no.clone(),
         birth_date: d.birth_date.map(|b| b.to_string()),
-        department: name_of(services, ORG_DEPARTMENTS, tenant, d.department).await?,
-        position: name_of(services, ORG_POSITIONS, tenant, d.position).await?,
+        department,
+        position,
         employed_from: d.hire_date.map(|h| h.to_string()),
         employed_to: retired.filter(|_| card.status == EmploymentStatus::Retired).map(|r| r.on.to_string()),
         duties: d.duties.clone(),

@@ -1,0 +1,80 @@
+//! HR over GraphQL (rules H1–H7): HR managers keep the cards, adjust leave
+//! and issue certificates; everyone reads their own card and leave and
+//! requests certificates.
+
+mod certificates;
+mod leave_csv;
+mod mutation;
+mod query;
+pub mod types;
+
+use std::collections::BTreeMap;
+
+use domain::approval::ApprovalSetup;
+use domain::values::Role;
+use projections::projectors::hr as read;
+use uuid::Uuid;
+
+pub use certificates::{CertificateMutation, CertificateQuery};
+pub use leave_csv::leave_csv_template;
+pub use mutation::HrMutation;
+pub use query::HrQuery;
+use types::{HrCard, LeaveBalance};
+
+use super::Caller;
+use crate::app::Services;
+use crate::errors::{ApiError, ApiResult};
+
+fn require_hr(caller: &Caller) -> ApiResult<()> {
+    if caller.has(Role::HrManager) { Ok(()) } else { Err(ApiError::forbidden("only an HR manager may do this")) }
+}
+
+fn no_ledger(employee: Uuid) -> ApiError {
+    ApiError::not_found(format!(
+        "no leave ledger for {employee}: leave applies to people with a mail account and a hire date"
+    ))
+}
+
+async fn card(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<HrCard>> {
+    Ok(read::card(services.read_models(), tenant, id).await?.map(HrCard::from))
+}
+
+async fn balance(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult<LeaveBalance> {
+    let row = read::ledger(services.read_models(), tenant, employee).await?;
+    let row = row.filter(|r| r.hire_date.is_some()).ok_or_else(|| no_ledger(employee))?;
+    Ok(LeaveBalance::from(&row))
+}
+
+/// A balance and what requests in progress have reserved of it, in quarter
+/// days.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    balance: i64,
+    reserved: i64,
+}
+
+/// The employees with a leave ledger, with their balances.
+async fn ledgers(services: &Services, tenant: Uuid) -> ApiResult<BTreeMap<Uuid, Held>> {
+    let rows = read::ledgers(services.read_models(), tenant).await?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.hire_date.is_some())
+        .map(|r| (r.employee_id, Held { balance: r.balance, reserved: r.reserved }))
+        .collect())
+}
+
+/// Whether the company allows negative leave balances (its approval
+/// settings).
+async fn negative_allowed(services: &Services, tenant: Uuid) -> ApiResult<bool> {
+    Ok(services.commands.load_latest::<ApprovalSetup>(tenant).await?.settings.negative_leave_allowed)
+}
+
+/// May the caller read `employee`'s HR data: their own, or any as an HR
+/// manager.
+fn may_read(caller: &Caller, employee: Uuid) -> ApiResult<()> {
+    if caller.user.id == employee || caller.has(Role::HrManager) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only an HR manager reads someone else's HR data"))
+    }
+}
