@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use blobs::BlobStore;
+use blobs::{Blobs, FileBlobs};
 use chrono::Utc;
 use commands::{Clock, CommandContext, Commands, ManualClock, Outcome, Processes, Scheduler, SystemClock};
 use domain::Aggregate;
@@ -38,8 +38,8 @@ pub struct Services {
     /// Fires time-driven commands on the system's clock; capabilities
     /// register a handler per kind of timer.
     pub scheduler: Scheduler,
-    /// Attachments, outside the log.
-    pub blobs: BlobStore,
+    /// Files outside the log (attachments, backup archives).
+    pub blobs: Arc<dyn Blobs>,
     /// The outbox, the process managers and the backup worker, in one
     /// process at a time.
     _workers: Background,
@@ -97,7 +97,8 @@ impl Services {
             commands::leave_settle_handler(commands.clone()),
         ]);
         let scheduler = Scheduler::start(commands.clone(), handlers).await.context("starting the scheduler")?;
-        let blobs = BlobStore::open(settings.data_dir.join("blobs")).context("opening the blob store")?;
+        let blobs: Arc<dyn Blobs> =
+            Arc::new(FileBlobs::open(settings.data_dir.join("blobs")).await.context("opening the blob store")?);
         let relay = settings
             .smtp_relay
             .as_deref()
@@ -334,7 +335,7 @@ const WORKERS_RETRY: Duration = Duration::from_secs(5);
 async fn run_workers(
     read_models: Arc<dyn ReadModelStore>,
     commands: Arc<Commands>,
-    blobs: BlobStore,
+    blobs: Arc<dyn Blobs>,
     relay: Option<Relay>,
 ) {
     loop {
@@ -342,11 +343,9 @@ async fn run_workers(
             Ok(Some(claim)) => match Outbox::start(commands.clone(), blobs.clone(), relay.clone()).await {
                 Ok(outbox) => {
                     let processes = Processes::start(commands.clone());
-                    let backups = Background(tokio::spawn(crate::backups::run(
-                        commands.clone(),
-                        read_models.clone(),
-                        blobs.clone(),
-                    )));
+                    let (backups, _backups_handled) =
+                        crate::backups::start(commands.clone(), read_models.clone(), blobs.clone());
+                    let backups = Background(backups);
                     // Held for the life of the process.
                     std::future::pending::<()>().await;
                     drop((claim, outbox, processes, backups));
