@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use blobs::BlobStore;
+use blobs::{Blobs, FileBlobs};
 use chrono::Utc;
 use commands::{Clock, CommandContext, Commands, ManualClock, Origin, Outcome, Reactions, SystemClock};
 use domain::Aggregate;
@@ -38,8 +38,8 @@ pub struct Services {
     pub commands: Arc<Commands>,
     /// Every capability's reactions to recorded events.
     pub reactions: Arc<Reactions>,
-    /// Attachments, outside the log.
-    pub blobs: BlobStore,
+    /// Files outside the log (attachments, backup archives).
+    pub blobs: Arc<dyn Blobs>,
     /// The process managers, the scheduler and the capabilities' workers,
     /// in one process at a time.
     pub workers: Workers,
@@ -102,7 +102,8 @@ impl Services {
             ))
         };
         let (requests_reactions, workers_reactions) = (reactions(), reactions());
-        let blobs = BlobStore::open(settings.data_dir.join("blobs")).context("opening the blob store")?;
+        let blobs: Arc<dyn Blobs> =
+            Arc::new(FileBlobs::open(settings.data_dir.join("blobs")).await.context("opening the blob store")?);
         let relay = settings
             .smtp_relay
             .as_deref()

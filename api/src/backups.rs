@@ -1,16 +1,17 @@
 //! The backup worker (rule A10): for each requested backup, every document
 //! submitted in the range (days in the company's time zone) is printed as
 //! an HTML page with its line and history, and the pages are packed in one
-//! zip archive with an index, stored as a blob. It runs with the other
-//! workers, in one process at a time; a backup already finished is not made
-//! again.
+//! zip archive with an index, written to the blob store as it is made. It
+//! follows the log, runs with the other workers, in one process at a time;
+//! a backup already finished is not made again.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::sync::Arc;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use blobs::BlobStore;
+use actix_web::web::Bytes;
+use blobs::Blobs;
 use commands::{CommandContext, Commands};
 use domain::approval::{
     AgreerState, BackupAction, BackupCommand, BackupEvent, BackupState, Backups, Document, Receiver, Status,
@@ -22,46 +23,83 @@ use projections::ReadModelStore;
 use projections::projectors::approval::{self as read, DocumentRow};
 use projections::projectors::users;
 use serde_json::Value;
-use store::RecordedEvent;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// The largest archive.
 const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
+/// How long a backup waits for the documents' read model to reach its
+/// request before it is recorded as failed.
+const READ_MODEL_DEADLINE: Duration = Duration::from_secs(120);
+/// Parts of an archive on their way to the blob store at a time.
+const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// Starts following the log and making each requested backup; gives the
-/// position of the last event handled, and the task.
+/// What the worker takes from the log, in order.
+enum Step {
+    /// A backup was requested by the event at `position`.
+    Requested { tenant: Uuid, backup_id: Uuid, position: u64 },
+    /// Everything up to this position has been read.
+    Reached(u64),
+}
+
+/// Starts the worker: it follows the log from its start and makes each
+/// requested backup still being prepared. Returns its task and the
+/// position of the log it has handled.
 pub(crate) fn start(
     commands: Arc<Commands>,
     read_models: Arc<dyn ReadModelStore>,
-    blobs: BlobStore,
-) -> (tokio::sync::watch::Receiver<u64>, tokio::task::JoinHandle<()>) {
-    let (handled, receiver) = tokio::sync::watch::channel(0);
-    (receiver, tokio::spawn(run(commands, read_models, blobs, handled)))
+    blobs: Arc<dyn Blobs>,
+) -> (JoinHandle<()>, watch::Receiver<u64>) {
+    let (handled, position) = watch::channel(0);
+    let (steps, mut next) = mpsc::unbounded_channel();
+    let follow = store::follow(commands.store().clone(), 0, move |batch| {
+        for event in batch {
+            if event.category() == Backups::CATEGORY
+                && let (Some(tenant), Ok(BackupEvent::Requested { backup_id, .. })) =
+                    (event.metadata.tenant, event.decode::<BackupEvent>())
+            {
+                let _ = steps.send(Step::Requested { tenant, backup_id, position: event.position });
+            }
+        }
+        if let Some(last) = batch.last() {
+            let _ = steps.send(Step::Reached(last.position));
+        }
+    });
+    let work = async move {
+        while let Some(step) = next.recv().await {
+            match step {
+                Step::Requested { tenant, backup_id, position } => {
+                    make(&commands, read_models.as_ref(), blobs.as_ref(), tenant, backup_id, position).await;
+                }
+                Step::Reached(position) => {
+                    handled.send_replace(position);
+                }
+            }
+        }
+    };
+    // One task for both, so that stopping the worker stops its reading too.
+    let task = tokio::spawn(async move {
+        tokio::join!(follow, work);
+    });
+    (task, position)
 }
 
-/// Follows the log and makes each requested backup.
-async fn run(
-    commands: Arc<Commands>,
-    read_models: Arc<dyn ReadModelStore>,
-    blobs: BlobStore,
-    handled: tokio::sync::watch::Sender<u64>,
-) {
-    let mut after = 0;
+/// Waits, with growing pauses and up to [`READ_MODEL_DEADLINE`], until the
+/// approval read model has applied `position`; returns whether it has.
+async fn documents_reached(read_models: &dyn ReadModelStore, position: u64) -> bool {
+    let deadline = Instant::now() + READ_MODEL_DEADLINE;
+    let mut pause = Duration::from_millis(5);
     loop {
-        let mut subscription = commands.store().clone().subscribe_all(after);
-        while let Some(Ok(batch)) = subscription.next_batch().await {
-            for event in &batch {
-                if event.category() == Backups::CATEGORY
-                    && let (Some(tenant), Ok(BackupEvent::Requested { backup_id, .. })) =
-                        (event.metadata.tenant, event.decode::<BackupEvent>())
-                {
-                    make(&commands, read_models.as_ref(), &blobs, tenant, backup_id, event).await;
-                }
-                after = event.position;
-            }
-            handled.send_replace(after);
+        if read_models.checkpoint("approval.v1").await.is_ok_and(|at| at >= position) {
+            return true;
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        if Instant::now() + pause > deadline {
+            return false;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -69,31 +107,130 @@ async fn run(
 async fn make(
     commands: &Arc<Commands>,
     read_models: &dyn ReadModelStore,
-    blobs: &BlobStore,
+    blobs: &dyn Blobs,
     tenant: Uuid,
     backup_id: Uuid,
-    cause: &RecordedEvent,
+    requested_at: u64,
 ) {
     let Ok(backups) = commands.load::<Backups>(tenant).await else { return };
     let Some(backup) = backups.state.backups.get(&backup_id) else { return };
     if backup.state != BackupState::Preparing {
         return;
     }
-    // The documents up to the request are in the read model.
-    while read_models.checkpoint("approval.v1").await.unwrap_or(0) < cause.position {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let action = match archive(commands, read_models, tenant, backup.from, backup.to).await {
-        Ok((bytes, documents)) => match blobs.put(tenant, &mut bytes.as_slice(), MAX_ARCHIVE) {
-            Ok(stored) => BackupAction::Complete { backup_id, sha256: stored.sha256, size: stored.size, documents },
-            Err(e) => BackupAction::Fail { backup_id, reason: format!("storing the archive: {e}") },
-        },
-        Err(reason) => BackupAction::Fail { backup_id, reason },
+    let action = if documents_reached(read_models, requested_at).await {
+        let (chunks, received) = mpsc::channel(CHUNKS_IN_FLIGHT);
+        let mut sink = ArchiveSink::new(chunks);
+        let write = async {
+            let written = archive(commands, read_models, tenant, backup.from, backup.to, &mut sink).await;
+            sink.finish(written).await
+        };
+        let store = async move {
+            let mut received = received;
+            let stream = futures::stream::poll_fn(move |cx| received.poll_recv(cx));
+            blobs.put(tenant, &mut tokio_util::io::StreamReader::new(stream), MAX_ARCHIVE).await
+        };
+        match tokio::join!(write, store) {
+            (Ok(documents), Ok(stored)) => {
+                BackupAction::Complete { backup_id, sha256: stored.sha256, size: stored.size, documents }
+            }
+            (Err(Unwritten::Failed(reason)), _) => BackupAction::Fail { backup_id, reason },
+            (_, Err(e)) => BackupAction::Fail { backup_id, reason: format!("storing the archive: {e}") },
+            (Err(Unwritten::Refused), Ok(_)) => {
+                BackupAction::Fail { backup_id, reason: "the blob store stopped taking the archive".into() }
+            }
+        }
+    } else {
+        BackupAction::Fail { backup_id, reason: "the documents were not up to date in time".into() }
     };
     let context = CommandContext::new(Uuid::new_v5(&backup_id, b"finish-backup"), Actor::System, Some(tenant));
     let command = BackupCommand { by_admin: false, action };
     if let Err(e) = commands.execute::<Backups>(tenant, &context, command).await {
         tracing::warn!(backup = %backup_id, error = %e, "a backup could not be recorded");
+    }
+}
+
+/// Why an archive was not written whole.
+enum Unwritten {
+    /// Making it failed; the blob store is told, and keeps nothing.
+    Failed(String),
+    /// The blob store stopped reading it (its own error says why).
+    Refused,
+}
+
+/// What the zip writer has written and not yet sent on.
+#[derive(Clone, Default)]
+struct Pending(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Pending {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The way from the zip writer to the blob store.
+struct Outlet {
+    pending: Pending,
+    chunks: mpsc::Sender<io::Result<Bytes>>,
+    /// The blob store stopped reading.
+    refused: bool,
+}
+
+impl Outlet {
+    /// Sends on what the zip writer has written.
+    async fn send(&mut self) -> Result<(), String> {
+        let bytes = std::mem::take(&mut *self.pending.0.lock().unwrap_or_else(PoisonError::into_inner));
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.chunks.send(Ok(Bytes::from(bytes))).await.is_err() {
+            self.refused = true;
+            return Err("the blob store stopped taking the archive".into());
+        }
+        Ok(())
+    }
+}
+
+/// A zip archive on its way to the blob store: what the zip writer writes
+/// is sent on after each file, so a page or two is held at a time, not the
+/// archive.
+struct ArchiveSink {
+    zip: zip::ZipWriter<zip::write::StreamWriter<Pending>>,
+    outlet: Outlet,
+}
+
+impl ArchiveSink {
+    fn new(chunks: mpsc::Sender<io::Result<Bytes>>) -> Self {
+        let pending = Pending::default();
+        let zip = zip::ZipWriter::new_stream(pending.clone());
+        Self { zip, outlet: Outlet { pending, chunks, refused: false } }
+    }
+
+    /// Adds a file.
+    async fn add(&mut self, name: &str, content: &str) -> Result<(), String> {
+        self.zip.start_file(name, zip::write::SimpleFileOptions::default()).map_err(|e| e.to_string())?;
+        self.zip.write_all(content.as_bytes()).map_err(|e| e.to_string())?;
+        self.outlet.send().await
+    }
+
+    /// Ends the archive with its directory when it was `written` whole;
+    /// otherwise sends the failure on, so that the store keeps nothing.
+    async fn finish(self, written: Result<u32, String>) -> Result<u32, Unwritten> {
+        let Self { zip, mut outlet } = self;
+        if outlet.refused {
+            return Err(Unwritten::Refused);
+        }
+        match written.and_then(|documents| zip.finish().map(|_| documents).map_err(|e| e.to_string())) {
+            Ok(documents) => outlet.send().await.map(|()| documents).map_err(|_| Unwritten::Refused),
+            Err(reason) => {
+                let _ = outlet.chunks.send(Err(io::Error::other(reason.clone()))).await;
+                Err(Unwritten::Failed(reason))
+            }
+        }
     }
 }
 
@@ -127,21 +264,21 @@ fn text(value: &Value) -> String {
     }
 }
 
-/// The zip archive of the range's documents, and how many it holds.
+/// Writes the range's documents and their index to `sink`; returns how
+/// many documents it holds.
 async fn archive(
     commands: &Arc<Commands>,
     read_models: &dyn ReadModelStore,
     tenant: Uuid,
     from: chrono::NaiveDate,
     to: chrono::NaiveDate,
-) -> Result<(Vec<u8>, u32), String> {
+    sink: &mut ArchiveSink,
+) -> Result<u32, String> {
     let company = commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
     let tz = company.time_zone.tz();
     let company_name = company.company_name.map(|n| n.as_str().to_owned()).unwrap_or_default();
     let rows = read::documents(read_models, tenant).await.map_err(|e| e.to_string())?;
     let mut people = People { read_models, tenant, known: HashMap::new() };
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let options = zip::write::SimpleFileOptions::default();
     let mut index = Vec::new();
     for DocumentRow { id, document, .. } in rows {
         let Some(submitted) = document.submitted_at else { continue };
@@ -152,8 +289,7 @@ async fn archive(
         let page = page(&document, id, &company_name, read_models, tenant, &mut people, tz).await?;
         let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.to_string()));
         let html = printing::render(&page, "document").map_err(|e| e.to_string())?;
-        zip.start_file(file.as_str(), options).map_err(|e| e.to_string())?;
-        zip.write_all(html.as_bytes()).map_err(|e| e.to_string())?;
+        sink.add(&file, &html).await?;
         index.push((file, document.title.clone()));
     }
     let count = index.len() as u32;
@@ -163,11 +299,8 @@ async fn archive(
         to: to.format("%Y%m%d").to_string(),
         documents: index,
     };
-    zip.start_file("index.html", options).map_err(|e| e.to_string())?;
-    zip.write_all(printing::render(&page, "index").map_err(|e| e.to_string())?.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let bytes = zip.finish().map_err(|e| e.to_string())?.into_inner();
-    Ok((bytes, count))
+    sink.add("index.html", &printing::render(&page, "index").map_err(|e| e.to_string())?).await?;
+    Ok(count)
 }
 
 /// One document's page.

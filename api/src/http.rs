@@ -11,6 +11,7 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
+use actix_web::body::SizedStream;
 use actix_web::dev::Service as _;
 use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::StatusCode;
@@ -22,6 +23,7 @@ use async_graphql_actix_web::GraphQLSubscription;
 use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio_util::io::ReaderStream;
 
 use crate::app::Services;
 use crate::errors::{ApiError, Code};
@@ -34,6 +36,9 @@ const MAX_FILES: usize = 20;
 
 /// The most operations one batched request may hold.
 const MAX_BATCH: usize = 10;
+
+/// How much of a file is read for each piece of a streamed answer.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
 pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result<actix_web::dev::Server> {
     let schema = build_schemas(services.clone());
@@ -405,10 +410,10 @@ async fn backup(req: HttpRequest, services: web::Data<Arc<Services>>, id: web::P
         return error_response(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
     };
     match crate::schema::approval::backup_archive(&services, &token, id).await {
-        Ok(bytes) => HttpResponse::Ok()
+        Ok(blob) => HttpResponse::Ok()
             .content_type("application/zip")
             .insert_header(actix_web::http::header::ContentDisposition::attachment(format!("approval-backup-{id}.zip")))
-            .body(bytes),
+            .body(streamed(blob)),
         Err(e) => error_response(e.code.http_status(), e.code, &e.message),
     }
 }
@@ -490,10 +495,16 @@ async fn attachment(
         return error_response(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
     };
     match crate::schema::mail::attachment(&services, &token, mail, &sha256).await {
-        Ok((info, bytes)) => HttpResponse::Ok()
+        Ok((info, blob)) => HttpResponse::Ok()
             .content_type(info.content_type.clone())
             .insert_header(actix_web::http::header::ContentDisposition::attachment(info.name))
-            .body(bytes),
+            .body(streamed(blob)),
         Err(e) => error_response(e.code.http_status(), e.code, &e.message),
     }
+}
+
+/// A stored file as an answer's body, read piece by piece as the client
+/// takes it, with its length announced.
+fn streamed(blob: blobs::Blob) -> SizedStream<ReaderStream<blobs::BlobReader>> {
+    SizedStream::new(blob.size, ReaderStream::with_capacity(blob.reader, DOWNLOAD_CHUNK))
 }

@@ -141,7 +141,8 @@ async fn deliver(
     for mailbox in found {
         let mut attachments = Vec::new();
         for file in &message.attachments {
-            let stored = services.blobs.put(mailbox.tenant, &mut &file.bytes[..], limit).map_err(ApiError::internal)?;
+            let stored =
+                services.blobs.put(mailbox.tenant, &mut &file.bytes[..], limit).await.map_err(ApiError::internal)?;
             attachments.push(Attachment {
                 name: file.name.clone(),
                 content_type: file.content_type.clone(),

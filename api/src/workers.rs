@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use blobs::BlobStore;
+use blobs::Blobs;
 use commands::{Commands, Processes, Reactions, Scheduler};
 use mailer::{Outbox, Relay};
 use projections::ReadModelStore;
@@ -28,7 +28,7 @@ const WORKERS_RETRY: Duration = Duration::from_secs(5);
 pub struct WorkerContext {
     pub commands: Arc<Commands>,
     pub read_models: Arc<dyn ReadModelStore>,
-    pub blobs: BlobStore,
+    pub blobs: Arc<dyn Blobs>,
     pub relay: Option<Relay>,
 }
 
@@ -63,7 +63,7 @@ fn outbox(context: WorkerContext) -> Starting {
 
 fn backups(context: WorkerContext) -> Starting {
     Box::pin(async move {
-        let (handled, task) = crate::backups::start(context.commands, context.read_models, context.blobs);
+        let (task, handled) = crate::backups::start(context.commands, context.read_models, context.blobs);
         Ok(Running { handled, guard: Box::new(Stopping(task)) })
     })
 }

@@ -8,16 +8,17 @@
 //! a restart is sent twice. Without a relay the copies stay queued, which
 //! the sender's tracking shows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use blobs::BlobStore;
+use blobs::Blobs;
 use chrono::{DateTime, Utc};
 use commands::{CommandContext, CommandError, Commands};
 use domain::mail::{DeliveryReport, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, OutgoingMail};
 use domain::{Actor, Aggregate};
 use store::{RecordedEvent, StoreError};
+use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -137,7 +138,11 @@ impl Outbox {
     ///
     /// # Errors
     /// When the event store fails.
-    pub async fn start(commands: Arc<Commands>, blobs: BlobStore, relay: Option<Relay>) -> Result<Self, StoreError> {
+    pub async fn start(
+        commands: Arc<Commands>,
+        blobs: Arc<dyn Blobs>,
+        relay: Option<Relay>,
+    ) -> Result<Self, StoreError> {
         let store = commands.store().clone();
         let mut pending = BTreeMap::new();
         let mut after = 0;
@@ -190,7 +195,7 @@ impl Outbox {
                 // hold up the rest.
                 tokio::spawn(async move {
                     let position = delivery.position;
-                    deliver(&commands, &relay, &blobs, delivery).await;
+                    deliver(&commands, &relay, blobs.as_ref(), delivery).await;
                     lock(&progress).finish(position);
                 });
             }
@@ -199,7 +204,7 @@ impl Outbox {
     }
 }
 
-async fn deliver(commands: &Arc<Commands>, relay: &Relay, blobs: &BlobStore, delivery: Delivery) {
+async fn deliver(commands: &Arc<Commands>, relay: &Relay, blobs: &dyn Blobs, delivery: Delivery) {
     let report = match attempt_all(relay, blobs, &delivery).await {
         Ok(reply) => DeliveryReport::Sent { reply },
         Err(e) => DeliveryReport::Failed { reply: e.reply },
@@ -226,9 +231,9 @@ async fn deliver(commands: &Arc<Commands>, relay: &Relay, blobs: &BlobStore, del
 
 /// Tries the relay until it takes the copy, refuses it for good, or the
 /// attempts run out.
-async fn attempt_all(relay: &Relay, blobs: &BlobStore, delivery: &Delivery) -> Result<String, RelayError> {
-    let tenant = delivery.tenant.unwrap_or_default();
-    let message = render(&delivery.mail, delivery.sent_at, |sha| blobs.read(tenant, sha).ok().flatten())
+async fn attempt_all(relay: &Relay, blobs: &dyn Blobs, delivery: &Delivery) -> Result<String, RelayError> {
+    let files = attachments(blobs, delivery.tenant.unwrap_or_default(), &delivery.mail).await;
+    let message = render(&delivery.mail, delivery.sent_at, |sha| files.get(sha).cloned())
         .map_err(|reply| RelayError { reply, permanent: true })?;
     let (from, to) = (delivery.mail.from.to_string(), delivery.address.to_string());
     let mut wait = FIRST_RETRY;
@@ -245,4 +250,23 @@ async fn attempt_all(relay: &Relay, blobs: &BlobStore, delivery: &Delivery) -> R
             }
         }
     }
+}
+
+/// The bytes of the mail's attachments the store holds, by digest: the
+/// message is built in memory, so each is read whole (a missing or
+/// unreadable one is left out, and the rendering names it).
+async fn attachments(blobs: &dyn Blobs, tenant: Uuid, mail: &OutgoingMail) -> HashMap<String, Vec<u8>> {
+    let mut files = HashMap::new();
+    for file in &mail.content.attachments {
+        if files.contains_key(&file.sha256) {
+            continue;
+        }
+        let Ok(Some(blob)) = blobs.open(tenant, &file.sha256).await else { continue };
+        let mut bytes = Vec::with_capacity(usize::try_from(blob.size).unwrap_or_default());
+        let mut reader = blob.reader;
+        if reader.read_to_end(&mut bytes).await.is_ok() {
+            files.insert(file.sha256.clone(), bytes);
+        }
+    }
+    files
 }

@@ -521,6 +521,29 @@ async fn external_mail_goes_through_the_smtp_relay_with_its_attachments() {
     assert_eq!(app.client.get(&url).send().await.unwrap().status(), 401);
 }
 
+// A download is streamed from the blob store in pieces; a file of several
+// pieces arrives whole, with its length announced.
+#[tokio::test]
+async fn a_file_larger_than_one_read_is_downloaded_whole() {
+    let Office { app, acme: _, kim, lee, park: _ } = office(TestApp::spawn().await, "largefile.kr").await;
+    let bytes: Vec<u8> = (0..1_000_003u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let file = upload(&app, &kim, "figures.pdf", bytes.clone()).await;
+    let attachment = &file["data"]["uploadAttachment"];
+    assert_eq!(attachment["size"], bytes.len(), "{file}");
+    let input = json!({
+        "to": ["lee@largefile.kr"], "subject": "Figures",
+        "attachments": [{ "id": attachment["id"], "name": "figures.pdf", "contentType": "application/pdf" }]
+    });
+    let id = sent(&app, &kim, input).await;
+    let url = format!("{}/mail/{id}/attachments/{}", app.address, attachment["id"].as_str().unwrap());
+    let download = app.client.get(&url).bearer_auth(&lee.1).send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.content_length(), Some(bytes.len() as u64));
+    assert_eq!(download.headers()["content-type"], "application/pdf");
+    let downloaded = download.bytes().await.unwrap();
+    assert!(downloaded.as_ref() == bytes.as_slice(), "{} bytes came back", downloaded.len());
+}
+
 const RAW: &str = "From: Park Ji <park@partner.org>\r\nTo: lee@inbound.kr\r\nSubject: Hello from outside\r\nMessage-ID: <m1@partner.org>\r\n\r\nA plain message.\r\n";
 
 // Inbound mail from the company's MTA: delivered to the addressed users,

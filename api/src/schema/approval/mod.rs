@@ -166,13 +166,13 @@ async fn act(
 /// # Errors
 /// `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, or `CONFLICT` once expired
 /// or while it is being made.
-pub(crate) async fn backup_archive(services: &Services, token: &str, id: Uuid) -> ApiResult<Vec<u8>> {
+pub(crate) async fn backup_archive(services: &Services, token: &str, id: Uuid) -> ApiResult<blobs::Blob> {
     let caller = super::authenticate(services, token).await?;
     caller.require_admin()?;
     let backups = services.commands.load_latest::<domain::approval::Backups>(caller.tenant).await?;
     let sha256 = backups.backup(id)?.download(services.clock.now())?;
-    let bytes = services.blobs.read(caller.tenant, sha256).map_err(ApiError::internal)?;
-    bytes.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))
+    let blob = services.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
+    blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {

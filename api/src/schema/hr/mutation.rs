@@ -27,7 +27,7 @@ async fn details(services: &Services, caller: &Caller, input: HrCardInput) -> Ap
         return Err(DomainError::invalid("userId", format!("no user {user} in this company")).into());
     }
     if let Some(photo) = &input.photo_sha256 {
-        let size = services.blobs.size(caller.tenant, photo).map_err(|e| match e {
+        let size = services.blobs.size(caller.tenant, photo).await.map_err(|e| match e {
             blobs::BlobError::BadDigest(_) => {
                 DomainError::invalid("photoSha256", "a photo is named by its SHA-256 digest: 64 lower-case hex digits")
                     .into()

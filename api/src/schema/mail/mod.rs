@@ -131,8 +131,11 @@ async fn recipients(
 }
 
 /// The content of a composed mail; attachments must have been uploaded.
-fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult<Content> {
-    let attachments = input.attachments.iter().map(|a| uploaded(services, tenant, a)).collect::<ApiResult<Vec<_>>>()?;
+async fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult<Content> {
+    let mut attachments = Vec::with_capacity(input.attachments.len());
+    for attachment in &input.attachments {
+        attachments.push(uploaded(services, tenant, attachment).await?);
+    }
     Ok(Content::parse(
         &input.subject,
         &input.text,
@@ -142,10 +145,11 @@ fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult
     )?)
 }
 
-fn uploaded(services: &Services, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
+async fn uploaded(services: &Services, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
     let size = services
         .blobs
         .size(tenant, &input.id)
+        .await
         .map_err(|e| match e {
             blobs::BlobError::BadDigest(_) => {
                 field_error("attachments", &format!("`{}` is not an attachment id", input.id))
@@ -194,7 +198,7 @@ async fn full_mail(services: &Services, caller: &Caller, mail: Uuid) -> ApiResul
     Ok(Mail::new(caller.tenant, caller.user.id, row, &entry))
 }
 
-/// A file of a mail in the token's user's mailbox, with its bytes.
+/// A file of a mail in the token's user's mailbox, opened for reading.
 ///
 /// # Errors
 /// `UNAUTHENTICATED` for a bad token; `NOT_FOUND` unless the user's mailbox
@@ -204,7 +208,7 @@ pub(crate) async fn attachment(
     token: &str,
     mail: Uuid,
     sha256: &str,
-) -> ApiResult<(types::AttachmentInfo, Vec<u8>)> {
+) -> ApiResult<(types::AttachmentInfo, blobs::Blob)> {
     let caller = super::authenticate(services, token).await?;
     let not_found = || ApiError::not_found(format!("attachment {sha256} of mail {mail}"));
     let full = full_mail(services, &caller, mail).await?;
@@ -214,6 +218,6 @@ pub(crate) async fn attachment(
     info.name = domain::mail::safe_file_name(&info.name);
     info.content_type =
         domain::mail::media_type(&info.content_type).unwrap_or_else(|_| domain::mail::OCTET_STREAM.into());
-    let bytes = services.blobs.read(caller.tenant, sha256).map_err(ApiError::internal)?.ok_or_else(not_found)?;
-    Ok((info, bytes))
+    let blob = services.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?.ok_or_else(not_found)?;
+    Ok((info, blob))
 }

@@ -303,7 +303,7 @@ async fn send_mail(
         mail_id: Uuid::now_v7(),
         from,
         recipients,
-        content: content(services, caller.tenant, &input)?,
+        content: content(services, caller.tenant, &input).await?,
         draft_id,
     };
     let time_zone = company.time_zone.clone();
@@ -350,7 +350,7 @@ async fn save_draft(
         to: parse_addresses("to", &input.to)?,
         cc: parse_addresses("cc", &input.cc)?,
         bcc: parse_addresses("bcc", &input.bcc)?,
-        content: content(services, caller.tenant, &input)?,
+        content: content(services, caller.tenant, &input).await?,
     };
     if let Some(id) = id
         && own_entry(services, caller, id).await?.folder != Folder::Drafts
@@ -532,16 +532,13 @@ async fn upload(ctx: &Context<'_>, caller: &Caller, file: Upload) -> ApiResult<A
         .as_deref()
         .and_then(|t| domain::mail::media_type(t).ok())
         .unwrap_or_else(|| domain::mail::OCTET_STREAM.into());
-    let (blobs, tenant, limit) = (services.blobs.clone(), caller.tenant, services.settings.attachment_limit);
-    let mut reader = value.into_read();
-    let stored = tokio::task::spawn_blocking(move || blobs.put(tenant, &mut reader, limit))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| match e {
-            blobs::BlobError::TooLarge { limit } => {
-                ApiError::new(Code::LimitExceeded, format!("an attachment is at most {limit} bytes"))
-            }
-            other => ApiError::internal(other),
-        })?;
+    let mut content = tokio::fs::File::from_std(value.content);
+    let limit = services.settings.attachment_limit;
+    let stored = services.blobs.put(caller.tenant, &mut content, limit).await.map_err(|e| match e {
+        blobs::BlobError::TooLarge { limit } => {
+            ApiError::new(Code::LimitExceeded, format!("an attachment is at most {limit} bytes"))
+        }
+        other => ApiError::internal(other),
+    })?;
     Ok(AttachmentInfo { id: stored.sha256, name, content_type, size: stored.size })
 }
