@@ -15,41 +15,69 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Schema};
 use domain::values::Role;
-use projections::projectors::users;
+use projections::projectors::{audit, tenants, users};
 use uuid::Uuid;
 
 use crate::app::Services;
+use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
-use commands::CommandContext;
+use commands::{AggregateHandle, CommandContext};
 
 pub use mutation::CoreMutation;
 pub use query::CoreQuery;
 pub use subscription::SubscriptionRoot;
 pub use types::User;
 
-/// Every query, by capability.
-#[derive(MergedObject, Default)]
-#[graphql(name = "QueryRoot")]
-pub struct Query(
-    CoreQuery,
-    mail::MailQuery,
-    organisation::OrganisationQuery,
-    approval::ApprovalQuery,
-    hr::HrQuery,
-    hr::CertificateQuery,
-);
+/// Declares the capabilities, in the order they start: each one's
+/// description (see [`Capability`]) and its root queries and mutations.
+/// Adding a capability is one line here (and its module above).
+macro_rules! capabilities {
+    ($($capability:expr => $query:ty, $mutation:ty;)*) => {
+        /// Every query, by capability.
+        #[derive(MergedObject, Default)]
+        #[graphql(name = "QueryRoot")]
+        pub struct Query($($query),*);
 
-/// Every mutation, by capability.
-#[derive(MergedObject, Default)]
-#[graphql(name = "MutationRoot")]
-pub struct Mutation(
-    CoreMutation,
-    mail::MailMutation,
-    organisation::OrganisationMutation,
-    approval::ApprovalMutation,
-    hr::HrMutation,
-    hr::CertificateMutation,
-);
+        /// Every mutation, by capability.
+        #[derive(MergedObject, Default)]
+        #[graphql(name = "MutationRoot")]
+        pub struct Mutation($($mutation),*);
+
+        /// Every capability of the server, in the order they start.
+        pub fn capabilities() -> Vec<Capability> {
+            vec![$($capability),*]
+        }
+    };
+}
+
+capabilities! {
+    accounts() => CoreQuery, CoreMutation;
+    mail::capability() => mail::MailQuery, mail::MailMutation;
+    organisation::capability() => organisation::OrganisationQuery, organisation::OrganisationMutation;
+    approval::capability() => approval::ApprovalQuery, approval::ApprovalMutation;
+    hr::capability() => hr::HrQueries, hr::HrMutations;
+}
+
+/// Companies, their domains and user accounts, and the timers every
+/// capability uses.
+fn accounts() -> Capability {
+    use domain::registry::DomainRegistration;
+    use domain::tenant::Tenant;
+    use domain::timer::Timer;
+    Capability {
+        aggregates: vec![
+            AggregateHandle::of::<Tenant>(),
+            AggregateHandle::of::<DomainRegistration>(),
+            AggregateHandle::of::<Timer>(),
+        ],
+        projectors: vec![
+            Arc::new(tenants::TenantsProjector),
+            Arc::new(users::UsersProjector),
+            Arc::new(audit::AuditProjector),
+        ],
+        ..Capability::new("accounts")
+    }
+}
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
 

@@ -2,6 +2,7 @@
 //! reads it; admins edit it.
 
 use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
+use commands::AggregateHandle;
 use domain::organisation::{Organisation, OrganisationAction, OrganisationCommand};
 use domain::values::Role;
 use projections::projectors::organisation::{self as chart, DepartmentRow, MemberRow, PositionRow};
@@ -9,7 +10,17 @@ use uuid::Uuid;
 
 use super::{Caller, User, caller, caller_context, load_user, services};
 use crate::app::new_id;
+use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
+
+/// The organisation chart: departments, positions and members.
+pub(crate) fn capability() -> Capability {
+    Capability {
+        aggregates: vec![AggregateHandle::of::<Organisation>()],
+        projectors: vec![std::sync::Arc::new(chart::OrganisationProjector)],
+        ..Capability::new("organisation")
+    }
+}
 
 /// A department of the company.
 #[derive(SimpleObject, Debug, Clone)]

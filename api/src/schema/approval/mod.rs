@@ -8,9 +8,11 @@ mod query;
 pub mod types;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::connection::{Connection, Edge};
+use commands::{AggregateHandle, Reaction};
 use domain::DomainError;
 use domain::approval::{Access, DocBox, Document, DocumentAction, DocumentCommand, Owner};
 use domain::values::Role;
@@ -25,7 +27,33 @@ use types::{ApprovalDocument, HistoryEntry};
 use super::pagination::{Counted, Page, PageRequest, counted_page};
 use super::{Caller, caller_context, services};
 use crate::app::Services;
+use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
+
+/// E-approval (rules A1–A11): setup, absences, documents, their numbers
+/// and backups; numbering and recall notices follow documents; the backup
+/// worker makes the archives.
+pub(crate) fn capability() -> Capability {
+    use domain::approval::{self, Absences, ApprovalSetup, Backups, DocumentNumbers};
+    Capability {
+        aggregates: vec![
+            AggregateHandle::of::<ApprovalSetup>(),
+            AggregateHandle::of::<Absences>(),
+            AggregateHandle::of::<Document>(),
+            AggregateHandle::of::<DocumentNumbers>(),
+            AggregateHandle::of::<Backups>(),
+        ],
+        projectors: vec![Arc::new(read::ApprovalProjector)],
+        reactions: || {
+            vec![
+                Reaction::on::<Document>(approval::reactions::on_document),
+                Reaction::on::<DocumentNumbers>(approval::reactions::on_numbering),
+            ]
+        },
+        workers: vec![crate::workers::BACKUPS],
+        ..Capability::new("approval")
+    }
+}
 
 /// A document's state and who may read it, from the read model.
 async fn stored(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<(Document, Access)>> {

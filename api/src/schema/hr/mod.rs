@@ -9,6 +9,10 @@ mod query;
 pub mod types;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_graphql::MergedObject;
+use commands::{AggregateHandle, Reaction};
 
 use domain::approval::ApprovalSetup;
 use domain::values::Role;
@@ -23,7 +27,40 @@ use types::{HrCard, LeaveBalance};
 
 use super::Caller;
 use crate::app::Services;
+use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
+
+/// HR and leave (rules H1–H7): cards, ledgers and certificates; ledgers
+/// open, settle and take leave as cards and documents change.
+pub(crate) fn capability() -> Capability {
+    use domain::approval::Document;
+    use domain::hr::{self, CertificateRegister, LeaveLedger, Personnel};
+    Capability {
+        aggregates: vec![
+            AggregateHandle::of::<Personnel>(),
+            AggregateHandle::of::<LeaveLedger>(),
+            AggregateHandle::of::<CertificateRegister>(),
+        ],
+        projectors: vec![Arc::new(read::HrProjector)],
+        reactions: || {
+            vec![
+                Reaction::on::<Personnel>(hr::reactions::on_personnel),
+                Reaction::on::<LeaveLedger>(hr::reactions::on_ledger),
+                Reaction::on::<Document>(hr::reactions::on_document),
+            ]
+        },
+        timers: vec![(hr::reactions::LEAVE_SETTLE, hr::reactions::on_settle)],
+        ..Capability::new("hr")
+    }
+}
+
+/// HR's queries.
+#[derive(MergedObject, Default)]
+pub struct HrQueries(HrQuery, CertificateQuery);
+
+/// HR's mutations.
+#[derive(MergedObject, Default)]
+pub struct HrMutations(HrMutation, CertificateMutation);
 
 fn require_hr(caller: &Caller) -> ApiResult<()> {
     if caller.has(Role::HrManager) { Ok(()) } else { Err(ApiError::forbidden("only an HR manager may do this")) }

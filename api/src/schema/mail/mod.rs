@@ -8,7 +8,9 @@ pub mod types;
 
 use std::collections::BTreeSet;
 
-use commands::Outcome;
+use std::sync::Arc;
+
+use commands::{AggregateHandle, Outcome, Reaction};
 use domain::Actor;
 use domain::mail::{
     Attachment, Content, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, Recipient, RecipientKind,
@@ -24,7 +26,22 @@ use types::{AttachmentInput, ComposeInput, Mail, MailSummary};
 
 use super::Caller;
 use crate::app::{Services, context};
+use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
+
+/// Webmail (rules E1–E8): the mailboxes, their reactions (scheduled send,
+/// forwarding), the scheduled-send timers and the outbox.
+pub(crate) fn capability() -> Capability {
+    use domain::mail::{self, Mailbox};
+    Capability {
+        aggregates: vec![AggregateHandle::of::<Mailbox>()],
+        projectors: vec![Arc::new(mailboxes::MailboxesProjector)],
+        reactions: || vec![Reaction::remembering::<Mailbox, mail::reactions::Forwarders>(mail::reactions::react)],
+        timers: vec![(mail::reactions::SCHEDULED_SEND, mail::reactions::on_scheduled_send)],
+        workers: vec![crate::workers::OUTBOX],
+        ..Capability::new("mail")
+    }
+}
 
 /// What mail needs to know of the caller's company.
 pub(crate) struct Company {
