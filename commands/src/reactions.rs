@@ -60,7 +60,7 @@ where
 }
 
 /// Decodes an event and reacts to it; `None` when it cannot be decoded.
-type React = Box<dyn FnMut(&Cause, &RecordedEvent) -> Option<Vec<FollowUp>> + Send>;
+type React = Box<dyn Fn(&Cause, &RecordedEvent) -> Option<Vec<FollowUp>> + Send + Sync>;
 
 /// A capability's reaction to the events of one aggregate.
 pub struct Reaction {
@@ -78,14 +78,18 @@ impl Reaction {
     }
 
     /// `react` to every event of `A`, remembering what it needs of earlier
-    /// ones in an `S`.
+    /// ones in an `S` (only this reaction waits for another's turn).
     pub fn remembering<A: Aggregate, S: Default + Send + 'static>(
         react: fn(&mut S, &Cause, &A::Event) -> Vec<FollowUp>,
     ) -> Self {
-        let mut memory = S::default();
+        let memory = Mutex::new(S::default());
         Self {
             category: A::CATEGORY,
-            react: Box::new(move |cause, event| event.decode::<A::Event>().ok().map(|e| react(&mut memory, cause, &e))),
+            react: Box::new(move |cause, event| {
+                let event = event.decode::<A::Event>().ok()?;
+                let mut memory = memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                Some(react(&mut memory, cause, &event))
+            }),
         }
     }
 }
@@ -123,13 +127,13 @@ impl Origin {
 /// Every capability's reactions, and the aggregates their follow-ups name.
 pub struct Reactions {
     handles: HashMap<&'static str, AggregateHandle>,
-    reactions: Mutex<Vec<Reaction>>,
+    reactions: Vec<Reaction>,
 }
 
 impl Reactions {
     pub fn new(handles: impl IntoIterator<Item = AggregateHandle>, reactions: Vec<Reaction>) -> Self {
         let handles = handles.into_iter().map(|h| (h.category, h)).collect();
-        Self { handles, reactions: Mutex::new(reactions) }
+        Self { handles, reactions }
     }
 
     /// The follow-ups `event` calls for (none when no reaction is about its
@@ -138,9 +142,8 @@ impl Reactions {
         let Some(stream_id) = event.stream_id() else { return Vec::new() };
         let cause =
             Cause { event_id: event.id, stream_id, tenant: event.metadata.tenant, recorded_at: event.recorded_at };
-        let mut reactions = self.reactions.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut follow_ups = Vec::new();
-        for reaction in reactions.iter_mut().filter(|r| r.category == event.category()) {
+        for reaction in self.reactions.iter().filter(|r| r.category == event.category()) {
             match (reaction.react)(&cause, event) {
                 Some(more) => follow_ups.extend(more),
                 None => tracing::error!(position = event.position, "an unreadable event; no reaction to it"),

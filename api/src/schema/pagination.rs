@@ -149,9 +149,8 @@ where
     R: Serialize + DeserializeOwned,
     T: OutputType,
 {
-    let window = request.window(table.name())?;
     let total_count = table.count(services.read_models(), prefix).await?;
-    rows_page(services, table, prefix, &window, total_count, to_node).await
+    counted_page(services, table, prefix, request, total_count, to_node).await
 }
 
 /// Like [`page`], for a list whose size a read model keeps.

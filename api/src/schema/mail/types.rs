@@ -91,6 +91,7 @@ impl MailSummary {
 
 /// Where one recipient's copy is (rules E3, E4).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "mailboxes::DeliveryState")]
 pub enum DeliveryState {
     /// In the internal recipient's mailbox, not yet read.
     Delivered,
@@ -102,19 +103,6 @@ pub enum DeliveryState {
     Sent,
     /// The relay refused it, or every attempt failed.
     Failed,
-}
-
-impl From<mailboxes::DeliveryState> for DeliveryState {
-    fn from(state: mailboxes::DeliveryState) -> Self {
-        match state {
-            mailboxes::DeliveryState::Delivered => DeliveryState::Delivered,
-            mailboxes::DeliveryState::Read => DeliveryState::Read,
-            mailboxes::DeliveryState::Recalled => DeliveryState::Recalled,
-            mailboxes::DeliveryState::Queued => DeliveryState::Queued,
-            mailboxes::DeliveryState::Sent => DeliveryState::Sent,
-            mailboxes::DeliveryState::Failed => DeliveryState::Failed,
-        }
-    }
 }
 
 #[derive(SimpleObject, Debug, Clone)]
