@@ -280,7 +280,7 @@ impl Services {
     /// When the store fails or a rule refuses a follow-up (the year's
     /// document numbers ran out, say).
     pub async fn follow(&self, command_id: Uuid) -> ApiResult<()> {
-        self.follow_all(vec![command_id]).await
+        self.follow_all(vec![command_id], 0).await
     }
 
     /// Carries `follow_up` out now for `tenant`, with what it causes (see
@@ -290,12 +290,11 @@ impl Services {
     /// As [`Self::follow`].
     pub async fn carry_out(&self, tenant: Uuid, follow_up: &FollowUp) -> ApiResult<()> {
         let origin = Origin { tenant: Some(tenant), ..Origin::default() };
-        let ran = self.reactions.carry_out(&self.commands, &origin, follow_up).await?;
-        self.follow_all(ran).await
+        let carried = self.reactions.carry_out(&self.commands, &origin, follow_up).await?;
+        self.follow_all(carried.ran, carried.read_up_to).await
     }
 
-    async fn follow_all(&self, command_ids: Vec<Uuid>) -> ApiResult<()> {
-        let mut position = 0;
+    async fn follow_all(&self, command_ids: Vec<Uuid>, mut position: u64) -> ApiResult<()> {
         let mut pending: Vec<(Uuid, usize)> = command_ids.into_iter().map(|id| (id, 0)).collect();
         while let Some((command_id, depth)) = pending.pop() {
             for event in self.commands.recorded(command_id).await? {
@@ -305,8 +304,9 @@ impl Services {
                 }
                 let origin = Origin::of(&event);
                 for follow_up in self.reactions.react(&event) {
-                    let ran = self.reactions.carry_out(&self.commands, &origin, &follow_up).await?;
-                    pending.extend(ran.into_iter().map(|id| (id, depth + 1)));
+                    let carried = self.reactions.carry_out(&self.commands, &origin, &follow_up).await?;
+                    position = position.max(carried.read_up_to);
+                    pending.extend(carried.ran.into_iter().map(|id| (id, depth + 1)));
                 }
             }
         }

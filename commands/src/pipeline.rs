@@ -219,6 +219,15 @@ impl Commands {
         Ok(events)
     }
 
+    /// The log position of aggregate `id`'s newest event; 0 when it has none.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn newest_position<A: Aggregate>(&self, id: Uuid) -> Result<u64, CommandError> {
+        let newest = self.store.read_stream(&stream_name::<A>(id), Direction::Backwards, None, 1).await?;
+        Ok(newest.first().map_or(0, |e| e.position))
+    }
+
     /// Loads state from the events alone, without any snapshot.
     ///
     /// # Errors

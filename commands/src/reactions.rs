@@ -25,6 +25,7 @@ type Command = dyn Any + Send + Sync;
 pub struct AggregateHandle {
     category: &'static str,
     read: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
+    newest: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, u64>,
     execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
 }
 
@@ -34,12 +35,16 @@ impl AggregateHandle {
     where
         A::Command: Clone,
     {
-        Self { category: A::CATEGORY, read: read::<A>, execute: execute::<A> }
+        Self { category: A::CATEGORY, read: read::<A>, newest: newest::<A>, execute: execute::<A> }
     }
 }
 
 fn read<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
     Box::pin(async move { Ok(Box::new(commands.load::<A>(id).await?.state) as State) })
+}
+
+fn newest<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, u64> {
+    Box::pin(commands.newest_position::<A>(id))
 }
 
 fn execute<'a, A: Aggregate>(
@@ -153,7 +158,6 @@ impl Reactions {
     }
 
     /// Carries `follow_up` out: reads what it reads, runs what it commands.
-    /// Gives the ids of the commands it ran, in order.
     ///
     /// # Errors
     /// The first command's refusal or failure; what ran before it stays
@@ -163,8 +167,8 @@ impl Reactions {
         commands: &Arc<Commands>,
         origin: &Origin,
         follow_up: &FollowUp,
-    ) -> Result<Vec<Uuid>, CommandError> {
-        let mut ran = Vec::new();
+    ) -> Result<CarriedOut, CommandError> {
+        let mut carried = CarriedOut::default();
         let mut pending = vec![Pending::Borrowed(follow_up)];
         while let Some(next) = pending.pop() {
             match next.get() {
@@ -172,16 +176,25 @@ impl Reactions {
                     let handle = self.handle(issue.category)?;
                     (handle.execute)(commands, issue.stream_id, &origin.context(issue.command_id), &*issue.command)
                         .await?;
-                    ran.push(issue.command_id);
+                    carried.ran.push(issue.command_id);
                 }
                 FollowUp::Read(read) => {
-                    let state = (self.handle(read.category)?.read)(commands, read.stream_id).await?;
+                    let handle = self.handle(read.category)?;
+                    let state = (handle.read)(commands, read.stream_id).await?;
+                    let then = read.then(&*state);
+                    if then.is_empty() {
+                        // The state already shows what was wanted (another
+                        // process may have just done it): that is what to
+                        // wait for.
+                        let newest = (handle.newest)(commands, read.stream_id).await?;
+                        carried.read_up_to = carried.read_up_to.max(newest);
+                    }
                     // Depth first, in the order the reaction gave them.
-                    pending.extend(read.then(&*state).into_iter().rev().map(Pending::Owned));
+                    pending.extend(then.into_iter().rev().map(Pending::Owned));
                 }
             }
         }
-        Ok(ran)
+        Ok(carried)
     }
 
     fn handle(&self, category: &str) -> Result<&AggregateHandle, CommandError> {
@@ -189,6 +202,16 @@ impl Reactions {
             CommandError::Rejected(DomainError::invalid("follow-up", format!("no aggregate `{category}` is known")))
         })
     }
+}
+
+/// What carrying a follow-up out did.
+#[derive(Debug, Default)]
+pub struct CarriedOut {
+    /// The ids of the commands it ran, in order.
+    pub ran: Vec<Uuid>,
+    /// The log position up to which the states it read, and that asked for
+    /// nothing more, were written (0 when there were none).
+    pub read_up_to: u64,
 }
 
 enum Pending<'a> {

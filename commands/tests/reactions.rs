@@ -1,0 +1,56 @@
+//! Carrying follow-ups out: commands run once, and a state that already
+//! shows what a follow-up wanted tells how far the log must be read to see it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use commands::{AggregateHandle, Commands, ManualClock, Origin, Reactions};
+use domain::reaction::FollowUp;
+use domain::timer::{Timer, TimerCommand};
+use store::EventStore;
+use store::sqlite::SqliteEventStore;
+use uuid::Uuid;
+
+fn at(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339).unwrap().with_timezone(&Utc)
+}
+
+const TIMER: Uuid = Uuid::from_u128(5);
+
+/// Schedules the timer unless it already is.
+fn schedule_once() -> FollowUp {
+    FollowUp::after_reading::<Timer>(TIMER, |timer| {
+        if timer.id.is_some() {
+            return Vec::new();
+        }
+        let due = at("2100-01-01T00:00:00Z");
+        let command = TimerCommand::Schedule { timer_id: TIMER, due, kind: "test.note".into(), payload: String::new() };
+        vec![FollowUp::command::<Timer>(TIMER, Uuid::from_u128(6), command)]
+    })
+}
+
+#[tokio::test]
+async fn a_follow_up_already_done_gives_the_position_of_the_state_that_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(at("2026-11-28T09:00:00+09:00"));
+    let now = clock.clone();
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&now))).unwrap(),
+    );
+    let commands = Arc::new(
+        Commands::new(store.clone(), None, Default::default(), Arc::new(clock), Duration::from_secs(10)).await.unwrap(),
+    );
+    let reactions = Reactions::new([AggregateHandle::of::<Timer>()], vec![]);
+    let origin = Origin { tenant: Some(Uuid::from_u128(9)), ..Origin::default() };
+
+    let first = reactions.carry_out(&commands, &origin, &schedule_once()).await.unwrap();
+    assert_eq!(first.ran, vec![Uuid::from_u128(6)]);
+    assert_eq!(first.read_up_to, 0, "the state it read asked for a command");
+
+    let head = *store.head().borrow();
+    assert!(head > 0);
+    let again = reactions.carry_out(&commands, &origin, &schedule_once()).await.unwrap();
+    assert!(again.ran.is_empty());
+    assert_eq!(again.read_up_to, head, "a reader waits for the state that made the follow-up needless");
+}
