@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use blobs::{Blobs, FileBlobs};
 use chrono::Utc;
-use commands::{Clock, CommandContext, Commands, ManualClock, Origin, Outcome, Reactions, SystemClock};
+use commands::{CarriedOut, Clock, CommandContext, Commands, ManualClock, Origin, Outcome, Reactions, SystemClock};
 use domain::Aggregate;
 use domain::reaction::FollowUp;
 use mailer::Relay;
@@ -291,7 +291,17 @@ impl Services {
     pub async fn carry_out(&self, tenant: Uuid, follow_up: &FollowUp) -> ApiResult<()> {
         let origin = Origin { tenant: Some(tenant), ..Origin::default() };
         let carried = self.reactions.carry_out(&self.commands, &origin, follow_up).await?;
-        self.follow_all(carried.ran, carried.read_up_to).await
+        let position = self.newest_of(&carried).await?;
+        self.follow_all(carried.ran, position).await
+    }
+
+    /// Where the streams that made some of `carried` needless end.
+    async fn newest_of(&self, carried: &CarriedOut) -> ApiResult<u64> {
+        let mut position = 0;
+        for &(category, id) in &carried.needless {
+            position = position.max(self.reactions.newest_position(&self.commands, category, id).await?);
+        }
+        Ok(position)
     }
 
     async fn follow_all(&self, command_ids: Vec<Uuid>, mut position: u64) -> ApiResult<()> {
@@ -305,7 +315,7 @@ impl Services {
                 let origin = Origin::of(&event);
                 for follow_up in self.reactions.react(&event) {
                     let carried = self.reactions.carry_out(&self.commands, &origin, &follow_up).await?;
-                    position = position.max(carried.read_up_to);
+                    position = position.max(self.newest_of(&carried).await?);
                     pending.extend(carried.ran.into_iter().map(|id| (id, depth + 1)));
                 }
             }

@@ -206,6 +206,15 @@ impl Commands {
         Ok(loaded.state)
     }
 
+    /// The stored state of aggregate `id`, kept for [`Self::load_latest`].
+    ///
+    /// # Errors
+    /// When the store fails or an event cannot be decoded.
+    pub async fn reload<A: Aggregate>(&self, id: Uuid) -> Result<A, CommandError> {
+        self.states.forget(&stream_name::<A>(id));
+        self.load_latest::<A>(id).await
+    }
+
     /// The events command `command_id` recorded, as stored; none when this
     /// process does not know it or it recorded nothing.
     ///
@@ -214,9 +223,7 @@ impl Commands {
     pub async fn recorded(&self, command_id: Uuid) -> Result<Vec<RecordedEvent>, CommandError> {
         let Some(written) = self.log.get(command_id) else { return Ok(Vec::new()) };
         let count = usize::try_from(written.count).unwrap_or(usize::MAX);
-        let events =
-            self.store.read_stream(&written.stream, Direction::Forwards, Some(written.first_version), count).await?;
-        Ok(events)
+        Ok(self.store.read_appended(&written.stream, written.first_version, count, written.position).await?)
     }
 
     /// The log position of aggregate `id`'s newest event; 0 when it has none.
@@ -441,10 +448,8 @@ impl Commands {
         if written.stream != stream {
             return Err(CommandError::CommandIdReused(context.command_id));
         }
-        let stored = self
-            .store
-            .read_stream(&written.stream, Direction::Forwards, Some(written.first_version), written.count as usize)
-            .await?;
+        let count = usize::try_from(written.count).unwrap_or(usize::MAX);
+        let stored = self.store.read_appended(&written.stream, written.first_version, count, written.position).await?;
         self.answer::<A>(context, command, written, &stored).await
     }
 

@@ -24,7 +24,8 @@ type Command = dyn Any + Send + Sync;
 #[derive(Clone, Copy)]
 pub struct AggregateHandle {
     category: &'static str,
-    read: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
+    kept: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
+    stored: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
     newest: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, u64>,
     execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
 }
@@ -35,12 +36,16 @@ impl AggregateHandle {
     where
         A::Command: Clone,
     {
-        Self { category: A::CATEGORY, read: read::<A>, newest: newest::<A>, execute: execute::<A> }
+        Self { category: A::CATEGORY, kept: kept::<A>, stored: stored::<A>, newest: newest::<A>, execute: execute::<A> }
     }
 }
 
-fn read<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
-    Box::pin(async move { Ok(Box::new(commands.load::<A>(id).await?.state) as State) })
+fn kept<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
+    Box::pin(async move { Ok(Box::new(commands.load_latest::<A>(id).await?) as State) })
+}
+
+fn stored<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
+    Box::pin(async move { Ok(Box::new(commands.reload::<A>(id).await?) as State) })
 }
 
 fn newest<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, u64> {
@@ -180,14 +185,14 @@ impl Reactions {
                 }
                 FollowUp::Read(read) => {
                     let handle = self.handle(read.category)?;
-                    let state = (handle.read)(commands, read.stream_id).await?;
-                    let then = read.then(&*state);
+                    let mut then = read.then(&*(handle.kept)(commands, read.stream_id).await?);
                     if then.is_empty() {
-                        // The state already shows what was wanted (another
-                        // process may have just done it): that is what to
-                        // wait for.
-                        let newest = (handle.newest)(commands, read.stream_id).await?;
-                        carried.read_up_to = carried.read_up_to.max(newest);
+                        // A kept state may lack what another process wrote
+                        // since: only the stored state may find nothing to do.
+                        then = read.then(&*(handle.stored)(commands, read.stream_id).await?);
+                        if then.is_empty() {
+                            carried.needless.push((read.category, read.stream_id));
+                        }
                     }
                     // Depth first, in the order the reaction gave them.
                     pending.extend(then.into_iter().rev().map(Pending::Owned));
@@ -195,6 +200,20 @@ impl Reactions {
             }
         }
         Ok(carried)
+    }
+
+    /// The log position of the newest event of `category`'s stream `id`; 0
+    /// when it has none.
+    ///
+    /// # Errors
+    /// When the aggregate is unknown or the store fails.
+    pub async fn newest_position(
+        &self,
+        commands: &Arc<Commands>,
+        category: &str,
+        id: Uuid,
+    ) -> Result<u64, CommandError> {
+        (self.handle(category)?.newest)(commands, id).await
     }
 
     fn handle(&self, category: &str) -> Result<&AggregateHandle, CommandError> {
@@ -209,9 +228,9 @@ impl Reactions {
 pub struct CarriedOut {
     /// The ids of the commands it ran, in order.
     pub ran: Vec<Uuid>,
-    /// The log position up to which the states it read, and that asked for
-    /// nothing more, were written (0 when there were none).
-    pub read_up_to: u64,
+    /// The streams whose stored state showed a follow-up needless (another
+    /// process may have just done it): what a reader waits for.
+    pub needless: Vec<(&'static str, Uuid)>,
 }
 
 enum Pending<'a> {

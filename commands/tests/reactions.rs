@@ -46,11 +46,48 @@ async fn a_follow_up_already_done_gives_the_position_of_the_state_that_shows_it(
 
     let first = reactions.carry_out(&commands, &origin, &schedule_once()).await.unwrap();
     assert_eq!(first.ran, vec![Uuid::from_u128(6)]);
-    assert_eq!(first.read_up_to, 0, "the state it read asked for a command");
+    assert!(first.needless.is_empty(), "the state it read asked for a command");
 
     let head = *store.head().borrow();
     assert!(head > 0);
     let again = reactions.carry_out(&commands, &origin, &schedule_once()).await.unwrap();
     assert!(again.ran.is_empty());
-    assert_eq!(again.read_up_to, head, "a reader waits for the state that made the follow-up needless");
+    assert_eq!(again.needless, vec![("timer", TIMER)], "a reader waits for the state that made the follow-up needless");
+    assert_eq!(reactions.newest_position(&commands, "timer", TIMER).await.unwrap(), head);
+}
+
+#[tokio::test]
+async fn a_kept_state_that_finds_nothing_to_do_is_asked_again_as_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(at("2026-11-28T09:00:00+09:00"));
+    let now = clock.clone();
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&now))).unwrap(),
+    );
+    let new_commands = || async {
+        Arc::new(
+            Commands::new(store.clone(), None, Default::default(), Arc::new(clock.clone()), Duration::from_secs(10))
+                .await
+                .unwrap(),
+        )
+    };
+    let (this, other) = (new_commands().await, new_commands().await);
+    let reactions = Reactions::new([AggregateHandle::of::<Timer>()], vec![]);
+    let origin = Origin { tenant: Some(Uuid::from_u128(9)), ..Origin::default() };
+
+    // This process keeps the timer as scheduled; another one cancels it.
+    reactions.carry_out(&this, &origin, &schedule_once()).await.unwrap();
+    let cancel = commands::CommandContext::new(Uuid::from_u128(7), domain::Actor::System, origin.tenant);
+    other.execute::<Timer>(TIMER, &cancel, TimerCommand::Cancel).await.unwrap();
+
+    // What this process keeps says there is nothing to do; the store says
+    // the timer is cancelled, and a cancelled timer is not scheduled again
+    // by this follow-up (its `id` stays), so nothing runs either way, but
+    // the stored state was read: the kept one now knows the cancellation.
+    let again = reactions.carry_out(&this, &origin, &schedule_once()).await.unwrap();
+    assert!(again.ran.is_empty());
+    assert_eq!(
+        this.load_latest::<Timer>(TIMER).await.unwrap().status,
+        other.load_latest::<Timer>(TIMER).await.unwrap().status
+    );
 }

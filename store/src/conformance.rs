@@ -64,7 +64,8 @@ macro_rules! conformance_suite {
             stores_large_events,
             accepts_unicode_stream_names,
             refuses_malformed_appends,
-            refuses_nul_in_names_and_keeps_it_in_data
+            refuses_nul_in_names_and_keeps_it_in_data,
+            reads_back_what_an_append_wrote
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -402,4 +403,27 @@ pub async fn refuses_nul_in_names_and_keeps_it_in_data(f: Fixture) {
     f.store.append(&s, ExpectedVersion::NoStream, vec![held]).await.unwrap();
     let read = f.store.read_stream(&s, Direction::Forwards, None, 10).await.unwrap();
     assert_eq!(read[0].decode::<serde_json::Value>().unwrap(), data);
+}
+
+pub async fn reads_back_what_an_append_wrote(f: Fixture) {
+    let s = unique_stream("appended");
+    f.store.append(&s, ExpectedVersion::NoStream, events(2)).await.unwrap();
+    let other = unique_stream("other");
+    // Appends of other streams on both sides, at once.
+    let (result, _) = tokio::join!(
+        f.store.append(&s, ExpectedVersion::Exact(1), events(3)),
+        f.store.append(&other, ExpectedVersion::NoStream, events(4)),
+    );
+    let result = result.unwrap();
+    f.store.append(&other, ExpectedVersion::Exact(3), events(1)).await.unwrap();
+    let appended = f.store.read_appended(&s, 2, 3, result.position).await.unwrap();
+    let stored = f.store.read_stream(&s, Direction::Forwards, Some(2), 3).await.unwrap();
+    assert_eq!(
+        appended.iter().map(|e| (e.id, e.version, e.position)).collect::<Vec<_>>(),
+        stored.iter().map(|e| (e.id, e.version, e.position)).collect::<Vec<_>>()
+    );
+    assert_eq!(appended.last().map(|e| e.position), Some(result.position));
+    // A range that is not that append's reads the stream instead.
+    let shifted = f.store.read_appended(&s, 0, 2, result.position).await.unwrap();
+    assert_eq!(shifted.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1]);
 }

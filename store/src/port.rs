@@ -52,6 +52,23 @@ pub trait EventStore: Send + Sync + 'static {
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
+    /// The events one append wrote: `count` events of `stream` from version
+    /// `first_version`, the last at `position`. A store that keeps its
+    /// newest events serves them without reading.
+    ///
+    /// # Errors
+    /// As [`Self::read_stream`].
+    async fn read_appended(
+        &self,
+        stream: &str,
+        first_version: u64,
+        count: usize,
+        position: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let _ = position;
+        self.read_stream(stream, Direction::Forwards, Some(first_version), count).await
+    }
+
     /// Reads up to `max` events of the global log whose position is greater
     /// than `after`, in position order. Every event returned has committed,
     /// and no event with a lower position can commit later.

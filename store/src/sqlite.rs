@@ -278,6 +278,24 @@ impl EventStore for SqliteEventStore {
         .await
     }
 
+    async fn read_appended(
+        &self,
+        stream: &str,
+        first_version: u64,
+        count: usize,
+        position: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // One append's events take consecutive positions.
+        let after = position.saturating_sub(count as u64);
+        let kept = self.recent.range(after, position).filter(|events| {
+            (first_version..).zip(events).all(|(version, e)| e.stream == stream && e.version == version)
+        });
+        match kept {
+            Some(events) => Ok(events),
+            None => self.read_stream(stream, Direction::Forwards, Some(first_version), count).await,
+        }
+    }
+
     async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         self.read(move |conn, _| {
             let mut stmt =
