@@ -195,24 +195,32 @@ impl Commands {
     /// # Errors
     /// When the store fails or an event cannot be decoded.
     pub async fn load_latest<A: Aggregate>(&self, id: Uuid) -> Result<A, CommandError> {
+        Ok(self.load_kept::<A>(id).await?.state)
+    }
+
+    /// [`Self::load_latest`] with the version of the state.
+    ///
+    /// # Errors
+    /// When the store fails or an event cannot be decoded.
+    pub async fn load_kept<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
         let stream = stream_name::<A>(id);
         if let Some(kept) = self.states.get::<A>(&stream) {
-            return Ok(kept.state);
+            return Ok(kept);
         }
         let loaded = self.load_stream::<A>(&stream, true).await?;
         if let Some(version) = loaded.version {
             self.states.put(&stream, version, loaded.state.clone());
         }
-        Ok(loaded.state)
+        Ok(loaded)
     }
 
     /// The stored state of aggregate `id`, kept for [`Self::load_latest`].
     ///
     /// # Errors
     /// When the store fails or an event cannot be decoded.
-    pub async fn reload<A: Aggregate>(&self, id: Uuid) -> Result<A, CommandError> {
+    pub async fn reload<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
         self.states.forget(&stream_name::<A>(id));
-        self.load_latest::<A>(id).await
+        self.load_kept::<A>(id).await
     }
 
     /// The events command `command_id` recorded, as stored; none when this

@@ -18,14 +18,16 @@ use crate::{CommandContext, CommandError, Commands};
 
 type Future<'a, T> = Pin<Box<dyn std::future::Future<Output = Result<T, CommandError>> + Send + 'a>>;
 type State = Box<dyn Any + Send + Sync>;
+/// A state and the version of its stream it is at (`None`: no events).
+type Versioned = (State, Option<u64>);
 type Command = dyn Any + Send + Sync;
 
 /// How to read and command one aggregate's streams without naming its type.
 #[derive(Clone, Copy)]
 pub struct AggregateHandle {
     category: &'static str,
-    kept: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
-    stored: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, State>,
+    kept: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, Versioned>,
+    stored: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, Versioned>,
     newest: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, u64>,
     execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
 }
@@ -40,12 +42,18 @@ impl AggregateHandle {
     }
 }
 
-fn kept<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
-    Box::pin(async move { Ok(Box::new(commands.load_latest::<A>(id).await?) as State) })
+fn kept<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versioned> {
+    Box::pin(async move {
+        let kept = commands.load_kept::<A>(id).await?;
+        Ok((Box::new(kept.state) as State, kept.version))
+    })
 }
 
-fn stored<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, State> {
-    Box::pin(async move { Ok(Box::new(commands.reload::<A>(id).await?) as State) })
+fn stored<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versioned> {
+    Box::pin(async move {
+        let stored = commands.reload::<A>(id).await?;
+        Ok((Box::new(stored.state) as State, stored.version))
+    })
 }
 
 fn newest<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, u64> {
@@ -110,11 +118,13 @@ pub type TimerReaction = fn(&str, Uuid) -> Vec<FollowUp>;
 
 /// Where a follow-up comes from: the tenant its commands are for, and the
 /// event (if any) that caused them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Origin {
     pub tenant: Option<Uuid>,
     pub causation_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
+    /// The causing event's aggregate category, stream id and version.
+    pub cause: Option<(String, Uuid, u64)>,
 }
 
 impl Origin {
@@ -123,6 +133,7 @@ impl Origin {
             tenant: event.metadata.tenant,
             causation_id: Some(event.id),
             correlation_id: event.metadata.correlation_id.or(event.metadata.command_id),
+            cause: event.stream_id().map(|id| (event.category().to_owned(), id, event.version)),
         }
     }
 
@@ -131,6 +142,26 @@ impl Origin {
         context.causation_id = self.causation_id;
         context.correlation_id = self.correlation_id;
         context
+    }
+
+    /// Whether a state of `category`'s stream `id` at `version` holds the
+    /// causing event.
+    fn is_in(&self, category: &str, id: Uuid, version: Option<u64>) -> bool {
+        self.compare(category, id, version).is_some_and(|o| o.is_ge())
+    }
+
+    /// Whether a state of `category`'s stream `id` at `version` is the one
+    /// the causing event left.
+    fn is_at(&self, category: &str, id: Uuid, version: Option<u64>) -> bool {
+        self.compare(category, id, version).is_some_and(std::cmp::Ordering::is_eq)
+    }
+
+    fn compare(&self, category: &str, id: Uuid, version: Option<u64>) -> Option<std::cmp::Ordering> {
+        let (cause_category, cause_id, caused_at) = self.cause.as_ref()?;
+        if cause_category != category || *cause_id != id {
+            return None;
+        }
+        Some(version?.cmp(caused_at))
     }
 }
 
@@ -185,14 +216,19 @@ impl Reactions {
                 }
                 FollowUp::Read(read) => {
                     let handle = self.handle(read.category)?;
-                    let mut then = read.then(&*(handle.kept)(commands, read.stream_id).await?);
-                    if then.is_empty() {
-                        // A kept state may lack what another process wrote
-                        // since: only the stored state may find nothing to do.
-                        then = read.then(&*(handle.stored)(commands, read.stream_id).await?);
-                        if then.is_empty() {
-                            carried.needless.push((read.category, read.stream_id));
-                        }
+                    let (state, mut version) = (handle.kept)(commands, read.stream_id).await?;
+                    let mut then = read.then(&*state);
+                    // A kept state may lack what another process wrote since:
+                    // only the stored state may find nothing to do, unless
+                    // the kept one has the event this follows (of its own
+                    // stream), which later events follow on by themselves.
+                    if then.is_empty() && !origin.is_in(read.category, read.stream_id, version) {
+                        let (state, stored) = (handle.stored)(commands, read.stream_id).await?;
+                        then = read.then(&*state);
+                        version = stored;
+                    }
+                    if then.is_empty() && !origin.is_at(read.category, read.stream_id, version) {
+                        carried.needless.push((read.category, read.stream_id));
                     }
                     // Depth first, in the order the reaction gave them.
                     pending.extend(then.into_iter().rev().map(Pending::Owned));

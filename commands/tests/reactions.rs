@@ -91,3 +91,41 @@ async fn a_kept_state_that_finds_nothing_to_do_is_asked_again_as_stored() {
         other.load_latest::<Timer>(TIMER).await.unwrap().status
     );
 }
+
+#[tokio::test]
+async fn a_kept_state_holding_the_causing_event_is_trusted_and_an_older_one_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(at("2026-11-28T09:00:00+09:00"));
+    let now = clock.clone();
+    let store: Arc<dyn EventStore> = Arc::new(
+        SqliteEventStore::open(dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&now))).unwrap(),
+    );
+    let new_commands = || async {
+        Arc::new(
+            Commands::new(store.clone(), None, Default::default(), Arc::new(clock.clone()), Duration::from_secs(10))
+                .await
+                .unwrap(),
+        )
+    };
+    let (this, other) = (new_commands().await, new_commands().await);
+    let reactions = Reactions::new([AggregateHandle::of::<Timer>()], vec![]);
+    let tenant = Origin { tenant: Some(Uuid::from_u128(9)), ..Origin::default() };
+    reactions.carry_out(&this, &tenant, &schedule_once()).await.unwrap();
+    let cancel = commands::CommandContext::new(Uuid::from_u128(7), domain::Actor::System, tenant.tenant);
+    other.execute::<Timer>(TIMER, &cancel, TimerCommand::Cancel).await.unwrap();
+    let stream = commands::stream_name::<Timer>(TIMER);
+    let events = store.read_stream(&stream, store::Direction::Forwards, None, 10).await.unwrap();
+    let kept_status = || async { this.load_latest::<Timer>(TIMER).await.unwrap().status };
+
+    // Following the scheduling, which this process keeps: nothing to do,
+    // and nothing to wait for beyond that event.
+    let scheduled = reactions.carry_out(&this, &Origin::of(&events[0]), &schedule_once()).await.unwrap();
+    assert!(scheduled.ran.is_empty() && scheduled.needless.is_empty());
+    assert_eq!(kept_status().await, domain::timer::TimerStatus::Pending, "the kept state was trusted");
+
+    // Following the cancellation, which it does not keep: read again.
+    let cancelled = reactions.carry_out(&this, &Origin::of(&events[1]), &schedule_once()).await.unwrap();
+    assert!(cancelled.ran.is_empty());
+    assert!(cancelled.needless.is_empty(), "the stored state is the one the cancellation left");
+    assert_eq!(kept_status().await, domain::timer::TimerStatus::Cancelled);
+}
