@@ -144,6 +144,11 @@ impl Origin {
         context
     }
 
+    /// Whether the causing event is of `category`'s stream `id`.
+    fn follows(&self, category: &str, id: Uuid) -> bool {
+        self.cause.as_ref().is_some_and(|(c, i, _)| c == category && *i == id)
+    }
+
     /// Whether a state of `category`'s stream `id` at `version` holds the
     /// causing event.
     fn is_in(&self, category: &str, id: Uuid, version: Option<u64>) -> bool {
@@ -216,17 +221,21 @@ impl Reactions {
                 }
                 FollowUp::Read(read) => {
                     let handle = self.handle(read.category)?;
-                    let (state, mut version) = (handle.kept)(commands, read.stream_id).await?;
-                    let mut then = read.then(&*state);
-                    // A kept state may lack what another process wrote since:
-                    // only the stored state may find nothing to do, unless
-                    // the kept one has the event this follows (of its own
-                    // stream), which later events follow on by themselves.
-                    if then.is_empty() && !origin.is_in(read.category, read.stream_id, version) {
-                        let (state, stored) = (handle.stored)(commands, read.stream_id).await?;
-                        then = read.then(&*state);
-                        version = stored;
+                    // A kept state may lack what another process wrote since,
+                    // and follow-ups decided on it would be the wrong ones: it
+                    // is read only when it is the stream of the event being
+                    // followed and holds that event (later events follow on
+                    // by themselves); else the stored state is.
+                    let mut kept = None;
+                    if origin.follows(read.category, read.stream_id) {
+                        let (state, version) = (handle.kept)(commands, read.stream_id).await?;
+                        kept = origin.is_in(read.category, read.stream_id, version).then_some((state, version));
                     }
+                    let (state, version) = match kept {
+                        Some(kept) => kept,
+                        None => (handle.stored)(commands, read.stream_id).await?,
+                    };
+                    let then = read.then(&*state);
                     if then.is_empty() && !origin.is_at(read.category, read.stream_id, version) {
                         carried.needless.push((read.category, read.stream_id));
                     }

@@ -30,17 +30,28 @@ fn schedule_once() -> FollowUp {
     })
 }
 
-#[tokio::test]
-async fn a_follow_up_already_done_gives_the_position_of_the_state_that_shows_it() {
-    let dir = tempfile::tempdir().unwrap();
+/// A store in `dir` and two processes' pipelines on it.
+async fn two_processes(dir: &tempfile::TempDir) -> (Arc<dyn EventStore>, Arc<Commands>, Arc<Commands>) {
     let clock = ManualClock::new(at("2026-11-28T09:00:00+09:00"));
     let now = clock.clone();
     let store: Arc<dyn EventStore> = Arc::new(
         SqliteEventStore::open(dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&now))).unwrap(),
     );
-    let commands = Arc::new(
-        Commands::new(store.clone(), None, Default::default(), Arc::new(clock), Duration::from_secs(10)).await.unwrap(),
-    );
+    let new_commands = || async {
+        Arc::new(
+            Commands::new(store.clone(), None, Default::default(), Arc::new(clock.clone()), Duration::from_secs(10))
+                .await
+                .unwrap(),
+        )
+    };
+    let (this, other) = (new_commands().await, new_commands().await);
+    (store, this, other)
+}
+
+#[tokio::test]
+async fn a_follow_up_already_done_gives_the_position_of_the_state_that_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, commands, _) = two_processes(&dir).await;
     let reactions = Reactions::new([AggregateHandle::of::<Timer>()], vec![]);
     let origin = Origin { tenant: Some(Uuid::from_u128(9)), ..Origin::default() };
 
@@ -59,19 +70,7 @@ async fn a_follow_up_already_done_gives_the_position_of_the_state_that_shows_it(
 #[tokio::test]
 async fn a_kept_state_that_finds_nothing_to_do_is_asked_again_as_stored() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(at("2026-11-28T09:00:00+09:00"));
-    let now = clock.clone();
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteEventStore::open(dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&now))).unwrap(),
-    );
-    let new_commands = || async {
-        Arc::new(
-            Commands::new(store.clone(), None, Default::default(), Arc::new(clock.clone()), Duration::from_secs(10))
-                .await
-                .unwrap(),
-        )
-    };
-    let (this, other) = (new_commands().await, new_commands().await);
+    let (_, this, other) = two_processes(&dir).await;
     let reactions = Reactions::new([AggregateHandle::of::<Timer>()], vec![]);
     let origin = Origin { tenant: Some(Uuid::from_u128(9)), ..Origin::default() };
 
@@ -95,19 +94,7 @@ async fn a_kept_state_that_finds_nothing_to_do_is_asked_again_as_stored() {
 #[tokio::test]
 async fn a_kept_state_holding_the_causing_event_is_trusted_and_an_older_one_is_read_again() {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(at("2026-11-28T09:00:00+09:00"));
-    let now = clock.clone();
-    let store: Arc<dyn EventStore> = Arc::new(
-        SqliteEventStore::open(dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&now))).unwrap(),
-    );
-    let new_commands = || async {
-        Arc::new(
-            Commands::new(store.clone(), None, Default::default(), Arc::new(clock.clone()), Duration::from_secs(10))
-                .await
-                .unwrap(),
-        )
-    };
-    let (this, other) = (new_commands().await, new_commands().await);
+    let (store, this, other) = two_processes(&dir).await;
     let reactions = Reactions::new([AggregateHandle::of::<Timer>()], vec![]);
     let tenant = Origin { tenant: Some(Uuid::from_u128(9)), ..Origin::default() };
     reactions.carry_out(&this, &tenant, &schedule_once()).await.unwrap();
