@@ -230,6 +230,11 @@ impl Commands {
     /// When the store fails.
     pub async fn recorded(&self, command_id: Uuid) -> Result<Vec<RecordedEvent>, CommandError> {
         let Some(written) = self.log.get(command_id) else { return Ok(Vec::new()) };
+        self.read_written(&written).await
+    }
+
+    /// The events `written` names, as stored.
+    async fn read_written(&self, written: &Written) -> Result<Vec<RecordedEvent>, CommandError> {
         let count = usize::try_from(written.count).unwrap_or(usize::MAX);
         Ok(self.store.read_appended(&written.stream, written.first_version, count, written.position).await?)
     }
@@ -456,8 +461,7 @@ impl Commands {
         if written.stream != stream {
             return Err(CommandError::CommandIdReused(context.command_id));
         }
-        let count = usize::try_from(written.count).unwrap_or(usize::MAX);
-        let stored = self.store.read_appended(&written.stream, written.first_version, count, written.position).await?;
+        let stored = self.read_written(&written).await?;
         self.answer::<A>(context, command, written, &stored).await
     }
 

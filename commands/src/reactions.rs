@@ -144,29 +144,11 @@ impl Origin {
         context
     }
 
-    /// Whether the causing event is of `category`'s stream `id`.
-    fn follows(&self, category: &str, id: Uuid) -> bool {
-        self.cause.as_ref().is_some_and(|(c, i, _)| c == category && *i == id)
-    }
-
-    /// Whether a state of `category`'s stream `id` at `version` holds the
-    /// causing event.
-    fn is_in(&self, category: &str, id: Uuid, version: Option<u64>) -> bool {
-        self.compare(category, id, version).is_some_and(|o| o.is_ge())
-    }
-
-    /// Whether a state of `category`'s stream `id` at `version` is the one
-    /// the causing event left.
-    fn is_at(&self, category: &str, id: Uuid, version: Option<u64>) -> bool {
-        self.compare(category, id, version).is_some_and(std::cmp::Ordering::is_eq)
-    }
-
-    fn compare(&self, category: &str, id: Uuid, version: Option<u64>) -> Option<std::cmp::Ordering> {
-        let (cause_category, cause_id, caused_at) = self.cause.as_ref()?;
-        if cause_category != category || *cause_id != id {
-            return None;
-        }
-        Some(version?.cmp(caused_at))
+    /// The version of the causing event, when it is of `category`'s
+    /// stream `id`.
+    fn version_in(&self, category: &str, id: Uuid) -> Option<u64> {
+        let (cause_category, cause_id, version) = self.cause.as_ref()?;
+        (cause_category == category && *cause_id == id).then_some(*version)
     }
 }
 
@@ -226,17 +208,18 @@ impl Reactions {
                     // is read only when it is the stream of the event being
                     // followed and holds that event (later events follow on
                     // by themselves); else the stored state is.
+                    let caused_at = origin.version_in(read.category, read.stream_id);
                     let mut kept = None;
-                    if origin.follows(read.category, read.stream_id) {
+                    if let Some(caused_at) = caused_at {
                         let (state, version) = (handle.kept)(commands, read.stream_id).await?;
-                        kept = origin.is_in(read.category, read.stream_id, version).then_some((state, version));
+                        kept = (version >= Some(caused_at)).then_some((state, version));
                     }
                     let (state, version) = match kept {
                         Some(kept) => kept,
                         None => (handle.stored)(commands, read.stream_id).await?,
                     };
                     let then = read.then(&*state);
-                    if then.is_empty() && !origin.is_at(read.category, read.stream_id, version) {
+                    if then.is_empty() && (caused_at.is_none() || version != caused_at) {
                         carried.needless.push((read.category, read.stream_id));
                     }
                     // Depth first, in the order the reaction gave them.
@@ -273,8 +256,9 @@ impl Reactions {
 pub struct CarriedOut {
     /// The ids of the commands it ran, in order.
     pub ran: Vec<Uuid>,
-    /// The streams whose stored state showed a follow-up needless (another
-    /// process may have just done it): what a reader waits for.
+    /// The streams whose state showed a follow-up needless (another process
+    /// may have just done it), beyond the state the causing event left:
+    /// what a reader waits for.
     pub needless: Vec<(&'static str, Uuid)>,
 }
 
