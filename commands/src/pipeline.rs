@@ -1,6 +1,6 @@
 //! The path of a command: authorise → load (snapshot + newer events) →
 //! decide with `now` → append with the exact expected version → on conflict
-//! reload and decide again, with jittered back-off, until the command is
+//! read the newer events and decide again, with jittered back-off, until the command is
 //! decided or its deadline passes → result.
 //!
 //! A command id has one effect and one answer, also across processes that
@@ -214,13 +214,22 @@ impl Commands {
         Ok(loaded)
     }
 
-    /// The stored state of aggregate `id`, kept for [`Self::load_latest`].
+    /// The stored state of aggregate `id`, kept for [`Self::load_latest`]:
+    /// the kept state with the events stored after it, so that a stream
+    /// that has not changed costs one empty read.
     ///
     /// # Errors
     /// When the store fails or an event cannot be decoded.
-    pub async fn reload<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
-        self.states.forget(&stream_name::<A>(id));
-        self.load_kept::<A>(id).await
+    pub async fn load_stored<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
+        let stream = stream_name::<A>(id);
+        let loaded = match self.states.get::<A>(&stream) {
+            Some(kept) => self.catch_up(&stream, kept).await?,
+            None => self.load_stream::<A>(&stream, true).await?,
+        };
+        if let Some(version) = loaded.version {
+            self.states.put(&stream, version, loaded.state.clone());
+        }
+        Ok(loaded)
     }
 
     /// The events command `command_id` recorded, as stored; none when this
@@ -258,10 +267,12 @@ impl Commands {
 
     async fn load_stream<A: Aggregate>(&self, stream: &str, use_snapshot: bool) -> Result<Loaded<A>, CommandError> {
         let snapshots = if use_snapshot { self.snapshots.as_deref() } else { None };
-        Ok(snapshots::load(self.store.as_ref(), snapshots, stream, A::SNAPSHOT_VERSION, |state: A, e| {
-            decode::<A>(e).map(|event| state.evolve(&event))
-        })
-        .await?)
+        Ok(snapshots::load(self.store.as_ref(), snapshots, stream, A::SNAPSHOT_VERSION, fold::<A>).await?)
+    }
+
+    /// `loaded`, a state `stream` once had, with the events stored since.
+    async fn catch_up<A: Aggregate>(&self, stream: &str, loaded: Loaded<A>) -> Result<Loaded<A>, CommandError> {
+        Ok(snapshots::catch_up(self.store.as_ref(), stream, loaded, fold::<A>).await?)
     }
 
     /// Runs `command` against aggregate `id`.
@@ -302,13 +313,17 @@ impl Commands {
         let mut turn = self.hot.turn_if_hot(&stream).await;
         let mut attempt = 0;
         let mut waits = backoff();
+        // The kept state, trusted for a first decision only; then a state
+        // read from the store, which other writers may have outrun.
+        let mut kept = self.states.get::<A>(&stream);
+        let mut read = None;
         loop {
             attempt += 1;
-            let cached = if attempt == 1 { self.states.get::<A>(&stream) } else { None };
-            let from_cache = cached.is_some();
-            let loaded = match cached {
-                Some(loaded) => loaded,
-                None => self.load_stream::<A>(&stream, true).await?,
+            let from_cache = kept.is_some();
+            let loaded = match (kept.take(), read.take()) {
+                (Some(kept), _) => kept,
+                (None, Some(read)) => self.catch_up::<A>(&stream, read).await?,
+                (None, None) => self.load_stream::<A>(&stream, true).await?,
             };
             let now = self.clock.now();
             let decided =
@@ -319,6 +334,7 @@ impl Commands {
                 // only the stored state may refuse, or find nothing to do.
                 _ if from_cache => {
                     self.states.forget(&stream);
+                    read = Some(loaded);
                     continue;
                 }
                 // Refused, or nothing to do: perhaps because another process
@@ -374,6 +390,7 @@ impl Commands {
                         return Err(CommandError::Contention(stream));
                     }
                     tracing::debug!(stream, attempt, "conflict; deciding again");
+                    read = Some(loaded);
                     let wait = waits.next().unwrap_or(Duration::from_millis(128));
                     tokio::time::sleep(wait.min(deadline - now)).await;
                     if turn.is_none() {
@@ -558,6 +575,11 @@ impl Drop for ClaimGuard<'_> {
 
 fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<A::Event, String> {
     serde_json::from_slice(&event.data).map_err(|e| format!("{} v{}: {e}", event.event_type, event.schema_version))
+}
+
+/// `state` with `event` applied.
+fn fold<A: Aggregate>(state: A, event: &RecordedEvent) -> Result<A, String> {
+    decode::<A>(event).map(|event| state.evolve(&event))
 }
 
 /// How many of a stream's newest events are read at a time when looking for

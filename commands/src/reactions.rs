@@ -51,7 +51,7 @@ fn kept<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versione
 
 fn stored<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versioned> {
     Box::pin(async move {
-        let stored = commands.reload::<A>(id).await?;
+        let stored = commands.load_stored::<A>(id).await?;
         Ok((Box::new(stored.state) as State, stored.version))
     })
 }

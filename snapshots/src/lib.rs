@@ -8,7 +8,7 @@
 mod loader;
 mod sqlite;
 
-pub use loader::{Loaded, load};
+pub use loader::{Loaded, catch_up, load};
 pub use sqlite::SqliteSnapshotStore;
 
 use async_trait::async_trait;

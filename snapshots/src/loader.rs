@@ -46,6 +46,24 @@ where
             Err(e) => tracing::warn!(stream, error = %e, "snapshot not loaded; folding from the start"),
         }
     }
+    catch_up(events, stream, loaded, fold).await
+}
+
+/// `loaded` folded with the events of `stream` after its version: the
+/// stored state, for the cost of reading what it lacks.
+///
+/// # Errors
+/// When the store fails or `fold` refuses an event.
+pub async fn catch_up<S, F>(
+    events: &dyn EventStore,
+    stream: &str,
+    mut loaded: Loaded<S>,
+    fold: F,
+) -> Result<Loaded<S>, SnapshotError>
+where
+    S: Default,
+    F: Fn(S, &RecordedEvent) -> Result<S, String>,
+{
     loop {
         let from = loaded.version.map_or(0, |v| v + 1);
         let page = events.read_stream(stream, Direction::Forwards, Some(from), PAGE).await?;
