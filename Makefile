@@ -20,7 +20,7 @@ run-manual-clock:
 ## that fails).
 test: nextest
 	$(CARGO) nextest run --workspace --no-fail-fast
-	@if $(CARGO) run -q -p store --example postgres_reachable; then \
+	@if $(CARGO) run -q -p store --features postgres --example postgres_reachable; then \
 		echo "GROUPWARE_TEST_STORE=postgres $(CARGO) nextest run -p tests --test e2e --no-fail-fast"; \
 		GROUPWARE_TEST_STORE=postgres $(CARGO) nextest run -p tests --test e2e --no-fail-fast; \
 	else \
@@ -36,6 +36,7 @@ nextest:
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p api --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

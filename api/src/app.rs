@@ -1,371 +1,30 @@
-//! Start-up: the stores, the command pipeline, the projections, the HTTP
-//! server — and the services the resolvers use.
+//! Start-up: the backend with every capability, and the HTTP server in
+//! front of it.
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use blobs::{Blobs, FileBlobs};
-use chrono::Utc;
-use commands::{CarriedOut, Clock, CommandContext, Commands, ManualClock, Origin, Outcome, Reactions, SystemClock};
-use domain::Aggregate;
-use domain::reaction::FollowUp;
-use mailer::Relay;
-use projections::{MemoryReadModels, PostgresReadModels, Projections, ReadModelStore};
-use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
-use store::EventStore;
-use store::eventstoredb::EventStoreDb;
-use store::postgres::PostgresEventStore;
-use store::sqlite::SqliteEventStore;
-use uuid::Uuid;
+use projections::MemoryReadModels;
+#[cfg(feature = "postgres")]
+use projections::PostgresReadModels;
 
-use crate::auth::Auth;
-use crate::errors::ApiResult;
-use crate::metrics::Metrics;
-use crate::settings::{EventStoreKind, ReadModelKind, redacted};
-use crate::workers::{WorkerContext, Workers};
-use crate::{ClockKind, Settings};
-
-/// How long a mutation waits for the read models to show its effect.
-const READ_YOUR_WRITES: Duration = Duration::from_secs(10);
-
-/// Everything a request may use.
-pub struct Services {
-    pub settings: Settings,
-    pub store: Arc<dyn EventStore>,
-    pub commands: Arc<Commands>,
-    /// Every capability's reactions to recorded events.
-    pub reactions: Arc<Reactions>,
-    /// Files outside the log (attachments, backup archives).
-    pub blobs: Arc<dyn Blobs>,
-    /// The process managers, the scheduler and the capabilities' workers,
-    /// in one process at a time.
-    pub workers: Workers,
-    pub projections: Projections,
-    pub auth: Auth,
-    /// Seals resident registration numbers (rule H7).
-    pub sealer: crate::secrets::Sealer,
-    pub clock: Arc<dyn Clock>,
-    /// Present when the server runs on a settable clock.
-    pub manual_clock: Option<ManualClock>,
-    pub metrics: Metrics,
-    /// The tenant each stream this process has checked or written belongs
-    /// to (a stream never changes tenant), so that telling another
-    /// company's stream apart costs one read per stream, not per command.
-    stream_tenants: quick_cache::sync::Cache<String, Option<Uuid>>,
-    ready: AtomicBool,
-}
-
-/// How many streams' tenants a process keeps; when full, the least useful
-/// make room.
-const KEPT_STREAM_TENANTS: usize = 100_000;
-
-impl Services {
-    /// Opens the stores under the data directory and starts the projections.
-    ///
-    /// # Errors
-    /// When a store cannot be opened.
-    pub async fn start(settings: Settings) -> anyhow::Result<Arc<Self>> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-        let manual_clock = (settings.clock == ClockKind::Manual)
-            .then(|| ManualClock::new(settings.clock_start.unwrap_or_else(Utc::now)));
-        let clock: Arc<dyn Clock> = match &manual_clock {
-            Some(manual) => Arc::new(manual.clone()),
-            None => Arc::new(SystemClock),
-        };
-        let store_clock = clock.clone();
-        let store = open_event_store(&settings, Arc::new(move || store_clock.now())).await?;
-        let snapshots: Arc<dyn SnapshotStore> = Arc::new(
-            SqliteSnapshotStore::open(settings.data_dir.join("snapshots.db")).context("opening the snapshot store")?,
-        );
-        let commands = Arc::new(
-            Commands::new(
-                store.clone(),
-                Some(snapshots),
-                SnapshotPolicy { every: settings.snapshot_every },
-                clock.clone(),
-                settings.command_deadline,
-            )
-            .await
-            .context("recovering the command log")?,
-        );
-        let capabilities = crate::capabilities::all();
-        // Requests and the process managers each have their own, so that
-        // what a reaction remembers follows the log in order.
-        let reactions = || {
-            Arc::new(Reactions::new(
-                capabilities.iter().flat_map(|c| c.aggregates.iter().copied()),
-                capabilities.iter().flat_map(|c| (c.reactions)()).collect(),
-            ))
-        };
-        let (requests_reactions, workers_reactions) = (reactions(), reactions());
-        let blobs: Arc<dyn Blobs> =
-            Arc::new(FileBlobs::open(settings.data_dir.join("blobs")).await.context("opening the blob store")?);
-        let relay = settings
-            .smtp_relay
-            .as_deref()
-            .map(Relay::from_url)
-            .transpose()
-            .map_err(|e| anyhow::anyhow!("the SMTP relay: {e}"))?;
-
-        let read_models: Arc<dyn ReadModelStore> = match &settings.read_models {
-            ReadModelKind::Memory => Arc::new(MemoryReadModels::default()),
-            ReadModelKind::Postgres(url) => Arc::new(
-                PostgresReadModels::connect(url)
-                    .await
-                    .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
-            ),
-        };
-        let context =
-            WorkerContext { commands: commands.clone(), read_models: read_models.clone(), blobs: blobs.clone(), relay };
-        let workers = Workers::start(context, &capabilities, workers_reactions);
-        let projectors = capabilities.into_iter().flat_map(|c| c.projectors).collect();
-        let projections =
-            Projections::start(store.clone(), read_models, projectors).await.context("starting the projections")?;
-        let auth = Auth::open(&settings.data_dir.join("token.key"), settings.token_ttl, settings.password_memory_kib)?;
-        let sealer = crate::secrets::Sealer::open(&settings.data_dir.join("resident-numbers.key"))?;
-        let services = Arc::new(Self {
-            settings,
-            store,
-            commands,
-            reactions: requests_reactions,
-            blobs,
-            workers,
-            projections,
-            auth,
-            sealer,
-            clock,
-            manual_clock,
-            metrics: Metrics::new().context("registering metrics")?,
-            stream_tenants: quick_cache::sync::Cache::new(KEPT_STREAM_TENANTS),
-            ready: AtomicBool::new(false),
-        });
-        // Ready once every read model has caught up with the log as it was
-        // at start, or has stopped at an event it cannot apply: the others
-        // serve, and `/healthz` and `/metrics` name the stopped one.
-        let head = *services.store.head().borrow();
-        let waiting = services.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            while !waiting.projections.wait_for(head, Duration::from_secs(60)).await {
-                tracing::warn!(head, "read models still catching up");
-            }
-            waiting.ready.store(true, Ordering::SeqCst);
-            tracing::info!(head, elapsed = ?started.elapsed(), "read models caught up; ready");
-        });
-        Ok(services)
-    }
-
-    /// What in this process has not yet handled the log up to `position`:
-    /// each projector (a stopped one is not waited for) and worker, by name
-    /// with the position it has reached. The workers are left out while
-    /// another process runs them.
-    pub fn behind(&self, position: u64) -> Vec<(&'static str, u64)> {
-        let projectors = self
-            .projections
-            .progress()
-            .into_iter()
-            .filter(|(_, p)| p.stopped.is_none())
-            .map(|(name, p)| (name, p.checkpoint));
-        let workers = self.workers.handled().unwrap_or_default();
-        projectors.chain(workers).filter(|(_, reached)| *reached < position).collect()
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
-    }
-
-    pub fn read_models(&self) -> &dyn ReadModelStore {
-        self.projections.store().as_ref()
-    }
-
-    /// Runs a command and waits until the read models show its effect, so
-    /// that the front end reads its own writes (a projector stopped at an
-    /// event it cannot apply is not waited for).
-    ///
-    /// # Errors
-    /// The command's refusal or failure, as the client should see it.
-    pub async fn execute<A: Aggregate>(
-        &self,
-        id: Uuid,
-        context: &CommandContext,
-        command: A::Command,
-    ) -> ApiResult<Outcome<A::Event>> {
-        let unseen = self.refuse_foreign::<A>(id, context, &command).await?;
-        let result = self.commands.execute::<A>(id, context, command).await;
-        // A stream this command began is its tenant's.
-        if let Ok(outcome) = &result
-            && unseen
-            && !outcome.events.is_empty()
-        {
-            self.keep_stream_tenant(&outcome.stream, context.tenant);
-        }
-        let label = match &result {
-            Ok(o) if o.repeated => "repeated",
-            Ok(_) => "applied",
-            Err(commands::CommandError::Rejected(_)) => "rejected",
-            Err(_) => "failed",
-        };
-        self.metrics.commands.with_label_values(&[label]).inc();
-        let outcome = result?;
-        if !outcome.repeated {
-            self.metrics.events_appended.inc_by(outcome.events.len() as u64);
-        }
-        if !self.projections.wait_for(outcome.position, READ_YOUR_WRITES).await {
-            tracing::warn!(position = outcome.position, "read models lag behind a command");
-        }
-        Ok(outcome)
-    }
-}
-
-impl Services {
-    /// `NOT_FOUND` when the command is for a tenant and the stream it
-    /// addresses was begun by another tenant: an id of another company's
-    /// document, ledger or mailbox reads as one that does not exist, so the
-    /// answer never tells "not yours" from "not there". Streams named by the
-    /// command's own tenant or acting user are theirs by construction and
-    /// need no read; others are read once per process (their first event
-    /// names their tenant, which never changes). Whether the stream has no
-    /// events yet, so that the command begins it.
-    async fn refuse_foreign<A: Aggregate>(
-        &self,
-        id: Uuid,
-        context: &CommandContext,
-        command: &A::Command,
-    ) -> ApiResult<bool> {
-        let Some(tenant) = context.tenant else { return Ok(false) };
-        if id == tenant || context.actor.user() == Some(id) {
-            return Ok(false);
-        }
-        let stream = commands::stream_name::<A>(id);
-        let kept = self.stream_tenants.get(&stream);
-        let owner = match kept {
-            Some(owner) => owner,
-            None => {
-                let first = self.store.read_stream(&stream, store::Direction::Forwards, None, 1).await?;
-                let Some(first) = first.first() else { return Ok(true) };
-                self.keep_stream_tenant(&stream, first.metadata.tenant);
-                first.metadata.tenant
-            }
-        };
-        match owner {
-            Some(owner) if owner != tenant => {
-                // The answer the command gets where there is no such stream.
-                let missing = A::default();
-                let refusal = missing
-                    .authorize(&context.actor, command)
-                    .and_then(|()| missing.decide(command, self.clock.now()))
-                    .err()
-                    .unwrap_or_else(|| domain::DomainError::NotFound(format!("{} {id}", A::CATEGORY)));
-                Err(commands::CommandError::Rejected(refusal).into())
-            }
-            _ => Ok(false),
-        }
-    }
-
-    fn keep_stream_tenant(&self, stream: &str, tenant: Option<Uuid>) {
-        self.stream_tenants.insert(stream.to_owned(), tenant);
-    }
-
-    /// Carries out at once, before the answer, what command `command_id`'s
-    /// events cause (the process managers would do it too, a moment later),
-    /// and what those follow-ups' events cause in turn; then waits for the
-    /// read models to show it. The same reactions run in both places, with
-    /// the same command ids, so whichever comes second changes nothing.
-    ///
-    /// # Errors
-    /// When the store fails or a rule refuses a follow-up (the year's
-    /// document numbers ran out, say).
-    pub async fn follow(&self, command_id: Uuid) -> ApiResult<()> {
-        self.follow_all(vec![command_id], 0).await
-    }
-
-    /// Carries `follow_up` out now for `tenant`, with what it causes (see
-    /// [`Self::follow`]), and waits for the read models to show it.
-    ///
-    /// # Errors
-    /// As [`Self::follow`].
-    pub async fn carry_out(&self, tenant: Uuid, follow_up: &FollowUp) -> ApiResult<()> {
-        let origin = Origin { tenant: Some(tenant), ..Origin::default() };
-        let carried = self.reactions.carry_out(&self.commands, &origin, follow_up).await?;
-        let position = self.newest_of(&carried).await?;
-        self.follow_all(carried.ran, position).await
-    }
-
-    /// Where the streams that made some of `carried` needless end.
-    async fn newest_of(&self, carried: &CarriedOut) -> ApiResult<u64> {
-        let mut position = 0;
-        for &(category, id) in &carried.needless {
-            position = position.max(self.reactions.newest_position(&self.commands, category, id).await?);
-        }
-        Ok(position)
-    }
-
-    async fn follow_all(&self, command_ids: Vec<Uuid>, mut position: u64) -> ApiResult<()> {
-        let mut pending: Vec<(Uuid, usize)> = command_ids.into_iter().map(|id| (id, 0)).collect();
-        while let Some((command_id, depth)) = pending.pop() {
-            for event in self.commands.recorded(command_id).await? {
-                position = position.max(event.position);
-                if depth >= FOLLOW_DEPTH {
-                    continue;
-                }
-                let origin = Origin::of(&event);
-                for follow_up in self.reactions.react(&event) {
-                    let carried = self.reactions.carry_out(&self.commands, &origin, &follow_up).await?;
-                    position = position.max(self.newest_of(&carried).await?);
-                    pending.extend(carried.ran.into_iter().map(|id| (id, depth + 1)));
-                }
-            }
-        }
-        if !self.projections.wait_for(position, READ_YOUR_WRITES).await {
-            tracing::warn!(position, "read models lag behind a command's follow-ups");
-        }
-        Ok(())
-    }
-}
-
-/// How many steps of follow-ups a request waits for: a document's
-/// completion is numbered, and the number recorded on it.
-const FOLLOW_DEPTH: usize = 3;
-
-/// The event store the settings name.
-///
-/// # Errors
-/// When it cannot be opened or reached.
-async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Result<Arc<dyn EventStore>> {
-    Ok(match &settings.events {
-        EventStoreKind::Embedded => {
-            let file = settings.data_dir.join("events.db");
-            Arc::new(
-                SqliteEventStore::open(&file, now)
-                    .with_context(|| format!("opening the event store {}", file.display()))?,
-            )
-        }
-        EventStoreKind::Postgres(url) => Arc::new(
-            PostgresEventStore::connect(url, now)
-                .await
-                .with_context(|| format!("connecting to the PostgreSQL event store at {}", redacted(url)))?,
-        ),
-        EventStoreKind::EventStoreDb(url) => Arc::new(
-            EventStoreDb::connect(url, now)
-                .await
-                .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?,
-        ),
-    })
-}
+use crate::Settings;
+use crate::backend::{Backend, open_event_store};
+#[cfg(feature = "postgres")]
+use crate::settings::redacted;
+use crate::settings::{EventStoreKind, ReadModelKind};
 
 /// The server, bound and ready to run.
 pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
-    services: Arc<Services>,
+    backend: Arc<Backend>,
 }
 
 impl Application {
-    /// Starts the services and binds the listener (port 0 picks a free one).
+    /// Starts the backend and binds the listener (port 0 picks a free one).
     ///
     /// # Errors
     /// When a store cannot be opened or the address cannot be bound.
@@ -373,17 +32,19 @@ impl Application {
         let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("binding {address}"))?;
         let port = listener.local_addr()?.port();
-        let services = Services::start(settings).await?;
-        let server = crate::http::server(listener, services.clone())?;
-        Ok(Self { port, server, services })
+        let capabilities = crate::schema::capabilities();
+        let routes = capabilities.iter().filter_map(|c| c.routes).collect();
+        let backend = Backend::start(settings, capabilities).await?;
+        let server = crate::http::server(listener, backend.clone(), routes)?;
+        Ok(Self { port, server, backend })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    pub fn services(&self) -> &Arc<Services> {
-        &self.services
+    pub fn backend(&self) -> &Arc<Backend> {
+        &self.backend
     }
 
     /// A handle that stops the server.
@@ -416,9 +77,9 @@ pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Du
     let started = Instant::now();
     let read = match &settings.read_models {
         ReadModelKind::Memory => {
-            projections::rebuild(store.as_ref(), &MemoryReadModels::default(), &crate::capabilities::projectors())
-                .await?
+            projections::rebuild(store.as_ref(), &MemoryReadModels::default(), &crate::schema::projectors()).await?
         }
+        #[cfg(feature = "postgres")]
         ReadModelKind::Postgres(url) => {
             let models = Arc::new(
                 PostgresReadModels::connect(url)
@@ -426,25 +87,13 @@ pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Du
                     .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
             );
             let mut read = 0;
-            for projector in crate::capabilities::projectors() {
+            for projector in crate::schema::projectors() {
                 read = read.max(models.rebuild_beside(store.as_ref(), &projector).await?);
             }
             read
         }
+        #[cfg(not(feature = "postgres"))]
+        ReadModelKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
     };
     Ok((read, started.elapsed()))
-}
-
-/// The id a create mutation gives what it creates: derived from the
-/// client's command id, so that a retry with the same command id names the
-/// same thing and replays the first answer; fresh otherwise.
-pub fn new_id(command_id: Option<Uuid>) -> Uuid {
-    command_id.map_or_else(Uuid::now_v7, |command| Uuid::new_v5(&command, b"created"))
-}
-
-/// A fresh command context for a request.
-pub fn context(command_id: Option<Uuid>, actor: domain::Actor, tenant: Uuid, client: Option<String>) -> CommandContext {
-    let mut context = CommandContext::new(command_id.unwrap_or_else(Uuid::now_v7), actor, Some(tenant));
-    context.client_address = client;
-    context
 }

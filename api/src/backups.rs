@@ -28,6 +28,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::capabilities::{Running, Starting, Stopping, Worker, WorkerContext};
+
 /// The largest archive.
 const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
 /// How long a backup waits for the documents' read model to reach its
@@ -44,10 +46,20 @@ enum Step {
     Reached(u64),
 }
 
+/// The backup worker, as the approval capability runs it.
+pub(crate) const WORKER: Worker = Worker { name: "backups", start: start_worker };
+
+fn start_worker(context: WorkerContext) -> Starting {
+    Box::pin(async move {
+        let (task, handled) = start(context.commands, context.read_models, context.blobs);
+        Ok(Running { handled, guard: Box::new(Stopping(task)) })
+    })
+}
+
 /// Starts the worker: it follows the log from its start and makes each
 /// requested backup still being prepared. Returns its task and the
 /// position of the log it has handled.
-pub(crate) fn start(
+fn start(
     commands: Arc<Commands>,
     read_models: Arc<dyn ReadModelStore>,
     blobs: Arc<dyn Blobs>,
@@ -235,13 +247,13 @@ impl ArchiveSink {
 }
 
 /// Names of users, read once each.
-struct People<'a> {
+struct UserNames<'a> {
     read_models: &'a dyn ReadModelStore,
     tenant: Uuid,
     known: HashMap<Uuid, String>,
 }
 
-impl People<'_> {
+impl UserNames<'_> {
     async fn name(&mut self, id: Uuid) -> String {
         if let Some(name) = self.known.get(&id) {
             return name.clone();
@@ -276,9 +288,9 @@ async fn archive(
 ) -> Result<u32, String> {
     let company = commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
     let tz = company.time_zone.tz();
-    let company_name = company.company_name.map(|n| n.as_str().to_owned()).unwrap_or_default();
+    let company_name = company.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
     let rows = read::documents(read_models, tenant).await.map_err(|e| e.to_string())?;
-    let mut people = People { read_models, tenant, known: HashMap::new() };
+    let mut names = UserNames { read_models, tenant, known: HashMap::new() };
     let mut index = Vec::new();
     for DocumentRow { id, document, .. } in rows {
         let Some(submitted) = document.submitted_at else { continue };
@@ -286,7 +298,7 @@ async fn archive(
         if day < from || day > to || matches!(document.status, Some(Status::Draft | Status::Discarded) | None) {
             continue;
         }
-        let page = page(&document, id, &company_name, read_models, tenant, &mut people, tz).await?;
+        let page = page(&document, id, &company_name, read_models, tenant, &mut names, tz).await?;
         let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.to_string()));
         let html = printing::render(&page, "document").map_err(|e| e.to_string())?;
         sink.add(&file, &html).await?;
@@ -310,7 +322,7 @@ async fn page(
     company: &str,
     read_models: &dyn ReadModelStore,
     tenant: Uuid,
-    people: &mut People<'_>,
+    names: &mut UserNames<'_>,
     tz: chrono_tz::Tz,
 ) -> Result<DocumentPage, String> {
     let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
@@ -325,7 +337,7 @@ async fn page(
         };
         line.push(LineSlot {
             role: "합의".into(),
-            person: people.name(slot.user).await,
+            person: names.name(slot.user).await,
             mark: mark.into(),
             at: time(at),
         });
@@ -334,14 +346,14 @@ async fn page(
         let (mark, acted) = slot.mark();
         line.push(LineSlot {
             role: "결재".into(),
-            person: people.name(slot.user).await,
+            person: names.name(slot.user).await,
             mark: mark.into(),
             at: time(acted.map(|(_, at)| at)),
         });
     }
     for slot in &document.line.receivers {
         let person = match slot.receiver {
-            Receiver::User(u) => people.name(u).await,
+            Receiver::User(u) => names.name(u).await,
             Receiver::Department(d) => format!("department {d}"),
         };
         let at = slot.taken.map(|(_, at)| at);
@@ -355,7 +367,7 @@ async fn page(
     for user in &document.line.references {
         line.push(LineSlot {
             role: "참조".into(),
-            person: people.name(*user).await,
+            person: names.name(*user).await,
             mark: String::new(),
             at: String::new(),
         });
@@ -374,7 +386,7 @@ async fn page(
     let mut history = Vec::with_capacity(rows.len());
     for entry in rows {
         let by = match entry.by {
-            Some(by) => people.name(by).await,
+            Some(by) => names.name(by).await,
             None => String::new(),
         };
         history.push(HistoryLine {
@@ -390,7 +402,7 @@ async fn page(
         title: document.title.clone(),
         form: form.map(|f| f.spec.name.clone()).unwrap_or_default(),
         status: format!("{:?}", document.status.unwrap_or(Status::Draft)),
-        drafter: people.name(document.drafter).await,
+        drafter: names.name(document.drafter).await,
         submitted_at: time(document.submitted_at),
         completed_at: time(document.completed_at),
         fields,

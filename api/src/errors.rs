@@ -52,11 +52,13 @@ pub struct ApiError {
     pub code: Code,
     pub message: String,
     pub field: Option<&'static str>,
+    /// The id of the specification's rule that refused (`E3`), if any.
+    pub rule: Option<&'static str>,
 }
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None }
+        Self { code, message: message.into(), field: None, rule: None }
     }
 
     pub fn unauthenticated(message: impl Into<String>) -> Self {
@@ -69,6 +71,14 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(Code::NotFound, message)
+    }
+
+    /// This refusal, as one of the specification's rule `rule` (see
+    /// [`DomainError::by_rule`]).
+    #[must_use]
+    pub fn by_rule(mut self, rule: &'static str) -> Self {
+        self.rule = Some(rule);
+        self
     }
 
     /// A failure the client cannot fix: logged in full, reported briefly.
@@ -88,7 +98,7 @@ impl From<DomainError> for ApiError {
             ErrorKind::Conflict => Code::Conflict,
             ErrorKind::LimitExceeded => Code::LimitExceeded,
         };
-        Self { code, message: e.to_string(), field: e.field() }
+        Self { code, message: e.to_string(), field: e.field(), rule: e.rule() }
     }
 }
 
@@ -136,6 +146,9 @@ impl From<ApiError> for FieldError {
             ext.set("code", e.code.as_str());
             if let Some(field) = e.field {
                 ext.set("field", field);
+            }
+            if let Some(rule) = e.rule {
+                ext.set("rule", rule);
             }
         })
     }

@@ -44,6 +44,6 @@ pub(crate) async fn asset(file: web::Path<String>) -> HttpResponse {
             .content_type(*content_type)
             .insert_header((CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable")))
             .body(*bytes),
-        None => crate::http::error_response(StatusCode::NOT_FOUND, Code::NotFound, "no such GraphiQL file"),
+        None => crate::rest::error_response(StatusCode::NOT_FOUND, Code::NotFound, "no such GraphiQL file"),
     }
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST, GET, WebSocket), GraphiQL and its
-//! files under `/graphiql/`, `/healthz`, `/metrics`, the attachment, CSV and
-//! backup downloads, `/inbound`, and `/test/clock` when the clock is manual.
+//! files under `/graphiql/`, `/healthz`, `/metrics`, `/inbound`,
+//! `/test/clock` when the clock is manual, and the capabilities' own
+//! routes (downloads).
 //!
 //! Every error outside GraphQL execution has one JSON shape,
 //! `{"errors":[{"message": .., "extensions": {"code": .., ..}}]}`: bad path
@@ -11,22 +12,20 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::body::SizedStream;
 use actix_web::dev::Service as _;
 use actix_web::error::{InternalError, JsonPayloadError};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, ALLOW, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::http::header::{ACCEPT, ALLOW, CONTENT_TYPE};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, guard, web};
 use async_graphql::http::MultipartOptions;
 use async_graphql::{BatchRequest, BatchResponse, Data, ParseRequestError};
 use async_graphql_actix_web::GraphQLSubscription;
-use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio_util::io::ReaderStream;
 
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::errors::{ApiError, Code};
+use crate::rest::{authorization_bearer, bearer_token, error_body, error_response, read_body, resource};
 use crate::schema::{RequestInfo, Schemas, build_schemas};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -37,30 +36,33 @@ const MAX_FILES: usize = 20;
 /// The most operations one batched request may hold.
 const MAX_BATCH: usize = 10;
 
-/// How much of a file is read for each piece of a streamed answer.
-const DOWNLOAD_CHUNK: usize = 64 * 1024;
-
-pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result<actix_web::dev::Server> {
-    let schema = build_schemas(services.clone());
-    let manual = services.manual_clock.is_some();
+/// The server on `listener`, with the capabilities' `routes` besides the
+/// common ones.
+pub fn server(
+    listener: TcpListener,
+    backend: Arc<Backend>,
+    routes: Vec<fn(&mut web::ServiceConfig)>,
+) -> std::io::Result<actix_web::dev::Server> {
+    let schema = build_schemas(backend.clone());
+    let manual = backend.manual_clock.is_some();
     let server = HttpServer::new(move || {
-        let metrics_services = services.clone();
+        let metrics_services = backend.clone();
         let mut app = App::new()
-            .app_data(web::Data::new(services.clone()))
+            .app_data(web::Data::new(backend.clone()))
             .app_data(web::Data::new(schema.clone()))
             .wrap_fn(move |req, srv| {
                 let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                 let started = Instant::now();
-                let services = metrics_services.clone();
+                let backend = metrics_services.clone();
                 let response = srv.call(req);
                 async move {
                     let response = response.await?;
-                    services
+                    backend
                         .metrics
                         .latency
                         .with_label_values(&[route.as_str()])
                         .observe(started.elapsed().as_secs_f64());
-                    services.metrics.requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
+                    backend.metrics.requests.with_label_values(&[route.as_str(), response.status().as_str()]).inc();
                     Ok(response)
                 }
             })
@@ -88,11 +90,11 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
             )
             .service(resource("/graphiql/{file}", "GET").route(web::get().to(crate::graphiql::asset)))
             .service(resource("/inbound", "POST").route(web::post().to(crate::inbound::receive)))
-            .service(resource("/mail/{mail}/attachments/{sha256}", "GET").route(web::get().to(attachment)))
-            .service(resource("/hr/leave-adjustments.csv", "GET").route(web::get().to(leave_csv_template)))
-            .service(resource("/approval/backups/{id}", "GET").route(web::get().to(backup)))
             .service(resource("/healthz", "GET").route(web::get().to(healthz)))
             .service(resource("/metrics", "GET").route(web::get().to(metrics)));
+        for &routes in &routes {
+            app = app.configure(routes);
+        }
         if manual {
             app = app.service(
                 resource("/test/clock", "GET, POST").route(web::post().to(set_clock)).route(web::get().to(get_clock)),
@@ -105,57 +107,6 @@ pub fn server(listener: TcpListener, services: Arc<Services>) -> std::io::Result
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-/// A resource whose other methods are answered with 405 and `Allow`.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move |req: HttpRequest| async move {
-        let message = format!("{} is not allowed here; use {allow}", req.method());
-        let mut response = error_response(StatusCode::METHOD_NOT_ALLOWED, Code::Validation, &message);
-        response.headers_mut().insert(ALLOW, actix_web::http::header::HeaderValue::from_static(allow));
-        response
-    }))
-}
-
-/// Reads a request body of at most `limit` bytes.
-///
-/// # Errors
-/// `LIMIT_EXCEEDED` for a larger body, `VALIDATION` for one that breaks off.
-pub(crate) async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let too_large = || ApiError::new(Code::LimitExceeded, format!("the request body is larger than {limit} bytes"));
-    let declared =
-        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            return Err(ApiError::new(Code::Validation, "the request body could not be read"));
-        };
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// The one shape of an error outside GraphQL execution; `extensions` adds
-/// to the code what the client may act on.
-pub(crate) fn error_body(code: Code, message: &str, extensions: serde_json::Map<String, Value>) -> Value {
-    let mut all = serde_json::Map::from_iter([("code".to_owned(), Value::from(code.as_str()))]);
-    all.extend(extensions);
-    json!({ "errors": [{ "message": message, "extensions": all }] })
-}
-
-/// An error of a plain (non-GraphQL) endpoint, as JSON.
-pub(crate) fn error_response(status: StatusCode, code: Code, message: &str) -> HttpResponse {
-    HttpResponse::build(status).json(error_body(code, message, serde_json::Map::new()))
 }
 
 /// Whether the client asked for `application/graphql-response+json`; a
@@ -179,21 +130,9 @@ fn request_info(req: &HttpRequest) -> RequestInfo {
     RequestInfo { token, client_address: req.peer_addr().map(|a| a.ip().to_string()) }
 }
 
-/// The token of the request's `Authorization: Bearer <token>` header.
-pub(crate) fn authorization_bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token)
-}
-
-/// The token of a `Bearer <token>` credential; the scheme's name is matched
-/// in any case (RFC 9110, 11.1).
-fn bearer_token(credential: &str) -> Option<&str> {
-    let (scheme, token) = credential.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
-}
-
 async fn graphql_post(
     req: HttpRequest,
-    services: web::Data<Arc<Services>>,
+    backend: web::Data<Arc<Backend>>,
     schema: web::Data<Schemas>,
     payload: web::Payload,
 ) -> HttpResponse {
@@ -210,11 +149,11 @@ async fn graphql_post(
         );
     }
     // Uploads may carry a mail's worth of attachments beside the query.
-    let attachment_limit = usize::try_from(services.settings.attachment_limit).unwrap_or(usize::MAX);
+    let attachment_limit = usize::try_from(backend.settings.attachment_limit).unwrap_or(usize::MAX);
     let limit = if multipart {
-        services.settings.max_body_bytes.saturating_add(attachment_limit)
+        backend.settings.max_body_bytes.saturating_add(attachment_limit)
     } else {
-        services.settings.max_body_bytes
+        backend.settings.max_body_bytes
     };
     let body = match read_body(&req, payload, limit).await {
         Ok(body) => body,
@@ -403,52 +342,29 @@ async fn graphql_ws(req: HttpRequest, schema: web::Data<Schemas>, payload: web::
     })
 }
 
-/// A backup archive (rule A10), for an admin, within 30 days.
-async fn backup(req: HttpRequest, services: web::Data<Arc<Services>>, id: web::Path<uuid::Uuid>) -> HttpResponse {
-    let id = id.into_inner();
-    let Some(token) = request_info(&req).token else {
-        return error_response(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
-    };
-    match crate::schema::approval::backup_archive(&services, &token, id).await {
-        Ok(blob) => HttpResponse::Ok()
-            .content_type("application/zip")
-            .insert_header(actix_web::http::header::ContentDisposition::attachment(format!("approval-backup-{id}.zip")))
-            .body(streamed(blob)),
-        Err(e) => error_response(e.code.http_status(), e.code, &e.message),
-    }
-}
-
-/// The template of the leave adjustment upload (rule H5).
-async fn leave_csv_template() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/csv; charset=utf-8")
-        .insert_header(("content-disposition", "attachment; filename=\"leave-adjustments.csv\""))
-        .body(crate::schema::hr::leave_csv_template())
-}
-
-async fn healthz(services: web::Data<Arc<Services>>) -> HttpResponse {
+async fn healthz(backend: web::Data<Arc<Backend>>) -> HttpResponse {
     // A projector stopped at an event it cannot apply does not make the
     // server unready (everything else works); it is named here.
-    let stopped: Vec<Value> = services
+    let stopped: Vec<Value> = backend
         .projections
         .progress()
         .into_iter()
         .filter_map(|(projector, p)| p.stopped.map(|s| json!({ "projector": projector, "position": s.position })))
         .collect();
     let body = json!({
-        "status": if services.is_ready() { "ready" } else { "starting" },
-        "position": services.projections.position(),
-        "head": *services.store.head().borrow(),
+        "status": if backend.is_ready() { "ready" } else { "starting" },
+        "position": backend.projections.position(),
+        "head": *backend.store.head().borrow(),
         "stopped": stopped,
     });
-    if services.is_ready() { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if backend.is_ready() { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
 
-async fn metrics(services: web::Data<Arc<Services>>) -> HttpResponse {
-    let head = *services.store.head().borrow();
+async fn metrics(backend: web::Data<Arc<Backend>>) -> HttpResponse {
+    let head = *backend.store.head().borrow();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(services.metrics.render(head, &services.projections.progress()))
+        .body(backend.metrics.render(head, &backend.projections.progress()))
 }
 
 #[derive(Deserialize)]
@@ -457,8 +373,8 @@ struct ClockChange {
     advance: Option<String>,
 }
 
-async fn set_clock(services: web::Data<Arc<Services>>, change: web::Json<ClockChange>) -> HttpResponse {
-    let Some(clock) = &services.manual_clock else {
+async fn set_clock(backend: web::Data<Arc<Backend>>, change: web::Json<ClockChange>) -> HttpResponse {
+    let Some(clock) = &backend.manual_clock else {
         return error_response(StatusCode::NOT_FOUND, Code::NotFound, "the clock is not manual");
     };
     let bad = |m: String| error_response(StatusCode::BAD_REQUEST, Code::Validation, &m);
@@ -476,35 +392,9 @@ async fn set_clock(services: web::Data<Arc<Services>>, change: web::Json<ClockCh
         },
         _ => return bad("give either `now` or `advance`".into()),
     }
-    get_clock(services).await
+    get_clock(backend).await
 }
 
-async fn get_clock(services: web::Data<Arc<Services>>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "now": services.clock.now().to_rfc3339() }))
-}
-
-/// `GET /mail/{mail}/attachments/{sha256}`: a file of a mail in the caller's
-/// mailbox, with the caller's bearer token.
-async fn attachment(
-    req: HttpRequest,
-    services: web::Data<Arc<Services>>,
-    path: web::Path<(uuid::Uuid, String)>,
-) -> HttpResponse {
-    let (mail, sha256) = path.into_inner();
-    let Some(token) = request_info(&req).token else {
-        return error_response(StatusCode::UNAUTHORIZED, Code::Unauthenticated, "log in first");
-    };
-    match crate::schema::mail::attachment(&services, &token, mail, &sha256).await {
-        Ok((info, blob)) => HttpResponse::Ok()
-            .content_type(info.content_type.clone())
-            .insert_header(actix_web::http::header::ContentDisposition::attachment(info.name))
-            .body(streamed(blob)),
-        Err(e) => error_response(e.code.http_status(), e.code, &e.message),
-    }
-}
-
-/// A stored file as an answer's body, read piece by piece as the client
-/// takes it, with its length announced.
-fn streamed(blob: blobs::Blob) -> SizedStream<ReaderStream<blobs::BlobReader>> {
-    SizedStream::new(blob.size, ReaderStream::with_capacity(blob.reader, DOWNLOAD_CHUNK))
+async fn get_clock(backend: web::Data<Arc<Backend>>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "now": backend.clock.now().to_rfc3339() }))
 }

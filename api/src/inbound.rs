@@ -19,7 +19,7 @@ use projections::projectors::tenants;
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::mail::user_at;
 
@@ -30,7 +30,7 @@ fn answer(status: StatusCode, code: Code, message: &str, extra: serde_json::Valu
         serde_json::Value::Object(extra) => extra,
         _ => serde_json::Map::new(),
     };
-    HttpResponse::build(status).json(crate::http::error_body(code, message, extra))
+    HttpResponse::build(status).json(crate::rest::error_body(code, message, extra))
 }
 
 fn failure(e: &ApiError) -> HttpResponse {
@@ -44,8 +44,8 @@ struct Addressee {
     address: String,
 }
 
-pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, payload: web::Payload) -> HttpResponse {
-    let Some(secret) = &services.settings.inbound_secret else {
+pub async fn receive(req: HttpRequest, backend: web::Data<Arc<Backend>>, payload: web::Payload) -> HttpResponse {
+    let Some(secret) = &backend.settings.inbound_secret else {
         return answer(
             StatusCode::NOT_FOUND,
             Code::NotFound,
@@ -53,7 +53,7 @@ pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, paylo
             json!({}),
         );
     };
-    if crate::http::authorization_bearer(&req) != Some(secret.as_str()) {
+    if crate::rest::authorization_bearer(&req) != Some(secret.as_str()) {
         return answer(
             StatusCode::UNAUTHORIZED,
             Code::Unauthenticated,
@@ -61,11 +61,11 @@ pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, paylo
             json!({}),
         );
     }
-    let limit = services
+    let limit = backend
         .settings
         .max_body_bytes
-        .saturating_add(usize::try_from(services.settings.attachment_limit).unwrap_or(usize::MAX));
-    let body = match crate::http::read_body(&req, payload, limit).await {
+        .saturating_add(usize::try_from(backend.settings.attachment_limit).unwrap_or(usize::MAX));
+    let body = match crate::rest::read_body(&req, payload, limit).await {
         Ok(body) => body,
         Err(e) => return failure(&e),
     };
@@ -84,7 +84,7 @@ pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, paylo
         .map(|q| q.into_inner().into_iter().filter(|(k, _)| k == "to").map(|(_, v)| v).collect())
         .unwrap_or_default();
     let addressed = if envelope.is_empty() { message.addressed.clone() } else { envelope };
-    match deliver(&services, &message, &addressed).await {
+    match deliver(&backend, &message, &addressed).await {
         Ok(Ok(delivered)) => HttpResponse::Ok().json(json!({ "delivered": delivered })),
         Ok(Err(unknown)) => {
             let replies: Vec<_> = unknown
@@ -105,7 +105,7 @@ pub async fn receive(req: HttpRequest, services: web::Data<Arc<Services>>, paylo
 /// Delivers to every recipient, or to none: `Ok(Err(unknown))` names the
 /// recipients that are not users here.
 async fn deliver(
-    services: &Services,
+    backend: &Backend,
     message: &InboundMessage,
     addressed: &[String],
 ) -> ApiResult<Result<Vec<String>, Vec<String>>> {
@@ -119,7 +119,7 @@ async fn deliver(
             unknown.push(raw.clone());
             continue;
         };
-        match resolve(services, &address).await? {
+        match resolve(backend, &address).await? {
             Some(mailbox) if !found.iter().any(|f: &Addressee| f.user == mailbox.user) => found.push(mailbox),
             Some(_) => {}
             None => unknown.push(address.to_string()),
@@ -128,7 +128,7 @@ async fn deliver(
     if !unknown.is_empty() {
         return Ok(Err(unknown));
     }
-    let limit = services.settings.attachment_limit;
+    let limit = backend.settings.attachment_limit;
     let total: u64 = message.attachments.iter().map(|a| a.bytes.len() as u64).sum();
     if total > limit {
         return Err(ApiError::new(
@@ -142,7 +142,7 @@ async fn deliver(
         let mut attachments = Vec::new();
         for file in &message.attachments {
             let stored =
-                services.blobs.put(mailbox.tenant, &mut &file.bytes[..], limit).await.map_err(ApiError::internal)?;
+                backend.blobs.put(mailbox.tenant, &mut &file.bytes[..], limit).await.map_err(ApiError::internal)?;
             attachments.push(Attachment {
                 name: file.name.clone(),
                 content_type: file.content_type.clone(),
@@ -165,7 +165,7 @@ async fn deliver(
         };
         let context = CommandContext::new(command_id, Actor::System, Some(mailbox.tenant));
         let command = MailboxCommand { owner: mailbox.user, action: MailboxAction::Receive { mail } };
-        services.execute::<Mailbox>(mailbox.user, &context, command).await?;
+        backend.execute::<Mailbox>(mailbox.user, &context, command).await?;
         delivered.push(mailbox.address);
     }
     Ok(Ok(delivered))
@@ -176,8 +176,8 @@ fn truncated(subject: &str) -> String {
     subject.chars().take(domain::mail::message::MAX_SUBJECT_CHARS).collect()
 }
 
-async fn resolve(services: &Services, address: &MailAddress) -> ApiResult<Option<Addressee>> {
-    let holder = tenants::domain_holder(services.read_models(), address.domain()).await?;
+async fn resolve(backend: &Backend, address: &MailAddress) -> ApiResult<Option<Addressee>> {
+    let holder = tenants::domain_holder(backend.read_models(), address.domain()).await?;
     let Some(tenant) = holder.map(|h| h.tenant_id) else { return Ok(None) };
-    Ok(user_at(services, tenant, address).await?.map(|user| Addressee { tenant, user, address: address.to_string() }))
+    Ok(user_at(backend, tenant, address).await?.map(|user| Addressee { tenant, user, address: address.to_string() }))
 }

@@ -3,18 +3,22 @@
 
 mod app;
 mod auth;
+mod backend;
 mod backups;
 mod boundary;
-pub mod capabilities;
+mod capabilities;
 mod errors;
 mod graphiql;
 mod http;
 mod inbound;
 mod metrics;
+mod rest;
 pub mod schema;
 mod secrets;
 mod settings;
 mod workers;
 
-pub use app::{Application, Services, rebuild_read_models};
+pub use app::{Application, rebuild_read_models};
+pub use backend::Backend;
+pub use schema::projectors;
 pub use settings::{ClockKind, EventStoreKind, ReadModelKind, Settings};

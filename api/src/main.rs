@@ -151,7 +151,7 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings::from(args);
             let manual = settings.clock == ClockKind::Manual;
             let app = Application::build(settings).await.context("starting the server")?;
-            let base = format!("http://{}:{}", app.services().settings.host, app.port());
+            let base = format!("http://{}:{}", app.backend().settings.host, app.port());
             let mut banner = format!("groupware listening on {base}\nGraphiQL: {base}/graphql\n");
             if manual {
                 banner.push_str(&format!("manual clock: POST {base}/test/clock\n"));

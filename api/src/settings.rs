@@ -76,6 +76,16 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The refusal of a store this build leaves out (see the `postgres` and
+/// `eventstoredb` features).
+#[cfg(not(all(feature = "postgres", feature = "eventstoredb")))]
+pub fn not_built(url: &str, store: &str, feature: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{} names {store}, which this build of the server leaves out: build it with `--features {feature}`",
+        redacted(url)
+    )
+}
+
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -6,76 +6,17 @@
 //! over when the holder stops.
 
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use blobs::Blobs;
-use commands::{Commands, Processes, Reactions, Scheduler};
-use mailer::{Outbox, Relay};
-use projections::ReadModelStore;
+use commands::{Processes, Reactions, Scheduler};
 use tokio::sync::watch;
 
-use crate::capabilities::Capability;
+use crate::capabilities::{Capability, Stopping, Worker, WorkerContext};
 
 /// How long a process that does not hold the workers waits before it
 /// tries to take them over.
 const WORKERS_RETRY: Duration = Duration::from_secs(5);
-
-/// What a worker may use.
-#[derive(Clone)]
-pub struct WorkerContext {
-    pub commands: Arc<Commands>,
-    pub read_models: Arc<dyn ReadModelStore>,
-    pub blobs: Arc<dyn Blobs>,
-    pub relay: Option<Relay>,
-}
-
-/// A started worker: how far into the log it has handled events, and what
-/// keeps it running (dropping it stops it).
-pub struct Running {
-    pub handled: watch::Receiver<u64>,
-    pub guard: Box<dyn std::any::Any + Send + Sync>,
-}
-
-type Starting = Pin<Box<dyn Future<Output = anyhow::Result<Running>> + Send>>;
-
-/// A capability's worker: its name and how it starts.
-#[derive(Clone, Copy)]
-pub struct Worker {
-    pub name: &'static str,
-    pub start: fn(WorkerContext) -> Starting,
-}
-
-/// The outbox: external copies through the SMTP relay (rule E7).
-pub const OUTBOX: Worker = Worker { name: "outbox", start: outbox };
-
-/// The backups of approval documents (rule A10).
-pub const BACKUPS: Worker = Worker { name: "backups", start: backups };
-
-fn outbox(context: WorkerContext) -> Starting {
-    Box::pin(async move {
-        let outbox = Outbox::start(context.commands, context.blobs, context.relay).await?;
-        Ok(Running { handled: outbox.handled(), guard: Box::new(outbox) })
-    })
-}
-
-fn backups(context: WorkerContext) -> Starting {
-    Box::pin(async move {
-        let (task, handled) = crate::backups::start(context.commands, context.read_models, context.blobs);
-        Ok(Running { handled, guard: Box::new(Stopping(task)) })
-    })
-}
-
-/// A task that ends with its owner.
-pub struct Stopping(pub tokio::task::JoinHandle<()>);
-
-impl Drop for Stopping {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
 
 /// Where the workers stand, in the process that runs them.
 #[derive(Default)]

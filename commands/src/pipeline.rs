@@ -87,6 +87,14 @@ pub fn stream_name<A: Aggregate>(id: Uuid) -> String {
     format!("{}-{}", A::CATEGORY, id.simple())
 }
 
+/// A state shared with the ones the pipeline keeps, and the version of its
+/// stream it is at (`None`: no events).
+#[derive(Debug)]
+pub struct Shared<A> {
+    pub state: Arc<A>,
+    pub version: Option<u64>,
+}
+
 /// The command pipeline.
 pub struct Commands {
     store: Arc<dyn EventStore>,
@@ -128,8 +136,18 @@ impl StateCache {
         Some(Loaded { state, version: Some(version), snapshot_version: None })
     }
 
+    /// The kept state of `stream`, shared rather than copied.
+    fn shared<A: Aggregate>(&self, stream: &str) -> Option<Shared<A>> {
+        let (version, state) = self.entries.get(stream)?;
+        Some(Shared { state: state.downcast::<A>().ok()?, version: Some(version) })
+    }
+
     fn put<A: Aggregate>(&self, stream: &str, version: u64, state: A) {
-        self.entries.insert(stream.to_owned(), (version, Arc::new(state)));
+        self.put_shared(stream, version, Arc::new(state));
+    }
+
+    fn put_shared<A: Aggregate>(&self, stream: &str, version: u64, state: Arc<A>) {
+        self.entries.insert(stream.to_owned(), (version, state));
     }
 
     fn forget(&self, stream: &str) {
@@ -194,42 +212,52 @@ impl Commands {
     ///
     /// # Errors
     /// When the store fails or an event cannot be decoded.
-    pub async fn load_latest<A: Aggregate>(&self, id: Uuid) -> Result<A, CommandError> {
+    pub async fn load_latest<A: Aggregate>(&self, id: Uuid) -> Result<Arc<A>, CommandError> {
         Ok(self.load_kept::<A>(id).await?.state)
     }
 
-    /// [`Self::load_latest`] with the version of the state.
+    /// [`Self::load_latest`] with the version of the state; the state is
+    /// shared with the kept one, not copied.
     ///
     /// # Errors
     /// When the store fails or an event cannot be decoded.
-    pub async fn load_kept<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
+    pub async fn load_kept<A: Aggregate>(&self, id: Uuid) -> Result<Shared<A>, CommandError> {
         let stream = stream_name::<A>(id);
-        if let Some(kept) = self.states.get::<A>(&stream) {
+        if let Some(kept) = self.states.shared::<A>(&stream) {
             return Ok(kept);
         }
         let loaded = self.load_stream::<A>(&stream, true).await?;
-        if let Some(version) = loaded.version {
-            self.states.put(&stream, version, loaded.state.clone());
-        }
-        Ok(loaded)
+        Ok(self.keep(&stream, loaded))
     }
 
     /// The stored state of aggregate `id`, kept for [`Self::load_latest`]:
-    /// the kept state with the events stored after it, so that a stream
-    /// that has not changed costs one empty read.
+    /// the kept state when the store holds no newer event (one empty read),
+    /// else the kept state with the newer events.
     ///
     /// # Errors
     /// When the store fails or an event cannot be decoded.
-    pub async fn load_stored<A: Aggregate>(&self, id: Uuid) -> Result<Loaded<A>, CommandError> {
+    pub async fn load_stored<A: Aggregate>(&self, id: Uuid) -> Result<Shared<A>, CommandError> {
         let stream = stream_name::<A>(id);
-        let loaded = match self.states.get::<A>(&stream) {
-            Some(kept) => self.catch_up(&stream, kept).await?,
-            None => self.load_stream::<A>(&stream, true).await?,
+        let Some(kept) = self.states.shared::<A>(&stream) else {
+            let loaded = self.load_stream::<A>(&stream, true).await?;
+            return Ok(self.keep(&stream, loaded));
         };
-        if let Some(version) = loaded.version {
-            self.states.put(&stream, version, loaded.state.clone());
+        let after = kept.version.map_or(0, |v| v + 1);
+        if self.store.read_stream(&stream, Direction::Forwards, Some(after), 1).await?.is_empty() {
+            return Ok(kept);
         }
-        Ok(loaded)
+        let older = Loaded { state: A::clone(&kept.state), version: kept.version, snapshot_version: None };
+        let loaded = self.catch_up::<A>(&stream, older).await?;
+        Ok(self.keep(&stream, loaded))
+    }
+
+    /// Keeps `loaded` (when the stream has events) and hands it out shared.
+    fn keep<A: Aggregate>(&self, stream: &str, loaded: Loaded<A>) -> Shared<A> {
+        let state = Arc::new(loaded.state);
+        if let Some(version) = loaded.version {
+            self.states.put_shared(stream, version, state.clone());
+        }
+        Shared { state, version: loaded.version }
     }
 
     /// The events command `command_id` recorded, as stored; none when this

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::{CommandContext, CommandError, Commands};
 
 type Future<'a, T> = Pin<Box<dyn std::future::Future<Output = Result<T, CommandError>> + Send + 'a>>;
-type State = Box<dyn Any + Send + Sync>;
+type State = Arc<dyn Any + Send + Sync>;
 /// A state and the version of its stream it is at (`None`: no events).
 type Versioned = (State, Option<u64>);
 type Command = dyn Any + Send + Sync;
@@ -45,14 +45,14 @@ impl AggregateHandle {
 fn kept<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versioned> {
     Box::pin(async move {
         let kept = commands.load_kept::<A>(id).await?;
-        Ok((Box::new(kept.state) as State, kept.version))
+        Ok((kept.state as State, kept.version))
     })
 }
 
 fn stored<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versioned> {
     Box::pin(async move {
         let stored = commands.load_stored::<A>(id).await?;
-        Ok((Box::new(stored.state) as State, stored.version))
+        Ok((stored.state as State, stored.version))
     })
 }
 

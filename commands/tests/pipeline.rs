@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use commands::{CommandContext, CommandError, Commands, ManualClock};
 use domain::tenant::{NewAccount, Tenant, TenantCommand, TenantEvent};
 use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, Role, TimeZone};
-use domain::{Actor, DomainError};
+use domain::{Actor, DomainError, ErrorKind};
 use snapshots::{Snapshot, SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::sqlite::SqliteEventStore;
 use store::{
@@ -205,7 +205,9 @@ async fn a_refused_command_writes_nothing() {
             TenantCommand::RevokeRole { user_id: ADMIN, role: Role::Admin },
         )
         .await;
-    assert!(matches!(refused, Err(CommandError::Rejected(DomainError::Conflict(_)))));
+    assert!(
+        matches!(&refused, Err(CommandError::Rejected(e)) if e.kind() == ErrorKind::Conflict && e.rule() == Some("U3"))
+    );
     let forbidden = commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), create("kim")).await;
     assert!(matches!(forbidden, Err(CommandError::Rejected(DomainError::Unauthenticated(_)))));
     assert_eq!(*store.head().borrow(), head);
@@ -271,7 +273,10 @@ async fn a_state_kept_between_commands_goes_stale_when_another_process_writes_an
     // not know it.
     second.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("lee")).await.unwrap();
     let refused = first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("lee")).await;
-    assert!(matches!(refused, Err(CommandError::Rejected(DomainError::Conflict(_)))), "{refused:?}");
+    assert!(
+        matches!(&refused, Err(CommandError::Rejected(e)) if e.kind() == ErrorKind::Conflict && e.rule() == Some("T4")),
+        "{refused:?}"
+    );
     first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), create("park")).await.unwrap();
     let state = first.load_without_snapshot::<Tenant>(tenant).await.unwrap();
     assert_eq!(state.state.accounts.len(), 4);

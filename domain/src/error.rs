@@ -28,6 +28,9 @@ pub enum DomainError {
     Conflict(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// A refusal of one of the specification's rules, by its id (`E3`).
+    #[error("{error}")]
+    Rule { rule: &'static str, error: Box<DomainError> },
 }
 
 impl DomainError {
@@ -36,9 +39,25 @@ impl DomainError {
         DomainError::Invalid { field, message: message.into() }
     }
 
+    /// This refusal, as one of the specification's rule `rule` (its id:
+    /// `E3`, `A7`, ...), which clients and tests may tell it by.
+    #[must_use]
+    pub fn by_rule(self, rule: &'static str) -> Self {
+        DomainError::Rule { rule, error: Box::new(self) }
+    }
+
+    /// The id of the specification's rule that refused, when one is named.
+    pub fn rule(&self) -> Option<&'static str> {
+        match self {
+            DomainError::Rule { rule, .. } => Some(rule),
+            _ => None,
+        }
+    }
+
     /// The class of this refusal.
     pub fn kind(&self) -> ErrorKind {
         match self {
+            DomainError::Rule { error, .. } => error.kind(),
             DomainError::Unauthenticated(_) => ErrorKind::Unauthenticated,
             DomainError::Forbidden(_) => ErrorKind::Forbidden,
             DomainError::Invalid { .. } | DomainError::PublicPortalDomain(_) => ErrorKind::Validation,
@@ -53,6 +72,7 @@ impl DomainError {
         match self {
             DomainError::Invalid { field, .. } => Some(field),
             DomainError::PublicPortalDomain(_) => Some("domain"),
+            DomainError::Rule { error, .. } => error.field(),
             _ => None,
         }
     }

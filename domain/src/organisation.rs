@@ -221,7 +221,9 @@ impl Aggregate for Organisation {
         match actor {
             Actor::System => Ok(()),
             Actor::User(_) if command.by_admin => Ok(()),
-            Actor::User(_) => Err(DomainError::Forbidden("only an admin of the company edits the organisation".into())),
+            Actor::User(_) => {
+                Err(DomainError::Forbidden("only an admin of the company edits the organisation".into()).by_rule("U4"))
+            }
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         }
     }
@@ -259,7 +261,8 @@ impl Aggregate for Organisation {
                         return Err(DomainError::invalid(
                             "parentId",
                             "a department cannot move under itself or one of its sub-departments",
-                        ));
+                        )
+                        .by_rule("U4"));
                     }
                 }
                 self.check_sibling_name(*department_id, *parent, &department.name)?;
@@ -437,7 +440,9 @@ mod tests {
         given::<Organisation>(chart()).when(ADMIN, admin(create.clone())).then(vec![created(13, "QA파트", Some(11))]);
         given::<Organisation>(chart())
             .when(Actor::User(id(100)), OrganisationCommand { by_admin: false, action: create })
-            .then_refused(DomainError::Forbidden("only an admin of the company edits the organisation".into()));
+            .then_refused(
+                DomainError::Forbidden("only an admin of the company edits the organisation".into()).by_rule("U4"),
+            );
         let duplicate = OrganisationAction::CreateDepartment {
             department_id: id(14),
             name: "플랫폼파트".into(),
@@ -458,10 +463,10 @@ mod tests {
     #[test]
     fn rule_u4_a_department_cannot_move_under_itself() {
         let under_child = OrganisationAction::MoveDepartment { department_id: id(10), parent: Some(id(12)) };
-        given::<Organisation>(chart()).when(ADMIN, admin(under_child)).then_refused(DomainError::invalid(
-            "parentId",
-            "a department cannot move under itself or one of its sub-departments",
-        ));
+        given::<Organisation>(chart()).when(ADMIN, admin(under_child)).then_refused(
+            DomainError::invalid("parentId", "a department cannot move under itself or one of its sub-departments")
+                .by_rule("U4"),
+        );
         let to_top = OrganisationAction::MoveDepartment { department_id: id(12), parent: None };
         given::<Organisation>(chart())
             .when(ADMIN, admin(to_top))

@@ -81,9 +81,11 @@ impl Aggregate for DomainRegistration {
             RegistryCommand::Claim { domain, holder, earlier } => match (self.holder, *earlier) {
                 (Some(current), _) | (None, Some(current)) if current != *holder => {
                     if current.tenant == holder.tenant {
-                        Err(DomainError::Conflict(format!("{domain} is already one of the company's domains")))
+                        Err(DomainError::Conflict(format!("{domain} is already one of the company's domains"))
+                            .by_rule("T3"))
                     } else {
-                        Err(DomainError::Conflict(format!("{domain} is already a domain of another company")))
+                        Err(DomainError::Conflict(format!("{domain} is already a domain of another company"))
+                            .by_rule("T3"))
                     }
                 }
                 (Some(_), _) => Ok(vec![]),
@@ -145,7 +147,7 @@ mod tests {
     }
 
     fn another_company() -> DomainError {
-        DomainError::Conflict("victim.co.kr is already a domain of another company".into())
+        DomainError::Conflict("victim.co.kr is already a domain of another company".into()).by_rule("T3")
     }
 
     #[test]
@@ -172,9 +174,9 @@ mod tests {
     #[test]
     fn rule_t3_claiming_what_one_holds_changes_nothing_and_the_other_kind_is_refused() {
         given::<DomainRegistration>(vec![claimed(primary(A))]).when(Actor::Anonymous, claim(primary(A))).then(vec![]);
-        given::<DomainRegistration>(vec![claimed(primary(A))])
-            .when(Actor::User(A), claim(additional(A)))
-            .then_refused(DomainError::Conflict("victim.co.kr is already one of the company's domains".into()));
+        given::<DomainRegistration>(vec![claimed(primary(A))]).when(Actor::User(A), claim(additional(A))).then_refused(
+            DomainError::Conflict("victim.co.kr is already one of the company's domains".into()).by_rule("T3"),
+        );
     }
 
     #[test]

@@ -148,7 +148,7 @@ impl Tenant {
 
     fn check_new_account(&self, account: &NewAccount) -> Result<(), DomainError> {
         if self.logins.contains_key(&account.login) {
-            return Err(DomainError::Conflict(format!("the ID `{}` is already taken", account.login)));
+            return Err(DomainError::Conflict(format!("the ID `{}` is already taken", account.login)).by_rule("T4"));
         }
         if self.accounts.contains_key(&account.user_id) {
             return Err(DomainError::Conflict(format!("user {} already exists", account.user_id)));
@@ -175,10 +175,13 @@ impl Aggregate for Tenant {
     const SNAPSHOT_VERSION: u32 = 1;
 
     fn authorize(&self, actor: &Actor, command: &TenantCommand) -> Result<(), DomainError> {
-        let need_admin = || match actor {
+        // `rule`: the rule that makes it an admin's to do.
+        let need_admin = |rule: &'static str| match actor {
             Actor::System => Ok(()),
             Actor::User(id) if self.is_admin(*id) => Ok(()),
-            Actor::User(_) => Err(DomainError::Forbidden("only an admin of the company may do this".into())),
+            Actor::User(_) => {
+                Err(DomainError::Forbidden("only an admin of the company may do this".into()).by_rule(rule))
+            }
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         };
         match command {
@@ -186,18 +189,15 @@ impl Aggregate for Tenant {
             TenantCommand::ChangePassword { user_id, .. } => match actor {
                 Actor::User(id) if id == user_id => Ok(()),
                 Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
-                _ => Err(DomainError::Forbidden("only the user may change their own password".into())),
+                _ => Err(DomainError::Forbidden("only the user may change their own password".into()).by_rule("U2")),
             },
             TenantCommand::DeleteUser { user_id } if actor.user() == Some(*user_id) => {
-                Err(DomainError::Forbidden("you cannot delete your own account".into()))
+                Err(DomainError::Forbidden("you cannot delete your own account".into()).by_rule("U1"))
             }
-            TenantCommand::CreateUser { .. }
-            | TenantCommand::ResetPassword { .. }
-            | TenantCommand::GrantRole { .. }
-            | TenantCommand::RevokeRole { .. }
-            | TenantCommand::DeleteUser { .. }
-            | TenantCommand::AddDomain { .. }
-            | TenantCommand::RemoveDomain { .. } => need_admin(),
+            TenantCommand::CreateUser { .. } | TenantCommand::DeleteUser { .. } => need_admin("U1"),
+            TenantCommand::ResetPassword { .. } => need_admin("U2"),
+            TenantCommand::GrantRole { .. } | TenantCommand::RevokeRole { .. } => need_admin("U3"),
+            TenantCommand::AddDomain { .. } | TenantCommand::RemoveDomain { .. } => need_admin("T3"),
         }
     }
 
@@ -205,7 +205,9 @@ impl Aggregate for Tenant {
         match command {
             TenantCommand::SignUp { domain, company_name, member_type, billing_cycle, time_zone, admin } => {
                 if self.id.is_some() {
-                    return Err(DomainError::Conflict(format!("the domain {domain} is already signed up")));
+                    return Err(
+                        DomainError::Conflict(format!("the domain {domain} is already signed up")).by_rule("T1")
+                    );
                 }
                 Ok(vec![
                     TenantEvent::SignedUp {
@@ -246,28 +248,30 @@ impl Aggregate for Tenant {
                     return Ok(vec![]);
                 }
                 if *role == Role::Admin && self.admin_count() == 1 {
-                    return Err(DomainError::Conflict("the company must keep at least one admin".into()));
+                    return Err(DomainError::Conflict("the company must keep at least one admin".into()).by_rule("U3"));
                 }
                 Ok(vec![TenantEvent::RoleRevoked { user_id: *user_id, role: *role }])
             }
             TenantCommand::DeleteUser { user_id } => {
                 let account = self.account(*user_id)?;
                 if account.roles.contains(&Role::Admin) && self.admin_count() == 1 {
-                    return Err(DomainError::Conflict("the company must keep at least one admin".into()));
+                    return Err(DomainError::Conflict("the company must keep at least one admin".into()).by_rule("U3"));
                 }
                 Ok(vec![TenantEvent::UserDeleted { user_id: *user_id }])
             }
             TenantCommand::AddDomain { domain } => {
                 self.signed_up()?;
                 if self.domain.as_ref() == Some(domain) || self.additional_domains.contains(domain) {
-                    return Err(DomainError::Conflict(format!("{domain} is already one of the company's domains")));
+                    return Err(DomainError::Conflict(format!("{domain} is already one of the company's domains"))
+                        .by_rule("T3"));
                 }
                 Ok(vec![TenantEvent::DomainAdded { domain: domain.clone() }])
             }
             TenantCommand::RemoveDomain { domain } => {
                 self.signed_up()?;
                 if self.domain.as_ref() == Some(domain) {
-                    return Err(DomainError::Conflict(format!("{domain} is the primary domain and cannot be removed")));
+                    return Err(DomainError::Conflict(format!("{domain} is the primary domain and cannot be removed"))
+                        .by_rule("T3"));
                 }
                 if !self.additional_domains.contains(domain) {
                     return Err(DomainError::NotFound(format!("additional domain {domain}")));
@@ -390,7 +394,7 @@ mod tests {
     fn rule_t1_a_domain_signs_up_once() {
         given::<Tenant>(signed_up())
             .when(Actor::Anonymous, sign_up())
-            .then_refused(DomainError::Conflict("the domain acme.co.kr is already signed up".into()));
+            .then_refused(DomainError::Conflict("the domain acme.co.kr is already signed up".into()).by_rule("T1"));
     }
 
     #[test]
@@ -408,7 +412,7 @@ mod tests {
         let again = TenantCommand::CreateUser { account: account(3, "KIM"), roles: BTreeSet::new() };
         given::<Tenant>(events)
             .when(ADMIN, again)
-            .then_refused(DomainError::Conflict("the ID `kim` is already taken".into()));
+            .then_refused(DomainError::Conflict("the ID `kim` is already taken".into()).by_rule("T4"));
     }
 
     #[test]
@@ -418,7 +422,7 @@ mod tests {
         let create = TenantCommand::CreateUser { account: account(3, "lee"), roles: BTreeSet::new() };
         given::<Tenant>(events.clone())
             .when(Actor::User(Uuid::from_u128(2)), create.clone())
-            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()));
+            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()).by_rule("U1"));
         given::<Tenant>(events.clone())
             .when(Actor::Anonymous, create)
             .then_refused(DomainError::Unauthenticated("log in first".into()));
@@ -457,7 +461,7 @@ mod tests {
                 Actor::User(kim),
                 TenantCommand::ResetPassword { user_id: Uuid::from_u128(1), password_hash: PasswordHash("x".into()) },
             )
-            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()));
+            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()).by_rule("U2"));
         given::<Tenant>(events.clone())
             .when(
                 Actor::User(kim),
@@ -466,7 +470,7 @@ mod tests {
             .then(vec![TenantEvent::PasswordChanged { user_id: kim, password_hash: PasswordHash("mine".into()) }]);
         given::<Tenant>(events)
             .when(ADMIN, TenantCommand::ChangePassword { user_id: kim, password_hash: PasswordHash("x".into()) })
-            .then_refused(DomainError::Forbidden("only the user may change their own password".into()));
+            .then_refused(DomainError::Forbidden("only the user may change their own password".into()).by_rule("U2"));
     }
 
     #[test]
@@ -494,7 +498,7 @@ mod tests {
     #[test]
     fn rule_u3_the_tenant_always_keeps_one_admin() {
         let admin = Uuid::from_u128(1);
-        let keep = DomainError::Conflict("the company must keep at least one admin".into());
+        let keep = DomainError::Conflict("the company must keep at least one admin".into()).by_rule("U3");
         given::<Tenant>(signed_up())
             .when(ADMIN, TenantCommand::RevokeRole { user_id: admin, role: Role::Admin })
             .then_refused(keep.clone());
@@ -509,7 +513,7 @@ mod tests {
         events.push(Tenant::created(&account(2, "kim"), BTreeSet::from([Role::Admin])));
         given::<Tenant>(events)
             .when(ADMIN, TenantCommand::DeleteUser { user_id: Uuid::from_u128(1) })
-            .then_refused(DomainError::Forbidden("you cannot delete your own account".into()));
+            .then_refused(DomainError::Forbidden("you cannot delete your own account".into()).by_rule("U1"));
     }
 
     #[test]
@@ -520,12 +524,12 @@ mod tests {
             .then(vec![TenantEvent::DomainAdded { domain: extra.clone() }]);
         let mut history = signed_up();
         history.push(TenantEvent::DomainAdded { domain: extra.clone() });
-        given::<Tenant>(history.clone())
-            .when(ADMIN, TenantCommand::AddDomain { domain: extra.clone() })
-            .then_refused(DomainError::Conflict("acme.kr is already one of the company's domains".into()));
-        given::<Tenant>(history.clone())
-            .when(ADMIN, TenantCommand::RemoveDomain { domain: domain() })
-            .then_refused(DomainError::Conflict("acme.co.kr is the primary domain and cannot be removed".into()));
+        given::<Tenant>(history.clone()).when(ADMIN, TenantCommand::AddDomain { domain: extra.clone() }).then_refused(
+            DomainError::Conflict("acme.kr is already one of the company's domains".into()).by_rule("T3"),
+        );
+        given::<Tenant>(history.clone()).when(ADMIN, TenantCommand::RemoveDomain { domain: domain() }).then_refused(
+            DomainError::Conflict("acme.co.kr is the primary domain and cannot be removed".into()).by_rule("T3"),
+        );
         given::<Tenant>(history.clone())
             .when(ADMIN, TenantCommand::RemoveDomain { domain: extra.clone() })
             .then(vec![TenantEvent::DomainRemoved { domain: extra.clone() }]);
@@ -533,7 +537,7 @@ mod tests {
         user.push(Tenant::created(&account(2, "kim"), BTreeSet::new()));
         given::<Tenant>(user)
             .when(Actor::User(Uuid::from_u128(2)), TenantCommand::AddDomain { domain: extra })
-            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()));
+            .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()).by_rule("T3"));
     }
 
     #[test]

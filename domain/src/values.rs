@@ -89,14 +89,15 @@ impl DomainName {
     /// subdomains (rule T2).
     ///
     /// # Errors
-    /// [`DomainError::PublicPortalDomain`] for a portal domain.
+    /// [`DomainError::PublicPortalDomain`] for a portal domain, as rule T2's
+    /// refusal.
     pub fn parse_company_owned(input: &str) -> Result<Self, DomainError> {
         let domain = Self::parse(input)?;
         let portal = PUBLIC_PORTAL_DOMAINS
             .iter()
             .any(|p| domain.0 == *p || domain.0.strip_suffix(p).is_some_and(|rest| rest.ends_with('.')));
         if portal {
-            return Err(DomainError::PublicPortalDomain(domain.0));
+            return Err(DomainError::PublicPortalDomain(domain.0).by_rule("T2"));
         }
         Ok(domain)
     }
@@ -319,6 +320,7 @@ impl TimeZone {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     #[test]
     fn a_day_begins_at_midnight_in_the_zone() {
@@ -337,9 +339,13 @@ mod tests {
     #[test]
     fn rule_t2_refuses_public_portal_domains_and_their_subdomains() {
         for portal in ["naver.com", "GMAIL.com", "daum.net", "hanmail.net", "nate.com", "kakao.com", "mail.naver.com"] {
+            let refused = DomainName::parse_company_owned(portal);
             assert!(
-                matches!(DomainName::parse_company_owned(portal), Err(DomainError::PublicPortalDomain(_))),
-                "{portal} accepted"
+                matches!(&refused, Err(e) if e.kind() == ErrorKind::Validation && e.rule() == Some("T2")),
+                "{portal}: {refused:?}"
+            );
+            assert!(
+                matches!(refused, Err(DomainError::Rule { error, .. }) if matches!(*error, DomainError::PublicPortalDomain(_)))
             );
         }
         assert_eq!(DomainName::parse_company_owned("acme.co.kr").unwrap().as_str(), "acme.co.kr");

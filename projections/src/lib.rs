@@ -5,6 +5,7 @@
 pub mod conformance;
 mod memory;
 mod model;
+#[cfg(feature = "postgres")]
 mod postgres;
 pub mod projectors;
 mod runner;
@@ -12,6 +13,7 @@ mod table;
 
 pub use memory::MemoryReadModels;
 pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction};
+#[cfg(feature = "postgres")]
 pub use postgres::PostgresReadModels;
 pub use runner::{Progress, Projections, Projector, Stopped, rebuild};
 pub use table::Table;

@@ -31,6 +31,7 @@ pub(crate) enum Outcome {
 }
 
 impl Request {
+    #[cfg(feature = "postgres")]
     pub(crate) fn stream(&self) -> &str {
         match self {
             Request::Append { stream, .. } | Request::SetMetadata { stream, .. } => stream,

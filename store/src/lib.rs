@@ -9,9 +9,11 @@
 pub mod conformance;
 mod envelope;
 mod error;
+#[cfg(feature = "eventstoredb")]
 pub mod eventstoredb;
 mod group;
 mod port;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 mod subscription;

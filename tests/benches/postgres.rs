@@ -47,8 +47,7 @@ async fn main() {
     // The whole log into PostgreSQL read models, from position 0.
     let read_models = PostgresReadModels::connect(&database.url).await.expect("read models");
     let started = Instant::now();
-    let read =
-        projections::rebuild(store.as_ref(), &read_models, &api::capabilities::projectors()).await.expect("rebuild");
+    let read = projections::rebuild(store.as_ref(), &read_models, &api::projectors()).await.expect("rebuild");
     println!("# rebuilt {read} events");
     report("pg_rebuild_read_models", read as f64 / started.elapsed().as_secs_f64(), "events/s");
 

@@ -115,7 +115,7 @@ async fn rebuild_real(dir: &tempfile::TempDir) -> f64 {
     let store = open(dir, "commands.db");
     let models = MemoryReadModels::default();
     let started = Instant::now();
-    let read = projections::rebuild(store.as_ref(), &models, &api::capabilities::projectors()).await.expect("rebuild");
+    let read = projections::rebuild(store.as_ref(), &models, &api::projectors()).await.expect("rebuild");
     read as f64 / started.elapsed().as_secs_f64()
 }
 

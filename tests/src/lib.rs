@@ -20,7 +20,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
-    services: std::sync::Arc<api::Services>,
+    backend: std::sync::Arc<api::Backend>,
     _storage: Option<TestStorage>,
 }
 
@@ -81,9 +81,9 @@ impl TestApp {
         let app = Application::build(settings).await.expect("server starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
-        let services = app.services().clone();
+        let backend = app.backend().clone();
         tokio::spawn(app.run_until_stopped());
-        let test_app = Self { address, client: reqwest::Client::new(), handle, services, _storage: None };
+        let test_app = Self { address, client: reqwest::Client::new(), handle, backend, _storage: None };
         test_app.wait_until_ready().await;
         test_app
     }
@@ -132,10 +132,10 @@ impl TestApp {
     pub async fn settle(&self) {
         let deadline = std::time::Instant::now() + SETTLE_DEADLINE;
         loop {
-            let head = *self.services.store.head().borrow();
-            let fired = self.services.workers.fire_due().await;
-            let behind = self.services.behind(head);
-            if fired == Some(0) && behind.is_empty() && head == *self.services.store.head().borrow() {
+            let head = *self.backend.store.head().borrow();
+            let fired = self.backend.workers.fire_due().await;
+            let behind = self.backend.behind(head);
+            if fired == Some(0) && behind.is_empty() && head == *self.backend.store.head().borrow() {
                 return;
             }
             assert!(
@@ -224,6 +224,12 @@ pub fn code(response: &Value) -> String {
         .to_owned()
 }
 
+/// The `extensions.rule` of the first error of a response: the id of the
+/// specification's rule that refused (`E3`).
+pub fn rule(response: &Value) -> String {
+    response["errors"][0]["extensions"]["rule"].as_str().unwrap_or_else(|| panic!("no rule in {response}")).to_owned()
+}
+
 /// Insta settings that keep snapshots under `tests/snapshots/`.
 pub fn snapshot_settings() -> insta::Settings {
     let mut settings = insta::Settings::clone_current();
@@ -232,15 +238,15 @@ pub fn snapshot_settings() -> insta::Settings {
     settings
 }
 
-/// The services of a running test server.
-pub fn live_services(app: &TestApp) -> std::sync::Arc<api::Services> {
-    app.services.clone()
+/// The backend of a running test server.
+pub fn live_backend(app: &TestApp) -> std::sync::Arc<api::Backend> {
+    app.backend.clone()
 }
 
 /// Every row of every read-model table, for comparisons.
 pub async fn dump(models: &dyn projections::ReadModelStore) -> Vec<(&'static str, Vec<projections::Row>)> {
     let mut tables = Vec::new();
-    for projector in api::capabilities::projectors() {
+    for projector in api::projectors() {
         for table in projector.tables() {
             tables.push((*table, models.scan(table, "", None, usize::MAX).await.expect("scan")));
         }

@@ -1,12 +1,11 @@
 //! The GraphQL schema, built once and shared by every request.
 
-pub(crate) mod approval;
-pub(crate) mod hr;
+mod accounts;
+mod approval;
+mod hr;
 pub(crate) mod mail;
-mod mutation;
 mod organisation;
 mod pagination;
-mod query;
 mod stream_history;
 mod subscription;
 mod types;
@@ -15,16 +14,14 @@ use std::sync::Arc;
 
 use async_graphql::{Context, MergedObject, Schema};
 use domain::values::Role;
-use projections::projectors::{audit, tenants, users};
+use projections::projectors::users;
 use uuid::Uuid;
 
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
-use commands::{AggregateHandle, CommandContext};
+use commands::CommandContext;
 
-pub use mutation::CoreMutation;
-pub use query::CoreQuery;
 pub use subscription::SubscriptionRoot;
 pub use types::User;
 
@@ -50,33 +47,17 @@ macro_rules! capabilities {
     };
 }
 
+/// Every projector of every capability.
+pub fn projectors() -> Vec<Arc<dyn projections::Projector>> {
+    capabilities().into_iter().flat_map(|c| c.projectors).collect()
+}
+
 capabilities! {
-    accounts() => CoreQuery, CoreMutation;
+    accounts::capability() => accounts::AccountsQuery, accounts::AccountsMutation;
     mail::capability() => mail::MailQuery, mail::MailMutation;
     organisation::capability() => organisation::OrganisationQuery, organisation::OrganisationMutation;
     approval::capability() => approval::ApprovalQuery, approval::ApprovalMutation;
     hr::capability() => hr::HrQueries, hr::HrMutations;
-}
-
-/// Companies, their domains and user accounts, and the timers every
-/// capability uses.
-fn accounts() -> Capability {
-    use domain::registry::DomainRegistration;
-    use domain::tenant::Tenant;
-    use domain::timer::Timer;
-    Capability {
-        aggregates: vec![
-            AggregateHandle::of::<Tenant>(),
-            AggregateHandle::of::<DomainRegistration>(),
-            AggregateHandle::of::<Timer>(),
-        ],
-        projectors: vec![
-            Arc::new(tenants::TenantsProjector),
-            Arc::new(users::UsersProjector),
-            Arc::new(audit::AuditProjector),
-        ],
-        ..Capability::new("accounts")
-    }
 }
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
@@ -103,11 +84,11 @@ pub struct Schemas {
 }
 
 /// The schemas with their limits.
-pub fn build_schemas(services: Arc<Services>) -> Schemas {
-    let (depth, complexity) = (services.settings.max_query_depth, services.settings.max_query_complexity);
+pub fn build_schemas(backend: Arc<Backend>) -> Schemas {
+    let (depth, complexity) = (backend.settings.max_query_depth, backend.settings.max_query_complexity);
     let base = || {
         Schema::build(Query::default(), Mutation::default(), SubscriptionRoot)
-            .data(services.clone())
+            .data(backend.clone())
             .limit_complexity(complexity)
     };
     Schemas {
@@ -124,8 +105,8 @@ pub fn sdl() -> String {
     Schema::build(Query::default(), Mutation::default(), SubscriptionRoot).finish().sdl()
 }
 
-pub(crate) fn services<'a>(ctx: &Context<'a>) -> &'a Arc<Services> {
-    ctx.data_unchecked::<Arc<Services>>()
+pub(crate) fn backend<'a>(ctx: &Context<'a>) -> &'a Arc<Backend> {
+    ctx.data_unchecked::<Arc<Backend>>()
 }
 
 pub(crate) fn request<'a>(ctx: &Context<'a>) -> Option<&'a RequestInfo> {
@@ -135,7 +116,7 @@ pub(crate) fn request<'a>(ctx: &Context<'a>) -> Option<&'a RequestInfo> {
 /// The context of a command the caller issues from this request.
 pub(crate) fn caller_context(ctx: &Context<'_>, caller: &Caller, command_id: Option<Uuid>) -> CommandContext {
     let client = request(ctx).and_then(|r| r.client_address.clone());
-    crate::app::context(command_id, domain::Actor::User(caller.user.id), caller.tenant, client)
+    crate::backend::context(command_id, domain::Actor::User(caller.user.id), caller.tenant, client)
 }
 
 /// The logged-in user a request speaks for.
@@ -172,7 +153,7 @@ pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
     let token = request(ctx)
         .and_then(|r| r.token.as_deref())
         .ok_or_else(|| ApiError::unauthenticated("log in first: send the token as `Authorization: Bearer <token>`"))?;
-    let caller = authenticate(services(ctx), token).await?;
+    let caller = authenticate(backend(ctx), token).await?;
     if caller.mobile && !mobile_may(ctx) {
         return Err(ApiError::forbidden("the mobile app may only approve and reject documents; use the web client"));
     }
@@ -200,11 +181,11 @@ fn mobile_may(ctx: &Context<'_>) -> bool {
 ///
 /// # Errors
 /// `UNAUTHENTICATED` otherwise.
-pub(crate) async fn authenticate(services: &Services, token: &str) -> ApiResult<Caller> {
-    let claims = services.auth.verify(token, services.clock.now())?;
+pub(crate) async fn authenticate(backend: &Backend, token: &str) -> ApiResult<Caller> {
+    let claims = backend.auth.verify(token, backend.clock.now())?;
     let gone = || ApiError::unauthenticated("this account no longer exists");
-    let user = load_user(services, claims.tid, claims.sub).await?.ok_or_else(gone)?;
-    let credentials = credentials(services, claims.tid, user.id).await?.ok_or_else(gone)?;
+    let user = load_user(backend, claims.tid, claims.sub).await?.ok_or_else(gone)?;
+    let credentials = credentials(backend, claims.tid, user.id).await?.ok_or_else(gone)?;
     // A password change or reset logs every earlier session out.
     if credentials.sessions != claims.sessions {
         return Err(ApiError::unauthenticated("the password was changed after this login; log in again"));
@@ -215,19 +196,19 @@ pub(crate) async fn authenticate(services: &Services, token: &str) -> ApiResult<
 /// A user's credentials: the password hash, and how many times it was
 /// changed or reset.
 pub(crate) async fn credentials(
-    services: &Services,
+    backend: &Backend,
     tenant: Uuid,
     user: Uuid,
 ) -> ApiResult<Option<users::CredentialsRow>> {
-    Ok(users::credentials(services.read_models(), tenant, user).await?)
+    Ok(users::credentials(backend.read_models(), tenant, user).await?)
 }
 
 /// A user of `tenant` by id, from the directory.
-pub(crate) async fn load_user(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<User>> {
-    Ok(users::user_by_id(services.read_models(), tenant, id).await?.map(User::from))
+pub(crate) async fn load_user(backend: &Backend, tenant: Uuid, id: Uuid) -> ApiResult<Option<User>> {
+    Ok(users::user_by_id(backend.read_models(), tenant, id).await?.map(User::from))
 }
 
 /// A user of `tenant` by login, from the directory.
-pub(crate) async fn load_user_by_login(services: &Services, tenant: Uuid, login: &str) -> ApiResult<Option<User>> {
-    Ok(users::user(services.read_models(), tenant, login).await?.map(User::from))
+pub(crate) async fn load_user_by_login(backend: &Backend, tenant: Uuid, login: &str) -> ApiResult<Option<User>> {
+    Ok(users::user(backend.read_models(), tenant, login).await?.map(User::from))
 }

@@ -8,8 +8,8 @@ use domain::values::Role;
 use projections::projectors::organisation::{self as chart, DepartmentRow, MemberRow, PositionRow};
 use uuid::Uuid;
 
-use super::{Caller, User, caller, caller_context, load_user, services};
-use crate::app::new_id;
+use super::{Caller, User, backend, caller, caller_context, load_user};
+use crate::backend::new_id;
 use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
 
@@ -50,7 +50,7 @@ impl Department {
 async fn users(ctx: &Context<'_>, tenant: Uuid, ids: &[Uuid]) -> ApiResult<Vec<User>> {
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(user) = load_user(services(ctx), tenant, *id).await? {
+        if let Some(user) = load_user(backend(ctx), tenant, *id).await? {
             out.push(user);
         }
     }
@@ -111,28 +111,28 @@ impl Member {
 #[ComplexObject]
 impl Member {
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(load_user(services(ctx), self.tenant, self.user_id).await?)
+        Ok(load_user(backend(ctx), self.tenant, self.user_id).await?)
     }
 
     async fn position(&self, ctx: &Context<'_>) -> Result<Option<Position>> {
         let Some(position) = self.position_id else { return Ok(None) };
-        let row = chart::position(services(ctx).read_models(), self.tenant, position).await.map_err(ApiError::from)?;
+        let row = chart::position(backend(ctx).read_models(), self.tenant, position).await.map_err(ApiError::from)?;
         Ok(row.map(Position::from))
     }
 }
 
 async fn department(ctx: &Context<'_>, tenant: Uuid, id: Uuid) -> ApiResult<Department> {
-    let row = chart::department(services(ctx).read_models(), tenant, id).await?;
+    let row = chart::department(backend(ctx).read_models(), tenant, id).await?;
     Ok(Department::new(tenant, row.ok_or_else(|| ApiError::not_found(format!("department {id}")))?))
 }
 
 async fn position(ctx: &Context<'_>, tenant: Uuid, id: Uuid) -> ApiResult<Position> {
-    let row = chart::position(services(ctx).read_models(), tenant, id).await?;
+    let row = chart::position(backend(ctx).read_models(), tenant, id).await?;
     Ok(row.ok_or_else(|| ApiError::not_found(format!("position {id}")))?.into())
 }
 
 async fn member(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<Option<Member>> {
-    let row = chart::member(services(ctx).read_models(), tenant, user).await?;
+    let row = chart::member(backend(ctx).read_models(), tenant, user).await?;
     Ok(row.map(|row| Member::new(tenant, row)))
 }
 
@@ -144,7 +144,7 @@ impl OrganisationQuery {
     /// Every department of the company; `parentId` builds the tree.
     async fn departments(&self, ctx: &Context<'_>) -> Result<Vec<Department>> {
         let caller = caller(ctx).await?;
-        let rows = chart::departments(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let rows = chart::departments(backend(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
         let mut departments: Vec<Department> =
             rows.into_iter().map(|row| Department::new(caller.tenant, row)).collect();
         departments.sort_by(|a, b| a.name.cmp(&b.name));
@@ -154,7 +154,7 @@ impl OrganisationQuery {
     /// The positions, highest rank first.
     async fn positions(&self, ctx: &Context<'_>) -> Result<Vec<Position>> {
         let caller = caller(ctx).await?;
-        let rows = chart::positions(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let rows = chart::positions(backend(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
         let mut positions: Vec<Position> = rows.into_iter().map(Position::from).collect();
         positions.sort_by(|a, b| a.rank.cmp(&b.rank).then(a.name.cmp(&b.name)));
         Ok(positions)
@@ -176,7 +176,7 @@ async fn run(
 ) -> ApiResult<()> {
     let context = caller_context(ctx, caller, command_id);
     let command = OrganisationCommand { by_admin: caller.has(Role::Admin), action };
-    services(ctx).execute::<Organisation>(caller.tenant, &context, command).await?;
+    backend(ctx).execute::<Organisation>(caller.tenant, &context, command).await?;
     Ok(())
 }
 
@@ -283,7 +283,7 @@ impl OrganisationMutation {
         command_id: Option<Uuid>,
     ) -> Result<Member> {
         let caller = caller(ctx).await?;
-        if load_user(services(ctx), caller.tenant, user_id).await?.is_none() {
+        if load_user(backend(ctx), caller.tenant, user_id).await?.is_none() {
             return Err(ApiError::not_found(format!("user {user_id}")).into());
         }
         run(ctx, &caller, command_id, OrganisationAction::Assign { user_id, department_id, position_id }).await?;

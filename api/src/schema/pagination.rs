@@ -9,7 +9,7 @@ use projections::Table;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::errors::{ApiError, ApiResult, Code};
 
 /// The page size when neither `first` nor `last` is given, and the most a
@@ -139,7 +139,7 @@ impl Cursor {
 /// One page of the rows of `table` under `prefix`, in key order; cursors
 /// name the keys without the prefix.
 pub async fn page<R, T>(
-    services: &Services,
+    backend: &Backend,
     table: Table<R>,
     prefix: &str,
     request: &PageRequest,
@@ -149,13 +149,13 @@ where
     R: Serialize + DeserializeOwned,
     T: OutputType,
 {
-    let total_count = table.count(services.read_models(), prefix).await?;
-    counted_page(services, table, prefix, request, total_count, to_node).await
+    let total_count = table.count(backend.read_models(), prefix).await?;
+    counted_page(backend, table, prefix, request, total_count, to_node).await
 }
 
 /// Like [`page`], for a list whose size a read model keeps.
 pub async fn counted_page<R, T>(
-    services: &Services,
+    backend: &Backend,
     table: Table<R>,
     prefix: &str,
     request: &PageRequest,
@@ -167,11 +167,11 @@ where
     T: OutputType,
 {
     let window = request.window(table.name())?;
-    rows_page(services, table, prefix, &window, total_count, to_node).await
+    rows_page(backend, table, prefix, &window, total_count, to_node).await
 }
 
 async fn rows_page<R, T>(
-    services: &Services,
+    backend: &Backend,
     table: Table<R>,
     prefix: &str,
     window: &Window,
@@ -183,7 +183,7 @@ where
     T: OutputType,
 {
     let from = window.from.as_ref().map(|position| format!("{prefix}{position}"));
-    let models = services.read_models();
+    let models = backend.read_models();
     let rows = if window.backwards {
         table.scan_back(models, prefix, from.as_deref(), window.size + 1).await?
     } else {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::pagination::{Page, PageRequest};
 use super::types::StoredEvent;
 use super::{Caller, approval};
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::errors::{ApiError, ApiResult};
 
 /// The list name of stream-history cursors.
@@ -29,7 +29,7 @@ const LIST: &str = "stream";
 
 /// One page of `stream`, oldest first, when it is the caller's company's.
 pub(super) async fn stream_history(
-    services: &Services,
+    backend: &Backend,
     caller: &Caller,
     stream: &str,
     request: &PageRequest,
@@ -41,7 +41,7 @@ pub(super) async fn stream_history(
         .as_deref()
         .map(|v| v.parse::<u64>().ok().filter(|v| i64::try_from(*v).is_ok()).ok_or_else(invalid))
         .transpose()?;
-    let store = &services.store;
+    let store = &backend.store;
     let not_found = || ApiError::not_found(format!("stream `{stream}`"));
     // A stream is the tenant's when its events say so; another tenant's
     // stream reads as missing.
@@ -64,20 +64,20 @@ pub(super) async fn stream_history(
     if events.iter().any(|e| e.metadata.tenant != Some(caller.tenant)) {
         return Err(not_found());
     }
-    let shown = content_shown(services, caller, stream).await?;
+    let shown = content_shown(backend, caller, stream).await?;
     let items = events.iter().map(|e| (e.version.to_string(), StoredEvent::from_recorded(e, shown))).collect();
     let total_count = usize::try_from(last.version + 1).unwrap_or(usize::MAX);
     Ok(window.connection(LIST, items, total_count))
 }
 
 /// Whether the caller may see the content of `stream`'s events.
-async fn content_shown(services: &Services, caller: &Caller, stream: &str) -> ApiResult<bool> {
+async fn content_shown(backend: &Backend, caller: &Caller, stream: &str) -> ApiResult<bool> {
     let (category, id) = stream.split_once('-').unwrap_or((stream, ""));
     let own = || Uuid::try_parse(id).is_ok_and(|id| id == caller.user.id);
     Ok(match category {
         Mailbox::CATEGORY => own(),
         Document::CATEGORY => match Uuid::try_parse(id) {
-            Ok(document) => approval::may_open(services, caller, document).await?,
+            Ok(document) => approval::may_open(backend, caller, document).await?,
             Err(_) => false,
         },
         LeaveLedger::CATEGORY => own() || caller.has(Role::HrManager),

@@ -164,7 +164,7 @@ impl AuditEntry {
     /// The acting user, while their account exists.
     async fn actor(&self, ctx: &Context<'_>) -> Result<Option<User>> {
         let Some(actor) = self.actor_id else { return Ok(None) };
-        Ok(super::load_user(super::services(ctx), self.tenant_id, actor).await?)
+        Ok(super::load_user(super::backend(ctx), self.tenant_id, actor).await?)
     }
 }
 

@@ -88,7 +88,9 @@ impl Aggregate for Absences {
         match actor {
             Actor::System => Ok(()),
             Actor::User(id) if *id == command.user => Ok(()),
-            Actor::User(_) => Err(DomainError::Forbidden("only the user registers their own absences".into())),
+            Actor::User(_) => {
+                Err(DomainError::Forbidden("only the user registers their own absences".into()).by_rule("A4"))
+            }
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         }
     }
@@ -195,6 +197,6 @@ mod tests {
         let other = AbsenceCommand { user: USER, action: AbsenceAction::Withdraw { absence_id: Uuid::from_u128(1) } };
         given::<Absences>(vec![])
             .when(Actor::User(DELEGATE), other)
-            .then_refused(DomainError::Forbidden("only the user registers their own absences".into()));
+            .then_refused(DomainError::Forbidden("only the user registers their own absences".into()).by_rule("A4"));
     }
 }

@@ -58,12 +58,17 @@ impl Backup {
             return Err(DomainError::Conflict(format!(
                 "this backup could be downloaded until {}; request a new one",
                 self.expires_at().to_rfc3339()
-            )));
+            ))
+            .by_rule("A10"));
         }
         match &self.state {
             BackupState::Ready { sha256, .. } => Ok(sha256),
-            BackupState::Preparing => Err(DomainError::Conflict("the backup is still being made".into())),
-            BackupState::Failed { reason } => Err(DomainError::Conflict(format!("the backup failed: {reason}"))),
+            BackupState::Preparing => {
+                Err(DomainError::Conflict("the backup is still being made".into()).by_rule("A10"))
+            }
+            BackupState::Failed { reason } => {
+                Err(DomainError::Conflict(format!("the backup failed: {reason}")).by_rule("A10"))
+            }
         }
     }
 }
@@ -148,7 +153,7 @@ impl Aggregate for Backups {
             (Actor::Anonymous, _) => Err(DomainError::Unauthenticated("log in first".into())),
             (Actor::User(_), BackupAction::Request { .. }) if command.by_admin => Ok(()),
             (Actor::User(_), BackupAction::Request { .. }) => {
-                Err(DomainError::Forbidden("only an admin of the company backs documents up".into()))
+                Err(DomainError::Forbidden("only an admin of the company backs documents up".into()).by_rule("A10"))
             }
             (Actor::User(_), _) => Err(DomainError::Forbidden("only the system makes backups".into())),
         }
@@ -212,6 +217,7 @@ impl Aggregate for Backups {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
     use crate::testing::{at, given};
 
     const ADMIN: Uuid = Uuid::from_u128(1);
@@ -241,9 +247,9 @@ mod tests {
         given::<Backups>(vec![])
             .when(Actor::User(ADMIN), request(true, "20260101", "20261126"))
             .then(vec![requested()]);
-        given::<Backups>(vec![])
-            .when(Actor::User(ADMIN), request(false, "20260101", "20261126"))
-            .then_refused(DomainError::Forbidden("only an admin of the company backs documents up".into()));
+        given::<Backups>(vec![]).when(Actor::User(ADMIN), request(false, "20260101", "20261126")).then_refused(
+            DomainError::Forbidden("only an admin of the company backs documents up".into()).by_rule("A10"),
+        );
         given::<Backups>(vec![])
             .when(Actor::User(ADMIN), request(true, "20261127", "20261126"))
             .then_refused(DomainError::invalid("to", "the range ends on or after its start"));
@@ -258,7 +264,11 @@ mod tests {
         let state = [requested(), ready].iter().fold(Backups::default(), Backups::evolve);
         let backup = state.backup(BACKUP).unwrap();
         assert_eq!(backup.download(at("2026-12-26T08:59:59+09:00")), Ok("abc"));
-        assert!(matches!(backup.download(at("2026-12-26T09:00:00+09:00")), Err(DomainError::Conflict(_))));
+        let expired = backup.download(at("2026-12-26T09:00:00+09:00"));
+        assert!(
+            matches!(&expired, Err(e) if e.kind() == ErrorKind::Conflict && e.rule() == Some("A10")),
+            "{expired:?}"
+        );
         let preparing = [requested()].iter().fold(Backups::default(), Backups::evolve);
         assert!(preparing.backup(BACKUP).unwrap().download(at("2026-11-26T10:00:00+09:00")).is_err());
     }

@@ -238,15 +238,24 @@ fn comment(input: &Option<String>) -> Result<Option<String>, DomainError> {
     }
 }
 
+/// Rule A7: a recall (or a leave request's cancellation) states a reason.
 fn reason(input: &str) -> Result<String, DomainError> {
     let text = input.trim();
     if text.is_empty() {
-        return Err(DomainError::invalid("reason", "a reason is required"));
+        return Err(DomainError::invalid("reason", "a reason is required").by_rule("A7"));
     }
     if text.chars().count() > MAX_COMMENT {
         return Err(DomainError::invalid("reason", format!("a reason has at most {MAX_COMMENT} characters")));
     }
     Ok(text.to_owned())
+}
+
+/// `error`, as a refusal of `rule` when one is named.
+fn by_rule(error: DomainError, rule: Option<&'static str>) -> DomainError {
+    match rule {
+        Some(rule) => error.by_rule(rule),
+        None => error,
+    }
 }
 
 fn title(input: &str) -> Result<String, DomainError> {
@@ -262,10 +271,12 @@ impl Document {
         self.status.ok_or_else(|| DomainError::NotFound("document".into()))
     }
 
-    fn require(&self, wanted: Status, what: &str) -> Result<(), DomainError> {
+    /// The document is `wanted`; else a refusal saying `what`, as one of
+    /// `rule` when it is a rule's.
+    fn require(&self, wanted: Status, what: &str, rule: Option<&'static str>) -> Result<(), DomainError> {
         let status = self.status()?;
         if status != wanted {
-            return Err(DomainError::Conflict(format!("the document is {}; {what}", status.describe())));
+            return Err(by_rule(DomainError::Conflict(format!("the document is {}; {what}", status.describe())), rule));
         }
         Ok(())
     }
@@ -319,23 +330,24 @@ impl Document {
             Some(behalf) => Err(DomainError::Forbidden(format!(
                 "user {} has no registered absence now with you as the delegate",
                 behalf.approver
-            ))),
+            ))
+            .by_rule("A4")),
         }
     }
 
     /// The index of `approver`'s slot, provided they may still act: the
     /// document is in progress, agreement is done, and they have not acted.
     fn waiting_slot(&self, approver: Uuid) -> Result<usize, DomainError> {
-        self.require(Status::InProgress, "only a document in progress is approved")?;
+        self.require(Status::InProgress, "only a document in progress is approved", Some("A3"))?;
         let slot = self
             .line
             .approver(approver)
-            .ok_or_else(|| DomainError::Forbidden("you are not an approver of this document".into()))?;
+            .ok_or_else(|| DomainError::Forbidden("you are not an approver of this document".into()).by_rule("A3"))?;
         if self.line.approvers[slot].state != SlotState::Waiting {
-            return Err(DomainError::Conflict("this approver has already acted on the document".into()));
+            return Err(DomainError::Conflict("this approver has already acted on the document".into()).by_rule("A3"));
         }
         if !self.line.agreement_done() {
-            return Err(DomainError::Conflict("the agreers have not all agreed yet".into()));
+            return Err(DomainError::Conflict("the agreers have not all agreed yet".into()).by_rule("A2"));
         }
         Ok(slot)
     }
@@ -344,7 +356,8 @@ impl Document {
     fn turn_of(&self, approver: Uuid) -> Result<usize, DomainError> {
         let slot = self.waiting_slot(approver)?;
         if self.line.current_approver() != Some(slot) {
-            return Err(DomainError::Conflict("it is not your turn yet; approve ahead (선결) to act before it".into()));
+            return Err(DomainError::Conflict("it is not your turn yet; approve ahead (선결) to act before it".into())
+                .by_rule("A3"));
         }
         Ok(slot)
     }
@@ -355,15 +368,15 @@ impl Document {
     }
 
     fn agreer_turn(&self, agreer: Uuid) -> Result<(), DomainError> {
-        self.require(Status::InProgress, "only a document in progress is agreed to")?;
+        self.require(Status::InProgress, "only a document in progress is agreed to", Some("A2"))?;
         let Some(slot) = self.line.agreers.iter().find(|a| a.user == agreer) else {
-            return Err(DomainError::Forbidden("you are not an agreer of this document".into()));
+            return Err(DomainError::Forbidden("you are not an agreer of this document".into()).by_rule("A2"));
         };
         if slot.state != AgreerState::Waiting {
-            return Err(DomainError::Conflict("you have already acted on this document".into()));
+            return Err(DomainError::Conflict("you have already acted on this document".into()).by_rule("A2"));
         }
         if !self.line.current_agreers().contains(&agreer) {
-            return Err(DomainError::Conflict("it is not your turn to agree yet".into()));
+            return Err(DomainError::Conflict("it is not your turn to agree yet".into()).by_rule("A2"));
         }
         Ok(())
     }
@@ -371,7 +384,7 @@ impl Document {
     fn check_draft(&self, actor: Uuid, draft: &Draft, complete: bool) -> Result<String, DomainError> {
         if let Some(status) = self.status {
             if self.drafter != actor {
-                return Err(DomainError::Forbidden("only the drafter edits a document".into()));
+                return Err(DomainError::Forbidden("only the drafter edits a document".into()).by_rule("A1"));
             }
             let editable = if complete {
                 matches!(status, Status::Draft | Status::Rejected | Status::Recalled)
@@ -379,7 +392,7 @@ impl Document {
                 status == Status::Draft
             };
             if !editable {
-                return Err(DomainError::Conflict(format!("the document is {}", status.describe())));
+                return Err(DomainError::Conflict(format!("the document is {}", status.describe())).by_rule("A1"));
             }
         }
         draft.form.check_values(&draft.fields, complete)?;
@@ -438,8 +451,8 @@ impl Aggregate for Document {
                 }]
             }
             A::DiscardDraft => {
-                self.require(Status::Draft, "only a draft is discarded")?;
-                self.drafter_only(actor)?;
+                self.require(Status::Draft, "only a draft is discarded", None)?;
+                self.drafter_only(actor, None)?;
                 vec![E::DraftDiscarded { at: now }]
             }
             A::Submit { draft, department, settings, submission } => {
@@ -482,7 +495,8 @@ impl Aggregate for Document {
             A::ApproveAhead { comment: text } => {
                 let slot = self.waiting_slot(actor)?;
                 if self.line.current_approver() == Some(slot) {
-                    return Err(DomainError::Conflict("it is your turn: approve rather than approve ahead".into()));
+                    return Err(DomainError::Conflict("it is your turn: approve rather than approve ahead".into())
+                        .by_rule("A3"));
                 }
                 let passed_over = self.line.approvers[..slot]
                     .iter()
@@ -504,21 +518,21 @@ impl Aggregate for Document {
             A::Hold { comment: text } => {
                 let slot = self.turn_of(actor)?;
                 if self.line.approvers[slot].held {
-                    return Err(DomainError::Conflict("the document is already on hold".into()));
+                    return Err(DomainError::Conflict("the document is already on hold".into()).by_rule("A3"));
                 }
                 vec![E::Held { approver: actor, comment: comment(text)?, at: now }]
             }
             A::ConfirmReview { comment: text } => {
                 let status = self.status()?;
                 if matches!(status, Status::Draft | Status::Discarded) {
-                    return Err(DomainError::Conflict("a draft has nothing to confirm".into()));
+                    return Err(DomainError::Conflict("a draft has nothing to confirm".into()).by_rule("A3"));
                 }
-                let slot = self
-                    .line
-                    .approver(actor)
-                    .ok_or_else(|| DomainError::Forbidden("you are not an approver of this document".into()))?;
+                let slot = self.line.approver(actor).ok_or_else(|| {
+                    DomainError::Forbidden("you are not an approver of this document".into()).by_rule("A3")
+                })?;
                 if self.line.approvers[slot].review != Review::Pending {
-                    return Err(DomainError::Conflict("you have nothing to confirm (후열) on this document".into()));
+                    return Err(DomainError::Conflict("you have nothing to confirm (후열) on this document".into())
+                        .by_rule("A3"));
                 }
                 vec![E::ReviewConfirmed { approver: actor, comment: comment(text)?, at: now }]
             }
@@ -529,12 +543,12 @@ impl Aggregate for Document {
             A::RefuseAgreement { comment: text } => {
                 self.agreer_turn(actor)?;
                 if !self.agreers_may_reject {
-                    return Err(DomainError::Forbidden("in this company agreers may not refuse".into()));
+                    return Err(DomainError::Forbidden("in this company agreers may not refuse".into()).by_rule("A2"));
                 }
                 vec![E::AgreementRefused { agreer: actor, comment: comment(text)?, at: now }]
             }
             A::Receive { handles } => {
-                self.require(Status::Completed, "only a completed document is received")?;
+                self.require(Status::Completed, "only a completed document is received", Some("A2"))?;
                 let open = self.line.open_receivers();
                 let mine = |r: &Receiver| match r {
                     Receiver::User(u) => *u == actor,
@@ -549,34 +563,38 @@ impl Aggregate for Document {
                         DomainError::Conflict("it is not your turn to receive the document yet".into())
                     } else {
                         DomainError::Forbidden("you are not a receiver of this document".into())
-                    });
+                    }
+                    .by_rule("A2"));
                 };
                 vec![E::Received { receiver: self.line.receivers[index].receiver, by: actor, at: now }]
             }
             A::Recall { reason: text } => {
-                self.drafter_only(actor)?;
+                self.drafter_only(actor, Some("A7"))?;
                 if self.is_leave_request() {
-                    return Err(DomainError::Conflict("a leave request is not recalled; cancel it instead".into()));
+                    return Err(DomainError::Conflict("a leave request is not recalled; cancel it instead".into())
+                        .by_rule("A7"));
                 }
-                self.require(Status::InProgress, "only a document in progress is recalled")?;
+                self.require(Status::InProgress, "only a document in progress is recalled", Some("A7"))?;
                 let reason = reason(text)?;
                 vec![E::Recalled { by: actor, reason, notify: self.line.people().into_iter().collect(), at: now }]
             }
             A::Cancel { reason: text } => {
-                self.drafter_only(actor)?;
+                self.drafter_only(actor, Some("A7"))?;
                 if !self.is_leave_request() {
-                    return Err(DomainError::Conflict("only a leave request is cancelled; recall others".into()));
+                    return Err(
+                        DomainError::Conflict("only a leave request is cancelled; recall others".into()).by_rule("A7")
+                    );
                 }
                 let status = self.status()?;
                 if !matches!(status, Status::InProgress | Status::Completed) {
-                    return Err(DomainError::Conflict(format!("the document is {}", status.describe())));
+                    return Err(DomainError::Conflict(format!("the document is {}", status.describe())).by_rule("A7"));
                 }
                 let reason = reason(text)?;
                 let restored_quarters = (status == Status::Completed).then(|| self.leave_quarters()).flatten();
                 vec![E::Cancelled { by: actor, reason, restored_quarters, at: now }]
             }
             A::RecordNumber { number } => {
-                self.require(Status::Completed, "only a completed document is numbered")?;
+                self.require(Status::Completed, "only a completed document is numbered", None)?;
                 match &self.number {
                     Some(existing) if existing == number => vec![],
                     Some(existing) => return Err(DomainError::Conflict(format!("the document is already {existing}"))),
@@ -712,11 +730,13 @@ impl Document {
         self.updated_at = Some(at);
     }
 
-    fn drafter_only(&self, actor: Uuid) -> Result<(), DomainError> {
+    /// Only the drafter acts; else a refusal, as one of `rule` when it is a
+    /// rule's.
+    fn drafter_only(&self, actor: Uuid, rule: Option<&'static str>) -> Result<(), DomainError> {
         // A document that does not exist has no drafter to be.
         self.status()?;
         if self.drafter != actor {
-            return Err(DomainError::Forbidden("only the drafter may do this".into()));
+            return Err(by_rule(DomainError::Forbidden("only the drafter may do this".into()), rule));
         }
         Ok(())
     }

@@ -102,13 +102,14 @@ fn state(events: &[DocumentEvent]) -> Document {
     events.iter().fold(Document::default(), Document::evolve)
 }
 
-/// The kind of refusal, for refusals whose wording is not the point.
+/// The kind of refusal and the rule that refuses (none for refusals no
+/// rule makes), for refusals whose wording is not the point.
 #[track_caller]
-fn refused(events: Vec<DocumentEvent>, actor: Uuid, command: DocumentCommand, kind: ErrorKind) {
+fn refused(events: Vec<DocumentEvent>, actor: Uuid, command: DocumentCommand, kind: ErrorKind, rule: Option<&str>) {
     let document = state(&events);
     let result = document.authorize(&Actor::User(actor), &command).and_then(|()| document.decide(&command, now()));
     match result {
-        Err(e) => assert_eq!(e.kind(), kind, "{e}"),
+        Err(e) => assert_eq!((e.kind(), e.rule()), (kind, rule), "{e}"),
         Ok(events) => panic!("expected a {kind:?} refusal, got {events:?}"),
     }
 }
@@ -137,20 +138,22 @@ fn rule_a1_a_drafter_submits_a_document_with_its_line() {
 #[test]
 fn rule_a1_a_line_needs_an_approver_and_nobody_twice_and_not_the_drafter() {
     let settings = ApprovalSettings::default();
+    // Someone twice is a malformed line; no approver, or the drafter on it,
+    // is what rule A1 refuses.
     let lines = [
-        LineInput::default(),
-        LineInput { approvers: vec![FIRST, FIRST], ..LineInput::default() },
-        LineInput { approvers: vec![FIRST], agreers: vec![FIRST], ..LineInput::default() },
-        LineInput { approvers: vec![DRAFTER], ..LineInput::default() },
+        (LineInput::default(), Some("A1")),
+        (LineInput { approvers: vec![FIRST, FIRST], ..LineInput::default() }, None),
+        (LineInput { approvers: vec![FIRST], agreers: vec![FIRST], ..LineInput::default() }, None),
+        (LineInput { approvers: vec![DRAFTER], ..LineInput::default() }, Some("A1")),
     ];
-    for line in lines {
+    for (line, rule) in lines {
         let submit = DocumentAction::Submit {
             draft: draft(line),
             department: None,
             settings: settings.clone(),
             submission: None,
         };
-        refused(vec![], DRAFTER, cmd(DRAFTER, submit), ErrorKind::Validation);
+        refused(vec![], DRAFTER, cmd(DRAFTER, submit), ErrorKind::Validation, rule);
     }
 }
 
@@ -164,7 +167,7 @@ fn rule_a1_a_submission_checks_the_form_fields() {
         settings: ApprovalSettings::default(),
         submission: None,
     };
-    refused(vec![], DRAFTER, cmd(DRAFTER, submit), ErrorKind::Validation);
+    refused(vec![], DRAFTER, cmd(DRAFTER, submit), ErrorKind::Validation, None);
     // A draft may be incomplete.
     let save = DocumentAction::SaveDraft { draft: incomplete, department: None };
     assert!(state(&[]).decide(&cmd(DRAFTER, save), now()).is_ok());
@@ -193,18 +196,24 @@ fn rule_a3_approvers_approve_in_order_and_the_last_completes() {
 
 #[test]
 fn rule_a3_approving_out_of_turn_or_twice_or_not_on_the_line_is_refused() {
-    refused(vec![submitted(three_approvers())], MIDDLE, approve(MIDDLE), ErrorKind::Conflict);
-    refused(vec![submitted(three_approvers())], LAST, approve(LAST), ErrorKind::Conflict);
-    refused(vec![submitted(three_approvers()), approved(FIRST)], FIRST, approve(FIRST), ErrorKind::Conflict);
-    refused(vec![submitted(three_approvers())], STRANGER, approve(STRANGER), ErrorKind::Forbidden);
+    refused(vec![submitted(three_approvers())], MIDDLE, approve(MIDDLE), ErrorKind::Conflict, Some("A3"));
+    refused(vec![submitted(three_approvers())], LAST, approve(LAST), ErrorKind::Conflict, Some("A3"));
+    refused(
+        vec![submitted(three_approvers()), approved(FIRST)],
+        FIRST,
+        approve(FIRST),
+        ErrorKind::Conflict,
+        Some("A3"),
+    );
+    refused(vec![submitted(three_approvers())], STRANGER, approve(STRANGER), ErrorKind::Forbidden, Some("A3"));
     // Nobody acts in somebody else's name.
-    refused(vec![submitted(three_approvers())], STRANGER, approve(FIRST), ErrorKind::Forbidden);
+    refused(vec![submitted(three_approvers())], STRANGER, approve(FIRST), ErrorKind::Forbidden, None);
 }
 
 #[test]
 fn rule_a3_a_completed_document_takes_no_more_approvals() {
     let events = vec![submitted(three_approvers()), approved(FIRST), approved(MIDDLE), approved(LAST), completed()];
-    refused(events, LAST, approve(LAST), ErrorKind::Conflict);
+    refused(events, LAST, approve(LAST), ErrorKind::Conflict, Some("A3"));
 }
 
 // A3: reject (반려) in each place.
@@ -266,7 +275,13 @@ fn rule_a3_hold_keeps_the_document_with_the_approver_who_may_then_approve() {
     let document = state(&with_hold);
     assert_eq!(document.status, Some(Status::InProgress));
     assert!(document.placements().contains(&(Owner::User(MIDDLE), DocBox::Pending)));
-    refused(with_hold.clone(), MIDDLE, cmd(MIDDLE, DocumentAction::Hold { comment: None }), ErrorKind::Conflict);
+    refused(
+        with_hold.clone(),
+        MIDDLE,
+        cmd(MIDDLE, DocumentAction::Hold { comment: None }),
+        ErrorKind::Conflict,
+        Some("A3"),
+    );
     given::<Document>(with_hold).when(Actor::User(MIDDLE), approve(MIDDLE)).then(vec![approved(MIDDLE)]);
 }
 
@@ -302,7 +317,7 @@ fn rule_a3_final_approval_completes_at_once_and_the_skipped_slots_read_final() {
 #[test]
 fn rule_a3_final_approval_out_of_turn_is_refused() {
     let action = DocumentAction::ApproveFinal { comment: None, on_behalf: None };
-    refused(vec![submitted(three_approvers())], LAST, cmd(LAST, action), ErrorKind::Conflict);
+    refused(vec![submitted(three_approvers())], LAST, cmd(LAST, action), ErrorKind::Conflict, Some("A3"));
 }
 
 // 선결 in each place.
@@ -330,7 +345,7 @@ fn rule_a3_approving_ahead_turns_earlier_approvers_into_post_reviewers() {
     assert!(document.placements().contains(&(Owner::User(LAST), DocBox::Pending)));
     // The first approver cannot approve any more; they confirm.
     let passed = vec![submitted(three_approvers()), ahead(MIDDLE, vec![FIRST])];
-    refused(passed.clone(), FIRST, approve(FIRST), ErrorKind::Conflict);
+    refused(passed.clone(), FIRST, approve(FIRST), ErrorKind::Conflict, Some("A3"));
     let confirmed = DocumentEvent::ReviewConfirmed { approver: FIRST, comment: None, at: now() };
     given::<Document>(passed.clone())
         .when(Actor::User(FIRST), cmd(FIRST, DocumentAction::ConfirmReview { comment: None }))
@@ -341,6 +356,7 @@ fn rule_a3_approving_ahead_turns_earlier_approvers_into_post_reviewers() {
         FIRST,
         cmd(FIRST, DocumentAction::ConfirmReview { comment: None }),
         ErrorKind::Conflict,
+        Some("A3"),
     );
 }
 
@@ -348,11 +364,11 @@ fn rule_a3_approving_ahead_turns_earlier_approvers_into_post_reviewers() {
 fn rule_a3_approving_ahead_needs_a_later_place_on_the_line() {
     let act = |by| cmd(by, DocumentAction::ApproveAhead { comment: None });
     // At one's own turn it is a plain approval.
-    refused(vec![submitted(three_approvers())], FIRST, act(FIRST), ErrorKind::Conflict);
-    refused(vec![submitted(three_approvers())], STRANGER, act(STRANGER), ErrorKind::Forbidden);
+    refused(vec![submitted(three_approvers())], FIRST, act(FIRST), ErrorKind::Conflict, Some("A3"));
+    refused(vec![submitted(three_approvers())], STRANGER, act(STRANGER), ErrorKind::Forbidden, Some("A3"));
     // A drafter or a reader has no 선결 rights.
     let line = LineInput { readers: vec![READER], ..three_approvers() };
-    refused(vec![submitted(line)], READER, act(READER), ErrorKind::Forbidden);
+    refused(vec![submitted(line)], READER, act(READER), ErrorKind::Forbidden, Some("A3"));
 }
 
 // 대결 (rule A4).
@@ -394,15 +410,21 @@ fn rule_a4_a_delegate_acts_only_within_the_absence() {
     // The last instant before the absence, and its end (exclusive).
     for moment in ["2026-11-25T23:59:59+09:00", "2026-11-28T00:00:00+09:00"] {
         let result = document.decide(&action(), at(moment));
-        assert_eq!(result.map_err(|e| e.kind()), Err(ErrorKind::Forbidden), "at {moment}");
+        assert_eq!(result.map_err(|e| (e.kind(), e.rule())), Err((ErrorKind::Forbidden, Some("A4"))), "at {moment}");
     }
     assert!(document.decide(&action(), at("2026-11-27T23:59:59+09:00")).is_ok());
     // Somebody else is not the delegate.
     let other = cmd(STRANGER, DocumentAction::Approve { comment: None, on_behalf: Some(absence_of(FIRST)) });
-    assert_eq!(document.decide(&other, now()).map_err(|e| e.kind()), Err(ErrorKind::Forbidden));
+    assert_eq!(
+        document.decide(&other, now()).map_err(|e| (e.kind(), e.rule())),
+        Err((ErrorKind::Forbidden, Some("A4")))
+    );
     // 대결 follows the absent approver's turn.
     let early = cmd(DELEGATE, DocumentAction::Approve { comment: None, on_behalf: Some(absence_of(MIDDLE)) });
-    assert_eq!(document.decide(&early, now()).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    assert_eq!(
+        document.decide(&early, now()).map_err(|e| (e.kind(), e.rule())),
+        Err((ErrorKind::Conflict, Some("A3")))
+    );
 }
 
 #[test]
@@ -438,13 +460,13 @@ fn agreed(by: Uuid) -> DocumentEvent {
 #[test]
 fn rule_a2_agreement_is_sequential_by_default() {
     let events = vec![submitted_with(form(true, false), with_agreers(None), ApprovalSettings::default().default_flow)];
-    refused(events.clone(), AGREER_B, agree(AGREER_B), ErrorKind::Conflict);
+    refused(events.clone(), AGREER_B, agree(AGREER_B), ErrorKind::Conflict, Some("A2"));
     // Approvers wait for the agreement.
-    refused(events.clone(), FIRST, approve(FIRST), ErrorKind::Conflict);
+    refused(events.clone(), FIRST, approve(FIRST), ErrorKind::Conflict, Some("A2"));
     given::<Document>(events.clone()).when(Actor::User(AGREER_A), agree(AGREER_A)).then(vec![agreed(AGREER_A)]);
     let after_first = [events, vec![agreed(AGREER_A)]].concat();
     given::<Document>(after_first.clone()).when(Actor::User(AGREER_B), agree(AGREER_B)).then(vec![agreed(AGREER_B)]);
-    refused(after_first.clone(), AGREER_A, agree(AGREER_A), ErrorKind::Conflict);
+    refused(after_first.clone(), AGREER_A, agree(AGREER_A), ErrorKind::Conflict, Some("A2"));
     let document = state(&[after_first, vec![agreed(AGREER_B)]].concat());
     assert_eq!(document.line.current_approver(), Some(0));
 }
@@ -472,7 +494,7 @@ fn rule_a2_an_agreer_may_refuse_where_the_company_allows_it() {
     if let DocumentEvent::Submitted { agreers_may_reject, .. } = &mut strict[0] {
         *agreers_may_reject = false;
     }
-    refused(strict, AGREER_A, refuse, ErrorKind::Forbidden);
+    refused(strict, AGREER_A, refuse, ErrorKind::Forbidden, Some("A2"));
 }
 
 // A2: reception, and a receiving department taken by one of its handlers.
@@ -499,7 +521,13 @@ fn rule_a2_reception_is_sequential_or_parallel() {
     assert!(document.placements().contains(&(Owner::User(RECEIVER), DocBox::Received)));
     assert!(!document.placements().contains(&(Owner::Department(RECEIVING_DEPARTMENT), DocBox::DepartmentReceived)));
     let take = |handles: BTreeSet<Uuid>| cmd(STRANGER, DocumentAction::Receive { handles });
-    refused(sequential.clone(), STRANGER, take(BTreeSet::from([RECEIVING_DEPARTMENT])), ErrorKind::Conflict);
+    refused(
+        sequential.clone(),
+        STRANGER,
+        take(BTreeSet::from([RECEIVING_DEPARTMENT])),
+        ErrorKind::Conflict,
+        Some("A2"),
+    );
     let parallel = completed_with(LineInput { receivers, reception: Some(Flow::Parallel), ..three_approvers() });
     let taken =
         DocumentEvent::Received { receiver: Receiver::Department(RECEIVING_DEPARTMENT), by: STRANGER, at: now() };
@@ -517,8 +545,9 @@ fn rule_a2_reception_is_sequential_or_parallel() {
         STRANGER,
         take(BTreeSet::from([RECEIVING_DEPARTMENT])),
         ErrorKind::Conflict,
+        Some("A2"),
     );
-    refused(parallel, STRANGER, take(BTreeSet::new()), ErrorKind::Forbidden);
+    refused(parallel, STRANGER, take(BTreeSet::new()), ErrorKind::Forbidden, Some("A2"));
 }
 
 // A5: 열람 from submission, 공람 after completion; A6: the department box.
@@ -598,14 +627,15 @@ fn rule_a7_the_drafter_recalls_with_a_reason_and_the_line_is_told() {
             at: now(),
         },
     ]);
-    refused(vec![submitted(line.clone())], DRAFTER, recall("   "), ErrorKind::Validation);
+    refused(vec![submitted(line.clone())], DRAFTER, recall("   "), ErrorKind::Validation, Some("A7"));
     refused(
         vec![submitted(line.clone())],
         FIRST,
         cmd(FIRST, DocumentAction::Recall { reason: "x".into() }),
         ErrorKind::Forbidden,
+        Some("A7"),
     );
-    refused(completed_with(line), DRAFTER, recall("Too late"), ErrorKind::Conflict);
+    refused(completed_with(line), DRAFTER, recall("Too late"), ErrorKind::Conflict, Some("A7"));
 }
 
 #[test]
@@ -621,6 +651,7 @@ fn rule_a7_a_leave_request_is_cancelled_not_recalled_and_gives_its_days_back_onc
         DRAFTER,
         cmd(DRAFTER, DocumentAction::Recall { reason: "x".into() }),
         ErrorKind::Conflict,
+        Some("A7"),
     );
     let cancel = cmd(DRAFTER, DocumentAction::Cancel { reason: "Plans changed".into() });
     given::<Document>(in_progress).when(Actor::User(DRAFTER), cancel.clone()).then(vec![DocumentEvent::Cancelled {
@@ -638,6 +669,7 @@ fn rule_a7_a_leave_request_is_cancelled_not_recalled_and_gives_its_days_back_onc
         DRAFTER,
         cmd(DRAFTER, DocumentAction::Cancel { reason: "x".into() }),
         ErrorKind::Conflict,
+        Some("A7"),
     );
 }
 
@@ -653,7 +685,7 @@ fn a_number_is_recorded_once_and_only_by_the_system() {
     given::<Document>(numbered)
         .when(Actor::System, record("ACME-2026-00002"))
         .then_refused(DomainError::Conflict("the document is already ACME-2026-00001".into()));
-    refused(events, DRAFTER, record("ACME-2026-00009"), ErrorKind::Forbidden);
+    refused(events, DRAFTER, record("ACME-2026-00009"), ErrorKind::Forbidden, None);
 }
 
 #[test]

@@ -208,7 +208,7 @@ impl Line {
     /// too many people.
     pub fn check(input: &LineInput, drafter: Uuid) -> Result<(), DomainError> {
         if input.approvers.is_empty() {
-            return Err(DomainError::invalid("line.approvers", "a line has at least one approver"));
+            return Err(DomainError::invalid("line.approvers", "a line has at least one approver").by_rule("A1"));
         }
         let deciders: Vec<Uuid> = input.approvers.iter().chain(&input.agreers).copied().collect();
         distinct("line.approvers", &deciders)?;
@@ -216,7 +216,8 @@ impl Line {
             return Err(DomainError::invalid(
                 "line.approvers",
                 "the drafter cannot approve or agree to their own document",
-            ));
+            )
+            .by_rule("A1"));
         }
         distinct("line.receivers", &input.receivers)?;
         distinct("line.readers", &input.readers)?;

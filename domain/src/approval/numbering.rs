@@ -30,23 +30,31 @@ pub struct AssignNumber {
     pub year: i32,
 }
 
+/// What a document's number takes from its company: the year it was
+/// completed in, in the company's time zone, and the prefix its domain
+/// gives (the first label in capitals) when the settings name none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberBasis {
+    year: i32,
+    domain_prefix: String,
+}
+
+impl NumberBasis {
+    /// The basis of a document of `company` completed at `completed_at`.
+    pub fn of(company: &Tenant, completed_at: DateTime<Utc>) -> Self {
+        let domain = company.domain.as_ref().map(ToString::to_string).unwrap_or_default();
+        let domain_prefix = domain.split('.').next().unwrap_or("DOC").to_ascii_uppercase();
+        Self { year: company.time_zone.date_at(completed_at).year(), domain_prefix }
+    }
+}
+
 impl AssignNumber {
-    /// The number `document` of `company` asks for, completed at
-    /// `completed_at`: of the year in the company's time zone, with the
-    /// prefix of its approval settings or, without one, the first label of
-    /// its domain in capitals.
-    pub fn for_document(
-        document_id: Uuid,
-        completed_at: DateTime<Utc>,
-        company: &Tenant,
-        setup: &ApprovalSetup,
-    ) -> Self {
-        let prefix = setup.settings.number_prefix.clone().unwrap_or_else(|| {
-            let domain = company.domain.as_ref().map(ToString::to_string).unwrap_or_default();
-            domain.split('.').next().unwrap_or("DOC").to_ascii_uppercase()
-        });
-        let year = company.time_zone.date_at(completed_at).year();
-        Self { document_id, prefix, year }
+    /// The number `document` asks for: of the year of `basis`, with the
+    /// prefix of the company's approval settings or, without one, its
+    /// domain's.
+    pub fn for_document(document_id: Uuid, basis: &NumberBasis, setup: &ApprovalSetup) -> Self {
+        let prefix = setup.settings.number_prefix.clone().unwrap_or_else(|| basis.domain_prefix.clone());
+        Self { document_id, prefix, year: basis.year }
     }
 }
 

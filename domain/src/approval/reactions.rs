@@ -7,6 +7,7 @@
 
 use uuid::Uuid;
 
+use super::numbering::NumberBasis;
 use super::numbering::NumberingEvent;
 use super::{ApprovalSetup, AssignNumber, Document, DocumentAction, DocumentCommand, DocumentEvent, DocumentNumbers};
 use crate::mail::{Mailbox, MailboxAction, MailboxCommand};
@@ -35,9 +36,9 @@ pub fn on_document(cause: &Cause, event: &DocumentEvent) -> Vec<FollowUp> {
                     return Vec::new();
                 }
                 vec![FollowUp::after_reading::<Tenant>(tenant, move |company| {
-                    let company = company.clone();
+                    let basis = NumberBasis::of(company, completed_at);
                     vec![FollowUp::after_reading::<ApprovalSetup>(tenant, move |setup| {
-                        let assign = AssignNumber::for_document(document, completed_at, &company, setup);
+                        let assign = AssignNumber::for_document(document, &basis, setup);
                         let numbers = DocumentNumbers::id(tenant, assign.year);
                         // The command id makes one document take one number.
                         vec![FollowUp::command::<DocumentNumbers>(

@@ -370,8 +370,15 @@ impl Aggregate for ApprovalSetup {
         match actor {
             Actor::System => Ok(()),
             Actor::User(_) if command.by_admin => Ok(()),
+            // Rule A9: forms are the admins' to edit; rule A2: so are the
+            // settings (the default flow, whether agreers may refuse).
             Actor::User(_) => {
-                Err(DomainError::Forbidden("only an admin of the company edits forms and settings".into()))
+                let rule = match command.action {
+                    ApprovalSetupAction::ChangeSettings { .. } => "A2",
+                    _ => "A9",
+                };
+                Err(DomainError::Forbidden("only an admin of the company edits forms and settings".into())
+                    .by_rule(rule))
             }
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         }
@@ -466,9 +473,9 @@ mod tests {
             .then(vec![ApprovalSetupEvent::FormCreated { form }]);
         let mut not_admin = create(spec());
         not_admin.by_admin = false;
-        given::<ApprovalSetup>(vec![])
-            .when(Actor::User(Uuid::from_u128(2)), not_admin)
-            .then_refused(DomainError::Forbidden("only an admin of the company edits forms and settings".into()));
+        given::<ApprovalSetup>(vec![]).when(Actor::User(Uuid::from_u128(2)), not_admin).then_refused(
+            DomainError::Forbidden("only an admin of the company edits forms and settings".into()).by_rule("A9"),
+        );
     }
 
     #[test]

@@ -133,10 +133,11 @@ impl Aggregate for CertificateRegister {
             (Actor::User(_), _) if command.by_hr_manager => Ok(()),
             (Actor::User(id), CertificateAction::Request { request, .. }) if request.employee == *id => Ok(()),
             (Actor::User(_), CertificateAction::Request { .. }) => {
-                Err(DomainError::Forbidden("only an HR manager requests a certificate for someone else".into()))
+                Err(DomainError::Forbidden("only an HR manager requests a certificate for someone else".into())
+                    .by_rule("H7"))
             }
             (Actor::User(_), CertificateAction::Issue { .. }) => {
-                Err(DomainError::Forbidden("only an HR manager issues certificates".into()))
+                Err(DomainError::Forbidden("only an HR manager issues certificates".into()).by_rule("H7"))
             }
         }
     }
@@ -174,7 +175,8 @@ impl Aggregate for CertificateRegister {
                     .get(certificate_id)
                     .ok_or_else(|| DomainError::NotFound(format!("certificate {certificate_id}")))?;
                 if let Some(serial) = certificate.serial {
-                    return Err(DomainError::Conflict(format!("the certificate was already issued as No. {serial}")));
+                    return Err(DomainError::Conflict(format!("the certificate was already issued as No. {serial}"))
+                        .by_rule("H7"));
                 }
                 let serial = self.last_serial + 1;
                 Ok(vec![CertificateEvent::Issued {
@@ -255,9 +257,9 @@ mod tests {
         given::<CertificateRegister>(vec![])
             .when(Actor::User(EMPLOYEE), ask(EMPLOYEE, false, EMPLOYEE))
             .then(vec![requested()]);
-        given::<CertificateRegister>(vec![])
-            .when(Actor::User(EMPLOYEE), ask(EMPLOYEE, false, HR))
-            .then_refused(DomainError::Forbidden("only an HR manager requests a certificate for someone else".into()));
+        given::<CertificateRegister>(vec![]).when(Actor::User(EMPLOYEE), ask(EMPLOYEE, false, HR)).then_refused(
+            DomainError::Forbidden("only an HR manager requests a certificate for someone else".into()).by_rule("H7"),
+        );
         let by_hr = CertificateRegister::default().decide(&ask(HR, true, EMPLOYEE), at("2026-11-26T09:00:00+09:00"));
         assert!(by_hr.is_ok());
     }
@@ -271,7 +273,7 @@ mod tests {
         };
         given::<CertificateRegister>(vec![requested()])
             .when(Actor::User(EMPLOYEE), issue(EMPLOYEE, false))
-            .then_refused(DomainError::Forbidden("only an HR manager issues certificates".into()));
+            .then_refused(DomainError::Forbidden("only an HR manager issues certificates".into()).by_rule("H7"));
         let issued = CertificateEvent::Issued {
             certificate_id: CERT,
             serial: 1,
@@ -284,7 +286,7 @@ mod tests {
             .then(vec![issued.clone()]);
         given::<CertificateRegister>(vec![requested(), issued])
             .when(Actor::User(HR), issue(HR, true))
-            .then_refused(DomainError::Conflict("the certificate was already issued as No. 1".into()));
+            .then_refused(DomainError::Conflict("the certificate was already issued as No. 1".into()).by_rule("H7"));
     }
 
     #[test]

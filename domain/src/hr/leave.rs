@@ -277,7 +277,8 @@ impl LeaveLedger {
             (Some(hire), Some(from)) => Ok((hire, from)),
             _ => Err(DomainError::Conflict(
                 "no leave ledger: leave applies to people with a mail account and a hire date".into(),
-            )),
+            )
+            .by_rule("H4")),
         }
     }
 
@@ -360,7 +361,8 @@ impl LeaveLedger {
                 days(quarters),
                 days(free),
                 days(others)
-            )));
+            ))
+            .by_rule("H6"));
         }
         bounded(free - quarters)?;
         Ok(vec![LeaveEvent::Reserved {
@@ -414,7 +416,8 @@ pub fn keeps_reserved(before: i64, after: i64, reserved: i64, negative_allowed: 
             "the balance would be {} days, below the {} days that requests in progress have reserved",
             days(after),
             days(reserved)
-        )));
+        ))
+        .by_rule("H6"));
     }
     Ok(())
 }
@@ -449,6 +452,10 @@ impl Aggregate for LeaveLedger {
             // The drafter of a leave request (the API reserves on the
             // caller's own ledger only).
             Actor::User(_) if matches!(command.action, LeaveAction::Reserve { .. }) => Ok(()),
+            // Rule H1: adjusting leave is an HR function.
+            Actor::User(_) if matches!(command.action, LeaveAction::Adjust { .. }) => {
+                Err(DomainError::Forbidden("only an HR manager adjusts leave".into()).by_rule("H1"))
+            }
             Actor::User(_) => Err(DomainError::Forbidden("only an HR manager adjusts leave".into())),
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         }
@@ -503,7 +510,12 @@ impl Aggregate for LeaveLedger {
             LeaveAction::Adjust { adjustment_id, source, change, reason, by, negative_allowed } => {
                 self.opened()?;
                 let reason = reason.trim();
-                if reason.is_empty() || reason.chars().count() > MAX_REASON {
+                // Rule H5: every adjustment says why.
+                if reason.is_empty() {
+                    return Err(DomainError::invalid("reason", format!("a reason has 1 to {MAX_REASON} characters"))
+                        .by_rule("H5"));
+                }
+                if reason.chars().count() > MAX_REASON {
                     return Err(DomainError::invalid("reason", format!("a reason has 1 to {MAX_REASON} characters")));
                 }
                 let before = self.balance();

@@ -86,8 +86,9 @@ fn rule_h4_a_ledger_opened_for_someone_hired_long_ago_counts_from_its_opening() 
 fn rule_h4_no_ledger_no_leave() {
     let ledger = LeaveLedger::default();
     let now = at("2026-01-01T00:00:00Z");
-    assert_eq!(ledger.decide(&reserve(R1, DOCUMENT, 1, 4, false), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
-    assert_eq!(ledger.decide(&adjust(Change::Delta(4), "x"), now).map_err(|e| e.kind()), Err(ErrorKind::Conflict));
+    let no_ledger = Err((ErrorKind::Conflict, Some("H4")));
+    assert_eq!(ledger.decide(&reserve(R1, DOCUMENT, 1, 4, false), now).map_err(|e| (e.kind(), e.rule())), no_ledger);
+    assert_eq!(ledger.decide(&adjust(Change::Delta(4), "x"), now).map_err(|e| (e.kind(), e.rule())), no_ledger);
 }
 
 fn adjust_with(change: Change, reason: &str, negative_allowed: bool) -> LeaveCommand {
@@ -139,8 +140,14 @@ fn rule_h5_an_adjustment_records_who_why_before_and_after() {
     );
     // Only HR managers adjust; a reason is needed; no overflow.
     let not_hr = LeaveCommand { by_hr_manager: false, ..adjust(Change::Delta(4), "x") };
-    assert_eq!(ledger.authorize(&Actor::User(HR), &not_hr).map_err(|e| e.kind()), Err(ErrorKind::Forbidden));
-    assert_eq!(ledger.decide(&adjust(Change::Delta(4), " "), now).map_err(|e| e.kind()), Err(ErrorKind::Validation));
+    assert_eq!(
+        ledger.authorize(&Actor::User(HR), &not_hr).map_err(|e| (e.kind(), e.rule())),
+        Err((ErrorKind::Forbidden, Some("H1")))
+    );
+    assert_eq!(
+        ledger.decide(&adjust(Change::Delta(4), " "), now).map_err(|e| (e.kind(), e.rule())),
+        Err((ErrorKind::Validation, Some("H5")))
+    );
     assert_eq!(
         ledger.decide(&adjust(Change::Delta(MAX_BALANCE), "x"), now).map_err(|e| e.kind()),
         Err(ErrorKind::LimitExceeded)
@@ -239,7 +246,8 @@ fn rule_h6_a_request_beyond_the_balance_less_the_reserved_days_is_refused() {
     given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R2, OTHER, 1, 8, false)).then_refused(
         DomainError::Conflict(
             "the request is for 2 days but only 1 are left (2 days are reserved by requests in progress)".into(),
-        ),
+        )
+        .by_rule("H6"),
     );
     given::<LeaveLedger>(events.clone())
         .when(Actor::System, reserve(R2, OTHER, 1, 4, false))
@@ -252,7 +260,8 @@ fn rule_h6_a_request_beyond_the_balance_less_the_reserved_days_is_refused() {
     given::<LeaveLedger>(three_days()).when(Actor::System, reserve(R1, DOCUMENT, 1, 13, false)).then_refused(
         DomainError::Conflict(
             "the request is for 3.25 days but only 3 are left (0 days are reserved by requests in progress)".into(),
-        ),
+        )
+        .by_rule("H6"),
     );
 }
 
@@ -274,7 +283,8 @@ fn rule_h6_two_requests_for_the_same_submission_hold_the_days_of_the_larger() {
     given::<LeaveLedger>(events.clone()).when(Actor::System, reserve(R3, OTHER, 1, 4, false)).then_refused(
         DomainError::Conflict(
             "the request is for 1 days but only 0 are left (3 days are reserved by requests in progress)".into(),
-        ),
+        )
+        .by_rule("H6"),
     );
     // The larger one is submitted: its approval takes its 3 days and ends
     // both reservations.
@@ -295,7 +305,8 @@ fn rule_h6_two_requests_for_the_same_submission_hold_the_days_of_the_larger() {
     given::<LeaveLedger>(busy).when(Actor::System, reserve(R2, DOCUMENT, 1, 12, false)).then_refused(
         DomainError::Conflict(
             "the request is for 3 days but only 2 are left (1 days are reserved by requests in progress)".into(),
-        ),
+        )
+        .by_rule("H6"),
     );
 }
 
@@ -388,7 +399,8 @@ fn rule_h6_an_adjustment_below_the_reserved_days_is_refused_unless_negative_bala
     let now = at("2026-11-26T09:00:00+09:00");
     let refused = DomainError::Conflict(
         "the balance would be 1 days, below the 2 days that requests in progress have reserved".into(),
-    );
+    )
+    .by_rule("H6");
     assert_eq!(ledger.decide(&adjust(Change::Set(4), "정정"), now), Err(refused.clone()));
     assert_eq!(ledger.decide(&adjust(Change::Delta(-8), "정정"), now), Err(refused));
     // Down to the reserved days, or below where negative balances are
@@ -435,7 +447,7 @@ fn rule_h1_only_hr_managers_manage_cards() {
     };
     given::<Personnel>(vec![])
         .when(Actor::User(HR), create)
-        .then_refused(DomainError::Forbidden("only an HR manager manages HR cards".into()));
+        .then_refused(DomainError::Forbidden("only an HR manager manages HR cards".into()).by_rule("H1"));
 }
 
 #[test]
@@ -525,7 +537,10 @@ fn rule_h2_a_card_keeps_its_account_and_a_ledger_keeps_its_hire_date() {
     let other_account = details("E-1", Some(Uuid::from_u128(6)));
     assert_eq!(state.decide(&update(other_account), now).map_err(|e| e.kind()), Err(ErrorKind::Validation));
     let moved_hire = CardDetails { hire_date: Some(date("2021-01-01")), ..details("E-1", Some(user)) };
-    assert_eq!(state.decide(&update(moved_hire), now).map_err(|e| e.kind()), Err(ErrorKind::Validation));
+    assert_eq!(
+        state.decide(&update(moved_hire), now).map_err(|e| (e.kind(), e.rule())),
+        Err((ErrorKind::Validation, Some("H4")))
+    );
     let renamed = CardDetails { duties: Some("기획".into()), ..details("E-1", Some(user)) };
     assert!(state.decide(&update(renamed), now).is_ok());
 }

@@ -190,7 +190,7 @@ impl Aggregate for Personnel {
         match actor {
             Actor::System => Ok(()),
             Actor::User(_) if command.by_hr_manager => Ok(()),
-            Actor::User(_) => Err(DomainError::Forbidden("only an HR manager manages HR cards".into())),
+            Actor::User(_) => Err(DomainError::Forbidden("only an HR manager manages HR cards".into()).by_rule("H1")),
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
         }
     }
@@ -218,7 +218,8 @@ impl Aggregate for Personnel {
                     return Err(DomainError::invalid(
                         "hireDate",
                         "the hire date of someone with a leave ledger cannot change; adjust their leave instead",
-                    ));
+                    )
+                    .by_rule("H4"));
                 }
                 let mut details = self.checked(*employee_id, details)?;
                 // A sealed number is kept unless a new one is given.

@@ -32,6 +32,42 @@ const MAX_FOLDER_NAME: usize = 100;
 /// Rule E1: the subject of the notice that offers the one-time reset.
 pub const QUOTA_NOTICE_SUBJECT: &str = "Your daily sending limit is reached";
 
+/// Rule E1: the ids of the reset a mail over the daily limit offers: the
+/// one-time token and the notice that carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResetOffer {
+    pub token: Uuid,
+    pub notice_id: Uuid,
+}
+
+/// Rule E1: the refusal of a mail over the daily limit.
+pub fn daily_limit_reached() -> DomainError {
+    DomainError::LimitExceeded(format!(
+        "the daily limit of {DAILY_DELIVERIES} recipient deliveries is reached; it resets at midnight, \
+         or use the reset link sent to your inbox"
+    ))
+    .by_rule("E1")
+}
+
+/// What sending or scheduling recorded: the id of the mail that left (or
+/// will), `None` when nothing was recorded.
+///
+/// # Errors
+/// Rule E1: the daily limit's refusal when the send recorded only the
+/// offer of a reset.
+pub fn sent_mail(events: &[MailboxEvent]) -> Result<Option<Uuid>, DomainError> {
+    for event in events {
+        match event {
+            MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailScheduled { mail, .. } => {
+                return Ok(Some(mail.mail_id));
+            }
+            MailboxEvent::QuotaResetOffered { .. } => return Err(daily_limit_reached()),
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Rule E1: the text of the notice that offers the one-time reset `token`
 /// on `day`, the day whose limit was reached.
 pub fn quota_notice_text(token: Uuid, day: NaiveDate) -> String {
@@ -97,16 +133,19 @@ pub enum MailboxAction {
     DeleteDraft {
         draft_id: Uuid,
     },
-    /// Rule E1. `time_zone` is the tenant's, for the daily count.
+    /// Rule E1. `time_zone` is the tenant's, for the daily count; `offer`
+    /// names the reset offered if the mail is over the daily limit.
     Send {
         mail: OutgoingMail,
         time_zone: TimeZone,
+        offer: ResetOffer,
     },
-    /// Rule E2.
+    /// Rule E2 (and E1, as [`MailboxAction::Send`]).
     Schedule {
         mail: OutgoingMail,
         due: DateTime<Utc>,
         time_zone: TimeZone,
+        offer: ResetOffer,
     },
     /// Rule E2: only before its time.
     CancelScheduled {
@@ -126,13 +165,6 @@ pub enum MailboxAction {
         mail_id: Uuid,
         address: MailAddress,
         report: DeliveryReport,
-    },
-    /// Rule E1: after a refusal for the daily limit, the user gets a notice
-    /// with a one-time reset token.
-    OfferQuotaReset {
-        token: Uuid,
-        notice_id: Uuid,
-        time_zone: TimeZone,
     },
     /// Rule E1: the reset restores the full count for the day.
     ResetQuota {
@@ -347,8 +379,14 @@ impl Mailbox {
         self.sent.contains_key(&mail_id) || self.scheduled.contains_key(&mail_id)
     }
 
-    /// Rule E1: the checks every outgoing mail passes, and the count it adds.
-    fn admit(&self, mail: &OutgoingMail, now: DateTime<Utc>, time_zone: &TimeZone) -> Result<QuotaUse, DomainError> {
+    /// Rule E1: the checks every outgoing mail passes, and the count it
+    /// adds; `None` when it would pass the daily limit.
+    fn admit(
+        &self,
+        mail: &OutgoingMail,
+        now: DateTime<Utc>,
+        time_zone: &TimeZone,
+    ) -> Result<Option<QuotaUse>, DomainError> {
         let count = mail.recipients.len();
         if count == 0 {
             return Err(DomainError::invalid("recipients", "a mail needs at least one recipient"));
@@ -364,14 +402,17 @@ impl Mailbox {
         }
         let day = today(now, time_zone);
         let deliveries = self.used_on(day) + u32::try_from(count).unwrap_or(u32::MAX);
-        if deliveries > DAILY_DELIVERIES {
-            return Err(DomainError::LimitExceeded(format!(
-                "the daily limit of {DAILY_DELIVERIES} recipient deliveries is reached ({} used today); \
-                 it resets at midnight, or use the reset link sent to your inbox",
-                self.used_on(day)
-            )));
+        Ok((deliveries <= DAILY_DELIVERIES).then_some(QuotaUse { day, deliveries }))
+    }
+
+    /// Rule E1: a mail over the daily limit is refused; the day's first
+    /// refusal records the offer of a reset instead (the notice with its
+    /// one-time token), which [`sent_mail`] answers with the refusal.
+    fn over_daily_limit(&self, day: NaiveDate, offer: &ResetOffer) -> Result<Vec<MailboxEvent>, DomainError> {
+        if self.reset_offers.values().any(|d| *d == day) {
+            return Err(daily_limit_reached());
         }
-        Ok(QuotaUse { day, deliveries })
+        Ok(vec![MailboxEvent::QuotaResetOffered { token: offer.token, day, notice_id: offer.notice_id }])
     }
 
     /// Rule E3: what recall needs of a mail that left.
@@ -406,7 +447,8 @@ impl Mailbox {
             return Err(DomainError::invalid(
                 "ids",
                 format!("mail {id} is a {kind}; it does not move between folders"),
-            ));
+            )
+            .by_rule("E8"));
         }
         Ok(())
     }
@@ -430,7 +472,8 @@ fn check_recipient_count(count: usize) -> Result<(), DomainError> {
     if count > MAX_RECIPIENTS {
         return Err(DomainError::LimitExceeded(format!(
             "a mail goes to at most {MAX_RECIPIENTS} recipients; this one has {count}"
-        )));
+        ))
+        .by_rule("E1"));
     }
     Ok(())
 }
@@ -467,7 +510,6 @@ impl Aggregate for Mailbox {
             command.action,
             A::DeliverScheduled { .. }
                 | A::ReportDelivery { .. }
-                | A::OfferQuotaReset { .. }
                 | A::DeliverNotice { .. }
                 | A::Receive { .. }
                 | A::Forward { .. }
@@ -480,7 +522,8 @@ impl Aggregate for Mailbox {
             Actor::User(id) if *id == command.owner => match command.action {
                 A::SetForwarding { .. } if self.forwarding.admin_only => Err(DomainError::Forbidden(
                     "your forwarding was set by an admin and only an admin may change it".into(),
-                )),
+                )
+                .by_rule("E5")),
                 _ => Ok(()),
             },
             Actor::User(_) => Err(DomainError::Forbidden("a mailbox is only its owner's".into())),
@@ -501,22 +544,27 @@ impl Aggregate for Mailbox {
                 }
                 vec![MailboxEvent::DraftDeleted { draft_id: *draft_id }]
             }
-            A::Send { mail, time_zone } => {
-                let quota = self.admit(mail, now, time_zone)?;
-                vec![MailboxEvent::MailSent { mail: mail.clone(), sent_at: now, quota: Some(quota) }]
-            }
-            A::Schedule { mail, due, time_zone } => {
+            A::Send { mail, time_zone, offer } => match self.admit(mail, now, time_zone)? {
+                Some(quota) => vec![MailboxEvent::MailSent { mail: mail.clone(), sent_at: now, quota: Some(quota) }],
+                None => self.over_daily_limit(today(now, time_zone), offer)?,
+            },
+            A::Schedule { mail, due, time_zone, offer } => {
                 if *due <= now {
-                    return Err(DomainError::invalid("sendAt", "a mail can only be scheduled for a future time"));
+                    return Err(
+                        DomainError::invalid("sendAt", "a mail can only be scheduled for a future time").by_rule("E2")
+                    );
                 }
-                let quota = self.admit(mail, now, time_zone)?;
-                vec![MailboxEvent::MailScheduled { mail: mail.clone(), due: *due, quota }]
+                match self.admit(mail, now, time_zone)? {
+                    Some(quota) => vec![MailboxEvent::MailScheduled { mail: mail.clone(), due: *due, quota }],
+                    None => self.over_daily_limit(today(now, time_zone), offer)?,
+                }
             }
             A::CancelScheduled { mail_id } => {
                 if self.sent.contains_key(mail_id) {
                     return Err(DomainError::Conflict(
                         "the mail was already delivered at its scheduled time; it can no longer be cancelled".into(),
-                    ));
+                    )
+                    .by_rule("E2"));
                 }
                 let scheduled = self
                     .scheduled
@@ -526,14 +574,15 @@ impl Aggregate for Mailbox {
                     return Err(DomainError::Conflict(format!(
                         "the mail's scheduled time {} has come; it can no longer be cancelled",
                         scheduled.due.to_rfc3339()
-                    )));
+                    ))
+                    .by_rule("E2"));
                 }
                 vec![MailboxEvent::ScheduleCancelled { mail_id: *mail_id, draft: as_draft(&scheduled.mail) }]
             }
             A::DeliverScheduled { mail_id } => match self.scheduled.get(mail_id) {
                 None => vec![],
                 Some(scheduled) if now < scheduled.due => {
-                    return Err(DomainError::Conflict(format!("mail {mail_id} is not due yet")));
+                    return Err(DomainError::Conflict(format!("mail {mail_id} is not due yet")).by_rule("E2"));
                 }
                 Some(scheduled) => {
                     vec![MailboxEvent::MailSent { mail: scheduled.mail.clone(), sent_at: now, quota: None }]
@@ -545,7 +594,8 @@ impl Aggregate for Mailbox {
                 if now - sent.sent_at > recall_window() {
                     return Err(DomainError::Conflict(
                         "a mail can be recalled only within 24 hours of sending (rule E3)".into(),
-                    ));
+                    )
+                    .by_rule("E3"));
                 }
                 let targets = match recipients {
                     None => sent.internal.clone(),
@@ -554,7 +604,8 @@ impl Aggregate for Mailbox {
                             return Err(DomainError::invalid(
                                 "recipients",
                                 format!("user {stranger} is not an internal recipient of this mail"),
-                            ));
+                            )
+                            .by_rule("E3"));
                         }
                         chosen.clone()
                     }
@@ -573,14 +624,6 @@ impl Aggregate for Mailbox {
                     report: report.clone(),
                 }]
             }
-            A::OfferQuotaReset { token, notice_id, time_zone } => {
-                let day = today(now, time_zone);
-                if self.reset_offers.values().any(|d| *d == day) {
-                    vec![]
-                } else {
-                    vec![MailboxEvent::QuotaResetOffered { token: *token, day, notice_id: *notice_id }]
-                }
-            }
             A::DeliverNotice { notice_id, subject, text } => {
                 vec![MailboxEvent::NoticeDelivered {
                     notice_id: *notice_id,
@@ -589,14 +632,14 @@ impl Aggregate for Mailbox {
                 }]
             }
             A::ResetQuota { token, time_zone } => {
-                let day = *self
-                    .reset_offers
-                    .get(token)
-                    .ok_or_else(|| DomainError::invalid("token", "this reset link is not valid or was already used"))?;
+                let day = *self.reset_offers.get(token).ok_or_else(|| {
+                    DomainError::invalid("token", "this reset link is not valid or was already used").by_rule("E1")
+                })?;
                 if day != today(now, time_zone) {
                     return Err(DomainError::Conflict(format!(
                         "this reset link was for {day} and expired at midnight"
-                    )));
+                    ))
+                    .by_rule("E1"));
                 }
                 vec![MailboxEvent::QuotaReset { token: *token, day }]
             }
@@ -625,7 +668,7 @@ impl Aggregate for Mailbox {
             A::Move { mail_ids, to } => {
                 not_empty(mail_ids)?;
                 if !to.accepts_moves() {
-                    return Err(DomainError::invalid("folder", format!("mail cannot be moved into {to}")));
+                    return Err(DomainError::invalid("folder", format!("mail cannot be moved into {to}")).by_rule("E8"));
                 }
                 if let Folder::User(id) = to {
                     self.folder(*id)?;
@@ -663,7 +706,8 @@ impl Aggregate for Mailbox {
                     return Err(DomainError::LimitExceeded(format!(
                         "mail is forwarded to at most {MAX_FORWARDING} addresses; {} were given",
                         forwarding.to.len()
-                    )));
+                    ))
+                    .by_rule("E5"));
                 }
                 if forwarding.to.iter().any(|r| r.user == Some(command.owner)) {
                     return Err(DomainError::invalid("addresses", "a mailbox cannot forward to itself"));

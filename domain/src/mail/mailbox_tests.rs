@@ -43,8 +43,11 @@ fn command(action: MailboxAction) -> MailboxCommand {
     MailboxCommand { owner: OWNER, action }
 }
 
+/// The reset a refused send offers in these tests.
+const OFFER: ResetOffer = ResetOffer { token: Uuid::from_u128(7), notice_id: Uuid::from_u128(8) };
+
 fn send(mail: OutgoingMail) -> MailboxCommand {
-    command(MailboxAction::Send { mail, time_zone: TimeZone::default() })
+    command(MailboxAction::Send { mail, time_zone: TimeZone::default(), offer: OFFER })
 }
 
 fn owner() -> Actor {
@@ -58,8 +61,22 @@ fn sent(mail: OutgoingMail, sent_at: &str, deliveries: u32) -> MailboxEvent {
     MailboxEvent::MailSent { mail, sent_at, quota: Some(QuotaUse { day, deliveries }) }
 }
 
-fn refused_with_limit(result: Result<Vec<MailboxEvent>, DomainError>) {
-    assert!(matches!(result, Err(DomainError::LimitExceeded(_))), "{result:?}");
+/// Refused for a limit of `rule`: with an error, or (the day's first
+/// refusal for the daily limit) with the offer of a reset alone, which
+/// `sent_mail` answers with the refusal.
+#[track_caller]
+fn refused_with_limit(result: Result<Vec<MailboxEvent>, DomainError>, rule: &str) {
+    let refusal = result.clone().and_then(|events| {
+        assert!(events.iter().all(|e| matches!(e, MailboxEvent::QuotaResetOffered { .. })), "{events:?}");
+        sent_mail(&events)
+    });
+    refused_by(refusal, ErrorKind::LimitExceeded, rule);
+}
+
+/// Refused with an error of `kind` by the rule `rule`, whatever its words.
+#[track_caller]
+fn refused_by<T: std::fmt::Debug>(result: Result<T, DomainError>, kind: ErrorKind, rule: &str) {
+    assert!(matches!(&result, Err(e) if e.kind() == kind && e.rule() == Some(rule)), "{result:?}");
 }
 
 fn decide(
@@ -81,7 +98,7 @@ fn rule_e1_it_sends_to_100_recipients_and_refuses_101() {
         now,
         100,
     )]);
-    refused_with_limit(decide(&[], owner(), &send(to_internal(1, 101)), now));
+    refused_with_limit(decide(&[], owner(), &send(to_internal(1, 101)), now), "E1");
 }
 
 // rule E1
@@ -107,9 +124,9 @@ fn rule_e1_it_allows_500_deliveries_a_day_and_refuses_the_501st() {
     );
     let mut full = history.clone();
     full.push(sent(to_internal(20, 100), now, 500));
-    refused_with_limit(decide(&full, owner(), &send(to_internal(21, 1)), now));
+    refused_with_limit(decide(&full, owner(), &send(to_internal(21, 1)), now), "E1");
     // Also one over with a partly used count.
-    refused_with_limit(decide(&history, owner(), &send(to_internal(22, 101)), now));
+    refused_with_limit(decide(&history, owner(), &send(to_internal(22, 101)), now), "E1");
 }
 
 // rule E1: the count resets at midnight in the tenant's time zone.
@@ -117,22 +134,14 @@ fn rule_e1_it_allows_500_deliveries_a_day_and_refuses_the_501st() {
 fn rule_e1_the_daily_count_resets_at_midnight_in_the_tenants_time_zone() {
     let mut full = four_hundred_sent();
     full.push(sent(to_internal(20, 100), "2026-11-26T12:00:00+09:00", 500));
-    refused_with_limit(decide(&full, owner(), &send(to_internal(21, 1)), "2026-11-26T23:59:59+09:00"));
+    refused_with_limit(decide(&full, owner(), &send(to_internal(21, 1)), "2026-11-26T23:59:59+09:00"), "E1");
     let midnight = "2026-11-27T00:00:00+09:00";
     assert_eq!(
         decide(&full, owner(), &send(to_internal(21, 1)), midnight),
         Ok(vec![sent(to_internal(21, 1), midnight, 1)])
     );
     // Midnight in UTC is not midnight in Seoul.
-    refused_with_limit(decide(&full, owner(), &send(to_internal(21, 1)), "2026-11-26T00:00:01+00:00"));
-}
-
-fn offer(token: u128) -> MailboxCommand {
-    command(MailboxAction::OfferQuotaReset {
-        token: Uuid::from_u128(token),
-        notice_id: Uuid::from_u128(token + 1),
-        time_zone: TimeZone::default(),
-    })
+    refused_with_limit(decide(&full, owner(), &send(to_internal(21, 1)), "2026-11-26T00:00:01+00:00"), "E1");
 }
 
 fn reset(token: u128) -> MailboxCommand {
@@ -146,11 +155,14 @@ fn rule_e1_the_reset_link_restores_the_full_quota_once() {
     let day = at(now).with_timezone(&chrono_tz::Asia::Seoul).date_naive();
     let mut history = four_hundred_sent();
     history.push(sent(to_internal(20, 100), now, 500));
+    // The day's first refusal offers the reset (and is a refusal all the same).
     let offered = MailboxEvent::QuotaResetOffered { token: Uuid::from_u128(7), day, notice_id: Uuid::from_u128(8) };
-    assert_eq!(decide(&history, Actor::System, &offer(7), now), Ok(vec![offered.clone()]));
+    let first = decide(&history, owner(), &send(to_internal(21, 1)), now);
+    assert_eq!(first, Ok(vec![offered.clone()]));
+    assert_eq!(sent_mail(&first.unwrap()), Err(daily_limit_reached()));
     history.push(offered);
     // A second refusal the same day sends no second notice.
-    assert_eq!(decide(&history, Actor::System, &offer(9), now), Ok(vec![]));
+    assert_eq!(decide(&history, owner(), &send(to_internal(22, 1)), now), Err(daily_limit_reached()));
     let reset_event = MailboxEvent::QuotaReset { token: Uuid::from_u128(7), day };
     assert_eq!(decide(&history, owner(), &reset(7), now), Ok(vec![reset_event.clone()]));
     history.push(reset_event);
@@ -158,7 +170,9 @@ fn rule_e1_the_reset_link_restores_the_full_quota_once() {
         decide(&history, owner(), &send(to_internal(30, 100)), now),
         Ok(vec![sent(to_internal(30, 100), now, 100)])
     );
-    assert!(matches!(decide(&history, owner(), &reset(7), now), Err(DomainError::Invalid { field: "token", .. })));
+    let used = decide(&history, owner(), &reset(7), now);
+    assert!(matches!(&used, Err(e) if e.field() == Some("token")), "{used:?}");
+    refused_by(used, ErrorKind::Validation, "E1");
 }
 
 // rule E1
@@ -168,11 +182,11 @@ fn rule_e1_a_reset_link_expires_at_midnight() {
     let history =
         vec![MailboxEvent::QuotaResetOffered { token: Uuid::from_u128(7), day, notice_id: Uuid::from_u128(8) }];
     assert!(decide(&history, owner(), &reset(7), "2026-11-26T23:59:59+09:00").is_ok());
-    assert!(matches!(decide(&history, owner(), &reset(7), "2026-11-27T00:00:00+09:00"), Err(DomainError::Conflict(_))));
+    refused_by(decide(&history, owner(), &reset(7), "2026-11-27T00:00:00+09:00"), ErrorKind::Conflict, "E1");
 }
 
 fn schedule(mail: OutgoingMail, due: &str) -> MailboxCommand {
-    command(MailboxAction::Schedule { mail, due: at(due), time_zone: TimeZone::default() })
+    command(MailboxAction::Schedule { mail, due: at(due), time_zone: TimeZone::default(), offer: OFFER })
 }
 
 fn scheduled(mail: OutgoingMail, due: &str, now: &str, deliveries: u32) -> MailboxEvent {
@@ -186,7 +200,7 @@ fn rule_e2_a_mail_is_scheduled_for_the_future_only() {
     let now = "2026-11-26T09:00:00+09:00";
     given::<Mailbox>(vec![])
         .when_at(owner(), schedule(to_internal(1, 1), now), at(now))
-        .then_refused(DomainError::invalid("sendAt", "a mail can only be scheduled for a future time"));
+        .then_refused(DomainError::invalid("sendAt", "a mail can only be scheduled for a future time").by_rule("E2"));
     let due = "2026-11-26T09:00:01+09:00";
     given::<Mailbox>(vec![]).when_at(owner(), schedule(to_internal(1, 1), due), at(now)).then(vec![scheduled(
         to_internal(1, 1),
@@ -204,7 +218,7 @@ fn rule_e2_a_scheduled_mail_is_cancelled_only_before_its_time() {
     let cancel = command(MailboxAction::CancelScheduled { mail_id: Uuid::from_u128(1) });
     let events = decide(&history, owner(), &cancel, "2026-11-26T17:59:59+09:00").unwrap();
     assert!(matches!(&events[..], [MailboxEvent::ScheduleCancelled { draft, .. }] if draft.to.len() == 1));
-    assert!(matches!(decide(&history, owner(), &cancel, due), Err(DomainError::Conflict(_))));
+    refused_by(decide(&history, owner(), &cancel, due), ErrorKind::Conflict, "E2");
 }
 
 // rule E2: delivered at its time; cancelling afterwards is refused.
@@ -213,19 +227,16 @@ fn rule_e2_a_scheduled_mail_is_delivered_at_its_time() {
     let due = "2026-11-26T18:00:00+09:00";
     let mut history = vec![scheduled(to_internal(1, 1), due, "2026-11-26T09:00:00+09:00", 1)];
     let deliver = command(MailboxAction::DeliverScheduled { mail_id: Uuid::from_u128(1) });
-    assert!(matches!(
-        decide(&history, Actor::System, &deliver, "2026-11-26T17:59:59+09:00"),
-        Err(DomainError::Conflict(_))
-    ));
+    refused_by(decide(&history, Actor::System, &deliver, "2026-11-26T17:59:59+09:00"), ErrorKind::Conflict, "E2");
     let delivered = MailboxEvent::MailSent { mail: to_internal(1, 1), sent_at: at(due), quota: None };
     assert_eq!(decide(&history, Actor::System, &deliver, due), Ok(vec![delivered.clone()]));
     history.push(delivered);
     // Firing again does nothing; cancelling is refused with a clear error.
     assert_eq!(decide(&history, Actor::System, &deliver, due), Ok(vec![]));
     let cancel = command(MailboxAction::CancelScheduled { mail_id: Uuid::from_u128(1) });
-    assert!(
-        matches!(decide(&history, owner(), &cancel, "2026-11-26T17:00:00+09:00"), Err(DomainError::Conflict(m)) if m.contains("already delivered"))
-    );
+    let late = decide(&history, owner(), &cancel, "2026-11-26T17:00:00+09:00");
+    assert!(matches!(&late, Err(e) if e.to_string().contains("already delivered")), "{late:?}");
+    refused_by(late, ErrorKind::Conflict, "E2");
     // A user cannot deliver by hand.
     assert!(matches!(decide(&history, owner(), &deliver, due), Err(DomainError::Forbidden(_))));
 }
@@ -247,9 +258,9 @@ fn rule_e3_it_recalls_within_24_hours_and_refuses_after() {
         recipients: vec![Uuid::from_u128(101), Uuid::from_u128(102)],
     };
     assert_eq!(decide(&history, owner(), &recall(1, None), "2026-11-27T08:59:59+09:00"), Ok(vec![all]));
-    assert!(
-        matches!(decide(&history, owner(), &recall(1, None), "2026-11-27T09:00:01+09:00"), Err(DomainError::Conflict(m)) if m.contains("24 hours"))
-    );
+    let late = decide(&history, owner(), &recall(1, None), "2026-11-27T09:00:01+09:00");
+    assert!(matches!(&late, Err(e) if e.to_string().contains("24 hours")), "{late:?}");
+    refused_by(late, ErrorKind::Conflict, "E3");
 }
 
 // rule E3: per recipient; external recipients are not recallable.
@@ -266,10 +277,11 @@ fn rule_e3_it_recalls_from_one_recipient_and_then_from_the_rest() {
     assert_eq!(decide(&history, owner(), &recall(1, None), "2026-11-26T10:00:00+09:00"), Ok(vec![rest.clone()]));
     history.push(rest);
     assert_eq!(decide(&history, owner(), &recall(1, None), "2026-11-26T10:00:00+09:00"), Ok(vec![]));
-    assert!(matches!(
+    refused_by(
         decide(&history, owner(), &recall(1, Some(vec![9])), "2026-11-26T10:00:00+09:00"),
-        Err(DomainError::Invalid { .. })
-    ));
+        ErrorKind::Validation,
+        "E3",
+    );
 }
 
 // rule E3: only the sender recalls; another user's mail is unknown here.
@@ -304,17 +316,21 @@ fn rule_e5_it_forwards_to_20_addresses_and_refuses_21() {
     given::<Mailbox>(vec![])
         .when(owner(), set_forwarding(forwarding(20, false), false))
         .then(vec![MailboxEvent::ForwardingSet { forwarding: forwarding(20, false) }]);
-    refused_with_limit(decide(&[], owner(), &set_forwarding(forwarding(21, false), false), "2026-11-26T09:00:00Z"));
+    refused_with_limit(
+        decide(&[], owner(), &set_forwarding(forwarding(21, false), false), "2026-11-26T09:00:00Z"),
+        "E5",
+    );
 }
 
 // rule E5: admin-only forwarding locks the user out.
 #[test]
 fn rule_e5_admin_only_forwarding_refuses_the_users_own_changes() {
     let history = vec![MailboxEvent::ForwardingSet { forwarding: forwarding(1, true) }];
-    assert!(matches!(
+    refused_by(
         decide(&history, owner(), &set_forwarding(forwarding(0, false), false), "2026-11-26T09:00:00Z"),
-        Err(DomainError::Forbidden(_))
-    ));
+        ErrorKind::Forbidden,
+        "E5",
+    );
     assert!(
         decide(&history, Actor::User(ADMIN), &set_forwarding(forwarding(0, false), true), "2026-11-26T09:00:00Z")
             .is_ok()
@@ -395,10 +411,7 @@ fn rule_e8_mail_moves_only_into_folders_that_take_it() {
     let ids = vec![Uuid::from_u128(1)];
     let into = |to| command(MailboxAction::Move { mail_ids: ids.clone(), to });
     assert!(decide(&[], owner(), &into(Folder::Trash), "2026-11-26T09:00:00Z").is_ok());
-    assert!(matches!(
-        decide(&[], owner(), &into(Folder::Drafts), "2026-11-26T09:00:00Z"),
-        Err(DomainError::Invalid { .. })
-    ));
+    refused_by(decide(&[], owner(), &into(Folder::Drafts), "2026-11-26T09:00:00Z"), ErrorKind::Validation, "E8");
     // Another user's folder is not one of this mailbox's.
     assert!(matches!(
         decide(&[], owner(), &into(Folder::User(folder(7))), "2026-11-26T09:00:00Z"),
@@ -423,6 +436,7 @@ fn rule_e8_drafts_and_scheduled_mail_do_not_move() {
         given::<Mailbox>(history.clone())
             .when(owner(), moving(refused))
             .then_refused_as(ErrorKind::Validation, Some("ids"));
+        refused_by(decide(&history, owner(), &moving(refused), now), ErrorKind::Validation, "E8");
     }
     given::<Mailbox>(history)
         .when(owner(), moving(&[3, 4]))

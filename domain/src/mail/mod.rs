@@ -9,7 +9,8 @@ pub mod reactions;
 pub use address::MailAddress;
 pub use mailbox::{
     DAILY_DELIVERIES, DeliveryReport, Forwarding, InboxDelivery, IncomingMail, MAX_FORWARDING, MAX_RECIPIENTS, Mailbox,
-    MailboxAction, MailboxCommand, MailboxEvent, QUOTA_NOTICE_SUBJECT, quota_notice_text, recall_window,
+    MailboxAction, MailboxCommand, MailboxEvent, QUOTA_NOTICE_SUBJECT, ResetOffer, daily_limit_reached,
+    quota_notice_text, recall_window, sent_mail,
 };
 pub use message::{
     Attachment, Content, Draft, Folder, OCTET_STREAM, OutgoingMail, QuotaUse, Recipient, RecipientKind, media_type,

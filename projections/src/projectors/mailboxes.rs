@@ -429,14 +429,14 @@ impl RecipientTracking {
 pub struct MailboxesProjector;
 
 /// One event with what every handler needs.
-struct Applying<'e> {
+struct MailboxChange<'e> {
     event: &'e RecordedEvent,
     tenant: Uuid,
     owner: Uuid,
     at: DateTime<Utc>,
 }
 
-impl Applying<'_> {
+impl MailboxChange<'_> {
     fn fail(&self, reason: impl ToString) -> ProjectionError {
         unreadable(self.event, reason)
     }
@@ -694,7 +694,7 @@ impl Projector for MailboxesProjector {
         let tenant = event.metadata.tenant.ok_or_else(|| unreadable(event, "no tenant in metadata"))?;
         let owner = event.stream_id().ok_or_else(|| unreadable(event, "the stream is not a mailbox"))?;
         let decoded = event.decode::<MailboxEvent>().map_err(|e| unreadable(event, e))?;
-        Applying { event, tenant, owner, at: event.metadata.occurred_at }.apply(tx, &decoded).await
+        MailboxChange { event, tenant, owner, at: event.metadata.occurred_at }.apply(tx, &decoded).await
     }
 }
 

@@ -2,7 +2,7 @@
 //! 대결, recall, leave cancellation, boxes, numbering, mobile sessions.
 
 use serde_json::{Value, json};
-use tests::{Tenant, TestApp, code};
+use tests::{Tenant, TestApp, code, rule};
 
 /// Everything a document test needs: a company with a form and people.
 struct Office {
@@ -490,7 +490,7 @@ async fn rule_a10_a_backup_is_made_in_the_background_and_kept_for_30_days() {
     let expired = download(token).await;
     assert_eq!(expired.status(), 409);
     let body: Value = expired.json().await.unwrap();
-    assert!(body.to_string().contains("request a new one"), "{body}");
+    assert_eq!((code(&body), rule(&body)), ("CONFLICT".into(), "A10".into()), "{body}");
 }
 
 #[tokio::test]

@@ -262,7 +262,7 @@ async fn another_companys_ids_read_as_missing_for_every_action() {
     // Nothing was written for globex (acme's own processes may follow on
     // from its setup meanwhile).
     let globex_id: Uuid = globex.id.parse().unwrap();
-    let written = tests::live_services(&app).store.read_all(head, usize::MAX).await.unwrap();
+    let written = tests::live_backend(&app).store.read_all(head, usize::MAX).await.unwrap();
     let by_globex: Vec<_> = written
         .iter()
         .filter(|e| e.metadata.tenant != Some(acme.id.parse().unwrap()))

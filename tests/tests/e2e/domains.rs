@@ -6,7 +6,7 @@ use domain::Actor;
 use domain::tenant::{NewAccount, Tenant, TenantCommand};
 use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, TimeZone};
 use serde_json::{Value, json};
-use tests::{TestApp, TestStorage, code, live_services};
+use tests::{TestApp, TestStorage, code, live_backend};
 use uuid::Uuid;
 
 const ADD: &str = "mutation($d: String!) { addMailDomain(domain: $d) { name } }";
@@ -140,9 +140,9 @@ async fn rule_t3_companies_racing_for_one_domain_get_exactly_one_winner() {
 /// Appends tenant commands as the server did before the domain registry
 /// existed (straight to the tenant's stream, no claim).
 async fn before_the_registry(app: &TestApp, tenant: Uuid, actor: Actor, command: TenantCommand) {
-    let services = live_services(app);
+    let backend = live_backend(app);
     let context = CommandContext::new(Uuid::now_v7(), actor, Some(tenant));
-    services.execute::<Tenant>(tenant, &context, command).await.expect("written as before");
+    backend.execute::<Tenant>(tenant, &context, command).await.expect("written as before");
 }
 
 #[tokio::test]
@@ -156,7 +156,7 @@ async fn rule_t3_histories_from_before_the_registry_keep_the_owner_in_and_the_ri
     // signed up with it.
     before_the_registry(&app, rival_id, rival_admin, TenantCommand::AddDomain { domain: victim.clone() }).await;
     let login = LoginId::parse("admin").unwrap();
-    let hash = live_services(&app).auth.hash_password("s3cret-pass").await.unwrap();
+    let hash = live_backend(&app).auth.hash_password("s3cret-pass").await.unwrap();
     let sign_up = TenantCommand::SignUp {
         domain: victim.clone(),
         company_name: Name::parse("companyName", "주식회사 피해자").unwrap(),
@@ -217,11 +217,11 @@ async fn rule_t3_a_removal_that_stopped_between_its_steps_is_finished_by_removin
     assert_eq!(data(&app.gql(admin, ADD, json!({ "d": "half.co.kr" })).await, "addMailDomain")["name"], "half.co.kr");
     // The company drops the domain, and the process stops before the
     // registry's release.
-    let services = live_services(&app);
+    let backend = live_backend(&app);
     let tenant: Uuid = rival.id.parse().unwrap();
     let context = CommandContext::new(Uuid::now_v7(), Actor::User(rival.admin_id.parse().unwrap()), Some(tenant));
     let domain = DomainName::parse_company_owned("half.co.kr").unwrap();
-    services.execute::<Tenant>(tenant, &context, TenantCommand::RemoveDomain { domain }).await.expect("removed");
+    backend.execute::<Tenant>(tenant, &context, TenantCommand::RemoveDomain { domain }).await.expect("removed");
     assert_eq!(code(&app.gql(None, SIGN_UP, json!({ "d": "half.co.kr" })).await), "CONFLICT");
     // Removing it again answers that it is gone and gives it up.
     assert_eq!(code(&app.gql(admin, REMOVE, json!({ "d": "half.co.kr" })).await), "NOT_FOUND");

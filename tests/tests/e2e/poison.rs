@@ -8,7 +8,7 @@
 use chrono::Utc;
 use serde_json::{Value, json};
 use store::{Direction, EventData, ExpectedVersion, Metadata};
-use tests::{Tenant, TestApp, TestStorage, code, live_services};
+use tests::{Tenant, TestApp, TestStorage, code, live_backend};
 use uuid::Uuid;
 
 const MAILBOX: &str =
@@ -78,12 +78,12 @@ async fn a_nul_in_inbound_mail_is_kept_and_stalls_nothing() {
 /// Appends, as a faulty earlier version might have, an organisation event
 /// no projector can read; returns its position.
 async fn append_unreadable_event(app: &TestApp, tenant: &Tenant) -> u64 {
-    let services = live_services(app);
+    let backend = live_backend(app);
     let stream = format!("organisation-{}", Uuid::now_v7().simple());
     let metadata =
         Metadata { tenant: Some(tenant.id.parse().unwrap()), occurred_at: Utc::now(), ..Metadata::default() };
     let event = EventData::json(Uuid::now_v7(), "DepartmentCreated", 1, &json!({ "garbage": true }), metadata).unwrap();
-    services.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await.unwrap().position
+    backend.store.append(&stream, ExpectedVersion::NoStream, vec![event]).await.unwrap().position
 }
 
 // A projector that meets an event it cannot apply stops alone: commands of
@@ -185,14 +185,14 @@ async fn attachment_content_types_are_media_types_and_downloads_never_fail_on_a_
     assert_eq!(read["data"]["mail"]["attachments"][0]["contentType"], "text/plain; charset=\"utf-8\"");
 
     // A mail stored before types were checked, with CR LF in its type.
-    let services = live_services(&app);
+    let backend = live_backend(&app);
     let stream = format!("mailbox-{}", kim_id.replace('-', ""));
-    let stored = services.store.read_stream(&stream, Direction::Backwards, None, 1).await.unwrap().remove(0);
+    let stored = backend.store.read_stream(&stream, Direction::Backwards, None, 1).await.unwrap().remove(0);
     let old_id = Uuid::now_v7();
     let mut data: Value = stored.decode().unwrap();
     rewrite(&mut data, &old_id.to_string());
     let event = EventData::json(Uuid::now_v7(), &stored.event_type, 1, &data, stored.metadata.clone()).unwrap();
-    services.store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
+    backend.store.append(&stream, ExpectedVersion::Any, vec![event]).await.unwrap();
     app.settle().await;
     let url = format!("{}/mail/{old_id}/attachments/{id}", app.address);
     let download = app.client.get(&url).bearer_auth(&lee).send().await.unwrap();

@@ -87,19 +87,18 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     // The process managers follow on by themselves; wait until the log rests.
     app.settle().await;
     let head = app.head().await;
-    let services = {
+    let backend = {
         // The live read models, caught up with the head.
         let app = &app;
         let response = app
             .gql(Some(&acme.admin_token), "{ auditTrail(first: 1) { edges { node { position } } } }", json!({}))
             .await;
         assert_eq!(response["data"]["auditTrail"]["edges"][0]["node"]["position"], head);
-        tests::live_services(app)
+        tests::live_backend(app)
     };
-    let live = tests::dump(services.read_models()).await;
+    let live = tests::dump(backend.read_models()).await;
     let rebuilt_store = projections::MemoryReadModels::default();
-    let read =
-        projections::rebuild(services.store.as_ref(), &rebuilt_store, &api::capabilities::projectors()).await.unwrap();
+    let read = projections::rebuild(backend.store.as_ref(), &rebuilt_store, &api::projectors()).await.unwrap();
     assert_eq!(read, head);
     let rebuilt = tests::dump(&rebuilt_store).await;
     assert_eq!(live, rebuilt);

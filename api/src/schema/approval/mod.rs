@@ -10,6 +10,7 @@ pub mod types;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::Context;
 use async_graphql::connection::{Connection, Edge};
 use commands::{AggregateHandle, Reaction};
@@ -25,10 +26,11 @@ pub use query::ApprovalQuery;
 use types::{ApprovalDocument, HistoryEntry};
 
 use super::pagination::{Counted, Page, PageRequest, counted_page};
-use super::{Caller, caller_context, services};
-use crate::app::Services;
+use super::{Caller, backend, caller_context};
+use crate::backend::Backend;
 use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
+use crate::rest::{self, Download};
 
 /// E-approval (rules A1–A11): setup, absences, documents, their numbers
 /// and backups; numbering and recall notices follow documents; the backup
@@ -50,41 +52,57 @@ pub(crate) fn capability() -> Capability {
                 Reaction::on::<DocumentNumbers>(approval::reactions::on_numbering),
             ]
         },
-        workers: vec![crate::workers::BACKUPS],
+        workers: vec![crate::backups::WORKER],
+        routes: Some(routes),
         ..Capability::new("approval")
     }
 }
 
+fn routes(config: &mut web::ServiceConfig) {
+    config.service(rest::resource("/approval/backups/{id}", "GET").route(web::get().to(download_backup)));
+}
+
+/// `GET /approval/backups/{id}`: a backup archive (rule A10), for an admin,
+/// within 30 days.
+async fn download_backup(req: HttpRequest, backend: web::Data<Arc<Backend>>, id: web::Path<Uuid>) -> HttpResponse {
+    let id = id.into_inner();
+    rest::download(&req, |token| async move {
+        let blob = backup_archive(&backend, &token, id).await?;
+        Ok(Download { name: format!("approval-backup-{id}.zip"), content_type: "application/zip".into(), blob })
+    })
+    .await
+}
+
 /// A document's state and who may read it, from the read model.
-async fn stored(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<(Document, Access)>> {
-    let row = read::document(services.read_models(), tenant, id).await?;
+async fn stored(backend: &Backend, tenant: Uuid, id: Uuid) -> ApiResult<Option<(Document, Access)>> {
+    let row = read::document(backend.read_models(), tenant, id).await?;
     Ok(row.map(|DocumentRow { document, access, .. }| (document, access)))
 }
 
 /// The department the user is a member of.
-async fn department_of(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<Option<Uuid>> {
-    Ok(chart::member(services.read_models(), tenant, user).await?.map(|m| m.department_id))
+async fn department_of(backend: &Backend, tenant: Uuid, user: Uuid) -> ApiResult<Option<Uuid>> {
+    Ok(chart::member(backend.read_models(), tenant, user).await?.map(|m| m.department_id))
 }
 
 /// The departments the user heads or manages the box of.
-async fn handled_by(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<BTreeSet<Uuid>> {
-    let departments = chart::departments(services.read_models(), tenant).await?;
+async fn handled_by(backend: &Backend, tenant: Uuid, user: Uuid) -> ApiResult<BTreeSet<Uuid>> {
+    let departments = chart::departments(backend.read_models(), tenant).await?;
     Ok(departments.into_iter().filter(|d| d.is_handled_by(user)).map(|d| d.id).collect())
 }
 
 /// Whether the caller may read a document with `access`.
-async fn may_read(services: &Services, caller: &Caller, access: &Access) -> ApiResult<bool> {
+async fn may_read(backend: &Backend, caller: &Caller, access: &Access) -> ApiResult<bool> {
     if access.users.contains(&caller.user.id) || caller.has(Role::DocumentAdmin) {
         return Ok(true);
     }
     if access.member_departments.is_empty() && access.handler_departments.is_empty() {
         return Ok(false);
     }
-    let department = department_of(services, caller.tenant, caller.user.id).await?;
+    let department = department_of(backend, caller.tenant, caller.user.id).await?;
     let handles = if access.handler_departments.is_empty() {
         BTreeSet::new()
     } else {
-        handled_by(services, caller.tenant, caller.user.id).await?
+        handled_by(backend, caller.tenant, caller.user.id).await?
     };
     Ok(access.lets(caller.user.id, department, &handles))
 }
@@ -92,44 +110,44 @@ async fn may_read(services: &Services, caller: &Caller, access: &Access) -> ApiR
 /// The document, when the caller may read it; otherwise, as when there is
 /// none, `NOT_FOUND`, so that nobody learns of documents they have no part
 /// in.
-async fn readable(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<ApprovalDocument> {
-    let document = open(services, caller, id).await?.ok_or_else(|| ApiError::not_found(format!("document {id}")))?;
+async fn readable(backend: &Backend, caller: &Caller, id: Uuid) -> ApiResult<ApprovalDocument> {
+    let document = open(backend, caller, id).await?.ok_or_else(|| ApiError::not_found(format!("document {id}")))?;
     Ok(ApprovalDocument::new(caller.tenant, id, &document))
 }
 
 /// The document's state, when the caller may read it.
-async fn open(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<Option<Document>> {
-    let Some((document, access)) = stored(services, caller.tenant, id).await? else { return Ok(None) };
-    let allowed = may_read(services, caller, &access).await? || delegate_now(services, caller, &document).await?;
+async fn open(backend: &Backend, caller: &Caller, id: Uuid) -> ApiResult<Option<Document>> {
+    let Some((document, access)) = stored(backend, caller.tenant, id).await? else { return Ok(None) };
+    let allowed = may_read(backend, caller, &access).await? || delegate_now(backend, caller, &document).await?;
     Ok(allowed.then_some(document))
 }
 
 /// Whether the caller may read document `id`, as `document(id)` decides.
-pub(crate) async fn may_open(services: &Services, caller: &Caller, id: Uuid) -> ApiResult<bool> {
-    Ok(open(services, caller, id).await?.is_some())
+pub(crate) async fn may_open(backend: &Backend, caller: &Caller, id: Uuid) -> ApiResult<bool> {
+    Ok(open(backend, caller, id).await?.is_some())
 }
 
 /// Whether the caller may act now for the approver whose turn it is (대결,
 /// rule A4), and so read the document.
-async fn delegate_now(services: &Services, caller: &Caller, document: &Document) -> ApiResult<bool> {
+async fn delegate_now(backend: &Backend, caller: &Caller, document: &Document) -> ApiResult<bool> {
     let Some(slot) = document.line.current_approver() else { return Ok(false) };
     let approver = document.line.approvers[slot].user;
-    let absences = read::absences_of(services.read_models(), caller.tenant, approver).await?;
-    Ok(absences.delegate_may_act(caller.user.id, services.clock.now()))
+    let absences = read::absences_of(backend.read_models(), caller.tenant, approver).await?;
+    Ok(absences.delegate_may_act(caller.user.id, backend.clock.now()))
 }
 
 /// The documents waiting for approvers whose registered absence covers now
 /// with the caller as their delegate (대결, rule A4), with the approver.
-async fn delegated(services: &Services, caller: &Caller) -> ApiResult<Vec<(Uuid, ApprovalDocument)>> {
-    let now = services.clock.now();
-    let absences = read::absences(services.read_models(), caller.tenant).await?;
+async fn delegated(backend: &Backend, caller: &Caller) -> ApiResult<Vec<(Uuid, ApprovalDocument)>> {
+    let now = backend.clock.now();
+    let absences = read::absences(backend.read_models(), caller.tenant).await?;
     let absent: BTreeSet<Uuid> =
         absences.into_iter().filter(|(_, row)| row.absence.lets(caller.user.id, now)).map(|(user, _)| user).collect();
     let mut out = Vec::new();
     for approver in absent {
         let pending = DocumentList::Box(Owner::User(approver), DocBox::Pending);
-        for id in read::list_documents(services.read_models(), caller.tenant, pending).await? {
-            let Some((document, _)) = stored(services, caller.tenant, id).await? else { continue };
+        for id in read::list_documents(backend.read_models(), caller.tenant, pending).await? {
+            let Some((document, _)) = stored(backend, caller.tenant, id).await? else { continue };
             let turn = document.line.current_approver().map(|slot| document.line.approvers[slot].user);
             if turn == Some(approver) {
                 out.push((approver, ApprovalDocument::new(caller.tenant, id, &document)));
@@ -140,21 +158,21 @@ async fn delegated(services: &Services, caller: &Caller) -> ApiResult<Vec<(Uuid,
 }
 
 /// A document's history, oldest first.
-pub(crate) async fn history(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Vec<HistoryEntry>> {
-    let rows = read::history(services.read_models(), tenant, id).await?;
+pub(crate) async fn history(backend: &Backend, tenant: Uuid, id: Uuid) -> ApiResult<Vec<HistoryEntry>> {
+    let rows = read::history(backend.read_models(), tenant, id).await?;
     Ok(rows.into_iter().map(|row| HistoryEntry::new(tenant, row)).collect())
 }
 
 /// One page of a list of documents.
 async fn list_page(
-    services: &Services,
+    backend: &Backend,
     tenant: Uuid,
     list: DocumentList,
     request: &PageRequest,
 ) -> ApiResult<Page<ApprovalDocument>> {
-    let total = read::list_count(services.read_models(), tenant, list).await?;
+    let total = read::list_count(backend.read_models(), tenant, list).await?;
     let prefix = list.items_prefix(tenant);
-    let ids = counted_page(services, APPROVAL_BOX_ITEMS, &prefix, request, total, |item| Ok(item.document_id)).await?;
+    let ids = counted_page(backend, APPROVAL_BOX_ITEMS, &prefix, request, total, |item| Ok(item.document_id)).await?;
     let mut page = Connection::with_additional_fields(
         ids.has_previous_page,
         ids.has_next_page,
@@ -162,7 +180,7 @@ async fn list_page(
     );
     for edge in ids.edges {
         // The box item and its document row are written in one batch.
-        if let Some((document, _)) = stored(services, tenant, edge.node).await? {
+        if let Some((document, _)) = stored(backend, tenant, edge.node).await? {
             page.edges.push(Edge::new(edge.cursor, ApprovalDocument::new(tenant, edge.node, &document)));
         }
     }
@@ -170,7 +188,7 @@ async fn list_page(
 }
 
 /// Runs a document command as the caller, with what follows it (see
-/// `Services::follow`) done before the answer.
+/// `Backend::follow`) done before the answer.
 async fn act(
     ctx: &Context<'_>,
     caller: &Caller,
@@ -178,14 +196,14 @@ async fn act(
     command_id: Option<Uuid>,
     action: DocumentAction,
 ) -> ApiResult<ApprovalDocument> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     let context = caller_context(ctx, caller, command_id);
     let command = DocumentCommand { by: caller.user.id, action };
-    services.execute::<Document>(id, &context, command).await?;
-    services.follow(context.command_id).await?;
+    backend.execute::<Document>(id, &context, command).await?;
+    backend.follow(context.command_id).await?;
     // The answer shows the document only to those who may read it (a
     // replayed command id is answered without its rules being asked again).
-    readable(services, caller, id).await
+    readable(backend, caller, id).await
 }
 
 /// The archive of a backup, for an admin of its company, within 30 days of
@@ -194,12 +212,12 @@ async fn act(
 /// # Errors
 /// `UNAUTHENTICATED`, `FORBIDDEN`, `NOT_FOUND`, or `CONFLICT` once expired
 /// or while it is being made.
-pub(crate) async fn backup_archive(services: &Services, token: &str, id: Uuid) -> ApiResult<blobs::Blob> {
-    let caller = super::authenticate(services, token).await?;
+async fn backup_archive(backend: &Backend, token: &str, id: Uuid) -> ApiResult<blobs::Blob> {
+    let caller = super::authenticate(backend, token).await?;
     caller.require_admin()?;
-    let backups = services.commands.load_latest::<domain::approval::Backups>(caller.tenant).await?;
-    let sha256 = backups.backup(id)?.download(services.clock.now())?;
-    let blob = services.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
+    let backups = backend.commands.load_latest::<domain::approval::Backups>(caller.tenant).await?;
+    let sha256 = backups.backup(id)?.download(backend.clock.now())?;
+    let blob = backend.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
     blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))
 }
 

@@ -22,15 +22,15 @@ use super::types::{
     FormInput,
 };
 use super::{act, department_of, handled_by, invalid, readable};
-use crate::app::{Services, new_id};
+use crate::backend::{Backend, new_id};
 use crate::errors::{ApiError, ApiResult};
-use crate::schema::{Caller, caller, caller_context, load_user, services};
+use crate::schema::{Caller, backend, caller, caller_context, load_user};
 
 /// The users among `ids` that exist in the tenant.
-async fn known_users(services: &Services, tenant: Uuid, ids: &[Uuid]) -> ApiResult<BTreeSet<Uuid>> {
+async fn known_users(backend: &Backend, tenant: Uuid, ids: &[Uuid]) -> ApiResult<BTreeSet<Uuid>> {
     let mut known = BTreeSet::new();
     for id in ids {
-        if load_user(services, tenant, *id).await?.is_some() {
+        if load_user(backend, tenant, *id).await?.is_some() {
             known.insert(*id);
         }
     }
@@ -45,7 +45,7 @@ async fn setup(
 ) -> ApiResult<()> {
     let context = caller_context(ctx, caller, command_id);
     let command = ApprovalSetupCommand { by_admin: caller.has(Role::Admin), action };
-    services(ctx).execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
+    backend(ctx).execute::<ApprovalSetup>(caller.tenant, &context, command).await?;
     Ok(())
 }
 
@@ -57,7 +57,7 @@ async fn form(
     input: FormInput,
     create: bool,
 ) -> ApiResult<ApprovalForm> {
-    let known_users = known_users(services(ctx), caller.tenant, &input.default_approver_ids).await?;
+    let known_users = known_users(backend(ctx), caller.tenant, &input.default_approver_ids).await?;
     let spec = input.into();
     let action = if create {
         ApprovalSetupAction::CreateForm { form_id: id, spec, known_users }
@@ -65,28 +65,28 @@ async fn form(
         ApprovalSetupAction::EditForm { form_id: id, spec, known_users }
     };
     setup(ctx, caller, command_id, action).await?;
-    let form = read::form(services(ctx).read_models(), caller.tenant, id).await?;
+    let form = read::form(backend(ctx).read_models(), caller.tenant, id).await?;
     let form = form.ok_or_else(|| DomainError::NotFound(format!("form {id}")))?;
     Ok(ApprovalForm::from(&form))
 }
 
 /// The draft the input describes, with every user and department of its
 /// line checked, and the drafter's department.
-async fn draft(services: &Services, caller: &Caller, input: DocumentInput) -> ApiResult<(Draft, Option<Uuid>)> {
-    let setup = services.commands.load_latest::<ApprovalSetup>(caller.tenant).await?;
+async fn draft(backend: &Backend, caller: &Caller, input: DocumentInput) -> ApiResult<(Draft, Option<Uuid>)> {
+    let setup = backend.commands.load_latest::<ApprovalSetup>(caller.tenant).await?;
     let form = setup.form(input.form_id)?.clone();
     let line = input.line.into_domain()?;
     let users: Vec<Uuid> = line.users().into_iter().collect();
-    let known = known_users(services, caller.tenant, &users).await?;
+    let known = known_users(backend, caller.tenant, &users).await?;
     if let Some(unknown) = users.iter().find(|u| !known.contains(u)) {
         return Err(invalid("line", format!("no user {unknown} in this company")));
     }
     for department in line.departments() {
-        if chart::department(services.read_models(), caller.tenant, department).await?.is_none() {
+        if chart::department(backend.read_models(), caller.tenant, department).await?.is_none() {
             return Err(invalid("line.receivers", format!("no department {department} in this company")));
         }
     }
-    let department = department_of(services, caller.tenant, caller.user.id).await?;
+    let department = department_of(backend, caller.tenant, caller.user.id).await?;
     Ok((Draft { form, title: input.title, fields: input.fields.0, line }, department))
 }
 
@@ -109,15 +109,15 @@ async fn leave_request(
     quarters: i64,
     (draft, department, settings): (Draft, Option<Uuid>, Settings),
 ) -> ApiResult<ApprovalDocument> {
-    let services = services(ctx).clone();
+    let backend = backend(ctx).clone();
     let context = caller_context(ctx, caller, command_id);
     let mut reserving = context.clone();
     reserving.command_id = Uuid::new_v5(&context.command_id, b"reserve-leave");
     let reservation = reserving.command_id;
     let submitted_by = context.command_id;
     let (tenant, drafter) = (caller.tenant, caller.user.id);
-    let document = services.commands.load::<Document>(id).await?.state;
-    let ledger = services.commands.load::<LeaveLedger>(drafter).await?.state;
+    let document = backend.commands.load::<Document>(id).await?.state;
+    let ledger = backend.commands.load::<LeaveLedger>(drafter).await?.state;
     let submission = ledger.reservation(reservation).map_or_else(|| document.next_submission(), |r| r.submission);
     let negative_allowed = settings.negative_leave_allowed;
     let submit = DocumentAction::Submit { draft, department, settings, submission: Some(submission) };
@@ -129,7 +129,7 @@ async fn leave_request(
         by_hr_manager: false,
         action: LeaveAction::Reserve { reservation, document: id, submission, quarters, negative_allowed },
     };
-    let task = services.clone();
+    let task = backend.clone();
     tokio::spawn(async move {
         let reserved = task.execute::<LeaveLedger>(drafter, &reserving, reserve).await?;
         let submitted = task.execute::<Document>(id, &context, DocumentCommand { by: drafter, action: submit }).await;
@@ -143,17 +143,17 @@ async fn leave_request(
     })
     .await
     .map_err(ApiError::internal)??;
-    services.follow(submitted_by).await?;
-    readable(&services, caller, id).await
+    backend.follow(submitted_by).await?;
+    readable(&backend, caller, id).await
 }
 
 /// The absences of the approver a delegate acts for (대결, rule A4).
 /// The absent approver a delegate acts for (대결): a user of the company,
 /// or `NOT_FOUND`.
-async fn on_behalf(services: &Services, tenant: Uuid, approver: Option<Uuid>) -> ApiResult<Option<OnBehalf>> {
+async fn on_behalf(backend: &Backend, tenant: Uuid, approver: Option<Uuid>) -> ApiResult<Option<OnBehalf>> {
     let Some(approver) = approver else { return Ok(None) };
-    load_user(services, tenant, approver).await?.ok_or_else(|| ApiError::not_found(format!("user {approver}")))?;
-    let absences = services.commands.load::<Absences>(approver).await?.state;
+    load_user(backend, tenant, approver).await?.ok_or_else(|| ApiError::not_found(format!("user {approver}")))?;
+    let absences = backend.commands.load::<Absences>(approver).await?.state;
     Ok(Some(OnBehalf { approver, absences }))
 }
 
@@ -203,7 +203,7 @@ impl ApprovalMutation {
         let caller = caller(ctx).await?;
         let action = ApprovalSetupAction::ChangeSettings { settings: input.into() };
         setup(ctx, &caller, command_id, action).await?;
-        Ok(read::settings(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?.into())
+        Ok(read::settings(backend(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?.into())
     }
 
     /// Saves a draft: a new one without `id`, or replaces the draft `id`.
@@ -215,7 +215,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let (draft, department) = draft(services(ctx), &caller, input).await?;
+        let (draft, department) = draft(backend(ctx), &caller, input).await?;
         let id = id.unwrap_or_else(|| new_id(command_id));
         Ok(act(ctx, &caller, id, command_id, DocumentAction::SaveDraft { draft, department }).await?)
     }
@@ -236,10 +236,15 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
-        let settings =
-            services.commands.load_latest::<ApprovalSetup>(caller.tenant).await.map_err(ApiError::from)?.settings;
-        let (draft, department) = draft(services, &caller, input).await?;
+        let backend = backend(ctx);
+        let settings = backend
+            .commands
+            .load_latest::<ApprovalSetup>(caller.tenant)
+            .await
+            .map_err(ApiError::from)?
+            .settings
+            .clone();
+        let (draft, department) = draft(backend, &caller, input).await?;
         let id = id.unwrap_or_else(|| new_id(command_id));
         if let Some(quarters) = draft.form.leave_quarters(&draft.fields) {
             return Ok(leave_request(ctx, &caller, id, command_id, quarters, (draft, department, settings)).await?);
@@ -261,7 +266,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let on_behalf = on_behalf(services(ctx), caller.tenant, on_behalf_of).await?;
+        let on_behalf = on_behalf(backend(ctx), caller.tenant, on_behalf_of).await?;
         let action = match mode {
             ApprovalMode::Normal => DocumentAction::Approve { comment, on_behalf },
             ApprovalMode::Final => DocumentAction::ApproveFinal { comment, on_behalf },
@@ -284,7 +289,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let on_behalf = on_behalf(services(ctx), caller.tenant, on_behalf_of).await?;
+        let on_behalf = on_behalf(backend(ctx), caller.tenant, on_behalf_of).await?;
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Reject { comment, on_behalf }).await?)
     }
 
@@ -346,7 +351,7 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        let handles = handled_by(services(ctx), caller.tenant, caller.user.id).await?;
+        let handles = handled_by(backend(ctx), caller.tenant, caller.user.id).await?;
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Receive { handles }).await?)
     }
 
@@ -391,9 +396,9 @@ impl ApprovalMutation {
         let context = caller_context(ctx, &caller, command_id);
         let action = BackupAction::Request { backup_id, from, to, by: caller.user.id };
         let command = BackupCommand { by_admin: caller.has(Role::Admin), action };
-        let services = services(ctx);
-        services.execute::<Backups>(caller.tenant, &context, command).await?;
-        let backups = services.commands.load_latest::<Backups>(caller.tenant).await.map_err(ApiError::from)?;
+        let backend = backend(ctx);
+        backend.execute::<Backups>(caller.tenant, &context, command).await?;
+        let backups = backend.commands.load_latest::<Backups>(caller.tenant).await.map_err(ApiError::from)?;
         Ok(DocumentBackup::new(backup_id, backups.backup(backup_id).map_err(ApiError::from)?))
     }
 
@@ -409,13 +414,13 @@ impl ApprovalMutation {
         command_id: Option<Uuid>,
     ) -> Result<AbsenceView> {
         let caller = caller(ctx).await?;
-        if load_user(services(ctx), caller.tenant, delegate_id).await?.is_none() {
+        if load_user(backend(ctx), caller.tenant, delegate_id).await?.is_none() {
             return Err(invalid("delegateId", format!("no user {delegate_id} in this company")).into());
         }
         let absence_id = new_id(command_id);
         let absence = Absence { from, to, reason, delegate: delegate_id };
         absence_command(ctx, &caller, command_id, AbsenceAction::Register { absence_id, absence }).await?;
-        let row = read::absence(services(ctx).read_models(), caller.tenant, caller.user.id, absence_id)
+        let row = read::absence(backend(ctx).read_models(), caller.tenant, caller.user.id, absence_id)
             .await
             .map_err(ApiError::from)?
             .ok_or_else(|| ApiError::internal("the absence is not there"))?;
@@ -437,6 +442,6 @@ async fn absence_command(
 ) -> ApiResult<()> {
     let context = caller_context(ctx, caller, command_id);
     let command = AbsenceCommand { user: caller.user.id, action };
-    services(ctx).execute::<Absences>(caller.user.id, &context, command).await?;
+    backend(ctx).execute::<Absences>(caller.user.id, &context, command).await?;
     Ok(())
 }

@@ -13,7 +13,7 @@ use super::types::{
 use super::{delegated, department_of, handled_by, list_page, readable};
 use crate::errors::ApiError;
 use crate::schema::pagination::{Page, PageRequest};
-use crate::schema::{caller, services};
+use crate::schema::{backend, caller};
 
 /// The boxes every user has.
 const USER_BOXES: [DocumentBox; 9] = [
@@ -36,7 +36,7 @@ impl ApprovalQuery {
     /// The forms in use, by name (rule A9).
     async fn approval_forms(&self, ctx: &Context<'_>) -> Result<Vec<ApprovalForm>> {
         let caller = caller(ctx).await?;
-        let forms = read::forms(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let forms = read::forms(backend(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
         let mut forms: Vec<ApprovalForm> = forms.iter().map(Into::into).collect();
         forms.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(forms)
@@ -44,13 +44,13 @@ impl ApprovalQuery {
 
     async fn approval_settings(&self, ctx: &Context<'_>) -> Result<ApprovalSettings> {
         let caller = caller(ctx).await?;
-        Ok(read::settings(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?.into())
+        Ok(read::settings(backend(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?.into())
     }
 
     /// A document the caller has a part in (or any, for a document admin).
     async fn document(&self, ctx: &Context<'_>, id: Uuid) -> Result<ApprovalDocument> {
         let caller = caller(ctx).await?;
-        Ok(readable(services(ctx), &caller, id).await?)
+        Ok(readable(backend(ctx), &caller, id).await?)
     }
 
     /// One of the caller's boxes, newest first (rule A8). DEPARTMENT and
@@ -67,18 +67,18 @@ impl ApprovalQuery {
         before: Option<String>,
     ) -> Result<Page<ApprovalDocument>> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
+        let backend = backend(ctx);
         let kind = DocBox::from(kind);
         let owner = match kind {
             DocBox::Department | DocBox::DepartmentReceived => {
-                let own = department_of(services, caller.tenant, caller.user.id).await?;
+                let own = department_of(backend, caller.tenant, caller.user.id).await?;
                 let department = department_id
                     .or(own)
                     .ok_or_else(|| ApiError::not_found("you are in no department; name one with departmentId"))?;
                 let allowed = caller.has(Role::DocumentAdmin)
                     || match kind {
                         DocBox::Department => own == Some(department),
-                        _ => handled_by(services, caller.tenant, caller.user.id).await?.contains(&department),
+                        _ => handled_by(backend, caller.tenant, caller.user.id).await?.contains(&department),
                     };
                 if !allowed {
                     return Err(ApiError::forbidden(if kind == DocBox::Department {
@@ -93,7 +93,7 @@ impl ApprovalQuery {
             _ => Owner::User(caller.user.id),
         };
         let request = PageRequest::new(first, after, last, before);
-        Ok(list_page(services, caller.tenant, DocumentList::Box(owner, kind), &request).await?)
+        Ok(list_page(backend, caller.tenant, DocumentList::Box(owner, kind), &request).await?)
     }
 
     /// How many documents each of the caller's boxes holds.
@@ -104,7 +104,7 @@ impl ApprovalQuery {
         for kind in USER_BOXES {
             let list = DocumentList::Box(owner, kind.into());
             let count =
-                read::list_count(services(ctx).read_models(), caller.tenant, list).await.map_err(ApiError::from)?;
+                read::list_count(backend(ctx).read_models(), caller.tenant, list).await.map_err(ApiError::from)?;
             counts.push(DocumentBoxCount { kind, count: count as i64 });
         }
         Ok(counts)
@@ -125,14 +125,14 @@ impl ApprovalQuery {
             return Err(ApiError::forbidden("only a document admin sees every document").into());
         }
         let request = PageRequest::new(first, after, last, before);
-        Ok(list_page(services(ctx), caller.tenant, DocumentList::Submitted, &request).await?)
+        Ok(list_page(backend(ctx), caller.tenant, DocumentList::Submitted, &request).await?)
     }
 
     /// The company's backups, newest first (admins only; rule A10).
     async fn document_backups(&self, ctx: &Context<'_>) -> Result<Vec<DocumentBackup>> {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
-        let backups = services(ctx).commands.load_latest::<Backups>(caller.tenant).await.map_err(ApiError::from)?;
+        let backups = backend(ctx).commands.load_latest::<Backups>(caller.tenant).await.map_err(ApiError::from)?;
         let mut list: Vec<DocumentBackup> = backups.backups.iter().map(|(id, b)| DocumentBackup::new(*id, b)).collect();
         list.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
         Ok(list)
@@ -143,14 +143,14 @@ impl ApprovalQuery {
     /// `onBehalfOf`.
     async fn delegated_documents(&self, ctx: &Context<'_>) -> Result<Vec<DelegatedDocument>> {
         let caller = caller(ctx).await?;
-        let documents = delegated(services(ctx), &caller).await?;
+        let documents = delegated(backend(ctx), &caller).await?;
         Ok(documents.into_iter().map(|(approver, d)| DelegatedDocument::new(caller.tenant, approver, d)).collect())
     }
 
     /// The caller's registered absences (rule A4).
     async fn my_absences(&self, ctx: &Context<'_>) -> Result<Vec<AbsenceView>> {
         let caller = caller(ctx).await?;
-        let absences = read::absences_of(services(ctx).read_models(), caller.tenant, caller.user.id)
+        let absences = read::absences_of(backend(ctx).read_models(), caller.tenant, caller.user.id)
             .await
             .map_err(ApiError::from)?;
         Ok(absences.absences.iter().map(|(id, absence)| AbsenceView::new(*id, absence)).collect())

@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::errors::ApiResult;
-use crate::schema::{User, load_user, services};
+use crate::schema::{User, backend, load_user};
 
 /// How agreers or receivers take their turns (rule A2).
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,7 +329,7 @@ pub struct Person {
 impl Person {
     /// None once the user is deleted.
     async fn user(&self, ctx: &Context<'_>) -> Result<Option<User>> {
-        Ok(load_user(services(ctx), self.tenant, self.id).await?)
+        Ok(load_user(backend(ctx), self.tenant, self.id).await?)
     }
 }
 
@@ -549,7 +549,7 @@ impl ApprovalDocument {
     /// Every action on the document, oldest first, with who, when and
     /// the comment.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<HistoryEntry>> {
-        Ok(super::history(services(ctx), self.drafter.tenant, self.id).await?)
+        Ok(super::history(backend(ctx), self.drafter.tenant, self.id).await?)
     }
 }
 

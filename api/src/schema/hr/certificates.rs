@@ -14,10 +14,9 @@ use projections::projectors::organisation as chart;
 use projections::projectors::tenants;
 use uuid::Uuid;
 
-use crate::app::{Services, new_id};
+use crate::backend::{Backend, new_id};
 use crate::errors::{ApiError, ApiResult};
-use crate::schema::mail::Company;
-use crate::schema::{Caller, caller, caller_context, services};
+use crate::schema::{Caller, backend, caller, caller_context};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 #[graphql(name = "CertificateKind", remote = "domain::hr::CertificateKind")]
@@ -78,12 +77,12 @@ impl Certificate {
     /// The printed certificate, once issued.
     async fn html(&self, ctx: &Context<'_>) -> Result<Option<String>> {
         let (Some(facts), Some(serial)) = (&self.facts, self.serial) else { return Ok(None) };
-        let services = services(ctx);
-        let personnel = services.commands.load_latest::<Personnel>(self.tenant).await.map_err(ApiError::from)?;
+        let backend = backend(ctx);
+        let personnel = backend.commands.load_latest::<Personnel>(self.tenant).await.map_err(ApiError::from)?;
         let sealed = personnel.cards.get(&self.employee_id).and_then(|c| c.details.sealed_resident_number.clone());
         let resident_number = match sealed {
             Some(sealed) if self.shown_digits > 0 => {
-                let number = ResidentNumber::parse(&services.sealer.unseal(&sealed)?)?;
+                let number = ResidentNumber::parse(&backend.sealer.unseal(&sealed)?)?;
                 Some(number.masked(self.shown_digits as usize))
             }
             _ => None,
@@ -111,20 +110,22 @@ impl Certificate {
 }
 
 /// What the certificate of `employee` states today.
-async fn facts(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult<PrintedFacts> {
-    let personnel = services.commands.load_latest::<Personnel>(tenant).await?;
+async fn facts(backend: &Backend, tenant: Uuid, employee: Uuid) -> ApiResult<PrintedFacts> {
+    let personnel = backend.commands.load_latest::<Personnel>(tenant).await?;
     let card = personnel.card(employee)?;
-    let company = tenants::tenant(services.read_models(), tenant).await?;
-    let company = company.map(|c| c.company_name.as_str().to_owned()).unwrap_or_default();
-    let tz = Company::load(services, tenant).await?.time_zone.tz();
+    let company = tenants::tenant(backend.read_models(), tenant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("company not found"))?;
+    let tz = company.time_zone.tz();
+    let company = company.company_name.as_str().to_owned();
     let retired = card.history.iter().rev().find(|h| h.status == EmploymentStatus::Retired);
     let d = &card.details;
     let department = match d.department {
-        Some(id) => chart::department(services.read_models(), tenant, id).await?.map(|row| row.name),
+        Some(id) => chart::department(backend.read_models(), tenant, id).await?.map(|row| row.name),
         None => None,
     };
     let position = match d.position {
-        Some(id) => chart::position(services.read_models(), tenant, id).await?.map(|row| row.name),
+        Some(id) => chart::position(backend.read_models(), tenant, id).await?.map(|row| row.name),
         None => None,
     };
     Ok(PrintedFacts {
@@ -137,7 +138,7 @@ async fn facts(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult<P
         employed_from: d.hire_date.map(|h| h.to_string()),
         employed_to: retired.filter(|_| card.status == EmploymentStatus::Retired).map(|r| r.on.to_string()),
         duties: d.duties.clone(),
-        issued_on: services.clock.now().with_timezone(&tz).date_naive().to_string(),
+        issued_on: backend.clock.now().with_timezone(&tz).date_naive().to_string(),
     })
 }
 
@@ -146,12 +147,12 @@ async fn run(
     caller: &Caller,
     command_id: Option<Uuid>,
     action: CertificateAction,
-) -> ApiResult<CertificateRegister> {
-    let services = services(ctx);
+) -> ApiResult<std::sync::Arc<CertificateRegister>> {
+    let backend = backend(ctx);
     let context = caller_context(ctx, caller, command_id);
     let command = CertificateCommand { by_hr_manager: caller.has(Role::HrManager), by: caller.user.id, action };
-    services.execute::<CertificateRegister>(caller.tenant, &context, command).await?;
-    Ok(services.commands.load_latest::<CertificateRegister>(caller.tenant).await?)
+    backend.execute::<CertificateRegister>(caller.tenant, &context, command).await?;
+    Ok(backend.commands.load_latest::<CertificateRegister>(caller.tenant).await?)
 }
 
 fn view(register: &CertificateRegister, tenant: Uuid, id: Uuid) -> ApiResult<Certificate> {
@@ -169,7 +170,7 @@ impl CertificateQuery {
     async fn certificates(&self, ctx: &Context<'_>) -> Result<Vec<Certificate>> {
         let caller = caller(ctx).await?;
         let register =
-            services(ctx).commands.load_latest::<CertificateRegister>(caller.tenant).await.map_err(ApiError::from)?;
+            backend(ctx).commands.load_latest::<CertificateRegister>(caller.tenant).await.map_err(ApiError::from)?;
         let hr = caller.has(Role::HrManager);
         let mut list: Vec<Certificate> = register
             .certificates
@@ -202,7 +203,7 @@ impl CertificateMutation {
     ) -> Result<Certificate> {
         let caller = caller(ctx).await?;
         let employee = employee_id.unwrap_or(caller.user.id);
-        let personnel = services(ctx).commands.load_latest::<Personnel>(caller.tenant).await.map_err(ApiError::from)?;
+        let personnel = backend(ctx).commands.load_latest::<Personnel>(caller.tenant).await.map_err(ApiError::from)?;
         if !personnel.cards.contains_key(&employee) {
             return Err(ApiError::from(DomainError::NotFound(format!("an HR card for {employee}"))).into());
         }
@@ -220,13 +221,13 @@ impl CertificateMutation {
             return Err(ApiError::forbidden("only an HR manager issues certificates").into());
         }
         let register =
-            services(ctx).commands.load_latest::<CertificateRegister>(caller.tenant).await.map_err(ApiError::from)?;
+            backend(ctx).commands.load_latest::<CertificateRegister>(caller.tenant).await.map_err(ApiError::from)?;
         let employee = register
             .certificates
             .get(&id)
             .map(|c| c.request.employee)
             .ok_or_else(|| ApiError::not_found(format!("certificate {id}")))?;
-        let facts = facts(services(ctx), caller.tenant, employee).await?;
+        let facts = facts(backend(ctx), caller.tenant, employee).await?;
         let register = run(ctx, &caller, command_id, CertificateAction::Issue { certificate_id: id, facts }).await?;
         Ok(view(&register, caller.tenant, id)?)
     }

@@ -9,7 +9,7 @@ use projections::projectors::hr as read;
 use uuid::Uuid;
 
 use super::ledgers;
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::errors::ApiResult;
 
 /// The header of the leave adjustment CSV.
@@ -20,18 +20,21 @@ const LEAVE_CSV_HEADER: [&str; 3] = ["employee_no", "balance_days", "reason"];
 /// requests in progress have reserved is a bad row unless the company
 /// allows negative balances.
 pub(super) async fn parse_csv(
-    services: &Services,
+    backend: &Backend,
     tenant: Uuid,
     csv: &str,
     negative_allowed: bool,
 ) -> ApiResult<Vec<(Uuid, i64, String)>> {
-    let cards = read::cards(services.read_models(), tenant).await?;
+    let cards = read::cards(backend.read_models(), tenant).await?;
     let by_number: BTreeMap<String, Option<Uuid>> = cards.into_iter().map(|c| (c.employee_no, c.user_id)).collect();
-    let ledgers = ledgers(services, tenant).await?;
+    let ledgers = ledgers(backend, tenant).await?;
     let mut reader = csv::ReaderBuilder::new().flexible(false).trim(csv::Trim::All).from_reader(csv.as_bytes());
-    let header = reader.headers().map_err(|e| DomainError::invalid("csv", format!("line 1: {e}")))?.clone();
+    let header =
+        reader.headers().map_err(|e| DomainError::invalid("csv", format!("line 1: {e}")).by_rule("H5"))?.clone();
     if header.iter().collect::<Vec<_>>() != LEAVE_CSV_HEADER {
-        return Err(DomainError::invalid("csv", format!("line 1: the header is {}", LEAVE_CSV_HEADER.join(","))).into());
+        return Err(DomainError::invalid("csv", format!("line 1: the header is {}", LEAVE_CSV_HEADER.join(",")))
+            .by_rule("H5")
+            .into());
     }
     let mut rows = Vec::new();
     let mut problems = Vec::new();
@@ -74,10 +77,12 @@ pub(super) async fn parse_csv(
         }
     }
     if !problems.is_empty() {
-        return Err(DomainError::invalid("csv", format!("nothing was applied. {}", problems.join(". "))).into());
+        return Err(DomainError::invalid("csv", format!("nothing was applied. {}", problems.join(". ")))
+            .by_rule("H5")
+            .into());
     }
     if rows.is_empty() {
-        return Err(DomainError::invalid("csv", "the file has no rows").into());
+        return Err(DomainError::invalid("csv", "the file has no rows").by_rule("H5").into());
     }
     Ok(rows)
 }

@@ -11,6 +11,7 @@ pub mod types;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use actix_web::{HttpResponse, web};
 use async_graphql::MergedObject;
 use commands::{AggregateHandle, Reaction};
 
@@ -20,15 +21,16 @@ use projections::projectors::hr as read;
 use uuid::Uuid;
 
 pub use certificates::{CertificateMutation, CertificateQuery};
-pub use leave_csv::leave_csv_template;
+use leave_csv::leave_csv_template;
 pub use mutation::HrMutation;
 pub use query::HrQuery;
 use types::{HrCard, LeaveBalance};
 
 use super::Caller;
-use crate::app::Services;
+use crate::backend::Backend;
 use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
+use crate::rest;
 
 /// HR and leave (rules H1–H7): cards, ledgers and certificates; ledgers
 /// open, settle and take leave as cards and documents change.
@@ -50,8 +52,23 @@ pub(crate) fn capability() -> Capability {
             ]
         },
         timers: vec![(hr::reactions::LEAVE_SETTLE, hr::reactions::on_settle)],
+        routes: Some(routes),
         ..Capability::new("hr")
     }
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(rest::resource("/hr/leave-adjustments.csv", "GET").route(web::get().to(download_leave_csv_template)));
+}
+
+/// `GET /hr/leave-adjustments.csv`: the template of the leave adjustment
+/// upload (rule H5).
+async fn download_leave_csv_template() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("content-disposition", "attachment; filename=\"leave-adjustments.csv\""))
+        .body(leave_csv_template())
 }
 
 /// HR's queries.
@@ -63,21 +80,26 @@ pub struct HrQueries(HrQuery, CertificateQuery);
 pub struct HrMutations(HrMutation, CertificateMutation);
 
 fn require_hr(caller: &Caller) -> ApiResult<()> {
-    if caller.has(Role::HrManager) { Ok(()) } else { Err(ApiError::forbidden("only an HR manager may do this")) }
+    if caller.has(Role::HrManager) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only an HR manager may do this").by_rule("H1"))
+    }
 }
 
 fn no_ledger(employee: Uuid) -> ApiError {
     ApiError::not_found(format!(
         "no leave ledger for {employee}: leave applies to people with a mail account and a hire date"
     ))
+    .by_rule("H4")
 }
 
-async fn card(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<Option<HrCard>> {
-    Ok(read::card(services.read_models(), tenant, id).await?.map(HrCard::from))
+async fn card(backend: &Backend, tenant: Uuid, id: Uuid) -> ApiResult<Option<HrCard>> {
+    Ok(read::card(backend.read_models(), tenant, id).await?.map(HrCard::from))
 }
 
-async fn balance(services: &Services, tenant: Uuid, employee: Uuid) -> ApiResult<LeaveBalance> {
-    let row = read::ledger(services.read_models(), tenant, employee).await?;
+async fn balance(backend: &Backend, tenant: Uuid, employee: Uuid) -> ApiResult<LeaveBalance> {
+    let row = read::ledger(backend.read_models(), tenant, employee).await?;
     let row = row.filter(|r| r.hire_date.is_some()).ok_or_else(|| no_ledger(employee))?;
     Ok(LeaveBalance::from(&row))
 }
@@ -91,8 +113,8 @@ struct Held {
 }
 
 /// The employees with a leave ledger, with their balances.
-async fn ledgers(services: &Services, tenant: Uuid) -> ApiResult<BTreeMap<Uuid, Held>> {
-    let rows = read::ledgers(services.read_models(), tenant).await?;
+async fn ledgers(backend: &Backend, tenant: Uuid) -> ApiResult<BTreeMap<Uuid, Held>> {
+    let rows = read::ledgers(backend.read_models(), tenant).await?;
     Ok(rows
         .into_iter()
         .filter(|r| r.hire_date.is_some())
@@ -102,8 +124,8 @@ async fn ledgers(services: &Services, tenant: Uuid) -> ApiResult<BTreeMap<Uuid, 
 
 /// Whether the company allows negative leave balances (its approval
 /// settings).
-async fn negative_allowed(services: &Services, tenant: Uuid) -> ApiResult<bool> {
-    Ok(services.commands.load_latest::<ApprovalSetup>(tenant).await?.settings.negative_leave_allowed)
+async fn negative_allowed(backend: &Backend, tenant: Uuid) -> ApiResult<bool> {
+    Ok(backend.commands.load_latest::<ApprovalSetup>(tenant).await?.settings.negative_leave_allowed)
 }
 
 /// May the caller read `employee`'s HR data: their own, or any as an HR

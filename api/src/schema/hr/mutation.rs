@@ -15,19 +15,19 @@ use uuid::Uuid;
 use super::leave_csv::parse_csv;
 use super::types::{AdjustMode, HrCard, HrCardInput, LeaveBalance, Status};
 use super::{balance, card, ledgers, negative_allowed, no_ledger, require_hr};
-use crate::app::{Services, new_id};
+use crate::backend::{Backend, new_id};
 use crate::errors::{ApiError, ApiResult};
-use crate::schema::{Caller, caller, caller_context, load_user, services};
+use crate::schema::{Caller, backend, caller, caller_context, load_user};
 
 /// The card the input describes, its resident number sealed.
-async fn details(services: &Services, caller: &Caller, input: HrCardInput) -> ApiResult<CardDetails> {
+async fn details(backend: &Backend, caller: &Caller, input: HrCardInput) -> ApiResult<CardDetails> {
     if let Some(user) = input.user_id
-        && load_user(services, caller.tenant, user).await?.is_none()
+        && load_user(backend, caller.tenant, user).await?.is_none()
     {
         return Err(DomainError::invalid("userId", format!("no user {user} in this company")).into());
     }
     if let Some(photo) = &input.photo_sha256 {
-        let size = services.blobs.size(caller.tenant, photo).await.map_err(|e| match e {
+        let size = backend.blobs.size(caller.tenant, photo).await.map_err(|e| match e {
             blobs::BlobError::BadDigest(_) => {
                 DomainError::invalid("photoSha256", "a photo is named by its SHA-256 digest: 64 lower-case hex digits")
                     .into()
@@ -40,7 +40,7 @@ async fn details(services: &Services, caller: &Caller, input: HrCardInput) -> Ap
     }
     let resident = input.resident_number.as_deref().map(ResidentNumber::parse).transpose()?;
     let birth_date = input.birth_date.or_else(|| resident.as_ref().and_then(ResidentNumber::birth_date));
-    let sealed_resident_number = resident.map(|r| services.sealer.seal(r.digits())).transpose()?;
+    let sealed_resident_number = resident.map(|r| backend.sealer.seal(r.digits())).transpose()?;
     Ok(CardDetails {
         employee_no: input.employee_no,
         name: input.name,
@@ -65,9 +65,9 @@ async fn personnel(
 ) -> ApiResult<()> {
     let context = caller_context(ctx, caller, command_id);
     let command = PersonnelCommand { by_hr_manager: caller.has(Role::HrManager), action };
-    let services = services(ctx);
-    services.execute::<Personnel>(caller.tenant, &context, command).await?;
-    services.follow(context.command_id).await
+    let backend = backend(ctx);
+    backend.execute::<Personnel>(caller.tenant, &context, command).await?;
+    backend.follow(context.command_id).await
 }
 
 /// One adjustment of one ledger.
@@ -81,8 +81,8 @@ async fn adjust(
     reason: &str,
 ) -> ApiResult<()> {
     // Ledgers are streams of their own: only one of the caller's company.
-    balance(services(ctx), caller.tenant, employee).await?;
-    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
+    balance(backend(ctx), caller.tenant, employee).await?;
+    let negative_allowed = negative_allowed(backend(ctx), caller.tenant).await?;
     let context = caller_context(ctx, caller, Some(command_id));
     let action = LeaveAction::Adjust {
         adjustment_id: command_id,
@@ -93,7 +93,7 @@ async fn adjust(
         negative_allowed,
     };
     let command = LeaveCommand { by_hr_manager: caller.has(Role::HrManager), action };
-    services(ctx).execute::<LeaveLedger>(employee, &context, command).await?;
+    backend(ctx).execute::<LeaveLedger>(employee, &context, command).await?;
     Ok(())
 }
 
@@ -113,10 +113,10 @@ async fn adjust_many(
     require_hr(caller)?;
     let delta = quarters("deltaDays", delta_days)?;
     if reason.trim().is_empty() {
-        return Err(DomainError::invalid("reason", "a reason is required").into());
+        return Err(DomainError::invalid("reason", "a reason is required").by_rule("H5").into());
     }
-    let ledgers = ledgers(services(ctx), caller.tenant).await?;
-    let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
+    let ledgers = ledgers(backend(ctx), caller.tenant).await?;
+    let negative_allowed = negative_allowed(backend(ctx), caller.tenant).await?;
     for employee in &employees {
         let held = *ledgers.get(employee).ok_or_else(|| no_ledger(*employee))?;
         let after = held.balance.saturating_add(delta);
@@ -143,10 +143,10 @@ impl HrMutation {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
         let employee_id = input.user_id.unwrap_or_else(|| new_id(command_id));
-        let details = details(services(ctx), &caller, input).await?;
+        let details = details(backend(ctx), &caller, input).await?;
         personnel(ctx, &caller, command_id, PersonnelAction::CreateCard { employee_id, details, by: caller.user.id })
             .await?;
-        Ok(card(services(ctx), caller.tenant, employee_id).await?.ok_or_else(|| ApiError::internal("no card"))?)
+        Ok(card(backend(ctx), caller.tenant, employee_id).await?.ok_or_else(|| ApiError::internal("no card"))?)
     }
 
     async fn update_hr_card(
@@ -158,9 +158,9 @@ impl HrMutation {
     ) -> Result<HrCard> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
-        let details = details(services(ctx), &caller, input).await?;
+        let details = details(backend(ctx), &caller, input).await?;
         personnel(ctx, &caller, command_id, PersonnelAction::UpdateCard { employee_id: id, details }).await?;
-        Ok(card(services(ctx), caller.tenant, id).await?.ok_or_else(|| ApiError::internal("no card"))?)
+        Ok(card(backend(ctx), caller.tenant, id).await?.ok_or_else(|| ApiError::internal("no card"))?)
     }
 
     /// Records a change of employment status (rule H3).
@@ -178,7 +178,7 @@ impl HrMutation {
         let action =
             PersonnelAction::ChangeStatus { employee_id: id, status: status.into(), on, reason, by: caller.user.id };
         personnel(ctx, &caller, command_id, action).await?;
-        Ok(card(services(ctx), caller.tenant, id).await?.ok_or_else(|| ApiError::internal("no card"))?)
+        Ok(card(backend(ctx), caller.tenant, id).await?.ok_or_else(|| ApiError::internal("no card"))?)
     }
 
     /// Adjusts one person's leave (rule H5, direct).
@@ -200,7 +200,7 @@ impl HrMutation {
         };
         let command_id = new_id(command_id);
         adjust(ctx, &caller, employee_id, command_id, AdjustmentSource::Direct, change, &reason).await?;
-        Ok(balance(services(ctx), caller.tenant, employee_id).await?)
+        Ok(balance(backend(ctx), caller.tenant, employee_id).await?)
     }
 
     /// Moves everyone's balance by the same delta (rule H5, bulk); returns
@@ -214,7 +214,7 @@ impl HrMutation {
     ) -> Result<i32> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
-        let everyone = ledgers(services(ctx), caller.tenant).await?.into_keys().collect();
+        let everyone = ledgers(backend(ctx), caller.tenant).await?.into_keys().collect();
         Ok(adjust_many(ctx, &caller, everyone, delta_days, &reason, AdjustmentSource::Bulk, command_id).await?)
     }
 
@@ -238,8 +238,8 @@ impl HrMutation {
     async fn upload_leave_adjustments(&self, ctx: &Context<'_>, csv: String, command_id: Option<Uuid>) -> Result<i32> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
-        let negative_allowed = negative_allowed(services(ctx), caller.tenant).await?;
-        let rows = parse_csv(services(ctx), caller.tenant, &csv, negative_allowed).await?;
+        let negative_allowed = negative_allowed(backend(ctx), caller.tenant).await?;
+        let rows = parse_csv(backend(ctx), caller.tenant, &csv, negative_allowed).await?;
         let batch = new_id(command_id);
         for (line, (employee, balance, reason)) in rows.iter().enumerate() {
             let command_id = Uuid::new_v5(&batch, &(line as u64).to_be_bytes());

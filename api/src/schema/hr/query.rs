@@ -8,7 +8,7 @@ use super::types::{HrCard, LeaveBalance, LeaveEntry};
 use super::{balance, card, may_read, no_ledger, require_hr};
 use crate::errors::ApiError;
 use crate::schema::pagination::{Page, PageRequest, page};
-use crate::schema::{caller, services};
+use crate::schema::{backend, caller};
 
 #[derive(Default)]
 pub struct HrQuery;
@@ -19,7 +19,7 @@ impl HrQuery {
     async fn hr_cards(&self, ctx: &Context<'_>) -> Result<Vec<HrCard>> {
         let caller = caller(ctx).await?;
         require_hr(&caller)?;
-        let rows = read::cards(services(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
+        let rows = read::cards(backend(ctx).read_models(), caller.tenant).await.map_err(ApiError::from)?;
         let mut cards: Vec<HrCard> = rows.into_iter().map(HrCard::from).collect();
         cards.sort_by(|a, b| a.employee_no.cmp(&b.employee_no));
         Ok(cards)
@@ -29,7 +29,7 @@ impl HrQuery {
     async fn hr_card(&self, ctx: &Context<'_>, id: Uuid) -> Result<HrCard> {
         let caller = caller(ctx).await?;
         may_read(&caller, id)?;
-        Ok(card(services(ctx), caller.tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("HR card {id}")))?)
+        Ok(card(backend(ctx), caller.tenant, id).await?.ok_or_else(|| ApiError::not_found(format!("HR card {id}")))?)
     }
 
     /// A leave balance: one's own by default (rule H4).
@@ -37,7 +37,7 @@ impl HrQuery {
         let caller = caller(ctx).await?;
         let employee = employee_id.unwrap_or(caller.user.id);
         may_read(&caller, employee)?;
-        Ok(balance(services(ctx), caller.tenant, employee).await?)
+        Ok(balance(backend(ctx), caller.tenant, employee).await?)
     }
 
     /// Every change of a balance, oldest first (rule H5).
@@ -53,15 +53,15 @@ impl HrQuery {
         let caller = caller(ctx).await?;
         let employee = employee_id.unwrap_or(caller.user.id);
         may_read(&caller, employee)?;
-        let services = services(ctx);
+        let backend = backend(ctx);
         // Someone else without a ledger here (another company's user, say)
         // reads as missing, as their balance does.
         if employee != caller.user.id {
-            let ledger = read::ledger(services.read_models(), caller.tenant, employee).await.map_err(ApiError::from)?;
+            let ledger = read::ledger(backend.read_models(), caller.tenant, employee).await.map_err(ApiError::from)?;
             ledger.ok_or_else(|| no_ledger(employee))?;
         }
         let prefix = read::entries_prefix(caller.tenant, employee);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services, LEAVE_ENTRIES, &prefix, &request, |row| Ok(LeaveEntry::from(row))).await?)
+        Ok(page(backend, LEAVE_ENTRIES, &prefix, &request, |row| Ok(LeaveEntry::from(row))).await?)
     }
 }

@@ -10,12 +10,14 @@ use std::collections::BTreeSet;
 
 use std::sync::Arc;
 
+use actix_web::{HttpRequest, HttpResponse, web};
 use commands::{AggregateHandle, Outcome, Reaction};
 use domain::Actor;
 use domain::mail::{
     Attachment, Content, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, Recipient, RecipientKind,
 };
 use domain::values::{DomainName, TimeZone};
+use mailer::Outbox;
 use projections::projectors::mailboxes::{self, EntryRow};
 use projections::projectors::{tenants, users};
 use uuid::Uuid;
@@ -25,9 +27,10 @@ pub use query::MailQuery;
 use types::{AttachmentInput, ComposeInput, Mail, MailSummary};
 
 use super::Caller;
-use crate::app::{Services, context};
-use crate::capabilities::Capability;
+use crate::backend::{Backend, context};
+use crate::capabilities::{Capability, Running, Starting, Worker, WorkerContext};
 use crate::errors::{ApiError, ApiResult};
+use crate::rest::{self, Download};
 
 /// Webmail (rules E1–E8): the mailboxes, their reactions (scheduled send,
 /// forwarding), the scheduled-send timers and the outbox.
@@ -38,22 +41,49 @@ pub(crate) fn capability() -> Capability {
         projectors: vec![Arc::new(mailboxes::MailboxesProjector)],
         reactions: || vec![Reaction::remembering::<Mailbox, mail::reactions::Forwarders>(mail::reactions::react)],
         timers: vec![(mail::reactions::SCHEDULED_SEND, mail::reactions::on_scheduled_send)],
-        workers: vec![crate::workers::OUTBOX],
+        workers: vec![OUTBOX],
+        routes: Some(routes),
         ..Capability::new("mail")
     }
 }
 
+/// The outbox: external copies through the SMTP relay (rule E7).
+const OUTBOX: Worker = Worker { name: "outbox", start: start_outbox };
+
+fn start_outbox(context: WorkerContext) -> Starting {
+    Box::pin(async move {
+        let outbox = Outbox::start(context.commands, context.blobs, context.relay).await?;
+        Ok(Running { handled: outbox.handled(), guard: Box::new(outbox) })
+    })
+}
+
+fn routes(config: &mut web::ServiceConfig) {
+    config
+        .service(rest::resource("/mail/{mail}/attachments/{sha256}", "GET").route(web::get().to(download_attachment)));
+}
+
+/// `GET /mail/{mail}/attachments/{sha256}`: a file of a mail in the caller's
+/// mailbox, with the caller's bearer token.
+async fn download_attachment(
+    req: HttpRequest,
+    backend: web::Data<Arc<Backend>>,
+    path: web::Path<(Uuid, String)>,
+) -> HttpResponse {
+    let (mail, sha256) = path.into_inner();
+    rest::download(&req, |token| async move { attachment(&backend, &token, mail, &sha256).await }).await
+}
+
 /// What mail needs to know of the caller's company.
-pub(crate) struct Company {
+pub(crate) struct CompanyDomains {
     pub primary: DomainName,
     /// The primary domain first, then the additional ones (rule T3).
     pub domains: Vec<DomainName>,
     pub time_zone: TimeZone,
 }
 
-impl Company {
-    pub(crate) async fn load(services: &Services, tenant: Uuid) -> ApiResult<Self> {
-        let row = tenants::tenant(services.read_models(), tenant)
+impl CompanyDomains {
+    pub(crate) async fn load(backend: &Backend, tenant: Uuid) -> ApiResult<Self> {
+        let row = tenants::tenant(backend.read_models(), tenant)
             .await?
             .ok_or_else(|| ApiError::not_found("company not found"))?;
         let domains = std::iter::once(row.domain.clone()).chain(row.additional_domains).collect();
@@ -98,17 +128,17 @@ fn parse_addresses(field: &'static str, list: &[String]) -> ApiResult<Vec<MailAd
 
 /// The user an address of the company reaches: `x@any-of-its-domains` is
 /// account `x` (rule T3).
-pub(crate) async fn user_at(services: &Services, tenant: Uuid, address: &MailAddress) -> ApiResult<Option<Uuid>> {
-    Ok(users::user(services.read_models(), tenant, address.local()).await?.map(|user| user.id))
+pub(crate) async fn user_at(backend: &Backend, tenant: Uuid, address: &MailAddress) -> ApiResult<Option<Uuid>> {
+    Ok(users::user(backend.read_models(), tenant, address.local()).await?.map(|user| user.id))
 }
 
 /// Resolves lists of addresses (each of one input field and recipient kind)
 /// into recipients: addresses on the company's domains must name one of its
 /// users; the rest are external. An address named twice counts once.
 async fn resolve(
-    services: &Services,
+    backend: &Backend,
     tenant: Uuid,
-    company: &Company,
+    company: &CompanyDomains,
     lists: &[(&'static str, RecipientKind, &[String])],
 ) -> ApiResult<Vec<Recipient>> {
     let mut seen = BTreeSet::new();
@@ -119,7 +149,7 @@ async fn resolve(
                 continue;
             }
             let user = if company.owns(address.domain()) {
-                let user = user_at(services, tenant, &address).await?;
+                let user = user_at(backend, tenant, &address).await?;
                 Some(user.ok_or_else(|| {
                     field_error(field, &format!("{address}: the company has no user `{}`", address.local()))
                 })?)
@@ -134,9 +164,9 @@ async fn resolve(
 
 /// The recipients of a composed mail: To, Cc and Bcc.
 async fn recipients(
-    services: &Services,
+    backend: &Backend,
     tenant: Uuid,
-    company: &Company,
+    company: &CompanyDomains,
     input: &ComposeInput,
 ) -> ApiResult<Vec<Recipient>> {
     let lists = [
@@ -144,26 +174,26 @@ async fn recipients(
         ("cc", RecipientKind::Cc, input.cc.as_slice()),
         ("bcc", RecipientKind::Bcc, input.bcc.as_slice()),
     ];
-    resolve(services, tenant, company, &lists).await
+    resolve(backend, tenant, company, &lists).await
 }
 
 /// The content of a composed mail; attachments must have been uploaded.
-async fn content(services: &Services, tenant: Uuid, input: &ComposeInput) -> ApiResult<Content> {
+async fn content(backend: &Backend, tenant: Uuid, input: &ComposeInput) -> ApiResult<Content> {
     let mut attachments = Vec::with_capacity(input.attachments.len());
     for attachment in &input.attachments {
-        attachments.push(uploaded(services, tenant, attachment).await?);
+        attachments.push(uploaded(backend, tenant, attachment).await?);
     }
     Ok(Content::parse(
         &input.subject,
         &input.text,
         input.html.as_deref(),
         attachments,
-        services.settings.attachment_limit,
+        backend.settings.attachment_limit,
     )?)
 }
 
-async fn uploaded(services: &Services, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
-    let size = services
+async fn uploaded(backend: &Backend, tenant: Uuid, input: &AttachmentInput) -> ApiResult<Attachment> {
+    let size = backend
         .blobs
         .size(tenant, &input.id)
         .await
@@ -184,32 +214,32 @@ async fn uploaded(services: &Services, tenant: Uuid, input: &AttachmentInput) ->
 
 /// Runs `action` on the caller's own mailbox.
 async fn run(
-    services: &Services,
+    backend: &Backend,
     caller: &Caller,
     command_id: Option<Uuid>,
     client: Option<String>,
     action: MailboxAction,
 ) -> ApiResult<Outcome<MailboxEvent>> {
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client);
-    services.execute::<Mailbox>(caller.user.id, &context, MailboxCommand { owner: caller.user.id, action }).await
+    backend.execute::<Mailbox>(caller.user.id, &context, MailboxCommand { owner: caller.user.id, action }).await
 }
 
 /// The caller's entry for `mail`, or `NOT_FOUND`.
-async fn own_entry(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<EntryRow> {
-    mailboxes::entry(services.read_models(), caller.tenant, caller.user.id, mail)
+async fn own_entry(backend: &Backend, caller: &Caller, mail: Uuid) -> ApiResult<EntryRow> {
+    mailboxes::entry(backend.read_models(), caller.tenant, caller.user.id, mail)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("mail {mail}")))
 }
 
 /// The caller's entry for `mail` as a summary, or `NOT_FOUND`.
-async fn own_summary(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<MailSummary> {
-    Ok(MailSummary::new(caller.tenant, own_entry(services, caller, mail).await?))
+async fn own_summary(backend: &Backend, caller: &Caller, mail: Uuid) -> ApiResult<MailSummary> {
+    Ok(MailSummary::new(caller.tenant, own_entry(backend, caller, mail).await?))
 }
 
 /// A mail of the caller's mailbox in full, or `NOT_FOUND`.
-async fn full_mail(services: &Services, caller: &Caller, mail: Uuid) -> ApiResult<Mail> {
-    let entry = own_entry(services, caller, mail).await?;
-    let row = mailboxes::mail(services.read_models(), caller.tenant, mail)
+async fn full_mail(backend: &Backend, caller: &Caller, mail: Uuid) -> ApiResult<Mail> {
+    let entry = own_entry(backend, caller, mail).await?;
+    let row = mailboxes::mail(backend.read_models(), caller.tenant, mail)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("mail {mail}")))?;
     Ok(Mail::new(caller.tenant, caller.user.id, row, &entry))
@@ -220,21 +250,18 @@ async fn full_mail(services: &Services, caller: &Caller, mail: Uuid) -> ApiResul
 /// # Errors
 /// `UNAUTHENTICATED` for a bad token; `NOT_FOUND` unless the user's mailbox
 /// holds the mail and the mail the file.
-pub(crate) async fn attachment(
-    services: &Services,
-    token: &str,
-    mail: Uuid,
-    sha256: &str,
-) -> ApiResult<(types::AttachmentInfo, blobs::Blob)> {
-    let caller = super::authenticate(services, token).await?;
+async fn attachment(backend: &Backend, token: &str, mail: Uuid, sha256: &str) -> ApiResult<Download> {
+    let caller = super::authenticate(backend, token).await?;
     let not_found = || ApiError::not_found(format!("attachment {sha256} of mail {mail}"));
-    let full = full_mail(services, &caller, mail).await?;
-    let mut info = full.attachments.into_iter().find(|a| a.id == sha256).ok_or_else(not_found)?;
+    let full = full_mail(backend, &caller, mail).await?;
+    let info = full.attachments.into_iter().find(|a| a.id == sha256).ok_or_else(not_found)?;
+    let blob = backend.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?.ok_or_else(not_found)?;
     // A name or type stored before they were checked may not fit a header:
     // the name is made safe and the file served as bytes rather than failing.
-    info.name = domain::mail::safe_file_name(&info.name);
-    info.content_type =
-        domain::mail::media_type(&info.content_type).unwrap_or_else(|_| domain::mail::OCTET_STREAM.into());
-    let blob = services.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?.ok_or_else(not_found)?;
-    Ok((info, blob))
+    Ok(Download {
+        name: domain::mail::safe_file_name(&info.name),
+        content_type: domain::mail::media_type(&info.content_type)
+            .unwrap_or_else(|_| domain::mail::OCTET_STREAM.into()),
+        blob,
+    })
 }

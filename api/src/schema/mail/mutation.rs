@@ -7,7 +7,7 @@ use async_graphql::{Context, Object, Result, Upload};
 use chrono::{DateTime, Utc};
 use domain::Actor;
 use domain::mail::{
-    Draft, Folder, Forwarding, MAX_RECIPIENTS, MailboxAction, MailboxEvent, OutgoingMail, RecipientKind,
+    Draft, Folder, Forwarding, MailboxAction, MailboxEvent, OutgoingMail, RecipientKind, ResetOffer, sent_mail,
 };
 use domain::registry::DomainHolder;
 use domain::tenant::{Tenant, TenantCommand};
@@ -20,11 +20,11 @@ use super::types::{
     AttachmentInfo, ComposeInput, Mail, MailDomain, MailFolder, MailForwarding, MailSummary, RecallResult,
 };
 use super::{
-    Company, content, field_error, full_mail, own_entry, own_summary, parse_addresses, recipients, resolve, run,
+    CompanyDomains, content, field_error, full_mail, own_entry, own_summary, parse_addresses, recipients, resolve, run,
 };
-use crate::app::context;
+use crate::backend::context;
 use crate::errors::{ApiError, ApiResult, Code};
-use crate::schema::{Caller, caller, load_user, request, services};
+use crate::schema::{Caller, backend, caller, load_user, request};
 
 /// The most mails one move or deletion names.
 const MAX_BATCH: usize = 1000;
@@ -69,16 +69,16 @@ impl MailMutation {
 
     async fn delete_draft(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<bool> {
         let caller = caller(ctx).await?;
-        run(services(ctx), &caller, command_id, client(ctx), MailboxAction::DeleteDraft { draft_id: id }).await?;
+        run(backend(ctx), &caller, command_id, client(ctx), MailboxAction::DeleteDraft { draft_id: id }).await?;
         Ok(true)
     }
 
     /// Cancels a scheduled mail before its time (rule E2); it becomes a draft.
     async fn cancel_scheduled_mail(&self, ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> Result<Mail> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
-        run(services, &caller, command_id, client(ctx), MailboxAction::CancelScheduled { mail_id: id }).await?;
-        Ok(full_mail(services, &caller, id).await?)
+        let backend = backend(ctx);
+        run(backend, &caller, command_id, client(ctx), MailboxAction::CancelScheduled { mail_id: id }).await?;
+        Ok(full_mail(backend, &caller, id).await?)
     }
 
     /// Recalls a sent mail within 24 hours (rule E3): from the named
@@ -139,10 +139,10 @@ impl MailMutation {
     /// Deletes mail in the trash for good; returns how many.
     async fn delete_mail_forever(&self, ctx: &Context<'_>, ids: Vec<Uuid>, command_id: Option<Uuid>) -> Result<usize> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
+        let backend = backend(ctx);
         check_batch(&ids)?;
         for id in &ids {
-            if own_entry(services, &caller, *id).await?.folder != Folder::Trash {
+            if own_entry(backend, &caller, *id).await?.folder != Folder::Trash {
                 return Err(field_error(
                     "ids",
                     &format!("mail {id} is not in the trash; delete it to the trash first"),
@@ -150,22 +150,22 @@ impl MailMutation {
                 .into());
             }
         }
-        run(services, &caller, command_id, client(ctx), MailboxAction::Purge { mail_ids: ids.clone() }).await?;
+        run(backend, &caller, command_id, client(ctx), MailboxAction::Purge { mail_ids: ids.clone() }).await?;
         Ok(ids.len())
     }
 
     /// Deletes everything in the trash for good; returns how many.
     async fn empty_trash(&self, ctx: &Context<'_>, command_id: Option<Uuid>) -> Result<usize> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
+        let backend = backend(ctx);
         let trash =
-            mailboxes::folder_entries(services.read_models(), caller.tenant, caller.user.id, Folder::Trash, usize::MAX)
+            mailboxes::folder_entries(backend.read_models(), caller.tenant, caller.user.id, Folder::Trash, usize::MAX)
                 .await?;
         let ids: Vec<Uuid> = trash.into_iter().map(|entry| entry.mail_id).collect();
         if ids.is_empty() {
             return Ok(0);
         }
-        run(services, &caller, command_id, client(ctx), MailboxAction::Purge { mail_ids: ids.clone() }).await?;
+        run(backend, &caller, command_id, client(ctx), MailboxAction::Purge { mail_ids: ids.clone() }).await?;
         Ok(ids.len())
     }
 
@@ -178,7 +178,7 @@ impl MailMutation {
         let caller = caller(ctx).await?;
         let folder_id = Uuid::now_v7();
         let outcome =
-            run(services(ctx), &caller, command_id, client(ctx), MailboxAction::CreateFolder { folder_id, name })
+            run(backend(ctx), &caller, command_id, client(ctx), MailboxAction::CreateFolder { folder_id, name })
                 .await?;
         let created = outcome.events.iter().find_map(|e| match e {
             MailboxEvent::FolderCreated { folder_id, .. } => Some(*folder_id),
@@ -195,7 +195,7 @@ impl MailMutation {
         command_id: Option<Uuid>,
     ) -> Result<MailFolder> {
         let caller = caller(ctx).await?;
-        run(services(ctx), &caller, command_id, client(ctx), MailboxAction::RenameFolder { folder_id: id, name })
+        run(backend(ctx), &caller, command_id, client(ctx), MailboxAction::RenameFolder { folder_id: id, name })
             .await?;
         Ok(folder_row(ctx, &caller, id).await?)
     }
@@ -205,7 +205,7 @@ impl MailMutation {
         let caller = caller(ctx).await?;
         let folder = folder_row(ctx, &caller, id).await?;
         let mail_count = usize::try_from(folder.total).unwrap_or(0);
-        run(services(ctx), &caller, command_id, client(ctx), MailboxAction::DeleteFolder { folder_id: id, mail_count })
+        run(backend(ctx), &caller, command_id, client(ctx), MailboxAction::DeleteFolder { folder_id: id, mail_count })
             .await?;
         Ok(true)
     }
@@ -237,7 +237,7 @@ impl MailMutation {
     ) -> Result<MailForwarding> {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
-        let user = load_user(services(ctx), caller.tenant, user_id)
+        let user = load_user(backend(ctx), caller.tenant, user_id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("user {user_id}")))?;
         Ok(set_forwarding(ctx, &caller, user.id, &user.login, addresses, keep_copy, admin_only, command_id).await?)
@@ -247,9 +247,9 @@ impl MailMutation {
     /// deliveries are available again today (rule E1).
     async fn reset_send_quota(&self, ctx: &Context<'_>, token: Uuid, command_id: Option<Uuid>) -> Result<bool> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
-        let time_zone = Company::load(services, caller.tenant).await?.time_zone;
-        run(services, &caller, command_id, client(ctx), MailboxAction::ResetQuota { token, time_zone }).await?;
+        let backend = backend(ctx);
+        let time_zone = CompanyDomains::load(backend, caller.tenant).await?.time_zone;
+        run(backend, &caller, command_id, client(ctx), MailboxAction::ResetQuota { token, time_zone }).await?;
         Ok(true)
     }
 
@@ -294,46 +294,26 @@ async fn send_mail(
     send_at: Option<DateTime<Utc>>,
     command_id: Option<Uuid>,
 ) -> ApiResult<Mail> {
-    let services = services(ctx);
-    let company = Company::load(services, caller.tenant).await?;
+    let backend = backend(ctx);
+    let company = CompanyDomains::load(backend, caller.tenant).await?;
     let from = company.sender_address(&caller.user.login, input.from_domain.as_deref())?;
-    let recipients = recipients(services, caller.tenant, &company, &input).await?;
-    let count = recipients.len();
+    let recipients = recipients(backend, caller.tenant, &company, &input).await?;
     let mail = OutgoingMail {
         mail_id: Uuid::now_v7(),
         from,
         recipients,
-        content: content(services, caller.tenant, &input).await?,
+        content: content(backend, caller.tenant, &input).await?,
         draft_id,
     };
-    let time_zone = company.time_zone.clone();
+    let time_zone = company.time_zone;
+    let offer = ResetOffer { token: Uuid::new_v4(), notice_id: Uuid::now_v7() };
     let action = match send_at {
-        Some(due) => MailboxAction::Schedule { mail, due, time_zone: time_zone.clone() },
-        None => MailboxAction::Send { mail, time_zone: time_zone.clone() },
+        Some(due) => MailboxAction::Schedule { mail, due, time_zone, offer },
+        None => MailboxAction::Send { mail, time_zone, offer },
     };
-    let outcome = match run(services, caller, command_id, client(ctx), action).await {
-        Err(e) if e.code == Code::LimitExceeded && count <= MAX_RECIPIENTS => {
-            offer_quota_reset(ctx, caller, time_zone).await?;
-            return Err(e);
-        }
-        other => other?,
-    };
-    let sent = outcome.events.iter().find_map(|e| match e {
-        MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailScheduled { mail, .. } => Some(mail.mail_id),
-        _ => None,
-    });
-    let sent = sent.ok_or_else(|| ApiError::internal("sending recorded no mail"))?;
-    full_mail(services, caller, sent).await
-}
-
-/// Rule E1: the notice with the one-time reset token, once a day.
-async fn offer_quota_reset(ctx: &Context<'_>, caller: &Caller, time_zone: domain::values::TimeZone) -> ApiResult<()> {
-    let services = services(ctx);
-    let action = MailboxAction::OfferQuotaReset { token: Uuid::new_v4(), notice_id: Uuid::now_v7(), time_zone };
-    let context = context(None, Actor::System, caller.tenant, client(ctx));
-    let command = domain::mail::MailboxCommand { owner: caller.user.id, action };
-    services.execute::<domain::mail::Mailbox>(caller.user.id, &context, command).await?;
-    Ok(())
+    let outcome = run(backend, caller, command_id, client(ctx), action).await?;
+    let sent = sent_mail(&outcome.events)?.ok_or_else(|| ApiError::internal("sending recorded no mail"))?;
+    full_mail(backend, caller, sent).await
 }
 
 async fn save_draft(
@@ -343,27 +323,27 @@ async fn save_draft(
     id: Option<Uuid>,
     command_id: Option<Uuid>,
 ) -> ApiResult<Mail> {
-    let services = services(ctx);
-    let company = Company::load(services, caller.tenant).await?;
+    let backend = backend(ctx);
+    let company = CompanyDomains::load(backend, caller.tenant).await?;
     let draft = Draft {
         from: Some(company.sender_address(&caller.user.login, input.from_domain.as_deref())?),
         to: parse_addresses("to", &input.to)?,
         cc: parse_addresses("cc", &input.cc)?,
         bcc: parse_addresses("bcc", &input.bcc)?,
-        content: content(services, caller.tenant, &input).await?,
+        content: content(backend, caller.tenant, &input).await?,
     };
     if let Some(id) = id
-        && own_entry(services, caller, id).await?.folder != Folder::Drafts
+        && own_entry(backend, caller, id).await?.folder != Folder::Drafts
     {
         return Err(field_error("id", &format!("mail {id} is not a draft")));
     }
     let draft_id = id.unwrap_or_else(Uuid::now_v7);
-    let outcome = run(services, caller, command_id, client(ctx), MailboxAction::SaveDraft { draft_id, draft }).await?;
+    let outcome = run(backend, caller, command_id, client(ctx), MailboxAction::SaveDraft { draft_id, draft }).await?;
     let saved = outcome.events.iter().find_map(|e| match e {
         MailboxEvent::DraftSaved { draft_id, .. } => Some(*draft_id),
         _ => None,
     });
-    full_mail(services, caller, saved.unwrap_or(draft_id)).await
+    full_mail(backend, caller, saved.unwrap_or(draft_id)).await
 }
 
 async fn recall(
@@ -373,11 +353,11 @@ async fn recall(
     chosen: Option<Vec<String>>,
     command_id: Option<Uuid>,
 ) -> ApiResult<RecallResult> {
-    let services = services(ctx);
-    if !full_mail(services, caller, id).await?.outgoing {
+    let backend = backend(ctx);
+    if !full_mail(backend, caller, id).await?.outgoing {
         return Err(ApiError::not_found(format!("sent mail {id}")));
     }
-    let rows = mailboxes::tracking(services.read_models(), caller.tenant, id).await?;
+    let rows = mailboxes::tracking(backend.read_models(), caller.tenant, id).await?;
     let targets: Vec<_> = match &chosen {
         None => rows.iter().collect(),
         Some(list) => {
@@ -396,7 +376,7 @@ async fn recall(
     let internal: BTreeSet<Uuid> = targets.iter().filter_map(|r| r.user_id).collect();
     let not_recallable = targets.iter().filter(|r| !r.is_internal()).map(|r| r.address.to_string()).collect();
     let action = MailboxAction::Recall { mail_id: id, recipients: chosen.as_ref().map(|_| internal.clone()) };
-    let outcome = run(services, caller, command_id, client(ctx), action).await?;
+    let outcome = run(backend, caller, command_id, client(ctx), action).await?;
     let now_recalled: BTreeSet<Uuid> = outcome
         .events
         .iter()
@@ -425,10 +405,10 @@ async fn on_one(
     command_id: Option<Uuid>,
     action: MailboxAction,
 ) -> ApiResult<MailSummary> {
-    let services = services(ctx);
-    own_entry(services, caller, id).await?;
-    run(services, caller, command_id, client(ctx), action).await?;
-    own_summary(services, caller, id).await
+    let backend = backend(ctx);
+    own_entry(backend, caller, id).await?;
+    run(backend, caller, command_id, client(ctx), action).await?;
+    own_summary(backend, caller, id).await
 }
 
 async fn move_to(
@@ -438,22 +418,22 @@ async fn move_to(
     to: Folder,
     command_id: Option<Uuid>,
 ) -> ApiResult<Vec<MailSummary>> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     check_batch(&ids)?;
     for id in &ids {
-        own_entry(services, caller, *id).await?;
+        own_entry(backend, caller, *id).await?;
     }
     // Rule E8: the mailbox refuses to move drafts and scheduled mail.
-    run(services, caller, command_id, client(ctx), MailboxAction::Move { mail_ids: ids.clone(), to }).await?;
+    run(backend, caller, command_id, client(ctx), MailboxAction::Move { mail_ids: ids.clone(), to }).await?;
     let mut moved = Vec::with_capacity(ids.len());
     for id in ids {
-        moved.push(own_summary(services, caller, id).await?);
+        moved.push(own_summary(backend, caller, id).await?);
     }
     Ok(moved)
 }
 
 async fn folder_row(ctx: &Context<'_>, caller: &Caller, id: Uuid) -> ApiResult<MailFolder> {
-    let row = mailboxes::folder(services(ctx).read_models(), caller.tenant, caller.user.id, Folder::User(id)).await?;
+    let row = mailboxes::folder(backend(ctx).read_models(), caller.tenant, caller.user.id, Folder::User(id)).await?;
     Ok(row.ok_or_else(|| ApiError::not_found(format!("folder {id}")))?.into())
 }
 
@@ -468,10 +448,10 @@ async fn set_forwarding(
     admin_only: bool,
     command_id: Option<Uuid>,
 ) -> ApiResult<MailForwarding> {
-    let services = services(ctx);
-    let company = Company::load(services, caller.tenant).await?;
+    let backend = backend(ctx);
+    let company = CompanyDomains::load(backend, caller.tenant).await?;
     let to =
-        resolve(services, caller.tenant, &company, &[("addresses", RecipientKind::To, addresses.as_slice())]).await?;
+        resolve(backend, caller.tenant, &company, &[("addresses", RecipientKind::To, addresses.as_slice())]).await?;
     let by_admin = user != caller.user.id;
     let forwarding = Forwarding {
         from: Some(domain::mail::MailAddress::of(login, &company.primary)),
@@ -482,8 +462,8 @@ async fn set_forwarding(
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
     let command =
         domain::mail::MailboxCommand { owner: user, action: MailboxAction::SetForwarding { forwarding, by_admin } };
-    services.execute::<domain::mail::Mailbox>(user, &context, command).await?;
-    let row = mailboxes::forwarding(services.read_models(), caller.tenant, user).await?;
+    backend.execute::<domain::mail::Mailbox>(user, &context, command).await?;
+    let row = mailboxes::forwarding(backend.read_models(), caller.tenant, user).await?;
     Ok(row.map(MailForwarding::from).unwrap_or_default())
 }
 
@@ -494,32 +474,32 @@ async fn change_domain(
     add: bool,
     command_id: Option<Uuid>,
 ) -> ApiResult<MailDomain> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     let domain = DomainName::parse_company_owned(domain)?;
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
     // Rule T3: one company at a time holds a domain; the registry decides.
     if add {
         let holder = DomainHolder { tenant: caller.tenant, primary: false };
         let command = TenantCommand::AddDomain { domain: domain.clone() };
-        crate::schema::mutation::with_domain_claimed(services, &domain, holder, &context, command).await?;
+        crate::schema::accounts::with_domain_claimed(backend, &domain, holder, &context, command).await?;
     } else {
         let command = TenantCommand::RemoveDomain { domain: domain.clone() };
-        let removed = services.execute::<Tenant>(caller.tenant, &context, command).await;
+        let removed = backend.execute::<Tenant>(caller.tenant, &context, command).await;
         // The registry follows the company also when an earlier removal
         // stopped between its two steps: a domain the company no longer has
         // is given up (a release gives up only the caller's own hold).
-        let company = services.commands.load::<Tenant>(caller.tenant).await?.state;
+        let company = backend.commands.load::<Tenant>(caller.tenant).await?.state;
         let still_held = company.domain.as_ref() == Some(&domain) || company.additional_domains.contains(&domain);
         if !still_held && (removed.is_ok() || caller.has(domain::values::Role::Admin)) {
-            crate::schema::mutation::release_domain(services, &domain, caller.tenant, &context).await?;
+            crate::schema::accounts::release_domain(backend, &domain, caller.tenant, &context).await?;
         }
         removed?;
     }
-    Ok(mail_domain(&domain, false, &services.settings.mail_host))
+    Ok(mail_domain(&domain, false, &backend.settings.mail_host))
 }
 
 async fn upload(ctx: &Context<'_>, caller: &Caller, file: Upload) -> ApiResult<AttachmentInfo> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     let value = file.value(ctx).map_err(|e| field_error("file", &format!("the upload cannot be read: {e}")))?;
     let name = value.filename.trim().to_owned();
     if name.is_empty() {
@@ -533,8 +513,8 @@ async fn upload(ctx: &Context<'_>, caller: &Caller, file: Upload) -> ApiResult<A
         .and_then(|t| domain::mail::media_type(t).ok())
         .unwrap_or_else(|| domain::mail::OCTET_STREAM.into());
     let mut content = tokio::fs::File::from_std(value.content);
-    let limit = services.settings.attachment_limit;
-    let stored = services.blobs.put(caller.tenant, &mut content, limit).await.map_err(|e| match e {
+    let limit = backend.settings.attachment_limit;
+    let stored = backend.blobs.put(caller.tenant, &mut content, limit).await.map_err(|e| match e {
         blobs::BlobError::TooLarge { limit } => {
             ApiError::new(Code::LimitExceeded, format!("an attachment is at most {limit} bytes"))
         }

@@ -7,10 +7,10 @@ use projections::projectors::mailboxes::{self, FOLDER_ITEMS, FolderRow};
 use uuid::Uuid;
 
 use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, MailSummary};
-use super::{Company, field_error, full_mail};
+use super::{CompanyDomains, field_error, full_mail};
 use crate::errors::{ApiError, ApiResult, Code};
 use crate::schema::pagination::{Page, PageRequest, counted_page};
-use crate::schema::{Caller, caller, load_user, services};
+use crate::schema::{Caller, backend, caller, load_user};
 
 /// The most user folders one listing reads.
 const MAX_FOLDERS: usize = 1000;
@@ -43,7 +43,7 @@ impl MailQuery {
     /// One mail of the caller's mailbox in full.
     async fn mail(&self, ctx: &Context<'_>, id: Uuid) -> Result<Mail> {
         let caller = caller(ctx).await?;
-        Ok(full_mail(services(ctx), &caller, id).await?)
+        Ok(full_mail(backend(ctx), &caller, id).await?)
     }
 
     /// The caller's mail whose sender, subject or body holds every word of
@@ -72,7 +72,7 @@ impl MailQuery {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
         // Another company's user reads as one that does not exist.
-        load_user(services(ctx), caller.tenant, user_id)
+        load_user(backend(ctx), caller.tenant, user_id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("user {user_id}")))?;
         Ok(forwarding(ctx, caller.tenant, user_id).await?)
@@ -81,13 +81,9 @@ impl MailQuery {
     /// The company's mail domains and the DNS records each needs (rule T3).
     async fn mail_domains(&self, ctx: &Context<'_>) -> Result<Vec<MailDomain>> {
         let caller = caller(ctx).await?;
-        let services = services(ctx);
-        let company = Company::load(services, caller.tenant).await?;
-        Ok(company
-            .domains
-            .iter()
-            .map(|d| mail_domain(d, *d == company.primary, &services.settings.mail_host))
-            .collect())
+        let backend = backend(ctx);
+        let company = CompanyDomains::load(backend, caller.tenant).await?;
+        Ok(company.domains.iter().map(|d| mail_domain(d, *d == company.primary, &backend.settings.mail_host)).collect())
     }
 }
 
@@ -103,8 +99,7 @@ pub(super) fn mail_domain(domain: &domain::values::DomainName, primary: bool, ma
 }
 
 async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder>> {
-    let mut stored =
-        mailboxes::folders(services(ctx).read_models(), caller.tenant, caller.user.id, MAX_FOLDERS).await?;
+    let mut stored = mailboxes::folders(backend(ctx).read_models(), caller.tenant, caller.user.id, MAX_FOLDERS).await?;
     let mut out: Vec<MailFolder> = Folder::SYSTEM
         .iter()
         .map(|f| {
@@ -122,7 +117,7 @@ async fn folders(ctx: &Context<'_>, caller: &Caller) -> ApiResult<Vec<MailFolder
 /// how many mails it holds.
 pub(super) async fn own_folder(ctx: &Context<'_>, caller: &Caller, folder: &str) -> ApiResult<(Folder, usize)> {
     let parsed: Folder = folder.parse().map_err(|_| field_error("folder", &format!("`{folder}` is not a folder")))?;
-    let row = mailboxes::folder(services(ctx).read_models(), caller.tenant, caller.user.id, parsed).await?;
+    let row = mailboxes::folder(backend(ctx).read_models(), caller.tenant, caller.user.id, parsed).await?;
     match row {
         Some(row) => Ok((parsed, usize::try_from(row.total).unwrap_or(usize::MAX))),
         // System folders exist before their first mail.
@@ -139,14 +134,14 @@ async fn mailbox(
 ) -> ApiResult<Page<MailSummary>> {
     let (folder, total) = own_folder(ctx, caller, folder).await?;
     let prefix = mailboxes::folder_items_prefix(caller.tenant, caller.user.id, folder);
-    counted_page(services(ctx), FOLDER_ITEMS, &prefix, request, total, |entry| {
+    counted_page(backend(ctx), FOLDER_ITEMS, &prefix, request, total, |entry| {
         Ok(MailSummary::new(caller.tenant, entry))
     })
     .await
 }
 
 async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<MailForwarding> {
-    let row = mailboxes::forwarding(services(ctx).read_models(), tenant, user).await?;
+    let row = mailboxes::forwarding(backend(ctx).read_models(), tenant, user).await?;
     Ok(row.map(MailForwarding::from).unwrap_or_default())
 }
 
@@ -175,7 +170,7 @@ async fn search(
             c.parse::<usize>().map_err(|_| ApiError::new(Code::Validation, "the cursor is not a cursor of this list"))
         })
         .transpose()?;
-    let models = services(ctx).read_models();
+    let models = backend(ctx).read_models();
     let entries = mailboxes::entries(models, caller.tenant, caller.user.id, SEARCH_SCAN).await?;
     let mut hits = Vec::new();
     for entry in entries {

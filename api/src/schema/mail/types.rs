@@ -7,7 +7,7 @@ use projections::projectors::mailboxes::{self, EntryRow, FolderRow, ForwardingRo
 use uuid::Uuid;
 
 use crate::errors::ApiResult;
-use crate::schema::services;
+use crate::schema::backend;
 
 /// A folder with its counts (rule E8).
 #[derive(SimpleObject, Debug, Clone)]
@@ -146,7 +146,7 @@ impl Mail {
 
 /// Where each recipient's copy of `mail` is.
 async fn tracking(ctx: &Context<'_>, tenant: Uuid, mail: Uuid) -> ApiResult<Vec<RecipientStatus>> {
-    let rows = mailboxes::tracking(services(ctx).read_models(), tenant, mail).await?;
+    let rows = mailboxes::tracking(backend(ctx).read_models(), tenant, mail).await?;
     Ok(rows.into_iter().map(RecipientStatus::from).collect())
 }
 

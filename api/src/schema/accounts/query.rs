@@ -5,17 +5,17 @@ use async_graphql::{Context, Object, Result};
 use projections::projectors::{audit, tenants, users};
 use uuid::Uuid;
 
-use super::pagination::{Page, PageRequest, page};
-use super::stream_history::stream_history;
-use super::types::{AuditEntry, StoredEvent, Tenant};
-use super::{User, caller, load_user, services};
 use crate::errors::ApiError;
+use crate::schema::pagination::{Page, PageRequest, page};
+use crate::schema::stream_history::stream_history;
+use crate::schema::types::{AuditEntry, StoredEvent, Tenant};
+use crate::schema::{User, backend, caller, load_user};
 
 #[derive(Default)]
-pub struct CoreQuery;
+pub struct AccountsQuery;
 
 #[Object]
-impl CoreQuery {
+impl AccountsQuery {
     /// The logged-in user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User> {
         Ok(caller(ctx).await?.user)
@@ -24,7 +24,7 @@ impl CoreQuery {
     /// The caller's company.
     async fn tenant(&self, ctx: &Context<'_>) -> Result<Tenant> {
         let caller = caller(ctx).await?;
-        let row = tenants::tenant(services(ctx).read_models(), caller.tenant)
+        let row = tenants::tenant(backend(ctx).read_models(), caller.tenant)
             .await?
             .ok_or_else(|| ApiError::not_found("company not found"))?;
         Ok(row.into())
@@ -42,13 +42,13 @@ impl CoreQuery {
         let caller = caller(ctx).await?;
         let prefix = users::users_prefix(caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), users::USERS, &prefix, &request, |row| Ok(User::from(row))).await?)
+        Ok(page(backend(ctx), users::USERS, &prefix, &request, |row| Ok(User::from(row))).await?)
     }
 
     /// One user of the company.
     async fn user(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<User>> {
         let caller = caller(ctx).await?;
-        Ok(load_user(services(ctx), caller.tenant, id).await?)
+        Ok(load_user(backend(ctx), caller.tenant, id).await?)
     }
 
     /// Every event of the company, newest first (admins only).
@@ -64,7 +64,7 @@ impl CoreQuery {
         caller.require_admin()?;
         let prefix = audit::audit_prefix(caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(services(ctx), audit::AUDIT, &prefix, &request, |row| Ok(AuditEntry::new(caller.tenant, row))).await?)
+        Ok(page(backend(ctx), audit::AUDIT, &prefix, &request, |row| Ok(AuditEntry::new(caller.tenant, row))).await?)
     }
 
     /// The full history of one stream of the company, oldest first, with
@@ -82,6 +82,6 @@ impl CoreQuery {
         let caller = caller(ctx).await?;
         caller.require_admin()?;
         let request = PageRequest::new(first, after, last, before);
-        Ok(stream_history(services(ctx), &caller, &stream_id, &request).await?)
+        Ok(stream_history(backend(ctx), &caller, &stream_id, &request).await?)
     }
 }

@@ -12,13 +12,13 @@ use domain::values::{BillingCycle, DomainName, LoginId, Name, Password, Password
 use projections::projectors::tenants;
 use uuid::Uuid;
 
-use super::types::{ClientKind, MemberType, RoleKind, Session, SignUpPayload, Tenant as TenantView};
-use super::{Caller, User, caller, credentials, load_user, load_user_by_login, request, services};
-use crate::app::{Services, context};
+use crate::backend::{Backend, context};
 use crate::errors::{ApiError, ApiResult};
+use crate::schema::types::{ClientKind, MemberType, RoleKind, Session, SignUpPayload, Tenant as TenantView};
+use crate::schema::{Caller, User, backend, caller, credentials, load_user, load_user_by_login, request};
 
 #[derive(Default)]
-pub struct CoreMutation;
+pub struct AccountsMutation;
 
 /// A company's application for the service (rule T1).
 #[derive(InputObject)]
@@ -64,8 +64,8 @@ fn wrong_login() -> ApiError {
     ApiError::unauthenticated("the domain, ID or password is wrong")
 }
 
-async fn user_after(services: &Services, tenant: Uuid, user: Uuid) -> ApiResult<User> {
-    load_user(services, tenant, user).await?.ok_or_else(|| ApiError::not_found(format!("user {user}")))
+async fn user_after(backend: &Backend, tenant: Uuid, user: Uuid) -> ApiResult<User> {
+    load_user(backend, tenant, user).await?.ok_or_else(|| ApiError::not_found(format!("user {user}")))
 }
 
 /// The user an outcome created.
@@ -85,20 +85,20 @@ async fn run(
     command_id: Option<Uuid>,
     command: TenantCommand,
 ) -> ApiResult<Vec<TenantEvent>> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     let context = context(command_id, Actor::User(caller.user.id), caller.tenant, client(ctx));
-    Ok(services.execute::<Tenant>(caller.tenant, &context, command).await?.events)
+    Ok(backend.execute::<Tenant>(caller.tenant, &context, command).await?.events)
 }
 
 /// Who held `domain` before the registry recorded holders: the company
 /// that signed up with it (its tenant stream exists), or the one whose
 /// additional domain the read model says it is.
-async fn held_before(services: &Services, domain: &DomainName) -> ApiResult<Option<DomainHolder>> {
+async fn held_before(backend: &Backend, domain: &DomainName) -> ApiResult<Option<DomainHolder>> {
     let signed_up = domain.tenant_id();
-    if services.commands.load::<Tenant>(signed_up).await?.state.id.is_some() {
+    if backend.commands.load::<Tenant>(signed_up).await?.state.id.is_some() {
         return Ok(Some(DomainHolder { tenant: signed_up, primary: true }));
     }
-    let holder = tenants::domain_holder(services.read_models(), domain).await?;
+    let holder = tenants::domain_holder(backend.read_models(), domain).await?;
     Ok(holder.map(|h| DomainHolder { tenant: h.tenant_id, primary: false }))
 }
 
@@ -115,45 +115,45 @@ fn registry_context(tenant_command: &CommandContext) -> CommandContext {
 /// registry (rule T3), and releases the claim when the tenant's step fails
 /// and leaves the tenant without the domain.
 pub(crate) async fn with_domain_claimed(
-    services: &Services,
+    backend: &Backend,
     domain: &DomainName,
     holder: DomainHolder,
     context: &CommandContext,
     tenant_command: TenantCommand,
 ) -> ApiResult<Outcome<TenantEvent>> {
-    let earlier = held_before(services, domain).await?;
+    let earlier = held_before(backend, domain).await?;
     let claim = RegistryCommand::Claim { domain: domain.clone(), holder, earlier };
-    services.execute::<DomainRegistration>(domain.tenant_id(), &registry_context(context), claim).await?;
-    let failure = match services.execute::<Tenant>(holder.tenant, context, tenant_command).await {
+    backend.execute::<DomainRegistration>(domain.tenant_id(), &registry_context(context), claim).await?;
+    let failure = match backend.execute::<Tenant>(holder.tenant, context, tenant_command).await {
         Ok(outcome) => return Ok(outcome),
         Err(e) => e,
     };
-    let tenant = services.commands.load::<Tenant>(holder.tenant).await?.state;
+    let tenant = backend.commands.load::<Tenant>(holder.tenant).await?.state;
     if tenant.domain.as_ref() != Some(domain) && !tenant.additional_domains.contains(domain) {
-        release_domain(services, domain, holder.tenant, context).await?;
+        release_domain(backend, domain, holder.tenant, context).await?;
     }
     Err(failure)
 }
 
 /// Gives `domain` up in the registry, if `tenant` holds it (rule T3).
 pub(crate) async fn release_domain(
-    services: &Services,
+    backend: &Backend,
     domain: &DomainName,
     tenant: Uuid,
     context: &CommandContext,
 ) -> ApiResult<()> {
     let release = RegistryCommand::Release { domain: domain.clone(), tenant };
-    services.execute::<DomainRegistration>(domain.tenant_id(), &registry_context(context), release).await?;
+    backend.execute::<DomainRegistration>(domain.tenant_id(), &registry_context(context), release).await?;
     Ok(())
 }
 
-async fn login_of(services: &Services, tenant: Uuid, id: Uuid) -> ApiResult<LoginId> {
-    let user = user_after(services, tenant, id).await?;
+async fn login_of(backend: &Backend, tenant: Uuid, id: Uuid) -> ApiResult<LoginId> {
+    let user = user_after(backend, tenant, id).await?;
     Ok(LoginId::parse(&user.login)?)
 }
 
 #[Object]
-impl CoreMutation {
+impl AccountsMutation {
     /// Signs a company up with its first admin (rules T1, T2).
     async fn sign_up(&self, ctx: &Context<'_>, input: SignUpInput) -> Result<SignUpPayload> {
         Ok(sign_up(ctx, input).await?)
@@ -217,7 +217,7 @@ impl CoreMutation {
 }
 
 async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPayload> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     let domain = DomainName::parse_company_owned(&input.domain)?;
     let company_name = Name::parse("companyName", &input.company_name)?;
     let billing_cycle = BillingCycle::parse(i64::from(input.billing_cycle_months))?;
@@ -225,7 +225,7 @@ async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPaylo
     let login = LoginId::parse(&input.admin_user_id)?;
     let name = Name::parse("adminName", &input.admin_name)?;
     let password = Password::parse(&input.admin_password, &login)?;
-    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let password_hash = PasswordHash(backend.auth.hash_password(password.expose()).await?);
     let tenant = domain.tenant_id();
     let command = TenantCommand::SignUp {
         domain: domain.clone(),
@@ -237,9 +237,9 @@ async fn sign_up(ctx: &Context<'_>, input: SignUpInput) -> ApiResult<SignUpPaylo
     };
     let context = context(input.command_id, Actor::Anonymous, tenant, client(ctx));
     let holder = DomainHolder { tenant, primary: true };
-    let outcome = with_domain_claimed(services, &domain, holder, &context, command).await?;
-    let admin = user_after(services, tenant, created_user(&outcome.events)?).await?;
-    let row = tenants::tenant(services.read_models(), tenant)
+    let outcome = with_domain_claimed(backend, &domain, holder, &context, command).await?;
+    let admin = user_after(backend, tenant, created_user(&outcome.events)?).await?;
+    let row = tenants::tenant(backend.read_models(), tenant)
         .await?
         .ok_or_else(|| ApiError::internal("the new company is not in the read model"))?;
     Ok(SignUpPayload { tenant: TenantView::from(row), admin })
@@ -252,37 +252,37 @@ async fn login(
     password: String,
     client: ClientKind,
 ) -> ApiResult<Session> {
-    let services = services(ctx);
+    let backend = backend(ctx);
     let domain = DomainName::parse(&domain)?;
     let login = LoginId::parse(&user_id)?;
     if password.is_empty() {
         return Err(ApiError::from(domain::DomainError::invalid("password", "the password is empty")));
     }
-    let now = services.clock.now();
-    let tenant = tenants::domain_holder(services.read_models(), &domain).await?.map(|h| h.tenant_id);
+    let now = backend.clock.now();
+    let tenant = tenants::domain_holder(backend.read_models(), &domain).await?.map(|h| h.tenant_id);
     // One count per account, whichever of its company's domains is named.
     let (account, address) = throttled(ctx, tenant.unwrap_or_else(|| domain.tenant_id()), &login);
-    services.auth.throttle.attempt(&account, &address, now)?;
+    backend.auth.throttle.attempt(&account, &address, now)?;
     let user = match tenant {
-        Some(tenant) => load_user_by_login(services, tenant, login.as_str()).await?,
+        Some(tenant) => load_user_by_login(backend, tenant, login.as_str()).await?,
         None => None,
     };
     let known = match (tenant, &user) {
-        (Some(tenant), Some(user)) => credentials(services, tenant, user.id).await?.map(|c| (tenant, c)),
+        (Some(tenant), Some(user)) => credentials(backend, tenant, user.id).await?.map(|c| (tenant, c)),
         _ => None,
     };
     // An unknown domain or ID costs as much time as a wrong password, so the
     // answer's timing does not tell which accounts exist.
     let matched =
-        services.auth.verify_password(known.as_ref().map(|(_, c)| c.password_hash.0.as_str()), &password).await;
+        backend.auth.verify_password(known.as_ref().map(|(_, c)| c.password_hash.0.as_str()), &password).await;
     match (known, user) {
         (Some((tenant, credentials)), Some(user)) if matched => {
-            services.auth.throttle.succeeded(&account, &address, now);
+            backend.auth.throttle.succeeded(&account, &address, now);
             let kind = match client {
                 ClientKind::Web => crate::auth::WEB,
                 ClientKind::Mobile => crate::auth::MOBILE,
             };
-            let (token, expires_at) = services.auth.issue(tenant, user.id, credentials.sessions, now, kind)?;
+            let (token, expires_at) = backend.auth.issue(tenant, user.id, credentials.sessions, now, kind)?;
             Ok(Session { token, expires_at, user })
         }
         _ => Err(wrong_login()),
@@ -292,15 +292,15 @@ async fn login(
 async fn create_user(ctx: &Context<'_>, input: CreateUserInput) -> ApiResult<User> {
     let caller = caller(ctx).await?;
     caller.require_admin()?;
-    let services = services(ctx);
+    let backend = backend(ctx);
     let login = LoginId::parse(&input.user_id)?;
     let name = Name::parse("name", &input.name)?;
     let password = Password::parse(&input.password, &login)?;
-    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let password_hash = PasswordHash(backend.auth.hash_password(password.expose()).await?);
     let roles: BTreeSet<_> = input.roles.into_iter().map(Into::into).collect();
     let account = NewAccount { user_id: Uuid::now_v7(), login, name, password_hash };
     let events = run(ctx, &caller, input.command_id, TenantCommand::CreateUser { account, roles }).await?;
-    user_after(services, caller.tenant, created_user(&events)?).await
+    user_after(backend, caller.tenant, created_user(&events)?).await
 }
 
 async fn delete_user(ctx: &Context<'_>, id: Uuid, command_id: Option<Uuid>) -> ApiResult<Uuid> {
@@ -316,20 +316,20 @@ async fn change_password(
     command_id: Option<Uuid>,
 ) -> ApiResult<bool> {
     let caller = caller(ctx).await?;
-    let services = services(ctx);
+    let backend = backend(ctx);
     let login = LoginId::parse(&caller.user.login)?;
-    let now = services.clock.now();
+    let now = backend.clock.now();
     let (account, address) = throttled(ctx, caller.tenant, &login);
-    services.auth.throttle.attempt(&account, &address, now)?;
-    let current = credentials(services, caller.tenant, caller.user.id)
+    backend.auth.throttle.attempt(&account, &address, now)?;
+    let current = credentials(backend, caller.tenant, caller.user.id)
         .await?
         .ok_or_else(|| ApiError::internal("no credentials for a logged-in user"))?;
-    if !services.auth.verify_password(Some(&current.password_hash.0), &current_password).await {
+    if !backend.auth.verify_password(Some(&current.password_hash.0), &current_password).await {
         return Err(ApiError::forbidden("the current password is wrong"));
     }
-    services.auth.throttle.succeeded(&account, &address, now);
+    backend.auth.throttle.succeeded(&account, &address, now);
     let password = Password::parse(&new_password, &login)?;
-    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let password_hash = PasswordHash(backend.auth.hash_password(password.expose()).await?);
     let command = TenantCommand::ChangePassword { user_id: caller.user.id, password_hash };
     run(ctx, &caller, command_id, command).await?;
     Ok(true)
@@ -343,10 +343,10 @@ async fn reset_password(
 ) -> ApiResult<bool> {
     let caller = caller(ctx).await?;
     caller.require_admin()?;
-    let services = services(ctx);
-    let login = login_of(services, caller.tenant, id).await?;
+    let backend = backend(ctx);
+    let login = login_of(backend, caller.tenant, id).await?;
     let password = Password::parse(&new_password, &login)?;
-    let password_hash = PasswordHash(services.auth.hash_password(password.expose()).await?);
+    let password_hash = PasswordHash(backend.auth.hash_password(password.expose()).await?);
     run(ctx, &caller, command_id, TenantCommand::ResetPassword { user_id: id, password_hash }).await?;
     Ok(true)
 }
@@ -354,11 +354,11 @@ async fn reset_password(
 async fn grant_role(ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> ApiResult<User> {
     let caller = caller(ctx).await?;
     run(ctx, &caller, command_id, TenantCommand::GrantRole { user_id: id, role: role.into() }).await?;
-    user_after(services(ctx), caller.tenant, id).await
+    user_after(backend(ctx), caller.tenant, id).await
 }
 
 async fn revoke_role(ctx: &Context<'_>, id: Uuid, role: RoleKind, command_id: Option<Uuid>) -> ApiResult<User> {
     let caller = caller(ctx).await?;
     run(ctx, &caller, command_id, TenantCommand::RevokeRole { user_id: id, role: role.into() }).await?;
-    user_after(services(ctx), caller.tenant, id).await
+    user_after(backend(ctx), caller.tenant, id).await
 }
