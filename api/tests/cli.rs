@@ -89,14 +89,25 @@ async fn rebuild_replays_the_whole_log_and_reports_it() {
 fn serve_fails_with_a_clear_message_when_a_store_is_unreachable() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().to_str().unwrap();
+    // A build without an adapter says which feature brings it.
+    let (postgres_events, postgres_read_models, eventstoredb) = (
+        if cfg!(feature = "postgres") {
+            "connecting to the PostgreSQL event store at postgres://app:***@127.0.0.1:1/none"
+        } else {
+            "postgres://app:***@127.0.0.1:1/none names PostgreSQL, which this build of the server leaves out: \
+             build it with `--features postgres`"
+        },
+        if cfg!(feature = "postgres") { "connecting to the PostgreSQL read models" } else { "--features postgres" },
+        if cfg!(feature = "eventstoredb") {
+            "connecting to EventStoreDB at esdb://127.0.0.1:1"
+        } else {
+            "esdb://127.0.0.1:1?tls=false names EventStoreDB, which this build of the server leaves out"
+        },
+    );
     for (flag, store, says) in [
-        (
-            "--events",
-            "postgres://app:secret@127.0.0.1:1/none",
-            "connecting to the PostgreSQL event store at postgres://app:***@127.0.0.1:1/none",
-        ),
-        ("--read-models", "postgres://127.0.0.1:1/none", "connecting to the PostgreSQL read models"),
-        ("--events", "esdb://127.0.0.1:1?tls=false", "connecting to EventStoreDB at esdb://127.0.0.1:1"),
+        ("--events", "postgres://app:secret@127.0.0.1:1/none", postgres_events),
+        ("--read-models", "postgres://127.0.0.1:1/none", postgres_read_models),
+        ("--events", "esdb://127.0.0.1:1?tls=false", eventstoredb),
         ("--events", "mysql://127.0.0.1/none", "is not `embedded`, a postgres:// URL or an esdb:// connection string"),
     ] {
         let (ok, output) = groupware(&["serve", "--port", "0", "--data-dir", data_dir, flag, store]);

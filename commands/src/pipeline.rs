@@ -242,8 +242,7 @@ impl Commands {
             let loaded = self.load_stream::<A>(&stream, true).await?;
             return Ok(self.keep(&stream, loaded));
         };
-        let after = kept.version.map_or(0, |v| v + 1);
-        if self.store.read_stream(&stream, Direction::Forwards, Some(after), 1).await?.is_empty() {
+        if !self.store.has_events_after(&stream, kept.version).await? {
             return Ok(kept);
         }
         let older = Loaded { state: A::clone(&kept.state), version: kept.version, snapshot_version: None };

@@ -65,7 +65,8 @@ macro_rules! conformance_suite {
             accepts_unicode_stream_names,
             refuses_malformed_appends,
             refuses_nul_in_names_and_keeps_it_in_data,
-            reads_back_what_an_append_wrote
+            reads_back_what_an_append_wrote,
+            tells_whether_a_stream_has_events_after_a_version
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -426,4 +427,20 @@ pub async fn reads_back_what_an_append_wrote(f: Fixture) {
     // A range that is not that append's reads the stream instead.
     let shifted = f.store.read_appended(&s, 0, 2, result.position).await.unwrap();
     assert_eq!(shifted.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1]);
+}
+
+pub async fn tells_whether_a_stream_has_events_after_a_version(f: Fixture) {
+    let s = unique_stream("newer");
+    assert!(!f.store.has_events_after(&s, None).await.unwrap(), "an empty stream has none");
+    f.store.append(&s, ExpectedVersion::NoStream, events(2)).await.unwrap();
+    assert!(f.store.has_events_after(&s, None).await.unwrap());
+    assert!(f.store.has_events_after(&s, Some(0)).await.unwrap());
+    assert!(!f.store.has_events_after(&s, Some(1)).await.unwrap());
+    // What another stream gets changes nothing here; this stream's next
+    // append is seen at once.
+    f.store.append(&unique_stream("other"), ExpectedVersion::NoStream, events(1)).await.unwrap();
+    assert!(!f.store.has_events_after(&s, Some(1)).await.unwrap());
+    f.store.append(&s, ExpectedVersion::Exact(1), events(1)).await.unwrap();
+    assert!(f.store.has_events_after(&s, Some(1)).await.unwrap());
+    assert!(!f.store.has_events_after(&s, Some(2)).await.unwrap());
 }

@@ -69,6 +69,18 @@ pub trait EventStore: Send + Sync + 'static {
         self.read_stream(stream, Direction::Forwards, Some(first_version), count).await
     }
 
+    /// Whether `stream` holds events after `version` (`None`: any event),
+    /// so that a state at `version` is known to be the newest without
+    /// reading events. A store that knows its streams' newest versions
+    /// answers from memory; the others read for one.
+    ///
+    /// # Errors
+    /// As [`Self::read_stream`].
+    async fn has_events_after(&self, stream: &str, version: Option<u64>) -> Result<bool, StoreError> {
+        let from = version.map_or(0, |v| v + 1);
+        Ok(!self.read_stream(stream, Direction::Forwards, Some(from), 1).await?.is_empty())
+    }
+
     /// Reads up to `max` events of the global log whose position is greater
     /// than `after`, in position order. Every event returned has committed,
     /// and no event with a lower position can commit later.

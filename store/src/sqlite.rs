@@ -64,16 +64,31 @@ const IDLE_READERS: usize = 32;
 /// How many of the newest events are kept in memory for subscribers.
 const RECENT_EVENTS: usize = 8_192;
 
+/// How many streams' newest versions are kept in memory.
+const KNOWN_VERSIONS: usize = 100_000;
+
 /// The newest committed events, in position order without gaps: followers
 /// at the head (projectors, process managers, subscriptions — several per
-/// event) read them from memory instead of each reading the file.
-#[derive(Default)]
+/// event) read them from memory instead of each reading the file. And the
+/// newest version of each stream written since the store opened (the least
+/// used make room when full): only the writer sets them, at each commit
+/// before anyone learns of it, so a version known is the stream's newest.
 struct Recent {
     events: std::sync::RwLock<std::collections::VecDeque<RecordedEvent>>,
+    versions: quick_cache::sync::Cache<String, u64>,
+}
+
+impl Default for Recent {
+    fn default() -> Self {
+        Self { events: std::sync::RwLock::default(), versions: quick_cache::sync::Cache::new(KNOWN_VERSIONS) }
+    }
 }
 
 impl Recent {
     fn push(&self, committed: Vec<RecordedEvent>) {
+        for event in &committed {
+            self.versions.insert(event.stream.clone(), event.version);
+        }
         let Ok(mut events) = self.events.write() else { return };
         events.extend(committed);
         let excess = events.len().saturating_sub(RECENT_EVENTS);
@@ -293,6 +308,16 @@ impl EventStore for SqliteEventStore {
         match kept {
             Some(events) => Ok(events),
             None => self.read_stream(stream, Direction::Forwards, Some(first_version), count).await,
+        }
+    }
+
+    async fn has_events_after(&self, stream: &str, version: Option<u64>) -> Result<bool, StoreError> {
+        match self.recent.versions.get(stream) {
+            Some(newest) => Ok(version.is_none_or(|v| newest > v)),
+            None => {
+                let from = version.map_or(0, |v| v + 1);
+                Ok(!self.read_stream(stream, Direction::Forwards, Some(from), 1).await?.is_empty())
+            }
         }
     }
 
