@@ -220,6 +220,12 @@ impl Backend {
             Err(_) => "failed",
         };
         self.metrics.commands.with_label_values(&[label]).inc();
+        if matches!(result, Err(commands::CommandError::Rejected(_))) {
+            // What a refusal called for (a reset offer, rule E1) shows with
+            // the refusal.
+            let head = *self.store.head().borrow();
+            self.projections.wait_for(head, READ_YOUR_WRITES).await;
+        }
         let outcome = result?;
         if !outcome.repeated {
             self.metrics.events_appended.inc_by(outcome.events.len() as u64);

@@ -146,7 +146,11 @@ impl StateCache {
         self.put_shared(stream, version, Arc::new(state));
     }
 
+    /// Keeps `state` unless a newer one is kept already.
     fn put_shared<A: Aggregate>(&self, stream: &str, version: u64, state: Arc<A>) {
+        if self.entries.get(stream).is_some_and(|(kept, _)| kept > version) {
+            return;
+        }
         self.entries.insert(stream.to_owned(), (version, state));
     }
 
@@ -246,8 +250,13 @@ impl Commands {
             return Ok(kept);
         }
         let older = Loaded { state: A::clone(&kept.state), version: kept.version, snapshot_version: None };
-        let loaded = self.catch_up::<A>(&stream, older).await?;
-        Ok(self.keep(&stream, loaded))
+        match self.catch_up::<A>(&stream, older).await {
+            Ok(loaded) => Ok(self.keep(&stream, loaded)),
+            Err(e) => {
+                self.states.forget(&stream);
+                Err(e)
+            }
+        }
     }
 
     /// Keeps `loaded` (when the stream has events) and hands it out shared.
@@ -341,15 +350,26 @@ impl Commands {
         let mut attempt = 0;
         let mut waits = backoff();
         // The kept state, trusted for a first decision only; then a state
-        // read from the store, which other writers may have outrun.
+        // read from the store, which other writers may have outrun (and
+        // whether it conflicted).
         let mut kept = self.states.get::<A>(&stream);
-        let mut read = None;
+        let mut read: Option<(Loaded<A>, bool)> = None;
         loop {
             attempt += 1;
             let from_cache = kept.is_some();
             let loaded = match (kept.take(), read.take()) {
                 (Some(kept), _) => kept,
-                (None, Some(read)) => self.catch_up::<A>(&stream, read).await?,
+                // A store that holds nothing newer than a state that
+                // conflicted disagrees with it: read it whole.
+                (None, Some((read, conflicted))) => {
+                    let decided_on = read.version;
+                    let caught_up = self.catch_up::<A>(&stream, read).await?;
+                    if conflicted && caught_up.version == decided_on {
+                        self.load_stream::<A>(&stream, true).await?
+                    } else {
+                        caught_up
+                    }
+                }
                 (None, None) => self.load_stream::<A>(&stream, true).await?,
             };
             let now = self.clock.now();
@@ -361,7 +381,7 @@ impl Commands {
                 // only the stored state may refuse, or find nothing to do.
                 _ if from_cache => {
                     self.states.forget(&stream);
-                    read = Some(loaded);
+                    read = Some((loaded, false));
                     continue;
                 }
                 // Refused, or nothing to do: perhaps because another process
@@ -370,7 +390,17 @@ impl Commands {
                     if let Some(done) = self.find::<A>(&stream, context, &command).await? {
                         return Ok(done);
                     }
-                    let events = other?;
+                    let events = match other {
+                        Ok(events) => events,
+                        Err(refusal) => {
+                            let called_for = loaded.state.after_refusal(&command, &refusal);
+                            drop(turn);
+                            if let Some(called_for) = called_for {
+                                self.after_refusal::<A>(id, context, called_for).await;
+                            }
+                            return Err(refusal.into());
+                        }
+                    };
                     return Ok(Outcome { stream, events, position: 0, repeated: false });
                 }
             };
@@ -417,7 +447,7 @@ impl Commands {
                         return Err(CommandError::Contention(stream));
                     }
                     tracing::debug!(stream, attempt, "conflict; deciding again");
-                    read = Some(loaded);
+                    read = Some((loaded, true));
                     let wait = waits.next().unwrap_or(Duration::from_millis(128));
                     tokio::time::sleep(wait.min(deadline - now)).await;
                     if turn.is_none() {
@@ -426,6 +456,21 @@ impl Commands {
                 }
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+
+    /// Runs what a refusal of the command `refused` called for (see
+    /// [`Aggregate::after_refusal`]), as the system, under an id derived
+    /// from the refused command's: a retry of it changes nothing more, and
+    /// the refused command's own id stays unused.
+    async fn after_refusal<A: Aggregate>(&self, id: Uuid, refused: &CommandContext, command: A::Command) {
+        let mut context =
+            CommandContext::new(Uuid::new_v5(&refused.command_id, b"after-refusal"), Actor::System, refused.tenant);
+        context.causation_id = Some(refused.command_id);
+        context.correlation_id = refused.correlation_id.or(Some(refused.command_id));
+        context.client_address.clone_from(&refused.client_address);
+        if let Err(e) = Box::pin(self.run::<A>(id, &context, command)).await {
+            tracing::warn!(error = %e, "what a refusal called for was not done");
         }
     }
 

@@ -62,6 +62,14 @@ pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Syn
     /// A [`DomainError`] naming the rule that refuses the command.
     fn decide(&self, command: &Self::Command, now: DateTime<Utc>) -> Result<Vec<Self::Event>, DomainError>;
 
+    /// A command of the system for this stream that `refusal` of `command`
+    /// calls for (the refused command itself leaves no trace); none by
+    /// default.
+    fn after_refusal(&self, command: &Self::Command, refusal: &DomainError) -> Option<Self::Command> {
+        let _ = (command, refusal);
+        None
+    }
+
     /// The state after `event`.
     #[must_use]
     fn evolve(self, event: &Self::Event) -> Self;

@@ -71,8 +71,9 @@ const KNOWN_VERSIONS: usize = 100_000;
 /// at the head (projectors, process managers, subscriptions — several per
 /// event) read them from memory instead of each reading the file. And the
 /// newest version of each stream written since the store opened (the least
-/// used make room when full): only the writer sets them, at each commit
-/// before anyone learns of it, so a version known is the stream's newest.
+/// used make room when full): only the writer sets them, just before each
+/// commit, so a version known is never older than the stream's newest (a
+/// failed commit leaves it ahead, which costs a read).
 struct Recent {
     events: std::sync::RwLock<std::collections::VecDeque<RecordedEvent>>,
     versions: quick_cache::sync::Cache<String, u64>,
@@ -85,10 +86,14 @@ impl Default for Recent {
 }
 
 impl Recent {
-    fn push(&self, committed: Vec<RecordedEvent>) {
-        for event in &committed {
+    /// Notes the versions `events` are about to make their streams'.
+    fn note_versions(&self, events: &[RecordedEvent]) {
+        for event in events {
             self.versions.insert(event.stream.clone(), event.version);
         }
+    }
+
+    fn push(&self, committed: Vec<RecordedEvent>) {
         let Ok(mut events) = self.events.write() else { return };
         events.extend(committed);
         let excess = events.len().saturating_sub(RECENT_EVENTS);
@@ -455,6 +460,7 @@ impl Writer {
                     }
                 })
                 .collect();
+            self.recent.note_versions(&committed);
             tx.commit()?;
             self.commits.fetch_add(1, Ordering::Relaxed);
             Ok(outcomes)

@@ -49,25 +49,6 @@ pub fn daily_limit_reached() -> DomainError {
     .by_rule("E1")
 }
 
-/// What sending or scheduling recorded: the id of the mail that left (or
-/// will), `None` when nothing was recorded.
-///
-/// # Errors
-/// Rule E1: the daily limit's refusal when the send recorded only the
-/// offer of a reset.
-pub fn sent_mail(events: &[MailboxEvent]) -> Result<Option<Uuid>, DomainError> {
-    for event in events {
-        match event {
-            MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailScheduled { mail, .. } => {
-                return Ok(Some(mail.mail_id));
-            }
-            MailboxEvent::QuotaResetOffered { .. } => return Err(daily_limit_reached()),
-            _ => {}
-        }
-    }
-    Ok(None)
-}
-
 /// Rule E1: the text of the notice that offers the one-time reset `token`
 /// on `day`, the day whose limit was reached.
 pub fn quota_notice_text(token: Uuid, day: NaiveDate) -> String {
@@ -169,6 +150,12 @@ pub enum MailboxAction {
     /// Rule E1: the reset restores the full count for the day.
     ResetQuota {
         token: Uuid,
+        time_zone: TimeZone,
+    },
+    /// Rule E1: after a refusal for the daily limit, the user gets a notice
+    /// with a one-time reset token, once a day.
+    OfferQuotaReset {
+        offer: ResetOffer,
         time_zone: TimeZone,
     },
     /// A notice from the system (a recalled approval document, for one).
@@ -379,14 +366,8 @@ impl Mailbox {
         self.sent.contains_key(&mail_id) || self.scheduled.contains_key(&mail_id)
     }
 
-    /// Rule E1: the checks every outgoing mail passes, and the count it
-    /// adds; `None` when it would pass the daily limit.
-    fn admit(
-        &self,
-        mail: &OutgoingMail,
-        now: DateTime<Utc>,
-        time_zone: &TimeZone,
-    ) -> Result<Option<QuotaUse>, DomainError> {
+    /// Rule E1: the checks every outgoing mail passes, and the count it adds.
+    fn admit(&self, mail: &OutgoingMail, now: DateTime<Utc>, time_zone: &TimeZone) -> Result<QuotaUse, DomainError> {
         let count = mail.recipients.len();
         if count == 0 {
             return Err(DomainError::invalid("recipients", "a mail needs at least one recipient"));
@@ -402,17 +383,10 @@ impl Mailbox {
         }
         let day = today(now, time_zone);
         let deliveries = self.used_on(day) + u32::try_from(count).unwrap_or(u32::MAX);
-        Ok((deliveries <= DAILY_DELIVERIES).then_some(QuotaUse { day, deliveries }))
-    }
-
-    /// Rule E1: a mail over the daily limit is refused; the day's first
-    /// refusal records the offer of a reset instead (the notice with its
-    /// one-time token), which [`sent_mail`] answers with the refusal.
-    fn over_daily_limit(&self, day: NaiveDate, offer: &ResetOffer) -> Result<Vec<MailboxEvent>, DomainError> {
-        if self.reset_offers.values().any(|d| *d == day) {
+        if deliveries > DAILY_DELIVERIES {
             return Err(daily_limit_reached());
         }
-        Ok(vec![MailboxEvent::QuotaResetOffered { token: offer.token, day, notice_id: offer.notice_id }])
+        Ok(QuotaUse { day, deliveries })
     }
 
     /// Rule E3: what recall needs of a mail that left.
@@ -510,6 +484,7 @@ impl Aggregate for Mailbox {
             command.action,
             A::DeliverScheduled { .. }
                 | A::ReportDelivery { .. }
+                | A::OfferQuotaReset { .. }
                 | A::DeliverNotice { .. }
                 | A::Receive { .. }
                 | A::Forward { .. }
@@ -530,6 +505,20 @@ impl Aggregate for Mailbox {
         }
     }
 
+    /// Rule E1: a mail refused for the daily limit offers the reset its
+    /// command names (the day's first refusal only; see `OfferQuotaReset`).
+    fn after_refusal(&self, command: &MailboxCommand, refusal: &DomainError) -> Option<MailboxCommand> {
+        let (MailboxAction::Send { time_zone, offer, .. } | MailboxAction::Schedule { time_zone, offer, .. }) =
+            &command.action
+        else {
+            return None;
+        };
+        (*refusal == daily_limit_reached()).then(|| MailboxCommand {
+            owner: command.owner,
+            action: MailboxAction::OfferQuotaReset { offer: *offer, time_zone: time_zone.clone() },
+        })
+    }
+
     fn decide(&self, command: &MailboxCommand, now: DateTime<Utc>) -> Result<Vec<MailboxEvent>, DomainError> {
         use MailboxAction as A;
         let events = match &command.action {
@@ -544,19 +533,25 @@ impl Aggregate for Mailbox {
                 }
                 vec![MailboxEvent::DraftDeleted { draft_id: *draft_id }]
             }
-            A::Send { mail, time_zone, offer } => match self.admit(mail, now, time_zone)? {
-                Some(quota) => vec![MailboxEvent::MailSent { mail: mail.clone(), sent_at: now, quota: Some(quota) }],
-                None => self.over_daily_limit(today(now, time_zone), offer)?,
-            },
-            A::Schedule { mail, due, time_zone, offer } => {
+            A::Send { mail, time_zone, .. } => {
+                let quota = self.admit(mail, now, time_zone)?;
+                vec![MailboxEvent::MailSent { mail: mail.clone(), sent_at: now, quota: Some(quota) }]
+            }
+            A::Schedule { mail, due, time_zone, .. } => {
                 if *due <= now {
                     return Err(
                         DomainError::invalid("sendAt", "a mail can only be scheduled for a future time").by_rule("E2")
                     );
                 }
-                match self.admit(mail, now, time_zone)? {
-                    Some(quota) => vec![MailboxEvent::MailScheduled { mail: mail.clone(), due: *due, quota }],
-                    None => self.over_daily_limit(today(now, time_zone), offer)?,
+                let quota = self.admit(mail, now, time_zone)?;
+                vec![MailboxEvent::MailScheduled { mail: mail.clone(), due: *due, quota }]
+            }
+            A::OfferQuotaReset { offer, time_zone } => {
+                let day = today(now, time_zone);
+                if self.reset_offers.values().any(|d| *d == day) {
+                    vec![]
+                } else {
+                    vec![MailboxEvent::QuotaResetOffered { token: offer.token, day, notice_id: offer.notice_id }]
                 }
             }
             A::CancelScheduled { mail_id } => {

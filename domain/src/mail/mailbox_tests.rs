@@ -61,16 +61,10 @@ fn sent(mail: OutgoingMail, sent_at: &str, deliveries: u32) -> MailboxEvent {
     MailboxEvent::MailSent { mail, sent_at, quota: Some(QuotaUse { day, deliveries }) }
 }
 
-/// Refused for a limit of `rule`: with an error, or (the day's first
-/// refusal for the daily limit) with the offer of a reset alone, which
-/// `sent_mail` answers with the refusal.
+/// Refused for a limit, by `rule`.
 #[track_caller]
 fn refused_with_limit(result: Result<Vec<MailboxEvent>, DomainError>, rule: &str) {
-    let refusal = result.clone().and_then(|events| {
-        assert!(events.iter().all(|e| matches!(e, MailboxEvent::QuotaResetOffered { .. })), "{events:?}");
-        sent_mail(&events)
-    });
-    refused_by(refusal, ErrorKind::LimitExceeded, rule);
+    refused_by(result, ErrorKind::LimitExceeded, rule);
 }
 
 /// Refused with an error of `kind` by the rule `rule`, whatever its words.
@@ -155,14 +149,23 @@ fn rule_e1_the_reset_link_restores_the_full_quota_once() {
     let day = at(now).with_timezone(&chrono_tz::Asia::Seoul).date_naive();
     let mut history = four_hundred_sent();
     history.push(sent(to_internal(20, 100), now, 500));
-    // The day's first refusal offers the reset (and is a refusal all the same).
+    // A refusal for the daily limit calls for the offer of the reset its
+    // command names; the system records it once a day.
+    let refused = send(to_internal(21, 1));
+    assert_eq!(decide(&history, owner(), &refused, now), Err(daily_limit_reached()));
+    let state = history.iter().fold(Mailbox::default(), Mailbox::evolve);
+    let offer = state.after_refusal(&refused, &daily_limit_reached()).expect("an offer");
+    assert!(matches!(offer.action, MailboxAction::OfferQuotaReset { offer: OFFER, .. }), "{offer:?}");
     let offered = MailboxEvent::QuotaResetOffered { token: Uuid::from_u128(7), day, notice_id: Uuid::from_u128(8) };
-    let first = decide(&history, owner(), &send(to_internal(21, 1)), now);
-    assert_eq!(first, Ok(vec![offered.clone()]));
-    assert_eq!(sent_mail(&first.unwrap()), Err(daily_limit_reached()));
+    assert_eq!(decide(&history, Actor::System, &offer, now), Ok(vec![offered.clone()]));
     history.push(offered);
-    // A second refusal the same day sends no second notice.
-    assert_eq!(decide(&history, owner(), &send(to_internal(22, 1)), now), Err(daily_limit_reached()));
+    // A second refusal the same day offers nothing new.
+    assert_eq!(decide(&history, Actor::System, &offer, now), Ok(vec![]));
+    // Only the system offers; other refusals call for nothing.
+    assert!(decide(&history, owner(), &offer, now).is_err());
+    let too_many = send(to_internal(23, 101));
+    let refusal = decide(&history, owner(), &too_many, now).unwrap_err();
+    assert_eq!(state.after_refusal(&too_many, &refusal), None);
     let reset_event = MailboxEvent::QuotaReset { token: Uuid::from_u128(7), day };
     assert_eq!(decide(&history, owner(), &reset(7), now), Ok(vec![reset_event.clone()]));
     history.push(reset_event);

@@ -10,7 +10,7 @@ pub use address::MailAddress;
 pub use mailbox::{
     DAILY_DELIVERIES, DeliveryReport, Forwarding, InboxDelivery, IncomingMail, MAX_FORWARDING, MAX_RECIPIENTS, Mailbox,
     MailboxAction, MailboxCommand, MailboxEvent, QUOTA_NOTICE_SUBJECT, ResetOffer, daily_limit_reached,
-    quota_notice_text, recall_window, sent_mail,
+    quota_notice_text, recall_window,
 };
 pub use message::{
     Attachment, Content, Draft, Folder, OCTET_STREAM, OutgoingMail, QuotaUse, Recipient, RecipientKind, media_type,

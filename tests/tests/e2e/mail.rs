@@ -188,7 +188,11 @@ async fn rule_e1_recipient_and_daily_limits_with_the_reset_link() {
     for _ in 0..5 {
         sent(&app, &token, json!({ "to": externals(100), "subject": "hundred" })).await;
     }
-    let refused = send(&app, &token, json!({ "to": ["one@partner.org"], "subject": "501st" })).await;
+    // The 501st, with the client's own command id.
+    let send_with_id = "mutation($input: ComposeInput!, $c: UUID!) { sendMail(input: $input, commandId: $c) { id } }";
+    let command_id = "0195f0c2-0000-7000-8000-000000000501";
+    let input = json!({ "to": ["one@partner.org"], "subject": "501st" });
+    let refused = app.gql(Some(&token), send_with_id, json!({ "input": input, "c": command_id })).await;
     assert_eq!((code(&refused), rule(&refused)), ("LIMIT_EXCEEDED".into(), "E1".into()));
     let notice = folder(&app, &token, "inbox").await;
     assert_eq!(notice["totalCount"], 1);
@@ -202,7 +206,10 @@ async fn rule_e1_recipient_and_daily_limits_with_the_reset_link() {
 
     let reset = "mutation($t: UUID!) { resetSendQuota(token: $t) }";
     assert_eq!(app.gql(Some(&token), reset, json!({ "t": reset_token })).await["data"]["resetSendQuota"], true);
-    sent(&app, &token, json!({ "to": externals(100), "subject": "after the reset" })).await;
+    // The refused send left no trace: its command id now sends.
+    let again = app.gql(Some(&token), send_with_id, json!({ "input": input, "c": command_id })).await;
+    assert!(again["data"]["sendMail"]["id"].is_string(), "{again}");
+    sent(&app, &token, json!({ "to": externals(99), "subject": "after the reset" })).await;
     assert_eq!(code(&app.gql(Some(&token), reset, json!({ "t": reset_token })).await), "VALIDATION");
     for _ in 0..4 {
         sent(&app, &token, json!({ "to": externals(100) })).await;

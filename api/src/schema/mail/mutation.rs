@@ -6,9 +6,7 @@ use std::collections::BTreeSet;
 use async_graphql::{Context, Object, Result, Upload};
 use chrono::{DateTime, Utc};
 use domain::Actor;
-use domain::mail::{
-    Draft, Folder, Forwarding, MailboxAction, MailboxEvent, OutgoingMail, RecipientKind, ResetOffer, sent_mail,
-};
+use domain::mail::{Draft, Folder, Forwarding, MailboxAction, MailboxEvent, OutgoingMail, RecipientKind, ResetOffer};
 use domain::registry::DomainHolder;
 use domain::tenant::{Tenant, TenantCommand};
 use domain::values::DomainName;
@@ -312,7 +310,11 @@ async fn send_mail(
         None => MailboxAction::Send { mail, time_zone, offer },
     };
     let outcome = run(backend, caller, command_id, client(ctx), action).await?;
-    let sent = sent_mail(&outcome.events)?.ok_or_else(|| ApiError::internal("sending recorded no mail"))?;
+    let sent = outcome.events.iter().find_map(|e| match e {
+        MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailScheduled { mail, .. } => Some(mail.mail_id),
+        _ => None,
+    });
+    let sent = sent.ok_or_else(|| ApiError::internal("sending recorded no mail"))?;
     full_mail(backend, caller, sent).await
 }
 
