@@ -7,11 +7,11 @@ DATA_DIR ?= data
 
 ## Build and start the server on the embedded store, under ./data, port 8080.
 run:
-	$(CARGO) run --release --bin groupware -- serve --data-dir $(DATA_DIR)
+	$(CARGO) run --release -p api --bin groupware -- serve --data-dir $(DATA_DIR)
 
 ## Same, on a settable clock (POST /test/clock), for demos.
 run-manual-clock:
-	$(CARGO) run --release --bin groupware -- serve --data-dir $(DATA_DIR) --clock manual
+	$(CARGO) run --release -p api --bin groupware -- serve --data-dir $(DATA_DIR) --clock manual
 
 ## The whole test suite: every crate (PostgreSQL tests use DATABASE_URL, default
 ## postgres://postgres@127.0.0.1:5432/postgres, a fresh database each), then the
@@ -51,7 +51,7 @@ bench:
 
 ## Replay the event log under ./data into fresh read models.
 rebuild:
-	$(CARGO) run --release --bin groupware -- rebuild --data-dir $(DATA_DIR)
+	$(CARGO) run --release -p api --bin groupware -- rebuild --data-dir $(DATA_DIR)
 
 build:
 	$(CARGO) build --workspace --all-targets
