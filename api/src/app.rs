@@ -7,13 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use projections::MemoryReadModels;
-#[cfg(feature = "postgres")]
-use projections::PostgresReadModels;
 
 use crate::Settings;
 use crate::backend::{Backend, open_event_store};
-#[cfg(feature = "postgres")]
-use crate::settings::redacted;
 use crate::settings::{EventStoreKind, ReadModelKind};
 
 /// The server, bound and ready to run.
@@ -81,11 +77,7 @@ pub async fn rebuild_read_models(settings: &Settings) -> anyhow::Result<(u64, Du
         }
         #[cfg(feature = "postgres")]
         ReadModelKind::Postgres(url) => {
-            let models = Arc::new(
-                PostgresReadModels::connect(url)
-                    .await
-                    .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
-            );
+            let models = crate::backend::postgres_read_models(url).await?;
             let mut read = 0;
             for projector in crate::schema::projectors() {
                 read = read.max(models.rebuild_beside(store.as_ref(), &projector).await?);

@@ -121,11 +121,7 @@ impl Backend {
         let read_models: Arc<dyn ReadModelStore> = match &settings.read_models {
             ReadModelKind::Memory => Arc::new(MemoryReadModels::default()),
             #[cfg(feature = "postgres")]
-            ReadModelKind::Postgres(url) => Arc::new(
-                PostgresReadModels::connect(url)
-                    .await
-                    .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?,
-            ),
+            ReadModelKind::Postgres(url) => postgres_read_models(url).await?,
             #[cfg(not(feature = "postgres"))]
             ReadModelKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
         };
@@ -220,11 +216,12 @@ impl Backend {
             Err(_) => "failed",
         };
         self.metrics.commands.with_label_values(&[label]).inc();
-        if matches!(result, Err(commands::CommandError::Rejected(_))) {
-            // What a refusal called for (a reset offer, rule E1) shows with
-            // the refusal.
-            let head = *self.store.head().borrow();
-            self.projections.wait_for(head, READ_YOUR_WRITES).await;
+        // What a refusal called for (a reset offer, rule E1) shows with the
+        // refusal.
+        if matches!(result, Err(commands::CommandError::Rejected(_)))
+            && let Some(position) = self.commands.after_refusal_position(context.command_id)
+        {
+            self.projections.wait_for(position, READ_YOUR_WRITES).await;
         }
         let outcome = result?;
         if !outcome.repeated {
@@ -346,6 +343,18 @@ impl Backend {
 /// How many steps of follow-ups a request waits for: a document's
 /// completion is numbered, and the number recorded on it.
 const FOLLOW_DEPTH: usize = 3;
+
+/// The PostgreSQL read models at `url`.
+///
+/// # Errors
+/// When they cannot be reached or migrated.
+#[cfg(feature = "postgres")]
+pub(crate) async fn postgres_read_models(url: &str) -> anyhow::Result<Arc<PostgresReadModels>> {
+    let models = PostgresReadModels::connect(url)
+        .await
+        .with_context(|| format!("connecting to the PostgreSQL read models at {}", redacted(url)))?;
+    Ok(Arc::new(models))
+}
 
 /// The event store the settings name.
 ///

@@ -130,10 +130,10 @@ impl Default for StateCache {
 }
 
 impl StateCache {
+    /// A copy of the kept state of `stream`, to decide on and change.
     fn get<A: Aggregate>(&self, stream: &str) -> Option<Loaded<A>> {
-        let (version, state) = self.entries.get(stream)?;
-        let state = state.downcast_ref::<A>()?.clone();
-        Some(Loaded { state, version: Some(version), snapshot_version: None })
+        let kept = self.shared::<A>(stream)?;
+        Some(Loaded { state: A::clone(&kept.state), version: kept.version, snapshot_version: None })
     }
 
     /// The kept state of `stream`, shared rather than copied.
@@ -464,14 +464,19 @@ impl Commands {
     /// from the refused command's: a retry of it changes nothing more, and
     /// the refused command's own id stays unused.
     async fn after_refusal<A: Aggregate>(&self, id: Uuid, refused: &CommandContext, command: A::Command) {
-        let mut context =
-            CommandContext::new(Uuid::new_v5(&refused.command_id, b"after-refusal"), Actor::System, refused.tenant);
+        let mut context = CommandContext::new(after_refusal_id(refused.command_id), Actor::System, refused.tenant);
         context.causation_id = Some(refused.command_id);
         context.correlation_id = refused.correlation_id.or(Some(refused.command_id));
         context.client_address.clone_from(&refused.client_address);
         if let Err(e) = Box::pin(self.run::<A>(id, &context, command)).await {
             tracing::warn!(error = %e, "what a refusal called for was not done");
         }
+    }
+
+    /// The log position of what a refusal of command `refused` called for,
+    /// when it recorded anything.
+    pub fn after_refusal_position(&self, refused: Uuid) -> Option<u64> {
+        self.log.get(after_refusal_id(refused)).map(|written| written.position)
     }
 
     /// Makes concurrent commands with one id run one after the other, so the
@@ -647,6 +652,11 @@ impl Drop for ClaimGuard<'_> {
 
 fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<A::Event, String> {
     serde_json::from_slice(&event.data).map_err(|e| format!("{} v{}: {e}", event.event_type, event.schema_version))
+}
+
+/// The id of what a refusal of command `refused` calls for.
+fn after_refusal_id(refused: Uuid) -> Uuid {
+    Uuid::new_v5(&refused, b"after-refusal")
 }
 
 /// `state` with `event` applied.

@@ -18,6 +18,16 @@ pub fn system_now() -> Now {
     Arc::new(Utc::now)
 }
 
+/// Whether `store` holds events of `stream` after `version`, by reading one.
+pub(crate) async fn reads_events_after<S: EventStore + ?Sized>(
+    store: &S,
+    stream: &str,
+    version: Option<u64>,
+) -> Result<bool, StoreError> {
+    let from = version.map_or(0, |v| v + 1);
+    Ok(!store.read_stream(stream, Direction::Forwards, Some(from), 1).await?.is_empty())
+}
+
 /// An append-only log of events, grouped in streams.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -77,8 +87,7 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// As [`Self::read_stream`].
     async fn has_events_after(&self, stream: &str, version: Option<u64>) -> Result<bool, StoreError> {
-        let from = version.map_or(0, |v| v + 1);
-        Ok(!self.read_stream(stream, Direction::Forwards, Some(from), 1).await?.is_empty())
+        reads_events_after(self, stream, version).await
     }
 
     /// Reads up to `max` events of the global log whose position is greater

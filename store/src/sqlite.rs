@@ -86,10 +86,13 @@ impl Default for Recent {
 }
 
 impl Recent {
-    /// Notes the versions `events` are about to make their streams'.
+    /// Notes the versions `events` are about to make their streams': the
+    /// last of each run of one stream's events.
     fn note_versions(&self, events: &[RecordedEvent]) {
-        for event in events {
-            self.versions.insert(event.stream.clone(), event.version);
+        for (event, next) in events.iter().zip(events.iter().skip(1).map(Some).chain([None])) {
+            if next.is_none_or(|next| next.stream != event.stream) {
+                self.versions.insert(event.stream.clone(), event.version);
+            }
         }
     }
 
@@ -319,10 +322,7 @@ impl EventStore for SqliteEventStore {
     async fn has_events_after(&self, stream: &str, version: Option<u64>) -> Result<bool, StoreError> {
         match self.recent.versions.get(stream) {
             Some(newest) => Ok(version.is_none_or(|v| newest > v)),
-            None => {
-                let from = version.map_or(0, |v| v + 1);
-                Ok(!self.read_stream(stream, Direction::Forwards, Some(from), 1).await?.is_empty())
-            }
+            None => crate::port::reads_events_after(self, stream, version).await,
         }
     }
 
