@@ -106,6 +106,10 @@ struct ServeArgs {
     /// The most a mail's attachments may total, in bytes.
     #[arg(long, env = "GROUPWARE_ATTACHMENT_LIMIT", default_value_t = domain::mail::message::DEFAULT_ATTACHMENT_LIMIT)]
     attachment_limit: u64,
+    /// Seconds between the signed checkpoints of each company's hash chain
+    /// (the signing key is `checkpoint.key` in the data directory).
+    #[arg(long, env = "GROUPWARE_CHECKPOINT_EVERY_SECS", default_value_t = 3600)]
+    checkpoint_every_secs: u64,
 }
 
 impl From<ServeArgs> for Settings {
@@ -132,6 +136,7 @@ impl From<ServeArgs> for Settings {
             inbound_secret: a.inbound_secret,
             mail_host: a.mail_host,
             attachment_limit: a.attachment_limit,
+            checkpoint_every: Duration::from_secs(a.checkpoint_every_secs.max(1)),
         }
     }
 }

@@ -115,6 +115,8 @@ pub struct Settings {
     pub mail_host: String,
     /// The most a mail's attachments may total, in bytes.
     pub attachment_limit: u64,
+    /// How often each company's hash chain gets a signed checkpoint.
+    pub checkpoint_every: Duration,
 }
 
 impl Default for Settings {
@@ -138,6 +140,7 @@ impl Default for Settings {
             inbound_secret: None,
             mail_host: "mail.groupware.example".into(),
             attachment_limit: domain::mail::message::DEFAULT_ATTACHMENT_LIMIT,
+            checkpoint_every: Duration::from_secs(3600),
         }
     }
 }

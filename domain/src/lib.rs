@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod approval;
+pub mod audit;
 pub mod error;
 pub mod hr;
 pub mod mail;

@@ -66,7 +66,8 @@ macro_rules! conformance_suite {
             refuses_malformed_appends,
             refuses_nul_in_names_and_keeps_it_in_data,
             reads_back_what_an_append_wrote,
-            tells_whether_a_stream_has_events_after_a_version
+            tells_whether_a_stream_has_events_after_a_version,
+            links_every_event_into_its_company_chain
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -443,4 +444,48 @@ pub async fn tells_whether_a_stream_has_events_after_a_version(f: Fixture) {
     f.store.append(&s, ExpectedVersion::Exact(1), events(1)).await.unwrap();
     assert!(f.store.has_events_after(&s, Some(1)).await.unwrap());
     assert!(!f.store.has_events_after(&s, Some(2)).await.unwrap());
+}
+
+/// A store that keeps a chain links every event, whoever wrote it at the
+/// same time and whatever failed beside it, and its heads are the newest
+/// links. (A store that keeps none says so and is not checked.)
+pub async fn links_every_event_into_its_company_chain(f: Fixture) {
+    let Some(before) = f.store.chain_heads().await.unwrap() else {
+        eprintln!("this store keeps no hash chain; nothing to check");
+        return;
+    };
+    assert!(before.is_empty(), "a fresh store has no chain yet");
+    let companies = [Uuid::now_v7(), Uuid::now_v7()];
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let store = f.store.clone();
+        let tenant = (i % 3 < 2).then(|| companies[i % 2]);
+        // Every fourth writer conflicts with the one before it.
+        let stream = format!("chain-{}", i - usize::from(i % 4 == 3));
+        tasks.push(tokio::spawn(async move {
+            let events = (0..2)
+                .map(|n| {
+                    let mut e = event(n);
+                    e.metadata.tenant = tenant;
+                    e
+                })
+                .collect();
+            store.append(&stream, ExpectedVersion::NoStream, events).await
+        }));
+    }
+    for t in tasks {
+        let _ = t.await.unwrap();
+    }
+    let log = f.store.read_all(0, 100_000).await.unwrap();
+    let mut check = crate::chain::ChainCheck::new();
+    let mut newest = HashMap::new();
+    for e in &log {
+        let hash = check.check(e).unwrap_or_else(|broken| panic!("{broken}"));
+        newest.insert(crate::chain::chain_of(&e.metadata), (e.position, hash));
+    }
+    let heads = f.store.chain_heads().await.unwrap().unwrap();
+    assert_eq!(heads.len(), newest.len());
+    for head in heads {
+        assert_eq!(newest[&head.chain], (head.position, head.hash));
+    }
 }

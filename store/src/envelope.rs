@@ -69,6 +69,9 @@ pub struct RecordedEvent {
     pub metadata: Metadata,
     /// When the store accepted the event.
     pub recorded_at: DateTime<Utc>,
+    /// The link of the event in its company's hash chain (see
+    /// [`crate::chain`]); `None` in a store that keeps no chain.
+    pub chain: Option<crate::chain::ChainHash>,
 }
 
 impl RecordedEvent {

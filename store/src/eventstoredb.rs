@@ -151,6 +151,9 @@ fn from_resolved(resolved: &ResolvedEvent) -> Option<RecordedEvent> {
         data: event.data.to_vec(),
         metadata,
         recorded_at: event.created,
+        // Appends to different streams are not ordered by one writer
+        // here, so no chain can link them.
+        chain: None,
     })
 }
 

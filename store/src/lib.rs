@@ -6,6 +6,7 @@
 //! The embedded SQLite adapter ([`sqlite::SqliteEventStore`]) is the default;
 //! [`conformance`] holds the suite that every adapter must pass.
 
+pub mod chain;
 pub mod conformance;
 mod envelope;
 mod error;

@@ -115,6 +115,15 @@ pub trait EventStore: Send + Sync + 'static {
     /// backend fails.
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError>;
 
+    /// The newest link of each company's hash chain (see [`crate::chain`]),
+    /// as committed; `None` from a store that keeps no chain.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn chain_heads(&self) -> Result<Option<Vec<crate::chain::ChainHead>>, StoreError> {
+        Ok(None)
+    }
+
     /// Subscribes to the global log after `after`: first the events already
     /// stored, then live ones, without gap or duplicate.
     fn subscribe_all(self: Arc<Self>, after: u64) -> Subscription {

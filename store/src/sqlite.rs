@@ -17,6 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
+use crate::chain::{ChainHash, ChainHead, Heads};
 use crate::envelope::nanos;
 use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
 use crate::port::{refuse_nul, validate_append, validate_stream};
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS events (
     causation_id BLOB,
     client_address TEXT,
     occurred_at INTEGER NOT NULL,
-    recorded_at INTEGER NOT NULL
+    recorded_at INTEGER NOT NULL,
+    chain BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version);
 CREATE TABLE IF NOT EXISTS streams (
@@ -53,7 +55,15 @@ CREATE TABLE IF NOT EXISTS streams (
     max_age_seconds INTEGER,
     truncate_before INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS chain_heads (
+    chain BLOB PRIMARY KEY,
+    position INTEGER NOT NULL,
+    hash BLOB NOT NULL
+) WITHOUT ROWID;
 ";
+
+/// The file's layout version (`PRAGMA user_version`): 1 has the hash chain.
+const LAYOUT: i64 = 1;
 
 /// The embedded adapter. Cheap to share behind an `Arc`.
 /// Read connections kept open between reads. Opening one costs a schema
@@ -140,11 +150,12 @@ impl SqliteEventStore {
     /// When the file cannot be opened or its schema created.
     pub fn open(path: impl AsRef<Path>, now: Now) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let conn = Connection::open(&path)?;
+        let mut conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "cache_size", -65_536)?;
         conn.execute_batch(SCHEMA)?;
+        let heads = migrate(&mut conn)?;
         let last: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         let (head_tx, head) = watch::channel(last);
         let (sender, receiver) = mpsc::channel();
@@ -163,6 +174,7 @@ impl SqliteEventStore {
                     now: writer_now,
                     commits: writer_commits,
                     recent: writer_recent,
+                    heads,
                 }
                 .run(&receiver)
             })
@@ -243,12 +255,74 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
             occurred_at: time_at(row, 13)?,
         },
         recorded_at: time_at(row, 14)?,
+        chain: row.get::<_, Option<[u8; 32]>>(15)?.map(ChainHash),
     })
+}
+
+/// Brings a file of an earlier layout up to [`LAYOUT`] and returns the
+/// chains' heads. A file written before the chain gets its hashes now, in
+/// position order, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<Heads, StoreError> {
+    let layout: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if layout < LAYOUT {
+        let tx = conn.transaction()?;
+        let has_chain: bool =
+            tx.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'chain'", [], |r| {
+                r.get(0)
+            })?;
+        if !has_chain {
+            tx.execute_batch("ALTER TABLE events ADD COLUMN chain BLOB")?;
+        }
+        let mut heads = read_heads(&tx)?;
+        let unchained = {
+            let mut stmt = tx.prepare(&format!("{SELECT_EVENT} WHERE chain IS NULL ORDER BY position"))?;
+            stmt.query_map([], row_to_event)?.collect::<Result<Vec<_>, _>>()?
+        };
+        for mut event in unchained {
+            heads.link(&mut event);
+            tx.execute(
+                "UPDATE events SET chain = ?1 WHERE position = ?2",
+                params![event.chain.map(|c| c.0), event.position],
+            )?;
+        }
+        store_heads(&tx, &heads)?;
+        heads.committed();
+        tx.pragma_update(None, "user_version", LAYOUT)?;
+        tx.commit()?;
+        return Ok(heads);
+    }
+    read_heads(conn)
+}
+
+fn read_heads(conn: &Connection) -> Result<Heads, StoreError> {
+    Ok(Heads::new(read_chain_heads(conn)?))
+}
+
+fn read_chain_heads(conn: &Connection) -> Result<Vec<ChainHead>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT chain, position, hash FROM chain_heads ORDER BY chain")?;
+    let heads = stmt
+        .query_map([], |r| {
+            Ok(ChainHead { chain: Uuid::from_bytes(r.get(0)?), position: r.get(1)?, hash: ChainHash(r.get(2)?) })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(heads)
+}
+
+/// Stores the heads the group moved.
+fn store_heads(tx: &Transaction<'_>, heads: &Heads) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(
+        "INSERT INTO chain_heads (chain, position, hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT (chain) DO UPDATE SET position = excluded.position, hash = excluded.hash",
+    )?;
+    for head in heads.pending() {
+        upsert.execute(params![head.chain.as_bytes(), head.position, head.hash.0])?;
+    }
+    Ok(())
 }
 
 const SELECT_EVENT: &str =
     "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
-    correlation_id, causation_id, client_address, occurred_at, recorded_at FROM events";
+    correlation_id, causation_id, client_address, occurred_at, recorded_at, chain FROM events";
 
 #[async_trait]
 impl EventStore for SqliteEventStore {
@@ -387,6 +461,10 @@ impl EventStore for SqliteEventStore {
         let stream = stream.to_owned();
         self.read(move |conn, _| read_metadata(conn, &stream)).await
     }
+
+    async fn chain_heads(&self) -> Result<Option<Vec<ChainHead>>, StoreError> {
+        self.read(|conn, _| read_chain_heads(conn)).await.map(Some)
+    }
 }
 
 impl SqliteEventStore {
@@ -423,6 +501,7 @@ struct Writer {
     now: Now,
     commits: Arc<AtomicU64>,
     recent: Arc<Recent>,
+    heads: Heads,
 }
 
 impl Writer {
@@ -450,7 +529,7 @@ impl Writer {
                 .map(|request| match request {
                     Request::Append { stream, expected, events, .. } => Outcome::Append(append_one(
                         &tx,
-                        &mut self.next_position,
+                        (&mut self.next_position, &mut self.heads),
                         recorded_at,
                         (stream.as_str(), *expected, events.as_mut_slice()),
                         &mut committed,
@@ -460,6 +539,7 @@ impl Writer {
                     }
                 })
                 .collect();
+            store_heads(&tx, &self.heads)?;
             self.recent.note_versions(&committed);
             tx.commit()?;
             self.commits.fetch_add(1, Ordering::Relaxed);
@@ -468,7 +548,9 @@ impl Writer {
         if outcomes.is_err() {
             // Nothing of the group is stored.
             self.next_position = start_position;
+            self.heads.failed();
         } else if self.next_position > start_position {
+            self.heads.committed();
             self.recent.push(committed);
             self.head.send_replace(self.next_position - 1);
         }
@@ -481,12 +563,12 @@ fn current_version(tx: &Transaction<'_>, stream: &str) -> Result<Option<u64>, St
     Ok(stmt.query_row([stream], |r| r.get::<_, i64>(0)).optional()?.and_then(|v| u64::try_from(v).ok()))
 }
 
-/// Appends one request inside its own savepoint of the group's transaction.
-/// The events it stores are moved into `committed` (the request only needs
-/// its answer afterwards).
+/// Appends one request inside its own savepoint of the group's transaction,
+/// linking each event into its company's chain. The events it stores are
+/// moved into `committed` (the request only needs its answer afterwards).
 fn append_one(
     tx: &Transaction<'_>,
-    next_position: &mut u64,
+    (next_position, heads): (&mut u64, &mut Heads),
     recorded_at: i64,
     (stream, expected, events): (&str, ExpectedVersion, &mut [EventData]),
     committed: &mut Vec<RecordedEvent>,
@@ -500,21 +582,40 @@ fn append_one(
     }
     let first_version = current.map_or(0, |v| v + 1);
     let first_position = *next_position;
+    let mark = heads.mark();
+    let mut recorded: Vec<RecordedEvent> = (0u64..)
+        .zip(events.iter_mut())
+        .map(|(i, event)| RecordedEvent {
+            id: event.id,
+            stream: stream.to_owned(),
+            version: first_version + i,
+            position: first_position + i,
+            event_type: std::mem::take(&mut event.event_type),
+            schema_version: event.schema_version,
+            data: std::mem::take(&mut event.data),
+            metadata: std::mem::take(&mut event.metadata),
+            recorded_at: DateTime::from_timestamp_nanos(recorded_at),
+            chain: None,
+        })
+        .collect();
+    for event in &mut recorded {
+        heads.link(event);
+    }
     tx.execute_batch("SAVEPOINT append_one")?;
     let inserted = (|| -> Result<(), StoreError> {
         let mut insert = tx.prepare_cached(
             "INSERT INTO events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
-                 correlation_id, causation_id, client_address, occurred_at, recorded_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 correlation_id, causation_id, client_address, occurred_at, recorded_at, chain)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         )?;
-        for (i, event) in (0u64..).zip(events.iter()) {
+        for event in &recorded {
             let m = &event.metadata;
             let bytes = |id: &Option<Uuid>| id.map(Uuid::into_bytes);
             insert
                 .execute(params![
-                    first_position + i,
+                    event.position,
                     stream,
-                    first_version + i,
+                    event.version,
                     event.id.as_bytes(),
                     event.event_type,
                     event.schema_version,
@@ -526,7 +627,8 @@ fn append_one(
                     bytes(&m.causation_id),
                     m.client_address,
                     nanos(m.occurred_at),
-                    recorded_at
+                    recorded_at,
+                    event.chain.map(|c| c.0)
                 ])
                 .map_err(|e| match e.sqlite_error_code() {
                     Some(rusqlite::ErrorCode::ConstraintViolation) => {
@@ -546,17 +648,7 @@ fn append_one(
     match inserted {
         Ok(()) => {
             tx.execute_batch("RELEASE append_one")?;
-            committed.extend((0u64..).zip(events.iter_mut()).map(|(i, event)| RecordedEvent {
-                id: event.id,
-                stream: stream.to_owned(),
-                version: first_version + i,
-                position: first_position + i,
-                event_type: std::mem::take(&mut event.event_type),
-                schema_version: event.schema_version,
-                data: std::mem::take(&mut event.data),
-                metadata: std::mem::take(&mut event.metadata),
-                recorded_at: DateTime::from_timestamp_nanos(recorded_at),
-            }));
+            committed.extend(recorded);
             *next_position += events.len() as u64;
             Ok(AppendResult {
                 version: first_version + events.len() as u64 - 1,
@@ -565,6 +657,7 @@ fn append_one(
             })
         }
         Err(e) => {
+            heads.undo(mark);
             tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
             Err(e)
         }

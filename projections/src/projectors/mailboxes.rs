@@ -739,6 +739,7 @@ mod tests {
                 data: serde_json::to_vec(&event).unwrap(),
                 metadata: Metadata { tenant: Some(TENANT), occurred_at, ..Metadata::default() },
                 recorded_at: occurred_at,
+                chain: None,
             };
             let mut tx = Transaction::new(&self.store);
             MailboxesProjector.apply(&recorded, &mut tx).await.unwrap();

@@ -286,6 +286,7 @@ mod tests {
                 data: serde_json::to_vec(event).unwrap(),
                 metadata: Metadata { tenant: Some(tenant), ..Metadata::default() },
                 recorded_at: chrono::Utc::now(),
+                chain: None,
             };
             let mut tx = Transaction::new(store);
             OrganisationProjector.apply(&recorded, &mut tx).await.unwrap();

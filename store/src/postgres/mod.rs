@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
+use crate::chain::{ChainHash, ChainHead, Heads, chain_of};
 use crate::envelope::nanos;
 use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
 use crate::port::{refuse_nul, validate_append, validate_stream};
@@ -53,7 +54,7 @@ const POLL: Duration = Duration::from_secs(1);
 
 const SELECT_EVENT: &str =
     "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
-    correlation_id, causation_id, client_address, occurred_at, recorded_at FROM es_events";
+    correlation_id, causation_id, client_address, occurred_at, recorded_at, chain FROM es_events";
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -90,6 +91,7 @@ impl PostgresEventStore {
     pub async fn connect(url: &str, now: Now) -> Result<Self, StoreError> {
         let (pool, config) =
             pool::open(url, embedded::migrations::runner(), "es_migrations").await.map_err(unavailable)?;
+        link_unchained(&pool).await?;
         let last = read_head(&pool).await?;
         let (head_tx, head) = watch::channel(last);
         let head_tx = Arc::new(head_tx);
@@ -104,6 +106,65 @@ impl PostgresEventStore {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
+}
+
+/// Gives the events of a database written before the chain their hashes,
+/// in position order, under the append lock (once: a database whose chains
+/// have heads has its hashes).
+async fn link_unchained(pool: &Pool) -> Result<(), StoreError> {
+    let mut client = pool.get().await.map_err(unavailable)?;
+    let tx = client.transaction().await.map_err(unavailable)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
+    let linked: bool = tx
+        .query_one("SELECT EXISTS (SELECT 1 FROM es_chain_heads) OR NOT EXISTS (SELECT 1 FROM es_events)", &[])
+        .await
+        .map_err(unavailable)?
+        .get(0);
+    if linked {
+        return Ok(());
+    }
+    let rows =
+        tx.query(&format!("{SELECT_EVENT} WHERE chain IS NULL ORDER BY position"), &[]).await.map_err(unavailable)?;
+    let mut heads = Heads::default();
+    let update = tx.prepare("UPDATE es_events SET chain = $1 WHERE position = $2").await.map_err(unavailable)?;
+    for row in rows {
+        let mut event = row_to_event(&row);
+        heads.link(&mut event);
+        let hash = event.chain.map(|c| c.0.to_vec());
+        tx.execute(&update, &[&hash, &big(event.position)]).await.map_err(unavailable)?;
+    }
+    store_heads(&tx, &heads).await?;
+    tx.commit().await.map_err(unavailable)
+}
+
+/// Stores the heads a group moved.
+async fn store_heads(tx: &deadpool_postgres::Transaction<'_>, heads: &Heads) -> Result<(), StoreError> {
+    let (mut chains, mut positions, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for head in heads.pending() {
+        chains.push(head.chain);
+        positions.push(big(head.position));
+        hashes.push(head.hash.0.to_vec());
+    }
+    if chains.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO es_chain_heads (chain, position, hash) SELECT * FROM UNNEST($1::UUID[], $2::BIGINT[], $3::BYTEA[])
+         ON CONFLICT (chain) DO UPDATE SET position = excluded.position, hash = excluded.hash",
+        &[&chains, &positions, &hashes],
+    )
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn head_from_row(row: &Row) -> ChainHead {
+    let hash: Vec<u8> = row.get(2);
+    let mut bytes = [0u8; 32];
+    if hash.len() == 32 {
+        bytes.copy_from_slice(&hash);
+    }
+    ChainHead { chain: row.get(0), position: u64::try_from(row.get::<_, i64>(1)).unwrap_or(0), hash: ChainHash(bytes) }
 }
 
 async fn read_head(pool: &Pool) -> Result<u64, StoreError> {
@@ -216,18 +277,19 @@ struct Columns {
     client_address: Vec<Option<String>>,
     occurred_at: Vec<i64>,
     recorded_at: Vec<i64>,
+    chain: Vec<Option<Vec<u8>>>,
 }
 
 impl Columns {
-    fn push(&mut self, position: u64, stream: &str, version: u64, event: &EventData, recorded_at: i64) {
+    fn push(&mut self, event: RecordedEvent) {
         let m: &Metadata = &event.metadata;
-        self.position.push(big(position));
-        self.stream.push(stream.to_owned());
-        self.version.push(big(version));
+        self.position.push(big(event.position));
+        self.stream.push(event.stream);
+        self.version.push(big(event.version));
         self.id.push(event.id);
-        self.event_type.push(event.event_type.clone());
+        self.event_type.push(event.event_type);
         self.schema_version.push(i32::try_from(event.schema_version).unwrap_or(i32::MAX));
-        self.data.push(event.data.clone());
+        self.data.push(event.data);
         self.tenant.push(m.tenant);
         self.actor.push(m.actor);
         self.command_id.push(m.command_id);
@@ -235,7 +297,8 @@ impl Columns {
         self.causation_id.push(m.causation_id);
         self.client_address.push(m.client_address.clone());
         self.occurred_at.push(nanos(m.occurred_at));
-        self.recorded_at.push(recorded_at);
+        self.recorded_at.push(nanos(event.recorded_at));
+        self.chain.push(event.chain.map(|c| c.0.to_vec()));
     }
 }
 
@@ -281,6 +344,24 @@ async fn commit_group(
         );
     }
 
+    let chains: Vec<Uuid> = group
+        .iter()
+        .filter_map(|r| match r {
+            Request::Append { events, .. } => Some(events.iter().map(|e| chain_of(&e.metadata))),
+            Request::SetMetadata { .. } => None,
+        })
+        .flatten()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut heads = Heads::new(
+        tx.query("SELECT chain, position, hash FROM es_chain_heads WHERE chain = ANY($1)", &[&chains])
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(head_from_row),
+    );
+
     let mut columns = Columns::default();
     let mut taken: HashSet<Uuid> = HashSet::new();
     let mut outcomes = Vec::with_capacity(group.len());
@@ -292,7 +373,20 @@ async fn commit_group(
                     repeat.unwrap_or_else(|| {
                         let first_version = current.map_or(0, |v| v + 1);
                         for (i, event) in (0u64..).zip(events) {
-                            columns.push(next_position + i, stream, first_version + i, event, recorded_at);
+                            let mut recorded = RecordedEvent {
+                                id: event.id,
+                                stream: stream.clone(),
+                                version: first_version + i,
+                                position: next_position + i,
+                                event_type: event.event_type.clone(),
+                                schema_version: event.schema_version,
+                                data: event.data.clone(),
+                                metadata: event.metadata.clone(),
+                                recorded_at: DateTime::from_timestamp_nanos(recorded_at),
+                                chain: None,
+                            };
+                            heads.link(&mut recorded);
+                            columns.push(recorded);
                             taken.insert(event.id);
                         }
                         let count = events.len() as u64;
@@ -328,10 +422,10 @@ async fn commit_group(
         let c = &columns;
         tx.execute(
             "INSERT INTO es_events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
-                 correlation_id, causation_id, client_address, occurred_at, recorded_at)
+                 correlation_id, causation_id, client_address, occurred_at, recorded_at, chain)
              SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::UUID[], $5::TEXT[], $6::INTEGER[],
                  $7::BYTEA[], $8::UUID[], $9::UUID[], $10::UUID[], $11::UUID[], $12::UUID[], $13::TEXT[],
-                 $14::BIGINT[], $15::BIGINT[])",
+                 $14::BIGINT[], $15::BIGINT[], $16::BYTEA[])",
             &[
                 &c.position,
                 &c.stream,
@@ -348,6 +442,7 @@ async fn commit_group(
                 &c.client_address,
                 &c.occurred_at,
                 &c.recorded_at,
+                &c.chain,
             ],
         )
         .await
@@ -364,6 +459,7 @@ async fn commit_group(
         )
         .await
         .map_err(unavailable)?;
+        store_heads(&tx, &heads).await?;
         let last = next_position - 1;
         tx.execute("SELECT pg_notify('es_events', $1)", &[&last.to_string()]).await.map_err(unavailable)?;
         Some(last)
@@ -424,6 +520,7 @@ fn row_to_event(row: &Row) -> RecordedEvent {
             occurred_at: DateTime::from_timestamp_nanos(row.get(13)),
         },
         recorded_at: DateTime::from_timestamp_nanos(row.get(14)),
+        chain: row.get::<_, Option<Vec<u8>>>(15).and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok()).map(ChainHash),
     }
 }
 
@@ -500,6 +597,15 @@ impl EventStore for PostgresEventStore {
             .await
             .map_err(unavailable)?;
         Ok(rows.iter().map(row_to_event).collect())
+    }
+
+    async fn chain_heads(&self) -> Result<Option<Vec<ChainHead>>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query("SELECT chain, position, hash FROM es_chain_heads ORDER BY chain", &[])
+            .await
+            .map_err(unavailable)?;
+        Ok(Some(rows.iter().map(head_from_row).collect()))
     }
 
     fn head(&self) -> watch::Receiver<u64> {
