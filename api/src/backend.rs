@@ -54,6 +54,8 @@ pub struct Backend {
     pub auth: Auth,
     /// Seals resident registration numbers (rule H7).
     pub sealer: crate::secrets::Sealer,
+    /// Signs checkpoints of the companies' hash chains.
+    pub checkpoints: crate::schema::Checkpointing,
     pub clock: Arc<dyn Clock>,
     /// Present when the server runs on a settable clock.
     pub manual_clock: Option<ManualClock>,
@@ -125,8 +127,17 @@ impl Backend {
             #[cfg(not(feature = "postgres"))]
             ReadModelKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
         };
-        let context =
-            WorkerContext { commands: commands.clone(), read_models: read_models.clone(), blobs: blobs.clone(), relay };
+        let checkpoints = crate::schema::Checkpointing {
+            key: Arc::new(crate::secrets::checkpoint_key(&settings.data_dir)?),
+            every: settings.checkpoint_every,
+        };
+        let context = WorkerContext {
+            commands: commands.clone(),
+            read_models: read_models.clone(),
+            blobs: blobs.clone(),
+            relay,
+            checkpoints: checkpoints.clone(),
+        };
         let workers = Workers::start(context, &capabilities, workers_reactions);
         let projectors = capabilities.into_iter().flat_map(|c| c.projectors).collect();
         let projections =
@@ -143,6 +154,7 @@ impl Backend {
             projections,
             auth,
             sealer,
+            checkpoints,
             clock,
             manual_clock,
             metrics: Metrics::new().context("registering metrics")?,

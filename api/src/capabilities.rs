@@ -54,6 +54,8 @@ pub struct WorkerContext {
     pub read_models: Arc<dyn ReadModelStore>,
     pub blobs: Arc<dyn Blobs>,
     pub relay: Option<Relay>,
+    /// The key that signs checkpoints of the hash chain, and how often.
+    pub checkpoints: crate::schema::Checkpointing,
 }
 
 /// A started worker: how far into the log it has handled events, and what

@@ -7,6 +7,7 @@ mod backend;
 mod backups;
 mod boundary;
 mod capabilities;
+pub mod cli;
 mod errors;
 mod graphiql;
 mod http;

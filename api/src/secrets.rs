@@ -37,6 +37,19 @@ pub fn key_file(path: &Path) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// The key that signs checkpoints of the hash chain: `checkpoint.key` in
+/// the data directory, made at first start (processes serving one log share
+/// it, as they share `token.key`).
+///
+/// # Errors
+/// As [`key_file`].
+pub fn checkpoint_key(data_dir: &Path) -> anyhow::Result<audit::CheckpointKey> {
+    let key = key_file(&data_dir.join("checkpoint.key"))?;
+    let mut seed = [0u8; 32];
+    seed.copy_from_slice(&key[..32]);
+    Ok(audit::CheckpointKey::from_seed(seed))
+}
+
 /// Writes a file that must not exist yet, readable by its owner only.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

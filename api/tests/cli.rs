@@ -21,7 +21,7 @@ fn groupware(args: &[&str]) -> (bool, String) {
 fn help_explains_each_subcommand_and_flag() {
     let (ok, top) = groupware(&["--help"]);
     assert!(ok);
-    assert!(top.contains("serve") && top.contains("rebuild"), "{top}");
+    assert!(top.contains("serve") && top.contains("rebuild") && top.contains("verify"), "{top}");
     let (ok, serve) = groupware(&["serve", "--help"]);
     assert!(ok);
     for flag in [
@@ -83,6 +83,23 @@ async fn rebuild_replays_the_whole_log_and_reports_it() {
     let (ok, report) = groupware(&["rebuild", "--data-dir", dir.path().to_str().unwrap()]);
     assert!(ok, "{report}");
     assert!(report.contains("rebuilt read models from 2 events"), "{report}");
+
+    // The same log verifies against its chain; the checkpoints' key is the
+    // one beside the data or the one an auditor gives.
+    let data_dir = dir.path().to_str().unwrap();
+    let (ok, keyless) = groupware(&["verify", "--data-dir", data_dir]);
+    assert!(!ok);
+    assert!(keyless.contains("no checkpoint key") && keyless.contains("--public-key"), "{keyless}");
+    let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let (ok, verified) = groupware(&["verify", "--data-dir", data_dir, "--public-key", key]);
+    assert!(ok, "{verified}");
+    assert!(verified.contains("verified: 2 events read, 2 links of 1 company"), "{verified}");
+    let (ok, unknown) = groupware(&["verify", "--data-dir", data_dir, "--public-key", key, "--company", "none.co.kr"]);
+    assert!(!ok);
+    assert!(unknown.contains("no company holds the domain none.co.kr"), "{unknown}");
+    let (ok, bad_key) = groupware(&["verify", "--data-dir", data_dir, "--public-key", "abc"]);
+    assert!(!ok);
+    assert!(bad_key.contains("--public-key: not a public key"), "{bad_key}");
 }
 
 #[test]

@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use domain::Aggregate;
 use domain::audit::{Checkpoint, CheckpointEvent, Checkpoints};
 use store::chain::{Broken, ChainCheck, ChainHead, chain_of};
 use store::{Direction, EventStore, StoreError};
@@ -181,7 +180,7 @@ async fn read_checkpoints(
     tenant: Uuid,
     trusted: Option<PublicKey>,
 ) -> Result<BTreeMap<u64, Claim>, VerifyError> {
-    let stream = format!("{}-{tenant}", Checkpoints::CATEGORY);
+    let stream = commands::stream_name::<Checkpoints>(tenant);
     let mut claims = BTreeMap::new();
     let mut from = 0;
     loop {

@@ -55,7 +55,8 @@ async fn sign(store: &dyn EventStore, key: &CheckpointKey, tenant: Uuid) {
         Metadata { tenant: Some(tenant), occurred_at: Utc::now(), ..Metadata::default() },
     )
     .unwrap();
-    store.append(&format!("checkpoints-{tenant}"), ExpectedVersion::Any, vec![data]).await.unwrap();
+    let stream = commands::stream_name::<domain::audit::Checkpoints>(tenant);
+    store.append(&stream, ExpectedVersion::Any, vec![data]).await.unwrap();
 }
 
 async fn check(store: &dyn EventStore, scope: Option<Uuid>, key: &CheckpointKey) -> Result<audit::Report, VerifyError> {

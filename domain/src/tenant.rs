@@ -240,6 +240,14 @@ impl Aggregate for Tenant {
                 if account.roles.contains(role) {
                     return Ok(vec![]);
                 }
+                // An auditor only reads: the role goes with no power to
+                // change anything, so it is held alone.
+                if (*role == Role::Auditor && !account.roles.is_empty()) || account.roles.contains(&Role::Auditor) {
+                    return Err(DomainError::Conflict(
+                        "an auditor's account holds no other role: revoke the other roles first, or use another account"
+                            .into(),
+                    ));
+                }
                 Ok(vec![TenantEvent::RoleGranted { user_id: *user_id, role: *role }])
             }
             TenantCommand::RevokeRole { user_id, role } => {
@@ -493,6 +501,31 @@ mod tests {
         given::<Tenant>(events)
             .when(ADMIN, TenantCommand::GrantRole { user_id: kim, role: Role::HrManager })
             .then(vec![TenantEvent::RoleGranted { user_id: kim, role: Role::HrManager }]);
+    }
+
+    #[test]
+    fn an_auditor_is_granted_like_other_roles_and_holds_no_other() {
+        let mut events = signed_up();
+        events.push(Tenant::created(&account(2, "kim"), BTreeSet::new()));
+        events.push(Tenant::created(&account(3, "lee"), BTreeSet::from([Role::HrManager])));
+        let (kim, lee) = (Uuid::from_u128(2), Uuid::from_u128(3));
+        given::<Tenant>(events.clone())
+            .when(ADMIN, TenantCommand::GrantRole { user_id: kim, role: Role::Auditor })
+            .then(vec![TenantEvent::RoleGranted { user_id: kim, role: Role::Auditor }]);
+        // Not beside a role that changes things, either way round.
+        given::<Tenant>(events.clone())
+            .when(ADMIN, TenantCommand::GrantRole { user_id: lee, role: Role::Auditor })
+            .then_refused_as(crate::ErrorKind::Conflict, None);
+        given::<Tenant>(events.clone())
+            .when(Actor::User(kim), TenantCommand::GrantRole { user_id: kim, role: Role::Auditor })
+            .then_refused_as(crate::ErrorKind::Forbidden, None);
+        events.push(TenantEvent::RoleGranted { user_id: kim, role: Role::Auditor });
+        given::<Tenant>(events.clone())
+            .when(ADMIN, TenantCommand::GrantRole { user_id: kim, role: Role::Admin })
+            .then_refused_as(crate::ErrorKind::Conflict, None);
+        given::<Tenant>(events)
+            .when(ADMIN, TenantCommand::RevokeRole { user_id: kim, role: Role::Auditor })
+            .then(vec![TenantEvent::RoleRevoked { user_id: kim, role: Role::Auditor }]);
     }
 
     #[test]

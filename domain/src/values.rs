@@ -242,6 +242,10 @@ pub enum Role {
     Admin,
     HrManager,
     DocumentAdmin,
+    /// Reads the audit trail, stream histories and past states of the
+    /// company and changes nothing: an auditor's account holds no other
+    /// role.
+    Auditor,
 }
 
 /// Business or individual member (rule B2 decides the receipt kind).

@@ -48,6 +48,16 @@ impl TestStorage {
         Self { dir, database }
     }
 
+    /// The data folder.
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// The PostgreSQL database of the events, when the tests run on it.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database.as_ref().map(|d| d.url.as_str())
+    }
+
     /// Settings for a test server on this storage: any free port, manual
     /// clock, cheap password hashing.
     pub fn settings(&self) -> Settings {

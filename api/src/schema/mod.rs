@@ -2,11 +2,11 @@
 
 mod accounts;
 mod approval;
+mod audit;
 mod hr;
 pub(crate) mod mail;
 mod organisation;
 mod pagination;
-mod stream_history;
 mod subscription;
 mod types;
 
@@ -22,6 +22,7 @@ use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
 use commands::CommandContext;
 
+pub use audit::Checkpointing;
 pub use subscription::SubscriptionRoot;
 pub use types::User;
 
@@ -58,6 +59,7 @@ capabilities! {
     organisation::capability() => organisation::OrganisationQuery, organisation::OrganisationMutation;
     approval::capability() => approval::ApprovalQuery, approval::ApprovalMutation;
     hr::capability() => hr::HrQueries, hr::HrMutations;
+    audit::capability() => audit::AuditQuery, audit::AuditMutation;
 }
 
 pub type AppSchema = Schema<Query, Mutation, SubscriptionRoot>;
@@ -142,6 +144,16 @@ impl Caller {
             Err(ApiError::forbidden("only an admin of the company may do this"))
         }
     }
+
+    /// # Errors
+    /// `FORBIDDEN` unless the caller is an admin or an auditor.
+    pub fn require_auditing(&self) -> ApiResult<()> {
+        if self.has(Role::Admin) || self.has(Role::Auditor) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only an admin or an auditor of the company may read this"))
+        }
+    }
 }
 
 /// The caller, from the bearer token: genuine, unexpired, and of a user
@@ -154,8 +166,11 @@ pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
         .and_then(|r| r.token.as_deref())
         .ok_or_else(|| ApiError::unauthenticated("log in first: send the token as `Authorization: Bearer <token>`"))?;
     let caller = authenticate(backend(ctx), token).await?;
-    if caller.mobile && !mobile_may(ctx) {
+    if caller.mobile && !mutations_within(ctx, &MOBILE_MUTATIONS) {
         return Err(ApiError::forbidden("the mobile app may only approve and reject documents; use the web client"));
+    }
+    if caller.has(Role::Auditor) && !mutations_within(ctx, &AUDITOR_MUTATIONS) {
+        return Err(ApiError::forbidden("an auditor's account reads only; it changes nothing"));
     }
     Ok(caller)
 }
@@ -164,13 +179,18 @@ pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
 /// client does.
 const MOBILE_MUTATIONS: [&str; 2] = ["approveDocument", "rejectDocument"];
 
-/// Whether the request's operation is one a mobile session may run.
-fn mobile_may(ctx: &Context<'_>) -> bool {
+/// The mutations an auditor may run: their own account's password, nothing
+/// of the company's.
+const AUDITOR_MUTATIONS: [&str; 1] = ["changePassword"];
+
+/// Whether the request's operation is a query, or a mutation whose every
+/// root field is one of `allowed`.
+fn mutations_within(ctx: &Context<'_>, allowed: &[&str]) -> bool {
     use async_graphql::parser::types::{OperationType, Selection};
     let operation = &ctx.query_env.operation.node;
     operation.ty != OperationType::Mutation
         || operation.selection_set.node.items.iter().all(|item| match &item.node {
-            Selection::Field(field) => MOBILE_MUTATIONS.contains(&field.node.name.node.as_str()),
+            Selection::Field(field) => allowed.contains(&field.node.name.node.as_str()),
             _ => false,
         })
 }

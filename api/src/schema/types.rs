@@ -22,6 +22,9 @@ pub enum RoleKind {
     Admin,
     HrManager,
     DocumentAdmin,
+    /// Reads the audit trail, stream histories and past states; changes
+    /// nothing.
+    Auditor,
 }
 
 impl From<domain::values::Role> for RoleKind {
@@ -30,6 +33,7 @@ impl From<domain::values::Role> for RoleKind {
             domain::values::Role::Admin => RoleKind::Admin,
             domain::values::Role::HrManager => RoleKind::HrManager,
             domain::values::Role::DocumentAdmin => RoleKind::DocumentAdmin,
+            domain::values::Role::Auditor => RoleKind::Auditor,
         }
     }
 }
@@ -40,6 +44,7 @@ impl From<RoleKind> for domain::values::Role {
             RoleKind::Admin => domain::values::Role::Admin,
             RoleKind::HrManager => domain::values::Role::HrManager,
             RoleKind::DocumentAdmin => domain::values::Role::DocumentAdmin,
+            RoleKind::Auditor => domain::values::Role::Auditor,
         }
     }
 }
@@ -189,6 +194,9 @@ pub struct StoredEvent {
     pub client_address: Option<String>,
     pub occurred_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
+    /// The event's link in its company's hash chain (SHA-256,
+    /// hexadecimal); none from a store that keeps no chain.
+    pub chain: Option<String>,
 }
 
 impl StoredEvent {
@@ -213,6 +221,7 @@ impl StoredEvent {
             client_address: event.metadata.client_address.clone(),
             occurred_at: event.metadata.occurred_at,
             recorded_at: event.recorded_at,
+            chain: event.chain.map(|c| c.to_string()),
         }
     }
 }

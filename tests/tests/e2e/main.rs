@@ -2,6 +2,7 @@
 
 mod accounts;
 mod approval;
+mod audit;
 mod authorisation;
 mod bad_input;
 mod command_ids;

@@ -1,5 +1,5 @@
 //! Companies, their domains and user accounts over GraphQL: sign-up,
-//! log-in, users and roles, the audit trail and stream histories.
+//! log-in, users and roles.
 
 mod mutation;
 mod query;
@@ -7,7 +7,7 @@ mod query;
 use std::sync::Arc;
 
 use commands::AggregateHandle;
-use projections::projectors::{audit, tenants, users};
+use projections::projectors::{tenants, users};
 
 pub use mutation::AccountsMutation;
 pub(crate) use mutation::{release_domain, with_domain_claimed};
@@ -27,11 +27,7 @@ pub(crate) fn capability() -> Capability {
             AggregateHandle::of::<DomainRegistration>(),
             AggregateHandle::of::<Timer>(),
         ],
-        projectors: vec![
-            Arc::new(tenants::TenantsProjector),
-            Arc::new(users::UsersProjector),
-            Arc::new(audit::AuditProjector),
-        ],
+        projectors: vec![Arc::new(tenants::TenantsProjector), Arc::new(users::UsersProjector)],
         ..Capability::new("accounts")
     }
 }

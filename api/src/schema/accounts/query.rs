@@ -1,14 +1,13 @@
-//! Queries: every one reads read models (or, for auditors, the log itself),
-//! always within the caller's tenant.
+//! Queries of the company and its users, always within the caller's
+//! tenant.
 
 use async_graphql::{Context, Object, Result};
-use projections::projectors::{audit, tenants, users};
+use projections::projectors::{tenants, users};
 use uuid::Uuid;
 
 use crate::errors::ApiError;
 use crate::schema::pagination::{Page, PageRequest, page};
-use crate::schema::stream_history::stream_history;
-use crate::schema::types::{AuditEntry, StoredEvent, Tenant};
+use crate::schema::types::Tenant;
 use crate::schema::{User, backend, caller, load_user};
 
 #[derive(Default)]
@@ -49,39 +48,5 @@ impl AccountsQuery {
     async fn user(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<User>> {
         let caller = caller(ctx).await?;
         Ok(load_user(backend(ctx), caller.tenant, id).await?)
-    }
-
-    /// Every event of the company, newest first (admins only).
-    async fn audit_trail(
-        &self,
-        ctx: &Context<'_>,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> Result<Page<AuditEntry>> {
-        let caller = caller(ctx).await?;
-        caller.require_admin()?;
-        let prefix = audit::audit_prefix(caller.tenant);
-        let request = PageRequest::new(first, after, last, before);
-        Ok(page(backend(ctx), audit::AUDIT, &prefix, &request, |row| Ok(AuditEntry::new(caller.tenant, row))).await?)
-    }
-
-    /// The full history of one stream of the company, oldest first, with
-    /// each event's metadata (admins only). Content the caller may not read
-    /// elsewhere in the API is withheld.
-    async fn stream_history(
-        &self,
-        ctx: &Context<'_>,
-        stream_id: String,
-        first: Option<i32>,
-        after: Option<String>,
-        last: Option<i32>,
-        before: Option<String>,
-    ) -> Result<Page<StoredEvent>> {
-        let caller = caller(ctx).await?;
-        caller.require_admin()?;
-        let request = PageRequest::new(first, after, last, before);
-        Ok(stream_history(backend(ctx), &caller, &stream_id, &request).await?)
     }
 }

@@ -1,0 +1,52 @@
+//! What auditors read over GraphQL — the audit trail, stream histories and
+//! the signed checkpoints of the company's hash chain — and the worker that
+//! signs those checkpoints at intervals.
+
+mod mutation;
+mod query;
+mod signer;
+mod stream_history;
+
+use std::sync::Arc;
+
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+use commands::AggregateHandle;
+use domain::audit::Checkpoints;
+use projections::projectors::audit;
+
+pub use mutation::AuditMutation;
+pub use query::AuditQuery;
+pub use signer::Checkpointing;
+
+use crate::capabilities::Capability;
+
+/// The audit trail and the checkpoints of the hash chain.
+pub(crate) fn capability() -> Capability {
+    Capability {
+        aggregates: vec![AggregateHandle::of::<Checkpoints>()],
+        projectors: vec![Arc::new(audit::AuditProjector)],
+        workers: vec![signer::WORKER],
+        ..Capability::new("audit")
+    }
+}
+
+/// The server's signed statement that the company's hash chain had `chain`
+/// at the company's event at `position`, at `signedAt`.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct Checkpoint {
+    pub position: u64,
+    /// The chain's SHA-256 hash there, hexadecimal.
+    pub chain: String,
+    pub signed_at: DateTime<Utc>,
+    /// The Ed25519 public key that signed, hexadecimal.
+    pub public_key: String,
+    /// The Ed25519 signature, hexadecimal.
+    pub signature: String,
+}
+
+impl From<domain::audit::Checkpoint> for Checkpoint {
+    fn from(c: domain::audit::Checkpoint) -> Self {
+        Self { position: c.position, chain: c.chain, signed_at: c.signed_at, public_key: c.key, signature: c.signature }
+    }
+}

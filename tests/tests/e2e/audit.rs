@@ -1,0 +1,159 @@
+//! Auditors: a role that reads the audit trail, stream histories and
+//! checkpoints and changes nothing; checkpoints signed on demand with a key
+//! auditors can hold; a log that verifies until one byte or one row of it
+//! is changed.
+
+use serde_json::json;
+use tests::{TestApp, TestStorage, code};
+
+const HISTORY: &str = "query($s: String!) { streamHistory(streamId: $s) { edges { node { position type data contentWithheld chain } } } }";
+const GRANT: &str = "mutation($id: UUID!, $r: Role!) { grantRole(id: $id, role: $r) { id roles } }";
+const SIGN: &str = "mutation { signCheckpoint { position chain signedAt publicKey signature } }";
+
+fn stream(category: &str, id: &str) -> String {
+    format!("{category}-{}", id.replace('-', ""))
+}
+
+#[tokio::test]
+async fn an_auditor_reads_the_trail_and_histories_without_mail_content_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let acme = app.sign_up("auditors.com").await;
+    let (kim, kim_token) = app.create_user(&acme, "kim").await;
+    let (auditor, _) = app.create_user(&acme, "audit").await;
+    let granted = app.gql(Some(&acme.admin_token), GRANT, json!({ "id": auditor, "r": "AUDITOR" })).await;
+    assert_eq!(granted["data"]["grantRole"]["roles"], json!(["AUDITOR"]), "{granted}");
+    let token = app.login("auditors.com", "audit", "user-pass-1").await.unwrap();
+    let send = "mutation($s: String!) { sendMail(input: { to: [\"admin@auditors.com\"], subject: $s, text: \"본문 비밀\" }) { id } }";
+    let sent = app.gql(Some(&kim_token), send, json!({ "s": "연봉 협상" })).await;
+    assert!(sent["errors"].is_null(), "{sent}");
+
+    // The trail and the company's own streams, whole.
+    let trail =
+        app.gql(Some(&token), "{ auditTrail(first: 50) { totalCount edges { node { type } } } }", json!({})).await;
+    assert!(trail["data"]["auditTrail"]["totalCount"].as_u64().unwrap() > 3, "{trail}");
+    let tenant = app.gql(Some(&token), HISTORY, json!({ "s": stream("tenant", &acme.id) })).await;
+    let events = tenant["data"]["streamHistory"]["edges"].as_array().unwrap_or_else(|| panic!("{tenant}"));
+    assert!(events.iter().all(|e| e["node"]["contentWithheld"] == false), "{tenant}");
+    // Every event shows its link in the chain.
+    assert!(events.iter().all(|e| e["node"]["chain"].as_str().is_some_and(|c| c.len() == 64)), "{tenant}");
+    // Mail is its owner's: the auditor sees that kim sent one, not what.
+    let mailbox = app.gql(Some(&token), HISTORY, json!({ "s": stream("mailbox", &kim) })).await;
+    assert!(mailbox["data"]["streamHistory"]["edges"].as_array().is_some_and(|e| !e.is_empty()), "{mailbox}");
+    assert!(!mailbox.to_string().contains("연봉") && !mailbox.to_string().contains("비밀"), "{mailbox}");
+
+    // Nothing an auditor asks to change is done.
+    let head = app.head().await;
+    for (mutation, variables) in [
+        (send, json!({ "s": "감사인의 메일" })),
+        (GRANT, json!({ "id": kim, "r": "ADMIN" })),
+        (SIGN, json!({})),
+        ("mutation { createUser(input: { userId: \"x\", name: \"x\", password: \"user-pass-1\" }) { id } }", json!({})),
+    ] {
+        let refused = app.gql(Some(&token), mutation, variables).await;
+        assert_eq!(code(&refused), "FORBIDDEN", "{refused}");
+    }
+    assert_eq!(app.head().await, head);
+    // The role goes alone: an auditor is made no admin, an admin no auditor.
+    let mixed = app.gql(Some(&acme.admin_token), GRANT, json!({ "id": auditor, "r": "ADMIN" })).await;
+    assert_eq!(code(&mixed), "CONFLICT", "{mixed}");
+    let mixed = app.gql(Some(&acme.admin_token), GRANT, json!({ "id": acme.admin_id, "r": "AUDITOR" })).await;
+    assert_eq!(code(&mixed), "CONFLICT", "{mixed}");
+    // A plain user reads neither the trail nor histories.
+    let trail = app.gql(Some(&kim_token), "{ auditTrail { totalCount } }", json!({})).await;
+    assert_eq!(code(&trail), "FORBIDDEN");
+    let key = app.gql(Some(&kim_token), "{ auditKey { publicKey } }", json!({})).await;
+    assert_eq!(code(&key), "FORBIDDEN");
+}
+
+#[tokio::test]
+async fn a_signed_checkpoint_verifies_with_the_exported_key_until_the_log_is_changed() {
+    let storage = TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
+    let acme = app.sign_up("checkpoints.com").await;
+    app.create_user(&acme, "kim").await;
+    let signed = app.gql(Some(&acme.admin_token), SIGN, json!({})).await;
+    let checkpoint = signed["data"]["signCheckpoint"].clone();
+    assert!(checkpoint["chain"].as_str().is_some_and(|c| c.len() == 64), "{signed}");
+    let key = app.gql(Some(&acme.admin_token), "{ auditKey { algorithm publicKey } }", json!({})).await;
+    assert_eq!(key["data"]["auditKey"]["algorithm"], "Ed25519");
+    let public_key = key["data"]["auditKey"]["publicKey"].as_str().unwrap().to_owned();
+    assert_eq!(checkpoint["publicKey"], public_key.as_str());
+    // Nothing new since: the same checkpoint.
+    let again = app.gql(Some(&acme.admin_token), SIGN, json!({})).await;
+    assert_eq!(again["data"]["signCheckpoint"], checkpoint, "{again}");
+    let last = app.gql(Some(&acme.admin_token), "{ lastCheckpoint { position chain } }", json!({})).await;
+    assert_eq!(last["data"]["lastCheckpoint"]["position"], checkpoint["position"]);
+    let company = app.gql(Some(&acme.admin_token), HISTORY, json!({ "s": stream("tenant", &acme.id) })).await;
+    let signed_up_at = company["data"]["streamHistory"]["edges"][0]["node"]["position"].as_u64().unwrap();
+    app.settle().await;
+    app.stop().await;
+
+    let settings = storage.settings();
+    let verified = api::cli::verify(&settings, Some("checkpoints.com"), Some(&public_key)).await.unwrap();
+    assert!(verified.contains("1 signed checkpoints match"), "{verified}");
+    let everything = api::cli::verify(&settings, None, None).await.unwrap();
+    assert!(everything.starts_with("verified"), "{everything}");
+    let other_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    let refused = api::cli::verify(&settings, None, Some(other_key)).await.unwrap_err();
+    assert!(refused.to_string().contains("another key"), "{refused}");
+
+    // One stored byte changed, or one row removed: verification names it.
+    let broken = match storage.database_url() {
+        None => {
+            change_one_byte(&storage.dir().join("events.db"), "주식회사 테스트");
+            format!("position {signed_up_at} ")
+        }
+        Some(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+            let driver = tokio::spawn(connection);
+            let deleted = client
+                .execute("DELETE FROM es_events WHERE position = $1", &[&i64::try_from(signed_up_at).unwrap()])
+                .await
+                .unwrap();
+            assert_eq!(deleted, 1);
+            driver.abort();
+            format!("positions {signed_up_at} to {signed_up_at} are missing")
+        }
+    };
+    let failed = api::cli::verify(&settings, None, Some(&public_key)).await.unwrap_err().to_string();
+    assert!(failed.contains(&broken), "{failed}");
+    let failed = api::cli::verify(&settings, Some("checkpoints.com"), Some(&public_key)).await.unwrap_err();
+    assert!(failed.to_string().contains(&broken), "{failed}");
+}
+
+/// Flips one bit of the first place `text` is stored in the SQLite file,
+/// once the write-ahead log is moved into it.
+fn change_one_byte(file: &std::path::Path, text: &str) {
+    let conn = rusqlite::Connection::open(file).unwrap();
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).unwrap();
+    assert_eq!(busy, 0, "the write-ahead log could not be moved into the file");
+    drop(conn);
+    let mut bytes = std::fs::read(file).unwrap();
+    let needle = text.as_bytes();
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the text is in the file");
+    bytes[at] ^= 0x01;
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[tokio::test]
+async fn the_server_signs_each_company_s_chain_at_intervals() {
+    let storage = TestStorage::new().await;
+    let settings = api::Settings { checkpoint_every: std::time::Duration::from_millis(100), ..storage.settings() };
+    let app = TestApp::spawn_with(settings).await;
+    let acme = app.sign_up("intervals.com").await;
+    let head = app.head().await;
+    let mut last = serde_json::Value::Null;
+    for _ in 0..200 {
+        let r = app.gql(Some(&acme.admin_token), "{ lastCheckpoint { position } }", json!({})).await;
+        last = r["data"]["lastCheckpoint"].clone();
+        if last["position"].as_u64().is_some_and(|p| p >= head - 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(last["position"].as_u64().is_some(), "no checkpoint was signed: {last}");
+    // With nothing new, the signer adds nothing more.
+    let settled = app.head().await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(app.head().await, settled);
+}
