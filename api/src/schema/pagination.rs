@@ -170,6 +170,60 @@ where
     rows_page(backend, table, prefix, &window, total_count, to_node).await
 }
 
+/// How many rows a filtered page reads at a time.
+const FILTER_CHUNK: usize = 256;
+
+/// Like [`page`], for the rows under `prefix` that `keep` accepts: reads on
+/// from the cursor until the page is full or the rows end, and counts the
+/// accepted rows of the whole prefix.
+pub async fn filtered_page<R, T>(
+    backend: &Backend,
+    table: Table<R>,
+    prefix: &str,
+    request: &PageRequest,
+    keep: impl Fn(&R) -> bool,
+    to_node: impl Fn(R) -> ApiResult<T>,
+) -> ApiResult<Page<T>>
+where
+    R: Serialize + DeserializeOwned,
+    T: OutputType,
+{
+    let window = request.window(table.name())?;
+    let models = backend.read_models();
+    let mut from = window.from.as_ref().map(|position| format!("{prefix}{position}"));
+    let mut items = Vec::new();
+    while items.len() <= window.size {
+        let rows = if window.backwards {
+            table.scan_back(models, prefix, from.as_deref(), FILTER_CHUNK).await?
+        } else {
+            table.scan(models, prefix, from.as_deref(), FILTER_CHUNK).await?
+        };
+        let full = rows.len() == FILTER_CHUNK;
+        from = rows.last().map(|(key, _)| key.clone());
+        for (key, row) in rows.into_iter().filter(|(_, row)| keep(row)) {
+            if items.len() > window.size {
+                break;
+            }
+            items.push((key.strip_prefix(prefix).unwrap_or(&key).to_owned(), to_node(row)?));
+        }
+        if !full {
+            break;
+        }
+    }
+    let mut total_count = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let rows = table.scan(models, prefix, after.as_deref(), FILTER_CHUNK).await?;
+        let full = rows.len() == FILTER_CHUNK;
+        total_count += rows.iter().filter(|(_, row)| keep(row)).count();
+        after = rows.last().map(|(key, _)| key.clone());
+        if !full {
+            break;
+        }
+    }
+    Ok(window.connection(table.name(), items, total_count))
+}
+
 async fn rows_page<R, T>(
     backend: &Backend,
     table: Table<R>,

@@ -1,5 +1,6 @@
 //! The audit trail: every event of a tenant with actor, time, type and
-//! stream, newest first.
+//! stream, newest first; and the same entries by event type, by actor and
+//! by stream, so that a filtered trail reads only what it shows.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -29,14 +30,50 @@ pub struct AuditRow {
 /// first.
 pub const AUDIT: Table<AuditRow> = Table::new("audit");
 
+/// [`by_type_prefix`] + position → the entry, newest first.
+pub const AUDIT_BY_TYPE: Table<AuditRow> = Table::new("audit_by_type");
+/// [`by_actor_prefix`] + position → the entry, newest first.
+pub const AUDIT_BY_ACTOR: Table<AuditRow> = Table::new("audit_by_actor");
+/// [`by_stream_prefix`] + position → the entry, newest first.
+pub const AUDIT_BY_STREAM: Table<AuditRow> = Table::new("audit_by_stream");
+
 /// The key of an entry: ascending keys list the newest entry first.
 pub fn audit_key(tenant: Uuid, position: u64) -> String {
-    format!("{tenant}/{:020}", u64::MAX - position)
+    format!("{}{}", audit_prefix(tenant), newest_first(position))
+}
+
+fn newest_first(position: u64) -> String {
+    format!("{:020}", u64::MAX - position)
 }
 
 /// The prefix of a tenant's entries.
 pub fn audit_prefix(tenant: Uuid) -> String {
     format!("{tenant}/")
+}
+
+/// A name inside a key, with `/` (and `%`, which escapes it) escaped, so
+/// that one name's prefix never covers another's.
+fn component(name: &str) -> String {
+    name.replace('%', "%25").replace('/', "%2F")
+}
+
+/// The prefix of a tenant's entries of one event type.
+pub fn by_type_prefix(tenant: Uuid, event_type: &str) -> String {
+    format!("{tenant}/{}/", component(event_type))
+}
+
+/// The prefix of a tenant's entries caused by `actor` (`None`: sign-up and
+/// the system).
+pub fn by_actor_prefix(tenant: Uuid, actor: Option<Uuid>) -> String {
+    match actor {
+        Some(actor) => format!("{tenant}/{actor}/"),
+        None => format!("{tenant}/system/"),
+    }
+}
+
+/// The prefix of a tenant's entries of one stream.
+pub fn by_stream_prefix(tenant: Uuid, stream: &str) -> String {
+    format!("{tenant}/{}/", component(stream))
 }
 
 /// The entry of the event at `position`, if it is `tenant`'s.
@@ -56,11 +93,11 @@ pub struct AuditProjector;
 #[async_trait]
 impl Projector for AuditProjector {
     fn name(&self) -> &'static str {
-        "audit.v1"
+        "audit.v2"
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        const TABLES: &[&str] = &[AUDIT.name()];
+        const TABLES: &[&str] = &[AUDIT.name(), AUDIT_BY_TYPE.name(), AUDIT_BY_ACTOR.name(), AUDIT_BY_STREAM.name()];
         TABLES
     }
 
@@ -76,6 +113,10 @@ impl Projector for AuditProjector {
             command_id: event.metadata.command_id,
             occurred_at: event.metadata.occurred_at,
         };
+        let position = newest_first(event.position);
+        AUDIT_BY_TYPE.put(tx, format!("{}{position}", by_type_prefix(tenant, &row.event_type)), &row)?;
+        AUDIT_BY_ACTOR.put(tx, format!("{}{position}", by_actor_prefix(tenant, row.actor_id)), &row)?;
+        AUDIT_BY_STREAM.put(tx, format!("{}{position}", by_stream_prefix(tenant, &row.stream)), &row)?;
         AUDIT.put(tx, audit_key(tenant, event.position), &row)
     }
 }

@@ -157,3 +157,73 @@ async fn the_server_signs_each_company_s_chain_at_intervals() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.head().await, settled);
 }
+
+#[tokio::test]
+async fn the_audit_trail_filters_by_time_type_actor_and_stream_and_pages_both_ways() {
+    let app = TestApp::spawn().await;
+    app.clock(json!({ "now": "2026-11-02T09:00:00+09:00" })).await;
+    let mut acme = app.sign_up("trailfilter.com").await;
+    let (kim, _) = app.create_user(&acme, "kim").await;
+    app.clock(json!({ "now": "2026-11-20T09:00:00+09:00" })).await;
+    acme.admin_token = app.login("trailfilter.com", "admin", "s3cret-pass").await.unwrap();
+    for user in ["lee", "park", "choi"] {
+        app.create_user(&acme, user).await;
+    }
+    app.gql(Some(&acme.admin_token), GRANT, json!({ "id": kim, "r": "HR_MANAGER" })).await;
+    const TRAIL: &str = "query($f: AuditFilter, $first: Int, $after: String, $last: Int, $before: String) {
+        auditTrail(filter: $f, first: $first, after: $after, last: $last, before: $before) {
+          totalCount pageInfo { hasNextPage hasPreviousPage endCursor startCursor }
+          edges { node { type stream actorId occurredAt } } } }";
+    let trail = |filter: serde_json::Value| {
+        let app = &app;
+        let token = acme.admin_token.clone();
+        async move { app.gql(Some(&token), TRAIL, json!({ "f": filter })).await }
+    };
+    let types = |r: &serde_json::Value| -> Vec<String> {
+        r["data"]["auditTrail"]["edges"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|e| e["node"]["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // The admin made at sign-up, kim, and three more.
+    let created = trail(json!({ "eventType": "UserCreated" })).await;
+    assert_eq!(created["data"]["auditTrail"]["totalCount"], 5, "{created}");
+    assert!(types(&created).iter().all(|t| t == "UserCreated"));
+    let granted = trail(json!({ "eventType": "RoleGranted", "actorId": acme.admin_id })).await;
+    assert_eq!(types(&granted), vec!["RoleGranted"]);
+    let by_kim = trail(json!({ "actorId": kim })).await;
+    assert_eq!(by_kim["data"]["auditTrail"]["totalCount"], 0, "{by_kim}");
+    let tenant_stream = stream("tenant", &acme.id);
+    let of_tenant = trail(json!({ "streamId": tenant_stream, "eventType": "UserCreated" })).await;
+    assert_eq!(of_tenant["data"]["auditTrail"]["totalCount"], 5, "{of_tenant}");
+    // Early November: the admin and kim; not the three made on the 20th.
+    let early = trail(json!({ "eventType": "UserCreated", "until": "2026-11-10T00:00:00Z" })).await;
+    assert_eq!(early["data"]["auditTrail"]["totalCount"], 2, "{early}");
+    let late = trail(json!({ "from": "2026-11-10T00:00:00Z" })).await;
+    assert!(types(&late).iter().all(|t| t != "TenantSignedUp"), "{late}");
+    assert_eq!(types(&late).iter().filter(|t| *t == "UserCreated").count(), 3, "{late}");
+
+    // Pages of a filtered trail, forwards then back.
+    let first =
+        app.gql(Some(&acme.admin_token), TRAIL, json!({ "f": { "eventType": "UserCreated" }, "first": 3 })).await;
+    assert_eq!(types(&first).len(), 3);
+    assert_eq!(first["data"]["auditTrail"]["pageInfo"]["hasNextPage"], true);
+    let end = first["data"]["auditTrail"]["pageInfo"]["endCursor"].clone();
+    let rest = app
+        .gql(Some(&acme.admin_token), TRAIL, json!({ "f": { "eventType": "UserCreated" }, "first": 3, "after": end }))
+        .await;
+    assert_eq!(types(&rest).len(), 2);
+    assert_eq!(rest["data"]["auditTrail"]["pageInfo"]["hasNextPage"], false);
+    let start = rest["data"]["auditTrail"]["pageInfo"]["startCursor"].clone();
+    let back = app
+        .gql(Some(&acme.admin_token), TRAIL, json!({ "f": { "eventType": "UserCreated" }, "last": 2, "before": start }))
+        .await;
+    assert_eq!(types(&back).len(), 2);
+    assert_eq!(back["data"]["auditTrail"]["pageInfo"]["hasPreviousPage"], true);
+
+    let reversed = trail(json!({ "from": "2026-11-20T00:00:00Z", "until": "2026-11-01T00:00:00Z" })).await;
+    assert_eq!(code(&reversed), "VALIDATION", "{reversed}");
+}
