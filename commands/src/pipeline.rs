@@ -588,6 +588,57 @@ impl Commands {
         Ok(Outcome { stream: written.stream, events, position: written.position, repeated: true })
     }
 
+    /// The state of aggregate `id` as it was at `as_of`: its stream's events
+    /// up to that point folded, from a snapshot whose last event lies
+    /// before it when there is one, never from a state that has moved on.
+    ///
+    /// # Errors
+    /// When the store fails or an event does not decode.
+    pub async fn load_as_of<A: Aggregate>(&self, id: Uuid, as_of: AsOf) -> Result<Past<A>, CommandError> {
+        let stream = stream_name::<A>(id);
+        let mut past = Past { state: A::default(), version: None, position: None, occurred_at: None };
+        let mut next = 0;
+        if let Some(snapshots) = &self.snapshots
+            && let Ok(Some(snapshot)) = snapshots.load(&stream).await
+            && snapshot.schema_version == A::SNAPSHOT_VERSION
+            && let Some(last) =
+                self.store.read_stream(&stream, Direction::Forwards, Some(snapshot.version), 1).await?.first()
+            && last.version == snapshot.version
+            && as_of.includes(last)
+            && let Ok(kept) = serde_json::from_slice::<A>(&snapshot.state)
+        {
+            past = Past {
+                state: kept,
+                version: Some(last.version),
+                position: Some(last.position),
+                occurred_at: Some(last.metadata.occurred_at),
+            };
+            next = snapshot.version + 1;
+        }
+        loop {
+            let page = self.store.read_stream(&stream, Direction::Forwards, Some(next), BEFORE_PAGE).await?;
+            let full = page.len() == BEFORE_PAGE;
+            for event in &page {
+                if !as_of.includes(event) {
+                    return Ok(past);
+                }
+                let decoded = decode::<A>(event).map_err(|reason| SnapshotError::Fold {
+                    stream: stream.clone(),
+                    position: event.position,
+                    reason,
+                })?;
+                past.state = past.state.evolve(&decoded);
+                past.version = Some(event.version);
+                past.position = Some(event.position);
+                past.occurred_at = Some(event.metadata.occurred_at);
+                next = event.version + 1;
+            }
+            if !full {
+                return Ok(past);
+            }
+        }
+    }
+
     /// The state of `stream` just before `version`: from the snapshot when it
     /// is older, else from the start.
     async fn load_before<A: Aggregate>(&self, stream: &str, version: u64) -> Result<A, CommandError> {
@@ -652,6 +703,33 @@ impl Drop for ClaimGuard<'_> {
 
 fn decode<A: Aggregate>(event: &RecordedEvent) -> Result<A::Event, String> {
     serde_json::from_slice(&event.data).map_err(|e| format!("{} v{}: {e}", event.event_type, event.schema_version))
+}
+
+/// A point in a stream's past: up to a position of the log, or up to a
+/// time (the events that occurred at or before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    Position(u64),
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl AsOf {
+    fn includes(self, event: &RecordedEvent) -> bool {
+        match self {
+            AsOf::Position(position) => event.position <= position,
+            AsOf::Time(time) => event.metadata.occurred_at <= time,
+        }
+    }
+}
+
+/// An aggregate's state at a point in its past, and the last event folded
+/// into it (none: the stream had no events yet).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Past<A> {
+    pub state: A,
+    pub version: Option<u64>,
+    pub position: Option<u64>,
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The id of what a refusal of command `refused` calls for.

@@ -14,7 +14,7 @@ use domain::{Actor, Aggregate, DomainError};
 use store::RecordedEvent;
 use uuid::Uuid;
 
-use crate::{CommandContext, CommandError, Commands};
+use crate::{AsOf, CommandContext, CommandError, Commands, Past};
 
 type Future<'a, T> = Pin<Box<dyn std::future::Future<Output = Result<T, CommandError>> + Send + 'a>>;
 type State = Arc<dyn Any + Send + Sync>;
@@ -29,6 +29,7 @@ pub struct AggregateHandle {
     kept: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, Versioned>,
     stored: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, Versioned>,
     newest: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, u64>,
+    as_of: for<'a> fn(&'a Arc<Commands>, Uuid, AsOf) -> Future<'a, Past<serde_json::Value>>,
     execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
 }
 
@@ -38,8 +39,23 @@ impl AggregateHandle {
     where
         A::Command: Clone,
     {
-        Self { category: A::CATEGORY, kept: kept::<A>, stored: stored::<A>, newest: newest::<A>, execute: execute::<A> }
+        Self {
+            category: A::CATEGORY,
+            kept: kept::<A>,
+            stored: stored::<A>,
+            newest: newest::<A>,
+            as_of: as_of::<A>,
+            execute: execute::<A>,
+        }
     }
+}
+
+fn as_of<A: Aggregate>(commands: &Arc<Commands>, id: Uuid, at: AsOf) -> Future<'_, Past<serde_json::Value>> {
+    Box::pin(async move {
+        let past = commands.load_as_of::<A>(id, at).await?;
+        let state = serde_json::to_value(&past.state).map_err(|e| CommandError::Encoding(e.to_string()))?;
+        Ok(Past { state, version: past.version, position: past.position, occurred_at: past.occurred_at })
+    })
 }
 
 fn kept<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versioned> {
@@ -242,6 +258,21 @@ impl Reactions {
         id: Uuid,
     ) -> Result<u64, CommandError> {
         (self.handle(category)?.newest)(commands, id).await
+    }
+
+    /// The state of `category`'s aggregate `id` as it was at `at`, as JSON.
+    ///
+    /// # Errors
+    /// When the aggregate is unknown, the store fails or an event does not
+    /// decode.
+    pub async fn state_as_of(
+        &self,
+        commands: &Arc<Commands>,
+        category: &str,
+        id: Uuid,
+        at: AsOf,
+    ) -> Result<Past<serde_json::Value>, CommandError> {
+        (self.handle(category)?.as_of)(commands, id, at).await
     }
 
     fn handle(&self, category: &str) -> Result<&AggregateHandle, CommandError> {

@@ -213,6 +213,18 @@ async fn a_refused_command_writes_nothing() {
     assert_eq!(*store.head().borrow(), head);
 }
 
+async fn tenant_log(commands: &Commands, tenant: Uuid) -> Vec<RecordedEvent> {
+    let stream = commands::stream_name::<Tenant>(tenant);
+    commands.store().read_stream(&stream, Direction::Forwards, None, 1000).await.unwrap()
+}
+
+fn fold_all(events: &[RecordedEvent]) -> Tenant {
+    events.iter().fold(Tenant::default(), |state, e| {
+        use domain::Aggregate;
+        state.evolve(&e.decode::<TenantEvent>().unwrap())
+    })
+}
+
 #[tokio::test]
 async fn state_loaded_with_and_without_snapshots_is_equal() {
     let setup = Setup::new();
@@ -248,6 +260,18 @@ async fn state_loaded_with_and_without_snapshots_is_equal() {
     assert_eq!(with.state, without.state);
     assert_eq!(with.version, without.version);
     assert_eq!(with.state.accounts.len(), 41);
+
+    // A past state is the log replayed up to its point, from the snapshot
+    // when the snapshot lies before that point and without it otherwise.
+    let log = tenant_log(&commands, tenant).await;
+    for at in [0, 3, 20, 49, log.len() - 1] {
+        let past = commands.load_as_of::<Tenant>(tenant, commands::AsOf::Position(log[at].position)).await.unwrap();
+        let folded = fold_all(&log[..=at]);
+        assert_eq!(past.state, folded, "as of version {at}");
+        assert_eq!(past.version, Some(log[at].version));
+    }
+    let before = commands.load_as_of::<Tenant>(tenant, commands::AsOf::Position(0)).await.unwrap();
+    assert_eq!((before.version, before.state), (None, Tenant::default()));
 
     // A snapshot of another schema version is ignored.
     let stream = commands::stream_name::<Tenant>(tenant);

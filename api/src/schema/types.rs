@@ -227,7 +227,7 @@ impl StoredEvent {
 }
 
 /// Hides every field whose name speaks of a password.
-fn redact(value: &mut serde_json::Value) {
+pub(crate) fn redact(value: &mut serde_json::Value) {
     match value {
         serde_json::Value::Object(map) => {
             for (key, v) in map.iter_mut() {

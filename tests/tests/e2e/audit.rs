@@ -227,3 +227,74 @@ async fn the_audit_trail_filters_by_time_type_actor_and_stream_and_pages_both_wa
     let reversed = trail(json!({ "from": "2026-11-20T00:00:00Z", "until": "2026-11-01T00:00:00Z" })).await;
     assert_eq!(code(&reversed), "VALIDATION", "{reversed}");
 }
+
+#[tokio::test]
+async fn history_as_of_a_time_or_position_replays_the_log_not_the_read_models() {
+    const PAST: &str =
+        "query($s: String!, $at: DateTime, $p: Int) { historicalState(streamId: $s, at: $at, position: $p) {
+        version position occurredAt state contentWithheld } }";
+    let app = TestApp::spawn().await;
+    app.clock(json!({ "now": "2026-11-02T09:00:00+09:00" })).await;
+    let mut acme = app.sign_up("pastroles.com").await;
+    let (kim, _) = app.create_user(&acme, "kim").await;
+    let (auditor, _) = app.create_user(&acme, "audit").await;
+    app.gql(Some(&acme.admin_token), GRANT, json!({ "id": auditor, "r": "AUDITOR" })).await;
+    app.clock(json!({ "now": "2026-11-10T09:00:00+09:00" })).await;
+    acme.admin_token = app.login("pastroles.com", "admin", "s3cret-pass").await.unwrap();
+    let granted = app.gql(Some(&acme.admin_token), GRANT, json!({ "id": kim, "r": "HR_MANAGER" })).await;
+    assert!(granted["errors"].is_null(), "{granted}");
+    let granted_at = app.head().await;
+    app.clock(json!({ "now": "2026-11-20T09:00:00+09:00" })).await;
+    acme.admin_token = app.login("pastroles.com", "admin", "s3cret-pass").await.unwrap();
+    let revoke = "mutation($id: UUID!) { revokeRole(id: $id, role: HR_MANAGER) { id } }";
+    let revoked = app.gql(Some(&acme.admin_token), revoke, json!({ "id": kim })).await;
+    assert!(revoked["errors"].is_null(), "{revoked}");
+    let token = app.login("pastroles.com", "audit", "user-pass-1").await.unwrap();
+    let kim_token = app.login("pastroles.com", "kim", "user-pass-1").await.unwrap();
+    let company = stream("tenant", &acme.id);
+    let past = |variables: serde_json::Value| {
+        let (app, token) = (&app, token.clone());
+        async move { app.gql(Some(&token), PAST, variables).await }
+    };
+    let kim_roles = |r: &serde_json::Value| r["data"]["historicalState"]["state"]["accounts"][&kim]["roles"].clone();
+
+    let before = past(json!({ "s": company, "at": "2026-11-05T00:00:00Z" })).await;
+    assert_eq!(kim_roles(&before), json!([]), "{before}");
+    let during = past(json!({ "s": company, "at": "2026-11-15T00:00:00Z" })).await;
+    assert_eq!(kim_roles(&during), json!(["HrManager"]), "{during}");
+    let now = past(json!({ "s": company, "at": "2026-11-25T00:00:00Z" })).await;
+    assert_eq!(kim_roles(&now), json!([]), "{now}");
+    let at_grant = past(json!({ "s": company, "p": granted_at })).await;
+    assert_eq!(kim_roles(&at_grant), json!(["HrManager"]), "{at_grant}");
+    assert_eq!(at_grant["data"]["historicalState"]["position"], granted_at);
+    let just_before = past(json!({ "s": company, "p": granted_at - 1 })).await;
+    assert_eq!(kim_roles(&just_before), json!([]), "{just_before}");
+    // Secrets stay out of past states too.
+    assert!(!during.to_string().contains("argon2"), "{during}");
+
+    // Mail stays its owner's in the past as well.
+    let send =
+        "mutation { sendMail(input: { to: [\"admin@pastroles.com\"], subject: \"옛날 비밀\", text: \"x\" }) { id } }";
+    assert!(app.gql(Some(&kim_token), send, json!({})).await["errors"].is_null());
+    let mailbox = past(json!({ "s": stream("mailbox", &kim), "at": "2026-11-30T00:00:00Z" })).await;
+    assert_eq!(mailbox["data"]["historicalState"]["contentWithheld"], true, "{mailbox}");
+    assert!(mailbox["data"]["historicalState"]["state"].is_null());
+    assert!(!mailbox.to_string().contains("옛날"), "{mailbox}");
+
+    // Before the company existed, both points, neither point, another
+    // company's stream: clear refusals.
+    let early = past(json!({ "s": company, "at": "2026-10-01T00:00:00Z" })).await;
+    assert_eq!(code(&early), "VALIDATION", "{early}");
+    assert!(early["errors"][0]["message"].as_str().unwrap().contains("did not exist yet"), "{early}");
+    let both = past(json!({ "s": company, "at": "2026-11-05T00:00:00Z", "p": 3 })).await;
+    assert_eq!(code(&both), "VALIDATION");
+    let neither = past(json!({ "s": company })).await;
+    assert_eq!(code(&neither), "VALIDATION");
+    let other = app.sign_up("otherpast.com").await;
+    let foreign = past(json!({ "s": stream("tenant", &other.id), "at": "2026-11-25T00:00:00Z" })).await;
+    assert_eq!(code(&foreign), "NOT_FOUND", "{foreign}");
+    let unknown = past(json!({ "s": "nothing-here", "at": "2026-11-25T00:00:00Z" })).await;
+    assert_eq!(code(&unknown), "NOT_FOUND", "{unknown}");
+    let plain = app.gql(Some(&kim_token), PAST, json!({ "s": company, "at": "2026-11-25T00:00:00Z" })).await;
+    assert_eq!(code(&plain), "FORBIDDEN");
+}

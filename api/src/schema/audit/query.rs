@@ -3,13 +3,15 @@
 
 use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
+use commands::AsOf;
+use domain::DomainError;
 use domain::audit::Checkpoints;
 use projections::projectors::audit::{self, AuditRow};
 use uuid::Uuid;
 
 use super::Checkpoint;
-use super::stream_history::stream_history;
-use crate::errors::ApiResult;
+use super::stream_history::{HistoricalState, historical_state, stream_history};
+use crate::errors::{ApiError, ApiResult};
 use crate::schema::pagination::{Page, PageRequest, filtered_page, page};
 use crate::schema::types::{AuditEntry, StoredEvent};
 use crate::schema::{Caller, backend, caller};
@@ -113,6 +115,28 @@ impl AuditQuery {
         caller.require_auditing()?;
         let request = PageRequest::new(first, after, last, before);
         Ok(stream_history(backend(ctx), &caller, &stream_id, &request).await?)
+    }
+
+    /// A stream's aggregate as it was at a time (the events that occurred
+    /// by then) or at a log position, replayed from the log (admins and
+    /// auditors): a document with its line and history, a user's roles on
+    /// the company's stream, a leave ledger. Give `at` or `position`.
+    /// Content follows the rules of `streamHistory`.
+    async fn historical_state(
+        &self,
+        ctx: &Context<'_>,
+        stream_id: String,
+        at: Option<DateTime<Utc>>,
+        position: Option<u64>,
+    ) -> Result<HistoricalState> {
+        let caller = caller(ctx).await?;
+        caller.require_auditing()?;
+        let as_of = match (at, position) {
+            (Some(at), None) => AsOf::Time(at),
+            (None, Some(position)) => AsOf::Position(position),
+            _ => return Err(ApiError::from(DomainError::invalid("at", "give either `at` or `position`")).into()),
+        };
+        Ok(historical_state(backend(ctx), &caller, &stream_id, as_of).await?)
     }
 
     /// The public key that signs the company's checkpoints (admins and

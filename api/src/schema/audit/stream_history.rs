@@ -6,7 +6,9 @@
 //! a kind of stream without a rule here, sees each event's type, actor and
 //! times with the content withheld.
 
-use domain::Aggregate;
+use async_graphql::{Json, SimpleObject};
+use chrono::{DateTime, Utc};
+use commands::{AsOf, stream_name};
 use domain::approval::{Absences, ApprovalSetup, Backups, Document, DocumentNumbers};
 use domain::audit::Checkpoints;
 use domain::hr::{CertificateRegister, LeaveLedger, Personnel};
@@ -16,13 +18,14 @@ use domain::registry::DomainRegistration;
 use domain::tenant::Tenant;
 use domain::timer::Timer;
 use domain::values::Role;
+use domain::{Aggregate, DomainError};
 use store::Direction;
 use uuid::Uuid;
 
 use crate::backend::Backend;
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::pagination::{Page, PageRequest};
-use crate::schema::types::StoredEvent;
+use crate::schema::types::{StoredEvent, redact};
 use crate::schema::{Caller, approval};
 
 /// The list name of stream-history cursors.
@@ -69,6 +72,77 @@ pub(super) async fn stream_history(
     let items = events.iter().map(|e| (e.version.to_string(), StoredEvent::from_recorded(e, shown))).collect();
     let total_count = usize::try_from(last.version + 1).unwrap_or(usize::MAX);
     Ok(window.connection(LIST, items, total_count))
+}
+
+/// A stream's aggregate as it was at a point of its past.
+#[derive(SimpleObject, Debug, Clone)]
+pub struct HistoricalState {
+    pub stream_id: String,
+    /// The version of the last event replayed; none when the stream had
+    /// no events yet.
+    pub version: Option<u64>,
+    /// The log position of that event.
+    pub position: Option<u64>,
+    /// When that event occurred.
+    pub occurred_at: Option<DateTime<Utc>>,
+    /// The state, as the aggregate keeps it (secrets such as password
+    /// hashes redacted); none when withheld from the caller.
+    pub state: Option<Json<serde_json::Value>>,
+    /// Whether the content is withheld (the same rules as `streamHistory`).
+    pub content_withheld: bool,
+}
+
+/// `stream`'s aggregate as it was at `as_of`, replayed from the log, when
+/// the stream is the caller's company's.
+///
+/// # Errors
+/// `NOT_FOUND` for a stream of another company or of no known kind;
+/// `VALIDATION` for a point before the company existed.
+pub(super) async fn historical_state(
+    backend: &Backend,
+    caller: &Caller,
+    stream: &str,
+    as_of: AsOf,
+) -> ApiResult<HistoricalState> {
+    let not_found = || ApiError::not_found(format!("stream `{stream}`"));
+    let (category, id) = stream.split_once('-').ok_or_else(not_found)?;
+    let id = Uuid::try_parse(id).map_err(|_| not_found())?;
+    let first = backend.store.read_stream(stream, Direction::Forwards, None, 1).await?;
+    if first.first().is_some_and(|e| e.metadata.tenant != Some(caller.tenant)) {
+        return Err(not_found());
+    }
+    let company = stream_name::<Tenant>(caller.tenant);
+    let signed_up = backend.store.read_stream(&company, Direction::Forwards, None, 1).await?;
+    let signed_up = signed_up.first().ok_or_else(not_found)?;
+    let before = match as_of {
+        AsOf::Position(position) => position < signed_up.position,
+        AsOf::Time(time) => time < signed_up.metadata.occurred_at,
+    };
+    if before {
+        return Err(DomainError::invalid(
+            "at",
+            format!("the company did not exist yet: it signed up at {}", signed_up.metadata.occurred_at.to_rfc3339()),
+        )
+        .into());
+    }
+    let past = backend.reactions.state_as_of(&backend.commands, category, id, as_of).await.map_err(|e| match e {
+        commands::CommandError::Rejected(_) => not_found(),
+        other => other.into(),
+    })?;
+    let shown = content_shown(backend, caller, stream).await?;
+    let state = shown.then(|| {
+        let mut state = past.state;
+        redact(&mut state);
+        Json(state)
+    });
+    Ok(HistoricalState {
+        stream_id: stream.to_owned(),
+        version: past.version,
+        position: past.position,
+        occurred_at: past.occurred_at,
+        state,
+        content_withheld: !shown,
+    })
 }
 
 /// Whether the caller may see the content of `stream`'s events.
