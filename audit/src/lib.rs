@@ -2,6 +2,7 @@
 //! of each company's hash chain, and the verification of a log against its
 //! chain and its checkpoints.
 
+pub mod archive;
 pub mod signing;
 pub mod verify;
 

@@ -47,6 +47,11 @@ impl CheckpointKey {
             signature: hex::encode(signature.to_bytes()),
         }
     }
+
+    /// The signature of `bytes`, hexadecimal.
+    pub fn sign_bytes(&self, bytes: &[u8]) -> String {
+        hex::encode(self.0.sign(bytes).to_bytes())
+    }
 }
 
 /// A public key that checks checkpoints.
@@ -76,11 +81,19 @@ impl PublicKey {
         }
         let chain =
             ChainHash::parse_hex(&checkpoint.chain).map_err(|e| format!("its chain hash is unreadable: {e}"))?;
-        let mut bytes = [0u8; 64];
-        hex::decode_to_slice(&checkpoint.signature, &mut bytes)
-            .map_err(|e| format!("its signature is unreadable: {e}"))?;
+        self.check_bytes(&message(tenant, checkpoint.position, &chain, checkpoint.signed_at), &checkpoint.signature)
+    }
+
+    /// Whether `signature` (hexadecimal) is this key's signature of
+    /// `bytes`.
+    ///
+    /// # Errors
+    /// What is wrong: the signature unreadable or not matching.
+    pub fn check_bytes(&self, bytes: &[u8], signature: &str) -> Result<(), String> {
+        let mut raw = [0u8; 64];
+        hex::decode_to_slice(signature.trim(), &mut raw).map_err(|e| format!("its signature is unreadable: {e}"))?;
         self.0
-            .verify(&message(tenant, checkpoint.position, &chain, checkpoint.signed_at), &Signature::from_bytes(&bytes))
+            .verify(bytes, &Signature::from_bytes(&raw))
             .map_err(|_| "its signature does not match what it states".to_owned())
     }
 }

@@ -1,0 +1,565 @@
+//! The archive of a company's history for a range of months: one ZIP file
+//! that anyone holding the server's public key can check without a server
+//! or a database, and from which a read-only instance can be rebuilt.
+//!
+//! It holds `events/YYYY-MM.ndjson` for every month of the range (the
+//! company's events as stored, one JSON object per line, the payload's
+//! stored bytes in base64 so that every hash can be computed again), a
+//! `manifest.json` (the company, the range, counts per event type, schema
+//! versions, first and last positions, the chain's hash before the first
+//! event and at the last, the signed checkpoints inside the range, and the
+//! SHA-256 of every file) and `manifest.sig`, the Ed25519 signature of the
+//! manifest's bytes.
+//!
+//! Export reads the log page by page and writes each line as it goes, so
+//! memory stays bounded whatever the archive's size; the file appears
+//! under its name only once it is whole.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use domain::audit::{Checkpoint, CheckpointEvent};
+use domain::values::TimeZone;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use store::chain::{ChainHash, chain_of};
+use store::{EventStore, Metadata, RecordedEvent, StoreError};
+use uuid::Uuid;
+
+use crate::{CheckpointKey, Progress, PublicKey};
+
+/// The archive's format, named in its manifest.
+const FORMAT: &str = "groupware-archive-v1";
+/// How many events one read of the log takes.
+const PAGE: usize = 4096;
+
+/// Why an archive could not be made, read or trusted.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the event store failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the archive is not a readable ZIP file: {0}")]
+    Zip(#[from] zip::result::ZipError),
+    /// The archive was changed or is incomplete: what does not match.
+    #[error("the archive does not verify: {0}")]
+    Tampered(String),
+}
+
+fn tampered(what: impl Into<String>) -> ArchiveError {
+    ArchiveError::Tampered(what.into())
+}
+
+/// A month of the calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    /// Reads `YYYY-MM`.
+    ///
+    /// # Errors
+    /// [`ArchiveError::Invalid`] for anything else.
+    pub fn parse(text: &str) -> Result<Self, ArchiveError> {
+        let invalid = || ArchiveError::Invalid(format!("`{text}` is not a month (YYYY-MM)"));
+        let (year, month) = text.split_once('-').ok_or_else(invalid)?;
+        let (year, month) = (year.parse().map_err(|_| invalid())?, month.parse().map_err(|_| invalid())?);
+        if year < 1970 || year > 9999 || !(1..=12).contains(&month) || text.len() != 7 {
+            return Err(invalid());
+        }
+        Ok(Self { year, month })
+    }
+
+    fn of(date: NaiveDate) -> Self {
+        Self { year: date.year(), month: date.month() }
+    }
+
+    fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    fn next(self) -> Self {
+        if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { month: self.month + 1, ..self } }
+    }
+
+    fn file(self) -> String {
+        format!("events/{self}.ndjson")
+    }
+}
+
+impl std::fmt::Display for Month {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl TryFrom<String> for Month {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text).map_err(|e| e.to_string())
+    }
+}
+
+impl From<Month> for String {
+    fn from(month: Month) -> Self {
+        month.to_string()
+    }
+}
+
+/// The company an archive is of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Company {
+    pub id: Uuid,
+    pub domain: String,
+    /// Months are the company's, in its time zone.
+    pub time_zone: String,
+}
+
+/// One stored event, as a line of an archive.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Line {
+    position: u64,
+    stream: String,
+    version: u64,
+    id: Uuid,
+    #[serde(rename = "type")]
+    event_type: String,
+    schema_version: u32,
+    /// The payload's stored bytes, base64.
+    data: String,
+    metadata: Metadata,
+    recorded_at: DateTime<Utc>,
+    /// The event's link in the company's chain, hexadecimal.
+    chain: String,
+}
+
+impl Line {
+    fn of(event: &RecordedEvent) -> Self {
+        Self {
+            position: event.position,
+            stream: event.stream.clone(),
+            version: event.version,
+            id: event.id,
+            event_type: event.event_type.clone(),
+            schema_version: event.schema_version,
+            data: STANDARD.encode(&event.data),
+            metadata: event.metadata.clone(),
+            recorded_at: event.recorded_at,
+            chain: event.chain.map(|c| c.to_string()).unwrap_or_default(),
+        }
+    }
+
+    fn event(self) -> Result<RecordedEvent, String> {
+        Ok(RecordedEvent {
+            id: self.id,
+            stream: self.stream,
+            version: self.version,
+            position: self.position,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            data: STANDARD.decode(&self.data).map_err(|e| format!("its data is not base64: {e}"))?,
+            metadata: self.metadata,
+            recorded_at: self.recorded_at,
+            chain: Some(ChainHash::parse_hex(&self.chain).map_err(|e| format!("its hash is unreadable: {e}"))?),
+        })
+    }
+}
+
+/// One file of the archive, as the manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEntry {
+    pub name: String,
+    pub events: u64,
+    /// SHA-256 of the file's bytes, hexadecimal.
+    pub sha256: String,
+}
+
+/// A signed checkpoint inside the range, and where it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchivedCheckpoint {
+    /// The position of the event that recorded it.
+    pub recorded_at_position: u64,
+    #[serde(flatten)]
+    pub checkpoint: Checkpoint,
+}
+
+/// What an archive holds, signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub format: String,
+    pub company: Company,
+    pub from: Month,
+    pub to: Month,
+    pub exported_at: DateTime<Utc>,
+    pub events: u64,
+    pub first_position: u64,
+    pub last_position: u64,
+    /// The chain's hash before the first event (where the archive links
+    /// on to what came before it).
+    pub chain_before: String,
+    /// The chain's hash at the last event.
+    pub chain_at_end: String,
+    pub counts_by_type: BTreeMap<String, u64>,
+    /// The schema versions each event type is stored in.
+    pub schema_versions: BTreeMap<String, Vec<u32>>,
+    pub checkpoints: Vec<ArchivedCheckpoint>,
+    pub files: Vec<FileEntry>,
+    /// The Ed25519 key that signed `manifest.sig`, hexadecimal.
+    pub public_key: String,
+}
+
+/// A file of the archive being written, with its digest.
+struct Writing {
+    month: Month,
+    hasher: Sha256,
+    events: u64,
+}
+
+/// Writes the events of `company` that occurred in the months `from` to
+/// `to` (in its time zone) into a new archive at `out`, signed with `key`.
+/// The range is the company's events from the first that occurred in it to
+/// the last, so that the chain runs through it without a gap.
+///
+/// # Errors
+/// [`ArchiveError::Invalid`] for a reversed range or one holding no events
+/// of the company (no file is made); a failing store or file.
+pub async fn export(
+    store: &dyn EventStore,
+    company: &Company,
+    (from, to): (Month, Month),
+    key: &CheckpointKey,
+    out: &Path,
+    mut progress: impl FnMut(Progress),
+) -> Result<Manifest, ArchiveError> {
+    if from > to {
+        return Err(ArchiveError::Invalid(format!("the range {from} to {to} is reversed")));
+    }
+    let zone = TimeZone::parse(&company.time_zone).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    let (start, end) = (zone.midnight(from.first_day()), zone.midnight(to.next().first_day()));
+    let partial = partial_path(out);
+    let file = File::create(&partial)?;
+    let written = write_archive(store, company, (from, to), (start, end), &zone, key, file, &mut progress).await;
+    match written {
+        Ok(manifest) => {
+            std::fs::rename(&partial, out)?;
+            Ok(manifest)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_archive(
+    store: &dyn EventStore,
+    company: &Company,
+    (from, to): (Month, Month),
+    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    zone: &TimeZone,
+    key: &CheckpointKey,
+    file: File,
+    progress: &mut impl FnMut(Progress),
+) -> Result<Manifest, ArchiveError> {
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    let mut manifest = Manifest {
+        format: FORMAT.into(),
+        company: company.clone(),
+        from,
+        to,
+        exported_at: Utc::now(),
+        events: 0,
+        first_position: 0,
+        last_position: 0,
+        chain_before: ChainHash::genesis(company.id).to_string(),
+        chain_at_end: String::new(),
+        counts_by_type: BTreeMap::new(),
+        schema_versions: BTreeMap::new(),
+        checkpoints: Vec::new(),
+        files: Vec::new(),
+        public_key: key.public().to_string(),
+    };
+    let mut writing: Option<Writing> = None;
+    let total = *store.head().borrow();
+    let (mut after, mut read, mut ended) = (0, 0, false);
+    while !ended {
+        let page = store.read_all(after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for event in page.iter().filter(|e| chain_of(&e.metadata) == company.id) {
+            let occurred = event.metadata.occurred_at;
+            if manifest.events == 0 && occurred < start {
+                manifest.chain_before = event.chain.map(|c| c.to_string()).unwrap_or_default();
+                continue;
+            }
+            if occurred >= end {
+                ended = true;
+                break;
+            }
+            // Months only move forwards, so each file is written once.
+            let month = Month::of(zone.date_at(occurred)).max(writing.as_ref().map_or(from, |w| w.month));
+            writing = Some(open_month(&mut zip, options, &mut manifest, writing, month)?);
+            let current = writing.as_mut().expect("just opened");
+            let mut line = serde_json::to_vec(&Line::of(event)).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+            line.push(b'\n');
+            zip.write_all(&line)?;
+            current.hasher.update(&line);
+            current.events += 1;
+            note(&mut manifest, event);
+        }
+        read += page.len() as u64;
+        progress(Progress { done: read, total: total.max(read) });
+    }
+    if manifest.events == 0 {
+        return Err(ArchiveError::Invalid(format!(
+            "the company has no events from {from} to {to}; there is nothing to archive"
+        )));
+    }
+    // Every month of the range has its file, empty or not.
+    let mut last = open_month(&mut zip, options, &mut manifest, writing, to)?;
+    close_month(&mut manifest, &mut last);
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    zip.start_file("manifest.json", options)?;
+    zip.write_all(&bytes)?;
+    zip.start_file("manifest.sig", options)?;
+    zip.write_all(key.sign_bytes(&bytes).as_bytes())?;
+    zip.finish()?.sync_all()?;
+    Ok(manifest)
+}
+
+/// The file of `month`, opened after closing the one being written and
+/// the empty ones of the months between.
+fn open_month(
+    zip: &mut zip::ZipWriter<File>,
+    options: zip::write::SimpleFileOptions,
+    manifest: &mut Manifest,
+    writing: Option<Writing>,
+    month: Month,
+) -> Result<Writing, ArchiveError> {
+    let next = match writing {
+        Some(w) if w.month == month => return Ok(w),
+        Some(mut w) => {
+            close_month(manifest, &mut w);
+            w.month.next()
+        }
+        None => manifest.from,
+    };
+    let mut current = next;
+    loop {
+        zip.start_file(current.file(), options)?;
+        let mut opened = Writing { month: current, hasher: Sha256::new(), events: 0 };
+        if current == month {
+            return Ok(opened);
+        }
+        close_month(manifest, &mut opened);
+        current = current.next();
+    }
+}
+
+fn close_month(manifest: &mut Manifest, writing: &mut Writing) {
+    let hasher = std::mem::take(&mut writing.hasher);
+    manifest.files.push(FileEntry {
+        name: writing.month.file(),
+        events: writing.events,
+        sha256: hex::encode(hasher.finalize()),
+    });
+}
+
+/// Counts `event` into the manifest.
+fn note(manifest: &mut Manifest, event: &RecordedEvent) {
+    if manifest.events == 0 {
+        manifest.first_position = event.position;
+    }
+    manifest.events += 1;
+    manifest.last_position = event.position;
+    manifest.chain_at_end = event.chain.map(|c| c.to_string()).unwrap_or_default();
+    *manifest.counts_by_type.entry(event.event_type.clone()).or_default() += 1;
+    let versions = manifest.schema_versions.entry(event.event_type.clone()).or_default();
+    if !versions.contains(&event.schema_version) {
+        versions.push(event.schema_version);
+    }
+    if let Ok(CheckpointEvent::Signed(checkpoint)) = event.decode::<CheckpointEvent>()
+        && event.event_type == "CheckpointSigned"
+    {
+        manifest.checkpoints.push(ArchivedCheckpoint { recorded_at_position: event.position, checkpoint });
+    }
+}
+
+/// What a verified archive holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveReport {
+    pub manifest: Manifest,
+    /// The key the manifest's signature was checked with.
+    pub key: String,
+}
+
+/// Checks an archive without a server: the manifest's signature (with
+/// `trusted`, the key an auditor holds, or else the one the manifest
+/// names), every file's digest and count, every event's link from the
+/// chain's hash before the range to the one at its end, every checkpoint's
+/// signature and hash, and the counts.
+///
+/// # Errors
+/// [`ArchiveError::Tampered`] naming what does not match; a file that is
+/// not an archive.
+pub fn verify_archive(
+    path: &Path,
+    trusted: Option<PublicKey>,
+    mut progress: impl FnMut(Progress),
+) -> Result<ArchiveReport, ArchiveError> {
+    let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    let manifest_bytes = read_whole(&mut zip, "manifest.json")?;
+    let signature = read_whole(&mut zip, "manifest.sig")?;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|e| tampered(format!("manifest.json is unreadable: {e}")))?;
+    if manifest.format != FORMAT {
+        return Err(tampered(format!("the format {} is not {FORMAT}", manifest.format)));
+    }
+    let key = match trusted {
+        Some(key) => key,
+        None => PublicKey::parse_hex(&manifest.public_key).map_err(tampered)?,
+    };
+    key.check_bytes(&manifest_bytes, &String::from_utf8_lossy(&signature))
+        .map_err(|e| tampered(format!("manifest.sig: {e}")))?;
+    let listed: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    let mut month = manifest.from;
+    for name in &listed {
+        if *name != month.file() {
+            return Err(tampered(format!("the manifest lists {name} where {} belongs", month.file())));
+        }
+        month = month.next();
+    }
+    if month != manifest.to.next() {
+        return Err(tampered(format!("the manifest lists no file for {month}")));
+    }
+    let names = zip.file_names().map(|n| n.map(|n| n.into_owned())).collect::<Result<Vec<_>, _>>()?;
+    for name in names {
+        if !listed.contains(&name.as_str()) && name != "manifest.json" && name != "manifest.sig" {
+            return Err(tampered(format!("{name} is in the archive but not in its manifest")));
+        }
+    }
+    let mut checkpoints: BTreeMap<u64, &ArchivedCheckpoint> =
+        manifest.checkpoints.iter().map(|c| (c.checkpoint.position, c)).collect();
+    for archived in &manifest.checkpoints {
+        key.check(manifest.company.id, &archived.checkpoint).map_err(|e| {
+            tampered(format!("the checkpoint recorded at position {}: {e}", archived.recorded_at_position))
+        })?;
+    }
+    let mut chain = ChainHash::parse_hex(&manifest.chain_before).map_err(|e| tampered(format!("chainBefore: {e}")))?;
+    let (mut events, mut counts) = (0u64, BTreeMap::<String, u64>::new());
+    let mut last_position = None;
+    for entry in &manifest.files {
+        let file = zip.by_name(&entry.name).map_err(|_| tampered(format!("{} is missing", entry.name)))?;
+        let mut hasher = Sha256::new();
+        let mut in_file = 0;
+        let mut reader = BufReader::new(file);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            hasher.update(&line);
+            let at = format!("{} line {}", entry.name, in_file + 1);
+            let event = serde_json::from_slice::<Line>(&line)
+                .map_err(|e| tampered(format!("{at} is unreadable: {e}")))?
+                .event()
+                .map_err(|e| tampered(format!("{at}: {e}")))?;
+            if chain_of(&event.metadata) != manifest.company.id {
+                return Err(tampered(format!("{at} is an event of another company")));
+            }
+            let linked = chain.link(&event);
+            if Some(linked) != event.chain {
+                return Err(tampered(format!(
+                    "{at} (position {}) does not match its hash: it, or an event before it, was changed or removed",
+                    event.position
+                )));
+            }
+            chain = linked;
+            if let Some(archived) = checkpoints.remove(&event.position)
+                && archived.checkpoint.chain != linked.to_string()
+            {
+                return Err(tampered(format!(
+                    "the checkpoint recorded at position {} signed another hash for position {}",
+                    archived.recorded_at_position, event.position
+                )));
+            }
+            if events == 0 && event.position != manifest.first_position {
+                return Err(tampered(format!("{at}: the first event is not at position {}", manifest.first_position)));
+            }
+            *counts.entry(event.event_type).or_default() += 1;
+            last_position = Some(event.position);
+            in_file += 1;
+            events += 1;
+        }
+        if hex::encode(hasher.finalize()) != entry.sha256 || in_file != entry.events {
+            return Err(tampered(format!("{} is not the file the manifest describes", entry.name)));
+        }
+        progress(Progress { done: events, total: manifest.events });
+    }
+    if let Some((_, archived)) = checkpoints.into_iter().next() {
+        return Err(tampered(format!(
+            "the checkpoint recorded at position {} covers position {}, which the archive does not hold",
+            archived.recorded_at_position, archived.checkpoint.position
+        )));
+    }
+    if events != manifest.events || counts != manifest.counts_by_type || last_position != Some(manifest.last_position) {
+        return Err(tampered("the events do not add up to the manifest's counts"));
+    }
+    if chain.to_string() != manifest.chain_at_end {
+        return Err(tampered("the chain does not end at the manifest's hash"));
+    }
+    Ok(ArchiveReport { manifest, key: key.to_string() })
+}
+
+fn read_whole(zip: &mut zip::ZipArchive<File>, name: &str) -> Result<Vec<u8>, ArchiveError> {
+    let mut file = zip.by_name(name).map_err(|_| tampered(format!("{name} is missing")))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The events of a verified archive, in order, a month at a time.
+///
+/// # Errors
+/// A file that cannot be read.
+pub fn for_each_event(
+    path: &Path,
+    manifest: &Manifest,
+    mut each: impl FnMut(RecordedEvent) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
+    let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    for entry in &manifest.files {
+        let reader = BufReader::new(zip.by_name(&entry.name)?);
+        for line in reader.lines() {
+            let event =
+                serde_json::from_str::<Line>(&line?).map_err(|e| tampered(e.to_string()))?.event().map_err(tampered)?;
+            each(event)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! Archives: exported from a log, checked offline, refused when a byte, a
+//! month or the signature is wrong.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use audit::archive::{ArchiveError, Company, Month, export, for_each_event, verify_archive};
+use audit::{CheckpointKey, Progress};
+use chrono::{DateTime, Utc};
+use domain::DomainEvent;
+use domain::audit::CheckpointEvent;
+use store::sqlite::SqliteEventStore;
+use store::{EventData, EventStore, ExpectedVersion, Metadata, system_now};
+use uuid::Uuid;
+
+fn at(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+}
+
+async fn append(store: &dyn EventStore, stream: &str, tenant: Uuid, occurred_at: DateTime<Utc>, n: usize) {
+    let data = EventData::json(
+        Uuid::now_v7(),
+        "Happened",
+        1,
+        &serde_json::json!({ "n": n, "subject": "분기 보고" }),
+        Metadata { tenant: Some(tenant), occurred_at, ..Metadata::default() },
+    )
+    .unwrap();
+    store.append(stream, ExpectedVersion::Any, vec![data]).await.unwrap();
+}
+
+/// Company `acme`'s events from January to April 2026 (Seoul), none in
+/// February, another company's between them, and a signed checkpoint in
+/// March.
+async fn history(store: &dyn EventStore, acme: Uuid, key: &CheckpointKey) {
+    let other = Uuid::now_v7();
+    let times = ["2025-12-20T10:00:00+09:00", "2026-01-05T10:00:00+09:00", "2026-01-31T23:30:00+09:00"];
+    for (n, time) in times.iter().enumerate() {
+        append(store, "thing-a", acme, at(time), n).await;
+        append(store, "thing-o", other, at(time), n).await;
+    }
+    append(store, "thing-b", acme, at("2026-03-02T09:00:00+09:00"), 3).await;
+    let heads = store.chain_heads().await.unwrap().unwrap();
+    let head = heads.iter().find(|h| h.chain == acme).unwrap();
+    let signed = CheckpointEvent::Signed(key.sign(acme, head.position, &head.hash, at("2026-03-02T10:00:00+09:00")));
+    let data = EventData::json(
+        Uuid::now_v7(),
+        signed.event_type(),
+        1,
+        &signed,
+        Metadata { tenant: Some(acme), occurred_at: at("2026-03-02T10:00:00+09:00"), ..Metadata::default() },
+    )
+    .unwrap();
+    store
+        .append(&commands::stream_name::<domain::audit::Checkpoints>(acme), ExpectedVersion::Any, vec![data])
+        .await
+        .unwrap();
+    append(store, "thing-a", acme, at("2026-04-30T23:59:00+09:00"), 4).await;
+    append(store, "thing-a", acme, at("2026-05-01T00:00:00+09:00"), 5).await;
+}
+
+fn months(from: &str, to: &str) -> (Month, Month) {
+    (Month::parse(from).unwrap(), Month::parse(to).unwrap())
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    store: SqliteEventStore,
+    company: Company,
+    key: CheckpointKey,
+}
+
+async fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteEventStore::open(dir.path().join("events.db"), system_now()).unwrap();
+    let key = CheckpointKey::from_seed([5; 32]);
+    let company = Company { id: Uuid::now_v7(), domain: "acme.co.kr".into(), time_zone: "Asia/Seoul".into() };
+    history(&store, company.id, &key).await;
+    Setup { dir, store, company, key }
+}
+
+#[tokio::test]
+async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
+    let s = setup().await;
+    let out = s.dir.path().join("acme.zip");
+    let mut seen: Vec<Progress> = Vec::new();
+    let manifest =
+        export(&s.store, &s.company, months("2026-01", "2026-04"), &s.key, &out, |p| seen.push(p)).await.unwrap();
+    assert!(seen.last().is_some_and(|p| p.done == p.total));
+    // The January ones, March's two (one a checkpoint), April's: not the
+    // December one before, nor May's after, nor the other company's.
+    assert_eq!(manifest.events, 5);
+    assert_eq!(
+        manifest.files.iter().map(|f| (f.name.as_str(), f.events)).collect::<Vec<_>>(),
+        vec![
+            ("events/2026-01.ndjson", 2),
+            ("events/2026-02.ndjson", 0),
+            ("events/2026-03.ndjson", 2),
+            ("events/2026-04.ndjson", 1)
+        ]
+    );
+    assert_eq!(manifest.counts_by_type.get("Happened"), Some(&4));
+    assert_eq!(manifest.checkpoints.len(), 1);
+    assert_ne!(manifest.chain_before, store::chain::ChainHash::genesis(s.company.id).to_string());
+
+    let report = verify_archive(&out, Some(s.key.public()), |_| {}).unwrap();
+    assert_eq!(report.manifest, manifest);
+    let mut events = Vec::new();
+    for_each_event(&out, &report.manifest, |e| {
+        events.push(e.position);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(events.len(), 5);
+    assert!(events.windows(2).all(|w| w[0] < w[1]));
+    // Without a key given, the manifest's own is used.
+    assert_eq!(verify_archive(&out, None, |_| {}).unwrap().key, s.key.public().to_string());
+}
+
+/// A copy of the archive at `from` with `change` applied to each file.
+fn rewrite(from: &Path, to: &Path, change: impl Fn(&str, Vec<u8>) -> Option<Vec<u8>>) {
+    let mut source = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
+    let mut target = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
+    for i in 0..source.len() {
+        let mut file = source.by_index(i).unwrap();
+        let name = file.name().unwrap().into_owned();
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        if let Some(bytes) = change(&name, bytes) {
+            target.start_file(name, zip::write::SimpleFileOptions::default()).unwrap();
+            target.write_all(&bytes).unwrap();
+        }
+    }
+    target.finish().unwrap();
+}
+
+#[tokio::test]
+async fn a_changed_byte_a_missing_month_or_a_wrong_signature_is_refused() {
+    let s = setup().await;
+    let out = s.dir.path().join("acme.zip");
+    export(&s.store, &s.company, months("2026-01", "2026-04"), &s.key, &out, |_| {}).await.unwrap();
+    let check = |path: &Path| verify_archive(path, Some(s.key.public()), |_| {});
+
+    let changed = s.dir.path().join("changed.zip");
+    rewrite(&out, &changed, |name, mut bytes| {
+        if name == "events/2026-03.ndjson" {
+            let at = bytes.windows(7).position(|w| w == b"thing-b").unwrap();
+            bytes[at + 6] = b'x';
+        }
+        Some(bytes)
+    });
+    let refused = check(&changed).unwrap_err();
+    assert!(matches!(refused, ArchiveError::Tampered(_)), "{refused}");
+
+    let missing = s.dir.path().join("missing.zip");
+    rewrite(&out, &missing, |name, bytes| (name != "events/2026-02.ndjson").then_some(bytes));
+    let refused = check(&missing).unwrap_err().to_string();
+    assert!(refused.contains("events/2026-02.ndjson is missing"), "{refused}");
+
+    let resigned = s.dir.path().join("resigned.zip");
+    let other = CheckpointKey::from_seed([6; 32]);
+    rewrite(&out, &resigned, |name, bytes| {
+        Some(if name == "manifest.sig" { other.sign_bytes(b"{}").into_bytes() } else { bytes })
+    });
+    let refused = check(&resigned).unwrap_err().to_string();
+    assert!(refused.contains("manifest.sig"), "{refused}");
+    // Signed whole by another key: refused against the key the auditor holds.
+    let foreign = s.dir.path().join("foreign.zip");
+    export(&s.store, &s.company, months("2026-01", "2026-04"), &other, &foreign, |_| {}).await.unwrap();
+    assert!(check(&foreign).is_err());
+}
+
+#[tokio::test]
+async fn an_empty_or_reversed_range_makes_no_archive() {
+    let s = setup().await;
+    let out = s.dir.path().join("none.zip");
+    let empty = export(&s.store, &s.company, months("2024-01", "2024-12"), &s.key, &out, |_| {}).await.unwrap_err();
+    assert!(matches!(empty, ArchiveError::Invalid(_)), "{empty}");
+    let reversed = export(&s.store, &s.company, months("2026-04", "2026-01"), &s.key, &out, |_| {}).await.unwrap_err();
+    assert!(reversed.to_string().contains("reversed"), "{reversed}");
+    assert!(!out.exists());
+    assert!(
+        std::fs::read_dir(s.dir.path()).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().contains("partial"))
+    );
+    for bad in ["2026-13", "2026-1", "26-01", "x"] {
+        assert!(Month::parse(bad).is_err(), "{bad}");
+    }
+}
