@@ -75,7 +75,7 @@ impl Month {
         let invalid = || ArchiveError::Invalid(format!("`{text}` is not a month (YYYY-MM)"));
         let (year, month) = text.split_once('-').ok_or_else(invalid)?;
         let (year, month) = (year.parse().map_err(|_| invalid())?, month.parse().map_err(|_| invalid())?);
-        if year < 1970 || year > 9999 || !(1..=12).contains(&month) || text.len() != 7 {
+        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || text.len() != 7 {
             return Err(invalid());
         }
         Ok(Self { year, month })
