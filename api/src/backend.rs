@@ -138,7 +138,11 @@ impl Backend {
             relay,
             checkpoints: checkpoints.clone(),
         };
-        let workers = Workers::start(context, &capabilities, workers_reactions);
+        let workers = if settings.read_only {
+            Workers::none()
+        } else {
+            Workers::start(context, &capabilities, workers_reactions)
+        };
         let projectors = capabilities.into_iter().flat_map(|c| c.projectors).collect();
         let projections =
             Projections::start(store.clone(), read_models, projectors).await.context("starting the projections")?;
@@ -212,6 +216,11 @@ impl Backend {
         context: &CommandContext,
         command: A::Command,
     ) -> ApiResult<Outcome<A::Event>> {
+        if self.settings.read_only {
+            return Err(crate::errors::ApiError::forbidden(
+                "this server serves its log read-only (a replayed archive); it changes nothing",
+            ));
+        }
         let unseen = self.refuse_foreign::<A>(id, context, &command).await?;
         let result = self.commands.execute::<A>(id, context, command).await;
         // A stream this command began is its tenant's.

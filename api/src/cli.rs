@@ -1,6 +1,7 @@
-//! The command line's long-running commands: `verify`, with progress shown
-//! on a terminal (a bar with the rate and the time left) or, without one,
-//! as log lines.
+//! The command line's long-running commands — `verify` and `archive
+//! export | verify | replay` — with progress shown on a terminal (a bar with
+//! the rate and the time left) or, without one, as log lines, and a
+//! one-line summary at the end.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -8,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use domain::Aggregate;
 use domain::registry::DomainRegistration;
+use domain::tenant::Tenant;
 use domain::values::DomainName;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
@@ -75,17 +77,147 @@ fn per_second(done: u64, took: Duration) -> f64 {
     done as f64 / took.as_secs_f64().max(1e-9)
 }
 
+/// The state of aggregate `id`, replayed from the log.
+async fn replayed<A: Aggregate>(store: &dyn store::EventStore, id: Uuid) -> anyhow::Result<A> {
+    let stream = commands::stream_name::<A>(id);
+    let loaded = snapshots::load(store, None, &stream, A::SNAPSHOT_VERSION, |state: A, e| {
+        e.decode().map(|event| state.evolve(&event)).map_err(|e| e.to_string())
+    })
+    .await?;
+    Ok(loaded.state)
+}
+
 /// The company that holds `domain` (its primary or an additional domain),
-/// from the domain registry's stream.
+/// from the domain registry's stream; in a log without the registry (one
+/// replayed from a company's archive), the company that signed up with it.
 async fn company_of(store: &dyn store::EventStore, domain: &str) -> anyhow::Result<Uuid> {
     let name = DomainName::parse(domain).map_err(|e| anyhow::anyhow!("{domain}: {e}"))?;
-    let stream = commands::stream_name::<DomainRegistration>(name.tenant_id());
-    let loaded =
-        snapshots::load(store, None, &stream, DomainRegistration::SNAPSHOT_VERSION, |state: DomainRegistration, e| {
-            e.decode().map(|event| state.evolve(&event)).map_err(|e| e.to_string())
-        })
-        .await?;
-    loaded.state.holder.map(|h| h.tenant).ok_or_else(|| anyhow::anyhow!("no company holds the domain {domain}"))
+    let registration = replayed::<DomainRegistration>(store, name.tenant_id()).await?;
+    if let Some(holder) = registration.holder {
+        return Ok(holder.tenant);
+    }
+    let signed_up = replayed::<Tenant>(store, name.tenant_id()).await?;
+    signed_up.id.ok_or_else(|| anyhow::anyhow!("no company holds the domain {domain}"))
+}
+
+/// The store `settings` name, which must hold events already.
+async fn existing_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::EventStore>> {
+    if settings.events == EventStoreKind::Embedded {
+        let file = settings.data_dir.join("events.db");
+        anyhow::ensure!(file.exists(), "no event store at {}", file.display());
+    }
+    open_event_store(settings, store::system_now()).await
+}
+
+/// The key that signs checkpoints and archives, beside the data; never
+/// made here.
+fn existing_key(settings: &Settings) -> anyhow::Result<audit::CheckpointKey> {
+    let file = settings.data_dir.join("checkpoint.key");
+    anyhow::ensure!(file.exists(), "no checkpoint key at {}: give the auditors' --public-key", file.display());
+    crate::secrets::checkpoint_key(&settings.data_dir).context("the checkpoint key")
+}
+
+fn public_key(hex: Option<&str>) -> anyhow::Result<Option<audit::PublicKey>> {
+    hex.map(|hex| audit::PublicKey::parse_hex(hex).map_err(|e| anyhow::anyhow!("--public-key: {e}"))).transpose()
+}
+
+/// `groupware archive export`: the company holding `domain`, its events of
+/// the months `from` to `to` (`YYYY-MM`, in its time zone), into a new
+/// archive at `out`, signed with the key beside the data.
+///
+/// # Errors
+/// A reversed or empty range, a domain no company holds, a store or file
+/// that fails.
+pub async fn archive_export(
+    settings: &Settings,
+    domain: &str,
+    (from, to): (&str, &str),
+    out: &std::path::Path,
+) -> anyhow::Result<String> {
+    let months = (audit::archive::Month::parse(from)?, audit::archive::Month::parse(to)?);
+    let store = existing_store(settings).await?;
+    let key = existing_key(settings)?;
+    let id = company_of(store.as_ref(), domain).await?;
+    let tenant = replayed::<Tenant>(store.as_ref(), id).await?;
+    let company = audit::archive::Company {
+        id,
+        domain: tenant.domain.map_or_else(|| domain.to_owned(), |d| d.as_str().to_owned()),
+        time_zone: tenant.time_zone.as_str().to_owned(),
+    };
+    let mut progress = Progress::new("events read");
+    let exported =
+        audit::archive::export(store.as_ref(), &company, months, &key, out, |p| progress.update(p.done, p.total)).await;
+    let (took, rate) = progress.finish(exported.as_ref().map_or(0, |m| m.last_position));
+    let manifest = exported?;
+    Ok(format!(
+        "archived {} events of {} from {} to {} into {} in {took:.2?} ({rate:.0} events/s read)",
+        manifest.events,
+        company.domain,
+        manifest.from,
+        manifest.to,
+        out.display()
+    ))
+}
+
+/// `groupware archive verify`: an archive checked without a server.
+///
+/// # Errors
+/// What does not match; a file that is not an archive.
+pub fn archive_verify(file: &std::path::Path, key: Option<&str>) -> anyhow::Result<String> {
+    let trusted = public_key(key)?;
+    let mut progress = Progress::new("events");
+    let verified = audit::archive::verify_archive(file, trusted, |p| progress.update(p.done, p.total));
+    let (took, rate) = progress.finish(verified.as_ref().map_or(0, |r| r.manifest.events));
+    let report = verified?;
+    let m = &report.manifest;
+    Ok(format!(
+        "verified: {} events of {} from {} to {} in {} files, {} signed checkpoints, signed by {}{}, in {took:.2?} ({rate:.0} events/s)",
+        m.events,
+        m.company.domain,
+        m.from,
+        m.to,
+        m.files.len(),
+        m.checkpoints.len(),
+        report.key,
+        if trusted.is_some() { "" } else { " (the key the manifest names: give --public-key to check against yours)" },
+    ))
+}
+
+/// `groupware archive replay`: a verified archive written into a new
+/// embedded store under `data_dir`, for `groupware serve --read-only`.
+///
+/// # Errors
+/// An archive that does not verify; a data directory that holds a store.
+pub fn archive_replay(file: &std::path::Path, data_dir: &std::path::Path, key: Option<&str>) -> anyhow::Result<String> {
+    let report = audit::archive::verify_archive(file, public_key(key)?, |_| {})?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let target = data_dir.join("events.db");
+    let mut import = store::sqlite::Import::create(&target)?;
+    let mut progress = Progress::new("events");
+    let total = report.manifest.events;
+    let mut done = 0;
+    let replayed = audit::archive::for_each_event(file, &report.manifest, |event| {
+        import.push(event).map_err(audit::archive::ArchiveError::from)?;
+        done += 1;
+        progress.update(done, total);
+        Ok(())
+    })
+    .map_err(anyhow::Error::from)
+    .and_then(|()| Ok(import.finish()?));
+    let (took, rate) = progress.finish(done);
+    if let Err(e) = replayed {
+        for name in ["events.db", "events.db-wal", "events.db-shm"] {
+            let _ = std::fs::remove_file(data_dir.join(name));
+        }
+        return Err(e);
+    }
+    Ok(format!(
+        "replayed {done} events of {} into {} in {took:.2?} ({rate:.0} events/s); serve them with \
+         `groupware serve --read-only --data-dir {}`",
+        report.manifest.company.domain,
+        target.display(),
+        data_dir.display()
+    ))
 }
 
 /// `groupware verify`: the log of the data directory's store (or the one
@@ -97,22 +229,14 @@ async fn company_of(store: &dyn store::EventStore, domain: &str) -> anyhow::Resu
 /// What does not match, naming the first event; a store that cannot be
 /// opened; a domain no company holds.
 pub async fn verify(settings: &Settings, company: Option<&str>, public_key: Option<&str>) -> anyhow::Result<String> {
-    if settings.events == EventStoreKind::Embedded {
-        let file = settings.data_dir.join("events.db");
-        anyhow::ensure!(file.exists(), "no event store at {}", file.display());
-    }
-    let store = open_event_store(settings, store::system_now()).await?;
+    let store = existing_store(settings).await?;
     let scope = match company {
         Some(domain) => Some(company_of(store.as_ref(), domain).await?),
         None => None,
     };
-    let trusted = match public_key {
-        Some(hex) => audit::PublicKey::parse_hex(hex).map_err(|e| anyhow::anyhow!("--public-key: {e}"))?,
-        None => {
-            let file = settings.data_dir.join("checkpoint.key");
-            anyhow::ensure!(file.exists(), "no checkpoint key at {}: give the auditors' --public-key", file.display());
-            crate::secrets::checkpoint_key(&settings.data_dir).context("the checkpoint key")?.public()
-        }
+    let trusted = match self::public_key(public_key)? {
+        Some(key) => key,
+        None => existing_key(settings)?.public(),
     };
     let mut progress = Progress::new("events");
     let verified = audit::verify(store.as_ref(), scope, Some(trusted), |p| progress.update(p.done, p.total)).await;

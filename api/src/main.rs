@@ -54,6 +54,58 @@ enum Command {
         #[arg(long)]
         public_key: Option<String>,
     },
+    /// Archives of a company's history for 60-month retention: export,
+    /// check offline, replay into a read-only instance.
+    Archive {
+        #[command(subcommand)]
+        action: ArchiveCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ArchiveCommand {
+    /// Write a company's events of a range of months (in its time zone) into
+    /// one signed archive file.
+    Export {
+        /// One of the company's domains.
+        #[arg(long)]
+        company: String,
+        /// The first month, YYYY-MM.
+        #[arg(long)]
+        from: String,
+        /// The last month, YYYY-MM.
+        #[arg(long)]
+        to: String,
+        /// The archive file to write (it appears only once whole).
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder holding the embedded event store and the signing key.
+        #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
+        data_dir: PathBuf,
+        /// The event store: `embedded`, a postgres:// URL or an esdb:// connection string.
+        #[arg(long, env = "GROUPWARE_EVENTS", default_value = "embedded")]
+        events: EventStoreKind,
+    },
+    /// Check an archive without a server or database: every hash, the
+    /// chain through every month, the checkpoints and the signature.
+    Verify {
+        file: PathBuf,
+        /// The public key to check the signature with (hexadecimal, as the
+        /// `auditKey` query gives it); by default the one the archive names.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Check an archive and write its events into a new data folder, to be
+    /// served with `groupware serve --read-only --data-dir DIR`.
+    Replay {
+        file: PathBuf,
+        /// The new data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The public key to check the signature with.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,6 +181,11 @@ struct ServeArgs {
     /// (the signing key is `checkpoint.key` in the data directory).
     #[arg(long, env = "GROUPWARE_CHECKPOINT_EVERY_SECS", default_value_t = 3600)]
     checkpoint_every_secs: u64,
+    /// Serve the log and change nothing: every mutation but logging in is
+    /// refused and no background worker runs (for an instance replayed
+    /// from an archive with `groupware archive replay`).
+    #[arg(long, env = "GROUPWARE_READ_ONLY")]
+    read_only: bool,
 }
 
 impl From<ServeArgs> for Settings {
@@ -156,6 +213,7 @@ impl From<ServeArgs> for Settings {
             mail_host: a.mail_host,
             attachment_limit: a.attachment_limit,
             checkpoint_every: Duration::from_secs(a.checkpoint_every_secs.max(1)),
+            read_only: a.read_only,
         }
     }
 }
@@ -194,6 +252,18 @@ async fn main() -> anyhow::Result<()> {
             let settings = Settings { data_dir, events, ..Settings::default() };
             println!("{}", api::cli::verify(&settings, company.as_deref(), public_key.as_deref()).await?);
         }
+        Command::Archive { action } => match action {
+            ArchiveCommand::Export { company, from, to, out, data_dir, events } => {
+                let settings = Settings { data_dir, events, ..Settings::default() };
+                println!("{}", api::cli::archive_export(&settings, &company, (&from, &to), &out).await?);
+            }
+            ArchiveCommand::Verify { file, public_key } => {
+                println!("{}", api::cli::archive_verify(&file, public_key.as_deref())?);
+            }
+            ArchiveCommand::Replay { file, data_dir, public_key } => {
+                println!("{}", api::cli::archive_replay(&file, &data_dir, public_key.as_deref())?);
+            }
+        },
     }
     Ok(())
 }

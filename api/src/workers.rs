@@ -45,6 +45,11 @@ impl Workers {
         Self { held, _task: Stopping(task) }
     }
 
+    /// No workers at all (a read-only server).
+    pub fn none() -> Self {
+        Self { held: Arc::default(), _task: Stopping(tokio::spawn(async {})) }
+    }
+
     /// How far each worker has handled the log: `None` while another
     /// process runs them.
     pub fn handled(&self) -> Option<Vec<(&'static str, u64)>> {

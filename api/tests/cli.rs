@@ -21,7 +21,13 @@ fn groupware(args: &[&str]) -> (bool, String) {
 fn help_explains_each_subcommand_and_flag() {
     let (ok, top) = groupware(&["--help"]);
     assert!(ok);
-    assert!(top.contains("serve") && top.contains("rebuild") && top.contains("verify"), "{top}");
+    assert!(["serve", "rebuild", "verify", "archive"].iter().all(|c| top.contains(c)), "{top}");
+    let (ok, archive) = groupware(&["archive", "--help"]);
+    assert!(ok);
+    assert!(["export", "verify", "replay"].iter().all(|c| archive.contains(c)), "{archive}");
+    let (ok, missing) = groupware(&["archive", "verify", "/nonexistent/archive.zip"]);
+    assert!(!ok);
+    assert!(missing.contains("No such file"), "{missing}");
     let (ok, serve) = groupware(&["serve", "--help"]);
     assert!(ok);
     for flag in [

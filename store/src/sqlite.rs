@@ -309,8 +309,8 @@ fn read_chain_heads(conn: &Connection) -> Result<Vec<ChainHead>, StoreError> {
 }
 
 /// Stores the heads the group moved.
-fn store_heads(tx: &Transaction<'_>, heads: &Heads) -> Result<(), StoreError> {
-    let mut upsert = tx.prepare_cached(
+fn store_heads(conn: &Connection, heads: &Heads) -> Result<(), StoreError> {
+    let mut upsert = conn.prepare_cached(
         "INSERT INTO chain_heads (chain, position, hash) VALUES (?1, ?2, ?3)
          ON CONFLICT (chain) DO UPDATE SET position = excluded.position, hash = excluded.hash",
     )?;
@@ -603,39 +603,13 @@ fn append_one(
     }
     tx.execute_batch("SAVEPOINT append_one")?;
     let inserted = (|| -> Result<(), StoreError> {
-        let mut insert = tx.prepare_cached(
-            "INSERT INTO events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
-                 correlation_id, causation_id, client_address, occurred_at, recorded_at, chain)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-        )?;
         for event in &recorded {
-            let m = &event.metadata;
-            let bytes = |id: &Option<Uuid>| id.map(Uuid::into_bytes);
-            insert
-                .execute(params![
-                    event.position,
-                    stream,
-                    event.version,
-                    event.id.as_bytes(),
-                    event.event_type,
-                    event.schema_version,
-                    event.data,
-                    bytes(&m.tenant),
-                    bytes(&m.actor),
-                    bytes(&m.command_id),
-                    bytes(&m.correlation_id),
-                    bytes(&m.causation_id),
-                    m.client_address,
-                    nanos(m.occurred_at),
-                    recorded_at,
-                    event.chain.map(|c| c.0)
-                ])
-                .map_err(|e| match e.sqlite_error_code() {
-                    Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                        StoreError::Conflict { stream: stream.to_owned(), expected, actual: current }
-                    }
-                    _ => e.into(),
-                })?;
+            insert(tx, event).map_err(|e| match e.sqlite_error_code() {
+                Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    StoreError::Conflict { stream: stream.to_owned(), expected, actual: current }
+                }
+                _ => e.into(),
+            })?;
         }
         let last_version = first_version + events.len() as u64 - 1;
         tx.prepare_cached(
@@ -661,6 +635,115 @@ fn append_one(
             tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
             Err(e)
         }
+    }
+}
+
+/// Stores one event as it is given.
+fn insert(conn: &Connection, event: &RecordedEvent) -> rusqlite::Result<()> {
+    let m = &event.metadata;
+    let bytes = |id: &Option<Uuid>| id.map(Uuid::into_bytes);
+    conn.prepare_cached(
+        "INSERT INTO events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+             correlation_id, causation_id, client_address, occurred_at, recorded_at, chain)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        event.position,
+        event.stream,
+        event.version,
+        event.id.as_bytes(),
+        event.event_type,
+        event.schema_version,
+        event.data,
+        bytes(&m.tenant),
+        bytes(&m.actor),
+        bytes(&m.command_id),
+        bytes(&m.correlation_id),
+        bytes(&m.causation_id),
+        m.client_address,
+        nanos(m.occurred_at),
+        nanos(event.recorded_at),
+        event.chain.map(|c| c.0)
+    ])?;
+    Ok(())
+}
+
+/// Events written into a new store file as they come, with their streams
+/// and versions as given (a history replayed from an archive): positions
+/// follow the order given and the chain is linked anew. Commits every
+/// [`IMPORT_BATCH`] events, so memory holds one batch.
+pub struct Import {
+    conn: Connection,
+    heads: Heads,
+    next_position: u64,
+    in_batch: usize,
+}
+
+/// How many events an import commits at a time.
+const IMPORT_BATCH: usize = 10_000;
+
+impl Import {
+    /// Starts an import into a new file at `path`.
+    ///
+    /// # Errors
+    /// When the file exists already or cannot be made.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(StoreError::InvalidInput(format!(
+                "{} exists already; import into a new folder",
+                path.display()
+            )));
+        }
+        let mut conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.execute_batch(SCHEMA)?;
+        let heads = migrate(&mut conn)?;
+        Ok(Self { conn, heads, next_position: 1, in_batch: 0 })
+    }
+
+    /// Writes the next event (its position and link are the store's).
+    ///
+    /// # Errors
+    /// When it cannot be written (an id or a stream version twice).
+    pub fn push(&mut self, mut event: RecordedEvent) -> Result<(), StoreError> {
+        if self.in_batch == 0 {
+            self.conn.execute_batch("BEGIN")?;
+        }
+        event.position = self.next_position;
+        self.heads.link(&mut event);
+        insert(&self.conn, &event)?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO streams (name, version) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version",
+            )?
+            .execute(params![event.stream, event.version])?;
+        self.next_position += 1;
+        self.in_batch += 1;
+        if self.in_batch == IMPORT_BATCH {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        if self.in_batch > 0 {
+            store_heads(&self.conn, &self.heads)?;
+            self.conn.execute_batch("COMMIT")?;
+            self.heads.committed();
+            self.in_batch = 0;
+        }
+        Ok(())
+    }
+
+    /// Commits what is left; returns how many events were written.
+    ///
+    /// # Errors
+    /// When the last batch cannot be committed.
+    pub fn finish(mut self) -> Result<u64, StoreError> {
+        self.commit()?;
+        Ok(self.next_position - 1)
     }
 }
 

@@ -298,3 +298,62 @@ async fn history_as_of_a_time_or_position_replays_the_log_not_the_read_models() 
     let plain = app.gql(Some(&kim_token), PAST, json!({ "s": company, "at": "2026-11-25T00:00:00Z" })).await;
     assert_eq!(code(&plain), "FORBIDDEN");
 }
+
+#[tokio::test]
+async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server() {
+    let storage = TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
+    app.clock(json!({ "now": "2026-10-15T09:00:00+09:00" })).await;
+    let acme = app.sign_up("archived.com").await;
+    let (_, kim_token) = app.create_user(&acme, "kim").await;
+    let send = "mutation { sendMail(input: { to: [\"admin@archived.com\"], subject: \"보관할 메일\", text: \"본문\" }) { id } }";
+    assert!(app.gql(Some(&kim_token), send, json!({})).await["errors"].is_null());
+    let key = app.gql(Some(&acme.admin_token), "{ auditKey { publicKey } }", json!({})).await;
+    let public_key = key["data"]["auditKey"]["publicKey"].as_str().unwrap().to_owned();
+    app.settle().await;
+    app.stop().await;
+
+    let settings = storage.settings();
+    let out = storage.dir().join("archived.zip");
+    let exported = api::cli::archive_export(&settings, "archived.com", ("2026-10", "2026-11"), &out).await.unwrap();
+    assert!(exported.starts_with("archived ") && exported.contains("from 2026-10 to 2026-11"), "{exported}");
+    let verified = api::cli::archive_verify(&out, Some(&public_key)).unwrap();
+    assert!(verified.contains("in 2 files"), "{verified}");
+    // Bad ranges make nothing.
+    let reversed = api::cli::archive_export(&settings, "archived.com", ("2026-11", "2026-10"), &out).await.unwrap_err();
+    assert!(reversed.to_string().contains("reversed"), "{reversed}");
+    let empty = api::cli::archive_export(&settings, "archived.com", ("2020-01", "2020-02"), &out).await.unwrap_err();
+    assert!(empty.to_string().contains("nothing to archive"), "{empty}");
+    let wrong_key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+    assert!(api::cli::archive_verify(&out, Some(wrong_key)).is_err());
+
+    // Years later: the archive alone, replayed and served read-only.
+    let replay_dir = tempfile::tempdir().unwrap();
+    let replayed = api::cli::archive_replay(&out, replay_dir.path(), Some(&public_key)).unwrap();
+    assert!(replayed.contains("serve --read-only"), "{replayed}");
+    let again = api::cli::archive_replay(&out, replay_dir.path(), Some(&public_key)).unwrap_err();
+    assert!(again.to_string().contains("exists already"), "{again}");
+    let read_only = api::Settings {
+        data_dir: replay_dir.path().to_path_buf(),
+        events: api::EventStoreKind::Embedded,
+        read_models: api::ReadModelKind::Memory,
+        read_only: true,
+        ..storage.settings()
+    };
+    let replay = TestApp::spawn_with(read_only).await;
+    replay.clock(json!({ "now": "2026-11-20T09:00:00+09:00" })).await;
+    let token = replay.login("archived.com", "kim", "user-pass-1").await.unwrap();
+    let inbox = replay
+        .gql(Some(&token), "{ mailbox(folder: \"sent\") { totalCount edges { node { subject } } } }", json!({}))
+        .await;
+    assert!(inbox.to_string().contains("보관할 메일"), "{inbox}");
+    let head = replay.head().await;
+    let refused = replay.gql(Some(&token), send, json!({})).await;
+    assert_eq!(code(&refused), "FORBIDDEN", "{refused}");
+    assert_eq!(replay.head().await, head);
+    // The replayed log verifies as a log of its own.
+    replay.stop().await;
+    let replayed_settings = api::Settings { data_dir: replay_dir.path().to_path_buf(), ..api::Settings::default() };
+    let own = api::cli::verify(&replayed_settings, Some("archived.com"), Some(wrong_key)).await.unwrap();
+    assert!(own.starts_with("verified"), "{own}");
+}
