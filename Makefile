@@ -47,6 +47,7 @@ bench:
 	$(CARGO) bench -p tests --bench throughput
 	$(CARGO) bench -p tests --bench webmail
 	$(CARGO) bench -p tests --bench approval
+	$(CARGO) bench -p tests --bench archive
 	$(CARGO) bench -p tests --bench postgres
 
 ## Replay the event log under ./data into fresh read models.

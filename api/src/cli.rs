@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::Settings;
 use crate::backend::open_event_store;
-use crate::settings::EventStoreKind;
+use crate::settings::{EventStoreKind, ReadModelKind};
 
 /// How often progress is logged without a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(5);
@@ -218,6 +218,38 @@ pub fn archive_replay(file: &std::path::Path, data_dir: &std::path::Path, key: O
         target.display(),
         data_dir.display()
     ))
+}
+
+/// `groupware rebuild`: the whole event log replayed into fresh read
+/// models. PostgreSQL read models are rebuilt beside the serving ones,
+/// which take over when caught up (no downtime); in-memory ones are built
+/// and dropped, which checks that the log replays.
+///
+/// # Errors
+/// When a store cannot be opened or an event cannot be projected.
+pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
+    let store = existing_store(settings).await?;
+    let mut progress = Progress::new("events");
+    let mut report = |done: u64, head: u64| progress.update(done, head);
+    let read = match &settings.read_models {
+        ReadModelKind::Memory => {
+            let models = projections::MemoryReadModels::default();
+            projections::rebuild_with(store.as_ref(), &models, &crate::schema::projectors(), &mut report).await?
+        }
+        #[cfg(feature = "postgres")]
+        ReadModelKind::Postgres(url) => {
+            let models = crate::backend::postgres_read_models(url).await?;
+            let mut read = 0;
+            for projector in crate::schema::projectors() {
+                read = read.max(models.rebuild_beside(store.as_ref(), &projector, &mut report).await?);
+            }
+            read
+        }
+        #[cfg(not(feature = "postgres"))]
+        ReadModelKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
+    };
+    let (took, rate) = progress.finish(read);
+    Ok(format!("rebuilt read models from {read} events in {took:.2?} ({rate:.0} events/s)"))
 }
 
 /// `groupware verify`: the log of the data directory's store (or the one

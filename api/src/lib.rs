@@ -19,7 +19,7 @@ mod secrets;
 mod settings;
 mod workers;
 
-pub use app::{Application, rebuild_read_models};
+pub use app::Application;
 pub use backend::Backend;
 pub use schema::projectors;
 pub use settings::{ClockKind, EventStoreKind, ReadModelKind, Settings};

@@ -245,8 +245,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Rebuild { data_dir, events, read_models } => {
             let settings = Settings { data_dir, events, read_models, ..Settings::default() };
-            let (events, took) = api::rebuild_read_models(&settings).await?;
-            println!("rebuilt read models from {events} events in {took:.2?}");
+            println!("{}", api::cli::rebuild(&settings).await?);
         }
         Command::Verify { data_dir, events, company, public_key } => {
             let settings = Settings { data_dir, events, ..Settings::default() };

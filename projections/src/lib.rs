@@ -15,5 +15,5 @@ pub use memory::MemoryReadModels;
 pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresReadModels;
-pub use runner::{Progress, Projections, Projector, Stopped, rebuild};
+pub use runner::{Progress, Projections, Projector, Stopped, rebuild, rebuild_with};
 pub use table::Table;

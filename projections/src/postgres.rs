@@ -249,6 +249,7 @@ impl PostgresReadModels {
         self: &Arc<Self>,
         events: &dyn EventStore,
         projector: &Arc<dyn Projector>,
+        progress: &mut (dyn FnMut(u64, u64) + Send),
     ) -> Result<u64, ProjectionError> {
         let name = projector.name();
         let next: i64 =
@@ -256,7 +257,7 @@ impl PostgresReadModels {
         let building = Generation { store: self.clone(), generation: next };
         let projectors = [projector.clone()];
         // Catch up while the serving generation serves.
-        let mut read = crate::rebuild(events, &building, &projectors).await?;
+        let mut read = crate::rebuild_with(events, &building, &projectors, progress).await?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(backend)?;
         // From here the runner's commits wait: the last events are applied
@@ -269,7 +270,7 @@ impl PostgresReadModels {
         if tokio::time::timeout(Duration::from_secs(30), head.wait_for(|h| *h >= serving)).await.is_err() {
             return Err(ProjectionError::Store(format!("the log's head never reached {serving}; nothing switched")));
         }
-        read += crate::rebuild(events, &building, &projectors).await?;
+        read += crate::rebuild_with(events, &building, &projectors, progress).await?;
         let built = building.checkpoint(name).await?;
         if built < serving {
             return Err(ProjectionError::Store(format!("rebuilt to {built}, short of {serving}; nothing switched")));

@@ -320,6 +320,20 @@ pub async fn rebuild(
     store: &dyn ReadModelStore,
     projectors: &[Arc<dyn Projector>],
 ) -> Result<u64, ProjectionError> {
+    rebuild_with(events, store, projectors, &mut |_, _| {}).await
+}
+
+/// [`rebuild`], telling `progress` the position reached and the head after
+/// every batch.
+///
+/// # Errors
+/// As [`rebuild`].
+pub async fn rebuild_with(
+    events: &dyn EventStore,
+    store: &dyn ReadModelStore,
+    projectors: &[Arc<dyn Projector>],
+    progress: &mut (dyn FnMut(u64, u64) + Send),
+) -> Result<u64, ProjectionError> {
     let head = *events.head().borrow();
     let mut read = 0;
     let mut done = Vec::with_capacity(projectors.len());
@@ -350,6 +364,7 @@ pub async fn rebuild(
         let (applied, next) = futures::join!(applied, reading);
         done = applied?;
         batch = next?;
+        progress(after, head);
     }
     Ok(read)
 }

@@ -104,7 +104,7 @@ mod rebuild_without_downtime {
             })
         };
         let projector: Arc<dyn Projector> = Arc::new(Counter);
-        let read = models.rebuild_beside(events.as_ref(), &projector).await.unwrap();
+        let read = models.rebuild_beside(events.as_ref(), &projector, &mut |_, _| {}).await.unwrap();
         assert!(read >= 300);
         writer.await.unwrap();
         reader.await.unwrap();
