@@ -210,8 +210,10 @@ pub struct Manifest {
     pub events: u64,
     pub first_position: u64,
     pub last_position: u64,
-    /// The chain's hash before the first event (where the archive links
-    /// on to what came before it).
+    /// The position of the company's last event before the range (0: none),
+    /// and the chain's hash there, where the archive links on to what came
+    /// before it.
+    pub position_before: u64,
     pub chain_before: String,
     /// The chain's hash at the last event.
     pub chain_at_end: String,
@@ -295,6 +297,7 @@ async fn write_archive(
         events: 0,
         first_position: 0,
         last_position: 0,
+        position_before: 0,
         chain_before: ChainHash::genesis(company.id).to_string(),
         chain_at_end: String::new(),
         counts_by_type: BTreeMap::new(),
@@ -313,6 +316,7 @@ async fn write_archive(
         for event in page.iter().filter(|e| chain_of(&e.metadata) == company.id) {
             let occurred = event.metadata.occurred_at;
             if manifest.events == 0 && occurred < start {
+                manifest.position_before = event.position;
                 manifest.chain_before = event.chain.map(|c| c.to_string()).unwrap_or_default();
                 continue;
             }
@@ -339,6 +343,10 @@ async fn write_archive(
             "the company has no events from {from} to {to}; there is nothing to archive"
         )));
     }
+    // A checkpoint inside the range may cover an event before it: the one
+    // the range links on to can be checked, older ones cannot.
+    let (first, before) = (manifest.first_position, manifest.position_before);
+    manifest.checkpoints.retain(|c| c.checkpoint.position >= first || c.checkpoint.position == before);
     // Every month of the range has its file, empty or not.
     let mut last = open_month(&mut zip, options, &mut manifest, writing, to)?;
     close_month(&mut manifest, &mut last);
@@ -470,6 +478,14 @@ pub fn verify_archive(
         })?;
     }
     let mut chain = ChainHash::parse_hex(&manifest.chain_before).map_err(|e| tampered(format!("chainBefore: {e}")))?;
+    if let Some(archived) = checkpoints.remove(&manifest.position_before)
+        && archived.checkpoint.chain != manifest.chain_before
+    {
+        return Err(tampered(format!(
+            "the checkpoint recorded at position {} signed another hash than chainBefore",
+            archived.recorded_at_position
+        )));
+    }
     let (mut events, mut counts) = (0u64, BTreeMap::<String, u64>::new());
     let mut last_position = None;
     for entry in &manifest.files {
@@ -543,23 +559,38 @@ fn read_whole(zip: &mut zip::ZipArchive<File>, name: &str) -> Result<Vec<u8>, Ar
     Ok(bytes)
 }
 
-/// The events of a verified archive, in order, a month at a time.
+/// The events of an archive whose `manifest` was verified, in order, a
+/// month at a time, each checked again against the chain as it is read
+/// (the file may have changed since it was verified).
 ///
 /// # Errors
-/// A file that cannot be read.
+/// A file that cannot be read; [`ArchiveError::Tampered`] for an event
+/// that does not link on, or a chain that does not end at the manifest's
+/// hash (what `each` was given before then is to be thrown away).
 pub fn for_each_event(
     path: &Path,
     manifest: &Manifest,
     mut each: impl FnMut(RecordedEvent) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
     let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    let mut chain = ChainHash::parse_hex(&manifest.chain_before).map_err(|e| tampered(format!("chainBefore: {e}")))?;
     for entry in &manifest.files {
         let reader = BufReader::new(zip.by_name(&entry.name)?);
         for line in reader.lines() {
             let event =
                 serde_json::from_str::<Line>(&line?).map_err(|e| tampered(e.to_string()))?.event().map_err(tampered)?;
+            chain = chain.link(&event);
+            if Some(chain) != event.chain {
+                return Err(tampered(format!(
+                    "the event at position {} changed since it was verified",
+                    event.position
+                )));
+            }
             each(event)?;
         }
+    }
+    if chain.to_string() != manifest.chain_at_end {
+        return Err(tampered("the archive changed since it was verified"));
     }
     Ok(())
 }

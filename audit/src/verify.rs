@@ -54,6 +54,10 @@ pub enum VerifyError {
     Checkpoint { at: u64, tenant: Uuid, reason: String },
     #[error("company {tenant}'s chain ends at position {position} by its stored head, but {reason}")]
     Head { tenant: Uuid, position: u64, reason: String },
+    /// A chain in the log without a stored head: its checkpoints could not
+    /// be found, so a chain computed again would go unnoticed.
+    #[error("company {tenant}'s chain (its first event is at position {position}) has no stored head: it was removed")]
+    Headless { tenant: Uuid, position: u64 },
 }
 
 impl VerifyError {
@@ -63,7 +67,7 @@ impl VerifyError {
         match self {
             VerifyError::Broken(broken) => Some(broken.position()),
             VerifyError::Checkpoint { at, .. } => Some(*at),
-            VerifyError::Head { position, .. } => Some(*position),
+            VerifyError::Head { position, .. } | VerifyError::Headless { position, .. } => Some(*position),
             VerifyError::Store(_) | VerifyError::NoChain => None,
         }
     }
@@ -107,6 +111,7 @@ pub async fn verify(
         claims.insert(tenant, signed);
     }
     let mut pending_heads = heads.clone();
+    let mut seen = std::collections::HashSet::new();
     let mut check = ChainCheck::new();
     let (mut events, mut linked, mut after) = (0u64, 0u64, 0u64);
     loop {
@@ -116,6 +121,11 @@ pub async fn verify(
         for event in &page {
             events += 1;
             let chain = chain_of(&event.metadata);
+            if in_scope(chain) && seen.insert(chain) && !heads.contains_key(&chain) {
+                // Its checkpoints would go unread: a head removed hides a
+                // chain computed again.
+                return Err(VerifyError::Headless { tenant: chain, position: event.position });
+            }
             let checked = check.check(event);
             match checked {
                 Err(broken @ Broken::Missing { .. }) => return Err(VerifyError::Broken(broken)),

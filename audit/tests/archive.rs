@@ -40,23 +40,22 @@ async fn history(store: &dyn EventStore, acme: Uuid, key: &CheckpointKey) {
         append(store, "thing-o", other, at(time), n).await;
     }
     append(store, "thing-b", acme, at("2026-03-02T09:00:00+09:00"), 3).await;
-    let heads = store.chain_heads().await.unwrap().unwrap();
-    let head = heads.iter().find(|h| h.chain == acme).unwrap();
-    let signed = CheckpointEvent::Signed(key.sign(acme, head.position, &head.hash, at("2026-03-02T10:00:00+09:00")));
-    let data = EventData::json(
-        Uuid::now_v7(),
-        signed.event_type(),
-        1,
-        &signed,
-        Metadata { tenant: Some(acme), occurred_at: at("2026-03-02T10:00:00+09:00"), ..Metadata::default() },
-    )
-    .unwrap();
-    store
-        .append(&commands::stream_name::<domain::audit::Checkpoints>(acme), ExpectedVersion::Any, vec![data])
-        .await
-        .unwrap();
+    sign(store, key, acme, at("2026-03-02T10:00:00+09:00")).await;
+    // Signed in April, it covers March's last event.
+    sign(store, key, acme, at("2026-04-01T00:10:00+09:00")).await;
     append(store, "thing-a", acme, at("2026-04-30T23:59:00+09:00"), 4).await;
     append(store, "thing-a", acme, at("2026-05-01T00:00:00+09:00"), 5).await;
+}
+
+/// Records a checkpoint of `acme`'s chain at its head, signed at `time`.
+async fn sign(store: &dyn EventStore, key: &CheckpointKey, acme: Uuid, time: DateTime<Utc>) {
+    let heads = store.chain_heads().await.unwrap().unwrap();
+    let head = heads.iter().find(|h| h.chain == acme).unwrap();
+    let signed = CheckpointEvent::Signed(key.sign(acme, head.position, &head.hash, time));
+    let metadata = Metadata { tenant: Some(acme), occurred_at: time, ..Metadata::default() };
+    let data = EventData::json(Uuid::now_v7(), signed.event_type(), 1, &signed, metadata).unwrap();
+    let stream = commands::stream_name::<domain::audit::Checkpoints>(acme);
+    store.append(&stream, ExpectedVersion::Any, vec![data]).await.unwrap();
 }
 
 fn months(from: &str, to: &str) -> (Month, Month) {
@@ -87,20 +86,21 @@ async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
     let manifest =
         export(&s.store, &s.company, months("2026-01", "2026-04"), &s.key, &out, |p| seen.push(p)).await.unwrap();
     assert!(seen.last().is_some_and(|p| p.done == p.total));
-    // The January ones, March's two (one a checkpoint), April's: not the
-    // December one before, nor May's after, nor the other company's.
-    assert_eq!(manifest.events, 5);
+    // The January ones, March's two (one a checkpoint), April's two (one a
+    // checkpoint): not the December one before, nor May's after, nor the
+    // other company's.
+    assert_eq!(manifest.events, 6);
     assert_eq!(
         manifest.files.iter().map(|f| (f.name.as_str(), f.events)).collect::<Vec<_>>(),
         vec![
             ("events/2026-01.ndjson", 2),
             ("events/2026-02.ndjson", 0),
             ("events/2026-03.ndjson", 2),
-            ("events/2026-04.ndjson", 1)
+            ("events/2026-04.ndjson", 2)
         ]
     );
     assert_eq!(manifest.counts_by_type.get("Happened"), Some(&4));
-    assert_eq!(manifest.checkpoints.len(), 1);
+    assert_eq!(manifest.checkpoints.len(), 2);
     assert_ne!(manifest.chain_before, store::chain::ChainHash::genesis(s.company.id).to_string());
 
     let report = verify_archive(&out, Some(s.key.public()), |_| {}).unwrap();
@@ -111,8 +111,16 @@ async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
         Ok(())
     })
     .unwrap();
-    assert_eq!(events.len(), 5);
+    assert_eq!(events.len(), 6);
     assert!(events.windows(2).all(|w| w[0] < w[1]));
+    // April alone: its checkpoint covers the event it links on from.
+    let april = s.dir.path().join("april.zip");
+    let manifest = export(&s.store, &s.company, months("2026-04", "2026-04"), &s.key, &april, |_| {}).await.unwrap();
+    assert_eq!((manifest.events, manifest.checkpoints.len()), (2, 1));
+    assert_eq!(manifest.checkpoints[0].checkpoint.position, manifest.position_before);
+    verify_archive(&april, Some(s.key.public()), |_| {}).unwrap();
+    // February alone holds nothing.
+    assert!(export(&s.store, &s.company, months("2026-02", "2026-02"), &s.key, &april, |_| {}).await.is_err());
     // Without a key given, the manifest's own is used.
     assert_eq!(verify_archive(&out, None, |_| {}).unwrap().key, s.key.public().to_string());
 }

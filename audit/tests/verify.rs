@@ -147,6 +147,18 @@ async fn a_rewritten_chain_is_caught_by_its_signed_checkpoint() {
 }
 
 #[tokio::test]
+async fn a_chain_computed_again_with_its_head_removed_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = CheckpointKey::from_seed([1; 32]);
+    let companies = [Uuid::now_v7(), Uuid::now_v7()];
+    fill(&embedded(dir.path()), &key, companies).await;
+    file(dir.path()).execute("DELETE FROM chain_heads WHERE chain = ?1", [companies[0].as_bytes()]).unwrap();
+    let store = embedded(dir.path());
+    let broken = check(&store, None, &key).await.unwrap_err();
+    assert!(matches!(broken, VerifyError::Headless { tenant, .. } if tenant == companies[0]), "{broken}");
+}
+
+#[tokio::test]
 async fn events_removed_from_the_end_are_caught_by_the_head() {
     let dir = tempfile::tempdir().unwrap();
     let key = CheckpointKey::from_seed([1; 32]);

@@ -29,11 +29,13 @@ pub struct Checkpoint {
     pub signature: String,
 }
 
+/// Records a signed checkpoint: the server's signer, or an admin asking
+/// for one now.
 #[derive(Debug, Clone, PartialEq)]
-pub enum CheckpointCommand {
-    /// Records a signed checkpoint (the server's signer, or an admin
-    /// asking for one now).
-    Record(Checkpoint),
+pub struct CheckpointCommand {
+    /// The caller has checked that the acting user is an admin.
+    pub by_admin: bool,
+    pub checkpoint: Checkpoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,15 +68,18 @@ impl Aggregate for Checkpoints {
     const CATEGORY: &'static str = "checkpoints";
     const SNAPSHOT_VERSION: u32 = 1;
 
-    fn authorize(&self, actor: &Actor, _command: &CheckpointCommand) -> Result<(), DomainError> {
+    fn authorize(&self, actor: &Actor, command: &CheckpointCommand) -> Result<(), DomainError> {
         match actor {
             Actor::Anonymous => Err(DomainError::Unauthenticated("log in first".into())),
+            Actor::User(_) if !command.by_admin => {
+                Err(DomainError::Forbidden("only an admin of the company asks for a checkpoint".into()))
+            }
             Actor::User(_) | Actor::System => Ok(()),
         }
     }
 
     fn decide(&self, command: &CheckpointCommand, _now: DateTime<Utc>) -> Result<Vec<CheckpointEvent>, DomainError> {
-        let CheckpointCommand::Record(checkpoint) = command;
+        let checkpoint = &command.checkpoint;
         if checkpoint.chain.len() != 64 || checkpoint.signature.is_empty() || checkpoint.key.is_empty() {
             return Err(DomainError::invalid("checkpoint", "a checkpoint needs a chain hash, a key and a signature"));
         }
@@ -99,6 +104,10 @@ mod tests {
     use super::*;
     use crate::testing::{at, given};
 
+    fn record(checkpoint: Checkpoint) -> CheckpointCommand {
+        CheckpointCommand { by_admin: false, checkpoint }
+    }
+
     fn checkpoint(position: u64) -> Checkpoint {
         Checkpoint {
             position,
@@ -112,14 +121,14 @@ mod tests {
     #[test]
     fn a_checkpoint_is_recorded_when_it_covers_something_new() {
         given::<Checkpoints>(vec![CheckpointEvent::Signed(checkpoint(10))])
-            .when(Actor::System, CheckpointCommand::Record(checkpoint(12)))
+            .when(Actor::System, record(checkpoint(12)))
             .then(vec![CheckpointEvent::Signed(checkpoint(12))]);
     }
 
     #[test]
     fn a_checkpoint_at_or_before_the_last_changes_nothing() {
         given::<Checkpoints>(vec![CheckpointEvent::Signed(checkpoint(10))])
-            .when(Actor::System, CheckpointCommand::Record(checkpoint(10)))
+            .when(Actor::System, record(checkpoint(10)))
             .then(vec![]);
     }
 
@@ -128,14 +137,26 @@ mod tests {
         let mut bad = checkpoint(3);
         bad.chain = "ab".into();
         given::<Checkpoints>(vec![])
-            .when(Actor::System, CheckpointCommand::Record(bad))
+            .when(Actor::System, record(bad))
             .then_refused_as(crate::ErrorKind::Validation, Some("checkpoint"));
     }
 
     #[test]
-    fn nobody_anonymous_records_a_checkpoint() {
+    fn only_the_system_and_admins_record_checkpoints() {
         given::<Checkpoints>(vec![])
-            .when(Actor::Anonymous, CheckpointCommand::Record(checkpoint(1)))
+            .when(Actor::Anonymous, record(checkpoint(1)))
             .then_refused_as(crate::ErrorKind::Unauthenticated, None);
+        given::<Checkpoints>(vec![])
+            .when(
+                Actor::User(uuid::Uuid::from_u128(1)),
+                CheckpointCommand { by_admin: false, checkpoint: checkpoint(1) },
+            )
+            .then_refused_as(crate::ErrorKind::Forbidden, None);
+        given::<Checkpoints>(vec![])
+            .when(
+                Actor::User(uuid::Uuid::from_u128(1)),
+                CheckpointCommand { by_admin: true, checkpoint: checkpoint(1) },
+            )
+            .then(vec![CheckpointEvent::Signed(checkpoint(1))]);
     }
 }

@@ -126,6 +126,20 @@ pub struct Tenant {
     pub logins: BTreeMap<LoginId, Uuid>,
 }
 
+/// Whether one account may hold `roles` together: an auditor only reads,
+/// so the role goes with no power to change anything and is held alone.
+///
+/// # Errors
+/// [`DomainError::Conflict`] for the auditor's role beside another.
+fn compatible(roles: &BTreeSet<Role>) -> Result<(), DomainError> {
+    if roles.contains(&Role::Auditor) && roles.len() > 1 {
+        return Err(DomainError::Conflict(
+            "an auditor's account holds no other role: revoke the other roles first, or use another account".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Tenant {
     fn is_admin(&self, user: Uuid) -> bool {
         self.accounts.get(&user).is_some_and(|a| a.roles.contains(&Role::Admin))
@@ -225,6 +239,7 @@ impl Aggregate for Tenant {
             TenantCommand::CreateUser { account, roles } => {
                 self.signed_up()?;
                 self.check_new_account(account)?;
+                compatible(roles)?;
                 Ok(vec![Self::created(account, roles.clone())])
             }
             TenantCommand::ChangePassword { user_id, password_hash } => {
@@ -240,14 +255,7 @@ impl Aggregate for Tenant {
                 if account.roles.contains(role) {
                     return Ok(vec![]);
                 }
-                // An auditor only reads: the role goes with no power to
-                // change anything, so it is held alone.
-                if (*role == Role::Auditor && !account.roles.is_empty()) || account.roles.contains(&Role::Auditor) {
-                    return Err(DomainError::Conflict(
-                        "an auditor's account holds no other role: revoke the other roles first, or use another account"
-                            .into(),
-                    ));
-                }
+                compatible(&account.roles.iter().chain([role]).copied().collect())?;
                 Ok(vec![TenantEvent::RoleGranted { user_id: *user_id, role: *role }])
             }
             TenantCommand::RevokeRole { user_id, role } => {
@@ -523,9 +531,19 @@ mod tests {
         given::<Tenant>(events.clone())
             .when(ADMIN, TenantCommand::GrantRole { user_id: kim, role: Role::Admin })
             .then_refused_as(crate::ErrorKind::Conflict, None);
-        given::<Tenant>(events)
+        given::<Tenant>(events.clone())
             .when(ADMIN, TenantCommand::RevokeRole { user_id: kim, role: Role::Auditor })
             .then(vec![TenantEvent::RoleRevoked { user_id: kim, role: Role::Auditor }]);
+        // Nor made with one.
+        given::<Tenant>(events)
+            .when(
+                ADMIN,
+                TenantCommand::CreateUser {
+                    account: account(4, "park"),
+                    roles: BTreeSet::from([Role::Admin, Role::Auditor]),
+                },
+            )
+            .then_refused_as(crate::ErrorKind::Conflict, None);
     }
 
     #[test]

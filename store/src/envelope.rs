@@ -27,7 +27,7 @@ pub struct Metadata {
 /// An event to append. `id` is also the idempotency key: a UUID v7, or for
 /// the events of a command one derived from the command id (see the
 /// command pipeline).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventData {
     pub id: Uuid,
     pub event_type: String,
@@ -50,6 +50,24 @@ impl EventData {
         metadata: Metadata,
     ) -> Result<Self, serde_json::Error> {
         Ok(Self { id, event_type: event_type.into(), schema_version, data: serde_json::to_vec(data)?, metadata })
+    }
+
+    /// The event as a store keeps it at `version` of `stream` and `position`
+    /// of the log, accepted at `recorded_at`, before it is linked into its
+    /// chain.
+    pub fn recorded(self, stream: &str, version: u64, position: u64, recorded_at: DateTime<Utc>) -> RecordedEvent {
+        RecordedEvent {
+            id: self.id,
+            stream: stream.to_owned(),
+            version,
+            position,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            data: self.data,
+            metadata: self.metadata,
+            recorded_at,
+            chain: None,
+        }
     }
 }
 

@@ -582,26 +582,19 @@ fn append_one(
     }
     let first_version = current.map_or(0, |v| v + 1);
     let first_position = *next_position;
+    tx.execute_batch("SAVEPOINT append_one")?;
+    // From here, whatever fails undoes the request's rows and its links.
     let mark = heads.mark();
     let mut recorded: Vec<RecordedEvent> = (0u64..)
         .zip(events.iter_mut())
-        .map(|(i, event)| RecordedEvent {
-            id: event.id,
-            stream: stream.to_owned(),
-            version: first_version + i,
-            position: first_position + i,
-            event_type: std::mem::take(&mut event.event_type),
-            schema_version: event.schema_version,
-            data: std::mem::take(&mut event.data),
-            metadata: std::mem::take(&mut event.metadata),
-            recorded_at: DateTime::from_timestamp_nanos(recorded_at),
-            chain: None,
+        .map(|(i, event)| {
+            let at = DateTime::from_timestamp_nanos(recorded_at);
+            std::mem::take(event).recorded(stream, first_version + i, first_position + i, at)
         })
         .collect();
     for event in &mut recorded {
         heads.link(event);
     }
-    tx.execute_batch("SAVEPOINT append_one")?;
     let inserted = (|| -> Result<(), StoreError> {
         for event in &recorded {
             insert(tx, event).map_err(|e| match e.sqlite_error_code() {
@@ -617,25 +610,17 @@ fn append_one(
              ON CONFLICT (name) DO UPDATE SET version = excluded.version",
         )?
         .execute(params![stream, last_version])?;
+        tx.execute_batch("RELEASE append_one")?;
         Ok(())
     })();
-    match inserted {
-        Ok(()) => {
-            tx.execute_batch("RELEASE append_one")?;
-            committed.extend(recorded);
-            *next_position += events.len() as u64;
-            Ok(AppendResult {
-                version: first_version + events.len() as u64 - 1,
-                position: *next_position - 1,
-                repeated: false,
-            })
-        }
-        Err(e) => {
-            heads.undo(mark);
-            tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
-            Err(e)
-        }
+    if let Err(e) = inserted {
+        heads.undo(mark);
+        tx.execute_batch("ROLLBACK TO append_one; RELEASE append_one")?;
+        return Err(e);
     }
+    committed.extend(recorded);
+    *next_position += events.len() as u64;
+    Ok(AppendResult { version: first_version + events.len() as u64 - 1, position: *next_position - 1, repeated: false })
 }
 
 /// Stores one event as it is given.

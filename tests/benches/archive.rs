@@ -10,9 +10,9 @@ use std::time::Instant;
 use audit::archive::{Company, Month, export, verify_archive};
 use audit::{CheckpointKey, verify};
 use chrono::{Datelike, Utc};
+use store::EventStore;
 use store::sqlite::SqliteEventStore;
-use store::{EventStore, ExpectedVersion};
-use tests::workload::{event, report};
+use tests::workload::{batch_appends_of, report};
 use uuid::Uuid;
 
 const EVENTS: usize = 1_000_000;
@@ -36,22 +36,7 @@ async fn main() {
     let store = Arc::new(SqliteEventStore::open(dir.path().join("events.db"), store::system_now()).expect("store"));
     let company = Company { id: Uuid::now_v7(), domain: "bench.co.kr".into(), time_zone: "UTC".into() };
     let filled = Instant::now();
-    let writers: Vec<_> = (0..4)
-        .map(|_| {
-            let store = store.clone();
-            let tenant = company.id;
-            tokio::spawn(async move {
-                for _ in 0..EVENTS / 400 {
-                    let batch = (0..100).map(|_| event(tenant)).collect();
-                    let stream = format!("mailbox-{}", Uuid::now_v7().simple());
-                    store.append(&stream, ExpectedVersion::NoStream, batch).await.expect("append");
-                }
-            })
-        })
-        .collect();
-    for w in writers {
-        w.await.expect("writer");
-    }
+    batch_appends_of(store.clone(), company.id, 4, EVENTS / 400).await;
     println!("# {EVENTS} events written in {:.1?}", filled.elapsed());
     let key = CheckpointKey::from_seed([9; 32]);
     let month = Month::parse(&format!("{:04}-{:02}", Utc::now().year(), Utc::now().month())).expect("month");

@@ -55,7 +55,11 @@ pub async fn durable_appends(store: Arc<dyn EventStore>, writers: usize, per_wri
 /// `callers` tasks, each appending `batches` batches of 100 events; events
 /// per second.
 pub async fn batch_appends(store: Arc<dyn EventStore>, callers: usize, batches: usize) -> f64 {
-    let tenant = Uuid::now_v7();
+    batch_appends_of(store, Uuid::now_v7(), callers, batches).await
+}
+
+/// [`batch_appends`] of the company `tenant`.
+pub async fn batch_appends_of(store: Arc<dyn EventStore>, tenant: Uuid, callers: usize, batches: usize) -> f64 {
     let started = Instant::now();
     let tasks: Vec<_> = (0..callers)
         .map(|_| {

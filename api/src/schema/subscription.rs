@@ -14,10 +14,11 @@ pub struct SubscriptionRoot;
 
 #[Subscription]
 impl SubscriptionRoot {
-    /// New events of the caller's company as they are recorded (admins only).
+    /// New events of the caller's company as they are recorded (admins and
+    /// auditors).
     async fn audit_trail_appended(&self, ctx: &Context<'_>) -> Result<impl Stream<Item = AuditEntry>> {
         let caller = caller(ctx).await?;
-        caller.require_admin()?;
+        caller.require_auditing()?;
         let backend = backend(ctx).clone();
         let tenant = caller.tenant;
         let token = request(ctx).and_then(|r| r.token.clone()).unwrap_or_default();
@@ -27,9 +28,9 @@ impl SubscriptionRoot {
         Ok(async_stream::stream! {
             while let Some(Ok(batch)) = subscription.next_batch().await {
                 // The caller is checked again for every batch: an expired
-                // token, a deleted user or a revoked admin ends the stream.
-                let still_admin = authenticate(&backend, &token).await.is_ok_and(|c| c.require_admin().is_ok());
-                if !still_admin {
+                // token, a deleted user or a revoked role ends the stream.
+                let still_allowed = authenticate(&backend, &token).await.is_ok_and(|c| c.require_auditing().is_ok());
+                if !still_allowed {
                     break;
                 }
                 for event in batch.into_iter().filter(|e| e.metadata.tenant == Some(tenant)) {

@@ -373,18 +373,8 @@ async fn commit_group(
                     repeat.unwrap_or_else(|| {
                         let first_version = current.map_or(0, |v| v + 1);
                         for (i, event) in (0u64..).zip(events) {
-                            let mut recorded = RecordedEvent {
-                                id: event.id,
-                                stream: stream.clone(),
-                                version: first_version + i,
-                                position: next_position + i,
-                                event_type: event.event_type.clone(),
-                                schema_version: event.schema_version,
-                                data: event.data.clone(),
-                                metadata: event.metadata.clone(),
-                                recorded_at: DateTime::from_timestamp_nanos(recorded_at),
-                                chain: None,
-                            };
+                            let at = DateTime::from_timestamp_nanos(recorded_at);
+                            let mut recorded = event.clone().recorded(stream, first_version + i, next_position + i, at);
                             heads.link(&mut recorded);
                             columns.push(recorded);
                             taken.insert(event.id);

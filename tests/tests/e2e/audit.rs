@@ -293,6 +293,11 @@ async fn history_as_of_a_time_or_position_replays_the_log_not_the_read_models() 
     let other = app.sign_up("otherpast.com").await;
     let foreign = past(json!({ "s": stream("tenant", &other.id), "at": "2026-11-25T00:00:00Z" })).await;
     assert_eq!(code(&foreign), "NOT_FOUND", "{foreign}");
+    // Spelled otherwise, a stream is not another name for the same one.
+    for spelling in [format!("tenant-{}", other.id), format!("tenant-{}", acme.id), company.to_uppercase()] {
+        let r = past(json!({ "s": spelling, "at": "2026-11-25T00:00:00Z" })).await;
+        assert_eq!(code(&r), "NOT_FOUND", "{spelling}: {r}");
+    }
     let unknown = past(json!({ "s": "nothing-here", "at": "2026-11-25T00:00:00Z" })).await;
     assert_eq!(code(&unknown), "NOT_FOUND", "{unknown}");
     let plain = app.gql(Some(&kim_token), PAST, json!({ "s": company, "at": "2026-11-25T00:00:00Z" })).await;

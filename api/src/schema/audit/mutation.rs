@@ -2,6 +2,7 @@
 
 use async_graphql::{Context, Object, Result};
 use domain::audit::{CheckpointCommand, Checkpoints};
+use domain::values::Role;
 use uuid::Uuid;
 
 use super::Checkpoint;
@@ -32,7 +33,11 @@ async fn sign_checkpoint(ctx: &Context<'_>, command_id: Option<Uuid>) -> ApiResu
         Signing::Due(checkpoint) => {
             let context = caller_context(ctx, &caller, command_id);
             backend
-                .execute::<Checkpoints>(caller.tenant, &context, CheckpointCommand::Record(checkpoint.clone()))
+                .execute::<Checkpoints>(
+                    caller.tenant,
+                    &context,
+                    CheckpointCommand { by_admin: caller.has(Role::Admin), checkpoint: checkpoint.clone() },
+                )
                 .await?;
             checkpoint
         }

@@ -8,6 +8,7 @@ use audit::CheckpointKey;
 use commands::{Commands, stream_name};
 use domain::audit::{Checkpoint, CheckpointCommand, CheckpointEvent, Checkpoints};
 use store::Direction;
+use store::chain::ChainHead;
 use uuid::Uuid;
 
 use crate::capabilities::{Running, Starting, Stopping, Worker, WorkerContext};
@@ -44,9 +45,11 @@ fn start_worker(context: WorkerContext) -> Starting {
 async fn sign_every_company(commands: &Arc<Commands>, key: &CheckpointKey) -> ApiResult<()> {
     let Some(heads) = commands.store().chain_heads().await? else { return Ok(()) };
     for head in heads.iter().filter(|h| !h.chain.is_nil()) {
-        if let Signing::Due(checkpoint) = signing(commands, key, head.chain).await? {
+        if let Signing::Due(checkpoint) = signing_at(commands, key, head).await? {
             let context = crate::backend::context(None, domain::Actor::System, head.chain, None);
-            commands.execute::<Checkpoints>(head.chain, &context, CheckpointCommand::Record(checkpoint)).await?;
+            commands
+                .execute::<Checkpoints>(head.chain, &context, CheckpointCommand { by_admin: false, checkpoint })
+                .await?;
         }
     }
     Ok(())
@@ -73,7 +76,15 @@ pub(super) async fn signing(commands: &Commands, key: &CheckpointKey, tenant: Uu
         .chain_heads()
         .await?
         .ok_or_else(|| ApiError::not_found("this event store keeps no hash chain"))?;
-    let Some(head) = heads.into_iter().find(|h| h.chain == tenant) else { return Ok(Signing::Empty) };
+    match heads.iter().find(|h| h.chain == tenant) {
+        Some(head) => signing_at(commands, key, head).await,
+        None => Ok(Signing::Empty),
+    }
+}
+
+/// [`signing`] of the chain whose head is `head`.
+async fn signing_at(commands: &Commands, key: &CheckpointKey, head: &ChainHead) -> ApiResult<Signing> {
+    let tenant = head.chain;
     let newest =
         commands.store().read_stream(&stream_name::<Checkpoints>(tenant), Direction::Backwards, None, 1).await?;
     if let Some(newest) = newest.first()

@@ -2,9 +2,10 @@
 //! of each event. Content follows the rules of the rest of the API: a
 //! mailbox's events are its owner's alone, a document's are for those who
 //! may open it, HR streams are for HR managers (and a ledger for its owner),
-//! the company's setup streams for its admins; anyone else, and everyone for
-//! a kind of stream without a rule here, sees each event's type, actor and
-//! times with the content withheld.
+//! the company's setup streams for its admins; auditors read all of these
+//! but mail; anyone else, and everyone for a kind of stream without a rule
+//! here, sees each event's type, actor and times with the content withheld.
+//! The same rules answer for a stream's state at a past point.
 
 use async_graphql::{Json, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -47,13 +48,7 @@ pub(super) async fn stream_history(
         .transpose()?;
     let store = &backend.store;
     let not_found = || ApiError::not_found(format!("stream `{stream}`"));
-    // A stream is the tenant's when its events say so; another tenant's
-    // stream reads as missing.
-    let last = store.read_stream(stream, Direction::Backwards, None, 1).await?;
-    let Some(last) = last.first() else { return Err(not_found()) };
-    if last.metadata.tenant != Some(caller.tenant) {
-        return Err(not_found());
-    }
+    let last = companys_newest(backend, caller, stream).await?;
     let events = match (window.backwards, from) {
         (false, from) => {
             let start = from.map_or(0, |v| v + 1);
@@ -107,10 +102,12 @@ pub(super) async fn historical_state(
     let not_found = || ApiError::not_found(format!("stream `{stream}`"));
     let (category, id) = stream.split_once('-').ok_or_else(not_found)?;
     let id = Uuid::try_parse(id).map_err(|_| not_found())?;
-    let first = backend.store.read_stream(stream, Direction::Forwards, None, 1).await?;
-    if first.first().is_some_and(|e| e.metadata.tenant != Some(caller.tenant)) {
+    // The aggregate is loaded by its id: the name must be the one the
+    // store knows it by, so the check below reads the same stream.
+    if stream != format!("{category}-{}", id.simple()) {
         return Err(not_found());
     }
+    companys_newest(backend, caller, stream).await?;
     let company = stream_name::<Tenant>(caller.tenant);
     let signed_up = backend.store.read_stream(&company, Direction::Forwards, None, 1).await?;
     let signed_up = signed_up.first().ok_or_else(not_found)?;
@@ -145,6 +142,18 @@ pub(super) async fn historical_state(
     })
 }
 
+/// The newest event of `stream` when the stream is the caller's company's
+/// (its events say so); another company's stream, like one without events,
+/// reads as missing.
+async fn companys_newest(backend: &Backend, caller: &Caller, stream: &str) -> ApiResult<store::RecordedEvent> {
+    let newest = backend.store.read_stream(stream, Direction::Backwards, None, 1).await?;
+    newest
+        .into_iter()
+        .next()
+        .filter(|e| e.metadata.tenant == Some(caller.tenant))
+        .ok_or_else(|| ApiError::not_found(format!("stream `{stream}`")))
+}
+
 /// Whether the caller may see the content of `stream`'s events.
 async fn content_shown(backend: &Backend, caller: &Caller, stream: &str) -> ApiResult<bool> {
     let (category, id) = stream.split_once('-').unwrap_or((stream, ""));
@@ -155,16 +164,15 @@ async fn content_shown(backend: &Backend, caller: &Caller, stream: &str) -> ApiR
         return Ok(own());
     }
     // Auditors read the company's records: documents, leave, HR, setup.
-    if caller.has(Role::Auditor) {
-        return Ok(true);
-    }
+    let auditor = caller.has(Role::Auditor);
     Ok(match category {
         Document::CATEGORY => match Uuid::try_parse(id) {
+            Ok(_) if auditor => true,
             Ok(document) => approval::may_open(backend, caller, document).await?,
             Err(_) => false,
         },
-        LeaveLedger::CATEGORY => own() || caller.has(Role::HrManager),
-        Personnel::CATEGORY | CertificateRegister::CATEGORY => caller.has(Role::HrManager),
+        LeaveLedger::CATEGORY => auditor || own() || caller.has(Role::HrManager),
+        Personnel::CATEGORY | CertificateRegister::CATEGORY => auditor || caller.has(Role::HrManager),
         // The company's own setup and bookkeeping, which its admins manage.
         Tenant::CATEGORY
         | Organisation::CATEGORY
