@@ -29,7 +29,10 @@ fn start_worker(context: WorkerContext) -> Starting {
         // It follows no events: whatever is in the log is handled.
         let handled = context.commands.store().head();
         let task = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(context.checkpoints.every);
+            // The first round one interval after start: a start appends
+            // nothing of its own.
+            let every = context.checkpoints.every;
+            let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
