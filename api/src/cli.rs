@@ -281,7 +281,7 @@ pub async fn verify(settings: &Settings, company: Option<&str>, public_key: Opti
     };
     let (took, rate) = progress.finish(report.events);
     Ok(format!(
-        "verified: {} events read, {} links of {} {} and {} signed checkpoints match (key {trusted}), in {took:.2?} ({rate:.0} events/s)",
+        "verified: {} events read, {} links checked, {} {}, {} signed checkpoints match (key {trusted}), in {took:.2?} ({rate:.0} events/s)",
         report.events,
         report.linked,
         report.companies,

@@ -99,7 +99,7 @@ async fn rebuild_replays_the_whole_log_and_reports_it() {
     let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
     let (ok, verified) = groupware(&["verify", "--data-dir", data_dir, "--public-key", key]);
     assert!(ok, "{verified}");
-    assert!(verified.contains("verified: 2 events read, 2 links of 1 company"), "{verified}");
+    assert!(verified.contains("verified: 2 events read, 2 links checked, 1 company"), "{verified}");
     let (ok, unknown) = groupware(&["verify", "--data-dir", data_dir, "--public-key", key, "--company", "none.co.kr"]);
     assert!(!ok);
     assert!(unknown.contains("no company holds the domain none.co.kr"), "{unknown}");
