@@ -173,55 +173,70 @@ where
 /// How many rows a filtered page reads at a time.
 const FILTER_CHUNK: usize = 256;
 
-/// Like [`page`], for the rows under `prefix` that `keep` accepts: reads on
-/// from the cursor until the page is full or the rows end, and counts the
-/// accepted rows of the whole prefix.
-pub async fn filtered_page<R, T>(
+/// One page of the rows that the entries of `index` under `prefix` lead
+/// to (`resolve` reads the row an entry names; an entry whose row is gone
+/// is passed over) and that `keep` accepts, in the index's key order:
+/// reads on from the cursor until the page is full or the entries end.
+/// `total_count`, when the caller knows it (every entry kept), spares
+/// counting by reading the whole prefix.
+#[allow(clippy::too_many_arguments)]
+pub async fn filtered_page<I, R, T, F>(
     backend: &Backend,
-    table: Table<R>,
+    index: Table<I>,
     prefix: &str,
     request: &PageRequest,
+    total_count: Option<usize>,
+    resolve: impl Fn(I) -> F,
     keep: impl Fn(&R) -> bool,
     to_node: impl Fn(R) -> ApiResult<T>,
 ) -> ApiResult<Page<T>>
 where
-    R: Serialize + DeserializeOwned,
+    I: Serialize + DeserializeOwned,
     T: OutputType,
+    F: std::future::Future<Output = ApiResult<Option<R>>>,
 {
-    let window = request.window(table.name())?;
+    let window = request.window(index.name())?;
     let models = backend.read_models();
     let mut from = window.from.as_ref().map(|position| format!("{prefix}{position}"));
     let mut items = Vec::new();
-    while items.len() <= window.size {
-        let rows = if window.backwards {
-            table.scan_back(models, prefix, from.as_deref(), FILTER_CHUNK).await?
+    'chunks: while items.len() <= window.size {
+        let entries = if window.backwards {
+            index.scan_back(models, prefix, from.as_deref(), FILTER_CHUNK).await?
         } else {
-            table.scan(models, prefix, from.as_deref(), FILTER_CHUNK).await?
+            index.scan(models, prefix, from.as_deref(), FILTER_CHUNK).await?
         };
-        let full = rows.len() == FILTER_CHUNK;
-        from = rows.last().map(|(key, _)| key.clone());
-        for (key, row) in rows.into_iter().filter(|(_, row)| keep(row)) {
+        let full = entries.len() == FILTER_CHUNK;
+        from = entries.last().map(|(key, _)| key.clone());
+        for (key, entry) in entries {
             if items.len() > window.size {
-                break;
+                break 'chunks;
             }
-            items.push((key.strip_prefix(prefix).unwrap_or(&key).to_owned(), to_node(row)?));
+            if let Some(row) = resolve(entry).await?.filter(|row| keep(row)) {
+                items.push((key.strip_prefix(prefix).unwrap_or(&key).to_owned(), to_node(row)?));
+            }
         }
         if !full {
             break;
         }
     }
-    let mut total_count = 0;
-    let mut after: Option<String> = None;
-    loop {
-        let rows = table.scan(models, prefix, after.as_deref(), FILTER_CHUNK).await?;
-        let full = rows.len() == FILTER_CHUNK;
-        total_count += rows.iter().filter(|(_, row)| keep(row)).count();
-        after = rows.last().map(|(key, _)| key.clone());
-        if !full {
-            break;
+    let total_count = match total_count {
+        Some(known) => known,
+        None => {
+            let (mut counted, mut after) = (0, None::<String>);
+            loop {
+                let entries = index.scan(models, prefix, after.as_deref(), FILTER_CHUNK).await?;
+                let full = entries.len() == FILTER_CHUNK;
+                after = entries.last().map(|(key, _)| key.clone());
+                for (_, entry) in entries {
+                    counted += usize::from(resolve(entry).await?.is_some_and(|row| keep(&row)));
+                }
+                if !full {
+                    break counted;
+                }
+            }
         }
-    }
-    Ok(window.connection(table.name(), items, total_count))
+    };
+    Ok(window.connection(index.name(), items, total_count))
 }
 
 async fn rows_page<R, T>(

@@ -30,12 +30,14 @@ pub struct AuditRow {
 /// first.
 pub const AUDIT: Table<AuditRow> = Table::new("audit");
 
-/// [`by_type_prefix`] + position → the entry, newest first.
-pub const AUDIT_BY_TYPE: Table<AuditRow> = Table::new("audit_by_type");
-/// [`by_actor_prefix`] + position → the entry, newest first.
-pub const AUDIT_BY_ACTOR: Table<AuditRow> = Table::new("audit_by_actor");
-/// [`by_stream_prefix`] + position → the entry, newest first.
-pub const AUDIT_BY_STREAM: Table<AuditRow> = Table::new("audit_by_stream");
+/// [`by_type_prefix`] + position → the entry's position, newest first
+/// (the entry itself is read from [`AUDIT`]: an index row costs a number,
+/// not a second copy of the entry).
+pub const AUDIT_BY_TYPE: Table<u64> = Table::new("audit_by_type");
+/// [`by_actor_prefix`] + position → the entry's position, newest first.
+pub const AUDIT_BY_ACTOR: Table<u64> = Table::new("audit_by_actor");
+/// [`by_stream_prefix`] + position → the entry's position, newest first.
+pub const AUDIT_BY_STREAM: Table<u64> = Table::new("audit_by_stream");
 
 /// The key of an entry: ascending keys list the newest entry first.
 pub fn audit_key(tenant: Uuid, position: u64) -> String {
@@ -113,10 +115,11 @@ impl Projector for AuditProjector {
             command_id: event.metadata.command_id,
             occurred_at: event.metadata.occurred_at,
         };
-        let position = newest_first(event.position);
-        AUDIT_BY_TYPE.put(tx, format!("{}{position}", by_type_prefix(tenant, &row.event_type)), &row)?;
-        AUDIT_BY_ACTOR.put(tx, format!("{}{position}", by_actor_prefix(tenant, row.actor_id)), &row)?;
-        AUDIT_BY_STREAM.put(tx, format!("{}{position}", by_stream_prefix(tenant, &row.stream)), &row)?;
+        let key = newest_first(event.position);
+        let position = &event.position;
+        AUDIT_BY_TYPE.put(tx, format!("{}{key}", by_type_prefix(tenant, &row.event_type)), position)?;
+        AUDIT_BY_ACTOR.put(tx, format!("{}{key}", by_actor_prefix(tenant, row.actor_id)), position)?;
+        AUDIT_BY_STREAM.put(tx, format!("{}{key}", by_stream_prefix(tenant, &row.stream)), position)?;
         AUDIT.put(tx, audit_key(tenant, event.position), &row)
     }
 }

@@ -49,17 +49,8 @@ async fn audit_trail(
     {
         return Err(domain::DomainError::invalid("filter", "the time range ends before it starts").into());
     }
-    let tenant = caller.tenant;
+    let (tenant, backend) = (caller.tenant, backend(ctx));
     let to_node = |row| Ok(AuditEntry::new(tenant, row));
-    let (table, prefix) = match (&filter.stream_id, filter.actor_id, &filter.event_type) {
-        (Some(stream), _, _) => (audit::AUDIT_BY_STREAM, audit::by_stream_prefix(tenant, stream)),
-        (None, Some(actor), _) => (audit::AUDIT_BY_ACTOR, audit::by_actor_prefix(tenant, Some(actor))),
-        (None, None, Some(event_type)) => (audit::AUDIT_BY_TYPE, audit::by_type_prefix(tenant, event_type)),
-        (None, None, None) if filter.from.is_none() && filter.until.is_none() => {
-            return page(backend(ctx), audit::AUDIT, &audit::audit_prefix(tenant), request, to_node).await;
-        }
-        (None, None, None) => (audit::AUDIT, audit::audit_prefix(tenant)),
-    };
     let keep = |row: &AuditRow| {
         filter.from.is_none_or(|from| row.occurred_at >= from)
             && filter.until.is_none_or(|until| row.occurred_at < until)
@@ -67,7 +58,29 @@ async fn audit_trail(
             && filter.actor_id.is_none_or(|a| row.actor_id == Some(a))
             && filter.stream_id.as_ref().is_none_or(|s| &row.stream == s)
     };
-    filtered_page(backend(ctx), table, &prefix, request, keep, to_node).await
+    let (index, prefix) = match (&filter.stream_id, filter.actor_id, &filter.event_type) {
+        (Some(stream), _, _) => (audit::AUDIT_BY_STREAM, audit::by_stream_prefix(tenant, stream)),
+        (None, Some(actor), _) => (audit::AUDIT_BY_ACTOR, audit::by_actor_prefix(tenant, Some(actor))),
+        (None, None, Some(event_type)) => (audit::AUDIT_BY_TYPE, audit::by_type_prefix(tenant, event_type)),
+        (None, None, None) => {
+            let prefix = audit::audit_prefix(tenant);
+            if filter.from.is_none() && filter.until.is_none() {
+                return page(backend, audit::AUDIT, &prefix, request, to_node).await;
+            }
+            let itself = |row| std::future::ready(Ok(Some(row)));
+            return filtered_page(backend, audit::AUDIT, &prefix, request, None, itself, keep, to_node).await;
+        }
+    };
+    // One condition, the index's own: every entry is kept.
+    let conditions = [filter.from.is_some(), filter.until.is_some(), filter.event_type.is_some()]
+        .into_iter()
+        .chain([filter.actor_id.is_some(), filter.stream_id.is_some()])
+        .filter(|given| *given)
+        .count();
+    let total_count = if conditions == 1 { Some(index.count(backend.read_models(), &prefix).await?) } else { None };
+    let models = backend.read_models();
+    let entry = |position| async move { Ok(audit::audit_entry(models, tenant, position).await?) };
+    filtered_page(backend, index, &prefix, request, total_count, entry, keep, to_node).await
 }
 
 /// The key that signs the checkpoints, for auditors to keep.
