@@ -98,8 +98,15 @@ impl TestApp {
         test_app
     }
 
-    /// Stops the server.
+    /// Stops the server, once it has caught up with itself
+    /// ([`Self::settle`]) when it runs the workers: stopping ends its HTTP
+    /// side only, and a second server on the same data folder must not
+    /// start while this one's follow-ups are still being written (two
+    /// writers of one embedded store hand out the same positions).
     pub async fn stop(self) {
+        if self.backend.workers.handled().is_some() {
+            self.settle().await;
+        }
         self.handle.stop(true).await;
     }
 
