@@ -80,10 +80,7 @@ fn per_second(done: u64, took: Duration) -> f64 {
 /// The state of aggregate `id`, replayed from the log.
 async fn replayed<A: Aggregate>(store: &dyn store::EventStore, id: Uuid) -> anyhow::Result<A> {
     let stream = commands::stream_name::<A>(id);
-    let loaded = snapshots::load(store, None, &stream, A::SNAPSHOT_VERSION, |state: A, e| {
-        e.decode().map(|event| state.evolve(&event)).map_err(|e| e.to_string())
-    })
-    .await?;
+    let loaded = snapshots::load(store, None, &stream, A::SNAPSHOT_VERSION, commands::fold::<A>).await?;
     Ok(loaded.state)
 }
 

@@ -13,7 +13,7 @@ mod scheduler;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command_log::CommandLog;
-pub use pipeline::{AsOf, CommandContext, CommandError, Commands, Outcome, Past, Shared, stream_name};
+pub use pipeline::{AsOf, CommandContext, CommandError, Commands, Outcome, Past, Shared, fold, stream_name};
 pub use processes::Processes;
 pub use reactions::{AggregateHandle, CarriedOut, Origin, Reaction, Reactions, TimerReaction};
 pub use scheduler::Scheduler;

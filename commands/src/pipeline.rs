@@ -738,7 +738,10 @@ fn after_refusal_id(refused: Uuid) -> Uuid {
 }
 
 /// `state` with `event` applied.
-fn fold<A: Aggregate>(state: A, event: &RecordedEvent) -> Result<A, String> {
+///
+/// # Errors
+/// When the event does not decode as one of `A`'s.
+pub fn fold<A: Aggregate>(state: A, event: &RecordedEvent) -> Result<A, String> {
     decode::<A>(event).map(|event| state.evolve(&event))
 }
 

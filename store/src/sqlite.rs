@@ -150,12 +150,7 @@ impl SqliteEventStore {
     /// When the file cannot be opened or its schema created.
     pub fn open(path: impl AsRef<Path>, now: Now) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let mut conn = Connection::open(&path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "cache_size", -65_536)?;
-        conn.execute_batch(SCHEMA)?;
-        let heads = migrate(&mut conn)?;
+        let (conn, heads) = open_for_writing(&path)?;
         let last: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
         let (head_tx, head) = watch::channel(last);
         let (sender, receiver) = mpsc::channel();
@@ -257,6 +252,18 @@ fn row_to_event(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordedEvent> {
         recorded_at: time_at(row, 14)?,
         chain: row.get::<_, Option<[u8; 32]>>(15)?.map(ChainHash),
     })
+}
+
+/// The writing connection of the file at `path` (made if missing), in its
+/// current layout, and the chains' heads.
+fn open_for_writing(path: &Path) -> Result<(Connection, Heads), StoreError> {
+    let mut conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.execute_batch(SCHEMA)?;
+    let heads = migrate(&mut conn)?;
+    Ok((conn, heads))
 }
 
 /// Brings a file of an earlier layout up to [`LAYOUT`] and returns the
@@ -680,10 +687,7 @@ impl Import {
                 path.display()
             )));
         }
-        let mut conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.execute_batch(SCHEMA)?;
-        let heads = migrate(&mut conn)?;
+        let (conn, heads) = open_for_writing(path)?;
         Ok(Self { conn, heads, next_position: 1, in_batch: 0 })
     }
 

@@ -85,7 +85,6 @@ async fn a_signed_checkpoint_verifies_with_the_exported_key_until_the_log_is_cha
     assert_eq!(last["data"]["lastCheckpoint"]["position"], checkpoint["position"]);
     let company = app.gql(Some(&acme.admin_token), HISTORY, json!({ "s": stream("tenant", &acme.id) })).await;
     let signed_up_at = company["data"]["streamHistory"]["edges"][0]["node"]["position"].as_u64().unwrap();
-    app.settle().await;
     app.stop().await;
 
     let settings = storage.settings();
@@ -315,7 +314,6 @@ async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server
     assert!(app.gql(Some(&kim_token), send, json!({})).await["errors"].is_null());
     let key = app.gql(Some(&acme.admin_token), "{ auditKey { publicKey } }", json!({})).await;
     let public_key = key["data"]["auditKey"]["publicKey"].as_str().unwrap().to_owned();
-    app.settle().await;
     app.stop().await;
 
     let settings = storage.settings();

@@ -72,11 +72,16 @@ async fn audit_trail(
         }
     };
     // One condition, the index's own: every entry is kept.
-    let conditions = [filter.from.is_some(), filter.until.is_some(), filter.event_type.is_some()]
-        .into_iter()
-        .chain([filter.actor_id.is_some(), filter.stream_id.is_some()])
-        .filter(|given| *given)
-        .count();
+    let conditions = [
+        filter.from.is_some(),
+        filter.until.is_some(),
+        filter.event_type.is_some(),
+        filter.actor_id.is_some(),
+        filter.stream_id.is_some(),
+    ]
+    .into_iter()
+    .filter(|given| *given)
+    .count();
     let total_count = if conditions == 1 { Some(index.count(backend.read_models(), &prefix).await?) } else { None };
     let models = backend.read_models();
     let entry = |position| async move { Ok(audit::audit_entry(models, tenant, position).await?) };
