@@ -116,16 +116,19 @@ pub struct ChainHead {
 
 /// The heads a writer links new events to: its own copy of the stored
 /// heads, and the links of the group it is writing, which become heads
-/// only once the group commits.
+/// only once the group commits. Each link notes the pending head it
+/// replaced, so that a request of the group is undone without a copy of
+/// the heads per request.
 #[derive(Debug, Default)]
 pub(crate) struct Heads {
     stored: HashMap<Uuid, ChainHead>,
     pending: HashMap<Uuid, ChainHead>,
+    replaced: Vec<(Uuid, Option<ChainHead>)>,
 }
 
 impl Heads {
     pub(crate) fn new(stored: impl IntoIterator<Item = ChainHead>) -> Self {
-        Self { stored: stored.into_iter().map(|h| (h.chain, h)).collect(), pending: HashMap::new() }
+        Self { stored: stored.into_iter().map(|h| (h.chain, h)).collect(), ..Self::default() }
     }
 
     /// Sets `event.chain`, linking it to its chain's head.
@@ -138,7 +141,8 @@ impl Heads {
             .map_or_else(|| ChainHash::genesis(chain), |h| h.hash);
         let hash = previous.link(event);
         event.chain = Some(hash);
-        self.pending.insert(chain, ChainHead { chain, position: event.position, hash });
+        let replaced = self.pending.insert(chain, ChainHead { chain, position: event.position, hash });
+        self.replaced.push((chain, replaced));
     }
 
     /// The heads the uncommitted group moved.
@@ -147,23 +151,30 @@ impl Heads {
     }
 
     /// A mark to go back to when part of a group is undone.
-    pub(crate) fn mark(&self) -> HashMap<Uuid, ChainHead> {
-        self.pending.clone()
+    pub(crate) fn mark(&self) -> usize {
+        self.replaced.len()
     }
 
-    /// Undoes the links made since `mark`.
-    pub(crate) fn undo(&mut self, mark: HashMap<Uuid, ChainHead>) {
-        self.pending = mark;
+    /// Undoes the links made since `mark`, newest first.
+    pub(crate) fn undo(&mut self, mark: usize) {
+        for (chain, replaced) in self.replaced.drain(mark..).rev() {
+            match replaced {
+                Some(head) => drop(self.pending.insert(chain, head)),
+                None => drop(self.pending.remove(&chain)),
+            }
+        }
     }
 
     /// The group committed: its links are the heads.
     pub(crate) fn committed(&mut self) {
         self.stored.extend(self.pending.drain());
+        self.replaced.clear();
     }
 
     /// The group failed: nothing of it is stored.
     pub(crate) fn failed(&mut self) {
         self.pending.clear();
+        self.replaced.clear();
     }
 }
 
