@@ -16,8 +16,9 @@ use mailer::Relay;
 #[cfg(feature = "postgres")]
 use projections::PostgresReadModels;
 use projections::{MemoryReadModels, Projections, ReadModelStore};
-use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
+use snapshots::{SealedSnapshots, SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
+use store::sealing::{KeyStore, Sealed, Sealer, SqliteKeys};
 #[cfg(feature = "eventstoredb")]
 use store::eventstoredb::EventStoreDb;
 #[cfg(feature = "postgres")]
@@ -54,6 +55,9 @@ pub struct Backend {
     pub auth: Auth,
     /// Seals resident registration numbers (rule H7).
     pub sealer: crate::secrets::Sealer,
+    /// Seals personal payloads with the keys of persons and companies, and
+    /// destroys those keys (rules U1, B3).
+    pub payloads: Arc<Sealer>,
     /// Signs checkpoints of the companies' hash chains.
     pub checkpoints: crate::schema::Checkpointing,
     pub clock: Arc<dyn Clock>,
@@ -87,10 +91,15 @@ impl Backend {
             None => Arc::new(SystemClock),
         };
         let store_clock = clock.clone();
-        let store = open_event_store(&settings, Arc::new(move || store_clock.now())).await?;
-        let snapshots: Arc<dyn SnapshotStore> = Arc::new(
-            SqliteSnapshotStore::open(settings.data_dir.join("snapshots.db")).context("opening the snapshot store")?,
-        );
+        let EventStores { opened: store, sealer: payloads, .. } =
+            open_event_store(&settings, Arc::new(move || store_clock.now())).await?;
+        let snapshots: Arc<dyn SnapshotStore> = Arc::new(SealedSnapshots::new(
+            Arc::new(
+                SqliteSnapshotStore::open(settings.data_dir.join("snapshots.db"))
+                    .context("opening the snapshot store")?,
+            ),
+            payloads.clone(),
+        ));
         let commands = Arc::new(
             Commands::new(
                 store.clone(),
@@ -137,6 +146,7 @@ impl Backend {
             blobs: blobs.clone(),
             relay,
             checkpoints: checkpoints.clone(),
+            payloads: payloads.clone(),
         };
         let workers = if settings.read_only {
             Workers::none()
@@ -158,6 +168,7 @@ impl Backend {
             projections,
             auth,
             sealer,
+            payloads,
             checkpoints,
             clock,
             manual_clock,
@@ -377,38 +388,62 @@ pub(crate) async fn postgres_read_models(url: &str) -> anyhow::Result<Arc<Postgr
     Ok(Arc::new(models))
 }
 
-/// The event store the settings name.
+/// The event store the settings name, as stored and as read, with the
+/// keys that seal its personal payloads.
+pub(crate) struct EventStores {
+    /// Payloads as stored (sealed ones as ciphertext): what the hash chain
+    /// is over and what archives hold.
+    pub stored: Arc<dyn EventStore>,
+    /// The same log with payloads opened, or shredded where their key was
+    /// destroyed: what everything else reads.
+    pub opened: Arc<dyn EventStore>,
+    pub sealer: Arc<Sealer>,
+}
+
+/// The event store the settings name, with its key store: a table of the
+/// same database for PostgreSQL, `keys.db` in the data directory otherwise.
 ///
 /// # Errors
 /// When it cannot be opened or reached.
-pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Result<Arc<dyn EventStore>> {
-    Ok(match &settings.events {
+pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Result<EventStores> {
+    let key_file = || -> anyhow::Result<Arc<dyn KeyStore>> {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+        let file = settings.data_dir.join("keys.db");
+        Ok(Arc::new(SqliteKeys::open(&file).with_context(|| format!("opening the key store {}", file.display()))?))
+    };
+    let (stored, keys): (Arc<dyn EventStore>, Arc<dyn KeyStore>) = match &settings.events {
         EventStoreKind::Embedded => {
             let file = settings.data_dir.join("events.db");
-            Arc::new(
-                SqliteEventStore::open(&file, now)
-                    .with_context(|| format!("opening the event store {}", file.display()))?,
-            )
+            let store = SqliteEventStore::open(&file, now)
+                .with_context(|| format!("opening the event store {}", file.display()))?;
+            (Arc::new(store), key_file()?)
         }
         #[cfg(feature = "postgres")]
-        EventStoreKind::Postgres(url) => Arc::new(
-            PostgresEventStore::connect(url, now)
+        EventStoreKind::Postgres(url) => {
+            let store = PostgresEventStore::connect(url, now)
                 .await
-                .with_context(|| format!("connecting to the PostgreSQL event store at {}", redacted(url)))?,
-        ),
+                .with_context(|| format!("connecting to the PostgreSQL event store at {}", redacted(url)))?;
+            let keys = Arc::new(store.keys());
+            (Arc::new(store), keys)
+        }
         #[cfg(not(feature = "postgres"))]
         EventStoreKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
         #[cfg(feature = "eventstoredb")]
-        EventStoreKind::EventStoreDb(url) => Arc::new(
-            EventStoreDb::connect(url, now)
+        EventStoreKind::EventStoreDb(url) => {
+            let store = EventStoreDb::connect(url, now)
                 .await
-                .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?,
-        ),
+                .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?;
+            (Arc::new(store), key_file()?)
+        }
         #[cfg(not(feature = "eventstoredb"))]
         EventStoreKind::EventStoreDb(url) => {
             return Err(crate::settings::not_built(url, "EventStoreDB", "eventstoredb"));
         }
-    })
+    };
+    let sealer = Arc::new(Sealer::new(keys));
+    let opened = Arc::new(Sealed::new(stored.clone(), sealer.clone()));
+    Ok(EventStores { stored, opened, sealer })
 }
 
 /// The id a create mutation gives what it creates: derived from the

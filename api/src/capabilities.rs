@@ -56,6 +56,8 @@ pub struct WorkerContext {
     pub relay: Option<Relay>,
     /// The key that signs checkpoints of the hash chain, and how often.
     pub checkpoints: crate::schema::Checkpointing,
+    /// Seals personal payloads, and destroys the keys of the deleted.
+    pub payloads: Arc<store::sealing::Sealer>,
 }
 
 /// A started worker: how far into the log it has handled events, and what

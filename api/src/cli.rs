@@ -14,6 +14,8 @@ use domain::values::DomainName;
 use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
+use store::sealing::KeyStore;
+
 use crate::Settings;
 use crate::backend::open_event_store;
 use crate::settings::{EventStoreKind, ReadModelKind};
@@ -98,7 +100,7 @@ async fn company_of(store: &dyn store::EventStore, domain: &str) -> anyhow::Resu
 }
 
 /// The store `settings` name, which must hold events already.
-async fn existing_store(settings: &Settings) -> anyhow::Result<std::sync::Arc<dyn store::EventStore>> {
+async fn existing_store(settings: &Settings) -> anyhow::Result<crate::backend::EventStores> {
     if settings.events == EventStoreKind::Embedded {
         let file = settings.data_dir.join("events.db");
         anyhow::ensure!(file.exists(), "no event store at {}", file.display());
@@ -132,18 +134,21 @@ pub async fn archive_export(
     out: &std::path::Path,
 ) -> anyhow::Result<String> {
     let months = (audit::archive::Month::parse(from)?, audit::archive::Month::parse(to)?);
-    let store = existing_store(settings).await?;
+    let stores = existing_store(settings).await?;
     let key = existing_key(settings)?;
-    let id = company_of(store.as_ref(), domain).await?;
-    let tenant = replayed::<Tenant>(store.as_ref(), id).await?;
+    let id = company_of(stores.opened.as_ref(), domain).await?;
+    let tenant = replayed::<Tenant>(stores.opened.as_ref(), id).await?;
+    let keys = stores.sealer.keys().live_keys(id).await?;
     let company = audit::archive::Company {
         id,
         domain: tenant.domain.map_or_else(|| domain.to_owned(), |d| d.as_str().to_owned()),
         time_zone: tenant.time_zone.as_str().to_owned(),
     };
     let mut progress = Progress::new("events read");
-    let exported =
-        audit::archive::export(store.as_ref(), &company, months, &key, out, |p| progress.update(p.done, p.total)).await;
+    let exported = audit::archive::export(stores.stored.as_ref(), &company, months, &keys, &key, out, |p| {
+        progress.update(p.done, p.total);
+    })
+    .await;
     let (took, rate) = progress.finish(exported.as_ref().map_or(0, |m| m.last_position));
     let manifest = exported?;
     Ok(format!(
@@ -181,11 +186,16 @@ pub fn archive_verify(file: &std::path::Path, key: Option<&str>) -> anyhow::Resu
 }
 
 /// `groupware archive replay`: a verified archive written into a new
-/// embedded store under `data_dir`, for `groupware serve --read-only`.
+/// embedded store under `data_dir`, with the keys that open its sealed
+/// payloads, for `groupware serve --read-only`.
 ///
 /// # Errors
 /// An archive that does not verify; a data directory that holds a store.
-pub fn archive_replay(file: &std::path::Path, data_dir: &std::path::Path, key: Option<&str>) -> anyhow::Result<String> {
+pub async fn archive_replay(
+    file: &std::path::Path,
+    data_dir: &std::path::Path,
+    key: Option<&str>,
+) -> anyhow::Result<String> {
     let report = audit::archive::verify_archive(file, public_key(key)?, |_| {})?;
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
     let target = data_dir.join("events.db");
@@ -208,6 +218,8 @@ pub fn archive_replay(file: &std::path::Path, data_dir: &std::path::Path, key: O
         }
         return Err(e);
     }
+    let keys = audit::archive::keys(file, &report.manifest)?;
+    store::sealing::SqliteKeys::open(data_dir.join("keys.db"))?.import(keys).await?;
     Ok(format!(
         "replayed {done} events of {} into {} in {took:.2?} ({rate:.0} events/s); serve them with \
          `groupware serve --read-only --data-dir {}`",
@@ -225,7 +237,7 @@ pub fn archive_replay(file: &std::path::Path, data_dir: &std::path::Path, key: O
 /// # Errors
 /// When a store cannot be opened or an event cannot be projected.
 pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
-    let store = existing_store(settings).await?;
+    let store = existing_store(settings).await?.opened;
     let mut progress = Progress::new("events");
     let mut report = |done: u64, head: u64| progress.update(done, head);
     let read = match &settings.read_models {
@@ -258,9 +270,9 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
 /// What does not match, naming the first event; a store that cannot be
 /// opened; a domain no company holds.
 pub async fn verify(settings: &Settings, company: Option<&str>, public_key: Option<&str>) -> anyhow::Result<String> {
-    let store = existing_store(settings).await?;
+    let stores = existing_store(settings).await?;
     let scope = match company {
-        Some(domain) => Some(company_of(store.as_ref(), domain).await?),
+        Some(domain) => Some(company_of(stores.opened.as_ref(), domain).await?),
         None => None,
     };
     let trusted = match self::public_key(public_key)? {
@@ -268,7 +280,8 @@ pub async fn verify(settings: &Settings, company: Option<&str>, public_key: Opti
         None => existing_key(settings)?.public(),
     };
     let mut progress = Progress::new("events");
-    let verified = audit::verify(store.as_ref(), scope, Some(trusted), |p| progress.update(p.done, p.total)).await;
+    let verified =
+        audit::verify(stores.stored.as_ref(), scope, Some(trusted), |p| progress.update(p.done, p.total)).await;
     let report = match verified {
         Ok(report) => report,
         Err(e) => {

@@ -260,7 +260,7 @@ async fn main() -> anyhow::Result<()> {
                 println!("{}", api::cli::archive_verify(&file, public_key.as_deref())?);
             }
             ArchiveCommand::Replay { file, data_dir, public_key } => {
-                println!("{}", api::cli::archive_replay(&file, &data_dir, public_key.as_deref())?);
+                println!("{}", api::cli::archive_replay(&file, &data_dir, public_key.as_deref()).await?);
             }
         },
     }

@@ -8,8 +8,10 @@
 //! `manifest.json` (the company, the range, counts per event type, schema
 //! versions, first and last positions, the chain's hash before the first
 //! event and at the last, the signed checkpoints inside the range, and the
-//! SHA-256 of every file) and `manifest.sig`, the Ed25519 signature of the
-//! manifest's bytes.
+//! SHA-256 of every file), `keys.json` (the keys, live at the export, that
+//! open the payloads sealed in it: an archive is read years later without
+//! the server) and `manifest.sig`, the Ed25519 signature of the manifest's
+//! bytes.
 //!
 //! Export reads the log page by page and writes each line as it goes, so
 //! memory stays bounded whatever the archive's size; the file appears
@@ -28,13 +30,16 @@ use domain::values::TimeZone;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::chain::{ChainHash, chain_of};
+use store::sealing::KeyRef;
 use store::{EventStore, Metadata, RecordedEvent, StoreError};
 use uuid::Uuid;
 
 use crate::{CheckpointKey, Progress, PublicKey};
 
 /// The archive's format, named in its manifest.
-const FORMAT: &str = "groupware-archive-v1";
+const FORMAT: &str = "groupware-archive-v2";
+/// The file of the keys that open sealed payloads.
+const KEYS: &str = "keys.json";
 /// How many events one read of the log takes.
 const PAGE: usize = 4096;
 
@@ -222,6 +227,10 @@ pub struct Manifest {
     pub schema_versions: BTreeMap<String, Vec<u32>>,
     pub checkpoints: Vec<ArchivedCheckpoint>,
     pub files: Vec<FileEntry>,
+    /// `keys.json`: the keys that open the payloads sealed with them, as
+    /// they were at the export (a key destroyed before it is not there, so
+    /// what it sealed stays unreadable in the archive too).
+    pub keys: FileEntry,
     /// The Ed25519 key that signed `manifest.sig`, hexadecimal.
     pub public_key: String,
 }
@@ -245,6 +254,7 @@ pub async fn export(
     store: &dyn EventStore,
     company: &Company,
     (from, to): (Month, Month),
+    keys: &[(KeyRef, [u8; 32])],
     key: &CheckpointKey,
     out: &Path,
     mut progress: impl FnMut(Progress),
@@ -256,7 +266,8 @@ pub async fn export(
     let (start, end) = (zone.midnight(from.first_day()), zone.midnight(to.next().first_day()));
     let partial = partial_path(out);
     let file = File::create(&partial)?;
-    let written = write_archive(store, company, (from, to), (start, end), &zone, key, file, &mut progress).await;
+    let written =
+        write_archive(store, company, (from, to), (start, end), &zone, (keys, key), file, &mut progress).await;
     match written {
         Ok(manifest) => {
             std::fs::rename(&partial, out)?;
@@ -282,7 +293,7 @@ async fn write_archive(
     (from, to): (Month, Month),
     (start, end): (DateTime<Utc>, DateTime<Utc>),
     zone: &TimeZone,
-    key: &CheckpointKey,
+    (keys, key): (&[(KeyRef, [u8; 32])], &CheckpointKey),
     file: File,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Manifest, ArchiveError> {
@@ -308,8 +319,10 @@ async fn write_archive(
         schema_versions: BTreeMap::new(),
         checkpoints: Vec::new(),
         files: Vec::new(),
+        keys: FileEntry { name: KEYS.into(), events: 0, sha256: String::new() },
         public_key: key.public().to_string(),
     };
+    let mut sealed_by = std::collections::BTreeSet::new();
     let mut writing: Option<Writing> = None;
     let total = *store.head().borrow();
     let (mut after, mut read, mut ended) = (0, 0, false);
@@ -338,6 +351,7 @@ async fn write_archive(
             current.hasher.update(&line);
             current.events += 1;
             note(&mut manifest, event);
+            sealed_by.extend(store::sealing::sealed_by(&event.data));
         }
         read += page.len() as u64;
         progress(Progress { done: read, total: total.max(read) });
@@ -354,6 +368,16 @@ async fn write_archive(
     // Every month of the range has its file, empty or not.
     let mut last = open_month(&mut zip, options, &mut manifest, writing, to)?;
     close_month(&mut manifest, &mut last);
+    let archived: Vec<ArchivedKey> = keys
+        .iter()
+        .filter(|(k, _)| sealed_by.contains(&k.subject))
+        .map(|(k, bytes)| ArchivedKey { key: *k, bytes: hex::encode(bytes) })
+        .collect();
+    let bytes = serde_json::to_vec(&archived).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+    zip.start_file(KEYS, options)?;
+    zip.write_all(&bytes)?;
+    manifest.keys.events = archived.len() as u64;
+    manifest.keys.sha256 = hex::encode(Sha256::digest(&bytes));
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     zip.start_file("manifest.json", options)?;
     zip.write_all(&bytes)?;
@@ -470,7 +494,7 @@ pub fn verify_archive(
     }
     let names = zip.file_names().map(|n| n.map(|n| n.into_owned())).collect::<Result<Vec<_>, _>>()?;
     for name in names {
-        if !listed.contains(&name.as_str()) && name != "manifest.json" && name != "manifest.sig" {
+        if !listed.contains(&name.as_str()) && !["manifest.json", "manifest.sig", KEYS].contains(&name.as_str()) {
             return Err(tampered(format!("{name} is in the archive but not in its manifest")));
         }
     }
@@ -553,7 +577,46 @@ pub fn verify_archive(
     if chain.to_string() != manifest.chain_at_end {
         return Err(tampered("the chain does not end at the manifest's hash"));
     }
+    read_keys(&mut zip, &manifest)?;
     Ok(ArchiveReport { manifest, key: key.to_string() })
+}
+
+/// A key in `keys.json`.
+#[derive(Serialize, Deserialize)]
+struct ArchivedKey {
+    #[serde(flatten)]
+    key: KeyRef,
+    /// The key's 32 bytes, hexadecimal.
+    bytes: String,
+}
+
+/// The keys of an archive whose manifest was verified, checked against
+/// it.
+///
+/// # Errors
+/// A file that cannot be read; [`ArchiveError::Tampered`] when `keys.json`
+/// is not the file the manifest describes.
+pub fn keys(path: &Path, manifest: &Manifest) -> Result<Vec<(KeyRef, [u8; 32])>, ArchiveError> {
+    read_keys(&mut zip::ZipArchive::new(File::open(path)?)?, manifest)
+}
+
+fn read_keys(zip: &mut zip::ZipArchive<File>, manifest: &Manifest) -> Result<Vec<(KeyRef, [u8; 32])>, ArchiveError> {
+    let bytes = read_whole(zip, KEYS)?;
+    let not_described = || tampered(format!("{KEYS} is not the file the manifest describes"));
+    if hex::encode(Sha256::digest(&bytes)) != manifest.keys.sha256 {
+        return Err(not_described());
+    }
+    let archived: Vec<ArchivedKey> = serde_json::from_slice(&bytes).map_err(|_| not_described())?;
+    if archived.len() as u64 != manifest.keys.events {
+        return Err(not_described());
+    }
+    archived
+        .into_iter()
+        .map(|a| {
+            let bytes = hex::decode(&a.bytes).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
+            bytes.map(|b| (a.key, b)).ok_or_else(not_described)
+        })
+        .collect()
 }
 
 fn read_whole(zip: &mut zip::ZipArchive<File>, name: &str) -> Result<Vec<u8>, ArchiveError> {

@@ -84,7 +84,7 @@ async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
     let out = s.dir.path().join("acme.zip");
     let mut seen: Vec<Progress> = Vec::new();
     let manifest =
-        export(&s.store, &s.company, months("2026-01", "2026-04"), &s.key, &out, |p| seen.push(p)).await.unwrap();
+        export(&s.store, &s.company, months("2026-01", "2026-04"), &[], &s.key, &out, |p| seen.push(p)).await.unwrap();
     assert!(seen.last().is_some_and(|p| p.done == p.total));
     // The January ones, March's two (one a checkpoint), April's two (one a
     // checkpoint): not the December one before, nor May's after, nor the
@@ -115,12 +115,12 @@ async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
     assert!(events.windows(2).all(|w| w[0] < w[1]));
     // April alone: its checkpoint covers the event it links on from.
     let april = s.dir.path().join("april.zip");
-    let manifest = export(&s.store, &s.company, months("2026-04", "2026-04"), &s.key, &april, |_| {}).await.unwrap();
+    let manifest = export(&s.store, &s.company, months("2026-04", "2026-04"), &[], &s.key, &april, |_| {}).await.unwrap();
     assert_eq!((manifest.events, manifest.checkpoints.len()), (2, 1));
     assert_eq!(manifest.checkpoints[0].checkpoint.position, manifest.position_before);
     verify_archive(&april, Some(s.key.public()), |_| {}).unwrap();
     // February alone holds nothing.
-    assert!(export(&s.store, &s.company, months("2026-02", "2026-02"), &s.key, &april, |_| {}).await.is_err());
+    assert!(export(&s.store, &s.company, months("2026-02", "2026-02"), &[], &s.key, &april, |_| {}).await.is_err());
     // Without a key given, the manifest's own is used.
     assert_eq!(verify_archive(&out, None, |_| {}).unwrap().key, s.key.public().to_string());
 }
@@ -146,7 +146,7 @@ fn rewrite(from: &Path, to: &Path, change: impl Fn(&str, Vec<u8>) -> Option<Vec<
 async fn a_changed_byte_a_missing_month_or_a_wrong_signature_is_refused() {
     let s = setup().await;
     let out = s.dir.path().join("acme.zip");
-    export(&s.store, &s.company, months("2026-01", "2026-04"), &s.key, &out, |_| {}).await.unwrap();
+    export(&s.store, &s.company, months("2026-01", "2026-04"), &[], &s.key, &out, |_| {}).await.unwrap();
     let check = |path: &Path| verify_archive(path, Some(s.key.public()), |_| {});
 
     let changed = s.dir.path().join("changed.zip");
@@ -174,7 +174,7 @@ async fn a_changed_byte_a_missing_month_or_a_wrong_signature_is_refused() {
     assert!(refused.contains("manifest.sig"), "{refused}");
     // Signed whole by another key: refused against the key the auditor holds.
     let foreign = s.dir.path().join("foreign.zip");
-    export(&s.store, &s.company, months("2026-01", "2026-04"), &other, &foreign, |_| {}).await.unwrap();
+    export(&s.store, &s.company, months("2026-01", "2026-04"), &[], &other, &foreign, |_| {}).await.unwrap();
     assert!(check(&foreign).is_err());
 }
 
@@ -182,9 +182,9 @@ async fn a_changed_byte_a_missing_month_or_a_wrong_signature_is_refused() {
 async fn an_empty_or_reversed_range_makes_no_archive() {
     let s = setup().await;
     let out = s.dir.path().join("none.zip");
-    let empty = export(&s.store, &s.company, months("2024-01", "2024-12"), &s.key, &out, |_| {}).await.unwrap_err();
+    let empty = export(&s.store, &s.company, months("2024-01", "2024-12"), &[], &s.key, &out, |_| {}).await.unwrap_err();
     assert!(matches!(empty, ArchiveError::Invalid(_)), "{empty}");
-    let reversed = export(&s.store, &s.company, months("2026-04", "2026-01"), &s.key, &out, |_| {}).await.unwrap_err();
+    let reversed = export(&s.store, &s.company, months("2026-04", "2026-01"), &[], &s.key, &out, |_| {}).await.unwrap_err();
     assert!(reversed.to_string().contains("reversed"), "{reversed}");
     assert!(!out.exists());
     assert!(
@@ -193,4 +193,51 @@ async fn an_empty_or_reversed_range_makes_no_archive() {
     for bad in ["2026-13", "2026-1", "26-01", "x"] {
         assert!(Month::parse(bad).is_err(), "{bad}");
     }
+}
+
+// rule U1: an archive holds sealed payloads as stored, with the keys live at
+// the export that open them; a key destroyed before the export is not in
+// it, and a changed keys file is refused.
+#[tokio::test]
+async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one() {
+    use store::sealing::{KeyRef, KeyStore, Sealed, Sealer, SqliteKeys};
+    let s = setup().await;
+    let keys: std::sync::Arc<dyn KeyStore> =
+        std::sync::Arc::new(SqliteKeys::open(s.dir.path().join("keys.db")).unwrap());
+    let sealer = std::sync::Arc::new(Sealer::new(keys.clone()));
+    let below: std::sync::Arc<dyn EventStore> =
+        std::sync::Arc::new(SqliteEventStore::open(s.dir.path().join("sealed.db"), system_now()).unwrap());
+    let sealed = Sealed::new(below.clone(), sealer.clone());
+    let (kim, lee) = (KeyRef { tenant: s.company.id, subject: Uuid::now_v7() }, KeyRef { tenant: s.company.id, subject: Uuid::now_v7() });
+    for key in [kim, lee, KeyRef::company(s.company.id)] {
+        let mut data = EventData::json(
+            Uuid::now_v7(),
+            "MailSent",
+            1,
+            &serde_json::json!({ "subject": "분기 보고" }),
+            Metadata { tenant: Some(s.company.id), occurred_at: at("2026-03-02T09:00:00+09:00"), ..Metadata::default() },
+        )
+        .unwrap();
+        data.seal = Some(key);
+        sealed.append(&format!("mailbox-{}", key.subject), ExpectedVersion::NoStream, vec![data]).await.unwrap();
+    }
+    sealer.destroy(kim).await.unwrap();
+    let live = keys.live_keys(s.company.id).await.unwrap();
+    let out = s.dir.path().join("sealed.zip");
+    let manifest = export(below.as_ref(), &s.company, months("2026-03", "2026-03"), &live, &s.key, &out, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(manifest.keys.events, 2, "Lee's and the company's; Kim's was destroyed");
+    let report = verify_archive(&out, Some(s.key.public()), |_| {}).unwrap();
+    let archived = audit::archive::keys(&out, &report.manifest).unwrap();
+    let mut subjects: Vec<_> = archived.iter().map(|(k, _)| k.subject).collect();
+    subjects.sort();
+    let mut expected = vec![lee.subject, s.company.id];
+    expected.sort();
+    assert_eq!(subjects, expected);
+
+    let changed = s.dir.path().join("changed-keys.zip");
+    rewrite(&out, &changed, |name, bytes| Some(if name == "keys.json" { b"[]".to_vec() } else { bytes }));
+    let refused = verify_archive(&changed, Some(s.key.public()), |_| {}).unwrap_err().to_string();
+    assert!(refused.contains("keys.json"), "{refused}");
 }

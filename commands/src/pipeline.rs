@@ -17,8 +17,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use domain::{Actor, Aggregate, DomainError, DomainEvent};
+use domain::{Actor, Aggregate, DomainError, DomainEvent, Sealing};
 use snapshots::{Loaded, Snapshot, SnapshotError, SnapshotPolicy, SnapshotStore};
+use store::sealing::KeyRef;
 use store::{Direction, EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
 use uuid::Uuid;
 
@@ -406,7 +407,10 @@ impl Commands {
             };
             let data = (0..)
                 .zip(&events)
-                .map(|(index, e)| envelope(event_id(context.command_id, index), e, context, now))
+                .map(|(index, e)| {
+                    let seal = key_of(id, context.tenant, e.sealing().unwrap_or(A::SEALING));
+                    envelope(event_id(context.command_id, index), e, context, now).map(|e| e.sealed_with(seal))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream, expected, data).await {
@@ -434,7 +438,8 @@ impl Commands {
                     let loaded_version = loaded.version;
                     let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
                     self.states.put(&stream, result.version, state.clone());
-                    self.snapshot_if_due(&stream, loaded_version, state, result.version);
+                    let seal = key_of(id, context.tenant, A::SEALING);
+                    self.snapshot_if_due(&stream, loaded_version, state, result.version, seal);
                     return Ok(Outcome { stream, events, position: result.position, repeated: false });
                 }
                 Err(StoreError::Conflict { .. }) => {
@@ -622,12 +627,11 @@ impl Commands {
                 if !as_of.includes(event) {
                     return Ok(past);
                 }
-                let decoded = decode::<A>(event).map_err(|reason| SnapshotError::Fold {
+                past.state = fold(std::mem::take(&mut past.state), event).map_err(|reason| SnapshotError::Fold {
                     stream: stream.clone(),
                     position: event.position,
                     reason,
                 })?;
-                past.state = past.state.evolve(&decoded);
                 past.version = Some(event.version);
                 past.position = Some(event.position);
                 past.occurred_at = Some(event.metadata.occurred_at);
@@ -659,19 +663,26 @@ impl Commands {
             let Some(last) = page.last() else { break };
             next = last.version + 1;
             for event in page.iter().filter(|e| e.version < version) {
-                let decoded = decode::<A>(event).map_err(|reason| SnapshotError::Fold {
+                state = fold(state, event).map_err(|reason| SnapshotError::Fold {
                     stream: stream.to_owned(),
                     position: event.position,
                     reason,
                 })?;
-                state = state.evolve(&decoded);
             }
         }
         Ok(state)
     }
 
-    /// Saves `state` (at `version`, loaded at `loaded`) when the policy says so.
-    fn snapshot_if_due<A: Aggregate>(&self, stream: &str, loaded: Option<u64>, state: A, version: u64) {
+    /// Saves `state` (at `version`, loaded at `loaded`), sealed with `seal`,
+    /// when the policy says so.
+    fn snapshot_if_due<A: Aggregate>(
+        &self,
+        stream: &str,
+        loaded: Option<u64>,
+        state: A,
+        version: u64,
+        seal: Option<KeyRef>,
+    ) {
         let Some(snapshots) = self.snapshots.clone() else { return };
         if !self.policy.due(loaded, version) {
             return;
@@ -682,7 +693,8 @@ impl Commands {
                 Ok(s) => s,
                 Err(e) => return tracing::warn!(stream, error = %e, "snapshot not encoded"),
             };
-            let snapshot = Snapshot { stream: stream.clone(), version, schema_version: A::SNAPSHOT_VERSION, state };
+            let snapshot =
+                Snapshot { stream: stream.clone(), version, schema_version: A::SNAPSHOT_VERSION, state, seal };
             if let Err(e) = snapshots.save(snapshot).await {
                 tracing::warn!(stream, error = %e, "snapshot not saved");
             }
@@ -737,11 +749,15 @@ fn after_refusal_id(refused: Uuid) -> Uuid {
     Uuid::new_v5(&refused, b"after-refusal")
 }
 
-/// `state` with `event` applied.
+/// `state` with `event` applied. An event sealed with a key since
+/// destroyed leaves the state as it is: what it said is gone.
 ///
 /// # Errors
 /// When the event does not decode as one of `A`'s.
 pub fn fold<A: Aggregate>(state: A, event: &RecordedEvent) -> Result<A, String> {
+    if event.is_shredded() {
+        return Ok(state);
+    }
     decode::<A>(event).map(|event| state.evolve(&event))
 }
 
@@ -774,6 +790,17 @@ fn backoff() -> impl Iterator<Item = Duration> {
         .with_jitter()
         .without_max_times()
         .build()
+}
+
+/// The key that seals what `sealing` names in the stream of `id` of
+/// `tenant` (nothing outside a company).
+fn key_of(id: Uuid, tenant: Option<Uuid>, sealing: Sealing) -> Option<KeyRef> {
+    let tenant = tenant?;
+    match sealing {
+        Sealing::Company => Some(KeyRef::company(tenant)),
+        Sealing::Owner => Some(KeyRef { tenant, subject: id }),
+        Sealing::Clear => None,
+    }
 }
 
 fn envelope<E: DomainEvent>(

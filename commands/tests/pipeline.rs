@@ -276,7 +276,7 @@ async fn state_loaded_with_and_without_snapshots_is_equal() {
     // A snapshot of another schema version is ignored.
     let stream = commands::stream_name::<Tenant>(tenant);
     snapshots
-        .save(Snapshot { stream: stream.clone(), version: 54, schema_version: 99, state: b"{}".to_vec() })
+        .save(Snapshot { stream: stream.clone(), version: 54, schema_version: 99, state: b"{}".to_vec(), seal: None })
         .await
         .unwrap();
     let ignored = commands.load::<Tenant>(tenant).await.unwrap();

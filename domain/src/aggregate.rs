@@ -37,6 +37,28 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
     fn schema_version(&self) -> u32 {
         1
     }
+
+    /// Whose key seals this event when it is not its stream's (see
+    /// [`Sealing`]); `None`: as the stream's.
+    fn sealing(&self) -> Option<Sealing> {
+        None
+    }
+}
+
+/// Whose key seals what a stream stores (its events and snapshots).
+/// Destroying a key makes what it sealed unreadable for good while the log
+/// stays whole (crypto-shredding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// The company's key: the company's records, unreadable once the
+    /// company is terminated (rule B3).
+    Company,
+    /// The key of the person whose id is the stream's: their own data,
+    /// unreadable once they are deleted (rule U1).
+    Owner,
+    /// No key: what must stay readable whatever is deleted (the registry
+    /// of mail domains, signed checkpoints of the log).
+    Clear,
 }
 
 /// A consistency boundary: state that decides commands and evolves by events.
@@ -49,6 +71,8 @@ pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Syn
     /// The version of the state's serialised form; snapshots of another
     /// version are ignored.
     const SNAPSHOT_VERSION: u32;
+    /// Whose key seals the stream's events and snapshots.
+    const SEALING: Sealing = Sealing::Company;
 
     /// Whether `actor` may issue `command` against this state.
     ///

@@ -11,7 +11,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Actor, Aggregate, DomainError, DomainEvent};
+use crate::{Actor, Aggregate, DomainError, DomainEvent, Sealing};
 
 /// What a checkpoint states and its signature, as signed and recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +67,7 @@ impl Aggregate for Checkpoints {
 
     const CATEGORY: &'static str = "checkpoints";
     const SNAPSHOT_VERSION: u32 = 1;
+    const SEALING: Sealing = Sealing::Clear;
 
     fn authorize(&self, actor: &Actor, command: &CheckpointCommand) -> Result<(), DomainError> {
         match actor {

@@ -17,5 +17,5 @@ pub mod values;
 #[cfg(test)]
 mod testing;
 
-pub use aggregate::{Actor, Aggregate, DomainEvent};
+pub use aggregate::{Actor, Aggregate, DomainEvent, Sealing};
 pub use error::{DomainError, ErrorKind};

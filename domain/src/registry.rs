@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::values::DomainName;
-use crate::{Actor, Aggregate, DomainError, DomainEvent};
+use crate::{Actor, Aggregate, DomainError, DomainEvent, Sealing};
 
 /// The company a domain belongs to, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +69,7 @@ impl Aggregate for DomainRegistration {
 
     const CATEGORY: &'static str = "domain";
     const SNAPSHOT_VERSION: u32 = 1;
+    const SEALING: Sealing = Sealing::Clear;
 
     fn authorize(&self, _actor: &Actor, _command: &RegistryCommand) -> Result<(), DomainError> {
         // The tenant's step that follows a claim checks who acts; a claim

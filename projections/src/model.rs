@@ -181,6 +181,34 @@ impl<'a> Transaction<'a> {
         self.pending.insert((table, key), Some(value));
     }
 
+    /// Every row whose key starts with `prefix` as this batch left them,
+    /// in key order.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn scan_all(&self, table: &'static str, prefix: &str) -> Result<Vec<Row>, ProjectionError> {
+        const PAGE: usize = 1000;
+        let mut rows = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.scan(table, prefix, after.as_deref(), PAGE).await?;
+            let full = page.len() == PAGE;
+            after = page.last().map(|(key, _)| key.clone());
+            rows.extend(page);
+            if !full {
+                break;
+            }
+        }
+        let from = (table, prefix.to_owned());
+        for ((_, key), value) in self.pending.range(from..).take_while(|((t, k), _)| *t == table && k.starts_with(prefix)) {
+            match value {
+                Some(value) => rows.insert(key.clone(), value.clone()),
+                None => rows.remove(key),
+            };
+        }
+        Ok(rows.into_iter().collect())
+    }
+
     pub fn delete(&mut self, table: &'static str, key: String) {
         self.pending.insert((table, key), None);
     }

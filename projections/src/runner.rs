@@ -303,7 +303,12 @@ async fn apply_batch(
 ) -> Result<u64, ProjectionError> {
     let mut tx = Transaction::new(store);
     for event in batch {
-        projector.apply(event, &mut tx).await?;
+        match projector.apply(event, &mut tx).await {
+            // Sealed with a key since destroyed: what it said is gone, and
+            // a projector that needs to read it passes it by.
+            Err(ProjectionError::Event { .. }) if event.is_shredded() => {}
+            applied => applied?,
+        }
     }
     let to = batch.last().map_or(from, |e| e.position);
     store.commit(projector.name(), tx.into_changes(), from, to).await?;

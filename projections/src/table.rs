@@ -105,6 +105,16 @@ impl<R: Serialize + DeserializeOwned> Table<R> {
         tx.get(self.name, key).await?.map(|value| self.decode(key, value)).transpose()
     }
 
+    /// Every row whose key starts with `prefix` as the batch `tx` left
+    /// them, in key order, with their keys.
+    ///
+    /// # Errors
+    /// When the store fails or a row is not an `R`.
+    pub async fn read_all(&self, tx: &Transaction<'_>, prefix: &str) -> Result<Vec<(String, R)>, ProjectionError> {
+        let rows = tx.scan_all(self.name, prefix).await?;
+        rows.into_iter().map(|(key, value)| Ok((key.clone(), self.decode(&key, value)?))).collect()
+    }
+
     /// Writes a row in the batch `tx`.
     ///
     /// # Errors

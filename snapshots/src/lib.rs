@@ -6,9 +6,11 @@
 //! the stream's first event.
 
 mod loader;
+mod sealed;
 mod sqlite;
 
 pub use loader::{Loaded, catch_up, load};
+pub use sealed::SealedSnapshots;
 pub use sqlite::SqliteSnapshotStore;
 
 use async_trait::async_trait;
@@ -21,6 +23,9 @@ pub struct Snapshot {
     pub schema_version: u32,
     /// The state, JSON-encoded.
     pub state: Vec<u8>,
+    /// The key to keep the state sealed with (see [`SealedSnapshots`]);
+    /// `None` as loaded.
+    pub seal: Option<store::sealing::KeyRef>,
 }
 
 /// Why a snapshot operation failed.

@@ -65,6 +65,7 @@ impl SnapshotStore for SqliteSnapshotStore {
                         version: r.get(0)?,
                         schema_version: r.get(1)?,
                         state: r.get(2)?,
+                        seal: None,
                     })
                 })
                 .optional()
@@ -98,7 +99,7 @@ mod tests {
     use super::*;
 
     fn snapshot(version: u64, schema_version: u32) -> Snapshot {
-        Snapshot { stream: "tenant-1".into(), version, schema_version, state: format!("{version}").into_bytes() }
+        Snapshot { stream: "tenant-1".into(), version, schema_version, state: format!("{version}").into_bytes(), seal: None }
     }
 
     #[tokio::test]

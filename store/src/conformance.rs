@@ -22,6 +22,8 @@ use crate::{
 pub struct Fixture {
     pub store: Arc<dyn EventStore>,
     pub clock: ManualNow,
+    /// The key store that goes with the adapter (its own, or a file).
+    pub keys: Arc<dyn crate::sealing::KeyStore>,
     /// Whatever must live as long as the store (a temporary folder, say).
     pub keep_alive: Box<dyn std::any::Any + Send>,
 }
@@ -67,7 +69,8 @@ macro_rules! conformance_suite {
             refuses_nul_in_names_and_keeps_it_in_data,
             reads_back_what_an_append_wrote,
             tells_whether_a_stream_has_events_after_a_version,
-            links_every_event_into_its_company_chain
+            links_every_event_into_its_company_chain,
+            seals_payloads_and_shreds_them_with_their_key
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -488,4 +491,74 @@ pub async fn links_every_event_into_its_company_chain(f: Fixture) {
     for head in heads {
         assert_eq!(newest[&head.chain], (head.position, head.hash));
     }
+}
+
+/// Payloads sealed through [`crate::sealing::Sealed`]: stored without a
+/// plain byte, read back opened everywhere, chained as stored, and gone for
+/// good once their key is destroyed (rule U1).
+pub async fn seals_payloads_and_shreds_them_with_their_key(f: Fixture) {
+    use crate::sealing::{KeyRef, MAGIC, SHREDDED, Sealed, Sealer};
+    let tenant = Uuid::now_v7();
+    let (kim, lee) = (KeyRef { tenant, subject: Uuid::now_v7() }, KeyRef { tenant, subject: Uuid::now_v7() });
+    let sealed: Arc<dyn EventStore> = Arc::new(Sealed::new(f.store.clone(), Arc::new(Sealer::new(f.keys.clone()))));
+    let mail = |who: &str, key: Option<KeyRef>| {
+        let mut e = EventData::json(
+            Uuid::now_v7(),
+            "MailSent",
+            1,
+            &serde_json::json!({ "subject": format!("secret plans of {who}") }),
+            Metadata { tenant: Some(tenant), occurred_at: Utc::now(), ..Metadata::default() },
+        )
+        .unwrap();
+        e.seal = key;
+        e
+    };
+    let mut live = sealed.clone().subscribe_all(0);
+    sealed.append("mailbox-kim", ExpectedVersion::NoStream, vec![mail("kim", Some(kim))]).await.unwrap();
+    sealed.append("mailbox-lee", ExpectedVersion::NoStream, vec![mail("lee", Some(lee))]).await.unwrap();
+    sealed.append("tenant-x", ExpectedVersion::NoStream, vec![mail("all", None)]).await.unwrap();
+    let stored = f.store.read_all(0, 10).await.unwrap();
+    assert_eq!(stored.len(), 3);
+    for e in &stored[..2] {
+        assert!(e.data.starts_with(MAGIC), "sealed as stored");
+        assert!(!String::from_utf8_lossy(&e.data).contains("secret"), "no plain byte below the seal");
+    }
+    assert_eq!(stored[2].decode::<serde_json::Value>().unwrap()["subject"], "secret plans of all");
+    let subject = |e: &crate::RecordedEvent| e.decode::<serde_json::Value>().unwrap()["subject"].clone();
+    let opened = sealed.read_all(0, 10).await.unwrap();
+    assert_eq!(opened.iter().map(subject).collect::<Vec<_>>(), ["secret plans of kim", "secret plans of lee", "secret plans of all"]);
+    let first = live.next_batch().await.unwrap().unwrap();
+    assert_eq!(subject(&first[0]), "secret plans of kim", "subscriptions open too");
+
+    Sealer::new(f.keys.clone()).destroy(kim).await.unwrap();
+    // A fresh sealer, as after a restart (this one has not kept the key).
+    let after = Sealed::new(f.store.clone(), Arc::new(Sealer::new(f.keys.clone())));
+    let kims = after.read_stream("mailbox-kim", Direction::Forwards, None, 10).await.unwrap();
+    assert!(kims[0].is_shredded() && kims[0].data == SHREDDED);
+    assert_eq!(subject(&after.read_stream("mailbox-lee", Direction::Forwards, None, 10).await.unwrap()[0]), "secret plans of lee");
+    // What is sealed for a destroyed key is unreadable from the start, and
+    // the key is never made again.
+    after.append("mailbox-kim", ExpectedVersion::Exact(0), vec![mail("kim", Some(kim))]).await.unwrap();
+    let kims = after.read_stream("mailbox-kim", Direction::Forwards, None, 10).await.unwrap();
+    assert!(kims.iter().all(crate::RecordedEvent::is_shredded));
+    assert_eq!(f.keys.key_for_sealing(kim).await.unwrap(), None);
+    assert_eq!(f.keys.key(kim.subject).await.unwrap(), None);
+    // Sealed bytes are bound to their event.
+    let moved = crate::sealing::Sealer::new(f.keys.clone());
+    assert_eq!(moved.open(Uuid::now_v7().as_bytes(), &stored[1].data).await.unwrap(), crate::sealing::Opened::Shredded);
+    // The chain is over the stored bytes, and holds after the shredding.
+    if f.store.chain_heads().await.unwrap().is_some() {
+        let mut check = crate::chain::ChainCheck::new();
+        for e in f.store.read_all(0, 10).await.unwrap() {
+            check.check(&e).unwrap_or_else(|broken| panic!("{broken}"));
+        }
+    }
+    // The key store: the live keys of the company, an import that keeps
+    // what is known (a destroyed key stays destroyed).
+    let live = f.keys.live_keys(tenant).await.unwrap();
+    assert_eq!(live.iter().map(|(k, _)| *k).collect::<Vec<_>>(), [lee]);
+    f.keys.import(vec![(kim, [7; 32]), (lee, [7; 32]), (KeyRef::company(tenant), [9; 32])]).await.unwrap();
+    assert_eq!(f.keys.key(kim.subject).await.unwrap(), None);
+    assert_eq!(f.keys.key(lee.subject).await.unwrap(), Some(live[0].1));
+    assert_eq!(f.keys.key(tenant).await.unwrap(), Some([9; 32]));
 }

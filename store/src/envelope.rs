@@ -35,6 +35,9 @@ pub struct EventData {
     /// The payload, JSON-encoded.
     pub data: Vec<u8>,
     pub metadata: Metadata,
+    /// The key to store the payload sealed with (see [`crate::sealing`]);
+    /// a store that does not seal ignores it.
+    pub seal: Option<crate::sealing::KeyRef>,
 }
 
 impl EventData {
@@ -49,7 +52,20 @@ impl EventData {
         data: &T,
         metadata: Metadata,
     ) -> Result<Self, serde_json::Error> {
-        Ok(Self { id, event_type: event_type.into(), schema_version, data: serde_json::to_vec(data)?, metadata })
+        Ok(Self {
+            id,
+            event_type: event_type.into(),
+            schema_version,
+            data: serde_json::to_vec(data)?,
+            metadata,
+            seal: None,
+        })
+    }
+
+    /// The same event, to be stored sealed with `key`.
+    #[must_use]
+    pub fn sealed_with(self, key: Option<crate::sealing::KeyRef>) -> Self {
+        Self { seal: key, ..self }
     }
 
     /// The event as a store keeps it at `version` of `stream` and `position`
@@ -99,6 +115,12 @@ impl RecordedEvent {
     /// When the payload is not a valid `T`.
     pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_slice(&self.data)
+    }
+
+    /// Whether the payload was sealed with a key since destroyed: it reads
+    /// as nothing.
+    pub fn is_shredded(&self) -> bool {
+        self.data == crate::sealing::SHREDDED
     }
 
     /// The category of the stream: the part before the first `-`.

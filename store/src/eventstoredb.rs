@@ -460,6 +460,7 @@ mod tests {
             schema_version: 3,
             data: b"{}".to_vec(),
             metadata,
+            seal: None,
         };
         assert!(to_client_event(event).is_ok());
     }

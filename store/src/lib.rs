@@ -16,6 +16,7 @@ mod group;
 mod port;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod sealing;
 pub mod sqlite;
 mod subscription;
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use store::conformance::{Fixture, ManualNow};
 use store::eventstoredb::EventStoreDb;
+use store::sealing::SqliteKeys;
 
 async fn fixture() -> Option<Fixture> {
     let Ok(url) = std::env::var("EVENTSTORE_TEST_URL") else {
@@ -13,7 +14,10 @@ async fn fixture() -> Option<Fixture> {
     };
     let clock = ManualNow::default();
     let store = EventStoreDb::connect(&url, clock.now()).await.expect("connect to EventStoreDB");
-    Some(Fixture { store: Arc::new(store), clock, keep_alive: Box::new(()) })
+    // EventStoreDB holds no keys: they stay in a file beside the server.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = Arc::new(SqliteKeys::open(dir.path().join("keys.db")).expect("open keys"));
+    Some(Fixture { store: Arc::new(store), clock, keys, keep_alive: Box::new(dir) })
 }
 
 store::conformance_suite!(fixture());

@@ -10,7 +10,8 @@ async fn fixture() -> Option<Fixture> {
     let database = TestDatabase::create().await?;
     let clock = ManualNow::default();
     let store = PostgresEventStore::connect(&database.url, clock.now()).await.expect("connect");
-    Some(Fixture { store: Arc::new(store), clock, keep_alive: Box::new(database) })
+    let keys = Arc::new(store.keys());
+    Some(Fixture { store: Arc::new(store), clock, keys, keep_alive: Box::new(database) })
 }
 
 store::conformance_suite!(fixture());

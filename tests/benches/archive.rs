@@ -76,7 +76,7 @@ async fn main() {
     let out = dir.path().join("archive.zip");
     let (before, peak) = (resident_mb(), Peak::start());
     let started = Instant::now();
-    let manifest = export(store.as_ref(), &company, (month, month), &key, &out, |_| {}).await.expect("export");
+    let manifest = export(store.as_ref(), &company, (month, month), &[], &key, &out, |_| {}).await.expect("export");
     let took = started.elapsed().as_secs_f64();
     assert_eq!(manifest.events, EVENTS as u64);
     report("archive_export_1m_events", EVENTS as f64 / took, "events/s");

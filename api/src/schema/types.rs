@@ -187,6 +187,9 @@ pub struct StoredEvent {
     /// Whether the content is withheld from the caller (personal content is
     /// shown only to those who may read it elsewhere in the API).
     pub content_withheld: bool,
+    /// Whether the content was deleted: sealed with the key of a person or
+    /// company since deleted (rules U1, B3), it can no longer be read.
+    pub content_deleted: bool,
     pub actor_id: Option<Uuid>,
     pub command_id: Option<Uuid>,
     pub correlation_id: Option<Uuid>,
@@ -202,7 +205,8 @@ pub struct StoredEvent {
 impl StoredEvent {
     /// The event as the caller sees it: with its content when `shown`.
     pub fn from_recorded(event: &store::RecordedEvent, shown: bool) -> Self {
-        let data = shown.then(|| {
+        let deleted = event.is_shredded();
+        let data = (shown && !deleted).then(|| {
             let mut data = serde_json::from_slice(&event.data).unwrap_or(serde_json::Value::Null);
             redact(&mut data);
             Json(data)
@@ -214,6 +218,7 @@ impl StoredEvent {
             schema_version: event.schema_version,
             data,
             content_withheld: !shown,
+            content_deleted: deleted,
             actor_id: event.metadata.actor,
             command_id: event.metadata.command_id,
             correlation_id: event.metadata.correlation_id,

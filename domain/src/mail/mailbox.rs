@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::MailAddress;
 use super::message::{Content, Draft, Folder, OutgoingMail, QuotaUse, Recipient, RecipientKind};
 use crate::values::TimeZone;
-use crate::{Actor, Aggregate, DomainError, DomainEvent};
+use crate::{Actor, Aggregate, DomainError, DomainEvent, Sealing};
 
 /// Rule E1: recipients of one send.
 pub const MAX_RECIPIENTS: usize = 100;
@@ -290,6 +290,21 @@ impl DomainEvent for MailboxEvent {
             MailboxEvent::ForwardingSet { .. } => "ForwardingSet",
         }
     }
+
+    /// A mail sent or forwarded to colleagues is theirs too: it is sealed
+    /// with the company's key, so that deleting its sender (rule U1) leaves
+    /// the copies in the colleagues' mailboxes. Everything else in a
+    /// mailbox is its owner's alone.
+    fn sealing(&self) -> Option<Sealing> {
+        match self {
+            MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailForwarded { mail, .. }
+                if mail.internal_users().next().is_some() =>
+            {
+                Some(Sealing::Company)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A mail arriving in a user's inbox.
@@ -477,6 +492,8 @@ impl Aggregate for Mailbox {
 
     const CATEGORY: &'static str = "mailbox";
     const SNAPSHOT_VERSION: u32 = 1;
+    /// A mailbox's stream id is its owner's id.
+    const SEALING: Sealing = Sealing::Owner;
 
     fn authorize(&self, actor: &Actor, command: &MailboxCommand) -> Result<(), DomainError> {
         use MailboxAction as A;

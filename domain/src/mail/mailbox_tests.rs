@@ -510,3 +510,27 @@ fn events_keep_their_stored_names() {
     assert_eq!(json["type"], event.event_type());
     assert_eq!(serde_json::from_value::<MailboxEvent>(json).unwrap(), event);
 }
+
+// rule U1
+#[test]
+fn rule_u1_a_mailbox_is_sealed_with_its_owners_key_but_mail_to_colleagues_with_the_companys() {
+    assert_eq!(Mailbox::SEALING, Sealing::Owner);
+    let alone = [
+        sent(mail(1, vec![external(1)]), "2026-11-26T09:00:00+09:00", 1),
+        MailboxEvent::NoticeDelivered { notice_id: Uuid::from_u128(2), subject: "s".into(), text: "t".into() },
+        MailboxEvent::FolderCreated { folder_id: Uuid::from_u128(3), name: "plans".into() },
+    ];
+    for event in alone {
+        assert_eq!(event.sealing(), None, "{event:?} is the owner's alone");
+    }
+    let shared = sent(mail(4, vec![external(1), internal(2)]), "2026-11-26T09:00:00+09:00", 2);
+    assert_eq!(shared.sealing(), Some(Sealing::Company), "colleagues keep their copies of it");
+    let forwarded = MailboxEvent::MailForwarded {
+        mail: to_internal(5, 1),
+        source: Uuid::from_u128(4),
+        root: Uuid::from_u128(4),
+        keep_copy: true,
+        sent_at: at("2026-11-26T09:00:00+09:00"),
+    };
+    assert_eq!(forwarded.sealing(), Some(Sealing::Company));
+}

@@ -10,6 +10,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Aggregate;
+use domain::tenant::TenantEvent;
 use domain::mail::{
     Attachment, Content, DeliveryReport, Draft, Folder, IncomingMail, MailAddress, MailboxEvent, OutgoingMail,
     Recipient, RecipientKind,
@@ -193,6 +194,9 @@ pub const MAIL_FOLDERS: Table<FolderRow> = Table::new("mail_folders");
 pub const MAIL_TRACKING: Table<TrackingRow> = Table::new("mail_tracking");
 /// [`forwarding_key`] → the user's forwarding settings.
 pub const MAIL_FORWARDING: Table<ForwardingRow> = Table::new("mail_forwarding");
+/// [`holder_key`] → the user whose mailbox holds the mail: a mail's
+/// content and tracking go when the last mailbox holding it lets go.
+pub const MAIL_HOLDERS: Table<Uuid> = Table::new("mail_holders");
 
 /// The address system notices come from.
 pub const NOTICE_SENDER: &str = "postmaster";
@@ -221,6 +225,16 @@ pub fn folder_items_prefix(tenant: Uuid, user: Uuid, folder: Folder) -> String {
 
 pub fn forwarding_key(tenant: Uuid, user: Uuid) -> String {
     format!("{tenant}/{user}")
+}
+
+/// The key of `user` among the holders of `mail`, under
+/// [`holders_prefix`].
+pub fn holder_key(tenant: Uuid, mail: Uuid, user: Uuid) -> String {
+    format!("{tenant}/{mail}/{user}")
+}
+
+pub fn holders_prefix(tenant: Uuid, mail: Uuid) -> String {
+    format!("{tenant}/{mail}/")
 }
 
 /// A mail's content.
@@ -460,20 +474,56 @@ impl MailboxChange<'_> {
 
     /// Puts `entry` into `user`'s mailbox, replacing any entry for its mail.
     async fn place(&self, tx: &mut Transaction<'_>, user: Uuid, entry: EntryRow) -> Result<(), ProjectionError> {
-        self.remove(tx, user, entry.mail_id).await?;
+        if !self.take_out(tx, user, entry.mail_id).await? {
+            MAIL_HOLDERS.put(tx, holder_key(self.tenant, entry.mail_id, user), &user)?;
+        }
         self.count(tx, user, entry.folder, 1, i64::from(!entry.read)).await?;
         let item = format!("{}{}", folder_items_prefix(self.tenant, user, entry.folder), entry.sort);
         FOLDER_ITEMS.put(tx, item, &entry)?;
         MAIL_ENTRIES.put(tx, entry_key(self.tenant, user, entry.mail_id), &entry)
     }
 
-    /// Takes `mail` out of `user`'s mailbox.
-    async fn remove(&self, tx: &mut Transaction<'_>, user: Uuid, mail: Uuid) -> Result<(), ProjectionError> {
+    /// Takes the entry for `mail` out of `user`'s folder lists; whether
+    /// there was one.
+    async fn take_out(&self, tx: &mut Transaction<'_>, user: Uuid, mail: Uuid) -> Result<bool, ProjectionError> {
         let key = entry_key(self.tenant, user, mail);
-        let Some(old) = MAIL_ENTRIES.read(tx, &key).await? else { return Ok(()) };
+        let Some(old) = MAIL_ENTRIES.read(tx, &key).await? else { return Ok(false) };
         FOLDER_ITEMS.delete(tx, format!("{}{}", folder_items_prefix(self.tenant, user, old.folder), old.sort));
         MAIL_ENTRIES.delete(tx, key);
-        self.count(tx, user, old.folder, -1, -i64::from(!old.read)).await
+        self.count(tx, user, old.folder, -1, -i64::from(!old.read)).await?;
+        Ok(true)
+    }
+
+    /// Takes `mail` out of `user`'s mailbox; the mail's content and
+    /// tracking go with the last mailbox that held it.
+    async fn remove(&self, tx: &mut Transaction<'_>, user: Uuid, mail: Uuid) -> Result<(), ProjectionError> {
+        if !self.take_out(tx, user, mail).await? {
+            return Ok(());
+        }
+        MAIL_HOLDERS.delete(tx, holder_key(self.tenant, mail, user));
+        if MAIL_HOLDERS.read_all(tx, &holders_prefix(self.tenant, mail)).await?.is_empty() {
+            MAILS.delete(tx, mail_key(self.tenant, mail));
+            MAIL_TRACKING.delete(tx, mail_key(self.tenant, mail));
+        }
+        Ok(())
+    }
+
+    /// Everything of `user`'s mailbox, for a deleted user (rule U1): their
+    /// entries (with the content only they held), folders, lists and
+    /// forwarding.
+    async fn forget(&self, tx: &mut Transaction<'_>, user: Uuid) -> Result<(), ProjectionError> {
+        let mailbox = mailbox_prefix(self.tenant, user);
+        for (_, entry) in MAIL_ENTRIES.read_all(tx, &mailbox).await? {
+            self.remove(tx, user, entry.mail_id).await?;
+        }
+        for (key, _) in MAIL_FOLDERS.read_all(tx, &mailbox).await? {
+            MAIL_FOLDERS.delete(tx, key);
+        }
+        for (key, _) in FOLDER_ITEMS.read_all(tx, &mailbox).await? {
+            FOLDER_ITEMS.delete(tx, key);
+        }
+        MAIL_FORWARDING.delete(tx, forwarding_key(self.tenant, user));
+        Ok(())
     }
 
     /// Changes the owner's entry for `mail`, if the mailbox holds it.
@@ -672,7 +722,7 @@ impl MailboxChange<'_> {
 #[async_trait]
 impl Projector for MailboxesProjector {
     fn name(&self) -> &'static str {
-        "mailboxes.v1"
+        "mailboxes.v2"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -683,11 +733,20 @@ impl Projector for MailboxesProjector {
             MAIL_FOLDERS.name(),
             MAIL_TRACKING.name(),
             MAIL_FORWARDING.name(),
+            MAIL_HOLDERS.name(),
         ];
         TABLES
     }
 
     async fn apply(&self, event: &RecordedEvent, tx: &mut Transaction<'_>) -> Result<(), ProjectionError> {
+        if event.category() == domain::tenant::Tenant::CATEGORY {
+            let tenant = event.metadata.tenant.ok_or_else(|| unreadable(event, "no tenant in metadata"))?;
+            if let Ok(TenantEvent::UserDeleted { user_id }) = event.decode::<TenantEvent>() {
+                let change = MailboxChange { event, tenant, owner: user_id, at: event.metadata.occurred_at };
+                change.forget(tx, user_id).await?;
+            }
+            return Ok(());
+        }
         if event.category() != domain::mail::Mailbox::CATEGORY {
             return Ok(());
         }
@@ -743,7 +802,7 @@ mod tests {
             };
             let mut tx = Transaction::new(&self.store);
             MailboxesProjector.apply(&recorded, &mut tx).await.unwrap();
-            self.store.commit("mailboxes.v1", tx.into_changes(), from, to).await.unwrap();
+            self.store.commit("mailboxes.v2", tx.into_changes(), from, to).await.unwrap();
             self.position = to;
         }
 

@@ -36,8 +36,11 @@ use crate::{
     StreamMetadata,
 };
 
+mod keys;
 pub mod pool;
 mod test_database;
+
+pub use keys::PostgresKeys;
 
 pub use test_database::{TestDatabase, with_database};
 
@@ -105,6 +108,11 @@ impl PostgresEventStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
+    }
+
+    /// The key store of this database (`es_keys`).
+    pub fn keys(&self) -> PostgresKeys {
+        PostgresKeys::new(self.pool.clone())
     }
 }
 

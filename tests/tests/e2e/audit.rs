@@ -332,9 +332,9 @@ async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server
 
     // Years later: the archive alone, replayed and served read-only.
     let replay_dir = tempfile::tempdir().unwrap();
-    let replayed = api::cli::archive_replay(&out, replay_dir.path(), Some(&public_key)).unwrap();
+    let replayed = api::cli::archive_replay(&out, replay_dir.path(), Some(&public_key)).await.unwrap();
     assert!(replayed.contains("serve --read-only"), "{replayed}");
-    let again = api::cli::archive_replay(&out, replay_dir.path(), Some(&public_key)).unwrap_err();
+    let again = api::cli::archive_replay(&out, replay_dir.path(), Some(&public_key)).await.unwrap_err();
     assert!(again.to_string().contains("exists already"), "{again}");
     let read_only = api::Settings {
         data_dir: replay_dir.path().to_path_buf(),

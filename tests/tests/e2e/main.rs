@@ -6,6 +6,7 @@ mod audit;
 mod authorisation;
 mod bad_input;
 mod command_ids;
+mod deletion;
 mod domains;
 mod faults;
 mod hr;

@@ -70,7 +70,7 @@ async fn a_nul_in_inbound_mail_is_kept_and_stalls_nothing() {
     let (status, body) = health(&app).await;
     assert_eq!((status, &body["stopped"]), (200, &json!([])), "{body}");
     assert_eq!(
-        metric(&metrics(&app).await, "groupware_projector_stopped{projector=\"mailboxes.v1\"}").as_deref(),
+        metric(&metrics(&app).await, "groupware_projector_stopped{projector=\"mailboxes.v2\"}").as_deref(),
         Some("0")
     );
 }

@@ -3,6 +3,7 @@
 
 mod mutation;
 mod query;
+mod shredding;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ pub(crate) fn capability() -> Capability {
             AggregateHandle::of::<Timer>(),
         ],
         projectors: vec![Arc::new(tenants::TenantsProjector), Arc::new(users::UsersProjector)],
+        workers: vec![shredding::WORKER],
         ..Capability::new("accounts")
     }
 }

@@ -1,0 +1,148 @@
+//! Deletion that deletes (rule U1): a deleted user's own mail is sealed
+//! with their key, which goes with them, so that no byte of it is left in
+//! the data directory or in PostgreSQL, while the log stays whole and the
+//! copies colleagues hold stay theirs.
+
+use serde_json::{Value, json};
+use tests::{TestApp, TestStorage};
+
+const SEND: &str = "mutation($input: ComposeInput!) { sendMail(input: $input) { id } }";
+const INBOX: &str = "{ mailbox(folder: \"inbox\") { totalCount edges { node { id subject } } } }";
+const HISTORY: &str = "query($s: String!) { streamHistory(streamId: $s) { edges { node { type data contentWithheld contentDeleted } } } }";
+
+/// Subjects only the deleted user's own mail carries.
+const OUT: &str = "Lee-only-outbound-7d1f";
+const IN: &str = "Lee-only-inbound-92ab";
+const DRAFT: &str = "Lee-only-draft-c04e";
+/// A subject the deleted user sent to a colleague, who keeps it.
+const SHARED: &str = "Shared-with-kim-5e77";
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &std::path::Path, needle: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if std::fs::read(&path).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle.as_bytes())) {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// The tables of the PostgreSQL database at `url` that hold `needle` in
+/// any column, as text or as the hexadecimal of bytes.
+async fn tables_holding(url: &str, needle: &str) -> Vec<String> {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let tables = client
+        .query("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>();
+    let hex = hex::encode(needle);
+    let mut found = Vec::new();
+    for table in tables {
+        let query = format!("SELECT count(*) FROM \"{table}\" t WHERE strpos(t::text, $1) > 0 OR strpos(t::text, $2) > 0");
+        let count: i64 = client.query_one(&query, &[&needle, &hex]).await.unwrap().get(0);
+        if count > 0 {
+            found.push(table);
+        }
+    }
+    driver.abort();
+    found
+}
+
+/// Where `needle` is found: files of the data directory and PostgreSQL
+/// tables.
+async fn places_holding(storage: &TestStorage, needle: &str) -> Vec<String> {
+    let mut places: Vec<String> = files_holding(storage.dir(), needle).iter().map(|p| p.display().to_string()).collect();
+    if let Some(url) = storage.database_url() {
+        places.extend(tables_holding(url, needle).await);
+    }
+    places
+}
+
+fn subjects(inbox: &Value) -> Vec<String> {
+    inbox["data"]["mailbox"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["subject"].as_str().unwrap().to_owned()).collect()
+}
+
+// rule U1
+#[tokio::test]
+async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database() {
+    let storage = TestStorage::new().await;
+    let mut settings = storage.settings();
+    settings.inbound_secret = Some("mta-secret".into());
+    // Snapshots of the mailbox after every other event: they are sealed too.
+    settings.snapshot_every = 2;
+    let app = TestApp::spawn_with(settings.clone()).await;
+    app.clock(json!({ "now": "2026-11-26T09:00:00+09:00" })).await;
+    let acme = app.sign_up("shred.kr").await;
+    let (_, kim) = app.create_user(&acme, "kim").await;
+    let (lee_id, lee) = app.create_user(&acme, "lee").await;
+
+    let send = |subject: &str, to: &str| json!({ "input": { "to": [to], "subject": subject, "text": format!("body of {subject}") } });
+    for (subject, to) in [(OUT, "friend@partner.org"), (SHARED, "kim@shred.kr")] {
+        let r = app.gql(Some(&lee), SEND, send(subject, to)).await;
+        assert!(r["errors"].is_null(), "{r}");
+    }
+    let draft = app
+        .gql(
+            Some(&lee),
+            "mutation($input: ComposeInput!) { saveDraft(input: $input) { id } }",
+            json!({ "input": { "to": ["kim@shred.kr"], "subject": DRAFT, "text": "unsent" } }),
+        )
+        .await;
+    assert!(draft["errors"].is_null(), "{draft}");
+    let raw = format!("From: Park <park@partner.org>\r\nTo: lee@shred.kr\r\nSubject: {IN}\r\nMessage-ID: <u1@partner.org>\r\n\r\nHello Lee.\r\n");
+    let inbound = app.client.post(format!("{}/inbound", app.address)).bearer_auth("mta-secret").body(raw).send().await.unwrap();
+    assert_eq!(inbound.status(), 200);
+    app.settle().await;
+    assert_eq!(subjects(&app.gql(Some(&lee), INBOX, json!({})).await), [IN]);
+    // What the API reads, and the clear parts of the log, are found where
+    // this test looks: PostgreSQL's read models hold the subjects, and
+    // every store keeps the company's domain in clear (its registry).
+    assert!(!places_holding(&storage, "shred.kr").await.is_empty());
+    if storage.database_url().is_some() {
+        assert!(!places_holding(&storage, OUT).await.is_empty(), "read models in PostgreSQL hold it before");
+    }
+
+    let deleted = app
+        .gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": lee_id }))
+        .await;
+    assert!(deleted["errors"].is_null(), "{deleted}");
+    app.settle().await;
+
+    for subject in [OUT, IN, DRAFT] {
+        assert_eq!(places_holding(&storage, subject).await, Vec::<String>::new(), "{subject} is still stored");
+    }
+    // The colleague keeps the mail the deleted user sent them.
+    assert_eq!(subjects(&app.gql(Some(&kim), INBOX, json!({})).await), [SHARED]);
+    // The history keeps every event, its own content gone.
+    let history = app.gql(Some(&acme.admin_token), HISTORY, json!({ "s": format!("mailbox-{}", lee_id.replace('-', "")) })).await;
+    let events = history["data"]["streamHistory"]["edges"].as_array().unwrap_or_else(|| panic!("{history}")).clone();
+    assert!(events.len() >= 3, "{history}");
+    let gone: Vec<_> = events.iter().filter(|e| e["node"]["contentDeleted"] == true).collect();
+    assert!(gone.len() >= 3 && gone.iter().all(|e| e["node"]["data"].is_null()), "{history}");
+    // The chain is over the stored bytes: the log still verifies.
+    let verified = api::cli::verify(&settings, None, None).await.unwrap();
+    assert!(verified.starts_with("verified"), "{verified}");
+
+    // After a restart the read models are built again from the log: the
+    // same outcome.
+    app.stop().await;
+    let app = TestApp::spawn_with(settings).await;
+    assert_eq!(subjects(&app.gql(Some(&kim), INBOX, json!({})).await), [SHARED]);
+    let kim_sees = app.gql(Some(&kim), "{ mailFolders { id total } }", json!({})).await;
+    assert_eq!(kim_sees["data"]["mailFolders"][0], json!({ "id": "inbox", "total": 1 }), "{kim_sees}");
+    app.settle().await;
+    for subject in [OUT, IN, DRAFT] {
+        assert_eq!(places_holding(&storage, subject).await, Vec::<String>::new(), "{subject} came back");
+    }
+}
