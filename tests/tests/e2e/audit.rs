@@ -99,7 +99,7 @@ async fn a_signed_checkpoint_verifies_with_the_exported_key_until_the_log_is_cha
     // One stored byte changed, or one row removed: verification names it.
     let broken = match storage.database_url() {
         None => {
-            change_one_byte(&storage.dir().join("events.db"), "주식회사 테스트");
+            change_one_byte(&storage.dir().join("events.db"), signed_up_at);
             format!("position {signed_up_at} ")
         }
         Some(url) => {
@@ -120,16 +120,19 @@ async fn a_signed_checkpoint_verifies_with_the_exported_key_until_the_log_is_cha
     assert!(failed.to_string().contains(&broken), "{failed}");
 }
 
-/// Flips one bit of the first place `text` is stored in the SQLite file,
-/// once the write-ahead log is moved into it.
-fn change_one_byte(file: &std::path::Path, text: &str) {
+/// Flips one bit of the stored payload of the event at `position` where
+/// the SQLite file holds it, once the write-ahead log is moved into it.
+fn change_one_byte(file: &std::path::Path, position: u64) {
     let conn = rusqlite::Connection::open(file).unwrap();
     let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).unwrap();
     assert_eq!(busy, 0, "the write-ahead log could not be moved into the file");
+    let stored: Vec<u8> = conn
+        .query_row("SELECT data FROM events WHERE position = ?1", [i64::try_from(position).unwrap()], |r| r.get(0))
+        .unwrap();
     drop(conn);
     let mut bytes = std::fs::read(file).unwrap();
-    let needle = text.as_bytes();
-    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the text is in the file");
+    let needle = &stored[..];
+    let at = bytes.windows(needle.len()).position(|w| w == needle).expect("the payload is in the file");
     bytes[at] ^= 0x01;
     std::fs::write(file, bytes).unwrap();
 }
