@@ -18,11 +18,11 @@ use projections::PostgresReadModels;
 use projections::{MemoryReadModels, Projections, ReadModelStore};
 use snapshots::{SealedSnapshots, SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
-use store::sealing::{KeyStore, Sealed, Sealer, SqliteKeys};
 #[cfg(feature = "eventstoredb")]
 use store::eventstoredb::EventStoreDb;
 #[cfg(feature = "postgres")]
 use store::postgres::PostgresEventStore;
+use store::sealing::{KeyStore, Sealed, Sealer, SqliteKeys};
 use store::sqlite::SqliteEventStore;
 use uuid::Uuid;
 

@@ -115,7 +115,8 @@ async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
     assert!(events.windows(2).all(|w| w[0] < w[1]));
     // April alone: its checkpoint covers the event it links on from.
     let april = s.dir.path().join("april.zip");
-    let manifest = export(&s.store, &s.company, months("2026-04", "2026-04"), &[], &s.key, &april, |_| {}).await.unwrap();
+    let manifest =
+        export(&s.store, &s.company, months("2026-04", "2026-04"), &[], &s.key, &april, |_| {}).await.unwrap();
     assert_eq!((manifest.events, manifest.checkpoints.len()), (2, 1));
     assert_eq!(manifest.checkpoints[0].checkpoint.position, manifest.position_before);
     verify_archive(&april, Some(s.key.public()), |_| {}).unwrap();
@@ -182,9 +183,11 @@ async fn a_changed_byte_a_missing_month_or_a_wrong_signature_is_refused() {
 async fn an_empty_or_reversed_range_makes_no_archive() {
     let s = setup().await;
     let out = s.dir.path().join("none.zip");
-    let empty = export(&s.store, &s.company, months("2024-01", "2024-12"), &[], &s.key, &out, |_| {}).await.unwrap_err();
+    let empty =
+        export(&s.store, &s.company, months("2024-01", "2024-12"), &[], &s.key, &out, |_| {}).await.unwrap_err();
     assert!(matches!(empty, ArchiveError::Invalid(_)), "{empty}");
-    let reversed = export(&s.store, &s.company, months("2026-04", "2026-01"), &[], &s.key, &out, |_| {}).await.unwrap_err();
+    let reversed =
+        export(&s.store, &s.company, months("2026-04", "2026-01"), &[], &s.key, &out, |_| {}).await.unwrap_err();
     assert!(reversed.to_string().contains("reversed"), "{reversed}");
     assert!(!out.exists());
     assert!(
@@ -208,14 +211,21 @@ async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one
     let below: std::sync::Arc<dyn EventStore> =
         std::sync::Arc::new(SqliteEventStore::open(s.dir.path().join("sealed.db"), system_now()).unwrap());
     let sealed = Sealed::new(below.clone(), sealer.clone());
-    let (kim, lee) = (KeyRef { tenant: s.company.id, subject: Uuid::now_v7() }, KeyRef { tenant: s.company.id, subject: Uuid::now_v7() });
+    let (kim, lee) = (
+        KeyRef { tenant: s.company.id, subject: Uuid::now_v7() },
+        KeyRef { tenant: s.company.id, subject: Uuid::now_v7() },
+    );
     for key in [kim, lee, KeyRef::company(s.company.id)] {
         let mut data = EventData::json(
             Uuid::now_v7(),
             "MailSent",
             1,
             &serde_json::json!({ "subject": "분기 보고" }),
-            Metadata { tenant: Some(s.company.id), occurred_at: at("2026-03-02T09:00:00+09:00"), ..Metadata::default() },
+            Metadata {
+                tenant: Some(s.company.id),
+                occurred_at: at("2026-03-02T09:00:00+09:00"),
+                ..Metadata::default()
+            },
         )
         .unwrap();
         data.seal = Some(key);
@@ -224,9 +234,8 @@ async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one
     sealer.destroy(kim).await.unwrap();
     let live = keys.live_keys(s.company.id).await.unwrap();
     let out = s.dir.path().join("sealed.zip");
-    let manifest = export(below.as_ref(), &s.company, months("2026-03", "2026-03"), &live, &s.key, &out, |_| {})
-        .await
-        .unwrap();
+    let manifest =
+        export(below.as_ref(), &s.company, months("2026-03", "2026-03"), &live, &s.key, &out, |_| {}).await.unwrap();
     assert_eq!(manifest.keys.events, 2, "Lee's and the company's; Kim's was destroyed");
     let report = verify_archive(&out, Some(s.key.public()), |_| {}).unwrap();
     let archived = audit::archive::keys(&out, &report.manifest).unwrap();

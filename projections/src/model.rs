@@ -200,7 +200,9 @@ impl<'a> Transaction<'a> {
             }
         }
         let from = (table, prefix.to_owned());
-        for ((_, key), value) in self.pending.range(from..).take_while(|((t, k), _)| *t == table && k.starts_with(prefix)) {
+        for ((_, key), value) in
+            self.pending.range(from..).take_while(|((t, k), _)| *t == table && k.starts_with(prefix))
+        {
             match value {
                 Some(value) => rows.insert(key.clone(), value.clone()),
                 None => rows.remove(key),

@@ -66,7 +66,8 @@ mod tests {
         let snapshots = SealedSnapshots::new(inner.clone(), sealer.clone());
         let key = KeyRef { tenant: Uuid::now_v7(), subject: Uuid::now_v7() };
         let state = br#"{"subject":"merger-memo-91c"}"#.to_vec();
-        let snapshot = |seal| Snapshot { stream: "mailbox-1".into(), version: 9, schema_version: 1, state: state.clone(), seal };
+        let snapshot =
+            |seal| Snapshot { stream: "mailbox-1".into(), version: 9, schema_version: 1, state: state.clone(), seal };
         snapshots.save(snapshot(Some(key))).await.unwrap();
         let stored = inner.load("mailbox-1").await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&stored.state).contains("merger"));

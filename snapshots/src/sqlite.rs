@@ -99,7 +99,13 @@ mod tests {
     use super::*;
 
     fn snapshot(version: u64, schema_version: u32) -> Snapshot {
-        Snapshot { stream: "tenant-1".into(), version, schema_version, state: format!("{version}").into_bytes(), seal: None }
+        Snapshot {
+            stream: "tenant-1".into(),
+            version,
+            schema_version,
+            state: format!("{version}").into_bytes(),
+            seal: None,
+        }
     }
 
     #[tokio::test]

@@ -526,7 +526,10 @@ pub async fn seals_payloads_and_shreds_them_with_their_key(f: Fixture) {
     assert_eq!(stored[2].decode::<serde_json::Value>().unwrap()["subject"], "secret plans of all");
     let subject = |e: &crate::RecordedEvent| e.decode::<serde_json::Value>().unwrap()["subject"].clone();
     let opened = sealed.read_all(0, 10).await.unwrap();
-    assert_eq!(opened.iter().map(subject).collect::<Vec<_>>(), ["secret plans of kim", "secret plans of lee", "secret plans of all"]);
+    assert_eq!(
+        opened.iter().map(subject).collect::<Vec<_>>(),
+        ["secret plans of kim", "secret plans of lee", "secret plans of all"]
+    );
     let first = live.next_batch().await.unwrap().unwrap();
     assert_eq!(subject(&first[0]), "secret plans of kim", "subscriptions open too");
 
@@ -535,7 +538,10 @@ pub async fn seals_payloads_and_shreds_them_with_their_key(f: Fixture) {
     let after = Sealed::new(f.store.clone(), Arc::new(Sealer::new(f.keys.clone())));
     let kims = after.read_stream("mailbox-kim", Direction::Forwards, None, 10).await.unwrap();
     assert!(kims[0].is_shredded() && kims[0].data == SHREDDED);
-    assert_eq!(subject(&after.read_stream("mailbox-lee", Direction::Forwards, None, 10).await.unwrap()[0]), "secret plans of lee");
+    assert_eq!(
+        subject(&after.read_stream("mailbox-lee", Direction::Forwards, None, 10).await.unwrap()[0]),
+        "secret plans of lee"
+    );
     // What is sealed for a destroyed key is unreadable from the start, and
     // the key is never made again.
     after.append("mailbox-kim", ExpectedVersion::Exact(0), vec![mail("kim", Some(kim))]).await.unwrap();

@@ -10,11 +10,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::Aggregate;
-use domain::tenant::TenantEvent;
 use domain::mail::{
     Attachment, Content, DeliveryReport, Draft, Folder, IncomingMail, MailAddress, MailboxEvent, OutgoingMail,
     Recipient, RecipientKind,
 };
+use domain::tenant::TenantEvent;
 use serde::{Deserialize, Serialize};
 use store::RecordedEvent;
 use uuid::Uuid;

@@ -122,9 +122,8 @@ impl KeyStore for SqliteKeys {
         self.with(|c| {
             let mut statement =
                 c.prepare("SELECT subject, key FROM keys WHERE tenant = ?1 AND key IS NOT NULL ORDER BY subject")?;
-            let rows = statement.query_map([tenant.as_bytes()], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))
-            })?;
+            let rows = statement
+                .query_map([tenant.as_bytes()], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Option<Vec<u8>>>(1)?)))?;
             let mut keys = Vec::new();
             for row in rows {
                 let (subject, key) = row?;

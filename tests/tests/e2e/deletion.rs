@@ -49,7 +49,8 @@ async fn tables_holding(url: &str, needle: &str) -> Vec<String> {
     let hex = hex::encode(needle);
     let mut found = Vec::new();
     for table in tables {
-        let query = format!("SELECT count(*) FROM \"{table}\" t WHERE strpos(t::text, $1) > 0 OR strpos(t::text, $2) > 0");
+        let query =
+            format!("SELECT count(*) FROM \"{table}\" t WHERE strpos(t::text, $1) > 0 OR strpos(t::text, $2) > 0");
         let count: i64 = client.query_one(&query, &[&needle, &hex]).await.unwrap().get(0);
         if count > 0 {
             found.push(table);
@@ -62,7 +63,8 @@ async fn tables_holding(url: &str, needle: &str) -> Vec<String> {
 /// Where `needle` is found: files of the data directory and PostgreSQL
 /// tables.
 async fn places_holding(storage: &TestStorage, needle: &str) -> Vec<String> {
-    let mut places: Vec<String> = files_holding(storage.dir(), needle).iter().map(|p| p.display().to_string()).collect();
+    let mut places: Vec<String> =
+        files_holding(storage.dir(), needle).iter().map(|p| p.display().to_string()).collect();
     if let Some(url) = storage.database_url() {
         places.extend(tables_holding(url, needle).await);
     }
@@ -70,7 +72,12 @@ async fn places_holding(storage: &TestStorage, needle: &str) -> Vec<String> {
 }
 
 fn subjects(inbox: &Value) -> Vec<String> {
-    inbox["data"]["mailbox"]["edges"].as_array().unwrap_or_else(|| panic!("{inbox}")).iter().map(|e| e["node"]["subject"].as_str().unwrap().to_owned()).collect()
+    inbox["data"]["mailbox"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{inbox}"))
+        .iter()
+        .map(|e| e["node"]["subject"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 // rule U1
@@ -100,8 +107,11 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
         )
         .await;
     assert!(draft["errors"].is_null(), "{draft}");
-    let raw = format!("From: Park <park@partner.org>\r\nTo: lee@shred.kr\r\nSubject: {IN}\r\nMessage-ID: <u1@partner.org>\r\n\r\nHello Lee.\r\n");
-    let inbound = app.client.post(format!("{}/inbound", app.address)).bearer_auth("mta-secret").body(raw).send().await.unwrap();
+    let raw = format!(
+        "From: Park <park@partner.org>\r\nTo: lee@shred.kr\r\nSubject: {IN}\r\nMessage-ID: <u1@partner.org>\r\n\r\nHello Lee.\r\n"
+    );
+    let inbound =
+        app.client.post(format!("{}/inbound", app.address)).bearer_auth("mta-secret").body(raw).send().await.unwrap();
     assert_eq!(inbound.status(), 200);
     app.settle().await;
     assert_eq!(subjects(&app.gql(Some(&lee), INBOX, json!({})).await), [IN]);
@@ -113,9 +123,8 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
         assert!(!places_holding(&storage, OUT).await.is_empty(), "read models in PostgreSQL hold it before");
     }
 
-    let deleted = app
-        .gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": lee_id }))
-        .await;
+    let deleted =
+        app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": lee_id })).await;
     assert!(deleted["errors"].is_null(), "{deleted}");
     app.settle().await;
 
@@ -125,7 +134,8 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
     // The colleague keeps the mail the deleted user sent them.
     assert_eq!(subjects(&app.gql(Some(&kim), INBOX, json!({})).await), [SHARED]);
     // The history keeps every event, its own content gone.
-    let history = app.gql(Some(&acme.admin_token), HISTORY, json!({ "s": format!("mailbox-{}", lee_id.replace('-', "")) })).await;
+    let history =
+        app.gql(Some(&acme.admin_token), HISTORY, json!({ "s": format!("mailbox-{}", lee_id.replace('-', "")) })).await;
     let events = history["data"]["streamHistory"]["edges"].as_array().unwrap_or_else(|| panic!("{history}")).clone();
     assert!(events.len() >= 3, "{history}");
     let gone: Vec<_> = events.iter().filter(|e| e["node"]["contentDeleted"] == true).collect();
