@@ -11,14 +11,24 @@ use domain::Actor;
 use domain::tenant::{NewAccount, Tenant, TenantCommand};
 use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, TimeZone};
 use projections::MemoryReadModels;
-use snapshots::{SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
+use snapshots::{SealedSnapshots, SnapshotPolicy, SnapshotStore, SqliteSnapshotStore};
 use store::EventStore;
+use store::sealing::{Sealed, Sealer, SqliteKeys};
 use store::sqlite::SqliteEventStore;
-use tests::workload::{batch_appends, durable_appends, report};
+use tests::workload::{batch_appends, durable_appends, durable_appends_sealed, report};
 use uuid::Uuid;
 
 fn open(dir: &tempfile::TempDir, name: &str) -> Arc<SqliteEventStore> {
     Arc::new(SqliteEventStore::open(dir.path().join(name), store::system_now()).expect("store"))
+}
+
+/// `store` read and written through `sealer`, as the server does, or as
+/// it is.
+fn sealed(store: Arc<SqliteEventStore>, sealer: Option<Arc<Sealer>>) -> Arc<dyn EventStore> {
+    match sealer {
+        Some(sealer) => Arc::new(Sealed::new(store, sealer)),
+        None => store,
+    }
 }
 
 /// Reads the whole log through a subscription into an in-memory projection
@@ -58,10 +68,13 @@ fn account(login: &str) -> NewAccount {
 
 /// Commands through the whole pipeline (load with snapshots, decide,
 /// append), 16 tenants at once, each creating users.
-async fn commands_per_second(dir: &tempfile::TempDir) -> f64 {
-    let store: Arc<dyn EventStore> = open(dir, "commands.db");
-    let snapshots: Arc<dyn SnapshotStore> =
-        Arc::new(SqliteSnapshotStore::open(dir.path().join("snap.db")).expect("snapshots"));
+async fn commands_per_second(dir: &tempfile::TempDir, name: &str, sealer: Option<Arc<Sealer>>) -> f64 {
+    let store = sealed(open(dir, &format!("{name}.db")), sealer.clone());
+    let mut snapshots: Arc<dyn SnapshotStore> =
+        Arc::new(SqliteSnapshotStore::open(dir.path().join(format!("{name}-snap.db"))).expect("snapshots"));
+    if let Some(sealer) = sealer {
+        snapshots = Arc::new(SealedSnapshots::new(snapshots, sealer));
+    }
     let commands = Arc::new(
         Commands::new(
             store,
@@ -111,8 +124,8 @@ async fn commands_per_second(dir: &tempfile::TempDir) -> f64 {
 
 /// The real projectors (tenants, users, audit trail) rebuilt from the log
 /// of the command benchmark.
-async fn rebuild_real(dir: &tempfile::TempDir) -> f64 {
-    let store = open(dir, "commands.db");
+async fn rebuild_real(dir: &tempfile::TempDir, name: &str, sealer: Option<Arc<Sealer>>) -> f64 {
+    let store = sealed(open(dir, &format!("{name}.db")), sealer);
     let models = MemoryReadModels::default();
     let started = Instant::now();
     let read = projections::rebuild(store.as_ref(), &models, &api::projectors()).await.expect("rebuild");
@@ -127,12 +140,32 @@ async fn main() {
         let rate = durable_appends(store, writers, per_writer).await;
         report(&format!("durable_appends_{writers}_writer{}", if writers == 1 { "" } else { "s" }), rate, "events/s");
     }
+    // The cost of sealing (rule U1): 64 writers through the sealing store,
+    // each with a key of its own, beside the same run without it.
+    let keys = Arc::new(SqliteKeys::open(dir.path().join("keys.db")).expect("keys"));
+    let sealer = Arc::new(Sealer::new(keys));
+    let (mut plain, mut with_keys) = (0.0, 0.0);
+    for round in 0..2 {
+        plain += durable_appends(open(&dir, &format!("plain-{round}.db")), 64, 500).await;
+        let store = sealed(open(&dir, &format!("sealed-{round}.db")), Some(sealer.clone()));
+        with_keys += durable_appends_sealed(store, 64, 500, true).await;
+    }
+    report("sealed_durable_appends_64_writers", with_keys / 2.0, "events/s");
+    report("sealing_cost_ratio_64_writers", with_keys / plain, "ratio");
     let log = open(&dir, "log.db");
     report("append_batches_of_100", batch_appends(log.clone(), 1, 2_000).await, "events/s");
     report("append_batches_of_100_8_callers", batch_appends(log.clone(), 8, 1_000).await, "events/s");
     let (events, rate) = replay(log).await;
     println!("# replayed {events} events");
     report("replay_into_memory_projection", rate, "events/s");
-    report("commands_through_pipeline", commands_per_second(&dir).await, "commands/s");
-    report("rebuild_tenant_user_audit_read_models", rebuild_real(&dir).await, "events/s");
+    // The server's way (every payload sealed with its company's key), and
+    // the same without sealing.
+    let commands = commands_per_second(&dir, "commands", Some(sealer.clone())).await;
+    let unsealed = commands_per_second(&dir, "unsealed", None).await;
+    report("commands_through_pipeline", commands, "commands/s");
+    report("commands_through_pipeline_unsealed", unsealed, "commands/s");
+    let rebuild = rebuild_real(&dir, "commands", Some(sealer)).await;
+    let rebuild_unsealed = rebuild_real(&dir, "unsealed", None).await;
+    report("rebuild_tenant_user_audit_read_models", rebuild, "events/s");
+    report("rebuild_tenant_user_audit_read_models_unsealed", rebuild_unsealed, "events/s");
 }

@@ -32,16 +32,29 @@ pub fn event(tenant: Uuid) -> EventData {
 /// stream of its own, every one waiting for its durable acknowledgement;
 /// events per second.
 pub async fn durable_appends(store: Arc<dyn EventStore>, writers: usize, per_writer: usize) -> f64 {
+    durable_appends_sealed(store, writers, per_writer, false).await
+}
+
+/// [`durable_appends`], each writer's events sealed with a key of its own
+/// (as a mailbox's are with its owner's) when `sealed`.
+pub async fn durable_appends_sealed(
+    store: Arc<dyn EventStore>,
+    writers: usize,
+    per_writer: usize,
+    sealed: bool,
+) -> f64 {
     let tenant = Uuid::now_v7();
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
             let store = store.clone();
             tokio::spawn(async move {
-                let stream = format!("mail-{}", Uuid::now_v7().simple());
+                let owner = Uuid::now_v7();
+                let seal = sealed.then_some(store::sealing::KeyRef { tenant, subject: owner });
+                let stream = format!("mail-{}", owner.simple());
                 for n in 0..per_writer as u64 {
                     let expected = if n == 0 { ExpectedVersion::NoStream } else { ExpectedVersion::Exact(n - 1) };
-                    store.append(&stream, expected, vec![event(tenant)]).await.expect("append");
+                    store.append(&stream, expected, vec![event(tenant).sealed_with(seal)]).await.expect("append");
                 }
             })
         })
