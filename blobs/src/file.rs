@@ -138,6 +138,13 @@ impl Blobs for FileBlobs {
         Ok(Some(Blob { size, reader: Box::pin(file) }))
     }
 
+    async fn remove_tenant(&self, tenant: Uuid) -> Result<(), BlobError> {
+        match fs::remove_dir_all(self.root.join(tenant.to_string())).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
     async fn size(&self, tenant: Uuid, sha256: &str) -> Result<Option<u64>, BlobError> {
         check_digest(sha256)?;
         match fs::metadata(self.path(tenant, sha256)).await {
@@ -211,6 +218,20 @@ mod tests {
         // Another tenant does not see it.
         assert!(store.open(Uuid::from_u128(2), &stored.sha256).await.unwrap().is_none());
         assert_eq!(store.size(Uuid::from_u128(2), &stored.sha256).await.unwrap(), None);
+    }
+
+    // rule B3
+    #[tokio::test]
+    async fn a_terminated_companys_blobs_are_removed_and_no_others() {
+        let (_dir, store) = store().await;
+        let other = Uuid::from_u128(2);
+        let kept = store.put(other, &mut &b"theirs"[..], 10).await.unwrap();
+        let gone = store.put(TENANT, &mut &b"ours"[..], 10).await.unwrap();
+        store.remove_tenant(TENANT).await.unwrap();
+        assert!(store.open(TENANT, &gone.sha256).await.unwrap().is_none());
+        assert_eq!(read(&store, other, &kept.sha256).await.unwrap(), b"theirs");
+        // Again, with nothing left: done.
+        store.remove_tenant(TENANT).await.unwrap();
     }
 
     #[tokio::test]

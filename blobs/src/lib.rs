@@ -73,6 +73,12 @@ pub trait Blobs: Send + Sync + 'static {
     /// # Errors
     /// [`BlobError::BadDigest`] for a malformed digest; I/O failures.
     async fn size(&self, tenant: Uuid, sha256: &str) -> Result<Option<u64>, BlobError>;
+
+    /// Removes every blob of `tenant` (a terminated company, rule B3).
+    ///
+    /// # Errors
+    /// I/O failures.
+    async fn remove_tenant(&self, tenant: Uuid) -> Result<(), BlobError>;
 }
 
 /// Refuses anything but 64 lower-case hex digits, so a digest can never

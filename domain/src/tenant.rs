@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, Role, TimeZone};
-use crate::{Actor, Aggregate, DomainError, DomainEvent};
+use crate::{Actor, Aggregate, DomainError, DomainEvent, Sealing};
 
 /// A new account as the commands that create one carry it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,9 @@ pub enum TenantCommand {
     AddDomain { domain: DomainName },
     /// Rule T3: an admin removes an additional domain.
     RemoveDomain { domain: DomainName },
+    /// Rule B3: the provider terminates the company (the system only):
+    /// everything it kept is deleted, its domains are free again.
+    Terminate,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -83,6 +86,9 @@ pub enum TenantEvent {
     DomainAdded { domain: DomainName },
     #[serde(rename = "TenantDomainRemoved")]
     DomainRemoved { domain: DomainName },
+    /// Rule B3: the company is gone; `domains` are the ones it held.
+    #[serde(rename = "CompanyTerminated")]
+    Terminated { domains: BTreeSet<DomainName> },
 }
 
 impl DomainEvent for TenantEvent {
@@ -97,7 +103,14 @@ impl DomainEvent for TenantEvent {
             TenantEvent::UserDeleted { .. } => "UserDeleted",
             TenantEvent::DomainAdded { .. } => "TenantDomainAdded",
             TenantEvent::DomainRemoved { .. } => "TenantDomainRemoved",
+            TenantEvent::Terminated { .. } => "CompanyTerminated",
         }
+    }
+
+    /// A termination stays readable once the company's key is destroyed:
+    /// what it leaves behind must know that the company is gone.
+    fn sealing(&self) -> Option<Sealing> {
+        matches!(self, TenantEvent::Terminated { .. }).then_some(Sealing::Clear)
     }
 }
 
@@ -124,6 +137,9 @@ pub struct Tenant {
     pub accounts: BTreeMap<Uuid, Account>,
     /// Live accounts by ID, for uniqueness.
     pub logins: BTreeMap<LoginId, Uuid>,
+    /// Rule B3: terminated, for good.
+    #[serde(default)]
+    pub terminated: bool,
 }
 
 /// Whether one account may hold `roles` together: an auditor only reads,
@@ -212,10 +228,21 @@ impl Aggregate for Tenant {
             TenantCommand::ResetPassword { .. } => need_admin("U2"),
             TenantCommand::GrantRole { .. } | TenantCommand::RevokeRole { .. } => need_admin("U3"),
             TenantCommand::AddDomain { .. } | TenantCommand::RemoveDomain { .. } => need_admin("T3"),
+            TenantCommand::Terminate => match actor {
+                Actor::System => Ok(()),
+                _ => Err(DomainError::Forbidden("only the provider terminates a company".into()).by_rule("B3")),
+            },
         }
     }
 
     fn decide(&self, command: &TenantCommand, now: DateTime<Utc>) -> Result<Vec<TenantEvent>, DomainError> {
+        if self.terminated {
+            return match command {
+                TenantCommand::Terminate => Ok(vec![]),
+                _ => Err(DomainError::NotFound("the company was terminated; nothing of it can be restored".into())
+                    .by_rule("B3")),
+            };
+        }
         match command {
             TenantCommand::SignUp { domain, company_name, member_type, billing_cycle, time_zone, admin } => {
                 if self.id.is_some() {
@@ -294,6 +321,11 @@ impl Aggregate for Tenant {
                 }
                 Ok(vec![TenantEvent::DomainRemoved { domain: domain.clone() }])
             }
+            TenantCommand::Terminate => {
+                self.signed_up()?;
+                let domains = self.domain.iter().chain(&self.additional_domains).cloned().collect();
+                Ok(vec![TenantEvent::Terminated { domains }])
+            }
         }
     }
 
@@ -343,6 +375,9 @@ impl Aggregate for Tenant {
             }
             TenantEvent::DomainRemoved { domain } => {
                 self.additional_domains.remove(domain);
+            }
+            TenantEvent::Terminated { .. } => {
+                return Self { id: self.id, terminated: true, ..Self::default() };
             }
         }
         self
@@ -589,6 +624,36 @@ mod tests {
         given::<Tenant>(user)
             .when(Actor::User(Uuid::from_u128(2)), TenantCommand::AddDomain { domain: extra })
             .then_refused(DomainError::Forbidden("only an admin of the company may do this".into()).by_rule("T3"));
+    }
+
+    // rule B3
+    #[test]
+    fn rule_b3_the_provider_terminates_a_company_for_good() {
+        let extra = DomainName::parse_company_owned("acme.kr").unwrap();
+        let mut history = signed_up();
+        history.push(TenantEvent::DomainAdded { domain: extra.clone() });
+        given::<Tenant>(history.clone())
+            .when(ADMIN, TenantCommand::Terminate)
+            .then_refused(DomainError::Forbidden("only the provider terminates a company".into()).by_rule("B3"));
+        let terminated = TenantEvent::Terminated { domains: BTreeSet::from([domain(), extra]) };
+        given::<Tenant>(history.clone()).when(Actor::System, TenantCommand::Terminate).then(vec![terminated.clone()]);
+        assert_eq!(terminated.sealing(), Some(Sealing::Clear), "it stays readable once the company's key is gone");
+        history.push(terminated.clone());
+        given::<Tenant>(history.clone()).when(Actor::System, TenantCommand::Terminate).then(vec![]);
+        given::<Tenant>(history.clone())
+            .when(Actor::System, TenantCommand::CreateUser { account: account(3, "lee"), roles: BTreeSet::new() })
+            .then_refused(
+                DomainError::NotFound("the company was terminated; nothing of it can be restored".into()).by_rule("B3"),
+            );
+        // With the company's key destroyed, the termination alone is read.
+        let state = Tenant::default().evolve(&terminated);
+        assert!(state.terminated && state.accounts.is_empty());
+        given::<Tenant>(vec![terminated]).when(Actor::Anonymous, sign_up()).then_refused(
+            DomainError::NotFound("the company was terminated; nothing of it can be restored".into()).by_rule("B3"),
+        );
+        given::<Tenant>(vec![])
+            .when(Actor::System, TenantCommand::Terminate)
+            .then_refused(DomainError::NotFound("tenant".into()));
     }
 
     #[test]

@@ -309,10 +309,37 @@ async fn apply_batch(
             Err(ProjectionError::Event { .. }) if event.is_shredded() => {}
             applied => applied?,
         }
+        if let Some(company) = terminated(event) {
+            forget_company(projector, &mut tx, company).await?;
+        }
     }
     let to = batch.last().map_or(from, |e| e.position);
     store.commit(projector.name(), tx.into_changes(), from, to).await?;
     Ok(to)
+}
+
+/// The company `event` terminates (rule B3), if it is a termination.
+fn terminated(event: &RecordedEvent) -> Option<uuid::Uuid> {
+    (event.category() == <domain::tenant::Tenant as domain::Aggregate>::CATEGORY
+        && event.event_type == "CompanyTerminated")
+        .then_some(event.metadata.tenant)
+        .flatten()
+}
+
+/// Deletes every row of `company` from the projector's tables: every key
+/// of a company's data starts with its id.
+async fn forget_company(
+    projector: &dyn Projector,
+    tx: &mut Transaction<'_>,
+    company: uuid::Uuid,
+) -> Result<(), ProjectionError> {
+    let prefix = company.to_string();
+    for table in projector.tables() {
+        for (key, _) in tx.scan_all(table, &prefix).await? {
+            tx.delete(table, key);
+        }
+    }
+    Ok(())
 }
 
 /// Replays the log from each projector's checkpoint (position 0 for a fresh

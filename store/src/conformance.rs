@@ -567,4 +567,15 @@ pub async fn seals_payloads_and_shreds_them_with_their_key(f: Fixture) {
     assert_eq!(f.keys.key(kim.subject).await.unwrap(), None);
     assert_eq!(f.keys.key(lee.subject).await.unwrap(), Some(live[0].1));
     assert_eq!(f.keys.key(tenant).await.unwrap(), Some([9; 32]));
+    // Terminating the company (rule B3) destroys all its keys, and no other
+    // company's.
+    let other = KeyRef { tenant: Uuid::now_v7(), subject: Uuid::now_v7() };
+    let others = f.keys.key_for_sealing(other).await.unwrap();
+    f.keys.destroy_tenant(tenant).await.unwrap();
+    assert_eq!(f.keys.live_keys(tenant).await.unwrap(), vec![]);
+    assert_eq!(f.keys.key_for_sealing(KeyRef::company(tenant)).await.unwrap(), None);
+    assert_eq!(f.keys.key(other.subject).await.unwrap(), others);
+    let after = Sealed::new(f.store.clone(), Arc::new(Sealer::new(f.keys.clone())));
+    let lees = after.read_stream("mailbox-lee", Direction::Forwards, None, 10).await.unwrap();
+    assert!(lees[0].is_shredded());
 }

@@ -127,6 +127,15 @@ impl Projector for TenantsProjector {
                 }
                 TENANTS.put(tx, key, &row)?;
             }
+            // Rule B3: the company's domains are free again (its other rows
+            // go with every projector's, by the runner).
+            TenantEvent::Terminated { domains } => {
+                for domain in domains {
+                    if TENANT_DOMAINS.read(tx, &domain_key(domain)).await?.is_some_and(|m| m.tenant_id == tenant) {
+                        TENANT_DOMAINS.delete(tx, domain_key(domain));
+                    }
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -159,7 +159,11 @@ impl Projector for UsersProjector {
                 USER_IDS.delete(tx, user_id_key(tenant, user_id));
                 CREDENTIALS.delete(tx, user_id_key(tenant, user_id));
             }
-            TenantEvent::SignedUp { .. } | TenantEvent::DomainAdded { .. } | TenantEvent::DomainRemoved { .. } => {}
+            // A termination's rows go with every projector's (the runner).
+            TenantEvent::SignedUp { .. }
+            | TenantEvent::DomainAdded { .. }
+            | TenantEvent::DomainRemoved { .. }
+            | TenantEvent::Terminated { .. } => {}
         }
         Ok(())
     }

@@ -74,6 +74,26 @@ impl KeyStore for PostgresKeys {
         client.batch_execute("VACUUM FULL es_keys").await.map_err(unavailable)
     }
 
+    async fn destroy_tenant(&self, tenant: Uuid) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let company = KeyRef::company(tenant);
+        let marked = client
+            .execute(
+                "INSERT INTO es_keys (subject, tenant, key) VALUES ($1, $2, NULL) ON CONFLICT (subject) DO NOTHING",
+                &[&company.subject, &company.tenant],
+            )
+            .await
+            .map_err(unavailable)?;
+        let destroyed = client
+            .execute("UPDATE es_keys SET key = NULL WHERE tenant = $1 AND key IS NOT NULL", &[&tenant])
+            .await
+            .map_err(unavailable)?;
+        if marked + destroyed == 0 {
+            return Ok(());
+        }
+        client.batch_execute("VACUUM FULL es_keys").await.map_err(unavailable)
+    }
+
     async fn live_keys(&self, tenant: Uuid) -> Result<Vec<(KeyRef, [u8; 32])>, StoreError> {
         let rows = self
             .client()

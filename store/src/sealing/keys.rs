@@ -34,6 +34,13 @@ pub trait KeyStore: Send + Sync + 'static {
     /// When the backend fails.
     async fn destroy(&self, key: KeyRef) -> Result<(), StoreError>;
 
+    /// Destroys every key of `tenant` — its people's and its own — for
+    /// good (rule B3).
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn destroy_tenant(&self, tenant: Uuid) -> Result<(), StoreError>;
+
     /// The live keys of `tenant` (for an archive that must stay readable).
     ///
     /// # Errors
@@ -116,6 +123,11 @@ impl KeyStore for SqliteKeys {
             )
             .map(drop)
         })
+    }
+
+    async fn destroy_tenant(&self, tenant: Uuid) -> Result<(), StoreError> {
+        self.destroy(KeyRef::company(tenant)).await?;
+        self.with(|c| c.execute("UPDATE keys SET key = NULL WHERE tenant = ?1", [tenant.as_bytes()]).map(drop))
     }
 
     async fn live_keys(&self, tenant: Uuid) -> Result<Vec<(KeyRef, [u8; 32])>, StoreError> {

@@ -174,6 +174,21 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// Destroys every key of `tenant` (rule B3), here and in the key
+    /// store, for good.
+    ///
+    /// # Errors
+    /// When the key store fails.
+    pub async fn destroy_tenant(&self, tenant: Uuid) -> Result<(), StoreError> {
+        self.keys.destroy_tenant(tenant).await?;
+        // Which kept keys were the company's is not known here: all are
+        // read again.
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        Ok(())
+    }
+}
+
 /// A key made for one use and forgotten.
 fn throwaway() -> Result<XChaCha20Poly1305, StoreError> {
     Ok(XChaCha20Poly1305::new(&random_key()?.into()))

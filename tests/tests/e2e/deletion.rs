@@ -157,3 +157,82 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
         assert_eq!(places_holding(&storage, subject).await, Vec::<String>::new(), "{subject} came back");
     }
 }
+
+/// A subject only the terminated company's mail carries, and bytes only its
+/// attachment holds.
+const COMPANY: &str = "Ended-company-plans-3b9d";
+const FILE: &[u8] = b"%PDF-1.4 ended-company-figures-a81c";
+
+// rule B3
+#[tokio::test]
+async fn rule_b3_a_terminated_company_leaves_no_byte_and_frees_its_domain() {
+    let storage = TestStorage::new().await;
+    let settings = storage.settings();
+    let app = TestApp::spawn_with(settings.clone()).await;
+    app.clock(json!({ "now": "2026-11-30T09:00:00+09:00" })).await;
+    let ended = app.sign_up("ended.kr").await;
+    let (_, kim) = app.create_user(&ended, "kim").await;
+    app.create_user(&ended, "lee").await;
+    let operations = json!({ "query": "mutation($file: Upload!) { uploadAttachment(file: $file) { id } }", "variables": { "file": null } });
+    let form = reqwest::multipart::Form::new()
+        .text("operations", operations.to_string())
+        .text("map", json!({ "0": ["variables.file"] }).to_string())
+        .part(
+            "0",
+            reqwest::multipart::Part::bytes(FILE.to_vec()).file_name("plans.pdf").mime_str("application/pdf").unwrap(),
+        );
+    let uploaded: Value = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(&kim)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let file = uploaded["data"]["uploadAttachment"]["id"].as_str().unwrap_or_else(|| panic!("{uploaded}")).to_owned();
+    let mail = json!({ "input": { "to": ["lee@ended.kr"], "subject": COMPANY, "text": "the plans", "attachments": [{ "id": file, "name": "plans.pdf", "contentType": "application/pdf" }] } });
+    let sent = app.gql(Some(&kim), SEND, mail).await;
+    assert!(sent["errors"].is_null(), "{sent}");
+    let other = app.sign_up("other.kr").await;
+    app.settle().await;
+    assert!(!files_holding(storage.dir(), std::str::from_utf8(FILE).unwrap()).is_empty(), "the blob is stored before");
+
+    // The provider terminates the company (billing's dates will ask for it).
+    let backend = tests::live_backend(&app);
+    let tenant: uuid::Uuid = ended.id.parse().unwrap();
+    let context = commands::CommandContext::new(uuid::Uuid::now_v7(), domain::Actor::System, Some(tenant));
+    backend
+        .execute::<domain::tenant::Tenant>(tenant, &context, domain::tenant::TenantCommand::Terminate)
+        .await
+        .unwrap();
+    // The server's backend goes when the server stops, below.
+    drop(backend);
+    app.settle().await;
+
+    for needle in [COMPANY, std::str::from_utf8(FILE).unwrap()] {
+        assert_eq!(places_holding(&storage, needle).await, Vec::<String>::new(), "{needle} is still stored");
+    }
+    let me = app.gql(Some(&kim), "{ me { userId } }", json!({})).await;
+    assert_eq!(tests::code(&me), "UNAUTHENTICATED", "{me}");
+    assert!(app.login("ended.kr", "admin", "s3cret-pass").await.is_err());
+    // Its domain is free again; the other company is untouched.
+    let add = "mutation($d: String!) { addMailDomain(domain: $d) { name } }";
+    let taken = app.gql(Some(&other.admin_token), add, json!({ "d": "ended.kr" })).await;
+    assert_eq!(taken["data"]["addMailDomain"]["name"], "ended.kr", "{taken}");
+    // The log is whole: every link still holds.
+    let verified = api::cli::verify(&settings, None, None).await.unwrap();
+    assert!(verified.starts_with("verified"), "{verified}");
+
+    app.stop().await;
+    let app = TestApp::spawn_with(settings).await;
+    app.clock(json!({ "now": "2026-11-30T10:00:00+09:00" })).await;
+    // The domain is the other company's now; the ended company's users are
+    // gone with it.
+    assert!(app.login("ended.kr", "kim", "user-pass-1").await.is_err());
+    assert!(app.login("other.kr", "admin", "s3cret-pass").await.is_ok());
+    app.settle().await;
+    assert_eq!(places_holding(&storage, COMPANY).await, Vec::<String>::new());
+}
