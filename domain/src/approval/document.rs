@@ -119,6 +119,13 @@ pub enum DocumentAction {
     RecordNumber {
         number: String,
     },
+    /// An admin gives the places a deleted user still had to act on in the
+    /// line (approving or agreeing) to another user (rule U1). The caller
+    /// has checked that `from` is deleted and `to` is a user.
+    Reassign {
+        from: Uuid,
+        to: Uuid,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -182,6 +189,8 @@ pub enum DocumentEvent {
     Cancelled { by: Uuid, reason: String, restored_quarters: Option<i64>, at: DateTime<Utc> },
     #[serde(rename = "DocumentNumbered")]
     Numbered { number: String },
+    #[serde(rename = "DocumentReassigned")]
+    Reassigned { from: Uuid, to: Uuid, by: Uuid, at: DateTime<Utc> },
 }
 
 impl DomainEvent for DocumentEvent {
@@ -204,6 +213,7 @@ impl DomainEvent for DocumentEvent {
             E::Recalled { .. } => "DocumentRecalled",
             E::Cancelled { .. } => "DocumentCancelled",
             E::Numbered { .. } => "DocumentNumbered",
+            E::Reassigned { .. } => "DocumentReassigned",
         }
     }
 }
@@ -601,6 +611,17 @@ impl Aggregate for Document {
                     None => vec![E::Numbered { number: number.clone() }],
                 }
             }
+            A::Reassign { from, to } => {
+                self.require(Status::InProgress, "only a document in progress waits for anyone", Some("U1"))?;
+                if !self.line.waits_for(*from) {
+                    return Err(DomainError::NotFound(format!("a place of user {from} still to act on")).by_rule("U1"));
+                }
+                if self.line.approvers.iter().any(|a| a.user == *to) || self.line.agreers.iter().any(|a| a.user == *to)
+                {
+                    return Err(DomainError::Conflict("the new user already stands in the line".into()).by_rule("U1"));
+                }
+                vec![E::Reassigned { from: *from, to: *to, by: actor, at: now }]
+            }
         };
         Ok(events)
     }
@@ -703,6 +724,10 @@ impl Aggregate for Document {
                 self.updated_at = Some(*at);
             }
             E::Numbered { number } => self.number = Some(number.clone()),
+            E::Reassigned { from, to, at, .. } => {
+                self.line.reassign(*from, *to);
+                self.updated_at = Some(*at);
+            }
         }
         self
     }

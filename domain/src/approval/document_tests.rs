@@ -704,3 +704,34 @@ fn numbers_are_one_gap_free_sequence_per_year() {
     assert_eq!(numbers.given(Uuid::from_u128(2)), Some("ACME-2026-00002"));
     assert_ne!(DocumentNumbers::id(Uuid::from_u128(9), 2026), DocumentNumbers::id(Uuid::from_u128(9), 2027));
 }
+
+// U1: a deleted user's places in a line go to another user.
+
+// rule U1
+#[test]
+fn rule_u1_an_admin_gives_a_deleted_approvers_waiting_places_to_another_user() {
+    const ADMIN: Uuid = Uuid::from_u128(71);
+    let history = vec![submitted(three_approvers()), approved(FIRST)];
+    let reassign = |from, to| cmd(ADMIN, DocumentAction::Reassign { from, to });
+    given::<Document>(history.clone())
+        .when(Actor::User(ADMIN), reassign(MIDDLE, DELEGATE))
+        .then(vec![DocumentEvent::Reassigned { from: MIDDLE, to: DELEGATE, by: ADMIN, at: now() }]);
+    let mut moved = history.clone();
+    moved.push(DocumentEvent::Reassigned { from: MIDDLE, to: DELEGATE, by: ADMIN, at: now() });
+    let document = state(&moved);
+    assert_eq!(document.line.approvers.iter().map(|a| a.user).collect::<Vec<_>>(), [FIRST, DELEGATE, LAST]);
+    // The new approver acts at the deleted one's turn; the one who acted
+    // keeps their name.
+    given::<Document>(moved.clone()).when(Actor::User(DELEGATE), approve(DELEGATE)).then(vec![approved(DELEGATE)]);
+    refused(moved.clone(), MIDDLE, approve(MIDDLE), ErrorKind::Forbidden, Some("A3"));
+    refused(history.clone(), ADMIN, reassign(FIRST, DELEGATE), ErrorKind::NotFound, Some("U1"));
+    refused(history.clone(), ADMIN, reassign(MIDDLE, LAST), ErrorKind::Conflict, Some("U1"));
+    // An agreer's waiting place too.
+    let agreeing = LineInput { approvers: vec![FIRST], agreers: vec![AGREER_A], ..LineInput::default() };
+    given::<Document>(vec![submitted(agreeing)])
+        .when(Actor::User(ADMIN), reassign(AGREER_A, DELEGATE))
+        .then(vec![DocumentEvent::Reassigned { from: AGREER_A, to: DELEGATE, by: ADMIN, at: now() }]);
+    let mut done = history;
+    done.extend([approved(MIDDLE), approved(LAST), completed()]);
+    refused(done, ADMIN, reassign(MIDDLE, DELEGATE), ErrorKind::Conflict, Some("U1"));
+}

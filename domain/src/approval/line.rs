@@ -182,6 +182,24 @@ fn distinct<T: Ord + Copy + std::fmt::Debug>(field: &'static str, items: &[T]) -
 }
 
 impl Line {
+    /// Whether `user` still has a place to act on: an approver's or an
+    /// agreer's, waiting.
+    pub fn waits_for(&self, user: Uuid) -> bool {
+        self.approvers.iter().any(|a| a.user == user && a.state == SlotState::Waiting)
+            || self.agreers.iter().any(|a| a.user == user && a.state == AgreerState::Waiting)
+    }
+
+    /// Gives `from`'s waiting places to `to`; the places `from` acted on
+    /// keep their name, as the record of who acted.
+    pub fn reassign(&mut self, from: Uuid, to: Uuid) {
+        for slot in self.approvers.iter_mut().filter(|a| a.user == from && a.state == SlotState::Waiting) {
+            slot.user = to;
+        }
+        for slot in self.agreers.iter_mut().filter(|a| a.user == from && a.state == AgreerState::Waiting) {
+            slot.user = to;
+        }
+    }
+
     /// A fresh line, nobody has acted yet.
     pub fn new(input: &LineInput, default_flow: Flow) -> Self {
         Line {

@@ -72,6 +72,8 @@ pub enum HistoryAction {
     Received,
     Recalled,
     Cancelled,
+    /// A deleted user's places given to another (rule U1).
+    Reassigned,
 }
 
 impl HistoryAction {
@@ -92,6 +94,7 @@ impl HistoryAction {
             HistoryAction::Received => "RECEIVED",
             HistoryAction::Recalled => "RECALLED",
             HistoryAction::Cancelled => "CANCELLED",
+            HistoryAction::Reassigned => "REASSIGNED",
         }
     }
 }
@@ -105,6 +108,9 @@ pub struct HistoryRow {
     pub by: Option<Uuid>,
     /// The absent approver a delegate acted for (대결).
     pub on_behalf_of: Option<Uuid>,
+    /// For a reassignment: the deleted user, and who took their places.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reassigned: Option<(Uuid, Uuid)>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
     /// The version of the document the action was on.
@@ -376,7 +382,15 @@ fn history_row(event: &DocumentEvent, version: u32) -> Option<HistoryRow> {
     use DocumentEvent as E;
     use HistoryAction as A;
     let entry = |action, by: Uuid, on_behalf_of: Option<Uuid>, comment: &Option<String>, at: &DateTime<Utc>| {
-        Some(HistoryRow { action, by: Some(by), on_behalf_of, comment: comment.clone(), at: *at, version })
+        Some(HistoryRow {
+            action,
+            by: Some(by),
+            on_behalf_of,
+            reassigned: None,
+            comment: comment.clone(),
+            at: *at,
+            version,
+        })
     };
     let behalf = |approver: &Uuid, by: &Uuid| (approver != by).then_some(*approver);
     match event {
@@ -395,12 +409,27 @@ fn history_row(event: &DocumentEvent, version: u32) -> Option<HistoryRow> {
         E::ReviewConfirmed { approver, comment, at } => entry(A::ReviewConfirmed, *approver, None, comment, at),
         E::Agreed { agreer, comment, at } => entry(A::Agreed, *agreer, None, comment, at),
         E::AgreementRefused { agreer, comment, at } => entry(A::AgreementRefused, *agreer, None, comment, at),
-        E::Completed { at } => {
-            Some(HistoryRow { action: A::Completed, by: None, on_behalf_of: None, comment: None, at: *at, version })
-        }
+        E::Completed { at } => Some(HistoryRow {
+            action: A::Completed,
+            by: None,
+            on_behalf_of: None,
+            reassigned: None,
+            comment: None,
+            at: *at,
+            version,
+        }),
         E::Received { by, at, .. } => entry(A::Received, *by, None, &None, at),
         E::Recalled { by, reason, at, .. } => entry(A::Recalled, *by, None, &Some(reason.clone()), at),
         E::Cancelled { by, reason, at, .. } => entry(A::Cancelled, *by, None, &Some(reason.clone()), at),
+        E::Reassigned { from, to, by, at } => Some(HistoryRow {
+            action: A::Reassigned,
+            by: Some(*by),
+            on_behalf_of: None,
+            reassigned: Some((*from, *to)),
+            comment: None,
+            at: *at,
+            version,
+        }),
     }
 }
 

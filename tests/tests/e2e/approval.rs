@@ -514,3 +514,65 @@ async fn rule_a6_a_documents_stream_history_shows_content_only_to_those_who_may_
     let seen = office.app.gql(admin, history, json!({ "s": stream })).await;
     assert!(seen.to_string().contains("3분기 보고"), "{seen}");
 }
+
+// rule U1: a document waiting for a deleted approver is not stuck: a
+// document admin finds it and gives the place to another user, who
+// approves; the history shows who acted and the deleted user as deleted.
+#[tokio::test]
+async fn rule_u1_a_deleted_approvers_place_is_given_to_another_user() {
+    let office = Office::open("reassign.kr").await;
+    let id = doc_id(&office.submit(&["lee", "park"], json!({})).await);
+    assert_eq!(office.approve("lee", &id, "NORMAL", None).await["errors"], Value::Null);
+    let admin = Some(office.acme.admin_token.as_str());
+    let grant = "mutation($id: UUID!) { grantRole(id: $id, role: DOCUMENT_ADMIN) { roles } }";
+    let granted = office.app.gql(admin, grant, json!({ "id": office.id("choi") })).await;
+    assert!(granted["errors"].is_null(), "{granted}");
+    let choi = office.app.login("reassign.kr", "choi", "user-pass-1").await.unwrap();
+    let reassign = "mutation($id: UUID!, $from: UUID!, $to: UUID!) { reassignDocument(id: $id, from: $from, to: $to) {
+        line { approvers { approver { id user { userId } } state } } } }";
+    let waiting = "query($u: UUID!) { documentsWaitingFor(userId: $u) { totalCount edges { node { id } } } }";
+    let vars = json!({ "id": id, "from": office.id("park"), "to": office.id("dae") });
+
+    // Park is still a user: nothing is taken from them.
+    let head = office.app.head().await;
+    assert_eq!(code(&office.app.gql(Some(&choi), reassign, vars.clone()).await), "VALIDATION");
+    let deleted =
+        office.app.gql(admin, "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": office.id("park") })).await;
+    assert!(deleted["errors"].is_null(), "{deleted}");
+    // Only a document admin reassigns, or sees what waits for another.
+    assert_eq!(code(&office.gql("kim", reassign, vars.clone()).await), "FORBIDDEN");
+    assert_eq!(code(&office.gql("kim", waiting, json!({ "u": office.id("park") })).await), "FORBIDDEN");
+    let to_stranger = json!({ "id": id, "from": office.id("park"), "to": uuid::Uuid::now_v7() });
+    assert_eq!(code(&office.app.gql(Some(&choi), reassign, to_stranger).await), "NOT_FOUND");
+    let to_lee = json!({ "id": id, "from": office.id("park"), "to": office.id("lee") });
+    assert_eq!(code(&office.app.gql(Some(&choi), reassign, to_lee).await), "CONFLICT");
+    assert_eq!(office.app.head().await, head + 1, "the deletion only");
+
+    let stuck = office.app.gql(Some(&choi), waiting, json!({ "u": office.id("park") })).await;
+    assert_eq!(stuck["data"]["documentsWaitingFor"]["edges"][0]["node"]["id"], id.as_str(), "{stuck}");
+    let moved = office.app.gql(Some(&choi), reassign, vars).await;
+    let approvers = &moved["data"]["reassignDocument"]["line"]["approvers"];
+    assert_eq!(approvers[1]["approver"]["id"], office.id("dae"), "{moved}");
+    assert_eq!(office.in_box("dae", "PENDING").await, (1, vec![id.clone()]));
+    let approved = office.approve("dae", &id, "NORMAL", None).await;
+    assert_eq!(approved["data"]["approveDocument"]["status"], "COMPLETED", "{approved}");
+    let history = &approved["data"]["approveDocument"]["history"];
+    let actions: Vec<_> = history.as_array().unwrap().iter().map(|h| h["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["SUBMITTED", "APPROVED", "REASSIGNED", "APPROVED", "COMPLETED"]);
+    let entry = office
+        .app
+        .gql(
+            Some(&choi),
+            "query($id: UUID!) { document(id: $id) { history {
+        action reassignedFrom { id user { userId } } reassignedTo { id user { userId } } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let reassigned = &entry["data"]["document"]["history"][2];
+    assert_eq!(
+        reassigned["reassignedFrom"],
+        json!({ "id": office.id("park"), "user": null }),
+        "the deleted user shows as deleted"
+    );
+    assert_eq!(reassigned["reassignedTo"]["user"]["userId"], "dae");
+}

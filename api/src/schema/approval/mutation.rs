@@ -368,6 +368,31 @@ impl ApprovalMutation {
         Ok(act(ctx, &caller, id, command_id, DocumentAction::Recall { reason }).await?)
     }
 
+    /// Gives the places a deleted user still had to act on in a document's
+    /// line (approving, agreeing) to another user: document admins only
+    /// (rule U1).
+    async fn reassign_document(
+        &self,
+        ctx: &Context<'_>,
+        id: Uuid,
+        from: Uuid,
+        to: Uuid,
+        command_id: Option<Uuid>,
+    ) -> Result<ApprovalDocument> {
+        let caller = caller(ctx).await?;
+        if !caller.has(Role::DocumentAdmin) {
+            return Err(ApiError::forbidden("only a document admin reassigns a document").into());
+        }
+        let backend = backend(ctx);
+        if load_user(backend, caller.tenant, from).await?.is_some() {
+            return Err(DomainError::invalid("from", "only a deleted user's places are given to another").into());
+        }
+        if load_user(backend, caller.tenant, to).await?.is_none() {
+            return Err(ApiError::not_found(format!("user {to}")).into());
+        }
+        Ok(act(ctx, &caller, id, command_id, DocumentAction::Reassign { from, to }).await?)
+    }
+
     /// Cancels one's leave request, in progress or approved (rule A7).
     async fn cancel_leave_request(
         &self,

@@ -128,6 +128,27 @@ impl ApprovalQuery {
         Ok(list_page(backend(ctx), caller.tenant, DocumentList::Submitted, &request).await?)
     }
 
+    /// The documents waiting for `userId` to approve or agree, newest
+    /// first: document admins only, to find what a deleted user left
+    /// waiting (rule U1).
+    async fn documents_waiting_for(
+        &self,
+        ctx: &Context<'_>,
+        user_id: Uuid,
+        first: Option<i32>,
+        after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
+    ) -> Result<Page<ApprovalDocument>> {
+        let caller = caller(ctx).await?;
+        if !caller.has(Role::DocumentAdmin) {
+            return Err(ApiError::forbidden("only a document admin sees what waits for another user").into());
+        }
+        let request = PageRequest::new(first, after, last, before);
+        let list = DocumentList::Box(Owner::User(user_id), DocBox::Pending);
+        Ok(list_page(backend(ctx), caller.tenant, list, &request).await?)
+    }
+
     /// The company's backups, newest first (admins only; rule A10).
     async fn document_backups(&self, ctx: &Context<'_>) -> Result<Vec<DocumentBackup>> {
         let caller = caller(ctx).await?;

@@ -462,12 +462,14 @@ fn line_view(tenant: Uuid, line: &approval::Line) -> ApprovalLine {
 pub struct HistoryEntry {
     /// SUBMITTED, RESUBMITTED, APPROVED, APPROVED_FINAL, APPROVED_AHEAD,
     /// REJECTED, HELD, REVIEW_CONFIRMED, AGREED, AGREEMENT_REFUSED,
-    /// COMPLETED, RECEIVED, RECALLED or CANCELLED.
+    /// COMPLETED, RECEIVED, RECALLED, CANCELLED or REASSIGNED.
     pub action: String,
     #[graphql(skip)]
     pub by: Option<Uuid>,
     #[graphql(skip)]
     pub on_behalf_of: Option<Uuid>,
+    #[graphql(skip)]
+    pub reassigned: Option<(Uuid, Uuid)>,
     pub comment: Option<String>,
     pub at: DateTime<Utc>,
     /// The version of the document the action was on.
@@ -482,6 +484,7 @@ impl HistoryEntry {
             action: row.action.name().to_owned(),
             by: row.by,
             on_behalf_of: row.on_behalf_of,
+            reassigned: row.reassigned,
             comment: row.comment,
             at: row.at,
             version: row.version,
@@ -500,6 +503,16 @@ impl HistoryEntry {
     /// The absent approver a delegate acted for (대결).
     async fn on_behalf_of(&self) -> Option<Person> {
         self.on_behalf_of.map(|id| person(self.tenant, id))
+    }
+
+    /// For REASSIGNED: the deleted user whose places were given (rule U1).
+    async fn reassigned_from(&self) -> Option<Person> {
+        self.reassigned.map(|(from, _)| person(self.tenant, from))
+    }
+
+    /// For REASSIGNED: who took the places.
+    async fn reassigned_to(&self) -> Option<Person> {
+        self.reassigned.map(|(_, to)| person(self.tenant, to))
     }
 }
 
