@@ -38,6 +38,8 @@ use crate::{CheckpointKey, Progress, PublicKey};
 
 /// The archive's format, named in its manifest.
 const FORMAT: &str = "groupware-archive-v2";
+/// The format before sealing: no keys file.
+const FORMAT_WITHOUT_KEYS: &str = "groupware-archive-v1";
 /// The file of the keys that open sealed payloads.
 const KEYS: &str = "keys.json";
 /// How many events one read of the log takes.
@@ -229,8 +231,10 @@ pub struct Manifest {
     pub files: Vec<FileEntry>,
     /// `keys.json`: the keys that open the payloads sealed with them, as
     /// they were at the export (a key destroyed before it is not there, so
-    /// what it sealed stays unreadable in the archive too).
-    pub keys: FileEntry,
+    /// what it sealed stays unreadable in the archive too); its `events`
+    /// count the keys. None in an archive of the format before sealing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<FileEntry>,
     /// The Ed25519 key that signed `manifest.sig`, hexadecimal.
     pub public_key: String,
 }
@@ -319,7 +323,7 @@ async fn write_archive(
         schema_versions: BTreeMap::new(),
         checkpoints: Vec::new(),
         files: Vec::new(),
-        keys: FileEntry { name: KEYS.into(), events: 0, sha256: String::new() },
+        keys: None,
         public_key: key.public().to_string(),
     };
     let mut sealed_by = std::collections::BTreeSet::new();
@@ -376,8 +380,11 @@ async fn write_archive(
     let bytes = serde_json::to_vec(&archived).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     zip.start_file(KEYS, options)?;
     zip.write_all(&bytes)?;
-    manifest.keys.events = archived.len() as u64;
-    manifest.keys.sha256 = hex::encode(Sha256::digest(&bytes));
+    manifest.keys = Some(FileEntry {
+        name: KEYS.into(),
+        events: archived.len() as u64,
+        sha256: hex::encode(Sha256::digest(&bytes)),
+    });
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     zip.start_file("manifest.json", options)?;
     zip.write_all(&bytes)?;
@@ -472,7 +479,7 @@ pub fn verify_archive(
     let signature = read_whole(&mut zip, "manifest.sig")?;
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| tampered(format!("manifest.json is unreadable: {e}")))?;
-    if manifest.format != FORMAT {
+    if manifest.format != FORMAT && manifest.format != FORMAT_WITHOUT_KEYS {
         return Err(tampered(format!("the format {} is not {FORMAT}", manifest.format)));
     }
     let key = match trusted {
@@ -494,7 +501,11 @@ pub fn verify_archive(
     }
     let names = zip.file_names().map(|n| n.map(|n| n.into_owned())).collect::<Result<Vec<_>, _>>()?;
     for name in names {
-        if !listed.contains(&name.as_str()) && !["manifest.json", "manifest.sig", KEYS].contains(&name.as_str()) {
+        let keys = manifest.keys.as_ref().map(|k| k.name.as_str());
+        if !listed.contains(&name.as_str())
+            && !["manifest.json", "manifest.sig"].contains(&name.as_str())
+            && keys != Some(name.as_str())
+        {
             return Err(tampered(format!("{name} is in the archive but not in its manifest")));
         }
     }
@@ -601,13 +612,19 @@ pub fn keys(path: &Path, manifest: &Manifest) -> Result<Vec<(KeyRef, [u8; 32])>,
 }
 
 fn read_keys(zip: &mut zip::ZipArchive<File>, manifest: &Manifest) -> Result<Vec<(KeyRef, [u8; 32])>, ArchiveError> {
+    let Some(described) = &manifest.keys else {
+        return match manifest.format.as_str() {
+            FORMAT_WITHOUT_KEYS => Ok(Vec::new()),
+            _ => Err(tampered(format!("the manifest names no {KEYS}"))),
+        };
+    };
     let bytes = read_whole(zip, KEYS)?;
     let not_described = || tampered(format!("{KEYS} is not the file the manifest describes"));
-    if hex::encode(Sha256::digest(&bytes)) != manifest.keys.sha256 {
+    if hex::encode(Sha256::digest(&bytes)) != described.sha256 {
         return Err(not_described());
     }
     let archived: Vec<ArchivedKey> = serde_json::from_slice(&bytes).map_err(|_| not_described())?;
-    if archived.len() as u64 != manifest.keys.events {
+    if archived.len() as u64 != described.events {
         return Err(not_described());
     }
     archived

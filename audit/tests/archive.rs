@@ -236,7 +236,7 @@ async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one
     let out = s.dir.path().join("sealed.zip");
     let manifest =
         export(below.as_ref(), &s.company, months("2026-03", "2026-03"), &live, &s.key, &out, |_| {}).await.unwrap();
-    assert_eq!(manifest.keys.events, 2, "Lee's and the company's; Kim's was destroyed");
+    assert_eq!(manifest.keys.as_ref().map(|k| k.events), Some(2), "Lee's and the company's; Kim's was destroyed");
     let report = verify_archive(&out, Some(s.key.public()), |_| {}).unwrap();
     let archived = audit::archive::keys(&out, &report.manifest).unwrap();
     let mut subjects: Vec<_> = archived.iter().map(|(k, _)| k.subject).collect();
@@ -249,4 +249,44 @@ async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one
     rewrite(&out, &changed, |name, bytes| Some(if name == "keys.json" { b"[]".to_vec() } else { bytes }));
     let refused = verify_archive(&changed, Some(s.key.public()), |_| {}).unwrap_err().to_string();
     assert!(refused.contains("keys.json"), "{refused}");
+}
+
+// An archive of the format before sealing (no keys file) still verifies and
+// reads back, with no keys.
+#[tokio::test]
+async fn an_archive_from_before_sealing_still_verifies() {
+    let s = setup().await;
+    let out = s.dir.path().join("acme.zip");
+    export(&s.store, &s.company, months("2026-01", "2026-04"), &[], &s.key, &out, |_| {}).await.unwrap();
+    let mut manifest: serde_json::Value = serde_json::from_slice(&{
+        let mut zip = zip::ZipArchive::new(std::fs::File::open(&out).unwrap()).unwrap();
+        let mut bytes = Vec::new();
+        zip.by_name("manifest.json").unwrap().read_to_end(&mut bytes).unwrap();
+        bytes
+    })
+    .unwrap();
+    manifest["format"] = "groupware-archive-v1".into();
+    manifest.as_object_mut().unwrap().remove("keys");
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let old = s.dir.path().join("v1.zip");
+    rewrite(&out, &old, |name, content| match name {
+        "keys.json" => None,
+        "manifest.json" => Some(bytes.clone()),
+        "manifest.sig" => Some(s.key.sign_bytes(&bytes).into_bytes()),
+        _ => Some(content),
+    });
+    let report = verify_archive(&old, Some(s.key.public()), |_| {}).unwrap();
+    assert_eq!(report.manifest.keys, None);
+    assert_eq!(audit::archive::keys(&old, &report.manifest).unwrap(), vec![]);
+    // A manifest of today's format must name its keys file.
+    manifest["format"] = "groupware-archive-v2".into();
+    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
+    let stripped = s.dir.path().join("stripped.zip");
+    rewrite(&out, &stripped, |name, content| match name {
+        "keys.json" => None,
+        "manifest.json" => Some(bytes.clone()),
+        "manifest.sig" => Some(s.key.sign_bytes(&bytes).into_bytes()),
+        _ => Some(content),
+    });
+    assert!(verify_archive(&stripped, Some(s.key.public()), |_| {}).is_err());
 }

@@ -408,7 +408,7 @@ impl Commands {
             let data = (0..)
                 .zip(&events)
                 .map(|(index, e)| {
-                    let seal = key_of(id, context.tenant, e.sealing().unwrap_or(A::SEALING));
+                    let seal = key_of(id, context.tenant, e.sealing(id).unwrap_or(A::SEALING));
                     envelope(event_id(context.command_id, index), e, context, now).map(|e| e.sealed_with(seal))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -577,11 +577,22 @@ impl Commands {
         stored: &[RecordedEvent],
     ) -> Result<Outcome<A::Event>, CommandError> {
         let reused = || CommandError::CommandIdReused(context.command_id);
-        let events = stored.iter().map(decode::<A>).collect::<Result<Vec<_>, _>>().map_err(|_| reused())?;
         let Some(first) = stored.first() else { return Err(reused()) };
         if stored.iter().any(|e| e.metadata.actor != context.actor.user()) {
             return Err(reused());
         }
+        // Sealed with a key since destroyed, what the command wrote is gone:
+        // its id and envelope still say it was carried out, and nothing is
+        // left to answer with.
+        if stored.iter().any(RecordedEvent::is_shredded) {
+            return Ok(Outcome {
+                stream: written.stream,
+                events: Vec::new(),
+                position: written.position,
+                repeated: true,
+            });
+        }
+        let events = stored.iter().map(decode::<A>).collect::<Result<Vec<_>, _>>().map_err(|_| reused())?;
         if context.actor != Actor::System {
             let before = self.load_before::<A>(&written.stream, written.first_version).await?;
             let decided = before.decide(command, first.metadata.occurred_at).map_err(|_| reused())?;

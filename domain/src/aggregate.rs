@@ -38,9 +38,10 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
         1
     }
 
-    /// Whose key seals this event when it is not its stream's (see
-    /// [`Sealing`]); `None`: as the stream's.
-    fn sealing(&self) -> Option<Sealing> {
+    /// Whose key seals this event of the stream of `id` when it is not the
+    /// stream's (see [`Sealing`]); `None`: as the stream's.
+    fn sealing(&self, id: Uuid) -> Option<Sealing> {
+        let _ = id;
         None
     }
 }

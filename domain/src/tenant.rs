@@ -109,7 +109,7 @@ impl DomainEvent for TenantEvent {
 
     /// A termination stays readable once the company's key is destroyed:
     /// what it leaves behind must know that the company is gone.
-    fn sealing(&self) -> Option<Sealing> {
+    fn sealing(&self, _: Uuid) -> Option<Sealing> {
         matches!(self, TenantEvent::Terminated { .. }).then_some(Sealing::Clear)
     }
 }
@@ -376,9 +376,8 @@ impl Aggregate for Tenant {
             TenantEvent::DomainRemoved { domain } => {
                 self.additional_domains.remove(domain);
             }
-            TenantEvent::Terminated { .. } => {
-                return Self { id: self.id, terminated: true, ..Self::default() };
-            }
+            // What it kept is gone, as it reads once the company's key is.
+            TenantEvent::Terminated { .. } => return Self { terminated: true, ..Self::default() },
         }
         self
     }
@@ -637,7 +636,8 @@ mod tests {
             .then_refused(DomainError::Forbidden("only the provider terminates a company".into()).by_rule("B3"));
         let terminated = TenantEvent::Terminated { domains: BTreeSet::from([domain(), extra]) };
         given::<Tenant>(history.clone()).when(Actor::System, TenantCommand::Terminate).then(vec![terminated.clone()]);
-        assert_eq!(terminated.sealing(), Some(Sealing::Clear), "it stays readable once the company's key is gone");
+        let clear = terminated.sealing(Uuid::from_u128(1));
+        assert_eq!(clear, Some(Sealing::Clear), "it stays readable once the company's key is gone");
         history.push(terminated.clone());
         given::<Tenant>(history.clone()).when(Actor::System, TenantCommand::Terminate).then(vec![]);
         given::<Tenant>(history.clone())

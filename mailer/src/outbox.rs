@@ -16,6 +16,7 @@ use blobs::Blobs;
 use chrono::{DateTime, Utc};
 use commands::{CommandContext, CommandError, Commands};
 use domain::mail::{DeliveryReport, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, OutgoingMail};
+use domain::tenant::{Tenant, TenantEvent};
 use domain::{Actor, Aggregate};
 use store::{RecordedEvent, StoreError};
 use tokio::io::AsyncReadExt;
@@ -92,8 +93,18 @@ impl Drop for Outbox {
 }
 
 /// Adds to `pending` the external copies `event` sends and removes those it
-/// reports on; returns the added ones.
+/// reports on, and those of a sender deleted or a company terminated since
+/// (their reports may be unreadable now: rules U1, B3); returns the added
+/// ones.
 fn track(event: &RecordedEvent, pending: &mut BTreeMap<(Uuid, MailAddress), Delivery>) -> Vec<Delivery> {
+    if event.category() == Tenant::CATEGORY {
+        match event.decode::<TenantEvent>() {
+            Ok(TenantEvent::UserDeleted { user_id }) => pending.retain(|_, d| d.sender != user_id),
+            Ok(TenantEvent::Terminated { .. }) => pending.retain(|_, d| d.tenant != event.metadata.tenant),
+            _ => {}
+        }
+        return vec![];
+    }
     if event.category() != Mailbox::CATEGORY {
         return vec![];
     }
@@ -269,4 +280,53 @@ async fn attachments(blobs: &dyn Blobs, tenant: Uuid, mail: &OutgoingMail) -> Ha
         }
     }
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use domain::DomainEvent;
+    use domain::mail::message::{Content, DEFAULT_ATTACHMENT_LIMIT, Recipient, RecipientKind};
+    use store::{EventData, Metadata};
+
+    use super::*;
+
+    fn recorded(stream: String, tenant: Uuid, event: &impl DomainEvent, position: u64) -> RecordedEvent {
+        let metadata = Metadata { tenant: Some(tenant), occurred_at: chrono::Utc::now(), ..Metadata::default() };
+        EventData::json(Uuid::now_v7(), event.event_type(), 1, event, metadata).unwrap().recorded(
+            &stream,
+            0,
+            position,
+            chrono::Utc::now(),
+        )
+    }
+
+    // rules U1, B3
+    #[test]
+    fn the_copies_of_a_deleted_sender_or_a_terminated_company_are_no_longer_sent() {
+        let (tenant, kim, lee) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let sent = |sender: Uuid, n: u64| {
+            let mail = OutgoingMail {
+                mail_id: Uuid::now_v7(),
+                from: MailAddress::parse("kim@acme.kr").unwrap(),
+                recipients: vec![Recipient {
+                    address: MailAddress::parse("friend@partner.org").unwrap(),
+                    kind: RecipientKind::To,
+                    user: None,
+                }],
+                content: Content::parse("Hello", "Body", None, vec![], DEFAULT_ATTACHMENT_LIMIT).unwrap(),
+                draft_id: None,
+            };
+            let event = MailboxEvent::MailSent { mail, sent_at: chrono::Utc::now(), quota: None };
+            recorded(format!("mailbox-{}", sender.simple()), tenant, &event, n)
+        };
+        let mut pending = BTreeMap::new();
+        assert_eq!(track(&sent(kim, 1), &mut pending).len(), 1);
+        assert_eq!(track(&sent(lee, 2), &mut pending).len(), 1);
+        let deleted = TenantEvent::UserDeleted { user_id: kim };
+        track(&recorded(format!("tenant-{}", tenant.simple()), tenant, &deleted, 3), &mut pending);
+        assert_eq!(pending.values().map(|d| d.sender).collect::<Vec<_>>(), [lee]);
+        let terminated = TenantEvent::Terminated { domains: Default::default() };
+        track(&recorded(format!("tenant-{}", tenant.simple()), tenant, &terminated, 4), &mut pending);
+        assert!(pending.is_empty());
+    }
 }

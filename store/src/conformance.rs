@@ -574,6 +574,8 @@ pub async fn seals_payloads_and_shreds_them_with_their_key(f: Fixture) {
     f.keys.destroy_tenant(tenant).await.unwrap();
     assert_eq!(f.keys.live_keys(tenant).await.unwrap(), vec![]);
     assert_eq!(f.keys.key_for_sealing(KeyRef::company(tenant)).await.unwrap(), None);
+    let newcomer = KeyRef { tenant, subject: Uuid::now_v7() };
+    assert_eq!(f.keys.key_for_sealing(newcomer).await.unwrap(), None, "no new key for a terminated company");
     assert_eq!(f.keys.key(other.subject).await.unwrap(), others);
     let after = Sealed::new(f.store.clone(), Arc::new(Sealer::new(f.keys.clone())));
     let lees = after.read_stream("mailbox-lee", Direction::Forwards, None, 10).await.unwrap();

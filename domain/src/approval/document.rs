@@ -616,7 +616,9 @@ impl Aggregate for Document {
                 if !self.line.waits_for(*from) {
                     return Err(DomainError::NotFound(format!("a place of user {from} still to act on")).by_rule("U1"));
                 }
-                if self.line.approvers.iter().any(|a| a.user == *to) || self.line.agreers.iter().any(|a| a.user == *to)
+                if *to == self.drafter
+                    || self.line.approvers.iter().any(|a| a.user == *to)
+                    || self.line.agreers.iter().any(|a| a.user == *to)
                 {
                     return Err(DomainError::Conflict("the new user already stands in the line".into()).by_rule("U1"));
                 }

@@ -726,6 +726,7 @@ fn rule_u1_an_admin_gives_a_deleted_approvers_waiting_places_to_another_user() {
     refused(moved.clone(), MIDDLE, approve(MIDDLE), ErrorKind::Forbidden, Some("A3"));
     refused(history.clone(), ADMIN, reassign(FIRST, DELEGATE), ErrorKind::NotFound, Some("U1"));
     refused(history.clone(), ADMIN, reassign(MIDDLE, LAST), ErrorKind::Conflict, Some("U1"));
+    refused(history.clone(), ADMIN, reassign(MIDDLE, DRAFTER), ErrorKind::Conflict, Some("U1"));
     // An agreer's waiting place too.
     let agreeing = LineInput { approvers: vec![FIRST], agreers: vec![AGREER_A], ..LineInput::default() };
     given::<Document>(vec![submitted(agreeing)])

@@ -293,15 +293,17 @@ impl DomainEvent for MailboxEvent {
 
     /// A mail sent or forwarded to colleagues is theirs too: it is sealed
     /// with the company's key, so that deleting its sender (rule U1) leaves
-    /// the copies in the colleagues' mailboxes. Everything else in a
-    /// mailbox is its owner's alone.
-    fn sealing(&self) -> Option<Sealing> {
+    /// the copies in the colleagues' mailboxes — and so is its recall,
+    /// which takes those copies back. Everything else in a mailbox (a mail
+    /// to oneself included) is its owner's alone.
+    fn sealing(&self, owner: Uuid) -> Option<Sealing> {
         match self {
             MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailForwarded { mail, .. }
-                if mail.internal_users().next().is_some() =>
+                if mail.internal_users().any(|user| user != owner) =>
             {
                 Some(Sealing::Company)
             }
+            MailboxEvent::MailRecalled { .. } => Some(Sealing::Company),
             _ => None,
         }
     }

@@ -474,9 +474,9 @@ impl MailboxChange<'_> {
 
     /// Puts `entry` into `user`'s mailbox, replacing any entry for its mail.
     async fn place(&self, tx: &mut Transaction<'_>, user: Uuid, entry: EntryRow) -> Result<(), ProjectionError> {
-        if !self.take_out(tx, user, entry.mail_id).await? {
-            MAIL_HOLDERS.put(tx, holder_key(self.tenant, entry.mail_id, user), &user)?;
-        }
+        self.take_out(tx, user, entry.mail_id).await?;
+        // Put every time: rows written before holders were kept gain theirs.
+        MAIL_HOLDERS.put(tx, holder_key(self.tenant, entry.mail_id, user), &user)?;
         self.count(tx, user, entry.folder, 1, i64::from(!entry.read)).await?;
         let item = format!("{}{}", folder_items_prefix(self.tenant, user, entry.folder), entry.sort);
         FOLDER_ITEMS.put(tx, item, &entry)?;

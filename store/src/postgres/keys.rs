@@ -36,16 +36,19 @@ impl KeyStore for PostgresKeys {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO es_keys (subject, tenant, key) VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING",
+                // Nothing new is made for a company whose keys were destroyed.
+                "INSERT INTO es_keys (subject, tenant, key)
+                 SELECT $1, $2, $3 WHERE NOT EXISTS (SELECT 1 FROM es_keys WHERE subject = $2 AND key IS NULL)
+                 ON CONFLICT (subject) DO NOTHING",
                 &[&key.subject, &key.tenant, &&fresh[..]],
             )
             .await
             .map_err(unavailable)?;
         let row = client
-            .query_one("SELECT key FROM es_keys WHERE subject = $1", &[&key.subject])
+            .query_opt("SELECT key FROM es_keys WHERE subject = $1", &[&key.subject])
             .await
             .map_err(unavailable)?;
-        Ok(key_of(row.get(0)))
+        Ok(row.and_then(|row| key_of(row.get(0))))
     }
 
     async fn key(&self, subject: Uuid) -> Result<Option<[u8; 32]>, StoreError> {

@@ -68,7 +68,11 @@ impl SqliteKeys {
     /// # Errors
     /// When the file cannot be opened or set up.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let connection = Connection::open(path)?;
+        let connection = Connection::open(&path)?;
+        // Readable by the server's user only, as the other key files.
+        #[cfg(unix)]
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .map_err(|e| StoreError::Unavailable(format!("key file: {e}")))?;
         connection.pragma_update(None, "journal_mode", "DELETE")?;
         connection.pragma_update(None, "secure_delete", "ON")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
@@ -98,11 +102,15 @@ impl KeyStore for SqliteKeys {
     async fn key_for_sealing(&self, key: KeyRef) -> Result<Option<[u8; 32]>, StoreError> {
         let fresh = random_key()?;
         self.with(|c| {
+            // Nothing new is made for a company whose keys were destroyed.
             c.execute(
-                "INSERT OR IGNORE INTO keys (subject, tenant, key) VALUES (?1, ?2, ?3)",
+                "INSERT OR IGNORE INTO keys (subject, tenant, key)
+                 SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM keys WHERE subject = ?2 AND key IS NULL)",
                 params![key.subject.as_bytes(), key.tenant.as_bytes(), &fresh[..]],
             )?;
-            c.query_row("SELECT key FROM keys WHERE subject = ?1", [key.subject.as_bytes()], |r| r.get(0)).map(key_of)
+            c.query_row("SELECT key FROM keys WHERE subject = ?1", [key.subject.as_bytes()], |r| r.get(0))
+                .optional()
+                .map(|key| key_of(key.flatten()))
         })
     }
 

@@ -18,7 +18,7 @@
 mod keys;
 mod store;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -84,12 +84,20 @@ pub fn sealed_by(bytes: &[u8]) -> Option<Uuid> {
 /// keys it has used for a while.
 pub struct Sealer {
     keys: Arc<dyn KeyStore>,
-    kept: Mutex<HashMap<Uuid, (Option<XChaCha20Poly1305>, Instant)>>,
+    kept: Mutex<Kept>,
+}
+
+/// The keys a process has read, and those it knows destroyed: a
+/// destruction is for good, so a key read just before it cannot come back.
+#[derive(Default)]
+struct Kept {
+    keys: HashMap<Uuid, (Option<XChaCha20Poly1305>, Instant)>,
+    destroyed: HashSet<Uuid>,
 }
 
 impl Sealer {
     pub fn new(keys: Arc<dyn KeyStore>) -> Self {
-        Self { keys, kept: Mutex::new(HashMap::new()) }
+        Self { keys, kept: Mutex::new(Kept::default()) }
     }
 
     /// The key store.
@@ -99,13 +107,19 @@ impl Sealer {
 
     fn kept(&self, subject: Uuid) -> Option<Option<XChaCha20Poly1305>> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.get(&subject).filter(|(_, at)| at.elapsed() < KEPT_FOR).map(|(cipher, _)| cipher.clone())
+        if kept.destroyed.contains(&subject) {
+            return Some(None);
+        }
+        kept.keys.get(&subject).filter(|(_, at)| at.elapsed() < KEPT_FOR).map(|(cipher, _)| cipher.clone())
     }
 
     fn keep(&self, subject: Uuid, key: Option<[u8; 32]>) -> Option<XChaCha20Poly1305> {
-        let cipher = key.map(|key| XChaCha20Poly1305::new(&key.into()));
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.insert(subject, (cipher.clone(), Instant::now()));
+        if kept.destroyed.contains(&subject) {
+            return None;
+        }
+        let cipher = key.map(|key| XChaCha20Poly1305::new(&key.into()));
+        kept.keys.insert(subject, (cipher.clone(), Instant::now()));
         cipher
     }
 
@@ -169,12 +183,12 @@ impl Sealer {
     /// When the key store fails.
     pub async fn destroy(&self, key: KeyRef) -> Result<(), StoreError> {
         self.keys.destroy(key).await?;
-        self.keep(key.subject, None);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.keys.remove(&key.subject);
+        kept.destroyed.insert(key.subject);
         Ok(())
     }
-}
 
-impl Sealer {
     /// Destroys every key of `tenant` (rule B3), here and in the key
     /// store, for good.
     ///
@@ -182,9 +196,11 @@ impl Sealer {
     /// When the key store fails.
     pub async fn destroy_tenant(&self, tenant: Uuid) -> Result<(), StoreError> {
         self.keys.destroy_tenant(tenant).await?;
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         // Which kept keys were the company's is not known here: all are
         // read again.
-        self.kept.lock().unwrap_or_else(PoisonError::into_inner).clear();
+        kept.keys.clear();
+        kept.destroyed.insert(tenant);
         Ok(())
     }
 }
