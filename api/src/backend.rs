@@ -406,18 +406,15 @@ pub(crate) struct EventStores {
 /// # Errors
 /// When it cannot be opened or reached.
 pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Result<EventStores> {
-    let key_file = || -> anyhow::Result<Arc<dyn KeyStore>> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-        let file = settings.data_dir.join("keys.db");
-        Ok(Arc::new(SqliteKeys::open(&file).with_context(|| format!("opening the key store {}", file.display()))?))
-    };
     let (stored, keys): (Arc<dyn EventStore>, Arc<dyn KeyStore>) = match &settings.events {
         EventStoreKind::Embedded => {
             let file = settings.data_dir.join("events.db");
-            let store = SqliteEventStore::open(&file, now)
-                .with_context(|| format!("opening the event store {}", file.display()))?;
-            (Arc::new(store), key_file()?)
+            let store: Arc<dyn EventStore> = Arc::new(
+                SqliteEventStore::open(&file, now)
+                    .with_context(|| format!("opening the event store {}", file.display()))?,
+            );
+            let keys = key_file(settings, store.as_ref()).await?;
+            (store, keys)
         }
         #[cfg(feature = "postgres")]
         EventStoreKind::Postgres(url) => {
@@ -431,10 +428,13 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
         EventStoreKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
         #[cfg(feature = "eventstoredb")]
         EventStoreKind::EventStoreDb(url) => {
-            let store = EventStoreDb::connect(url, now)
-                .await
-                .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?;
-            (Arc::new(store), key_file()?)
+            let store: Arc<dyn EventStore> = Arc::new(
+                EventStoreDb::connect(url, now)
+                    .await
+                    .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?,
+            );
+            let keys = key_file(settings, store.as_ref()).await?;
+            (store, keys)
         }
         #[cfg(not(feature = "eventstoredb"))]
         EventStoreKind::EventStoreDb(url) => {
@@ -444,6 +444,34 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
     let sealer = Arc::new(Sealer::new(keys));
     let opened = Arc::new(Sealed::new(stored.clone(), sealer.clone()));
     Ok(EventStores { stored, opened, sealer })
+}
+
+/// The key store in the data directory (`keys.db`). Made when missing —
+/// unless the log already holds sealed payloads: without their keys they
+/// could never be read, so a data directory restored without its key file
+/// is refused rather than given new keys.
+///
+/// # Errors
+/// When the file cannot be opened, or is missing beside sealed payloads.
+async fn key_file(settings: &Settings, store: &dyn EventStore) -> anyhow::Result<Arc<dyn KeyStore>> {
+    let file = settings.data_dir.join("keys.db");
+    if !file.exists() {
+        let mut after = 0;
+        loop {
+            let page = store.read_all(after, 4096).await?;
+            let Some(last) = page.last() else { break };
+            after = last.position;
+            anyhow::ensure!(
+                !page.iter().any(|e| store::sealing::sealed_by(&e.data).is_some()),
+                "the log holds sealed personal data but {} is missing: restore it with the events (without it \
+                 that data cannot be read)",
+                file.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    Ok(Arc::new(SqliteKeys::open(&file).with_context(|| format!("opening the key store {}", file.display()))?))
 }
 
 /// The id a create mutation gives what it creates: derived from the

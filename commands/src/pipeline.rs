@@ -408,7 +408,7 @@ impl Commands {
             let data = (0..)
                 .zip(&events)
                 .map(|(index, e)| {
-                    let seal = key_of(id, context.tenant, e.sealing(id).unwrap_or(A::SEALING));
+                    let seal = seal_key(id, context.tenant, e.sealing(id).unwrap_or(A::SEALING));
                     envelope(event_id(context.command_id, index), e, context, now).map(|e| e.sealed_with(seal))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -438,7 +438,7 @@ impl Commands {
                     let loaded_version = loaded.version;
                     let state = events.iter().fold(loaded.state, |s, e| s.evolve(e));
                     self.states.put(&stream, result.version, state.clone());
-                    let seal = key_of(id, context.tenant, A::SEALING);
+                    let seal = seal_key(id, context.tenant, A::SEALING);
                     self.snapshot_if_due(&stream, loaded_version, state, result.version, seal);
                     return Ok(Outcome { stream, events, position: result.position, repeated: false });
                 }
@@ -805,7 +805,7 @@ fn backoff() -> impl Iterator<Item = Duration> {
 
 /// The key that seals what `sealing` names in the stream of `id` of
 /// `tenant` (nothing outside a company).
-fn key_of(id: Uuid, tenant: Option<Uuid>, sealing: Sealing) -> Option<KeyRef> {
+fn seal_key(id: Uuid, tenant: Option<Uuid>, sealing: Sealing) -> Option<KeyRef> {
     let tenant = tenant?;
     match sealing {
         Sealing::Company => Some(KeyRef::company(tenant)),

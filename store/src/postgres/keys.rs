@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::unavailable;
 use crate::StoreError;
-use crate::sealing::{KeyRef, KeyStore, random_key};
+use crate::sealing::{KeyRef, KeyStore, key_of, random_key};
 
 /// Keys in `es_keys`, shared by every process of the deployment. Destroying
 /// a key rewrites the table (`VACUUM FULL`), so that no dead row version
@@ -23,10 +23,6 @@ impl PostgresKeys {
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
-}
-
-fn key_of(bytes: Option<Vec<u8>>) -> Option<[u8; 32]> {
-    bytes.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
 }
 
 #[async_trait]

@@ -93,7 +93,8 @@ impl SqliteKeys {
     }
 }
 
-fn key_of(bytes: Option<Vec<u8>>) -> Option<[u8; 32]> {
+/// A stored key's bytes, when they are one.
+pub(crate) fn key_of(bytes: Option<Vec<u8>>) -> Option<[u8; 32]> {
     bytes.and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
 }
 

@@ -26,11 +26,6 @@ impl Sealed {
     pub fn new(inner: Arc<dyn EventStore>, sealer: Arc<Sealer>) -> Self {
         Self { inner, sealer }
     }
-
-    /// The store below, whose payloads are as stored.
-    pub fn inner(&self) -> &Arc<dyn EventStore> {
-        &self.inner
-    }
 }
 
 /// Opens every payload of `events` in place.

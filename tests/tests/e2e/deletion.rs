@@ -236,3 +236,23 @@ async fn rule_b3_a_terminated_company_leaves_no_byte_and_frees_its_domain() {
     app.settle().await;
     assert_eq!(places_holding(&storage, COMPANY).await, Vec::<String>::new());
 }
+
+// A data directory restored without its key file is refused, rather than
+// given new keys beside payloads nothing could open again.
+#[tokio::test]
+async fn a_log_with_sealed_data_does_not_start_without_its_keys() {
+    let storage = TestStorage::new().await;
+    if storage.database_url().is_some() {
+        eprintln!("the keys are in the database here; the key file is the embedded store's");
+        return;
+    }
+    let app = TestApp::spawn_with(storage.settings()).await;
+    app.sign_up("keys.kr").await;
+    app.stop().await;
+    std::fs::rename(storage.dir().join("keys.db"), storage.dir().join("keys.db.away")).unwrap();
+    let refused = api::Application::build(storage.settings()).await.err().expect("refused without its keys");
+    assert!(format!("{refused:#}").contains("keys.db is missing"), "{refused:#}");
+    std::fs::rename(storage.dir().join("keys.db.away"), storage.dir().join("keys.db")).unwrap();
+    let app = TestApp::spawn_with(storage.settings()).await;
+    assert!(app.login("keys.kr", "admin", "s3cret-pass").await.is_ok());
+}
