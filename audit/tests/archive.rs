@@ -265,28 +265,26 @@ async fn an_archive_from_before_sealing_still_verifies() {
         bytes
     })
     .unwrap();
+    // The archive with `manifest` signed in place of its own and no keys file.
+    let resigned = |manifest: &serde_json::Value, name: &str| {
+        let bytes = serde_json::to_vec_pretty(manifest).unwrap();
+        let path = s.dir.path().join(name);
+        rewrite(&out, &path, |file, content| match file {
+            "keys.json" => None,
+            "manifest.json" => Some(bytes.clone()),
+            "manifest.sig" => Some(s.key.sign_bytes(&bytes).into_bytes()),
+            _ => Some(content),
+        });
+        path
+    };
     manifest["format"] = "groupware-archive-v1".into();
     manifest.as_object_mut().unwrap().remove("keys");
-    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
-    let old = s.dir.path().join("v1.zip");
-    rewrite(&out, &old, |name, content| match name {
-        "keys.json" => None,
-        "manifest.json" => Some(bytes.clone()),
-        "manifest.sig" => Some(s.key.sign_bytes(&bytes).into_bytes()),
-        _ => Some(content),
-    });
+    let old = resigned(&manifest, "v1.zip");
     let report = verify_archive(&old, Some(s.key.public()), |_| {}).unwrap();
     assert_eq!(report.manifest.keys, None);
     assert_eq!(audit::archive::keys(&old, &report.manifest).unwrap(), vec![]);
     // A manifest of today's format must name its keys file.
     manifest["format"] = "groupware-archive-v2".into();
-    let bytes = serde_json::to_vec_pretty(&manifest).unwrap();
-    let stripped = s.dir.path().join("stripped.zip");
-    rewrite(&out, &stripped, |name, content| match name {
-        "keys.json" => None,
-        "manifest.json" => Some(bytes.clone()),
-        "manifest.sig" => Some(s.key.sign_bytes(&bytes).into_bytes()),
-        _ => Some(content),
-    });
+    let stripped = resigned(&manifest, "stripped.zip");
     assert!(verify_archive(&stripped, Some(s.key.public()), |_| {}).is_err());
 }

@@ -27,6 +27,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+#[cfg(feature = "postgres")]
 pub(crate) use keys::key_of;
 pub use keys::{KeyStore, SqliteKeys};
 pub use store::Sealed;
