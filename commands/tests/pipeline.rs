@@ -494,3 +494,27 @@ async fn a_kept_state_never_refuses_a_command_that_the_stored_state_allows() {
         first.execute::<Tenant>(tenant, &ctx(Actor::User(ADMIN)), TenantCommand::DeleteUser { user_id }).await;
     assert!(matches!(&deleted, Ok(outcome) if outcome.events.len() == 1), "{deleted:?}");
 }
+
+// rules U1, B3: a command whose events were sealed with a key since
+// destroyed was carried out; repeating its id answers so, with nothing left
+// to show, instead of calling the id reused (the process managers repeat
+// every follow-up from the start of the log after a restart).
+#[tokio::test]
+async fn a_repeated_command_id_whose_events_were_shredded_answers_as_done() {
+    use store::sealing::{Sealed, Sealer, SqliteKeys};
+    let setup = Setup::new();
+    let sealer = Arc::new(Sealer::new(Arc::new(SqliteKeys::open(setup.dir.path().join("keys.db")).unwrap())));
+    let store: Arc<dyn EventStore> = Arc::new(Sealed::new(setup.store(), sealer.clone()));
+    let (commands, _) = setup.commands(store.clone(), 100).await;
+    let tenant = domain().tenant_id();
+    commands.execute::<Tenant>(tenant, &ctx(Actor::Anonymous), sign_up()).await.unwrap();
+    let context = ctx(Actor::User(ADMIN));
+    let first = commands.execute::<Tenant>(tenant, &context, create("kim")).await.unwrap();
+    assert!(!first.repeated && !first.events.is_empty());
+    let head = *store.head().borrow();
+    sealer.destroy_tenant(tenant).await.unwrap();
+    let again = commands.execute::<Tenant>(tenant, &context, create("kim")).await.unwrap();
+    assert!(again.repeated);
+    assert_eq!((again.events, again.position), (vec![], first.position));
+    assert_eq!(*store.head().borrow(), head, "nothing appended");
+}
