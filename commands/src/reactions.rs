@@ -183,6 +183,11 @@ impl Reactions {
     /// The follow-ups `event` calls for (none when no reaction is about its
     /// aggregate, or it cannot be read).
     pub fn react(&self, event: &RecordedEvent) -> Vec<FollowUp> {
+        // Sealed with a key since destroyed: what it said is gone, and so
+        // is anything it could still cause.
+        if event.is_shredded() {
+            return Vec::new();
+        }
         let Some(stream_id) = event.stream_id() else { return Vec::new() };
         let cause =
             Cause { event_id: event.id, stream_id, tenant: event.metadata.tenant, recorded_at: event.recorded_at };

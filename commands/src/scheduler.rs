@@ -159,7 +159,8 @@ impl Inner {
     fn track(&self, batch: &[RecordedEvent]) {
         let Some(last) = batch.last() else { return };
         let mut changed = false;
-        for event in batch.iter().filter(|e| e.category() == Timer::CATEGORY) {
+        // A timer of a terminated company reads as shredded: it fires no more.
+        for event in batch.iter().filter(|e| e.category() == Timer::CATEGORY && !e.is_shredded()) {
             let Ok(timer) = event.decode::<TimerEvent>() else {
                 tracing::error!(position = event.position, "unreadable timer event");
                 continue;
