@@ -18,8 +18,8 @@
 mod keys;
 mod store;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chacha20poly1305::aead::{Aead, Generate, KeyInit, Payload};
@@ -86,20 +86,23 @@ pub fn sealed_by(bytes: &[u8]) -> Option<Uuid> {
 /// keys it has used for a while.
 pub struct Sealer {
     keys: Arc<dyn KeyStore>,
-    kept: Mutex<Kept>,
+    /// The keys read, each for [`KEPT_FOR`]; the least used make room.
+    kept: quick_cache::sync::Cache<Uuid, (Option<XChaCha20Poly1305>, Instant)>,
+    /// The keys known destroyed: a destruction is for good, so a key read
+    /// just before it cannot come back.
+    destroyed: RwLock<HashSet<Uuid>>,
 }
 
-/// The keys a process has read, and those it knows destroyed: a
-/// destruction is for good, so a key read just before it cannot come back.
-#[derive(Default)]
-struct Kept {
-    keys: HashMap<Uuid, (Option<XChaCha20Poly1305>, Instant)>,
-    destroyed: HashSet<Uuid>,
-}
+/// How many keys a process keeps at most.
+const KEPT_KEYS: usize = 100_000;
 
 impl Sealer {
     pub fn new(keys: Arc<dyn KeyStore>) -> Self {
-        Self { keys, kept: Mutex::new(Kept::default()) }
+        Self { keys, kept: quick_cache::sync::Cache::new(KEPT_KEYS), destroyed: RwLock::default() }
+    }
+
+    fn is_destroyed(&self, subject: Uuid) -> bool {
+        self.destroyed.read().unwrap_or_else(PoisonError::into_inner).contains(&subject)
     }
 
     /// The key store.
@@ -108,20 +111,20 @@ impl Sealer {
     }
 
     fn kept(&self, subject: Uuid) -> Option<Option<XChaCha20Poly1305>> {
-        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.destroyed.contains(&subject) {
+        if self.is_destroyed(subject) {
             return Some(None);
         }
-        kept.keys.get(&subject).filter(|(_, at)| at.elapsed() < KEPT_FOR).map(|(cipher, _)| cipher.clone())
+        self.kept.get(&subject).filter(|(_, at)| at.elapsed() < KEPT_FOR).map(|(cipher, _)| cipher)
     }
 
     fn keep(&self, subject: Uuid, key: Option<[u8; 32]>) -> Option<XChaCha20Poly1305> {
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if kept.destroyed.contains(&subject) {
+        let cipher = key.map(|key| XChaCha20Poly1305::new(&key.into()));
+        self.kept.insert(subject, (cipher.clone(), Instant::now()));
+        // Destroyed meanwhile: what was just read goes again.
+        if self.is_destroyed(subject) {
+            self.kept.remove(&subject);
             return None;
         }
-        let cipher = key.map(|key| XChaCha20Poly1305::new(&key.into()));
-        kept.keys.insert(subject, (cipher.clone(), Instant::now()));
         cipher
     }
 
@@ -185,9 +188,8 @@ impl Sealer {
     /// When the key store fails.
     pub async fn destroy(&self, key: KeyRef) -> Result<(), StoreError> {
         self.keys.destroy(key).await?;
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        kept.keys.remove(&key.subject);
-        kept.destroyed.insert(key.subject);
+        self.destroyed.write().unwrap_or_else(PoisonError::into_inner).insert(key.subject);
+        self.kept.remove(&key.subject);
         Ok(())
     }
 
@@ -198,11 +200,10 @@ impl Sealer {
     /// When the key store fails.
     pub async fn destroy_tenant(&self, tenant: Uuid) -> Result<(), StoreError> {
         self.keys.destroy_tenant(tenant).await?;
-        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        self.destroyed.write().unwrap_or_else(PoisonError::into_inner).insert(tenant);
         // Which kept keys were the company's is not known here: all are
         // read again.
-        kept.keys.clear();
-        kept.destroyed.insert(tenant);
+        self.kept.clear();
         Ok(())
     }
 }
