@@ -23,12 +23,11 @@ use projections::ReadModelStore;
 use projections::projectors::approval::{self as read, DocumentRow};
 use projections::projectors::users;
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::capabilities::{Running, Starting, Stopping, Worker, WorkerContext};
+use crate::capabilities::{Starting, Worker, WorkerContext, following};
 
 /// The largest archive.
 const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
@@ -38,64 +37,30 @@ const READ_MODEL_DEADLINE: Duration = Duration::from_secs(120);
 /// Parts of an archive on their way to the blob store at a time.
 const CHUNKS_IN_FLIGHT: usize = 4;
 
-/// What the worker takes from the log, in order.
-enum Step {
-    /// A backup was requested by the event at `position`.
-    Requested { tenant: Uuid, backup_id: Uuid, position: u64 },
-    /// Everything up to this position has been read.
-    Reached(u64),
-}
-
 /// The backup worker, as the approval capability runs it.
 pub(crate) const WORKER: Worker = Worker { name: "backups", start: start_worker };
 
 fn start_worker(context: WorkerContext) -> Starting {
     Box::pin(async move {
-        let (task, handled) = start(context.commands, context.read_models, context.blobs);
-        Ok(Running { handled, guard: Box::new(Stopping(task)) })
+        let WorkerContext { commands, read_models, blobs, .. } = context;
+        // Each requested backup, with the position of its request.
+        let pick = |event: &store::RecordedEvent| {
+            if event.category() != Backups::CATEGORY {
+                return None;
+            }
+            match (event.metadata.tenant, event.decode::<BackupEvent>()) {
+                (Some(tenant), Ok(BackupEvent::Requested { backup_id, .. })) => {
+                    Some((tenant, backup_id, event.position))
+                }
+                _ => None,
+            }
+        };
+        let store = commands.store().clone();
+        Ok(following(store, pick, move |(tenant, backup_id, position)| {
+            let (commands, read_models, blobs) = (commands.clone(), read_models.clone(), blobs.clone());
+            async move { make(&commands, read_models.as_ref(), blobs.as_ref(), tenant, backup_id, position).await }
+        }))
     })
-}
-
-/// Starts the worker: it follows the log from its start and makes each
-/// requested backup still being prepared. Returns its task and the
-/// position of the log it has handled.
-fn start(
-    commands: Arc<Commands>,
-    read_models: Arc<dyn ReadModelStore>,
-    blobs: Arc<dyn Blobs>,
-) -> (JoinHandle<()>, watch::Receiver<u64>) {
-    let (handled, position) = watch::channel(0);
-    let (steps, mut next) = mpsc::unbounded_channel();
-    let follow = store::follow(commands.store().clone(), 0, move |batch| {
-        for event in batch {
-            if event.category() == Backups::CATEGORY
-                && let (Some(tenant), Ok(BackupEvent::Requested { backup_id, .. })) =
-                    (event.metadata.tenant, event.decode::<BackupEvent>())
-            {
-                let _ = steps.send(Step::Requested { tenant, backup_id, position: event.position });
-            }
-        }
-        if let Some(last) = batch.last() {
-            let _ = steps.send(Step::Reached(last.position));
-        }
-    });
-    let work = async move {
-        while let Some(step) = next.recv().await {
-            match step {
-                Step::Requested { tenant, backup_id, position } => {
-                    make(&commands, read_models.as_ref(), blobs.as_ref(), tenant, backup_id, position).await;
-                }
-                Step::Reached(position) => {
-                    handled.send_replace(position);
-                }
-            }
-        }
-    };
-    // One task for both, so that stopping the worker stops its reading too.
-    let task = tokio::spawn(async move {
-        tokio::join!(follow, work);
-    });
-    (task, position)
 }
 
 /// Waits, with growing pauses and up to [`READ_MODEL_DEADLINE`], until the

@@ -84,3 +84,48 @@ impl Drop for Stopping {
         self.0.abort();
     }
 }
+
+/// A worker that follows the log from its start: `pick` takes from each
+/// event what there is to do, `work` does it, one at a time and in the log's
+/// order, and the handled position moves once all before it is done.
+pub(crate) fn following<S, F>(
+    store: Arc<dyn store::EventStore>,
+    mut pick: impl FnMut(&store::RecordedEvent) -> Option<S> + Send + 'static,
+    mut work: impl FnMut(S) -> F + Send + 'static,
+) -> Running
+where
+    S: Send + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    /// What the worker takes from the log, in order.
+    enum Step<S> {
+        Do(S),
+        /// Everything up to this position has been read.
+        Reached(u64),
+    }
+    let (handled, position) = watch::channel(0);
+    let (steps, mut next) = tokio::sync::mpsc::unbounded_channel();
+    let follow = store::follow(store, 0, move |batch| {
+        for step in batch.iter().filter_map(&mut pick) {
+            let _ = steps.send(Step::Do(step));
+        }
+        if let Some(last) = batch.last() {
+            let _ = steps.send(Step::Reached(last.position));
+        }
+    });
+    let run = async move {
+        while let Some(step) = next.recv().await {
+            match step {
+                Step::Do(step) => work(step).await,
+                Step::Reached(at) => {
+                    handled.send_replace(at);
+                }
+            }
+        }
+    };
+    // One task for both, so that stopping the worker stops its reading too.
+    let task = tokio::spawn(async move {
+        tokio::join!(follow, run);
+    });
+    Running { handled: position, guard: Box::new(Stopping(task)) }
+}

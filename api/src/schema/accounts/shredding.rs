@@ -13,57 +13,41 @@ use domain::tenant::{Tenant, TenantEvent};
 use domain::values::DomainName;
 use domain::{Actor, Aggregate};
 use store::sealing::KeyRef;
-use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use crate::capabilities::{Running, Starting, Stopping, Worker, WorkerContext};
+use crate::capabilities::{Starting, Worker, WorkerContext, following};
 
 /// The worker that destroys the keys of deleted users.
 pub(super) const WORKER: Worker = Worker { name: "shredding", start: start_worker };
 
-enum Step {
-    Deleted(KeyRef),
-    Terminated { tenant: Uuid, domains: BTreeSet<DomainName> },
-    Reached(u64),
+/// What a deletion leaves to do.
+enum Deletion {
+    User(KeyRef),
+    Company { tenant: Uuid, domains: BTreeSet<DomainName> },
 }
 
 fn start_worker(context: WorkerContext) -> Starting {
     Box::pin(async move {
-        let (handled, position) = watch::channel(0);
-        let (steps, mut next) = mpsc::unbounded_channel();
-        let follow = store::follow(context.commands.store().clone(), 0, move |batch| {
-            for event in batch.iter().filter(|e| e.category() == Tenant::CATEGORY) {
-                let Some(tenant) = event.metadata.tenant else { continue };
-                match event.decode::<TenantEvent>() {
-                    Ok(TenantEvent::UserDeleted { user_id }) => {
-                        let _ = steps.send(Step::Deleted(KeyRef { tenant, subject: user_id }));
-                    }
-                    Ok(TenantEvent::Terminated { domains }) => {
-                        let _ = steps.send(Step::Terminated { tenant, domains });
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(last) = batch.last() {
-                let _ = steps.send(Step::Reached(last.position));
-            }
-        });
-        let work = async move {
-            while let Some(step) = next.recv().await {
-                match step {
-                    Step::Deleted(key) => until_done("the deleted user's key", || context.payloads.destroy(key)).await,
-                    Step::Terminated { tenant, domains } => terminate(&context, tenant, &domains).await,
-                    Step::Reached(at) => {
-                        handled.send_replace(at);
-                    }
-                }
+        let pick = |event: &store::RecordedEvent| {
+            let tenant = event.metadata.tenant.filter(|_| event.category() == Tenant::CATEGORY)?;
+            match event.decode::<TenantEvent>() {
+                Ok(TenantEvent::UserDeleted { user_id }) => Some(Deletion::User(KeyRef { tenant, subject: user_id })),
+                Ok(TenantEvent::Terminated { domains }) => Some(Deletion::Company { tenant, domains }),
+                _ => None,
             }
         };
-        // One task for both, so that stopping the worker stops its reading too.
-        let task = tokio::spawn(async move {
-            tokio::join!(follow, work);
-        });
-        Ok(Running { handled: position, guard: Box::new(Stopping(task)) })
+        let store = context.commands.store().clone();
+        Ok(following(store, pick, move |deletion| {
+            let context = context.clone();
+            async move {
+                match deletion {
+                    Deletion::User(key) => {
+                        until_done("the deleted user's key", || context.payloads.destroy(key)).await;
+                    }
+                    Deletion::Company { tenant, domains } => terminate(&context, tenant, &domains).await,
+                }
+            }
+        }))
     })
 }
 
