@@ -57,6 +57,10 @@ pub enum TenantCommand {
     Terminate,
 }
 
+/// The stored name of [`TenantEvent::Terminated`], which whatever a
+/// company leaves behind looks for.
+pub const TERMINATED: &str = "CompanyTerminated";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum TenantEvent {
@@ -103,7 +107,7 @@ impl DomainEvent for TenantEvent {
             TenantEvent::UserDeleted { .. } => "UserDeleted",
             TenantEvent::DomainAdded { .. } => "TenantDomainAdded",
             TenantEvent::DomainRemoved { .. } => "TenantDomainRemoved",
-            TenantEvent::Terminated { .. } => "CompanyTerminated",
+            TenantEvent::Terminated { .. } => TERMINATED,
         }
     }
 

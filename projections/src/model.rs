@@ -181,6 +181,34 @@ impl<'a> Transaction<'a> {
         self.pending.insert((table, key), Some(value));
     }
 
+    /// Whether any row's key starts with `prefix`, as this batch left
+    /// them; reads only until it finds one.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    pub async fn any_under(&self, table: &'static str, prefix: &str) -> Result<bool, ProjectionError> {
+        const PAGE: usize = 16;
+        let mut pending = self
+            .pending
+            .range((table, prefix.to_owned())..)
+            .take_while(|((t, k), _)| *t == table && k.starts_with(prefix));
+        if pending.any(|(_, value)| value.is_some()) {
+            return Ok(true);
+        }
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.store.scan(table, prefix, after.as_deref(), PAGE).await?;
+            // A stored row the batch deletes is gone.
+            if page.iter().any(|(key, _)| !matches!(self.pending.get(&(table, key.clone())), Some(None))) {
+                return Ok(true);
+            }
+            if page.len() < PAGE {
+                return Ok(false);
+            }
+            after = page.last().map(|(key, _)| key.clone());
+        }
+    }
+
     /// Every row whose key starts with `prefix` as this batch left them,
     /// in key order.
     ///
@@ -224,5 +252,31 @@ impl<'a> Transaction<'a> {
                 None => Change::Delete { table, key },
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::MemoryReadModels;
+
+    #[tokio::test]
+    async fn a_batch_reads_rows_under_a_prefix_as_it_left_them() {
+        let store = MemoryReadModels::default();
+        let stored = |key: &str| Change::Put { table: "t", key: key.into(), value: json!(1) };
+        store.commit("p", vec![stored("a/1"), stored("a/2"), stored("b/1")], 0, 1).await.unwrap();
+        let mut tx = Transaction::new(&store);
+        assert!(tx.any_under("t", "a/").await.unwrap());
+        tx.delete("t", "a/1".into());
+        tx.delete("t", "a/2".into());
+        assert!(!tx.any_under("t", "a/").await.unwrap(), "the batch deleted both");
+        assert!(tx.scan_all("t", "a/").await.unwrap().is_empty());
+        tx.put("t", "a/3".into(), json!(3));
+        assert!(tx.any_under("t", "a/").await.unwrap(), "the batch added one");
+        assert_eq!(tx.scan_all("t", "a/").await.unwrap(), vec![("a/3".to_owned(), json!(3))]);
+        assert!(!tx.any_under("t", "c/").await.unwrap());
+        assert_eq!(tx.scan_all("t", "b/").await.unwrap().len(), 1);
     }
 }

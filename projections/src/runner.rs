@@ -321,7 +321,7 @@ async fn apply_batch(
 /// The company `event` terminates (rule B3), if it is a termination.
 fn terminated(event: &RecordedEvent) -> Option<uuid::Uuid> {
     (event.category() == <domain::tenant::Tenant as domain::Aggregate>::CATEGORY
-        && event.event_type == "CompanyTerminated")
+        && event.event_type == domain::tenant::TERMINATED)
         .then_some(event.metadata.tenant)
         .flatten()
 }

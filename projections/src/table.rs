@@ -115,6 +115,15 @@ impl<R: Serialize + DeserializeOwned> Table<R> {
         rows.into_iter().map(|(key, value)| Ok((key.clone(), self.decode(&key, value)?))).collect()
     }
 
+    /// Whether any row's key starts with `prefix`, as the batch `tx` left
+    /// them.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn any(&self, tx: &Transaction<'_>, prefix: &str) -> Result<bool, ProjectionError> {
+        tx.any_under(self.name, prefix).await
+    }
+
     /// Writes a row in the batch `tx`.
     ///
     /// # Errors

@@ -501,7 +501,7 @@ impl MailboxChange<'_> {
             return Ok(());
         }
         MAIL_HOLDERS.delete(tx, holder_key(self.tenant, mail, user));
-        if MAIL_HOLDERS.read_all(tx, &holders_prefix(self.tenant, mail)).await?.is_empty() {
+        if !MAIL_HOLDERS.any(tx, &holders_prefix(self.tenant, mail)).await? {
             MAILS.delete(tx, mail_key(self.tenant, mail));
             MAIL_TRACKING.delete(tx, mail_key(self.tenant, mail));
         }

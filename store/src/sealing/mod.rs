@@ -75,11 +75,8 @@ pub enum Opened {
 
 /// The subject whose key sealed `bytes`, if they are sealed.
 pub fn sealed_by(bytes: &[u8]) -> Option<Uuid> {
-    bytes.starts_with(MAGIC).then(|| bytes.get(MAGIC.len()..MAGIC.len() + 16)).flatten().map(|id| {
-        let mut subject = [0u8; 16];
-        subject.copy_from_slice(id);
-        Uuid::from_bytes(subject)
-    })
+    let subject = bytes.strip_prefix(MAGIC)?.get(..16)?;
+    Uuid::from_slice(subject).ok()
 }
 
 /// Seals and opens payloads with the keys of a [`KeyStore`], keeping the
@@ -128,6 +125,18 @@ impl Sealer {
         cipher
     }
 
+    /// The key of `subject` as kept, or as `read` finds it in the key store
+    /// (then kept); `None` when destroyed. `read` is called only on a miss.
+    async fn cipher<F>(&self, subject: Uuid, read: impl FnOnce() -> F) -> Result<Option<XChaCha20Poly1305>, StoreError>
+    where
+        F: std::future::Future<Output = Result<Option<[u8; 32]>, StoreError>>,
+    {
+        match self.kept(subject) {
+            Some(kept) => Ok(kept),
+            None => Ok(self.keep(subject, read().await?)),
+        }
+    }
+
     /// `plain` sealed with `key` (made now if it never existed), bound to
     /// `context`. A destroyed key seals with a random key nobody keeps, so
     /// what is written for a deleted person is unreadable from the start.
@@ -135,16 +144,9 @@ impl Sealer {
     /// # Errors
     /// When the key store fails.
     pub async fn seal(&self, key: KeyRef, context: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
-        let cipher = match self.kept(key.subject) {
-            Some(Some(cipher)) => cipher,
-            Some(None) => throwaway()?,
-            None => {
-                let bytes = self.keys.key_for_sealing(key).await?;
-                match self.keep(key.subject, bytes) {
-                    Some(cipher) => cipher,
-                    None => throwaway()?,
-                }
-            }
+        let cipher = match self.cipher(key.subject, || self.keys.key_for_sealing(key)).await? {
+            Some(cipher) => cipher,
+            None => throwaway()?,
         };
         let nonce = XNonce::try_generate().map_err(|e| StoreError::Unavailable(format!("no randomness: {e}")))?;
         let sealed = cipher
@@ -166,14 +168,9 @@ impl Sealer {
     /// When the key store fails.
     pub async fn open(&self, context: &[u8], bytes: &[u8]) -> Result<Opened, StoreError> {
         let Some(subject) = sealed_by(bytes) else { return Ok(Opened::Clear) };
-        let cipher = match self.kept(subject) {
-            Some(cipher) => cipher,
-            None => {
-                let key = self.keys.key(subject).await?;
-                self.keep(subject, key)
-            }
+        let Some(cipher) = self.cipher(subject, || self.keys.key(subject)).await? else {
+            return Ok(Opened::Shredded);
         };
-        let Some(cipher) = cipher else { return Ok(Opened::Shredded) };
         let (Some(nonce), Some(sealed)) = (bytes.get(MAGIC.len() + 16..HEADER), bytes.get(HEADER..)) else {
             return Ok(Opened::Shredded);
         };
