@@ -91,7 +91,7 @@ impl Backend {
             None => Arc::new(SystemClock),
         };
         let store_clock = clock.clone();
-        let EventStores { opened: store, sealer: payloads, .. } =
+        let EventStores { opened: store, sealer: payloads, stored } =
             open_event_store(&settings, Arc::new(move || store_clock.now())).await?;
         let snapshots: Arc<dyn SnapshotStore> = Arc::new(SealedSnapshots::new(
             Arc::new(
@@ -147,6 +147,8 @@ impl Backend {
             relay,
             checkpoints: checkpoints.clone(),
             payloads: payloads.clone(),
+            stored,
+            scratch: settings.data_dir.clone(),
         };
         let workers = if settings.read_only {
             Workers::none()

@@ -13,21 +13,19 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use blobs::Blobs;
 use commands::{CommandContext, Commands};
-use domain::approval::{
-    AgreerState, BackupAction, BackupCommand, BackupEvent, BackupState, Backups, Document, Receiver, Status,
-};
+use domain::approval::{BackupAction, BackupCommand, BackupEvent, Backups};
 use domain::tenant::Tenant;
 use domain::{Actor, Aggregate};
-use printing::{DocumentPage, HistoryLine, IndexPage, LineSlot};
+use printing::IndexPage;
 use projections::ReadModelStore;
 use projections::projectors::approval::{self as read, DocumentRow};
 use projections::projectors::users;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::capabilities::{Starting, Worker, WorkerContext, following};
+use crate::renderings::{document_page, is_record, people};
 
 /// The largest archive.
 const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
@@ -91,7 +89,7 @@ async fn make(
 ) {
     let Ok(backups) = commands.load::<Backups>(tenant).await else { return };
     let Some(backup) = backups.state.backups.get(&backup_id) else { return };
-    if backup.state != BackupState::Preparing {
+    if !backup.file.is_preparing() {
         return;
     }
     let action = if documents_reached(read_models, requested_at).await {
@@ -233,14 +231,6 @@ impl UserNames<'_> {
     }
 }
 
-fn text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// Writes the range's documents and their index to `sink`; returns how
 /// many documents it holds.
 async fn archive(
@@ -260,10 +250,16 @@ async fn archive(
     for DocumentRow { id, document, .. } in rows {
         let Some(submitted) = document.submitted_at else { continue };
         let day = submitted.with_timezone(&tz).date_naive();
-        if day < from || day > to || matches!(document.status, Some(Status::Draft | Status::Discarded) | None) {
+        if day < from || day > to || !is_record(&document) {
             continue;
         }
-        let page = page(&document, id, &company_name, read_models, tenant, &mut names, tz).await?;
+        let history = read::history(read_models, tenant, id).await.map_err(|e| e.to_string())?;
+        let mut named = HashMap::new();
+        for person in people(&document, &history) {
+            named.insert(person, names.name(person).await);
+        }
+        let name = |id: Uuid| named.get(&id).cloned().unwrap_or_default();
+        let page = document_page(&document, &company_name, &name, &history, tz);
         let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.to_string()));
         let html = printing::render(&page, "document").map_err(|e| e.to_string())?;
         sink.add(&file, &html).await?;
@@ -278,100 +274,4 @@ async fn archive(
     };
     sink.add("index.html", &printing::render(&page, "index").map_err(|e| e.to_string())?).await?;
     Ok(count)
-}
-
-/// One document's page.
-async fn page(
-    document: &Document,
-    id: Uuid,
-    company: &str,
-    read_models: &dyn ReadModelStore,
-    tenant: Uuid,
-    names: &mut UserNames<'_>,
-    tz: chrono_tz::Tz,
-) -> Result<DocumentPage, String> {
-    let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
-        at.map(|t| t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()
-    };
-    let mut line = Vec::new();
-    for slot in &document.line.agreers {
-        let (mark, at) = match slot.state {
-            AgreerState::Waiting => ("", None),
-            AgreerState::Agreed { at } => ("합의", Some(at)),
-            AgreerState::Refused { at } => ("반대", Some(at)),
-        };
-        line.push(LineSlot {
-            role: "합의".into(),
-            person: names.name(slot.user).await,
-            mark: mark.into(),
-            at: time(at),
-        });
-    }
-    for slot in &document.line.approvers {
-        let (mark, acted) = slot.mark();
-        line.push(LineSlot {
-            role: "결재".into(),
-            person: names.name(slot.user).await,
-            mark: mark.into(),
-            at: time(acted.map(|(_, at)| at)),
-        });
-    }
-    for slot in &document.line.receivers {
-        let person = match slot.receiver {
-            Receiver::User(u) => names.name(u).await,
-            Receiver::Department(d) => format!("department {d}"),
-        };
-        let at = slot.taken.map(|(_, at)| at);
-        line.push(LineSlot {
-            role: "수신".into(),
-            person,
-            mark: if at.is_some() { "접수".into() } else { String::new() },
-            at: time(at),
-        });
-    }
-    for user in &document.line.references {
-        line.push(LineSlot {
-            role: "참조".into(),
-            person: names.name(*user).await,
-            mark: String::new(),
-            at: String::new(),
-        });
-    }
-    let form = document.form.as_ref();
-    let fields = form
-        .map(|f| {
-            f.spec
-                .fields
-                .iter()
-                .map(|field| (field.label.clone(), document.fields.get(&field.key).map(text).unwrap_or_default()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let rows = read::history(read_models, tenant, id).await.map_err(|e| e.to_string())?;
-    let mut history = Vec::with_capacity(rows.len());
-    for entry in rows {
-        let by = match entry.by {
-            Some(by) => names.name(by).await,
-            None => String::new(),
-        };
-        history.push(HistoryLine {
-            at: time(Some(entry.at)),
-            action: entry.action.name().to_owned(),
-            by,
-            comment: entry.comment.unwrap_or_default(),
-        });
-    }
-    Ok(DocumentPage {
-        company: company.to_owned(),
-        number: document.number.clone().unwrap_or_default(),
-        title: document.title.clone(),
-        form: form.map(|f| f.spec.name.clone()).unwrap_or_default(),
-        status: format!("{:?}", document.status.unwrap_or(Status::Draft)),
-        drafter: names.name(document.drafter).await,
-        submitted_at: time(document.submitted_at),
-        completed_at: time(document.completed_at),
-        fields,
-        line,
-        history,
-    })
 }

@@ -58,6 +58,12 @@ pub struct WorkerContext {
     pub checkpoints: crate::schema::Checkpointing,
     /// Seals personal payloads, and destroys the keys of the deleted.
     pub payloads: Arc<store::sealing::Sealer>,
+    /// The log as stored (sealed payloads as ciphertext), over which the
+    /// hash chain runs.
+    pub stored: Arc<dyn store::EventStore>,
+    /// Where workers make files before the blob store takes them: the data
+    /// directory.
+    pub scratch: std::path::PathBuf,
 }
 
 /// A started worker: how far into the log it has handled events, and what

@@ -4,6 +4,7 @@
 //! one-line summary at the end.
 
 use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -12,12 +13,12 @@ use domain::registry::DomainRegistration;
 use domain::tenant::Tenant;
 use domain::values::DomainName;
 use indicatif::{ProgressBar, ProgressStyle};
-use uuid::Uuid;
-
 use store::sealing::KeyStore;
+use uuid::Uuid;
 
 use crate::Settings;
 use crate::backend::open_event_store;
+use crate::renderings::ArchiveRenderer;
 use crate::settings::{EventStoreKind, ReadModelKind};
 
 /// How often progress is logged without a terminal.
@@ -133,7 +134,7 @@ pub async fn archive_export(
     (from, to): (&str, &str),
     out: &std::path::Path,
 ) -> anyhow::Result<String> {
-    let months = (audit::archive::Month::parse(from)?, audit::archive::Month::parse(to)?);
+    let months = (audit::archive::Month::parse("from", from)?, audit::archive::Month::parse("to", to)?);
     let stores = existing_store(settings).await?;
     let key = existing_key(settings)?;
     let id = company_of(stores.opened.as_ref(), domain).await?;
@@ -144,8 +145,26 @@ pub async fn archive_export(
         domain: tenant.domain.map_or_else(|| domain.to_owned(), |d| d.as_str().to_owned()),
         time_zone: tenant.time_zone.as_str().to_owned(),
     };
+    let blobs = blobs::FileBlobs::open(settings.data_dir.join("blobs")).await.context("opening the blob store")?;
+    let company_name = tenant.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
+    // Whoever holds the data directory holds the keys: mail is rendered.
+    let mut renderer = ArchiveRenderer::new(
+        (stores.opened.clone(), stores.sealer.clone(), Arc::new(blobs)),
+        id,
+        company_name,
+        tenant.time_zone.tz(),
+        true,
+    );
+    let asked = audit::archive::Export {
+        company: &company,
+        from: months.0,
+        to: months.1,
+        keys: &keys,
+        withheld: &[],
+        renderer: Some(&mut renderer),
+    };
     let mut progress = Progress::new("events read");
-    let exported = audit::archive::export(stores.stored.as_ref(), &company, months, &keys, &key, out, |p| {
+    let exported = audit::archive::export(stores.stored.as_ref(), asked, &key, out, |p| {
         progress.update(p.done, p.total);
     })
     .await;

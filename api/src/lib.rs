@@ -13,6 +13,7 @@ mod graphiql;
 mod http;
 mod inbound;
 mod metrics;
+mod renderings;
 mod rest;
 pub mod schema;
 mod secrets;

@@ -10,8 +10,11 @@
 //! event and at the last, the signed checkpoints inside the range, and the
 //! SHA-256 of every file), `keys.json` (the keys, live at the export, that
 //! open the payloads sealed in it: an archive is read years later without
-//! the server) and `manifest.sig`, the Ed25519 signature of the manifest's
-//! bytes.
+//! the server), readable renderings of what the events say under
+//! `renderings/` (mails as `.eml`, documents as HTML, leave histories as
+//! CSV: what a [`Renderer`] makes of them) listed with their SHA-256 in
+//! `renderings.sha256` (the format of `sha256sum`), and `manifest.sig`, the
+//! Ed25519 signature of the manifest's bytes.
 //!
 //! Export reads the log page by page and writes each line as it goes, so
 //! memory stays bounded whatever the archive's size; the file appears
@@ -19,13 +22,14 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use domain::audit::{Checkpoint, CheckpointEvent};
+pub use domain::values::Month;
 use domain::values::TimeZone;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,6 +46,9 @@ const FORMAT: &str = "groupware-archive-v2";
 const FORMAT_WITHOUT_KEYS: &str = "groupware-archive-v1";
 /// The file of the keys that open sealed payloads.
 const KEYS: &str = "keys.json";
+/// Where the renderings are, and the list of their digests.
+const RENDERINGS: &str = "renderings/";
+const RENDERINGS_LIST: &str = "renderings.sha256";
 /// How many events one read of the log takes.
 const PAGE: usize = 4096;
 
@@ -63,65 +70,6 @@ pub enum ArchiveError {
 
 fn tampered(what: impl Into<String>) -> ArchiveError {
     ArchiveError::Tampered(what.into())
-}
-
-/// A month of the calendar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Month {
-    year: i32,
-    month: u32,
-}
-
-impl Month {
-    /// Reads `YYYY-MM`.
-    ///
-    /// # Errors
-    /// [`ArchiveError::Invalid`] for anything else.
-    pub fn parse(text: &str) -> Result<Self, ArchiveError> {
-        let invalid = || ArchiveError::Invalid(format!("`{text}` is not a month (YYYY-MM)"));
-        let (year, month) = text.split_once('-').ok_or_else(invalid)?;
-        let (year, month) = (year.parse().map_err(|_| invalid())?, month.parse().map_err(|_| invalid())?);
-        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || text.len() != 7 {
-            return Err(invalid());
-        }
-        Ok(Self { year, month })
-    }
-
-    fn of(date: NaiveDate) -> Self {
-        Self { year: date.year(), month: date.month() }
-    }
-
-    fn first_day(self) -> NaiveDate {
-        NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
-    }
-
-    fn next(self) -> Self {
-        if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { month: self.month + 1, ..self } }
-    }
-
-    fn file(self) -> String {
-        format!("events/{self}.ndjson")
-    }
-}
-
-impl std::fmt::Display for Month {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
-
-impl TryFrom<String> for Month {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
-        Self::parse(&text).map_err(|e| e.to_string())
-    }
-}
-
-impl From<Month> for String {
-    fn from(month: Month) -> Self {
-        month.to_string()
-    }
 }
 
 /// The company an archive is of.
@@ -235,6 +183,15 @@ pub struct Manifest {
     /// count the keys. None in an archive of the format before sealing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<FileEntry>,
+    /// `renderings.sha256`, the list of the renderings and their digests,
+    /// in the order they are in the archive; its `events` count them. None
+    /// in an archive made without renderings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renderings: Option<FileEntry>,
+    /// What the keys of the archive leave unreadable on purpose (`mail`:
+    /// its people's mail, whoever asked for the archive may not read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub withheld: Vec<String>,
     /// The Ed25519 key that signed `manifest.sig`, hexadecimal.
     pub public_key: String,
 }
@@ -246,32 +203,122 @@ struct Writing {
     events: u64,
 }
 
-/// Writes the events of `company` that occurred in the months `from` to
-/// `to` (in its time zone) into a new archive at `out`, signed with `key`.
-/// The range is the company's events from the first that occurred in it to
-/// the last, so that the chain runs through it without a gap.
+/// Readable renderings of an archive's events, made as the events pass
+/// and once they all have.
+#[async_trait::async_trait]
+pub trait Renderer: Send {
+    /// Renders what `event` (as stored: its payload may be sealed) says on
+    /// its own into `files`.
+    ///
+    /// # Errors
+    /// What stops the archive from being made.
+    async fn event(&mut self, event: &RecordedEvent, files: &mut Renderings) -> Result<(), ArchiveError>;
+
+    /// Renders what needs the whole range into `files`, once the last event
+    /// has passed.
+    ///
+    /// # Errors
+    /// What stops the archive from being made.
+    async fn finish(&mut self, files: &mut Renderings) -> Result<(), ArchiveError>;
+}
+
+/// What an archive is asked to hold.
+pub struct Export<'a> {
+    pub company: &'a Company,
+    /// The months, in the company's time zone, first and last included.
+    pub from: Month,
+    pub to: Month,
+    /// The live keys of the company; `keys.json` holds those that sealed
+    /// an event of the range.
+    pub keys: &'a [(KeyRef, [u8; 32])],
+    /// What `keys` leave unreadable on purpose (`mail`), for the manifest.
+    pub withheld: &'a [&'a str],
+    /// What renders the events readably, if anything.
+    pub renderer: Option<&'a mut dyn Renderer>,
+}
+
+/// The renderings being made, in a file of their own beside the archive
+/// (the archive is busy with a month's events meanwhile), moved into it
+/// whole at the end.
+pub struct Renderings {
+    zip: zip::ZipWriter<File>,
+    /// `renderings.sha256` as it is written, and its digest.
+    list: BufWriter<File>,
+    listed: Sha256,
+    count: u64,
+}
+
+impl Renderings {
+    fn new() -> Result<Self, ArchiveError> {
+        Ok(Self {
+            zip: zip::ZipWriter::new(tempfile::tempfile()?),
+            list: BufWriter::new(tempfile::tempfile()?),
+            listed: Sha256::new(),
+            count: 0,
+        })
+    }
+
+    /// Adds the file `name` (a path under `renderings/`, unique in the
+    /// archive) holding `bytes`.
+    ///
+    /// # Errors
+    /// A name already given; a file that cannot be written.
+    pub fn add(&mut self, name: &str, bytes: &[u8]) -> Result<(), ArchiveError> {
+        let name = format!("{RENDERINGS}{name}");
+        self.zip.start_file(name.as_str(), options())?;
+        self.zip.write_all(bytes)?;
+        let line = format!("{}  {name}\n", hex::encode(Sha256::digest(bytes)));
+        self.list.write_all(line.as_bytes())?;
+        self.listed.update(line.as_bytes());
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Moves the renderings and their list into `zip`; the list's entry.
+    fn into_archive(self, zip: &mut zip::ZipWriter<File>) -> Result<FileEntry, ArchiveError> {
+        let Self { zip: side, list, listed, count } = self;
+        zip.merge_archive(zip::ZipArchive::new(side.finish()?)?)?;
+        let mut list = list.into_inner().map_err(std::io::IntoInnerError::into_error)?;
+        list.rewind()?;
+        zip.start_file(RENDERINGS_LIST, options())?;
+        std::io::copy(&mut list, zip)?;
+        Ok(FileEntry { name: RENDERINGS_LIST.into(), events: count, sha256: hex::encode(listed.finalize()) })
+    }
+}
+
+/// How the archive's files are written: the fastest deflate level, as most
+/// of an archive is base64 and ids, and a higher level costs export time
+/// for a few percent of size.
+fn options() -> zip::write::SimpleFileOptions {
+    zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+}
+
+/// Writes the events of the company that occurred in the months asked (in
+/// its time zone), and their renderings, into a new archive at `out`,
+/// signed with `key`. The range is the company's events from the first that
+/// occurred in it to the last, so that the chain runs through it without a
+/// gap.
 ///
 /// # Errors
 /// [`ArchiveError::Invalid`] for a reversed range or one holding no events
-/// of the company (no file is made); a failing store or file.
+/// of the company (no file is made); a failing store, renderer or file.
 pub async fn export(
     store: &dyn EventStore,
-    company: &Company,
-    (from, to): (Month, Month),
-    keys: &[(KeyRef, [u8; 32])],
+    asked: Export<'_>,
     key: &CheckpointKey,
     out: &Path,
     mut progress: impl FnMut(Progress),
 ) -> Result<Manifest, ArchiveError> {
+    let (from, to) = (asked.from, asked.to);
     if from > to {
         return Err(ArchiveError::Invalid(format!("the range {from} to {to} is reversed")));
     }
-    let zone = TimeZone::parse(&company.time_zone).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-    let (start, end) = (zone.midnight(from.first_day()), zone.midnight(to.next().first_day()));
+    let zone = TimeZone::parse(&asked.company.time_zone).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     let partial = partial_path(out);
     let file = File::create(&partial)?;
-    let written =
-        write_archive(store, company, (from, to), (start, end), &zone, (keys, key), file, &mut progress).await;
+    let written = write_archive(store, asked, &zone, key, file, &mut progress).await;
     match written {
         Ok(manifest) => {
             std::fs::rename(&partial, out)?;
@@ -284,29 +331,29 @@ pub async fn export(
     }
 }
 
+/// The file of a month's events.
+fn month_file(month: Month) -> String {
+    format!("events/{month}.ndjson")
+}
+
 fn partial_path(out: &Path) -> PathBuf {
     let mut name = out.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
     name.push(".partial");
     out.with_file_name(name)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn write_archive(
     store: &dyn EventStore,
-    company: &Company,
-    (from, to): (Month, Month),
-    (start, end): (DateTime<Utc>, DateTime<Utc>),
+    asked: Export<'_>,
     zone: &TimeZone,
-    (keys, key): (&[(KeyRef, [u8; 32])], &CheckpointKey),
+    key: &CheckpointKey,
     file: File,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Manifest, ArchiveError> {
+    let Export { company, from, to, keys, withheld, mut renderer } = asked;
+    let (start, end) = (zone.midnight(from.first_day()), zone.midnight(to.next().first_day()));
     let mut zip = zip::ZipWriter::new(file);
-    // The fastest deflate level: most of an archive is base64 and ids, and
-    // a higher level costs export time for a few percent of size.
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1));
+    let options = options();
     let mut manifest = Manifest {
         format: FORMAT.into(),
         company: company.clone(),
@@ -324,7 +371,13 @@ async fn write_archive(
         checkpoints: Vec::new(),
         files: Vec::new(),
         keys: None,
+        renderings: None,
+        withheld: withheld.iter().map(|w| (*w).to_owned()).collect(),
         public_key: key.public().to_string(),
+    };
+    let mut renderings = match renderer {
+        Some(_) => Some(Renderings::new()?),
+        None => None,
     };
     let mut sealed_by = std::collections::BTreeSet::new();
     let mut writing: Option<Writing> = None;
@@ -356,6 +409,9 @@ async fn write_archive(
             current.events += 1;
             note(&mut manifest, event);
             sealed_by.extend(store::sealing::sealed_by(&event.data));
+            if let (Some(renderer), Some(files)) = (renderer.as_deref_mut(), renderings.as_mut()) {
+                renderer.event(event, files).await?;
+            }
         }
         read += page.len() as u64;
         progress(Progress { done: read, total: total.max(read) });
@@ -372,6 +428,10 @@ async fn write_archive(
     // Every month of the range has its file, empty or not.
     let mut last = open_month(&mut zip, options, &mut manifest, writing, to)?;
     close_month(&mut manifest, &mut last);
+    if let (Some(renderer), Some(mut files)) = (renderer, renderings) {
+        renderer.finish(&mut files).await?;
+        manifest.renderings = Some(files.into_archive(&mut zip)?);
+    }
     let archived: Vec<ArchivedKey> = keys
         .iter()
         .filter(|(k, _)| sealed_by.contains(&k.subject))
@@ -413,7 +473,7 @@ fn open_month(
     };
     let mut current = next;
     loop {
-        zip.start_file(current.file(), options)?;
+        zip.start_file(month_file(current), options)?;
         let mut opened = Writing { month: current, hasher: Sha256::new(), events: 0 };
         if current == month {
             return Ok(opened);
@@ -426,7 +486,7 @@ fn open_month(
 fn close_month(manifest: &mut Manifest, writing: &mut Writing) {
     let hasher = std::mem::take(&mut writing.hasher);
     manifest.files.push(FileEntry {
-        name: writing.month.file(),
+        name: month_file(writing.month),
         events: writing.events,
         sha256: hex::encode(hasher.finalize()),
     });
@@ -491,20 +551,23 @@ pub fn verify_archive(
     let listed: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
     let mut month = manifest.from;
     for name in &listed {
-        if *name != month.file() {
-            return Err(tampered(format!("the manifest lists {name} where {} belongs", month.file())));
+        if *name != month_file(month) {
+            return Err(tampered(format!("the manifest lists {name} where {} belongs", month_file(month))));
         }
         month = month.next();
     }
     if month != manifest.to.next() {
         return Err(tampered(format!("the manifest lists no file for {month}")));
     }
-    let names = zip.file_names().map(|n| n.map(|n| n.into_owned())).collect::<Result<Vec<_>, _>>()?;
-    for name in names {
-        let keys = manifest.keys.as_ref().map(|k| k.name.as_str());
-        if !listed.contains(&name.as_str())
-            && !["manifest.json", "manifest.sig"].contains(&name.as_str())
-            && keys != Some(name.as_str())
+    let described = [manifest.keys.as_ref(), manifest.renderings.as_ref()].map(|f| f.map(|f| f.name.as_str()));
+    for index in 0..zip.len() {
+        let name = zip.name_for_index(index).transpose()?.unwrap_or_default();
+        // Renderings are checked against their list below.
+        let rendering = manifest.renderings.is_some() && name.starts_with(RENDERINGS);
+        if !listed.contains(&&*name)
+            && !["manifest.json", "manifest.sig"].contains(&&*name)
+            && !described.contains(&Some(&*name))
+            && !rendering
         {
             return Err(tampered(format!("{name} is in the archive but not in its manifest")));
         }
@@ -589,7 +652,50 @@ pub fn verify_archive(
         return Err(tampered("the chain does not end at the manifest's hash"));
     }
     read_keys(&mut zip, &manifest)?;
+    check_renderings(path, &manifest)?;
     Ok(ArchiveReport { manifest, key: key.to_string() })
+}
+
+/// Checks every rendering against `renderings.sha256`, and that list
+/// against the manifest: the renderings are the list's, in its order, with
+/// its digests.
+fn check_renderings(path: &Path, manifest: &Manifest) -> Result<(), ArchiveError> {
+    let Some(described) = &manifest.renderings else { return Ok(()) };
+    let not_described = || tampered(format!("{RENDERINGS_LIST} is not the file the manifest describes"));
+    let mut entries = zip::ZipArchive::new(File::open(path)?)?;
+    let mut lists = zip::ZipArchive::new(File::open(path)?)?;
+    let mut list = BufReader::new(lists.by_name(RENDERINGS_LIST).map_err(|_| not_described())?);
+    let (mut listed, mut count, mut line) = (Sha256::new(), 0u64, String::new());
+    for index in 0..entries.len() {
+        let mut file = entries.by_index(index)?;
+        let name = file.name()?.into_owned();
+        if !name.starts_with(RENDERINGS) {
+            continue;
+        }
+        line.clear();
+        list.read_line(&mut line)?;
+        listed.update(line.as_bytes());
+        let Some((digest, listed_name)) = line.trim_end_matches('\n').split_once("  ") else {
+            return Err(tampered(format!("{name} is in the archive but not in {RENDERINGS_LIST}")));
+        };
+        if listed_name != name {
+            return Err(tampered(format!("{name} is in the archive where {RENDERINGS_LIST} lists {listed_name}")));
+        }
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut file, &mut hasher)?;
+        if hex::encode(hasher.finalize()) != digest {
+            return Err(tampered(format!("{name} is not the file {RENDERINGS_LIST} describes")));
+        }
+        count += 1;
+    }
+    line.clear();
+    if list.read_line(&mut line)? != 0 {
+        return Err(tampered(format!("{RENDERINGS_LIST} lists {} that the archive does not hold", line.trim_end())));
+    }
+    if count != described.events || hex::encode(listed.finalize()) != described.sha256 {
+        return Err(not_described());
+    }
+    Ok(())
 }
 
 /// A key in `keys.json`.

@@ -809,6 +809,7 @@ fn seal_key(id: Uuid, tenant: Option<Uuid>, sealing: Sealing) -> Option<KeyRef> 
     let tenant = tenant?;
     match sealing {
         Sealing::Company => Some(KeyRef::company(tenant)),
+        Sealing::CompanyMail => Some(KeyRef::company_mail(tenant)),
         Sealing::Owner => Some(KeyRef { tenant, subject: id }),
         Sealing::Clear => None,
     }

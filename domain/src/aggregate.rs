@@ -54,6 +54,11 @@ pub enum Sealing {
     /// The company's key: the company's records, unreadable once the
     /// company is terminated (rule B3).
     Company,
+    /// The company's key for mail between colleagues: what several of its
+    /// people hold, which only they read (rule E7 opens it to admins and
+    /// auditors with the secure-mail add-on, so it is kept apart from the
+    /// company's records); unreadable once the company is terminated.
+    CompanyMail,
     /// The key of the person whose id is the stream's: their own data,
     /// unreadable once they are deleted (rule U1).
     Owner,

@@ -1,4 +1,5 @@
-//! Signed checkpoints of a company's hash chain.
+//! Signed checkpoints of a company's hash chain, and the archives of its
+//! history asked for over the API ([`archives`]).
 //!
 //! The event store links every event of a company to the one before it
 //! (a hash chain over the stored bytes). A checkpoint is the server's
@@ -7,6 +8,8 @@
 //! check it, and a log changed since cannot match it. The signature is
 //! made outside the domain (the key is I/O) and arrives in the command;
 //! the aggregate keeps the checkpoints in order.
+
+pub mod archives;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod approval;
 pub mod audit;
+pub mod downloads;
 pub mod error;
 pub mod hr;
 pub mod mail;

@@ -321,10 +321,81 @@ impl TimeZone {
     }
 }
 
+/// A month of the calendar, written `YYYY-MM`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    /// Reads `YYYY-MM` (years 1970 to 9999).
+    ///
+    /// # Errors
+    /// [`DomainError::Invalid`] on `field` for anything else.
+    pub fn parse(field: &'static str, text: &str) -> Result<Self, DomainError> {
+        let invalid = || DomainError::invalid(field, format!("`{text}` is not a month (YYYY-MM)"));
+        let (year, month) = text.split_once('-').ok_or_else(invalid)?;
+        let (year, month) = (year.parse().map_err(|_| invalid())?, month.parse().map_err(|_| invalid())?);
+        if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || text.len() != 7 {
+            return Err(invalid());
+        }
+        Ok(Self { year, month })
+    }
+
+    /// The month `date` is in.
+    pub fn of(date: NaiveDate) -> Self {
+        use chrono::Datelike;
+        Self { year: date.year(), month: date.month() }
+    }
+
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    #[must_use]
+    pub fn next(self) -> Self {
+        if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { month: self.month + 1, ..self } }
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl TryFrom<String> for Month {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse("month", &text).map_err(|e| e.to_string())
+    }
+}
+
+impl From<Month> for String {
+    fn from(month: Month) -> Self {
+        month.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[test]
+    fn a_month_is_written_year_dash_month() {
+        let month = Month::parse("from", "2026-12").unwrap();
+        assert_eq!(month.to_string(), "2026-12");
+        assert_eq!(month.next().to_string(), "2027-01");
+        assert_eq!(month.first_day(), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert_eq!(Month::of(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()).to_string(), "2026-02");
+        for bad in ["2026-13", "2026-1", "26-01", "x", "1969-12", "2026-00"] {
+            let refused = Month::parse("from", bad).unwrap_err();
+            assert_eq!(refused.kind(), ErrorKind::Validation, "{bad}");
+        }
+    }
 
     #[test]
     fn a_day_begins_at_midnight_in_the_zone() {

@@ -1,11 +1,12 @@
 //! Mail transport: the outbox that delivers external copies through an SMTP
-//! relay, and the parser of inbound RFC 5322 messages.
+//! relay, the parser of inbound RFC 5322 messages, and the rendering of
+//! mails as such messages.
 
 pub mod inbound;
 mod outbox;
 mod relay;
 mod render;
 
-pub use outbox::Outbox;
+pub use outbox::{Outbox, attachments};
 pub use relay::{Relay, RelayError};
-pub use render::render;
+pub use render::{render, render_received};

@@ -15,6 +15,7 @@ use std::time::Duration;
 use blobs::Blobs;
 use chrono::{DateTime, Utc};
 use commands::{CommandContext, CommandError, Commands};
+use domain::mail::message::Content;
 use domain::mail::{DeliveryReport, MailAddress, Mailbox, MailboxAction, MailboxCommand, MailboxEvent, OutgoingMail};
 use domain::tenant::{Tenant, TenantEvent};
 use domain::{Actor, Aggregate};
@@ -243,7 +244,7 @@ async fn deliver(commands: &Arc<Commands>, relay: &Relay, blobs: &dyn Blobs, del
 /// Tries the relay until it takes the copy, refuses it for good, or the
 /// attempts run out.
 async fn attempt_all(relay: &Relay, blobs: &dyn Blobs, delivery: &Delivery) -> Result<String, RelayError> {
-    let files = attachments(blobs, delivery.tenant.unwrap_or_default(), &delivery.mail).await;
+    let files = attachments(blobs, delivery.tenant.unwrap_or_default(), &delivery.mail.content).await;
     let message = render(&delivery.mail, delivery.sent_at, |sha| files.get(sha).cloned())
         .map_err(|reply| RelayError { reply, permanent: true })?;
     let (from, to) = (delivery.mail.from.to_string(), delivery.address.to_string());
@@ -263,12 +264,12 @@ async fn attempt_all(relay: &Relay, blobs: &dyn Blobs, delivery: &Delivery) -> R
     }
 }
 
-/// The bytes of the mail's attachments the store holds, by digest: the
+/// The bytes of a mail's attachments the store holds, by digest: the
 /// message is built in memory, so each is read whole (a missing or
 /// unreadable one is left out, and the rendering names it).
-async fn attachments(blobs: &dyn Blobs, tenant: Uuid, mail: &OutgoingMail) -> HashMap<String, Vec<u8>> {
+pub async fn attachments(blobs: &dyn Blobs, tenant: Uuid, content: &Content) -> HashMap<String, Vec<u8>> {
     let mut files = HashMap::new();
-    for file in &mail.content.attachments {
+    for file in &content.attachments {
         if files.contains_key(&file.sha256) {
             continue;
         }

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use audit::archive::{Company, Month, export, verify_archive};
+use audit::archive::{Company, Export, Month, export, verify_archive};
 use audit::{CheckpointKey, verify};
 use chrono::{Datelike, Utc};
 use store::EventStore;
@@ -72,11 +72,12 @@ async fn main() {
     batch_appends_of(store.clone(), company.id, 4, EVENTS / 400).await;
     println!("# {EVENTS} events written in {:.1?}", filled.elapsed());
     let key = CheckpointKey::from_seed([9; 32]);
-    let month = Month::parse(&format!("{:04}-{:02}", Utc::now().year(), Utc::now().month())).expect("month");
+    let month = Month::parse("month", &format!("{:04}-{:02}", Utc::now().year(), Utc::now().month())).expect("month");
     let out = dir.path().join("archive.zip");
     let (before, peak) = (resident_mb(), Peak::start());
     let started = Instant::now();
-    let manifest = export(store.as_ref(), &company, (month, month), &[], &key, &out, |_| {}).await.expect("export");
+    let asked = Export { company: &company, from: month, to: month, keys: &[], withheld: &[], renderer: None };
+    let manifest = export(store.as_ref(), asked, &key, &out, |_| {}).await.expect("export");
     let took = started.elapsed().as_secs_f64();
     assert_eq!(manifest.events, EVENTS as u64);
     report("archive_export_1m_events", EVENTS as f64 / took, "events/s");

@@ -179,9 +179,9 @@ pub(crate) async fn caller(ctx: &Context<'_>) -> ApiResult<Caller> {
 /// client does.
 const MOBILE_MUTATIONS: [&str; 2] = ["approveDocument", "rejectDocument"];
 
-/// The mutations an auditor may run: their own account's password, nothing
-/// of the company's.
-const AUDITOR_MUTATIONS: [&str; 1] = ["changePassword"];
+/// The mutations an auditor may run: their own account's password, and
+/// asking for an archive (which changes nothing of the company's).
+const AUDITOR_MUTATIONS: [&str; 2] = ["changePassword", "requestArchive"];
 
 /// Whether the request's operation is a query, or a mutation whose every
 /// root field is one of `allowed`.

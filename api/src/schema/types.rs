@@ -264,6 +264,31 @@ pub struct SignUpPayload {
     pub admin: User,
 }
 
+/// How far a file made in the background has come, as its GraphQL types
+/// show it.
+pub struct FileFields {
+    /// PREPARING, READY or FAILED.
+    pub status: &'static str,
+    pub items: Option<u64>,
+    pub size: Option<u64>,
+    pub failure: Option<String>,
+}
+
+impl FileFields {
+    pub fn of(file: &domain::downloads::Download) -> Self {
+        use domain::downloads::FileState;
+        match &file.state {
+            FileState::Preparing => Self { status: "PREPARING", items: None, size: None, failure: None },
+            FileState::Ready { size, items, .. } => {
+                Self { status: "READY", items: Some(*items), size: Some(*size), failure: None }
+            }
+            FileState::Failed { reason } => {
+                Self { status: "FAILED", items: None, size: None, failure: Some(reason.clone()) }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -1,18 +1,17 @@
 //! Backups of approval documents (rule A10): an admin asks for a date
 //! range (YYYYMMDD–YYYYMMDD); the archive of HTML files is made in the
 //! background; it can be downloaded for 30 days after the request, then it
-//! must be requested again. One stream per tenant (`backups-<tenant>`).
+//! must be requested again (see [`crate::downloads`]). One stream per
+//! tenant (`backups-<tenant>`).
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::downloads::{Download, FileState};
 use crate::{Actor, Aggregate, DomainError, DomainEvent};
-
-/// How long a backup can be downloaded after it was requested.
-pub const KEPT_DAYS: i64 = 30;
 
 /// A day written `YYYYMMDD`.
 ///
@@ -26,50 +25,23 @@ pub fn day(field: &'static str, input: &str) -> Result<NaiveDate, DomainError> {
     NaiveDate::parse_from_str(input, "%Y%m%d").map_err(|_| DomainError::invalid(field, "a day is written YYYYMMDD"))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BackupState {
-    Preparing,
-    Ready { sha256: String, size: u64, documents: u32 },
-    Failed { reason: String },
-}
-
+/// A backup of the documents submitted from `from` to `to`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Backup {
     pub from: NaiveDate,
     pub to: NaiveDate,
-    pub requested_by: Uuid,
-    pub requested_at: DateTime<Utc>,
-    pub state: BackupState,
+    #[serde(flatten)]
+    pub file: Download,
 }
 
 impl Backup {
-    /// Until when it can be downloaded.
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        self.requested_at + Duration::days(KEPT_DAYS)
-    }
-
     /// The archive's blob, when it may be downloaded at `now`.
     ///
     /// # Errors
     /// [`DomainError::Conflict`] while it is being made, when it failed, or
     /// once the 30 days are over.
     pub fn download(&self, now: DateTime<Utc>) -> Result<&str, DomainError> {
-        if now >= self.expires_at() {
-            return Err(DomainError::Conflict(format!(
-                "this backup could be downloaded until {}; request a new one",
-                self.expires_at().to_rfc3339()
-            ))
-            .by_rule("A10"));
-        }
-        match &self.state {
-            BackupState::Ready { sha256, .. } => Ok(sha256),
-            BackupState::Preparing => {
-                Err(DomainError::Conflict("the backup is still being made".into()).by_rule("A10"))
-            }
-            BackupState::Failed { reason } => {
-                Err(DomainError::Conflict(format!("the backup failed: {reason}")).by_rule("A10"))
-            }
-        }
+        self.file.blob(now, "backup", Some("A10"))
     }
 }
 
@@ -133,9 +105,10 @@ impl Backups {
     }
 
     fn preparing(&self, id: Uuid) -> Result<(), DomainError> {
-        match self.backup(id)?.state {
-            BackupState::Preparing => Ok(()),
-            _ => Err(DomainError::Conflict(format!("backup {id} is already finished"))),
+        if self.backup(id)?.file.is_preparing() {
+            Ok(())
+        } else {
+            Err(DomainError::Conflict(format!("backup {id} is already finished")))
         }
     }
 }
@@ -145,7 +118,7 @@ impl Aggregate for Backups {
     type Event = BackupEvent;
 
     const CATEGORY: &'static str = "backups";
-    const SNAPSHOT_VERSION: u32 = 1;
+    const SNAPSHOT_VERSION: u32 = 2;
 
     fn authorize(&self, actor: &Actor, command: &BackupCommand) -> Result<(), DomainError> {
         match (actor, &command.action) {
@@ -190,23 +163,17 @@ impl Aggregate for Backups {
     fn evolve(mut self, event: &BackupEvent) -> Self {
         match event {
             BackupEvent::Requested { backup_id, from, to, by, at } => {
-                let backup = Backup {
-                    from: *from,
-                    to: *to,
-                    requested_by: *by,
-                    requested_at: *at,
-                    state: BackupState::Preparing,
-                };
-                self.backups.insert(*backup_id, backup);
+                self.backups.insert(*backup_id, Backup { from: *from, to: *to, file: Download::asked(*by, *at) });
             }
             BackupEvent::Completed { backup_id, sha256, size, documents } => {
                 if let Some(b) = self.backups.get_mut(backup_id) {
-                    b.state = BackupState::Ready { sha256: sha256.clone(), size: *size, documents: *documents };
+                    b.file.state =
+                        FileState::Ready { sha256: sha256.clone(), size: *size, items: u64::from(*documents) };
                 }
             }
             BackupEvent::Failed { backup_id, reason } => {
                 if let Some(b) = self.backups.get_mut(backup_id) {
-                    b.state = BackupState::Failed { reason: reason.clone() };
+                    b.file.state = FileState::Failed { reason: reason.clone() };
                 }
             }
         }

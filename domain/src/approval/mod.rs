@@ -15,7 +15,7 @@ pub mod setup;
 mod document_tests;
 
 pub use absence::{Absence, AbsenceAction, AbsenceCommand, AbsenceEvent, Absences};
-pub use backup::{Backup, BackupAction, BackupCommand, BackupEvent, BackupState, Backups};
+pub use backup::{Backup, BackupAction, BackupCommand, BackupEvent, Backups};
 pub use boxes::{Access, DocBox, Owner};
 pub use document::{Document, DocumentAction, DocumentCommand, DocumentEvent, Draft, OnBehalf, Status};
 pub use line::{AgreerSlot, AgreerState, ApproverSlot, Line, LineInput, Receiver, ReceiverSlot, Review, SlotState};

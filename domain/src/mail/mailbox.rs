@@ -292,7 +292,7 @@ impl DomainEvent for MailboxEvent {
     }
 
     /// A mail sent or forwarded to colleagues is theirs too: it is sealed
-    /// with the company's key, so that deleting its sender (rule U1) leaves
+    /// with the company's mail key, so that deleting its sender (rule U1) leaves
     /// the copies in the colleagues' mailboxes — and so is its recall,
     /// which takes those copies back. Everything else in a mailbox (a mail
     /// to oneself included) is its owner's alone.
@@ -301,9 +301,9 @@ impl DomainEvent for MailboxEvent {
             MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailForwarded { mail, .. }
                 if mail.internal_users().any(|user| user != owner) =>
             {
-                Some(Sealing::Company)
+                Some(Sealing::CompanyMail)
             }
-            MailboxEvent::MailRecalled { .. } => Some(Sealing::Company),
+            MailboxEvent::MailRecalled { .. } => Some(Sealing::CompanyMail),
             _ => None,
         }
     }

@@ -524,11 +524,11 @@ fn rule_u1_a_mailbox_is_sealed_with_its_owners_key_but_mail_to_colleagues_with_t
         assert_eq!(event.sealing(OWNER), None, "{event:?} is the owner's alone");
     }
     let shared = sent(mail(4, vec![external(1), internal(2)]), "2026-11-26T09:00:00+09:00", 2);
-    assert_eq!(shared.sealing(OWNER), Some(Sealing::Company), "colleagues keep their copies of it");
+    assert_eq!(shared.sealing(OWNER), Some(Sealing::CompanyMail), "colleagues keep their copies of it");
     let to_self = mail(6, vec![Recipient { user: Some(OWNER), ..internal(1) }, external(2)]);
     assert_eq!(sent(to_self, "2026-11-26T09:00:00+09:00", 2).sealing(OWNER), None, "a mail to oneself is one's own");
     let recalled = MailboxEvent::MailRecalled { mail_id: Uuid::from_u128(4), recipients: vec![Uuid::from_u128(102)] };
-    assert_eq!(recalled.sealing(OWNER), Some(Sealing::Company), "it takes the colleagues' copies back");
+    assert_eq!(recalled.sealing(OWNER), Some(Sealing::CompanyMail), "it takes the colleagues' copies back");
     let forwarded = MailboxEvent::MailForwarded {
         mail: to_internal(5, 1),
         source: Uuid::from_u128(4),
@@ -536,5 +536,5 @@ fn rule_u1_a_mailbox_is_sealed_with_its_owners_key_but_mail_to_colleagues_with_t
         keep_copy: true,
         sent_at: at("2026-11-26T09:00:00+09:00"),
     };
-    assert_eq!(forwarded.sealing(OWNER), Some(Sealing::Company));
+    assert_eq!(forwarded.sealing(OWNER), Some(Sealing::CompanyMail));
 }

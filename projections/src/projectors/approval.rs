@@ -378,7 +378,7 @@ async fn add_to_count(tx: &mut Transaction<'_>, key: &str, delta: i64) -> Result
 }
 
 /// One line of a document's history: what was done, by whom, for whom.
-fn history_row(event: &DocumentEvent, version: u32) -> Option<HistoryRow> {
+pub fn history_row(event: &DocumentEvent, version: u32) -> Option<HistoryRow> {
     use DocumentEvent as E;
     use HistoryAction as A;
     let entry = |action, by: Uuid, on_behalf_of: Option<Uuid>, comment: &Option<String>, at: &DateTime<Utc>| {

@@ -202,7 +202,7 @@ pub async fn ledgers(store: &dyn ReadModelStore, tenant: Uuid) -> Result<Vec<Led
 pub struct HrProjector;
 
 /// One change of a balance, for the ledger's history.
-fn entry(event: &LeaveEvent, at: DateTime<Utc>) -> Option<EntryRow> {
+pub fn leave_entry(event: &LeaveEvent, at: DateTime<Utc>) -> Option<EntryRow> {
     let row = |kind, quarters, before, after| EntryRow {
         kind,
         source: None,
@@ -280,7 +280,7 @@ impl Projector for HrProjector {
         let key = ledger_key(tenant, employee);
         let before = LEAVE_LEDGERS.read(tx, &key).await?.map(|row| row.ledger).unwrap_or_default();
         let ledger = before.evolve(&decoded);
-        if let Some(entry) = entry(&decoded, event.recorded_at) {
+        if let Some(entry) = leave_entry(&decoded, event.recorded_at) {
             LEAVE_ENTRIES.put(tx, format!("{key}/{:010}", event.version), &entry)?;
         }
         let row = LedgerRow {

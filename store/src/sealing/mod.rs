@@ -60,6 +60,11 @@ impl KeyRef {
     pub fn company(tenant: Uuid) -> Self {
         Self { tenant, subject: tenant }
     }
+
+    /// The company's key for the mail its people share.
+    pub fn company_mail(tenant: Uuid) -> Self {
+        Self { tenant, subject: Uuid::new_v5(&tenant, b"mail") }
+    }
 }
 
 /// A payload as a reader finds it.

@@ -325,6 +325,16 @@ async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server
     assert!(exported.starts_with("archived ") && exported.contains("from 2026-10 to 2026-11"), "{exported}");
     let verified = api::cli::archive_verify(&out, Some(&public_key)).unwrap();
     assert!(verified.contains("in 2 files"), "{verified}");
+    // Whoever holds the data directory holds the keys: the mail is in it
+    // as an RFC 5322 message too.
+    let files = unzipped(&std::fs::read(&out).unwrap());
+    let messages: Vec<&Vec<u8>> =
+        files.iter().filter(|(name, _)| name.starts_with("renderings/mail/2026-10/")).map(|(_, m)| m).collect();
+    assert_eq!(messages.len(), 1, "{:?}", files.keys());
+    let message = mail_parser::MessageParser::default().parse(messages[0].as_slice()).unwrap();
+    assert_eq!(message.subject(), Some("보관할 메일"));
+    assert_eq!(message.from().and_then(|f| f.first()).and_then(|a| a.address()), Some("kim@archived.com"));
+    assert_eq!(message.body_text(0).as_deref(), Some("본문"));
     // Bad ranges make nothing.
     let reversed = api::cli::archive_export(&settings, "archived.com", ("2026-11", "2026-10"), &out).await.unwrap_err();
     assert!(reversed.to_string().contains("reversed"), "{reversed}");
@@ -362,4 +372,169 @@ async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server
     let replayed_settings = api::Settings { data_dir: replay_dir.path().to_path_buf(), ..api::Settings::default() };
     let own = api::cli::verify(&replayed_settings, Some("archived.com"), Some(wrong_key)).await.unwrap();
     assert!(own.starts_with("verified"), "{own}");
+}
+
+/// Every file of an archive, by name, decompressed.
+fn unzipped(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut file = zip.by_index(i).unwrap();
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut file, &mut content).unwrap();
+            (file.name().unwrap().into_owned(), content)
+        })
+        .collect()
+}
+
+fn holds(haystack: &[u8], needle: &str) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mail_and_verifies_offline() {
+    let app = TestApp::spawn().await;
+    app.clock(json!({ "now": "2026-10-15T09:00:00+09:00" })).await;
+    let acme = app.sign_up("archives.kr").await;
+    let admin = Some(acme.admin_token.as_str());
+    let (kim, kim_token) = app.create_user(&acme, "kim").await;
+    let (lee, lee_token) = app.create_user(&acme, "lee").await;
+    let (auditor, _) = app.create_user(&acme, "audit").await;
+    app.gql(admin, GRANT, json!({ "id": auditor, "r": "AUDITOR" })).await;
+    let token = app.login("archives.kr", "audit", "user-pass-1").await.unwrap();
+    let send = "mutation { sendMail(input: { to: [\"lee@archives.kr\", \"partner@outside.org\"], subject: \"기밀 메일\", text: \"연봉 본문\" }) { id } }";
+    assert!(app.gql(Some(&kim_token), send, json!({})).await["errors"].is_null());
+    // A document lee approves, and a leave history.
+    let form = app
+        .gql(
+            admin,
+            "mutation($input: FormInput!) { createApprovalForm(input: $input) { id } }",
+            json!({ "input": { "name": "업무보고", "abbreviation": "RP", "fields": [{ "key": "body", "label": "본문", "type": "TEXT", "required": true }] } }),
+        )
+        .await;
+    let form = form["data"]["createApprovalForm"]["id"].as_str().unwrap_or_else(|| panic!("{form}")).to_owned();
+    let submit = "mutation($input: DocumentInput!) { submitDocument(input: $input) { id } }";
+    let input = json!({ "formId": form, "title": "4분기 계획", "fields": { "body": "계획입니다" }, "line": { "approverIds": [lee] } });
+    let submitted = app.gql(Some(&kim_token), submit, json!({ "input": input })).await;
+    let document =
+        submitted["data"]["submitDocument"]["id"].as_str().unwrap_or_else(|| panic!("{submitted}")).to_owned();
+    let approved = app
+        .gql(
+            Some(&lee_token),
+            "mutation($id: UUID!) { approveDocument(id: $id) { status } }",
+            json!({ "id": document }),
+        )
+        .await;
+    assert_eq!(approved["data"]["approveDocument"]["status"], "COMPLETED", "{approved}");
+    app.gql(
+        admin,
+        "mutation($id: UUID!) { grantRole(id: $id, role: HR_MANAGER) { id } }",
+        json!({ "id": acme.admin_id }),
+    )
+    .await;
+    let card = "mutation($input: HrCardInput!) { createHrCard(input: $input) { id } }";
+    let input =
+        json!({ "employeeNo": "E-1", "name": "김사원", "userId": kim, "hireDate": "2020-03-02", "duties": "영업" });
+    assert!(app.gql(admin, card, json!({ "input": input })).await["errors"].is_null());
+    let adjust = "mutation($e: UUID!) { adjustLeave(employeeId: $e, days: 10, mode: SET, reason: \"이월\") { days } }";
+    let adjusted = app.gql(admin, adjust, json!({ "e": kim })).await;
+    assert_eq!(adjusted["data"]["adjustLeave"]["days"], 10.0, "{adjusted}");
+
+    // Refusals change nothing: a plain user, months badly written,
+    // reversed, before the company began, not yet begun.
+    let request = "mutation($f: String!, $t: String!) { requestArchive(from: $f, to: $t) { id status from to expiresAt downloadPath } }";
+    let head = app.head().await;
+    assert_eq!(code(&app.gql(Some(&kim_token), request, json!({ "f": "2026-10", "t": "2026-10" })).await), "FORBIDDEN");
+    for (from, to, says) in [
+        ("2026-1", "2026-10", "not a month"),
+        ("2026-10", "2026-09", "reversed"),
+        ("2025-01", "2026-09", "began in 2026-10"),
+        ("2026-11", "2026-12", "has not begun"),
+    ] {
+        let refused = app.gql(Some(&token), request, json!({ "f": from, "t": to })).await;
+        assert_eq!(code(&refused), "VALIDATION", "{from} {to}: {refused}");
+        assert!(refused["errors"][0]["message"].as_str().unwrap().contains(says), "{refused}");
+    }
+    assert_eq!(app.head().await, head);
+
+    // The auditor asks; the archive is made in the background.
+    let requested = app.gql(Some(&token), request, json!({ "f": "2026-10", "t": "2026-10" })).await;
+    let archive = &requested["data"]["requestArchive"];
+    assert_eq!(archive["expiresAt"], "2026-11-14T00:00:00+00:00", "{requested}");
+    let path = archive["downloadPath"].as_str().unwrap().to_owned();
+    app.settle().await;
+    let listed = app.gql(admin, "{ archives { status events failure from to } }", json!({})).await;
+    assert_eq!(listed["data"]["archives"][0]["status"], "READY", "{listed}");
+    assert!(listed["data"]["archives"][0]["events"].as_u64().unwrap() > 10, "{listed}");
+    assert_eq!(code(&app.gql(Some(&kim_token), "{ archives { id } }", json!({})).await), "FORBIDDEN");
+
+    let client = reqwest::Client::new();
+    let download = |token: String| {
+        let (client, url) = (client.clone(), format!("{}{path}", app.address));
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    assert_eq!(download(kim_token.clone()).await.status(), 403);
+    let fetched = download(token.clone()).await;
+    assert_eq!(fetched.status(), 200);
+    let bytes = fetched.bytes().await.unwrap().to_vec();
+
+    // It verifies offline with the key the auditor holds.
+    let key = app.gql(Some(&token), "{ auditKey { publicKey } }", json!({})).await;
+    let public_key = key["data"]["auditKey"]["publicKey"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("archive.zip");
+    std::fs::write(&file, &bytes).unwrap();
+    let verified = api::cli::archive_verify(&file, Some(&public_key)).unwrap();
+    assert!(verified.starts_with("verified"), "{verified}");
+
+    // It renders the document and the leave history, and no mail: the
+    // mail's words are nowhere in it, its payloads sealed with keys it
+    // does not hold.
+    let files = unzipped(&bytes);
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    assert_eq!(manifest["withheld"], json!(["mail"]), "{manifest}");
+    let page = files.iter().find(|(name, _)| name.starts_with("renderings/documents/")).map(|(_, page)| page);
+    let page = String::from_utf8(page.expect("a document page").clone()).unwrap();
+    assert!(page.contains("4분기 계획") && page.contains("APPROVED"), "{page}");
+    let leave = String::from_utf8(files["renderings/leave/kim.csv"].clone()).unwrap();
+    assert!(leave.starts_with("at,kind,days,before,after,reason,by,document") && leave.contains("ADJUSTED"), "{leave}");
+    assert!(leave.contains("이월"), "{leave}");
+    assert!(files.keys().all(|name| !name.starts_with("renderings/mail/")), "{:?}", files.keys());
+    for (name, content) in &files {
+        assert!(!holds(content, "기밀 메일") && !holds(content, "연봉 본문"), "{name} holds the mail");
+    }
+    let keys: Vec<serde_json::Value> = serde_json::from_slice(&files["keys.json"]).unwrap();
+    assert_eq!(keys.len(), 1, "only the company's records' key: {keys:?}");
+    assert_eq!(keys[0]["subject"], json!(acme.id), "{keys:?}");
+
+    // Replayed, the archive serves the company's records and no mail: the
+    // colleague's copy is sealed with a key it does not hold.
+    let replay_dir = tempfile::tempdir().unwrap();
+    api::cli::archive_replay(&file, replay_dir.path(), Some(&public_key)).await.unwrap();
+    let read_only = api::Settings {
+        data_dir: replay_dir.path().to_path_buf(),
+        events: api::EventStoreKind::Embedded,
+        read_models: api::ReadModelKind::Memory,
+        read_only: true,
+        clock: api::ClockKind::Manual,
+        port: 0,
+        password_memory_kib: 1024,
+        ..api::Settings::default()
+    };
+    let replay = TestApp::spawn_with(read_only).await;
+    replay.clock(json!({ "now": "2026-10-20T09:00:00+09:00" })).await;
+    let lee_there = replay.login("archives.kr", "lee", "user-pass-1").await.unwrap();
+    let inbox = replay.gql(Some(&lee_there), "{ mailbox(folder: \"inbox\") { totalCount } }", json!({})).await;
+    assert_eq!(inbox["data"]["mailbox"]["totalCount"], 0, "{inbox}");
+    let opened = replay
+        .gql(Some(&lee_there), "query($id: UUID!) { document(id: $id) { title status } }", json!({ "id": document }))
+        .await;
+    assert_eq!(opened["data"]["document"]["title"], "4분기 계획", "{opened}");
+    replay.stop().await;
+
+    // 30 days after the request, it is gone.
+    app.clock(json!({ "now": "2026-11-14T09:00:00+09:00" })).await;
+    let token = app.login("archives.kr", "audit", "user-pass-1").await.unwrap();
+    let expired = download(token).await;
+    assert_eq!(expired.status(), 409);
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::errors::ApiResult;
+use crate::schema::types::FileFields;
 use crate::schema::{User, backend, load_user};
 
 /// How agreers or receivers take their turns (rule A2).
@@ -617,21 +618,17 @@ pub struct DocumentBackup {
 
 impl DocumentBackup {
     pub fn new(id: Uuid, backup: &approval::Backup) -> Self {
-        let (status, documents, size, failure) = match &backup.state {
-            approval::BackupState::Preparing => ("PREPARING", None, None, None),
-            approval::BackupState::Ready { size, documents, .. } => ("READY", Some(*documents), Some(*size), None),
-            approval::BackupState::Failed { reason } => ("FAILED", None, None, Some(reason.clone())),
-        };
+        let file = FileFields::of(&backup.file);
         Self {
             id,
             from: backup.from.format("%Y%m%d").to_string(),
             to: backup.to.format("%Y%m%d").to_string(),
-            requested_at: backup.requested_at,
-            status: status.to_owned(),
-            documents,
-            size,
-            failure,
-            expires_at: backup.expires_at(),
+            requested_at: backup.file.requested_at,
+            status: file.status.to_owned(),
+            documents: file.items.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            size: file.size,
+            failure: file.failure,
+            expires_at: backup.file.expires_at(),
             download_path: format!("/approval/backups/{id}"),
         }
     }

@@ -1,7 +1,9 @@
-//! What auditors read over GraphQL — the audit trail, stream histories and
-//! the signed checkpoints of the company's hash chain — and the worker that
-//! signs those checkpoints at intervals.
+//! What auditors read over GraphQL — the audit trail, stream histories,
+//! the signed checkpoints of the company's hash chain and archives of its
+//! history — and the workers that sign those checkpoints at intervals and
+//! make the archives.
 
+mod archives;
 mod mutation;
 mod query;
 mod signer;
@@ -13,6 +15,7 @@ use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
 use commands::AggregateHandle;
 use domain::audit::Checkpoints;
+use domain::audit::archives::Archives;
 use projections::projectors::audit;
 
 pub use mutation::AuditMutation;
@@ -21,12 +24,13 @@ pub use signer::Checkpointing;
 
 use crate::capabilities::Capability;
 
-/// The audit trail and the checkpoints of the hash chain.
+/// The audit trail, the checkpoints of the hash chain and the archives.
 pub(crate) fn capability() -> Capability {
     Capability {
-        aggregates: vec![AggregateHandle::of::<Checkpoints>()],
+        aggregates: vec![AggregateHandle::of::<Checkpoints>(), AggregateHandle::of::<Archives>()],
         projectors: vec![Arc::new(audit::AuditProjector)],
-        workers: vec![signer::WORKER],
+        workers: vec![signer::WORKER, archives::WORKER],
+        routes: Some(archives::routes),
         ..Capability::new("audit")
     }
 }

@@ -6,6 +6,7 @@ use domain::values::Role;
 use uuid::Uuid;
 
 use super::Checkpoint;
+use super::archives::{self, CompanyArchive};
 use super::signer::{Signing, signing};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::{backend, caller, caller_context};
@@ -20,6 +21,22 @@ impl AuditMutation {
     /// newest checkpoint.
     async fn sign_checkpoint(&self, ctx: &Context<'_>, command_id: Option<Uuid>) -> Result<Checkpoint> {
         Ok(sign_checkpoint(ctx, command_id).await?)
+    }
+
+    /// Asks for an archive of the company's history for the months `from`
+    /// to `to` (`YYYY-MM`, in the company's time zone, both included),
+    /// made in the background and downloadable for 30 days (admins and
+    /// auditors). It holds no mail.
+    async fn request_archive(
+        &self,
+        ctx: &Context<'_>,
+        from: String,
+        to: String,
+        command_id: Option<Uuid>,
+    ) -> Result<CompanyArchive> {
+        let caller = caller(ctx).await?;
+        let context = caller_context(ctx, &caller, command_id);
+        Ok(archives::request(backend(ctx), &caller, &context, (&from, &to)).await?)
     }
 }
 

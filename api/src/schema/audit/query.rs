@@ -10,6 +10,7 @@ use projections::projectors::audit::{self, AuditRow};
 use uuid::Uuid;
 
 use super::Checkpoint;
+use super::archives::{self, CompanyArchive};
 use super::stream_history::{HistoricalState, historical_state, stream_history};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::pagination::{Page, PageRequest, filtered_page, page};
@@ -172,5 +173,12 @@ impl AuditQuery {
         caller.require_auditing()?;
         let state = backend(ctx).commands.load_latest::<Checkpoints>(caller.tenant).await?;
         Ok(state.last.clone().map(Checkpoint::from))
+    }
+
+    /// The company's archives asked for over the API, newest first (admins
+    /// and auditors).
+    async fn archives(&self, ctx: &Context<'_>) -> Result<Vec<CompanyArchive>> {
+        let caller = caller(ctx).await?;
+        Ok(archives::list(backend(ctx), &caller).await?)
     }
 }

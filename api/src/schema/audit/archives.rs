@@ -1,0 +1,217 @@
+//! Archives of the company's history over the API: an admin or an auditor
+//! asks for a range of months, the worker makes the archive in the
+//! background (as `groupware archive export` does, into the blob store) and
+//! it can be downloaded for 30 days.
+//!
+//! An archive asked for over the API holds no mail: mail is its people's
+//! alone (rule E7 opens it only with the secure-mail add-on), so its
+//! `keys.json` holds only the company's key — mail payloads stay sealed,
+//! their hashes still check — and it renders no `.eml` message.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::SimpleObject;
+use chrono::{DateTime, Utc};
+use commands::CommandContext;
+use domain::audit::archives::{Archive, ArchiveAction, ArchiveCommand, ArchiveEvent, Archives};
+use domain::tenant::Tenant;
+use domain::values::Month;
+use domain::{Actor, Aggregate};
+use store::sealing::KeyRef;
+use store::{Direction, RecordedEvent};
+use uuid::Uuid;
+
+use crate::backend::Backend;
+use crate::capabilities::{Starting, Worker, WorkerContext, following};
+use crate::errors::{ApiError, ApiResult};
+use crate::renderings::ArchiveRenderer;
+use crate::rest::{self, Download};
+use crate::schema::types::FileFields;
+use crate::schema::{Caller, authenticate};
+
+/// The largest archive the blob store takes.
+const MAX_ARCHIVE: u64 = 64 * 1024 * 1024 * 1024;
+/// What an archive asked for over the API leaves unreadable on purpose.
+const WITHHELD: &str = "mail";
+
+/// An archive of the company's history (60-month retention).
+#[derive(SimpleObject, Debug, Clone)]
+pub struct CompanyArchive {
+    pub id: Uuid,
+    /// YYYY-MM, in the company's time zone, both included.
+    pub from: String,
+    pub to: String,
+    pub requested_at: DateTime<Utc>,
+    /// PREPARING, READY or FAILED.
+    pub status: String,
+    /// How many events it holds, once ready.
+    pub events: Option<u64>,
+    pub size: Option<u64>,
+    pub failure: Option<String>,
+    /// It can be downloaded (at `downloadPath`) until then.
+    pub expires_at: DateTime<Utc>,
+    pub download_path: String,
+}
+
+impl CompanyArchive {
+    fn new(id: Uuid, archive: &Archive) -> Self {
+        let file = FileFields::of(&archive.file);
+        Self {
+            id,
+            from: archive.from.to_string(),
+            to: archive.to.to_string(),
+            requested_at: archive.file.requested_at,
+            status: file.status.to_owned(),
+            events: file.items,
+            size: file.size,
+            failure: file.failure,
+            expires_at: archive.file.expires_at(),
+            download_path: format!("/audit/archives/{id}"),
+        }
+    }
+}
+
+/// Asks for the archive of the months `from` to `to` (`YYYY-MM`).
+///
+/// # Errors
+/// `FORBIDDEN` unless the caller is an admin or an auditor; `INVALID_INPUT`
+/// for a month badly written, a reversed range, one before the company
+/// began or one not yet begun.
+pub(super) async fn request(
+    backend: &Backend,
+    caller: &Caller,
+    context: &CommandContext,
+    (from, to): (&str, &str),
+) -> ApiResult<CompanyArchive> {
+    caller.require_auditing()?;
+    let (from, to) = (Month::parse("from", from)?, Month::parse("to", to)?);
+    let tenant = backend.commands.load_latest::<Tenant>(caller.tenant).await?;
+    let stream = commands::stream_name::<Tenant>(caller.tenant);
+    let signed_up = backend.store.read_stream(&stream, Direction::Forwards, Some(0), 1).await?;
+    let began = signed_up.first().map_or_else(Utc::now, |e| e.metadata.occurred_at);
+    // The request's command id names the archive: a request sent again
+    // answers the same archive.
+    let archive_id = context.command_id;
+    let action = ArchiveAction::Request {
+        archive_id,
+        from,
+        to,
+        by: caller.user.id,
+        since: Month::of(tenant.time_zone.date_at(began)),
+        zone: tenant.time_zone.clone(),
+    };
+    let command = ArchiveCommand { by_reader: true, action };
+    backend.execute::<Archives>(caller.tenant, context, command).await?;
+    let archives = backend.commands.load_latest::<Archives>(caller.tenant).await?;
+    Ok(CompanyArchive::new(archive_id, archives.archive(archive_id)?))
+}
+
+/// The company's archives, newest first.
+///
+/// # Errors
+/// `FORBIDDEN` unless the caller is an admin or an auditor.
+pub(super) async fn list(backend: &Backend, caller: &Caller) -> ApiResult<Vec<CompanyArchive>> {
+    caller.require_auditing()?;
+    let archives = backend.commands.load_latest::<Archives>(caller.tenant).await?;
+    let mut list: Vec<CompanyArchive> = archives.archives.iter().map(|(id, a)| CompanyArchive::new(*id, a)).collect();
+    list.sort_by(|a, b| b.requested_at.cmp(&a.requested_at).then(b.id.cmp(&a.id)));
+    Ok(list)
+}
+
+pub(super) fn routes(config: &mut web::ServiceConfig) {
+    config.service(rest::resource("/audit/archives/{id}", "GET").route(web::get().to(download)));
+}
+
+/// `GET /audit/archives/{id}`: an archive, for an admin or an auditor of its
+/// company, within 30 days of the request.
+async fn download(req: HttpRequest, backend: web::Data<Arc<Backend>>, id: web::Path<Uuid>) -> HttpResponse {
+    let id = id.into_inner();
+    rest::download(&req, |token| async move {
+        let caller = authenticate(&backend, &token).await?;
+        caller.require_auditing()?;
+        let archives = backend.commands.load_latest::<Archives>(caller.tenant).await?;
+        let sha256 = archives.archive(id)?.download(backend.clock.now())?;
+        let blob = backend.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
+        let blob = blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))?;
+        Ok(Download { name: format!("archive-{id}.zip"), content_type: "application/zip".into(), blob })
+    })
+    .await
+}
+
+/// The worker that makes the archives asked for.
+pub(super) const WORKER: Worker = Worker { name: "archives", start: start_worker };
+
+fn start_worker(context: WorkerContext) -> Starting {
+    Box::pin(async move {
+        let pick = |event: &RecordedEvent| {
+            let tenant = event.metadata.tenant.filter(|_| event.category() == Archives::CATEGORY)?;
+            match event.decode::<ArchiveEvent>() {
+                Ok(ArchiveEvent::Requested { archive_id, .. }) => Some((tenant, archive_id)),
+                _ => None,
+            }
+        };
+        let store = context.commands.store().clone();
+        Ok(following(store, pick, move |(tenant, archive_id)| {
+            let context = context.clone();
+            async move { make(&context, tenant, archive_id).await }
+        }))
+    })
+}
+
+/// Makes one archive and records how it ended.
+async fn make(context: &WorkerContext, tenant: Uuid, archive_id: Uuid) {
+    let Ok(archives) = context.commands.load::<Archives>(tenant).await else { return };
+    let Some(archive) = archives.state.archives.get(&archive_id).filter(|a| a.file.is_preparing()) else { return };
+    let action = match written(context, tenant, archive).await {
+        Ok((stored, events)) => {
+            ArchiveAction::Complete { archive_id, sha256: stored.sha256, size: stored.size, events }
+        }
+        Err(reason) => ArchiveAction::Fail { archive_id, reason },
+    };
+    let command_id = Uuid::new_v5(&archive_id, b"finish-archive");
+    let finish = CommandContext::new(command_id, Actor::System, Some(tenant));
+    let command = ArchiveCommand { by_reader: false, action };
+    if let Err(e) = context.commands.execute::<Archives>(tenant, &finish, command).await {
+        tracing::warn!(archive = %archive_id, error = %e, "an archive could not be recorded");
+    }
+}
+
+/// The archive written into a file beside the data, then into the blob
+/// store; its blob and how many events it holds.
+async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Result<(blobs::StoredBlob, u64), String> {
+    let company = context.commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
+    let keys: Vec<_> = (context.payloads.keys().live_keys(tenant).await)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|(key, _)| *key == KeyRef::company(tenant))
+        .collect();
+    let described = audit::archive::Company {
+        id: tenant,
+        domain: company.domain.as_ref().map(|d| d.as_str().to_owned()).unwrap_or_default(),
+        time_zone: company.time_zone.as_str().to_owned(),
+    };
+    let mut renderer = ArchiveRenderer::new(
+        (context.commands.store().clone(), context.payloads.clone(), context.blobs.clone()),
+        tenant,
+        company.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+        company.time_zone.tz(),
+        false,
+    );
+    let scratch = tempfile::tempdir_in(&context.scratch).map_err(|e| format!("a scratch directory: {e}"))?;
+    let out = scratch.path().join("archive.zip");
+    let asked = audit::archive::Export {
+        company: &described,
+        from: archive.from,
+        to: archive.to,
+        keys: &keys,
+        withheld: &[WITHHELD],
+        renderer: Some(&mut renderer),
+    };
+    let manifest = audit::archive::export(context.stored.as_ref(), asked, &context.checkpoints.key, &out, |_| {})
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut file = tokio::fs::File::open(&out).await.map_err(|e| e.to_string())?;
+    let stored = context.blobs.put(tenant, &mut file, MAX_ARCHIVE).await.map_err(|e| format!("storing it: {e}"))?;
+    Ok((stored, manifest.events))
+}
