@@ -161,6 +161,7 @@ pub async fn archive_export(
         to: months.1,
         keys: &keys,
         withheld: &[],
+        schemas: &crate::schema::event_schemas(),
         renderer: Some(&mut renderer),
     };
     let mut progress = Progress::new("events read");

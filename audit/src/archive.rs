@@ -8,7 +8,8 @@
 //! `manifest.json` (the company, the range, counts per event type, schema
 //! versions, first and last positions, the chain's hash before the first
 //! event and at the last, the signed checkpoints inside the range, and the
-//! SHA-256 of every file), `keys.json` (the keys, live at the export, that
+//! SHA-256 of every file), `schemas/<type>.json` (the JSON Schema of each
+//! event type's payload), `keys.json` (the keys, live at the export, that
 //! open the payloads sealed in it: an archive is read years later without
 //! the server), readable renderings of what the events say under
 //! `renderings/` (mails as `.eml`, documents as HTML, leave histories as
@@ -49,6 +50,8 @@ const KEYS: &str = "keys.json";
 /// Where the renderings are, and the list of their digests.
 const RENDERINGS: &str = "renderings/";
 const RENDERINGS_LIST: &str = "renderings.sha256";
+/// Where the JSON Schemas of the event types are.
+const SCHEMAS: &str = "schemas/";
 /// How many events one read of the log takes.
 const PAGE: usize = 4096;
 
@@ -188,6 +191,10 @@ pub struct Manifest {
     /// in an archive made without renderings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub renderings: Option<FileEntry>,
+    /// `schemas/<type>.json`: the JSON Schema of the payload of each event
+    /// type the archive holds (its `events` count that type's events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schemas: Vec<FileEntry>,
     /// What the keys of the archive leave unreadable on purpose (`mail`:
     /// its people's mail, whoever asked for the archive may not read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -233,6 +240,9 @@ pub struct Export<'a> {
     pub keys: &'a [(KeyRef, [u8; 32])],
     /// What `keys` leave unreadable on purpose (`mail`), for the manifest.
     pub withheld: &'a [&'a str],
+    /// The JSON Schema of each event type, by name: the archive holds the
+    /// schema of each type it holds events of.
+    pub schemas: &'a BTreeMap<String, serde_json::Value>,
     /// What renders the events readably, if anything.
     pub renderer: Option<&'a mut dyn Renderer>,
 }
@@ -350,7 +360,7 @@ async fn write_archive(
     file: File,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Manifest, ArchiveError> {
-    let Export { company, from, to, keys, withheld, mut renderer } = asked;
+    let Export { company, from, to, keys, withheld, schemas, mut renderer } = asked;
     let (start, end) = (zone.midnight(from.first_day()), zone.midnight(to.next().first_day()));
     let mut zip = zip::ZipWriter::new(file);
     let options = options();
@@ -372,6 +382,7 @@ async fn write_archive(
         files: Vec::new(),
         keys: None,
         renderings: None,
+        schemas: Vec::new(),
         withheld: withheld.iter().map(|w| (*w).to_owned()).collect(),
         public_key: key.public().to_string(),
     };
@@ -428,6 +439,14 @@ async fn write_archive(
     // Every month of the range has its file, empty or not.
     let mut last = open_month(&mut zip, options, &mut manifest, writing, to)?;
     close_month(&mut manifest, &mut last);
+    for (event_type, count) in &manifest.counts_by_type {
+        let Some(schema) = schemas.get(event_type) else { continue };
+        let bytes = serde_json::to_vec_pretty(schema).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
+        let name = format!("{SCHEMAS}{event_type}.json");
+        zip.start_file(name.as_str(), options)?;
+        zip.write_all(&bytes)?;
+        manifest.schemas.push(FileEntry { name, events: *count, sha256: hex::encode(Sha256::digest(&bytes)) });
+    }
     if let (Some(renderer), Some(mut files)) = (renderer, renderings) {
         renderer.finish(&mut files).await?;
         manifest.renderings = Some(files.into_archive(&mut zip)?);
@@ -564,7 +583,9 @@ pub fn verify_archive(
         let name = zip.name_for_index(index).transpose()?.unwrap_or_default();
         // Renderings are checked against their list below.
         let rendering = manifest.renderings.is_some() && name.starts_with(RENDERINGS);
+        let schema = manifest.schemas.iter().any(|s| s.name == name);
         if !listed.contains(&&*name)
+            && !schema
             && !["manifest.json", "manifest.sig"].contains(&&*name)
             && !described.contains(&Some(&*name))
             && !rendering
@@ -652,6 +673,12 @@ pub fn verify_archive(
         return Err(tampered("the chain does not end at the manifest's hash"));
     }
     read_keys(&mut zip, &manifest)?;
+    for schema in &manifest.schemas {
+        let bytes = read_whole(&mut zip, &schema.name)?;
+        if hex::encode(Sha256::digest(&bytes)) != schema.sha256 || !schema.name.starts_with(SCHEMAS) {
+            return Err(tampered(format!("{} is not the file the manifest describes", schema.name)));
+        }
+    }
     check_renderings(path, &manifest)?;
     Ok(ArchiveReport { manifest, key: key.to_string() })
 }

@@ -61,6 +61,13 @@ async fn sign(store: &dyn EventStore, key: &CheckpointKey, acme: Uuid, time: Dat
     store.append(&stream, ExpectedVersion::Any, vec![data]).await.unwrap();
 }
 
+/// The JSON Schema of the events of [`append`].
+static SCHEMAS: std::sync::LazyLock<std::collections::BTreeMap<String, serde_json::Value>> =
+    std::sync::LazyLock::new(|| {
+        let schema = serde_json::json!({ "type": "object", "required": ["n", "subject"] });
+        [("Happened".to_owned(), schema)].into()
+    });
+
 /// The archive of `company`'s months `from` to `to`, with `keys`, without
 /// renderings.
 fn asked<'a>(company: &'a Company, from: &str, to: &str, keys: &'a [(KeyRef, [u8; 32])]) -> Export<'a> {
@@ -70,6 +77,7 @@ fn asked<'a>(company: &'a Company, from: &str, to: &str, keys: &'a [(KeyRef, [u8
         to: Month::parse("to", to).unwrap(),
         keys,
         withheld: &[],
+        schemas: &SCHEMAS,
         renderer: None,
     }
 }
@@ -112,6 +120,11 @@ async fn an_export_holds_every_month_of_the_range_and_verifies_offline() {
         ]
     );
     assert_eq!(manifest.counts_by_type.get("Happened"), Some(&4));
+    // The schema of each type it holds and has one of.
+    assert_eq!(
+        manifest.schemas.iter().map(|s| (s.name.as_str(), s.events)).collect::<Vec<_>>(),
+        vec![("schemas/Happened.json", 4)]
+    );
     assert_eq!(manifest.checkpoints.len(), 2);
     assert_ne!(manifest.chain_before, store::chain::ChainHash::genesis(s.company.id).to_string());
 
@@ -185,6 +198,11 @@ async fn a_changed_byte_a_missing_month_or_a_wrong_signature_is_refused() {
     });
     let refused = check(&resigned).unwrap_err().to_string();
     assert!(refused.contains("manifest.sig"), "{refused}");
+
+    let reschemed = s.dir.path().join("reschemed.zip");
+    rewrite(&out, &reschemed, |name, bytes| Some(if name == "schemas/Happened.json" { b"{}".to_vec() } else { bytes }));
+    let refused = check(&reschemed).unwrap_err().to_string();
+    assert!(refused.contains("schemas/Happened.json is not the file"), "{refused}");
     // Signed whole by another key: refused against the key the auditor holds.
     let foreign = s.dir.path().join("foreign.zip");
     export(&s.store, asked(&s.company, "2026-01", "2026-04", &[]), &other, &foreign, |_| {}).await.unwrap();

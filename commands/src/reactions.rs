@@ -31,6 +31,7 @@ pub struct AggregateHandle {
     newest: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, u64>,
     as_of: for<'a> fn(&'a Arc<Commands>, Uuid, AsOf) -> Future<'a, Past<serde_json::Value>>,
     execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
+    schemas: fn() -> Vec<(String, serde_json::Value)>,
 }
 
 impl AggregateHandle {
@@ -46,7 +47,13 @@ impl AggregateHandle {
             newest: newest::<A>,
             as_of: as_of::<A>,
             execute: execute::<A>,
+            schemas: domain::event_schemas::<A::Event>,
         }
+    }
+
+    /// The JSON Schema of each of the aggregate's event types, by name.
+    pub fn event_schemas(&self) -> Vec<(String, serde_json::Value)> {
+        (self.schemas)()
     }
 }
 

@@ -29,7 +29,7 @@ impl Actor {
 }
 
 /// An event of an aggregate: a fact in the past tense with a stable name.
-pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {
+pub trait DomainEvent: Serialize + DeserializeOwned + schemars::JsonSchema + Clone + Send + Sync + 'static {
     /// The stable, stored name of the event (never follows a Rust rename).
     fn event_type(&self) -> &'static str;
 
@@ -44,6 +44,32 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Clone + Send + Sync + 'sta
         let _ = id;
         None
     }
+}
+
+/// The JSON Schema (draft 2020-12) of the payload of each event type of
+/// `E`, by its stored name: one per variant of the tagged enum, with the
+/// definitions it refers to (what an archive's reader years later checks
+/// its events against).
+pub fn event_schemas<E: DomainEvent>() -> Vec<(String, serde_json::Value)> {
+    let root = schemars::schema_for!(E).to_value();
+    let definitions = root.get("$defs").cloned();
+    let variants = match root.get("oneOf").and_then(serde_json::Value::as_array) {
+        Some(variants) => variants.clone(),
+        None => vec![root.clone()],
+    };
+    variants
+        .into_iter()
+        .filter_map(|mut variant| {
+            let name = variant.pointer("/properties/type/const")?.as_str()?.to_owned();
+            let schema = variant.as_object_mut()?;
+            schema.insert("$schema".into(), root.get("$schema").cloned().unwrap_or_default());
+            schema.insert("title".into(), name.clone().into());
+            if let Some(definitions) = &definitions {
+                schema.insert("$defs".into(), definitions.clone());
+            }
+            Some((name, variant))
+        })
+        .collect()
 }
 
 /// Whose key seals what a stream stores (its events and snapshots).
@@ -103,4 +129,28 @@ pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Syn
     /// The state after `event`.
     #[must_use]
     fn evolve(self, event: &Self::Event) -> Self;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::CheckpointEvent;
+    use crate::mail::MailboxEvent;
+
+    #[test]
+    fn each_event_type_has_a_json_schema_of_its_payload() {
+        let mail: std::collections::BTreeMap<String, serde_json::Value> =
+            event_schemas::<MailboxEvent>().into_iter().collect();
+        let sent = &mail["MailSent"];
+        assert_eq!(sent["title"], "MailSent");
+        assert_eq!(sent["$schema"], "https://json-schema.org/draft/2020-12/schema", "{sent}");
+        let required: Vec<&str> = sent["required"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
+        assert!(required.contains(&"mail") && required.contains(&"sent_at") && required.contains(&"type"), "{sent}");
+        assert!(sent["$defs"].get("OutgoingMail").is_some(), "{sent}");
+        assert!(mail.contains_key("MailRecalled") && mail.contains_key("MailReceived"));
+        // A newtype variant, and an enum of one variant.
+        let checkpoint = event_schemas::<CheckpointEvent>();
+        assert_eq!(checkpoint.len(), 1);
+        assert_eq!(checkpoint[0].0, "CheckpointSigned", "{}", checkpoint[0].1);
+    }
 }

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Actor, Aggregate, DomainError, DomainEvent, Sealing};
 
 /// What a checkpoint states and its signature, as signed and recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Checkpoint {
     /// The position of the company's newest event the checkpoint covers.
@@ -41,7 +41,7 @@ pub struct CheckpointCommand {
     pub checkpoint: Checkpoint,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum CheckpointEvent {
     #[serde(rename = "CheckpointSigned")]

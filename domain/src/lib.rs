@@ -18,5 +18,5 @@ pub mod values;
 #[cfg(test)]
 mod testing;
 
-pub use aggregate::{Actor, Aggregate, DomainEvent, Sealing};
+pub use aggregate::{Actor, Aggregate, DomainEvent, Sealing, event_schemas};
 pub use error::{DomainError, ErrorKind};

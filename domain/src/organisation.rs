@@ -80,7 +80,7 @@ pub enum OrganisationAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum OrganisationEvent {
     #[serde(rename = "DepartmentCreated")]

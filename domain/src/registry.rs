@@ -38,7 +38,7 @@ pub enum RegistryCommand {
     Release { domain: DomainName, tenant: Uuid },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum RegistryEvent {
     #[serde(rename = "DomainClaimed")]

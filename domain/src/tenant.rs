@@ -61,7 +61,7 @@ pub enum TenantCommand {
 /// company leaves behind looks for.
 pub const TERMINATED: &str = "CompanyTerminated";
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum TenantEvent {
     #[serde(rename = "TenantSignedUp")]

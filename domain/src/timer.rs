@@ -22,7 +22,7 @@ pub enum TimerCommand {
     Cancel,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum TimerEvent {
     #[serde(rename = "TimerScheduled")]

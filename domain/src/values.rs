@@ -44,7 +44,7 @@ const PUBLIC_PORTAL_DOMAINS: &[&str] = &[
 ];
 
 /// A mail domain owned by a tenant: lower-case, IDNA (punycode) form.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct DomainName(String);
 
@@ -122,7 +122,7 @@ impl fmt::Display for DomainName {
 }
 
 /// A user's ID: the local part of their address (rule T4), lower-case.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct LoginId(String);
 
@@ -166,7 +166,7 @@ impl fmt::Display for LoginId {
 }
 
 /// A display name of a person or a company: trimmed, 1 to 100 characters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Name(String);
 
@@ -226,7 +226,7 @@ impl<'a> Password<'a> {
 }
 
 /// A password hash (PHC string) made outside the domain.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct PasswordHash(pub String);
 
@@ -237,7 +237,7 @@ impl fmt::Debug for PasswordHash {
 }
 
 /// A role a user can hold besides being a plain user (rules U3, H1, A6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Role {
     Admin,
     HrManager,
@@ -249,14 +249,14 @@ pub enum Role {
 }
 
 /// Business or individual member (rule B2 decides the receipt kind).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum MemberType {
     Business,
     Individual,
 }
 
 /// The billing cycle: 1, 12 or 24 months (rule T1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct BillingCycle(u8);
 
@@ -276,7 +276,7 @@ impl BillingCycle {
 }
 
 /// An IANA time zone name, such as `Asia/Seoul` (the default).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct TimeZone(String);
 
@@ -322,7 +322,7 @@ impl TimeZone {
 }
 
 /// A month of the calendar, written `YYYY-MM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct Month {
     year: i32,

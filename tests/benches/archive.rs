@@ -6,6 +6,7 @@
 //! much of it the step added. One line each:
 //! `bench <name> <value> <unit>`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,7 +77,15 @@ async fn main() {
     let out = dir.path().join("archive.zip");
     let (before, peak) = (resident_mb(), Peak::start());
     let started = Instant::now();
-    let asked = Export { company: &company, from: month, to: month, keys: &[], withheld: &[], renderer: None };
+    let asked = Export {
+        company: &company,
+        from: month,
+        to: month,
+        keys: &[],
+        withheld: &[],
+        schemas: &BTreeMap::new(),
+        renderer: None,
+    };
     let manifest = export(store.as_ref(), asked, &key, &out, |_| {}).await.expect("export");
     let took = started.elapsed().as_secs_f64();
     assert_eq!(manifest.events, EVENTS as u64);

@@ -53,6 +53,12 @@ pub fn projectors() -> Vec<Arc<dyn projections::Projector>> {
     capabilities().into_iter().flat_map(|c| c.projectors).collect()
 }
 
+/// The JSON Schema of every event type of every capability's aggregates,
+/// by the type's stored name (for archives).
+pub(crate) fn event_schemas() -> std::collections::BTreeMap<String, serde_json::Value> {
+    capabilities().iter().flat_map(|c| c.aggregates.iter().flat_map(commands::AggregateHandle::event_schemas)).collect()
+}
+
 capabilities! {
     accounts::capability() => accounts::AccountsQuery, accounts::AccountsMutation;
     mail::capability() => mail::MailQuery, mail::MailMutation;

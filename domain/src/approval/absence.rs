@@ -13,7 +13,7 @@ use crate::{Actor, Aggregate, DomainError, DomainEvent};
 const MAX_REASON: usize = 500;
 
 /// One registered absence: from `from` (inclusive) to `to` (exclusive).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Absence {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
@@ -46,7 +46,7 @@ pub enum AbsenceAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum AbsenceEvent {
     #[serde(rename = "AbsenceRegistered")]

@@ -73,7 +73,7 @@ pub enum BackupAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum BackupEvent {
     #[serde(rename = "ApprovalBackupRequested")]

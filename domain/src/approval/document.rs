@@ -33,7 +33,7 @@ pub enum Status {
 }
 
 /// What a drafter writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, schemars::JsonSchema)]
 pub struct Draft {
     pub form: Form,
     pub title: String,
@@ -135,7 +135,7 @@ pub struct DocumentCommand {
     pub action: DocumentAction,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum DocumentEvent {
     #[serde(rename = "DocumentDraftSaved")]

@@ -13,7 +13,7 @@ use crate::DomainError;
 const MAX_LIST: usize = 50;
 
 /// Who receives a completed document (수신).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", content = "id")]
 pub enum Receiver {
     User(Uuid),
@@ -22,7 +22,7 @@ pub enum Receiver {
 }
 
 /// The line as the drafter writes it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LineInput {
     /// Approvers (결재), in order.
     pub approvers: Vec<Uuid>,
@@ -71,7 +71,7 @@ impl LineInput {
 }
 
 /// What became of an approver's place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state")]
 pub enum SlotState {
     Waiting,
@@ -100,14 +100,14 @@ pub enum SlotState {
 }
 
 /// Whether an approver still has to confirm a document afterwards (후열).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Review {
     None,
     Pending,
     Confirmed { at: DateTime<Utc> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApproverSlot {
     pub user: Uuid,
     pub state: SlotState,
@@ -135,20 +135,20 @@ impl ApproverSlot {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum AgreerState {
     Waiting,
     Agreed { at: DateTime<Utc> },
     Refused { at: DateTime<Utc> },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AgreerSlot {
     pub user: Uuid,
     pub state: AgreerState,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReceiverSlot {
     pub receiver: Receiver,
     /// Who took it, and when.
@@ -156,7 +156,7 @@ pub struct ReceiverSlot {
 }
 
 /// A line with the state of every place.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Line {
     pub approvers: Vec<ApproverSlot>,
     pub agreers: Vec<AgreerSlot>,

@@ -58,7 +58,7 @@ impl AssignNumber {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum NumberingEvent {
     #[serde(rename = "DocumentNumberAssigned")]

@@ -23,7 +23,7 @@ const MAX_ROWS: usize = 500;
 pub const LEAVE_DAYS_FIELD: &str = "days";
 
 /// How agreers or receivers take their turns (rule A2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum Flow {
     /// One after another, in the order of the line.
     #[default]
@@ -33,7 +33,7 @@ pub enum Flow {
 }
 
 /// What a form field holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind")]
 pub enum FieldKind {
     Text,
@@ -51,7 +51,7 @@ pub enum FieldKind {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FormField {
     /// The stable key values are stored under.
     pub key: String,
@@ -61,7 +61,7 @@ pub struct FormField {
 }
 
 /// Everything an admin states about a form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FormSpec {
     pub name: String,
     /// Shown in lists, like `지출` or `LV`.
@@ -77,7 +77,7 @@ pub struct FormSpec {
 }
 
 /// A form as a document keeps it: what it was when the document was drafted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Form {
     pub id: Uuid,
     #[serde(flatten)]
@@ -85,7 +85,7 @@ pub struct Form {
 }
 
 /// The tenant's approval settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalSettings {
     /// Rule A2: how agreement and reception run unless a line says otherwise.
     pub default_flow: Flow,
@@ -139,7 +139,7 @@ pub enum ApprovalSetupAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum ApprovalSetupEvent {
     #[serde(rename = "ApprovalFormCreated")]

@@ -66,7 +66,7 @@ pub enum ArchiveAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum ArchiveEvent {
     #[serde(rename = "ArchiveRequested")]

@@ -18,7 +18,7 @@ const MAX_COPIES: u32 = 10;
 /// The digits of a resident number.
 pub const RESIDENT_DIGITS: u32 = 13;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum CertificateKind {
     /// 재직증명서.
     Employment,
@@ -36,7 +36,7 @@ impl CertificateKind {
 }
 
 /// What a request states.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CertificateRequest {
     pub employee: Uuid,
     pub kind: CertificateKind,
@@ -49,7 +49,7 @@ pub struct CertificateRequest {
 /// What an issued certificate states, as it was on the day of issue. The
 /// resident number is not among them: it is shown from the sealed copy on
 /// the HR card, masked as the request asks.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PrintedFacts {
     pub company: String,
     pub name: String,
@@ -91,7 +91,7 @@ pub enum CertificateAction {
     Issue { certificate_id: Uuid, facts: PrintedFacts },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum CertificateEvent {
     #[serde(rename = "CertificateRequested")]

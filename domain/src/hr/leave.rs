@@ -57,7 +57,7 @@ pub fn quarters(field: &'static str, value: f64) -> Result<i64, DomainError> {
     Ok(quarters as i64)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum GrantKind {
     /// One day per full month in the first year.
     Monthly,
@@ -66,7 +66,7 @@ pub enum GrantKind {
 }
 
 /// A grant the law gives on `granted_on`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Accrual {
     /// `M1`–`M11`, `Y1`, `Y2`, ...: one of each per person, ever.
     pub grant_id: String,
@@ -113,7 +113,7 @@ pub fn accruals(hire: NaiveDate, until: NaiveDate) -> Vec<Accrual> {
 }
 
 /// Where an adjustment came from (rule H5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum AdjustmentSource {
     /// One row of an uploaded CSV.
     Csv,
@@ -178,7 +178,7 @@ pub enum LeaveAction {
     Restore { document: Uuid },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum LeaveEvent {
     #[serde(rename = "LeaveLedgerOpened")]

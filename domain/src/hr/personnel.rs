@@ -15,7 +15,7 @@ const MAX_EMPLOYEE_NO: usize = 30;
 const MAX_TEXT: usize = 500;
 
 /// Employment status (rule H3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum EmploymentStatus {
     Active,
     /// 휴직.
@@ -69,7 +69,7 @@ impl ResidentNumber {
 }
 
 /// What an HR manager states on a card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct CardDetails {
     pub employee_no: String,
     pub name: String,
@@ -87,7 +87,7 @@ pub struct CardDetails {
     pub sealed_resident_number: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StatusChange {
     pub status: EmploymentStatus,
     pub on: NaiveDate,
@@ -118,7 +118,7 @@ pub enum PersonnelAction {
     ChangeStatus { employee_id: Uuid, status: EmploymentStatus, on: NaiveDate, reason: String, by: Uuid },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum PersonnelEvent {
     #[serde(rename = "HrCardCreated")]

@@ -13,7 +13,7 @@ const MAX_LOCAL: usize = 64;
 const MAX_ADDRESS: usize = 254;
 
 /// A mail address, lower-case, with an IDNA (punycode) domain.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(try_from = "String", into = "String")]
 pub struct MailAddress {
     local: String,

@@ -65,7 +65,7 @@ pub fn recall_window() -> Duration {
 }
 
 /// Where a user's incoming mail is forwarded (rule E5).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Forwarding {
     /// The forwarding user's address, the From of forwarded copies.
@@ -79,7 +79,7 @@ pub struct Forwarding {
 }
 
 /// A mail from outside, as the inbound endpoint parsed it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncomingMail {
     pub mail_id: Uuid,
@@ -91,7 +91,7 @@ pub struct IncomingMail {
 }
 
 /// What the relay answered for one external recipient.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum DeliveryReport {
     Sent { reply: String },
@@ -214,7 +214,7 @@ pub enum MailboxAction {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum MailboxEvent {
     #[serde(rename = "DraftSaved")]

@@ -142,7 +142,7 @@ pub fn media_type(input: &str) -> Result<String, DomainError> {
 
 /// A file attached to a mail; its bytes live in the blob store under its
 /// SHA-256 digest, never in the log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Attachment {
     pub name: String,
@@ -153,7 +153,7 @@ pub struct Attachment {
 }
 
 /// The subject, bodies and attachments of a mail, within their limits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Content {
     pub subject: String,
@@ -222,7 +222,7 @@ impl Content {
 }
 
 /// Where a recipient appears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RecipientKind {
     To,
@@ -244,7 +244,7 @@ impl RecipientKind {
 
 /// A recipient of a sent mail; `user` is set for the tenant's own users
 /// (internal recipients), who get the mail in their inbox.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Recipient {
     pub address: MailAddress,
     pub kind: RecipientKind,
@@ -259,7 +259,7 @@ impl Recipient {
 }
 
 /// A mail as it leaves its sender.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutgoingMail {
     pub mail_id: Uuid,
@@ -282,7 +282,7 @@ impl OutgoingMail {
 }
 
 /// A mail not yet sent, as its author keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Draft {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,14 +294,15 @@ pub struct Draft {
 }
 
 /// How many recipient deliveries a user has used on one day (rule E1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QuotaUse {
     pub day: NaiveDate,
     pub deliveries: u32,
 }
 
 /// A folder of a mailbox (rule E8).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema)]
+#[schemars(with = "String")]
 pub enum Folder {
     Inbox,
     Sent,

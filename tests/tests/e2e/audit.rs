@@ -493,6 +493,13 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     let files = unzipped(&bytes);
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
     assert_eq!(manifest["withheld"], json!(["mail"]), "{manifest}");
+    // Every event type it holds comes with the JSON Schema of its payload.
+    let types: Vec<&String> = manifest["countsByType"].as_object().unwrap().keys().collect();
+    let schemas: Vec<&str> =
+        manifest["schemas"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(schemas, types.iter().map(|t| format!("schemas/{t}.json")).collect::<Vec<_>>(), "{manifest}");
+    let sent: serde_json::Value = serde_json::from_slice(&files["schemas/MailSent.json"]).unwrap();
+    assert_eq!(sent["title"], "MailSent", "{sent}");
     let page = files.iter().find(|(name, _)| name.starts_with("renderings/documents/")).map(|(_, page)| page);
     let page = String::from_utf8(page.expect("a document page").clone()).unwrap();
     assert!(page.contains("4분기 계획") && page.contains("APPROVED"), "{page}");

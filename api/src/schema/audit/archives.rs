@@ -206,6 +206,7 @@ async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Re
         to: archive.to,
         keys: &keys,
         withheld: &[WITHHELD],
+        schemas: &crate::schema::event_schemas(),
         renderer: Some(&mut renderer),
     };
     let manifest = audit::archive::export(context.stored.as_ref(), asked, &context.checkpoints.key, &out, |_| {})
