@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::capabilities::{Starting, Worker, WorkerContext, following};
-use crate::renderings::{document_page, is_record, people};
+use crate::renderings::{document_page, is_record, page_file, people, person_named};
 
 /// The largest archive.
 const MAX_ARCHIVE: u64 = 4 * 1024 * 1024 * 1024;
@@ -222,10 +222,7 @@ impl UserNames<'_> {
             return name.clone();
         }
         let user = users::user_by_id(self.read_models, self.tenant, id).await.ok().flatten();
-        let name = match user {
-            Some(user) => format!("{} ({})", user.name.as_str(), user.login),
-            None => id.to_string(),
-        };
+        let name = person_named(user.as_ref().map(|u| (u.name.as_str(), u.login.as_str())), id);
         self.known.insert(id, name.clone());
         name
     }
@@ -260,7 +257,7 @@ async fn archive(
         }
         let name = |id: Uuid| named.get(&id).cloned().unwrap_or_default();
         let page = document_page(&document, &company_name, &name, &history, tz);
-        let file = format!("{}.html", document.number.clone().unwrap_or_else(|| id.to_string()));
+        let file = page_file(&document, id);
         let html = printing::render(&page, "document").map_err(|e| e.to_string())?;
         sink.add(&file, &html).await?;
         index.push((file, document.title.clone()));

@@ -153,7 +153,7 @@ pub async fn archive_export(
         id,
         company_name,
         tenant.time_zone.tz(),
-        true,
+        (true, true),
     );
     let asked = audit::archive::Export {
         company: &company,

@@ -129,6 +129,21 @@ pub(crate) fn document_page(
     }
 }
 
+/// How a person is named in renderings: by name and login while their
+/// account lives (`found`), as deleted once it is gone.
+pub(crate) fn person_named(found: Option<(&str, &str)>, id: Uuid) -> String {
+    match found {
+        Some((name, login)) => format!("{name} ({login})"),
+        None => format!("deleted user {id}"),
+    }
+}
+
+/// The file a document's page is kept in: its number, or its id before it
+/// has one.
+pub(crate) fn page_file(document: &Document, id: Uuid) -> String {
+    format!("{}.html", document.number.clone().unwrap_or_else(|| id.to_string()))
+}
+
 /// Whether a document is a record of the company: submitted once, not a
 /// draft or discarded.
 pub(crate) fn is_record(document: &Document) -> bool {
@@ -136,7 +151,8 @@ pub(crate) fn is_record(document: &Document) -> bool {
 }
 
 /// Renders an archive's events: mails as they pass (when `mail` allows),
-/// documents and leave histories as they stood at the archive's last event.
+/// documents as they stood at the archive's last event, and leave
+/// histories (when `records` allows: HR is its managers' and auditors').
 pub(crate) struct ArchiveRenderer {
     /// The log with payloads opened, for the streams read at the end.
     pub store: Arc<dyn EventStore>,
@@ -148,6 +164,8 @@ pub(crate) struct ArchiveRenderer {
     /// Whether mail content goes into the archive (rule E7: only where
     /// whoever asked may read it).
     pub mail: bool,
+    /// Whether leave histories do.
+    pub records: bool,
     pub documents: BTreeSet<Uuid>,
     pub ledgers: BTreeSet<Uuid>,
     /// The positions of the first and the last event passed.
@@ -162,7 +180,7 @@ impl ArchiveRenderer {
         tenant: Uuid,
         company_name: String,
         zone: Tz,
-        mail: bool,
+        (mail, records): (bool, bool),
     ) -> Self {
         Self {
             store,
@@ -172,6 +190,7 @@ impl ArchiveRenderer {
             company_name,
             zone,
             mail,
+            records,
             documents: BTreeSet::new(),
             ledgers: BTreeSet::new(),
             start: None,
@@ -222,8 +241,9 @@ impl ArchiveRenderer {
         Ok((document, history))
     }
 
-    /// A mail's message, when `event` is one and it is still readable.
-    async fn mail(&self, event: &RecordedEvent) -> Result<Option<(Uuid, Vec<u8>)>, ArchiveError> {
+    /// A mail's message, when `event` is one and it is still readable, or
+    /// why it cannot be rendered.
+    async fn mail(&self, event: &RecordedEvent) -> Result<Option<(Uuid, Result<Vec<u8>, String>)>, ArchiveError> {
         let Opened::Plain(plain) = self.sealer.open(event.id.as_bytes(), &event.data).await? else {
             // A mail is always sealed: a clear or shredded payload is none.
             return Ok(None);
@@ -240,22 +260,25 @@ impl ArchiveRenderer {
             }
             _ => return Ok(None),
         };
-        match rendered {
-            (id, Ok(message)) => Ok(Some((id, message))),
-            (id, Err(reason)) => Err(ArchiveError::Invalid(format!("the mail {id} cannot be rendered: {reason}"))),
-        }
+        Ok(Some(rendered))
     }
+}
+
+/// A cell of typed text, which a spreadsheet opening the file must not take
+/// for a formula.
+fn text_cell(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text }
 }
 
 fn unreplayable(event: &RecordedEvent, reason: &str) -> ArchiveError {
     ArchiveError::Invalid(format!("the event at position {} does not replay: {reason}", event.position))
 }
 
-/// How a person is named in renderings: name and login, or as deleted.
+/// How the people of `tenant` are named.
 fn named(tenant: &Tenant) -> impl Fn(Uuid) -> String + '_ {
-    |id| match tenant.accounts.get(&id) {
-        Some(account) => format!("{} ({})", account.name.as_str(), account.login),
-        None => format!("deleted user {id}"),
+    |id| {
+        let account = tenant.accounts.get(&id);
+        person_named(account.map(|a| (a.name.as_str(), a.login.as_str())), id)
     }
 }
 
@@ -273,9 +296,15 @@ impl Renderer for ArchiveRenderer {
                 self.ledgers.insert(id);
             }
             Mailbox::CATEGORY if self.mail => {
-                if let Some((mail, message)) = self.mail(event).await? {
-                    let month = event.metadata.occurred_at.with_timezone(&self.zone).format("%Y-%m");
-                    files.add(&format!("mail/{month}/{mail}.eml"), &message)?;
+                // One mail is in each mailbox that holds it: a file per
+                // mailbox.
+                let Some((mail, message)) = self.mail(event).await? else { return Ok(()) };
+                let month = event.metadata.occurred_at.with_timezone(&self.zone).format("%Y-%m");
+                let file = format!("mail/{month}/{}/{mail}", id.simple());
+                match message {
+                    Ok(message) => files.add(&format!("{file}.eml"), &message)?,
+                    // What cannot be a message is said so in its place.
+                    Err(reason) => files.add(&format!("{file}.txt"), format!("not rendered: {reason}\n").as_bytes())?,
                 }
             }
             _ => {}
@@ -293,8 +322,10 @@ impl Renderer for ArchiveRenderer {
             }
             let page = document_page(&document, &self.company_name, &name, &history, self.zone);
             let html = printing::render(&page, "document").map_err(|e| ArchiveError::Invalid(e.to_string()))?;
-            let file = document.number.clone().unwrap_or_else(|| id.to_string());
-            files.add(&format!("documents/{file}.html"), html.as_bytes())?;
+            files.add(&format!("documents/{}", page_file(&document, id)), html.as_bytes())?;
+        }
+        if !self.records {
+            return Ok(());
         }
         for employee in std::mem::take(&mut self.ledgers) {
             let events = self.stream_until_end(&commands::stream_name::<LeaveLedger>(employee)).await?;
@@ -316,8 +347,8 @@ impl Renderer for ArchiveRenderer {
                     days(entry.quarters),
                     days(entry.before),
                     days(entry.after),
-                    entry.reason.unwrap_or_default(),
-                    entry.by.map(&name).unwrap_or_default(),
+                    text_cell(entry.reason.unwrap_or_default()),
+                    text_cell(entry.by.map(&name).unwrap_or_default()),
                     entry.document_id.map(|d| d.to_string()).unwrap_or_default(),
                 ])
                 .map_err(csv_error)?;

@@ -18,8 +18,10 @@
 //! Ed25519 signature of the manifest's bytes.
 //!
 //! Export reads the log page by page and writes each line as it goes, so
-//! memory stays bounded whatever the archive's size; the file appears
-//! under its name only once it is whole.
+//! memory does not grow with the events; what grows with an archive is the
+//! ZIP directory of its files, a small entry per rendering (and per month),
+//! kept until the archive is finished. The file appears under its name only
+//! once it is whole.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -42,7 +44,9 @@ use uuid::Uuid;
 use crate::{CheckpointKey, Progress, PublicKey};
 
 /// The archive's format, named in its manifest.
-const FORMAT: &str = "groupware-archive-v2";
+const FORMAT: &str = "groupware-archive-v3";
+/// The format before renderings and schemas.
+const FORMAT_WITHOUT_RENDERINGS: &str = "groupware-archive-v2";
 /// The format before sealing: no keys file.
 const FORMAT_WITHOUT_KEYS: &str = "groupware-archive-v1";
 /// The file of the keys that open sealed payloads.
@@ -195,8 +199,9 @@ pub struct Manifest {
     /// type the archive holds (its `events` count that type's events).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<FileEntry>,
-    /// What the keys of the archive leave unreadable on purpose (`mail`:
-    /// its people's mail, whoever asked for the archive may not read).
+    /// The categories of streams whose payloads the archive's keys open
+    /// none of, on purpose (`mailbox`: its people's mail, which whoever
+    /// asked for the archive may not read).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub withheld: Vec<String>,
     /// The Ed25519 key that signed `manifest.sig`, hexadecimal.
@@ -238,7 +243,8 @@ pub struct Export<'a> {
     /// The live keys of the company; `keys.json` holds those that sealed
     /// an event of the range.
     pub keys: &'a [(KeyRef, [u8; 32])],
-    /// What `keys` leave unreadable on purpose (`mail`), for the manifest.
+    /// The categories of streams whose payloads `keys` must open none of
+    /// (`mailbox`); the export fails rather than give a key that opens one.
     pub withheld: &'a [&'a str],
     /// The JSON Schema of each event type, by name: the archive holds the
     /// schema of each type it holds events of.
@@ -259,10 +265,15 @@ pub struct Renderings {
 }
 
 impl Renderings {
-    fn new() -> Result<Self, ArchiveError> {
+    /// Renderings made in unnamed files in the folder of `out`.
+    fn beside(out: &Path) -> Result<Self, ArchiveError> {
+        let folder = match out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
         Ok(Self {
-            zip: zip::ZipWriter::new(tempfile::tempfile()?),
-            list: BufWriter::new(tempfile::tempfile()?),
+            zip: zip::ZipWriter::new(tempfile::tempfile_in(folder)?),
+            list: BufWriter::new(tempfile::tempfile_in(folder)?),
             listed: Sha256::new(),
             count: 0,
         })
@@ -328,7 +339,7 @@ pub async fn export(
     let zone = TimeZone::parse(&asked.company.time_zone).map_err(|e| ArchiveError::Invalid(e.to_string()))?;
     let partial = partial_path(out);
     let file = File::create(&partial)?;
-    let written = write_archive(store, asked, &zone, key, file, &mut progress).await;
+    let written = write_archive(store, asked, &zone, key, (file, out), &mut progress).await;
     match written {
         Ok(manifest) => {
             std::fs::rename(&partial, out)?;
@@ -357,7 +368,7 @@ async fn write_archive(
     asked: Export<'_>,
     zone: &TimeZone,
     key: &CheckpointKey,
-    file: File,
+    (file, out): (File, &Path),
     progress: &mut impl FnMut(Progress),
 ) -> Result<Manifest, ArchiveError> {
     let Export { company, from, to, keys, withheld, schemas, mut renderer } = asked;
@@ -387,7 +398,7 @@ async fn write_archive(
         public_key: key.public().to_string(),
     };
     let mut renderings = match renderer {
-        Some(_) => Some(Renderings::new()?),
+        Some(_) => Some(Renderings::beside(out)?),
         None => None,
     };
     let mut sealed_by = std::collections::BTreeSet::new();
@@ -419,7 +430,17 @@ async fn write_archive(
             current.hasher.update(&line);
             current.events += 1;
             note(&mut manifest, event);
-            sealed_by.extend(store::sealing::sealed_by(&event.data));
+            let sealer = store::sealing::sealed_by(&event.data);
+            if withheld.contains(&event.category()) && sealer.is_none_or(|s| keys.iter().any(|(k, _)| k.subject == s)) {
+                return Err(ArchiveError::Invalid(format!(
+                    "the event at position {} of {} would be readable with the archive's keys, which must open no {} \
+                     payload",
+                    event.position,
+                    event.stream,
+                    event.category()
+                )));
+            }
+            sealed_by.extend(sealer);
             if let (Some(renderer), Some(files)) = (renderer.as_deref_mut(), renderings.as_mut()) {
                 renderer.event(event, files).await?;
             }
@@ -554,11 +575,14 @@ pub fn verify_archive(
     mut progress: impl FnMut(Progress),
 ) -> Result<ArchiveReport, ArchiveError> {
     let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    // One entry per name, each where the directory says: no second copy of
+    // a file for a reader to find instead of the one verified.
+    zip.validate_header_consistency().map_err(|e| tampered(e.to_string()))?;
     let manifest_bytes = read_whole(&mut zip, "manifest.json")?;
     let signature = read_whole(&mut zip, "manifest.sig")?;
     let manifest: Manifest =
         serde_json::from_slice(&manifest_bytes).map_err(|e| tampered(format!("manifest.json is unreadable: {e}")))?;
-    if manifest.format != FORMAT && manifest.format != FORMAT_WITHOUT_KEYS {
+    if ![FORMAT, FORMAT_WITHOUT_RENDERINGS, FORMAT_WITHOUT_KEYS].contains(&manifest.format.as_str()) {
         return Err(tampered(format!("the format {} is not {FORMAT}", manifest.format)));
     }
     let key = match trusted {

@@ -275,6 +275,17 @@ async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one
     rewrite(&out, &changed, |name, bytes| Some(if name == "keys.json" { b"[]".to_vec() } else { bytes }));
     let refused = verify_archive(&changed, Some(s.key.public()), |_| {}).unwrap_err().to_string();
     assert!(refused.contains("keys.json"), "{refused}");
+
+    // What is withheld stays so: an export whose keys would open a mailbox
+    // payload makes no archive; without those keys it is made.
+    let withheld = s.dir.path().join("withheld.zip");
+    let opening = Export { withheld: &["mailbox"], ..asked(&s.company, "2026-03", "2026-03", &live) };
+    let refused = export(below.as_ref(), opening, &s.key, &withheld, |_| {}).await.unwrap_err();
+    assert!(matches!(refused, ArchiveError::Invalid(_)) && refused.to_string().contains("mailbox"), "{refused}");
+    assert!(!withheld.exists());
+    let none = Export { withheld: &["mailbox"], ..asked(&s.company, "2026-03", "2026-03", &[]) };
+    let manifest = export(below.as_ref(), none, &s.key, &withheld, |_| {}).await.unwrap();
+    assert_eq!(manifest.withheld, vec!["mailbox".to_owned()]);
 }
 
 // An archive of the format before sealing (no keys file) still verifies and

@@ -68,7 +68,14 @@ pub fn render_received(
     for cc in &mail.cc {
         builder = builder.cc(mailbox(cc));
     }
-    with_content(builder, &mail.content, attachment)
+    // The envelope it came in is the MTA's, not in the message: a mail
+    // that names no recipient (Bcc) still renders.
+    let envelope = lettre::address::Envelope::new(
+        Some(mailbox(&mail.from).email),
+        vec!["undisclosed-recipients@invalid".parse().expect("a valid address")],
+    )
+    .map_err(|e| e.to_string())?;
+    with_content(builder.envelope(envelope), &mail.content, attachment)
 }
 
 /// `builder`'s message with `content`'s bodies and attachments.
@@ -135,5 +142,9 @@ mod tests {
         assert_eq!((attachment.attachment_name(), attachment.contents()), (Some("견적.pdf"), &b"%PDF"[..]));
         // An attachment the blob store does not hold is named.
         assert!(render_received(&mail, at, |_| None).unwrap_err().contains("견적.pdf"));
+        // A mail that names no recipient (it came as Bcc) renders.
+        let blind = IncomingMail { to: vec![], cc: vec![], ..mail };
+        let bytes = render_received(&blind, at, |_| Some(b"%PDF".to_vec())).unwrap();
+        assert!(mail_parser::MessageParser::default().parse(bytes.as_slice()).unwrap().to().is_none());
     }
 }

@@ -18,6 +18,11 @@ use crate::{Actor, Aggregate, DomainError, DomainEvent};
 pub struct Archive {
     pub from: Month,
     pub to: Month,
+    /// Whether it opens the company's records (HR cards, leave ledgers,
+    /// certificates, documents as stored): only an auditor's, who reads
+    /// them all; an admin's holds them sealed.
+    #[serde(default)]
+    pub records: bool,
     #[serde(flatten)]
     pub file: Download,
 }
@@ -44,11 +49,12 @@ pub struct ArchiveCommand {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ArchiveAction {
     /// The months `from` to `to` of a company that began in `since`,
-    /// whose months are those of `zone`.
+    /// whose months are those of `zone`; `records`: see [`Archive`].
     Request {
         archive_id: Uuid,
         from: Month,
         to: Month,
+        records: bool,
         by: Uuid,
         since: Month,
         zone: TimeZone,
@@ -70,7 +76,15 @@ pub enum ArchiveAction {
 #[serde(tag = "type")]
 pub enum ArchiveEvent {
     #[serde(rename = "ArchiveRequested")]
-    Requested { archive_id: Uuid, from: Month, to: Month, by: Uuid, at: DateTime<Utc> },
+    Requested {
+        archive_id: Uuid,
+        from: Month,
+        to: Month,
+        #[serde(default)]
+        records: bool,
+        by: Uuid,
+        at: DateTime<Utc>,
+    },
     #[serde(rename = "ArchiveCompleted")]
     Completed { archive_id: Uuid, sha256: String, size: u64, events: u64 },
     #[serde(rename = "ArchiveFailed")]
@@ -130,7 +144,7 @@ impl Aggregate for Archives {
 
     fn decide(&self, command: &ArchiveCommand, now: DateTime<Utc>) -> Result<Vec<ArchiveEvent>, DomainError> {
         let event = match &command.action {
-            ArchiveAction::Request { archive_id, from, to, by, since, zone } => {
+            ArchiveAction::Request { archive_id, from, to, records, by, since, zone } => {
                 if self.archives.contains_key(archive_id) {
                     return Err(DomainError::Conflict(format!("archive {archive_id} already exists")));
                 }
@@ -144,10 +158,17 @@ impl Aggregate for Archives {
                     ));
                 }
                 let this_month = Month::of(zone.date_at(now));
-                if from > &this_month {
-                    return Err(DomainError::invalid("from", format!("{from} has not begun; it is {this_month}")));
+                if to > &this_month {
+                    return Err(DomainError::invalid("to", format!("{to} has not begun; it is {this_month}")));
                 }
-                ArchiveEvent::Requested { archive_id: *archive_id, from: *from, to: *to, by: *by, at: now }
+                ArchiveEvent::Requested {
+                    archive_id: *archive_id,
+                    from: *from,
+                    to: *to,
+                    records: *records,
+                    by: *by,
+                    at: now,
+                }
             }
             ArchiveAction::Complete { archive_id, sha256, size, events } => {
                 self.preparing(*archive_id)?;
@@ -168,8 +189,9 @@ impl Aggregate for Archives {
 
     fn evolve(mut self, event: &ArchiveEvent) -> Self {
         match event {
-            ArchiveEvent::Requested { archive_id, from, to, by, at } => {
-                self.archives.insert(*archive_id, Archive { from: *from, to: *to, file: Download::asked(*by, *at) });
+            ArchiveEvent::Requested { archive_id, from, to, records, by, at } => {
+                let archive = Archive { from: *from, to: *to, records: *records, file: Download::asked(*by, *at) };
+                self.archives.insert(*archive_id, archive);
             }
             ArchiveEvent::Completed { archive_id, sha256, size, events } => {
                 if let Some(archive) = self.archives.get_mut(archive_id) {
@@ -206,6 +228,7 @@ mod tests {
                 archive_id: ARCHIVE,
                 from: month(from),
                 to: month(to),
+                records: true,
                 by: AUDITOR,
                 since: month("2026-03"),
                 zone: TimeZone::default(),
@@ -218,6 +241,7 @@ mod tests {
             archive_id: ARCHIVE,
             from: month("2026-03"),
             to: month("2026-11"),
+            records: true,
             by: AUDITOR,
             at: at("2026-11-28T09:00:00+09:00"),
         }
@@ -242,6 +266,7 @@ mod tests {
         assert!(refused("2026-11", "2026-03").contains("reversed"));
         assert!(refused("2025-01", "2026-02").contains("began in 2026-03"));
         assert!(refused("2026-12", "2026-12").contains("has not begun"));
+        assert!(refused("2026-10", "9999-12").contains("9999-12 has not begun"));
         // In Seoul, 1 December has begun at 15:00 UTC on 30 November.
         let december = Archives::default().decide(&request(true, "2026-12", "2026-12"), at("2026-11-30T15:00:00Z"));
         assert!(december.is_ok(), "{december:?}");

@@ -309,12 +309,18 @@ async fn history_as_of_a_time_or_position_replays_the_log_not_the_read_models() 
 #[tokio::test]
 async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server() {
     let storage = TestStorage::new().await;
-    let app = TestApp::spawn_with(storage.settings()).await;
+    let settings = api::Settings { inbound_secret: Some("mta-secret".into()), ..storage.settings() };
+    let app = TestApp::spawn_with(settings).await;
     app.clock(json!({ "now": "2026-10-15T09:00:00+09:00" })).await;
     let acme = app.sign_up("archived.com").await;
     let (_, kim_token) = app.create_user(&acme, "kim").await;
     let send = "mutation { sendMail(input: { to: [\"admin@archived.com\"], subject: \"보관할 메일\", text: \"본문\" }) { id } }";
     assert!(app.gql(Some(&kim_token), send, json!({})).await["errors"].is_null());
+    // A mail from outside to both of them, naming no recipient (Bcc).
+    let blind = "From: Park Ji <park@partner.org>\r\nSubject: 공지\r\nMessage-ID: <b1@partner.org>\r\n\r\nTo all.\r\n";
+    let inbound = format!("{}/inbound?to=kim@archived.com&to=admin@archived.com", app.address);
+    let delivered = app.client.post(inbound).bearer_auth("mta-secret").body(blind).send().await.unwrap();
+    assert_eq!(delivered.status(), 200);
     let key = app.gql(Some(&acme.admin_token), "{ auditKey { publicKey } }", json!({})).await;
     let public_key = key["data"]["auditKey"]["publicKey"].as_str().unwrap().to_owned();
     app.stop().await;
@@ -328,11 +334,15 @@ async fn an_archive_exports_verifies_offline_and_replays_into_a_read_only_server
     // Whoever holds the data directory holds the keys: the mail is in it
     // as an RFC 5322 message too.
     let files = unzipped(&std::fs::read(&out).unwrap());
-    let messages: Vec<&Vec<u8>> =
-        files.iter().filter(|(name, _)| name.starts_with("renderings/mail/2026-10/")).map(|(_, m)| m).collect();
-    assert_eq!(messages.len(), 1, "{:?}", files.keys());
-    let message = mail_parser::MessageParser::default().parse(messages[0].as_slice()).unwrap();
-    assert_eq!(message.subject(), Some("보관할 메일"));
+    let messages: Vec<mail_parser::Message> = files
+        .iter()
+        .filter(|(name, _)| name.starts_with("renderings/mail/2026-10/"))
+        .map(|(_, m)| mail_parser::MessageParser::default().parse(m.as_slice()).unwrap().into_owned())
+        .collect();
+    // Kim's mail, and the one from outside in each of the two mailboxes.
+    assert_eq!(messages.len(), 3, "{:?}", files.keys());
+    assert_eq!(messages.iter().filter(|m| m.subject() == Some("공지")).count(), 2);
+    let message = messages.iter().find(|m| m.subject() == Some("보관할 메일")).unwrap();
     assert_eq!(message.from().and_then(|f| f.first()).and_then(|a| a.address()), Some("kim@archived.com"));
     assert_eq!(message.body_text(0).as_deref(), Some("본문"));
     // Bad ranges make nothing.
@@ -436,7 +446,8 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     let input =
         json!({ "employeeNo": "E-1", "name": "김사원", "userId": kim, "hireDate": "2020-03-02", "duties": "영업" });
     assert!(app.gql(admin, card, json!({ "input": input })).await["errors"].is_null());
-    let adjust = "mutation($e: UUID!) { adjustLeave(employeeId: $e, days: 10, mode: SET, reason: \"이월\") { days } }";
+    let adjust =
+        "mutation($e: UUID!) { adjustLeave(employeeId: $e, days: 10, mode: SET, reason: \"=1+1 이월\") { days } }";
     let adjusted = app.gql(admin, adjust, json!({ "e": kim })).await;
     assert_eq!(adjusted["data"]["adjustLeave"]["days"], 10.0, "{adjusted}");
 
@@ -462,10 +473,14 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     let archive = &requested["data"]["requestArchive"];
     assert_eq!(archive["expiresAt"], "2026-11-14T00:00:00+00:00", "{requested}");
     let path = archive["downloadPath"].as_str().unwrap().to_owned();
+    // An admin's holds the records sealed.
+    let by_admin = app.gql(admin, request, json!({ "f": "2026-10", "t": "2026-10" })).await;
+    let admin_path = by_admin["data"]["requestArchive"]["downloadPath"].as_str().unwrap().to_owned();
     app.settle().await;
-    let listed = app.gql(admin, "{ archives { status events failure from to } }", json!({})).await;
-    assert_eq!(listed["data"]["archives"][0]["status"], "READY", "{listed}");
-    assert!(listed["data"]["archives"][0]["events"].as_u64().unwrap() > 10, "{listed}");
+    let listed = app.gql(admin, "{ archives { status events failure from to records } }", json!({})).await;
+    let listed = listed["data"]["archives"].as_array().unwrap_or_else(|| panic!("{listed}")).clone();
+    assert!(listed.iter().all(|a| a["status"] == "READY" && a["events"].as_u64().unwrap() > 10), "{listed:?}");
+    assert_eq!(listed.iter().map(|a| a["records"].clone()).collect::<Vec<_>>(), vec![json!(false), json!(true)]);
     assert_eq!(code(&app.gql(Some(&kim_token), "{ archives { id } }", json!({})).await), "FORBIDDEN");
 
     let client = reqwest::Client::new();
@@ -474,6 +489,8 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
         async move { client.get(url).bearer_auth(token).send().await.unwrap() }
     };
     assert_eq!(download(kim_token.clone()).await.status(), 403);
+    // The auditor's opens the records: not for an admin.
+    assert_eq!(download(acme.admin_token.clone()).await.status(), 403);
     let fetched = download(token.clone()).await;
     assert_eq!(fetched.status(), 200);
     let bytes = fetched.bytes().await.unwrap().to_vec();
@@ -492,7 +509,7 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     // does not hold.
     let files = unzipped(&bytes);
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    assert_eq!(manifest["withheld"], json!(["mail"]), "{manifest}");
+    assert_eq!(manifest["withheld"], json!(["mailbox"]), "{manifest}");
     // Every event type it holds comes with the JSON Schema of its payload.
     let types: Vec<&String> = manifest["countsByType"].as_object().unwrap().keys().collect();
     let schemas: Vec<&str> =
@@ -505,9 +522,10 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     assert!(page.contains("4분기 계획") && page.contains("APPROVED"), "{page}");
     let leave = String::from_utf8(files["renderings/leave/kim.csv"].clone()).unwrap();
     assert!(leave.starts_with("at,kind,days,before,after,reason,by,document") && leave.contains("ADJUSTED"), "{leave}");
-    assert!(leave.contains("이월"), "{leave}");
+    // Typed text is never a formula to a spreadsheet.
+    assert!(leave.contains(",'=1+1 이월,"), "{leave}");
     assert!(files.keys().all(|name| !name.starts_with("renderings/mail/")), "{:?}", files.keys());
-    for (name, content) in &files {
+    for (name, content) in files.iter().filter(|(name, _)| name.starts_with("renderings/")) {
         assert!(!holds(content, "기밀 메일") && !holds(content, "연봉 본문"), "{name} holds the mail");
     }
     let keys: Vec<serde_json::Value> = serde_json::from_slice(&files["keys.json"]).unwrap();
@@ -538,6 +556,22 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
         .await;
     assert_eq!(opened["data"]["document"]["title"], "4분기 계획", "{opened}");
     replay.stop().await;
+
+    // The admin's: verified, no key, the documents rendered (an admin
+    // backs them up whole, rule A10), no leave history.
+    let url = format!("{}{admin_path}", app.address);
+    let fetched = client.get(url).bearer_auth(&acme.admin_token).send().await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    let admins = fetched.bytes().await.unwrap().to_vec();
+    std::fs::write(&file, &admins).unwrap();
+    assert!(api::cli::archive_verify(&file, Some(&public_key)).unwrap().starts_with("verified"));
+    let files = unzipped(&admins);
+    assert_eq!(
+        serde_json::from_slice::<Vec<serde_json::Value>>(&files["keys.json"]).unwrap(),
+        Vec::<serde_json::Value>::new()
+    );
+    assert!(files.keys().any(|name| name.starts_with("renderings/documents/")), "{:?}", files.keys());
+    assert!(files.keys().all(|name| !name.starts_with("renderings/leave/")), "{:?}", files.keys());
 
     // 30 days after the request, it is gone.
     app.clock(json!({ "now": "2026-11-14T09:00:00+09:00" })).await;

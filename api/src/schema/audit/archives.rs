@@ -3,10 +3,15 @@
 //! background (as `groupware archive export` does, into the blob store) and
 //! it can be downloaded for 30 days.
 //!
-//! An archive asked for over the API holds no mail: mail is its people's
-//! alone (rule E7 opens it only with the secure-mail add-on), so its
-//! `keys.json` holds only the company's key — mail payloads stay sealed,
-//! their hashes still check — and it renders no `.eml` message.
+//! An archive asked for over the API holds what its asker may read, as
+//! stream histories show it: no mail (mail is its people's alone; rule E7
+//! opens it only with the secure-mail add-on), so mail payloads stay sealed
+//! — their hashes still check — and no `.eml` message is rendered; the
+//! company's records key (HR cards, leave ledgers, certificates, every
+//! document) only in an auditor's, who reads them all, with the leave
+//! histories rendered. An admin's holds the records sealed and renders the
+//! documents, which an admin backs up whole anyway (rule A10); only
+//! auditors download an auditor's.
 
 use std::sync::Arc;
 
@@ -16,7 +21,7 @@ use chrono::{DateTime, Utc};
 use commands::CommandContext;
 use domain::audit::archives::{Archive, ArchiveAction, ArchiveCommand, ArchiveEvent, Archives};
 use domain::tenant::Tenant;
-use domain::values::Month;
+use domain::values::{Month, Role};
 use domain::{Actor, Aggregate};
 use store::sealing::KeyRef;
 use store::{Direction, RecordedEvent};
@@ -32,8 +37,8 @@ use crate::schema::{Caller, authenticate};
 
 /// The largest archive the blob store takes.
 const MAX_ARCHIVE: u64 = 64 * 1024 * 1024 * 1024;
-/// What an archive asked for over the API leaves unreadable on purpose.
-const WITHHELD: &str = "mail";
+/// The streams whose payloads no archive asked for over the API opens.
+const WITHHELD: &str = domain::mail::Mailbox::CATEGORY;
 
 /// An archive of the company's history (60-month retention).
 #[derive(SimpleObject, Debug, Clone)]
@@ -52,6 +57,8 @@ pub struct CompanyArchive {
     /// It can be downloaded (at `downloadPath`) until then.
     pub expires_at: DateTime<Utc>,
     pub download_path: String,
+    /// Whether it opens the company's records (an auditor's archive).
+    pub records: bool,
 }
 
 impl CompanyArchive {
@@ -68,6 +75,7 @@ impl CompanyArchive {
             failure: file.failure,
             expires_at: archive.file.expires_at(),
             download_path: format!("/audit/archives/{id}"),
+            records: archive.records,
         }
     }
 }
@@ -97,6 +105,7 @@ pub(super) async fn request(
         archive_id,
         from,
         to,
+        records: caller.has(Role::Auditor),
         by: caller.user.id,
         since: Month::of(tenant.time_zone.date_at(began)),
         zone: tenant.time_zone.clone(),
@@ -131,7 +140,11 @@ async fn download(req: HttpRequest, backend: web::Data<Arc<Backend>>, id: web::P
         let caller = authenticate(&backend, &token).await?;
         caller.require_auditing()?;
         let archives = backend.commands.load_latest::<Archives>(caller.tenant).await?;
-        let sha256 = archives.archive(id)?.download(backend.clock.now())?;
+        let archive = archives.archive(id)?;
+        if archive.records && !caller.has(Role::Auditor) {
+            return Err(ApiError::forbidden("this archive opens the company's records: only auditors download it"));
+        }
+        let sha256 = archive.download(backend.clock.now())?;
         let blob = backend.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
         let blob = blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))?;
         Ok(Download { name: format!("archive-{id}.zip"), content_type: "application/zip".into(), blob })
@@ -162,12 +175,19 @@ fn start_worker(context: WorkerContext) -> Starting {
 /// Makes one archive and records how it ended.
 async fn make(context: &WorkerContext, tenant: Uuid, archive_id: Uuid) {
     let Ok(archives) = context.commands.load::<Archives>(tenant).await else { return };
-    let Some(archive) = archives.state.archives.get(&archive_id).filter(|a| a.file.is_preparing()) else { return };
-    let action = match written(context, tenant, archive).await {
-        Ok((stored, events)) => {
+    let Some(archive) = archives.state.archives.get(&archive_id).filter(|a| a.file.is_preparing()).cloned() else {
+        return;
+    };
+    // Compressing, hashing and writing the files is work for a thread of
+    // its own, not for the server's.
+    let (making, runtime) = (context.clone(), tokio::runtime::Handle::current());
+    let made = tokio::task::spawn_blocking(move || runtime.block_on(written(&making, tenant, &archive))).await;
+    let action = match made {
+        Ok(Ok((stored, events))) => {
             ArchiveAction::Complete { archive_id, sha256: stored.sha256, size: stored.size, events }
         }
-        Err(reason) => ArchiveAction::Fail { archive_id, reason },
+        Ok(Err(reason)) => ArchiveAction::Fail { archive_id, reason },
+        Err(e) => ArchiveAction::Fail { archive_id, reason: format!("making it stopped: {e}") },
     };
     let command_id = Uuid::new_v5(&archive_id, b"finish-archive");
     let finish = CommandContext::new(command_id, Actor::System, Some(tenant));
@@ -181,11 +201,14 @@ async fn make(context: &WorkerContext, tenant: Uuid, archive_id: Uuid) {
 /// store; its blob and how many events it holds.
 async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Result<(blobs::StoredBlob, u64), String> {
     let company = context.commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
-    let keys: Vec<_> = (context.payloads.keys().live_keys(tenant).await)
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .filter(|(key, _)| *key == KeyRef::company(tenant))
-        .collect();
+    let keys: Vec<_> = match archive.records {
+        true => (context.payloads.keys().live_keys(tenant).await)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|(key, _)| *key == KeyRef::company(tenant))
+            .collect(),
+        false => Vec::new(),
+    };
     let described = audit::archive::Company {
         id: tenant,
         domain: company.domain.as_ref().map(|d| d.as_str().to_owned()).unwrap_or_default(),
@@ -196,7 +219,7 @@ async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Re
         tenant,
         company.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
         company.time_zone.tz(),
-        false,
+        (false, archive.records),
     );
     let scratch = tempfile::tempdir_in(&context.scratch).map_err(|e| format!("a scratch directory: {e}"))?;
     let out = scratch.path().join("archive.zip");

@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use commands::{AsOf, stream_name};
 use domain::approval::{Absences, ApprovalSetup, Backups, Document, DocumentNumbers};
 use domain::audit::Checkpoints;
+use domain::audit::archives::Archives;
 use domain::hr::{CertificateRegister, LeaveLedger, Personnel};
 use domain::mail::Mailbox;
 use domain::organisation::Organisation;
@@ -179,6 +180,7 @@ async fn content_shown(backend: &Backend, caller: &Caller, stream: &str) -> ApiR
         | ApprovalSetup::CATEGORY
         | DocumentNumbers::CATEGORY
         | Backups::CATEGORY
+        | Archives::CATEGORY
         | Absences::CATEGORY
         | Timer::CATEGORY
         | DomainRegistration::CATEGORY
