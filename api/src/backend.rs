@@ -148,7 +148,7 @@ impl Backend {
             checkpoints: checkpoints.clone(),
             payloads: payloads.clone(),
             stored,
-            scratch: settings.data_dir.clone(),
+            scratch: settings.data_dir.join("scratch"),
         };
         let workers = if settings.read_only {
             Workers::none()

@@ -61,8 +61,8 @@ pub struct WorkerContext {
     /// The log as stored (sealed payloads as ciphertext), over which the
     /// hash chain runs.
     pub stored: Arc<dyn store::EventStore>,
-    /// Where workers make files before the blob store takes them: the data
-    /// directory.
+    /// Where workers make files before the blob store takes them, in the
+    /// data directory; each worker keeps a folder of its own there.
     pub scratch: std::path::PathBuf,
 }
 

@@ -403,7 +403,13 @@ fn holds(haystack: &[u8], needle: &str) -> bool {
 
 #[tokio::test]
 async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mail_and_verifies_offline() {
-    let app = TestApp::spawn().await;
+    let storage = TestStorage::new().await;
+    // What a stopped process left half made goes at the start.
+    let scratch = storage.dir().join("scratch").join("archives");
+    std::fs::create_dir_all(scratch.join(".tmp-left")).unwrap();
+    std::fs::write(scratch.join(".tmp-left").join("archive.zip"), b"half").unwrap();
+    let app = TestApp::spawn_with(storage.settings()).await;
+    assert!(!scratch.join(".tmp-left").exists());
     app.clock(json!({ "now": "2026-10-15T09:00:00+09:00" })).await;
     let acme = app.sign_up("archives.kr").await;
     let admin = Some(acme.admin_token.as_str());
@@ -481,6 +487,8 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     let listed = listed["data"]["archives"].as_array().unwrap_or_else(|| panic!("{listed}")).clone();
     assert!(listed.iter().all(|a| a["status"] == "READY" && a["events"].as_u64().unwrap() > 10), "{listed:?}");
     assert_eq!(listed.iter().map(|a| a["records"].clone()).collect::<Vec<_>>(), vec![json!(false), json!(true)]);
+    // Made, they are in the blob store alone.
+    assert_eq!(std::fs::read_dir(&scratch).unwrap().count(), 0);
     assert_eq!(code(&app.gql(Some(&kim_token), "{ archives { id } }", json!({})).await), "FORBIDDEN");
 
     let client = reqwest::Client::new();

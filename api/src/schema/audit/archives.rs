@@ -155,8 +155,13 @@ async fn download(req: HttpRequest, backend: web::Data<Arc<Backend>>, id: web::P
 /// The worker that makes the archives asked for.
 pub(super) const WORKER: Worker = Worker { name: "archives", start: start_worker };
 
-fn start_worker(context: WorkerContext) -> Starting {
+fn start_worker(mut context: WorkerContext) -> Starting {
     Box::pin(async move {
+        // What a stopped process left half made is of no use: the folder
+        // starts empty (one process at a time runs the workers).
+        context.scratch = context.scratch.join("archives");
+        let _ = std::fs::remove_dir_all(&context.scratch);
+        std::fs::create_dir_all(&context.scratch)?;
         let pick = |event: &RecordedEvent| {
             let tenant = event.metadata.tenant.filter(|_| event.category() == Archives::CATEGORY)?;
             match event.decode::<ArchiveEvent>() {
@@ -197,7 +202,7 @@ async fn make(context: &WorkerContext, tenant: Uuid, archive_id: Uuid) {
     }
 }
 
-/// The archive written into a file beside the data, then into the blob
+/// The archive written into a file in the worker's scratch folder, then into the blob
 /// store; its blob and how many events it holds.
 async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Result<(blobs::StoredBlob, u64), String> {
     let company = context.commands.load_latest::<Tenant>(tenant).await.map_err(|e| e.to_string())?;
