@@ -624,7 +624,7 @@ pub fn verify_archive(
             tampered(format!("the checkpoint recorded at position {}: {e}", archived.recorded_at_position))
         })?;
     }
-    let mut chain = ChainHash::parse_hex(&manifest.chain_before).map_err(|e| tampered(format!("chainBefore: {e}")))?;
+    let chain = ChainHash::parse_hex(&manifest.chain_before).map_err(|e| tampered(format!("chainBefore: {e}")))?;
     if let Some(archived) = checkpoints.remove(&manifest.position_before)
         && archived.checkpoint.chain != manifest.chain_before
     {
@@ -633,57 +633,8 @@ pub fn verify_archive(
             archived.recorded_at_position
         )));
     }
-    let (mut events, mut counts) = (0u64, BTreeMap::<String, u64>::new());
-    let mut last_position = None;
-    for entry in &manifest.files {
-        let file = zip.by_name(&entry.name).map_err(|_| tampered(format!("{} is missing", entry.name)))?;
-        let mut hasher = Sha256::new();
-        let mut in_file = 0;
-        let mut reader = BufReader::new(file);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            if reader.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
-            hasher.update(&line);
-            let at = format!("{} line {}", entry.name, in_file + 1);
-            let event = serde_json::from_slice::<Line>(&line)
-                .map_err(|e| tampered(format!("{at} is unreadable: {e}")))?
-                .event()
-                .map_err(|e| tampered(format!("{at}: {e}")))?;
-            if chain_of(&event.metadata) != manifest.company.id {
-                return Err(tampered(format!("{at} is an event of another company")));
-            }
-            let linked = chain.link(&event);
-            if Some(linked) != event.chain {
-                return Err(tampered(format!(
-                    "{at} (position {}) does not match its hash: it, or an event before it, was changed or removed",
-                    event.position
-                )));
-            }
-            chain = linked;
-            if let Some(archived) = checkpoints.remove(&event.position)
-                && archived.checkpoint.chain != linked.to_string()
-            {
-                return Err(tampered(format!(
-                    "the checkpoint recorded at position {} signed another hash for position {}",
-                    archived.recorded_at_position, event.position
-                )));
-            }
-            if events == 0 && event.position != manifest.first_position {
-                return Err(tampered(format!("{at}: the first event is not at position {}", manifest.first_position)));
-            }
-            *counts.entry(event.event_type).or_default() += 1;
-            last_position = Some(event.position);
-            in_file += 1;
-            events += 1;
-        }
-        if hex::encode(hasher.finalize()) != entry.sha256 || in_file != entry.events {
-            return Err(tampered(format!("{} is not the file the manifest describes", entry.name)));
-        }
-        progress(Progress { done: events, total: manifest.events });
-    }
+    let Walked { chain, events, counts, last_position } =
+        check_events(path, &manifest, chain, &mut checkpoints, &mut progress)?;
     if let Some((_, archived)) = checkpoints.into_iter().next() {
         return Err(tampered(format!(
             "the checkpoint recorded at position {} covers position {}, which the archive does not hold",
@@ -705,6 +656,231 @@ pub fn verify_archive(
     }
     check_renderings(path, &manifest)?;
     Ok(ArchiveReport { manifest, key: key.to_string() })
+}
+
+/// Lines of a month's file one thread checks at a time.
+const BATCH_LINES: usize = 4096;
+
+/// What a batch of lines turned out to be.
+struct Checked {
+    /// The file and line the batch starts at.
+    file: usize,
+    first_line: u64,
+    /// Its first event, still to be linked from the batch before.
+    first: RecordedEvent,
+    /// Each event's position, type and stored link, in order.
+    events: Vec<(u64, String, ChainHash)>,
+}
+
+/// Where the threads checking an archive's events report, each answer with
+/// its place in the files' order.
+type Answers = std::sync::mpsc::Sender<(u64, Result<Checking, ArchiveError>)>;
+
+/// Lines of a file handed on to be checked: their place in the order, the
+/// file, the number of the first line, the bytes.
+type Batch = (u64, usize, u64, Vec<u8>);
+
+/// What a walk through the events found: the last link, how many events,
+/// how many of each type, the last position.
+struct Walked {
+    chain: ChainHash,
+    events: u64,
+    counts: BTreeMap<String, u64>,
+    last_position: Option<u64>,
+}
+
+/// What the threads checking an archive's events report.
+enum Checking {
+    Batch(Box<Checked>),
+    /// The end of a file, and whether its bytes and count are the ones the
+    /// manifest describes.
+    FileEnd {
+        file: usize,
+        described: bool,
+    },
+}
+
+fn mismatch(at: &str, position: u64) -> ArchiveError {
+    tampered(format!(
+        "{at} (position {position}) does not match its hash: it, or an event before it, was changed or removed"
+    ))
+}
+
+/// Checks a batch of lines of the file `name` from line `first_line`:
+/// each an event of `company`, each linked from the stored link of the
+/// line before it.
+fn check_lines(
+    bytes: &[u8],
+    (file, name): (usize, &str),
+    first_line: u64,
+    company: Uuid,
+) -> Result<Checked, ArchiveError> {
+    let mut events = Vec::with_capacity(BATCH_LINES);
+    let mut first = None;
+    let mut before: Option<ChainHash> = None;
+    for (number, line) in (first_line..).zip(bytes.split_inclusive(|b| *b == b'\n')) {
+        let at = || format!("{name} line {number}");
+        let event = serde_json::from_slice::<Line>(line)
+            .map_err(|e| tampered(format!("{} is unreadable: {e}", at())))?
+            .event()
+            .map_err(|e| tampered(format!("{}: {e}", at())))?;
+        if chain_of(&event.metadata) != company {
+            return Err(tampered(format!("{} is an event of another company", at())));
+        }
+        let stored = event.chain.ok_or_else(|| tampered(format!("{} has no hash", at())))?;
+        if let Some(before) = before
+            && before.link(&event) != stored
+        {
+            return Err(mismatch(&at(), event.position));
+        }
+        before = Some(stored);
+        events.push((event.position, event.event_type.clone(), stored));
+        if first.is_none() {
+            first = Some(event);
+        }
+    }
+    let first = first.ok_or_else(|| tampered(format!("{name} line {first_line} is missing")))?;
+    Ok(Checked { file, first_line, first, events })
+}
+
+/// Reads the month files in order, checks each file's digest and count,
+/// and hands its lines on in batches: to `work` for the checking threads,
+/// each with its place in the order (`order`, the next place); a file's end
+/// straight to `done`.
+fn read_batches(
+    path: &Path,
+    manifest: &Manifest,
+    (work, done): (&std::sync::mpsc::SyncSender<Batch>, &Answers),
+    order: &mut u64,
+) -> Result<(), ArchiveError> {
+    let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    for (file, entry) in manifest.files.iter().enumerate() {
+        let found = zip.by_name(&entry.name).map_err(|_| tampered(format!("{} is missing", entry.name)))?;
+        let mut reader = BufReader::with_capacity(1 << 16, found);
+        let (mut hasher, mut lines, mut batch, mut in_batch) = (Sha256::new(), 0u64, Vec::new(), 0);
+        loop {
+            let read = reader.read_until(b'\n', &mut batch)?;
+            if read > 0 {
+                lines += 1;
+                in_batch += 1;
+            }
+            if (read == 0 || in_batch == BATCH_LINES) && in_batch > 0 {
+                hasher.update(&batch);
+                let first_line = lines - in_batch as u64 + 1;
+                if work.send((*order, file, first_line, std::mem::take(&mut batch))).is_err() {
+                    return Ok(());
+                }
+                *order += 1;
+                in_batch = 0;
+            }
+            if read == 0 {
+                break;
+            }
+        }
+        let described = hex::encode(hasher.finalize()) == entry.sha256 && lines == entry.events;
+        if done.send((*order, Ok(Checking::FileEnd { file, described }))).is_err() {
+            return Ok(());
+        }
+        *order += 1;
+    }
+    Ok(())
+}
+
+/// Checks every event of the month files: each linked on from `chain`
+/// (the hash before the range) to the last, each checkpoint's hash at its
+/// position, each file whole. One thread reads, as many as the machine has
+/// cores check batches of lines (each line linked from the stored link of
+/// the one before it, which is what a sequential walk checks once every
+/// link before has matched), and the caller's puts the answers in order.
+fn check_events(
+    path: &Path,
+    manifest: &Manifest,
+    mut chain: ChainHash,
+    checkpoints: &mut BTreeMap<u64, &ArchivedCheckpoint>,
+    progress: &mut impl FnMut(Progress),
+) -> Result<Walked, ArchiveError> {
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let company = manifest.company.id;
+    std::thread::scope(|scope| {
+        let (work, to_check) = std::sync::mpsc::sync_channel::<Batch>(threads * 2);
+        let (done, answers): (Answers, _) = std::sync::mpsc::channel();
+        let to_check = std::sync::Arc::new(std::sync::Mutex::new(to_check));
+        for _ in 0..threads {
+            let (to_check, done) = (to_check.clone(), done.clone());
+            scope.spawn(move || {
+                loop {
+                    let next = to_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
+                    let Ok((order, file, first_line, bytes)) = next else { return };
+                    let name = manifest.files[file].name.as_str();
+                    let checked =
+                        check_lines(&bytes, (file, name), first_line, company).map(|c| Checking::Batch(Box::new(c)));
+                    if done.send((order, checked)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(to_check);
+        let reading = done.clone();
+        scope.spawn(move || {
+            let mut order = 0;
+            if let Err(e) = read_batches(path, manifest, (&work, &reading), &mut order) {
+                // Its place is after everything handed on before it.
+                let _ = reading.send((order, Err(e)));
+            }
+        });
+        drop(done);
+        let (mut events, mut counts, mut last_position) = (0u64, BTreeMap::<String, u64>::new(), None);
+        let (mut next, mut waiting) = (0u64, BTreeMap::new());
+        for (order, answer) in answers {
+            waiting.insert(order, answer);
+            while let Some(answer) = waiting.remove(&next) {
+                next += 1;
+                match answer? {
+                    Checking::FileEnd { file, described } => {
+                        if !described {
+                            return Err(tampered(format!(
+                                "{} is not the file the manifest describes",
+                                manifest.files[file].name
+                            )));
+                        }
+                        progress(Progress { done: events, total: manifest.events });
+                    }
+                    Checking::Batch(checked) => {
+                        let at = || format!("{} line {}", manifest.files[checked.file].name, checked.first_line);
+                        if Some(chain.link(&checked.first)) != checked.first.chain {
+                            return Err(mismatch(&at(), checked.first.position));
+                        }
+                        for (position, event_type, stored) in checked.events {
+                            if events == 0 && position != manifest.first_position {
+                                return Err(tampered(format!(
+                                    "{}: the first event is not at position {}",
+                                    at(),
+                                    manifest.first_position
+                                )));
+                            }
+                            if let Some(archived) = checkpoints.remove(&position)
+                                && archived.checkpoint.chain != stored.to_string()
+                            {
+                                return Err(tampered(format!(
+                                    "the checkpoint recorded at position {} signed another hash for position {position}",
+                                    archived.recorded_at_position
+                                )));
+                            }
+                            *counts.entry(event_type).or_default() += 1;
+                            last_position = Some(position);
+                            events += 1;
+                            chain = stored;
+                        }
+                    }
+                }
+            }
+        }
+        if !waiting.is_empty() {
+            return Err(tampered("the archive could not be read to its end"));
+        }
+        Ok(Walked { chain, events, counts, last_position })
+    })
 }
 
 /// Checks every rendering against `renderings.sha256`, and that list

@@ -376,3 +376,47 @@ async fn renderings_are_listed_signed_and_checked_like_the_events() {
     appending.finish().unwrap();
     assert!(check(&added).contains("renderings/slipped-in.txt is in the archive but not in"), "{}", check(&added));
 }
+
+#[tokio::test]
+async fn a_long_month_is_checked_in_batches_and_a_change_anywhere_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteEventStore::open(dir.path().join("events.db"), system_now()).unwrap();
+    let company = Company { id: Uuid::now_v7(), domain: "long.co.kr".into(), time_zone: "UTC".into() };
+    let key = CheckpointKey::from_seed([7; 32]);
+    for chunk in 0..10 {
+        let events = (0..1000)
+            .map(|n| {
+                let metadata = Metadata {
+                    tenant: Some(company.id),
+                    occurred_at: at("2026-03-02T09:00:00Z"),
+                    ..Metadata::default()
+                };
+                EventData::json(Uuid::now_v7(), "Happened", 1, &serde_json::json!({ "n": chunk * 1000 + n }), metadata)
+                    .unwrap()
+            })
+            .collect();
+        store.append("thing-long", ExpectedVersion::Any, events).await.unwrap();
+    }
+    let out = dir.path().join("long.zip");
+    let manifest = export(&store, asked(&company, "2026-03", "2026-03", &[]), &key, &out, |_| {}).await.unwrap();
+    assert_eq!(manifest.events, 10_000);
+    let mut seen = Vec::new();
+    verify_archive(&out, Some(key.public()), |p| seen.push(p)).unwrap();
+    assert_eq!(seen.last().map(|p| p.done), Some(10_000));
+    // The first line of a batch, one inside it, the last line of all.
+    for line in [4097, 5000, 10_000] {
+        let changed = dir.path().join(format!("changed-{line}.zip"));
+        rewrite(&out, &changed, |name, bytes| {
+            if name != "events/2026-03.ndjson" {
+                return Some(bytes);
+            }
+            let mut lines: Vec<String> = String::from_utf8(bytes).unwrap().lines().map(str::to_owned).collect();
+            lines[line - 1] = lines[line - 1].replacen("\"version\":", "\"version\":1", 1);
+            Some(lines.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes())
+        });
+        let refused = verify_archive(&changed, Some(key.public()), |_| {}).unwrap_err().to_string();
+        // The changed line is named, before the file's digest is found
+        // wrong at its end.
+        assert!(refused.contains(&format!("events/2026-03.ndjson line {line} (position")), "{line}: {refused}");
+    }
+}
