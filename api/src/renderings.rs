@@ -155,22 +155,22 @@ pub(crate) fn is_record(document: &Document) -> bool {
 /// histories (when `records` allows: HR is its managers' and auditors').
 pub(crate) struct ArchiveRenderer {
     /// The log with payloads opened, for the streams read at the end.
-    pub store: Arc<dyn EventStore>,
-    pub sealer: Arc<Sealer>,
-    pub blobs: Arc<dyn Blobs>,
-    pub tenant: Uuid,
-    pub company_name: String,
-    pub zone: Tz,
+    store: Arc<dyn EventStore>,
+    sealer: Arc<Sealer>,
+    blobs: Arc<dyn Blobs>,
+    tenant: Uuid,
+    company_name: String,
+    zone: Tz,
     /// Whether mail content goes into the archive (rule E7: only where
     /// whoever asked may read it).
-    pub mail: bool,
+    mail: bool,
     /// Whether leave histories do.
-    pub records: bool,
-    pub documents: BTreeSet<Uuid>,
-    pub ledgers: BTreeSet<Uuid>,
+    records: bool,
+    documents: BTreeSet<Uuid>,
+    ledgers: BTreeSet<Uuid>,
     /// The positions of the first and the last event passed.
-    pub start: Option<u64>,
-    pub end: u64,
+    start: Option<u64>,
+    end: u64,
 }
 
 impl ArchiveRenderer {

@@ -51,6 +51,13 @@ impl Download {
         self.state == FileState::Preparing
     }
 
+    /// # Errors
+    /// [`DomainError::Conflict`] once it is made or has failed (`what`
+    /// names it).
+    pub fn unfinished(&self, what: &str) -> Result<(), DomainError> {
+        if self.is_preparing() { Ok(()) } else { Err(DomainError::Conflict(format!("{what} is already finished"))) }
+    }
+
     /// The file's blob, when it may be downloaded at `now`; `what` names
     /// the file in refusals, which cite `rule` when one says so.
     ///

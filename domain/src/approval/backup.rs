@@ -105,11 +105,7 @@ impl Backups {
     }
 
     fn preparing(&self, id: Uuid) -> Result<(), DomainError> {
-        if self.backup(id)?.file.is_preparing() {
-            Ok(())
-        } else {
-            Err(DomainError::Conflict(format!("backup {id} is already finished")))
-        }
+        self.backup(id)?.file.unfinished(&format!("backup {id}"))
     }
 }
 

@@ -115,11 +115,7 @@ impl Archives {
     }
 
     fn preparing(&self, id: Uuid) -> Result<(), DomainError> {
-        if self.archive(id)?.file.is_preparing() {
-            Ok(())
-        } else {
-            Err(DomainError::Conflict(format!("archive {id} is already finished")))
-        }
+        self.archive(id)?.file.unfinished(&format!("archive {id}"))
     }
 }
 
