@@ -221,8 +221,11 @@ impl UserNames<'_> {
         if let Some(name) = self.known.get(&id) {
             return name.clone();
         }
-        let user = users::user_by_id(self.read_models, self.tenant, id).await.ok().flatten();
-        let name = person_named(user.as_ref().map(|u| (u.name.as_str(), u.login.as_str())), id);
+        let name = match users::user_by_id(self.read_models, self.tenant, id).await {
+            Ok(user) => person_named(user.as_ref().map(|u| (u.name.as_str(), u.login.as_str())), id),
+            // Unknown is not deleted: the id alone.
+            Err(_) => id.to_string(),
+        };
         self.known.insert(id, name.clone());
         name
     }

@@ -267,7 +267,12 @@ impl ArchiveRenderer {
 /// A cell of typed text, which a spreadsheet opening the file must not take
 /// for a formula.
 fn text_cell(text: String) -> String {
-    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{text}") } else { text }
+    // Full-width forms too: spreadsheets in East Asian locales read them.
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r', '＝', '＋', '－', '＠']) {
+        format!("'{text}")
+    } else {
+        text
+    }
 }
 
 fn unreplayable(event: &RecordedEvent, reason: &str) -> ArchiveError {

@@ -45,7 +45,8 @@ use crate::{CheckpointKey, Progress, PublicKey};
 
 /// The archive's format, named in its manifest.
 const FORMAT: &str = "groupware-archive-v3";
-/// The format before renderings and schemas.
+/// The format before duplicate and hidden entries were refused (and before
+/// renderings and schemas, in its first archives).
 const FORMAT_WITHOUT_RENDERINGS: &str = "groupware-archive-v2";
 /// The format before sealing: no keys file.
 const FORMAT_WITHOUT_KEYS: &str = "groupware-archive-v1";
@@ -410,6 +411,19 @@ async fn write_archive(
         let Some(last) = page.last() else { break };
         after = last.position;
         for event in page.iter().filter(|e| chain_of(&e.metadata) == company.id) {
+            // The archive's keys open the company's events before the range
+            // too (in the archives of those months): none of those may be
+            // withheld either.
+            let sealer = store::sealing::sealed_by(&event.data);
+            if withheld.contains(&event.category()) && sealer.is_none_or(|s| keys.iter().any(|(k, _)| k.subject == s)) {
+                return Err(ArchiveError::Invalid(format!(
+                    "the event at position {} of {} would be readable with the archive's keys, which must open no {} \
+                     payload",
+                    event.position,
+                    event.stream,
+                    event.category()
+                )));
+            }
             let occurred = event.metadata.occurred_at;
             if manifest.events == 0 && occurred < start {
                 manifest.position_before = event.position;
@@ -430,16 +444,6 @@ async fn write_archive(
             current.hasher.update(&line);
             current.events += 1;
             note(&mut manifest, event);
-            let sealer = store::sealing::sealed_by(&event.data);
-            if withheld.contains(&event.category()) && sealer.is_none_or(|s| keys.iter().any(|(k, _)| k.subject == s)) {
-                return Err(ArchiveError::Invalid(format!(
-                    "the event at position {} of {} would be readable with the archive's keys, which must open no {} \
-                     payload",
-                    event.position,
-                    event.stream,
-                    event.category()
-                )));
-            }
             sealed_by.extend(sealer);
             if let (Some(renderer), Some(files)) = (renderer.as_deref_mut(), renderings.as_mut()) {
                 renderer.event(event, files).await?;
@@ -658,18 +662,28 @@ pub fn verify_archive(
     Ok(ArchiveReport { manifest, key: key.to_string() })
 }
 
-/// Lines of a month's file one thread checks at a time.
+/// Lines of a month's file one thread checks at a time, at most, and bytes
+/// (a batch ends at the line that passes them).
 const BATCH_LINES: usize = 4096;
+const BATCH_BYTES: usize = 1 << 20;
+/// Threads that check batches, at most (memory: a batch each, and as many
+/// waiting).
+const CHECKING_THREADS: usize = 8;
 
 /// What a batch of lines turned out to be.
 struct Checked {
     /// The file and line the batch starts at.
     file: usize,
     first_line: u64,
-    /// Its first event, still to be linked from the batch before.
-    first: RecordedEvent,
-    /// Each event's position, type and stored link, in order.
+    /// Its first event, still to be linked from the batch before (none
+    /// when it is what failed).
+    first: Option<RecordedEvent>,
+    /// Each event's position, type and stored link, in order, up to the
+    /// line that failed.
     events: Vec<(u64, String, ChainHash)>,
+    /// What was wrong with the line after them, if anything: it counts
+    /// only once the lines before it have linked on.
+    failure: Option<ArchiveError>,
 }
 
 /// Where the threads checking an archive's events report, each answer with
@@ -709,38 +723,35 @@ fn mismatch(at: &str, position: u64) -> ArchiveError {
 /// Checks a batch of lines of the file `name` from line `first_line`:
 /// each an event of `company`, each linked from the stored link of the
 /// line before it.
-fn check_lines(
-    bytes: &[u8],
-    (file, name): (usize, &str),
-    first_line: u64,
-    company: Uuid,
-) -> Result<Checked, ArchiveError> {
-    let mut events = Vec::with_capacity(BATCH_LINES);
-    let mut first = None;
+fn check_lines(bytes: &[u8], (file, name): (usize, &str), first_line: u64, company: Uuid) -> Checked {
+    let mut checked = Checked { file, first_line, first: None, events: Vec::with_capacity(BATCH_LINES), failure: None };
     let mut before: Option<ChainHash> = None;
     for (number, line) in (first_line..).zip(bytes.split_inclusive(|b| *b == b'\n')) {
         let at = || format!("{name} line {number}");
-        let event = serde_json::from_slice::<Line>(line)
-            .map_err(|e| tampered(format!("{} is unreadable: {e}", at())))?
-            .event()
-            .map_err(|e| tampered(format!("{}: {e}", at())))?;
-        if chain_of(&event.metadata) != company {
-            return Err(tampered(format!("{} is an event of another company", at())));
-        }
-        let stored = event.chain.ok_or_else(|| tampered(format!("{} has no hash", at())))?;
-        if let Some(before) = before
-            && before.link(&event) != stored
-        {
-            return Err(mismatch(&at(), event.position));
-        }
+        let read = serde_json::from_slice::<Line>(line)
+            .map_err(|e| tampered(format!("{} is unreadable: {e}", at())))
+            .and_then(|line| line.event().map_err(|e| tampered(format!("{}: {e}", at()))))
+            .and_then(|event| match event.chain {
+                _ if chain_of(&event.metadata) != company => {
+                    Err(tampered(format!("{} is an event of another company", at())))
+                }
+                Some(stored) if before.is_none_or(|before| before.link(&event) == stored) => Ok((event, stored)),
+                _ => Err(mismatch(&at(), event.position)),
+            });
+        let (event, stored) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                checked.failure = Some(e);
+                break;
+            }
+        };
         before = Some(stored);
-        events.push((event.position, event.event_type.clone(), stored));
-        if first.is_none() {
-            first = Some(event);
+        checked.events.push((event.position, event.event_type.clone(), stored));
+        if checked.first.is_none() {
+            checked.first = Some(event);
         }
     }
-    let first = first.ok_or_else(|| tampered(format!("{name} line {first_line} is missing")))?;
-    Ok(Checked { file, first_line, first, events })
+    checked
 }
 
 /// Reads the month files in order, checks each file's digest and count,
@@ -764,7 +775,7 @@ fn read_batches(
                 lines += 1;
                 in_batch += 1;
             }
-            if (read == 0 || in_batch == BATCH_LINES) && in_batch > 0 {
+            if (read == 0 || in_batch == BATCH_LINES || batch.len() >= BATCH_BYTES) && in_batch > 0 {
                 hasher.update(&batch);
                 let first_line = lines - in_batch as u64 + 1;
                 if work.send((*order, file, first_line, std::mem::take(&mut batch))).is_err() {
@@ -799,10 +810,10 @@ fn check_events(
     checkpoints: &mut BTreeMap<u64, &ArchivedCheckpoint>,
     progress: &mut impl FnMut(Progress),
 ) -> Result<Walked, ArchiveError> {
-    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get).min(CHECKING_THREADS);
     let company = manifest.company.id;
     std::thread::scope(|scope| {
-        let (work, to_check) = std::sync::mpsc::sync_channel::<Batch>(threads * 2);
+        let (work, to_check) = std::sync::mpsc::sync_channel::<Batch>(threads);
         let (done, answers): (Answers, _) = std::sync::mpsc::channel();
         let to_check = std::sync::Arc::new(std::sync::Mutex::new(to_check));
         for _ in 0..threads {
@@ -812,8 +823,7 @@ fn check_events(
                     let next = to_check.lock().unwrap_or_else(std::sync::PoisonError::into_inner).recv();
                     let Ok((order, file, first_line, bytes)) = next else { return };
                     let name = manifest.files[file].name.as_str();
-                    let checked =
-                        check_lines(&bytes, (file, name), first_line, company).map(|c| Checking::Batch(Box::new(c)));
+                    let checked = Ok(Checking::Batch(Box::new(check_lines(&bytes, (file, name), first_line, company))));
                     if done.send((order, checked)).is_err() {
                         return;
                     }
@@ -848,8 +858,10 @@ fn check_events(
                     }
                     Checking::Batch(checked) => {
                         let at = || format!("{} line {}", manifest.files[checked.file].name, checked.first_line);
-                        if Some(chain.link(&checked.first)) != checked.first.chain {
-                            return Err(mismatch(&at(), checked.first.position));
+                        if let Some(first) = &checked.first
+                            && Some(chain.link(first)) != first.chain
+                        {
+                            return Err(mismatch(&at(), first.position));
                         }
                         for (position, event_type, stored) in checked.events {
                             if events == 0 && position != manifest.first_position {
@@ -871,6 +883,9 @@ fn check_events(
                             last_position = Some(position);
                             events += 1;
                             chain = stored;
+                        }
+                        if let Some(failure) = checked.failure {
+                            return Err(failure);
                         }
                     }
                 }

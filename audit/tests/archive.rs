@@ -283,6 +283,11 @@ async fn an_archive_carries_the_keys_of_its_sealed_payloads_and_no_destroyed_one
     let refused = export(below.as_ref(), opening, &s.key, &withheld, |_| {}).await.unwrap_err();
     assert!(matches!(refused, ArchiveError::Invalid(_)) && refused.to_string().contains("mailbox"), "{refused}");
     assert!(!withheld.exists());
+    // March's mailbox payloads are before April's range, and the keys
+    // would open them in March's archive all the same.
+    let later = Export { withheld: &["mailbox"], ..asked(&s.company, "2026-04", "2026-04", &live) };
+    let refused = export(below.as_ref(), later, &s.key, &withheld, |_| {}).await.unwrap_err();
+    assert!(refused.to_string().contains("mailbox"), "{refused}");
     let none = Export { withheld: &["mailbox"], ..asked(&s.company, "2026-03", "2026-03", &[]) };
     let manifest = export(below.as_ref(), none, &s.key, &withheld, |_| {}).await.unwrap();
     assert_eq!(manifest.withheld, vec!["mailbox".to_owned()]);
@@ -419,4 +424,18 @@ async fn a_long_month_is_checked_in_batches_and_a_change_anywhere_is_found() {
         // wrong at its end.
         assert!(refused.contains(&format!("events/2026-03.ndjson line {line} (position")), "{line}: {refused}");
     }
+    // The first line that does not match is named, whatever follows it in
+    // its batch.
+    let twice = dir.path().join("changed-twice.zip");
+    rewrite(&out, &twice, |name, bytes| {
+        if name != "events/2026-03.ndjson" {
+            return Some(bytes);
+        }
+        let mut lines: Vec<String> = String::from_utf8(bytes).unwrap().lines().map(str::to_owned).collect();
+        lines[4096] = lines[4096].replacen("\"version\":", "\"version\":1", 1);
+        lines[4200] = "not an event".into();
+        Some(lines.iter().map(|l| format!("{l}\n")).collect::<String>().into_bytes())
+    });
+    let refused = verify_archive(&twice, Some(key.public()), |_| {}).unwrap_err().to_string();
+    assert!(refused.contains("events/2026-03.ndjson line 4097 (position"), "{refused}");
 }

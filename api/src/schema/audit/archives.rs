@@ -161,7 +161,11 @@ fn start_worker(mut context: WorkerContext) -> Starting {
         // starts empty (one process at a time runs the workers).
         context.scratch = context.scratch.join("archives");
         let _ = std::fs::remove_dir_all(&context.scratch);
-        std::fs::create_dir_all(&context.scratch)?;
+        // Without it, each archive fails and says why; the other workers
+        // run on.
+        if let Err(e) = std::fs::create_dir_all(&context.scratch) {
+            tracing::warn!(error = %e, folder = %context.scratch.display(), "no scratch folder for archives");
+        }
         let pick = |event: &RecordedEvent| {
             let tenant = event.metadata.tenant.filter(|_| event.category() == Archives::CATEGORY)?;
             match event.decode::<ArchiveEvent>() {

@@ -173,6 +173,9 @@ async fn content_shown(backend: &Backend, caller: &Caller, stream: &str) -> ApiR
             Err(_) => false,
         },
         LeaveLedger::CATEGORY => auditor || own() || caller.has(Role::HrManager),
+        // An auditor's archive opens the records; its blob's digest is
+        // theirs too.
+        Archives::CATEGORY => auditor,
         Personnel::CATEGORY | CertificateRegister::CATEGORY => auditor || caller.has(Role::HrManager),
         // The company's own setup and bookkeeping, which its admins manage.
         Tenant::CATEGORY
@@ -180,7 +183,6 @@ async fn content_shown(backend: &Backend, caller: &Caller, stream: &str) -> ApiR
         | ApprovalSetup::CATEGORY
         | DocumentNumbers::CATEGORY
         | Backups::CATEGORY
-        | Archives::CATEGORY
         | Absences::CATEGORY
         | Timer::CATEGORY
         | DomainRegistration::CATEGORY
