@@ -102,7 +102,8 @@ async fn make(
         let store = async move {
             let mut received = received;
             let stream = futures::stream::poll_fn(move |cx| received.poll_recv(cx));
-            blobs.put(tenant, &mut tokio_util::io::StreamReader::new(stream), MAX_ARCHIVE).await
+            let exports = blobs::exports_of(tenant);
+            blobs.put(exports, &mut tokio_util::io::StreamReader::new(stream), MAX_ARCHIVE).await
         };
         match tokio::join!(write, store) {
             (Ok(documents), Ok(stored)) => {

@@ -17,6 +17,13 @@ use uuid::Uuid;
 
 pub use file::FileBlobs;
 
+/// The space a tenant's exports (backups, archives) are kept in, apart
+/// from its own where its people's uploads are: a mail names an attachment
+/// by its digest, and can name only what is in the tenant's own space.
+pub fn exports_of(tenant: Uuid) -> Uuid {
+    Uuid::new_v5(&tenant, b"exports")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
     #[error("the file is larger than {limit} bytes")]

@@ -497,6 +497,18 @@ async fn an_admin_or_auditor_asks_for_an_archive_over_graphql_which_holds_no_mai
     assert!(edges.iter().all(|e| e["node"]["contentWithheld"] == true), "{to_admin}");
     let to_auditor = app.gql(Some(&token), HISTORY, json!({ "s": requests })).await;
     assert!(to_auditor.to_string().contains("sha256"), "{to_auditor}");
+    // Nor does the digest make it a mail's attachment: exports are kept
+    // apart from what people upload.
+    let digest = to_auditor["data"]["streamHistory"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|e| e["node"]["data"]["sha256"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("{to_auditor}"));
+    let attach = "mutation($a: String!) { sendMail(input: { to: [\"admin@archives.kr\"], subject: \"x\", text: \"x\", attachments: [{ id: $a, name: \"a.zip\" }] }) { id } }";
+    let refused = app.gql(admin, attach, json!({ "a": digest })).await;
+    assert_eq!(code(&refused), "VALIDATION", "{refused}");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("no uploaded file"), "{refused}");
 
     let client = reqwest::Client::new();
     let download = |token: String| {

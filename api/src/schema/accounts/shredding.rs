@@ -56,6 +56,7 @@ fn start_worker(context: WorkerContext) -> Starting {
 async fn terminate(context: &WorkerContext, tenant: Uuid, domains: &BTreeSet<DomainName>) {
     until_done("the terminated company's keys", || context.payloads.destroy_tenant(tenant)).await;
     until_done("the terminated company's blobs", || context.blobs.remove_tenant(tenant)).await;
+    until_done("the terminated company's exports", || context.blobs.remove_tenant(blobs::exports_of(tenant))).await;
     for domain in domains {
         let release = RegistryCommand::Release { domain: domain.clone(), tenant };
         // Registry events belong to no company; the id makes a retry one.

@@ -217,7 +217,7 @@ async fn backup_archive(backend: &Backend, token: &str, id: Uuid) -> ApiResult<b
     caller.require_admin()?;
     let backups = backend.commands.load_latest::<domain::approval::Backups>(caller.tenant).await?;
     let sha256 = backups.backup(id)?.download(backend.clock.now())?;
-    let blob = backend.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
+    let blob = backend.blobs.open(blobs::exports_of(caller.tenant), sha256).await.map_err(ApiError::internal)?;
     blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))
 }
 

@@ -145,7 +145,7 @@ async fn download(req: HttpRequest, backend: web::Data<Arc<Backend>>, id: web::P
             return Err(ApiError::forbidden("this archive opens the company's records: only auditors download it"));
         }
         let sha256 = archive.download(backend.clock.now())?;
-        let blob = backend.blobs.open(caller.tenant, sha256).await.map_err(ApiError::internal)?;
+        let blob = backend.blobs.open(blobs::exports_of(caller.tenant), sha256).await.map_err(ApiError::internal)?;
         let blob = blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))?;
         Ok(Download { name: format!("archive-{id}.zip"), content_type: "application/zip".into(), blob })
     })
@@ -245,6 +245,7 @@ async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Re
         .await
         .map_err(|e| e.to_string())?;
     let mut file = tokio::fs::File::open(&out).await.map_err(|e| e.to_string())?;
-    let stored = context.blobs.put(tenant, &mut file, MAX_ARCHIVE).await.map_err(|e| format!("storing it: {e}"))?;
+    let exports = blobs::exports_of(tenant);
+    let stored = context.blobs.put(exports, &mut file, MAX_ARCHIVE).await.map_err(|e| format!("storing it: {e}"))?;
     Ok((stored, manifest.events))
 }
