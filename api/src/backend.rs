@@ -269,6 +269,17 @@ impl Backend {
 }
 
 impl Backend {
+    /// The export (a backup, an archive) of `tenant` whose digest is
+    /// `sha256`, from the exports' own space of the blob store.
+    ///
+    /// # Errors
+    /// `INTERNAL` when the blob store fails or no longer holds it.
+    pub(crate) async fn export(&self, tenant: Uuid, sha256: &str) -> ApiResult<blobs::Blob> {
+        let blob =
+            self.blobs.open(blobs::exports_of(tenant), sha256).await.map_err(crate::errors::ApiError::internal)?;
+        blob.ok_or_else(|| crate::errors::ApiError::internal("the export is missing from the blob store"))
+    }
+
     /// `NOT_FOUND` when the command is for a tenant and the stream it
     /// addresses was begun by another tenant: an id of another company's
     /// document, ledger or mailbox reads as one that does not exist, so the

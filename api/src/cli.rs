@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::Settings;
 use crate::backend::open_event_store;
-use crate::renderings::ArchiveRenderer;
+use crate::renderings::{ArchiveRenderer, archived_company};
 use crate::settings::{EventStoreKind, ReadModelKind};
 
 /// How often progress is logged without a terminal.
@@ -140,28 +140,18 @@ pub async fn archive_export(
     let id = company_of(stores.opened.as_ref(), domain).await?;
     let tenant = replayed::<Tenant>(stores.opened.as_ref(), id).await?;
     let keys = stores.sealer.keys().live_keys(id).await?;
-    let company = audit::archive::Company {
-        id,
-        domain: tenant.domain.map_or_else(|| domain.to_owned(), |d| d.as_str().to_owned()),
-        time_zone: tenant.time_zone.as_str().to_owned(),
-    };
+    let company = archived_company(id, &tenant, domain);
     let blobs = blobs::FileBlobs::open(settings.data_dir.join("blobs")).await.context("opening the blob store")?;
-    let company_name = tenant.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default();
     // Whoever holds the data directory holds the keys: mail is rendered.
-    let mut renderer = ArchiveRenderer::new(
-        (stores.opened.clone(), stores.sealer.clone(), Arc::new(blobs)),
-        id,
-        company_name,
-        tenant.time_zone.tz(),
-        (true, true),
-    );
+    let sources = (stores.opened.clone(), stores.sealer.clone(), Arc::new(blobs) as Arc<dyn blobs::Blobs>);
+    let mut renderer = ArchiveRenderer::new(sources, (id, &tenant), (true, true));
     let asked = audit::archive::Export {
         company: &company,
         from: months.0,
         to: months.1,
         keys: &keys,
         withheld: &[],
-        schemas: &crate::schema::event_schemas(),
+        schemas: crate::schema::event_schemas(),
         renderer: Some(&mut renderer),
     };
     let mut progress = Progress::new("events read");

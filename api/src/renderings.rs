@@ -177,9 +177,7 @@ impl ArchiveRenderer {
     /// A renderer of `tenant`'s events.
     pub(crate) fn new(
         (store, sealer, blobs): (Arc<dyn EventStore>, Arc<Sealer>, Arc<dyn Blobs>),
-        tenant: Uuid,
-        company_name: String,
-        zone: Tz,
+        (tenant, company): (Uuid, &Tenant),
         (mail, records): (bool, bool),
     ) -> Self {
         Self {
@@ -187,8 +185,8 @@ impl ArchiveRenderer {
             sealer,
             blobs,
             tenant,
-            company_name,
-            zone,
+            company_name: company.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+            zone: company.time_zone.tz(),
             mail,
             records,
             documents: BTreeSet::new(),
@@ -244,6 +242,10 @@ impl ArchiveRenderer {
     /// A mail's message, when `event` is one and it is still readable, or
     /// why it cannot be rendered.
     async fn mail(&self, event: &RecordedEvent) -> Result<Option<(Uuid, Result<Vec<u8>, String>)>, ArchiveError> {
+        // The mailbox's other events (drafts, reads, folders) are not opened.
+        if !matches!(event.event_type.as_str(), "MailSent" | "MailForwarded" | "MailReceived") {
+            return Ok(None);
+        }
         let Opened::Plain(plain) = self.sealer.open(event.id.as_bytes(), &event.data).await? else {
             // A mail is always sealed: a clear or shredded payload is none.
             return Ok(None);
@@ -277,6 +279,16 @@ fn text_cell(text: String) -> String {
 
 fn unreplayable(event: &RecordedEvent, reason: &str) -> ArchiveError {
     ArchiveError::Invalid(format!("the event at position {} does not replay: {reason}", event.position))
+}
+
+/// The company `tenant` (whose state is `company`) as an archive names it:
+/// by its domain, or `domain` once it holds none.
+pub(crate) fn archived_company(tenant: Uuid, company: &Tenant, domain: &str) -> audit::archive::Company {
+    audit::archive::Company {
+        id: tenant,
+        domain: company.domain.as_ref().map_or_else(|| domain.to_owned(), |d| d.as_str().to_owned()),
+        time_zone: company.time_zone.as_str().to_owned(),
+    }
 }
 
 /// How the people of `tenant` are named.

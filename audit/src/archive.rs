@@ -606,18 +606,16 @@ pub fn verify_archive(
     if month != manifest.to.next() {
         return Err(tampered(format!("the manifest lists no file for {month}")));
     }
-    let described = [manifest.keys.as_ref(), manifest.renderings.as_ref()].map(|f| f.map(|f| f.name.as_str()));
+    // Every file the manifest names; renderings are checked against their
+    // list below.
+    let described: std::collections::BTreeSet<&str> = (listed.iter().copied())
+        .chain(["manifest.json", "manifest.sig"])
+        .chain(manifest.keys.iter().chain(&manifest.renderings).chain(&manifest.schemas).map(|f| f.name.as_str()))
+        .collect();
     for index in 0..zip.len() {
         let name = zip.name_for_index(index).transpose()?.unwrap_or_default();
-        // Renderings are checked against their list below.
         let rendering = manifest.renderings.is_some() && name.starts_with(RENDERINGS);
-        let schema = manifest.schemas.iter().any(|s| s.name == name);
-        if !listed.contains(&&*name)
-            && !schema
-            && !["manifest.json", "manifest.sig"].contains(&&*name)
-            && !described.contains(&Some(&*name))
-            && !rendering
-        {
+        if !described.contains(&*name) && !rendering {
             return Err(tampered(format!("{name} is in the archive but not in its manifest")));
         }
     }
@@ -746,9 +744,11 @@ fn check_lines(bytes: &[u8], (file, name): (usize, &str), first_line: u64, compa
             }
         };
         before = Some(stored);
-        checked.events.push((event.position, event.event_type.clone(), stored));
         if checked.first.is_none() {
+            checked.events.push((event.position, event.event_type.clone(), stored));
             checked.first = Some(event);
+        } else {
+            checked.events.push((event.position, event.event_type, stored));
         }
     }
     checked

@@ -54,9 +54,14 @@ pub fn projectors() -> Vec<Arc<dyn projections::Projector>> {
 }
 
 /// The JSON Schema of every event type of every capability's aggregates,
-/// by the type's stored name (for archives).
-pub(crate) fn event_schemas() -> std::collections::BTreeMap<String, serde_json::Value> {
-    capabilities().iter().flat_map(|c| c.aggregates.iter().flat_map(commands::AggregateHandle::event_schemas)).collect()
+/// by the type's stored name (for archives), made once.
+pub(crate) fn event_schemas() -> &'static std::collections::BTreeMap<String, serde_json::Value> {
+    static SCHEMAS: std::sync::LazyLock<std::collections::BTreeMap<String, serde_json::Value>> =
+        std::sync::LazyLock::new(|| {
+            let aggregates = capabilities().into_iter().flat_map(|c| c.aggregates);
+            aggregates.flat_map(|a| a.event_schemas()).collect()
+        });
+    &SCHEMAS
 }
 
 capabilities! {

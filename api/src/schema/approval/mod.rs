@@ -217,8 +217,7 @@ async fn backup_archive(backend: &Backend, token: &str, id: Uuid) -> ApiResult<b
     caller.require_admin()?;
     let backups = backend.commands.load_latest::<domain::approval::Backups>(caller.tenant).await?;
     let sha256 = backups.backup(id)?.download(backend.clock.now())?;
-    let blob = backend.blobs.open(blobs::exports_of(caller.tenant), sha256).await.map_err(ApiError::internal)?;
-    blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))
+    backend.export(caller.tenant, sha256).await
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use crate::backend::Backend;
 use crate::capabilities::{Starting, Worker, WorkerContext, following};
 use crate::errors::{ApiError, ApiResult};
-use crate::renderings::ArchiveRenderer;
+use crate::renderings::{ArchiveRenderer, archived_company};
 use crate::rest::{self, Download};
 use crate::schema::types::FileFields;
 use crate::schema::{Caller, authenticate};
@@ -145,8 +145,7 @@ async fn download(req: HttpRequest, backend: web::Data<Arc<Backend>>, id: web::P
             return Err(ApiError::forbidden("this archive opens the company's records: only auditors download it"));
         }
         let sha256 = archive.download(backend.clock.now())?;
-        let blob = backend.blobs.open(blobs::exports_of(caller.tenant), sha256).await.map_err(ApiError::internal)?;
-        let blob = blob.ok_or_else(|| ApiError::internal("the archive is missing from the blob store"))?;
+        let blob = backend.export(caller.tenant, sha256).await?;
         Ok(Download { name: format!("archive-{id}.zip"), content_type: "application/zip".into(), blob })
     })
     .await
@@ -218,18 +217,9 @@ async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Re
             .collect(),
         false => Vec::new(),
     };
-    let described = audit::archive::Company {
-        id: tenant,
-        domain: company.domain.as_ref().map(|d| d.as_str().to_owned()).unwrap_or_default(),
-        time_zone: company.time_zone.as_str().to_owned(),
-    };
-    let mut renderer = ArchiveRenderer::new(
-        (context.commands.store().clone(), context.payloads.clone(), context.blobs.clone()),
-        tenant,
-        company.company_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
-        company.time_zone.tz(),
-        (false, archive.records),
-    );
+    let described = archived_company(tenant, &company, "");
+    let sources = (context.commands.store().clone(), context.payloads.clone(), context.blobs.clone());
+    let mut renderer = ArchiveRenderer::new(sources, (tenant, &company), (false, archive.records));
     let scratch = tempfile::tempdir_in(&context.scratch).map_err(|e| format!("a scratch directory: {e}"))?;
     let out = scratch.path().join("archive.zip");
     let asked = audit::archive::Export {
@@ -238,7 +228,7 @@ async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Re
         to: archive.to,
         keys: &keys,
         withheld: &[WITHHELD],
-        schemas: &crate::schema::event_schemas(),
+        schemas: crate::schema::event_schemas(),
         renderer: Some(&mut renderer),
     };
     let manifest = audit::archive::export(context.stored.as_ref(), asked, &context.checkpoints.key, &out, |_| {})
