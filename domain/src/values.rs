@@ -335,7 +335,9 @@ impl Month {
     /// # Errors
     /// [`DomainError::Invalid`] on `field` for anything else.
     pub fn parse(field: &'static str, text: &str) -> Result<Self, DomainError> {
-        let invalid = || DomainError::invalid(field, format!("`{text}` is not a month (YYYY-MM)"));
+        // A long input is not repeated back.
+        let shown = if text.chars().count() <= 16 { format!("`{text}`") } else { "this".to_owned() };
+        let invalid = || DomainError::invalid(field, format!("{shown} is not a month (YYYY-MM)"));
         let (year, month) = text.split_once('-').ok_or_else(invalid)?;
         let (year, month) = (year.parse().map_err(|_| invalid())?, month.parse().map_err(|_| invalid())?);
         if !(1970..=9999).contains(&year) || !(1..=12).contains(&month) || text.len() != 7 {
@@ -391,6 +393,8 @@ mod tests {
         assert_eq!(month.next().to_string(), "2027-01");
         assert_eq!(month.first_day(), NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
         assert_eq!(Month::of(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()).to_string(), "2026-02");
+        let long = Month::parse("from", &"9".repeat(100_000)).unwrap_err().to_string();
+        assert!(long.len() < 100, "{long}");
         for bad in ["2026-13", "2026-1", "26-01", "x", "1969-12", "2026-00"] {
             let refused = Month::parse("from", bad).unwrap_err();
             assert_eq!(refused.kind(), ErrorKind::Validation, "{bad}");
