@@ -1004,9 +1004,22 @@ pub fn for_each_event(
     manifest: &Manifest,
     mut each: impl FnMut(RecordedEvent) -> Result<(), ArchiveError>,
 ) -> Result<(), ArchiveError> {
+    for_each_event_by_file(path, manifest, |_, event| each(event))
+}
+
+/// [`for_each_event`], naming with each event the index of its file in the
+/// manifest's `files`.
+///
+/// # Errors
+/// As [`for_each_event`].
+pub fn for_each_event_by_file(
+    path: &Path,
+    manifest: &Manifest,
+    mut each: impl FnMut(usize, RecordedEvent) -> Result<(), ArchiveError>,
+) -> Result<(), ArchiveError> {
     let mut zip = zip::ZipArchive::new(File::open(path)?)?;
     let mut chain = ChainHash::parse_hex(&manifest.chain_before).map_err(|e| tampered(format!("chainBefore: {e}")))?;
-    for entry in &manifest.files {
+    for (index, entry) in manifest.files.iter().enumerate() {
         let reader = BufReader::new(zip.by_name(&entry.name)?);
         for line in reader.lines() {
             let event =
@@ -1018,11 +1031,69 @@ pub fn for_each_event(
                     event.position
                 )));
             }
-            each(event)?;
+            each(index, event)?;
         }
     }
     if chain.to_string() != manifest.chain_at_end {
         return Err(tampered("the archive changed since it was verified"));
     }
     Ok(())
+}
+
+/// The manifest of the archive at `path`, once its signature is found to
+/// be `key`'s (the files it describes are not read).
+///
+/// # Errors
+/// [`ArchiveError::Tampered`] for a manifest that is unreadable or not
+/// signed by `key`; a file that is not an archive.
+pub fn signed_manifest(path: &Path, key: &PublicKey) -> Result<Manifest, ArchiveError> {
+    let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    let bytes = read_whole(&mut zip, "manifest.json")?;
+    let signature = read_whole(&mut zip, "manifest.sig")?;
+    key.check_bytes(&bytes, &String::from_utf8_lossy(&signature))
+        .map_err(|e| tampered(format!("manifest.sig: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|e| tampered(format!("manifest.json is unreadable: {e}")))
+}
+
+/// The events of one file of the archive at `path` whose stored line
+/// `wanted` picks (by its text, before it is read: most lines are passed
+/// by), once the whole file is found to have the digest `entry` gives it.
+///
+/// # Errors
+/// [`ArchiveError::Tampered`] for a file whose digest is not the
+/// manifest's, or a picked line that is not an event; a file that is not
+/// an archive.
+pub fn events_of_file(
+    path: &Path,
+    entry: &FileEntry,
+    mut wanted: impl FnMut(&str) -> bool,
+) -> Result<Vec<RecordedEvent>, ArchiveError> {
+    let mut zip = zip::ZipArchive::new(File::open(path)?)?;
+    let mut reader = BufReader::new(zip.by_name(&entry.name)?);
+    let mut hasher = Sha256::new();
+    let mut events = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            break;
+        }
+        hasher.update(line.as_bytes());
+        let text = line.trim_end_matches('\n');
+        if wanted(text) {
+            let event =
+                serde_json::from_str::<Line>(text).map_err(|e| tampered(e.to_string()))?.event().map_err(tampered)?;
+            events.push(event);
+        }
+    }
+    if hex::encode(hasher.finalize()) != entry.sha256 {
+        return Err(tampered(format!("{} changed since it was verified", entry.name)));
+    }
+    Ok(events)
+}
+
+/// How a stream's name stands in the lines of an archive, for
+/// [`events_of_file`] to pick them by.
+pub fn stream_field(stream: &str) -> String {
+    format!("\"stream\":{}", serde_json::Value::from(stream))
 }

@@ -3,6 +3,7 @@
 //! chain and its checkpoints.
 
 pub mod archive;
+pub mod cold;
 pub mod signing;
 pub mod verify;
 

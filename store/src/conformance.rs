@@ -70,6 +70,7 @@ macro_rules! conformance_suite {
             reads_back_what_an_append_wrote,
             tells_whether_a_stream_has_events_after_a_version,
             links_every_event_into_its_company_chain,
+            moves_a_companys_oldest_events_out_and_never_hands_their_positions_out_again,
             seals_payloads_and_shreds_them_with_their_key
         );
     };
@@ -491,6 +492,99 @@ pub async fn links_every_event_into_its_company_chain(f: Fixture) {
     for head in heads {
         assert_eq!(newest[&head.chain], (head.position, head.hash));
     }
+}
+
+/// A company's oldest events leave the live log only as a segment that
+/// matches it (nothing is removed otherwise); the other company's events,
+/// the streams' versions and the chain go on, and no position is handed
+/// out twice, also when the newest events of the log left. (A store that
+/// keeps no chain moves nothing out, and says so.)
+pub async fn moves_a_companys_oldest_events_out_and_never_hands_their_positions_out_again(f: Fixture) {
+    use crate::cold::ColdSegment;
+    let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+    let of = |tenant: Uuid, count: usize| -> Vec<EventData> {
+        (0..count)
+            .map(|n| {
+                let mut e = event(n);
+                e.metadata.tenant = Some(tenant);
+                e
+            })
+            .collect()
+    };
+    let (a1, a2, b1) = (unique_stream("a"), unique_stream("a"), unique_stream("b"));
+    f.store.append(&a1, ExpectedVersion::Any, of(a, 3)).await.unwrap();
+    f.store.append(&b1, ExpectedVersion::Any, of(b, 2)).await.unwrap();
+    f.store.append(&a1, ExpectedVersion::Any, of(a, 2)).await.unwrap();
+    f.store.append(&a2, ExpectedVersion::Any, of(a, 1)).await.unwrap();
+    if f.store.chain_heads().await.unwrap().is_none() {
+        let segment = ColdSegment {
+            tenant: a,
+            first_position: 1,
+            last_position: 3,
+            events: 3,
+            anchor: crate::chain::ChainHash([0; 32]),
+            file: "a.zip".into(),
+        };
+        assert!(matches!(f.store.purge(&segment).await, Err(StoreError::InvalidInput(_))));
+        return;
+    }
+    let log = f.store.read_all(0, 1000).await.unwrap();
+    let of_a: Vec<_> = log.iter().filter(|e| e.metadata.tenant == Some(a)).collect();
+    let first = ColdSegment {
+        tenant: a,
+        first_position: of_a[0].position,
+        last_position: of_a[2].position,
+        events: 3,
+        anchor: of_a[2].chain.unwrap(),
+        file: "a-1.zip".into(),
+    };
+    let wrong = [
+        ColdSegment { anchor: of_a[1].chain.unwrap(), ..first.clone() },
+        ColdSegment { events: 2, ..first.clone() },
+        ColdSegment { first_position: of_a[1].position, events: 2, ..first.clone() },
+        ColdSegment { tenant: b, ..first.clone() },
+        ColdSegment { tenant: Uuid::nil(), ..first.clone() },
+        ColdSegment { file: "../a.zip".into(), ..first.clone() },
+        ColdSegment { first_position: of_a[2].position, last_position: of_a[0].position, ..first.clone() },
+    ];
+    for segment in wrong {
+        let refused = f.store.purge(&segment).await;
+        assert!(matches!(refused, Err(StoreError::InvalidInput(_))), "{segment:?}: {refused:?}");
+    }
+    assert_eq!(f.store.read_all(0, 1000).await.unwrap(), log, "a refused segment removes nothing");
+    assert!(f.store.cold_segments().await.unwrap().is_empty());
+
+    assert_eq!(f.store.purge(&first).await.unwrap(), 3);
+    let live = f.store.read_all(0, 1000).await.unwrap();
+    let expected: Vec<_> =
+        log.iter().filter(|e| e.position > first.last_position || e.metadata.tenant != Some(a)).cloned().collect();
+    assert_eq!(live, expected);
+    assert_eq!(f.store.cold_segments().await.unwrap(), vec![first.clone()]);
+    let versions: Vec<u64> =
+        f.store.read_stream(&a1, Direction::Forwards, None, 10).await.unwrap().iter().map(|e| e.version).collect();
+    assert_eq!(versions, vec![3, 4], "the stream keeps its versions");
+    let heads = f.store.chain_heads().await.unwrap().unwrap();
+    let head_a = heads.iter().find(|h| h.chain == a).unwrap();
+
+    // The rest of the company, the log's newest event with it, leaves too.
+    let appended = f.store.append(&a1, ExpectedVersion::Exact(4), of(a, 1)).await.unwrap();
+    assert_eq!(appended.version, 5);
+    let newest = f.store.read_stream(&a1, Direction::Backwards, None, 1).await.unwrap().remove(0);
+    assert_eq!(newest.chain, Some(head_a.hash.link(&newest)), "the chain goes on from the company's head");
+    let rest: Vec<_> =
+        f.store.read_all(0, 1000).await.unwrap().into_iter().filter(|e| e.metadata.tenant == Some(a)).collect();
+    let second = ColdSegment {
+        tenant: a,
+        first_position: rest[0].position,
+        last_position: appended.position,
+        events: rest.len() as u64,
+        anchor: newest.chain.unwrap(),
+        file: "a-2.zip".into(),
+    };
+    assert_eq!(f.store.purge(&second).await.unwrap(), 4);
+    assert_eq!(f.store.cold_segments().await.unwrap(), vec![first, second]);
+    let next = f.store.append(&b1, ExpectedVersion::Exact(1), of(b, 1)).await.unwrap();
+    assert!(next.position > appended.position, "a position moved out is not handed out again");
 }
 
 /// Payloads sealed through [`crate::sealing::Sealed`]: stored without a

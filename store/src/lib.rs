@@ -7,6 +7,7 @@
 //! [`conformance`] holds the suite that every adapter must pass.
 
 pub mod chain;
+pub mod cold;
 pub mod conformance;
 mod envelope;
 mod error;

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
+use crate::cold::ColdSegment;
 use crate::{
     AppendResult, Direction, EventData, ExpectedVersion, RecordedEvent, StoreError, StreamMetadata, Subscription,
 };
@@ -122,6 +123,32 @@ pub trait EventStore: Send + Sync + 'static {
     /// When the backend fails.
     async fn chain_heads(&self) -> Result<Option<Vec<crate::chain::ChainHead>>, StoreError> {
         Ok(None)
+    }
+
+    /// Moves a company's oldest events out of the live log (see
+    /// [`crate::cold`]): removes its events from `first_position` to
+    /// `last_position` and records `segment` in their place, in one
+    /// transaction, and answers how many events left. The live log must
+    /// hold what the segment says the file holds: none of the company's
+    /// events before the range (a segment goes on from the one before it),
+    /// its event at each end, `events` of them in the range, and the link
+    /// of the last equal to the anchor; otherwise nothing is removed.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidInput`] for a segment that does not match the
+    /// log (see [`ColdSegment::validate`]), or from a store that moves
+    /// nothing out; when the backend fails.
+    async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
+        let _ = segment;
+        Err(StoreError::InvalidInput("this event store keeps every event; it moves none out of the log".into()))
+    }
+
+    /// The segments moved out of the live log, in position order.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn cold_segments(&self) -> Result<Vec<ColdSegment>, StoreError> {
+        Ok(Vec::new())
     }
 
     /// Subscribes to the global log after `after`: first the events already

@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
 use crate::chain::{ChainHash, ChainHead, Heads};
+use crate::cold::ColdSegment;
 use crate::envelope::nanos;
 use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
 use crate::port::{refuse_nul, validate_append, validate_stream};
@@ -55,6 +56,14 @@ CREATE TABLE IF NOT EXISTS streams (
     max_age_seconds INTEGER,
     truncate_before INTEGER
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cold_segments (
+    last_position INTEGER PRIMARY KEY,
+    first_position INTEGER NOT NULL,
+    tenant BLOB NOT NULL,
+    events INTEGER NOT NULL,
+    anchor BLOB NOT NULL,
+    file TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS chain_heads (
     chain BLOB PRIMARY KEY,
     position INTEGER NOT NULL,
@@ -151,7 +160,13 @@ impl SqliteEventStore {
     pub fn open(path: impl AsRef<Path>, now: Now) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         let (conn, heads) = open_for_writing(&path)?;
-        let last: u64 = conn.query_row("SELECT COALESCE(MAX(position), 0) FROM events", [], |r| r.get(0))?;
+        // Positions moved out of the log are never handed out again.
+        let last: u64 = conn.query_row(
+            "SELECT MAX((SELECT COALESCE(MAX(position), 0) FROM events),
+                        (SELECT COALESCE(MAX(last_position), 0) FROM cold_segments))",
+            [],
+            |r| r.get(0),
+        )?;
         let (head_tx, head) = watch::channel(last);
         let (sender, receiver) = mpsc::channel();
         let writer_now = now.clone();
@@ -472,6 +487,87 @@ impl EventStore for SqliteEventStore {
     async fn chain_heads(&self) -> Result<Option<Vec<ChainHead>>, StoreError> {
         self.read(|conn, _| read_chain_heads(conn)).await.map(Some)
     }
+
+    /// On a connection of its own, which waits for the writer's lock: the
+    /// removal is one transaction however many events leave, and the
+    /// writer's groups go on before and after it.
+    async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
+        segment.validate()?;
+        let (path, segment) = (self.path.clone(), segment.clone());
+        tokio::task::spawn_blocking(move || purge_file(&path, &segment))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
+    async fn cold_segments(&self) -> Result<Vec<ColdSegment>, StoreError> {
+        self.read(|conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT tenant, first_position, last_position, events, anchor, file FROM cold_segments
+                 ORDER BY last_position",
+            )?;
+            let segments = stmt
+                .query_map([], |r| {
+                    Ok(ColdSegment {
+                        tenant: Uuid::from_bytes(r.get(0)?),
+                        first_position: r.get(1)?,
+                        last_position: r.get(2)?,
+                        events: r.get(3)?,
+                        anchor: ChainHash(r.get(4)?),
+                        file: r.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(segments)
+        })
+        .await
+    }
+}
+
+/// Removes `segment`'s events from the file at `path` and records it, once
+/// the live log is found to hold what it says.
+fn purge_file(path: &Path, segment: &ColdSegment) -> Result<u64, StoreError> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tenant = segment.tenant.as_bytes().as_slice();
+    let (first, last) = (segment.first_position, segment.last_position);
+    let before: u64 =
+        tx.query_row("SELECT COUNT(*) FROM events WHERE tenant = ?1 AND position < ?2", params![tenant, first], |r| {
+            r.get(0)
+        })?;
+    if before > 0 {
+        return Err(segment.mismatch(&format!("{before} of its events before them are still in the log")));
+    }
+    let inside: u64 = tx.query_row(
+        "SELECT COUNT(*) FROM events WHERE tenant = ?1 AND position BETWEEN ?2 AND ?3",
+        params![tenant, first, last],
+        |r| r.get(0),
+    )?;
+    if inside != segment.events {
+        return Err(segment.mismatch(&format!("the log holds {inside} of them")));
+    }
+    let chain_at = |position: u64| -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(tx
+            .query_row("SELECT chain FROM events WHERE position = ?1 AND tenant = ?2", params![position, tenant], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    };
+    if chain_at(first)?.is_none() {
+        return Err(segment.mismatch("the first is not the company's"));
+    }
+    if chain_at(last)?.flatten().as_deref() != Some(segment.anchor.0.as_slice()) {
+        return Err(segment.mismatch("the last does not link to the anchor"));
+    }
+    let removed = tx
+        .execute("DELETE FROM events WHERE tenant = ?1 AND position BETWEEN ?2 AND ?3", params![tenant, first, last])?;
+    tx.execute(
+        "INSERT INTO cold_segments (last_position, first_position, tenant, events, anchor, file)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![last, first, tenant, segment.events, segment.anchor.0, segment.file],
+    )?;
+    tx.commit()?;
+    Ok(removed as u64)
 }
 
 impl SqliteEventStore {

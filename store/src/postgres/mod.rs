@@ -28,6 +28,7 @@ use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
 use crate::chain::{ChainHash, ChainHead, Heads, chain_of};
+use crate::cold::ColdSegment;
 use crate::envelope::nanos;
 use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
 use crate::port::{refuse_nul, validate_append, validate_stream};
@@ -58,6 +59,11 @@ const POLL: Duration = Duration::from_secs(1);
 const SELECT_EVENT: &str =
     "SELECT position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
     correlation_id, causation_id, client_address, occurred_at, recorded_at, chain FROM es_events";
+
+/// The highest position handed out: positions moved out of the log (see
+/// [`crate::cold`]) are never handed out again.
+const HIGHEST_POSITION: &str = "SELECT GREATEST((SELECT COALESCE(MAX(position), 0) FROM es_events),
+                                                (SELECT COALESCE(MAX(last_position), 0) FROM es_cold_segments))";
 
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
@@ -177,7 +183,7 @@ fn head_from_row(row: &Row) -> ChainHead {
 
 async fn read_head(pool: &Pool) -> Result<u64, StoreError> {
     let client = pool.get().await.map_err(unavailable)?;
-    let row = client.query_one("SELECT COALESCE(MAX(position), 0) FROM es_events", &[]).await.map_err(unavailable)?;
+    let row = client.query_one(HIGHEST_POSITION, &[]).await.map_err(unavailable)?;
     Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
 }
 
@@ -318,7 +324,7 @@ async fn commit_group(
     let mut client = pool.get().await.map_err(unavailable)?;
     let tx = client.transaction().await.map_err(unavailable)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
-    let row = tx.query_one("SELECT COALESCE(MAX(position), 0) FROM es_events", &[]).await.map_err(unavailable)?;
+    let row = tx.query_one(HIGHEST_POSITION, &[]).await.map_err(unavailable)?;
     let mut next_position = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0) + 1;
 
     let names: Vec<&str> = group.iter().map(Request::stream).collect();
@@ -622,5 +628,98 @@ impl EventStore for PostgresEventStore {
     async fn stream_metadata(&self, stream: &str) -> Result<StreamMetadata, StoreError> {
         refuse_nul("stream name", stream)?;
         read_metadata(&self.client().await?, stream).await
+    }
+
+    /// Under the append lock, so that no group reads the highest position
+    /// between the removal and the segment's row.
+    async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
+        segment.validate()?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(unavailable)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
+        let (first, last) = (big(segment.first_position), big(segment.last_position));
+        let count = |row: Row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+        let before = count(
+            tx.query_one(
+                "SELECT COUNT(*) FROM es_events WHERE tenant = $1 AND position < $2",
+                &[&segment.tenant, &first],
+            )
+            .await
+            .map_err(unavailable)?,
+        );
+        if before > 0 {
+            return Err(segment.mismatch(&format!("{before} of its events before them are still in the log")));
+        }
+        let inside = count(
+            tx.query_one(
+                "SELECT COUNT(*) FROM es_events WHERE tenant = $1 AND position BETWEEN $2 AND $3",
+                &[&segment.tenant, &first, &last],
+            )
+            .await
+            .map_err(unavailable)?,
+        );
+        if inside != segment.events {
+            return Err(segment.mismatch(&format!("the log holds {inside} of them")));
+        }
+        let chain_at = async |position: i64| -> Result<Option<Option<Vec<u8>>>, StoreError> {
+            let row = tx
+                .query_opt(
+                    "SELECT chain FROM es_events WHERE position = $1 AND tenant = $2",
+                    &[&position, &segment.tenant],
+                )
+                .await
+                .map_err(unavailable)?;
+            Ok(row.map(|r| r.get(0)))
+        };
+        if chain_at(first).await?.is_none() {
+            return Err(segment.mismatch("the first is not the company's"));
+        }
+        if chain_at(last).await?.flatten().as_deref() != Some(segment.anchor.0.as_slice()) {
+            return Err(segment.mismatch("the last does not link to the anchor"));
+        }
+        let removed = tx
+            .execute(
+                "DELETE FROM es_events WHERE tenant = $1 AND position BETWEEN $2 AND $3",
+                &[&segment.tenant, &first, &last],
+            )
+            .await
+            .map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO es_cold_segments (last_position, first_position, tenant, events, anchor, file)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&last, &first, &segment.tenant, &big(segment.events), &segment.anchor.0.as_slice(), &segment.file],
+        )
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(removed)
+    }
+
+    async fn cold_segments(&self) -> Result<Vec<ColdSegment>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT tenant, first_position, last_position, events, anchor, file FROM es_cold_segments
+                 ORDER BY last_position",
+                &[],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let number = |i: usize| u64::try_from(r.get::<_, i64>(i)).unwrap_or(0);
+                let anchor: Vec<u8> = r.get(4);
+                ColdSegment {
+                    tenant: r.get(0),
+                    first_position: number(1),
+                    last_position: number(2),
+                    events: number(3),
+                    anchor: ChainHash(anchor.try_into().unwrap_or([0; 32])),
+                    file: r.get(5),
+                }
+            })
+            .collect())
     }
 }

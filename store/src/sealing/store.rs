@@ -109,6 +109,14 @@ impl EventStore for Sealed {
         self.inner.chain_heads().await
     }
 
+    async fn purge(&self, segment: &crate::cold::ColdSegment) -> Result<u64, StoreError> {
+        self.inner.purge(segment).await
+    }
+
+    async fn cold_segments(&self) -> Result<Vec<crate::cold::ColdSegment>, StoreError> {
+        self.inner.cold_segments().await
+    }
+
     /// The store below's subscription (which may read ahead in parallel),
     /// each batch opened on the way.
     fn subscribe_all(self: Arc<Self>, after: u64) -> Subscription {
