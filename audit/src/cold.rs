@@ -66,6 +66,9 @@ struct Index {
     streams: HashMap<String, Run>,
 }
 
+/// Where a stream's events are in segments, oldest first.
+type Runs = Vec<(Arc<Segment>, Run)>;
+
 /// One segment, opened.
 struct Segment {
     record: ColdSegment,
@@ -88,7 +91,7 @@ struct Cursor {
 struct State {
     segments: Vec<Arc<Segment>>,
     /// The streams that have events in segments, with where: oldest first.
-    streams: HashMap<String, Vec<(Arc<Segment>, Run)>>,
+    streams: HashMap<String, Runs>,
     /// The anchor of each company's newest segment.
     anchors: HashMap<Uuid, ChainHash>,
 }
@@ -116,7 +119,7 @@ impl Tiered {
     pub async fn open(inner: Arc<dyn EventStore>, dir: PathBuf, key: PublicKey) -> Result<Self, StoreError> {
         let mut state = State::default();
         for record in inner.cold_segments().await? {
-            let opened = open_segment(&dir, record, key.clone()).await?;
+            let opened = open_segment(&dir, record, key).await?;
             state.follows(&opened.0).map_err(StoreError::Unavailable)?;
             state.add(opened);
         }
@@ -137,7 +140,7 @@ impl Tiered {
     /// The events of `stream` at `versions` in segments: the oldest first,
     /// or the newest first `backwards`, as many as `max`.
     async fn cold_stream(
-        runs: Vec<(Arc<Segment>, Run)>,
+        runs: Runs,
         stream: &str,
         versions: RangeInclusive<u64>,
         backwards: bool,
@@ -202,7 +205,7 @@ impl State {
     }
 
     /// Where `stream` has events in segments, and its newest version there.
-    fn runs(&self, stream: &str) -> Option<(Vec<(Arc<Segment>, Run)>, u64)> {
+    fn runs(&self, stream: &str) -> Option<(Runs, u64)> {
         let runs = self.streams.get(stream)?;
         let through = runs.iter().map(|(_, run)| run.last).max()?;
         Some((runs.clone(), through))
@@ -482,7 +485,7 @@ impl EventStore for Tiered {
     async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
         segment.validate()?;
         let mut state = self.state.write().await;
-        let opened = open_segment(&self.dir, segment.clone(), self.key.clone()).await?;
+        let opened = open_segment(&self.dir, segment.clone(), self.key).await?;
         state.follows(&opened.0).map_err(StoreError::InvalidInput)?;
         let removed = self.inner.purge(segment).await?;
         state.add(opened);
