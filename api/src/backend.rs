@@ -91,6 +91,9 @@ impl Backend {
             None => Arc::new(SystemClock),
         };
         let store_clock = clock.clone();
+        // Made before the store opens: the history moved out of the log is
+        // signed with it.
+        let checkpoint_key = Arc::new(crate::secrets::checkpoint_key(&settings.data_dir)?);
         let EventStores { opened: store, sealer: payloads, stored } =
             open_event_store(&settings, Arc::new(move || store_clock.now())).await?;
         let snapshots: Arc<dyn SnapshotStore> = Arc::new(SealedSnapshots::new(
@@ -136,10 +139,7 @@ impl Backend {
             #[cfg(not(feature = "postgres"))]
             ReadModelKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
         };
-        let checkpoints = crate::schema::Checkpointing {
-            key: Arc::new(crate::secrets::checkpoint_key(&settings.data_dir)?),
-            every: settings.checkpoint_every,
-        };
+        let checkpoints = crate::schema::Checkpointing { key: checkpoint_key, every: settings.checkpoint_every };
         let context = WorkerContext {
             commands: commands.clone(),
             read_models: read_models.clone(),
@@ -149,6 +149,8 @@ impl Backend {
             payloads: payloads.clone(),
             stored,
             scratch: settings.data_dir.join("scratch"),
+            retention: crate::schema::Retaining { cold: cold_folder(&settings), every: settings.retention_every },
+            reactions: workers_reactions.clone(),
         };
         let workers = if settings.read_only {
             Workers::none()
@@ -454,9 +456,27 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
             return Err(crate::settings::not_built(url, "EventStoreDB", "eventstoredb"));
         }
     };
+    // The history moved out of the log is read from its files in place,
+    // which the checkpoint key signed (never made here).
+    let key_file = settings.data_dir.join("checkpoint.key");
+    let signer = match key_file.exists() {
+        true => Some(crate::secrets::checkpoint_key(&settings.data_dir)?.public()),
+        false => None,
+    };
+    let stored: Arc<dyn EventStore> = Arc::new(
+        audit::cold::Tiered::open(stored, cold_folder(settings), signer)
+            .await
+            .context("opening the history moved out of the log")?,
+    );
     let sealer = Arc::new(Sealer::new(keys));
     let opened = Arc::new(Sealed::new(stored.clone(), sealer.clone()));
     Ok(EventStores { stored, opened, sealer })
+}
+
+/// Where the history moved out of the log is kept: `cold` in the data
+/// directory.
+fn cold_folder(settings: &Settings) -> std::path::PathBuf {
+    settings.data_dir.join("cold")
 }
 
 /// The key store in the data directory (`keys.db`). Made when missing —

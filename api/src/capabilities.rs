@@ -64,6 +64,10 @@ pub struct WorkerContext {
     /// Where workers make files before the blob store takes them, in the
     /// data directory; each worker keeps a folder of its own there.
     pub scratch: std::path::PathBuf,
+    /// Where history older than the retention period goes, and how often.
+    pub retention: crate::schema::Retaining,
+    /// The aggregates of the capabilities, by category (to snapshot them).
+    pub reactions: Arc<commands::Reactions>,
 }
 
 /// A started worker: how far into the log it has handled events, and what

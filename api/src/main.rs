@@ -181,6 +181,11 @@ struct ServeArgs {
     /// (the signing key is `checkpoint.key` in the data directory).
     #[arg(long, env = "GROUPWARE_CHECKPOINT_EVERY_SECS", default_value_t = 3600)]
     checkpoint_every_secs: u64,
+    /// Seconds between the rounds that move each company's history older
+    /// than its retention period out of the live log into archive files
+    /// (the `cold` folder of the data directory).
+    #[arg(long, env = "GROUPWARE_RETENTION_EVERY_SECS", default_value_t = 86_400)]
+    retention_every_secs: u64,
     /// Serve the log and change nothing: every mutation but logging in is
     /// refused and no background worker runs (for an instance replayed
     /// from an archive with `groupware archive replay`).
@@ -213,6 +218,7 @@ impl From<ServeArgs> for Settings {
             mail_host: a.mail_host,
             attachment_limit: a.attachment_limit,
             checkpoint_every: Duration::from_secs(a.checkpoint_every_secs.max(1)),
+            retention_every: Duration::from_secs(a.retention_every_secs.max(1)),
             read_only: a.read_only,
         }
     }

@@ -117,6 +117,9 @@ pub struct Settings {
     pub attachment_limit: u64,
     /// How often each company's hash chain gets a signed checkpoint.
     pub checkpoint_every: Duration,
+    /// How often each company's history older than its retention period
+    /// is looked for, to leave the live log.
+    pub retention_every: Duration,
     /// Serve the log as it is and change nothing: no command runs and no
     /// worker starts (an instance replayed from an archive).
     pub read_only: bool,
@@ -144,6 +147,7 @@ impl Default for Settings {
             mail_host: "mail.groupware.example".into(),
             attachment_limit: domain::mail::message::DEFAULT_ATTACHMENT_LIMIT,
             checkpoint_every: Duration::from_secs(3600),
+            retention_every: Duration::from_secs(86_400),
             read_only: false,
         }
     }

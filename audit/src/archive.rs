@@ -65,6 +65,10 @@ const PAGE: usize = 4096;
 pub enum ArchiveError {
     #[error("{0}")]
     Invalid(String),
+    /// The range holds none of the company's events: there is nothing to
+    /// archive.
+    #[error("{0}")]
+    Empty(String),
     #[error("the event store failed: {0}")]
     Store(#[from] StoreError),
     #[error("{0}")]
@@ -324,8 +328,8 @@ fn options() -> zip::write::SimpleFileOptions {
 /// gap.
 ///
 /// # Errors
-/// [`ArchiveError::Invalid`] for a reversed range or one holding no events
-/// of the company (no file is made); a failing store, renderer or file.
+/// [`ArchiveError::Invalid`] for a reversed range, [`ArchiveError::Empty`]
+/// for one holding no events of the company (no file is made either way); a failing store, renderer or file.
 pub async fn export(
     store: &dyn EventStore,
     asked: Export<'_>,
@@ -453,7 +457,7 @@ async fn write_archive(
         progress(Progress { done: read, total: total.max(read) });
     }
     if manifest.events == 0 {
-        return Err(ArchiveError::Invalid(format!(
+        return Err(ArchiveError::Empty(format!(
             "the company has no events from {from} to {to}; there is nothing to archive"
         )));
     }

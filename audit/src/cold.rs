@@ -100,10 +100,17 @@ struct State {
 pub struct Tiered {
     inner: Arc<dyn EventStore>,
     dir: PathBuf,
-    key: PublicKey,
+    key: Option<PublicKey>,
     state: RwLock<State>,
     /// The position of the newest event in a segment (0: none).
     cold_end: AtomicU64,
+}
+
+fn no_key(segment: &ColdSegment) -> StoreError {
+    StoreError::Unavailable(format!(
+        "the cold history file {} cannot be checked: the key that signed it is missing",
+        segment.file
+    ))
 }
 
 fn unavailable(file: &str, e: impl std::fmt::Display) -> StoreError {
@@ -111,14 +118,16 @@ fn unavailable(file: &str, e: impl std::fmt::Display) -> StoreError {
 }
 
 impl Tiered {
-    /// Wraps `inner`, whose segments' files are in `dir`, signed with `key`.
+    /// Wraps `inner`, whose segments' files are in `dir`, signed with `key`
+    /// (without one, the log must have no segments, and takes none).
     ///
     /// # Errors
     /// When a segment's file is missing, is not signed with `key`, or does
     /// not go on from the one before it.
-    pub async fn open(inner: Arc<dyn EventStore>, dir: PathBuf, key: PublicKey) -> Result<Self, StoreError> {
+    pub async fn open(inner: Arc<dyn EventStore>, dir: PathBuf, key: Option<PublicKey>) -> Result<Self, StoreError> {
         let mut state = State::default();
         for record in inner.cold_segments().await? {
+            let key = key.ok_or_else(|| no_key(&record))?;
             let opened = open_segment(&dir, record, key).await?;
             state.follows(&opened.0).map_err(StoreError::Unavailable)?;
             state.add(opened);
@@ -485,7 +494,8 @@ impl EventStore for Tiered {
     async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
         segment.validate()?;
         let mut state = self.state.write().await;
-        let opened = open_segment(&self.dir, segment.clone(), self.key).await?;
+        let key = self.key.ok_or_else(|| no_key(segment))?;
+        let opened = open_segment(&self.dir, segment.clone(), key).await?;
         state.follows(&opened.0).map_err(StoreError::InvalidInput)?;
         let removed = self.inner.purge(segment).await?;
         state.add(opened);

@@ -113,7 +113,7 @@ async fn an_empty_or_reversed_range_makes_no_archive() {
     let s = setup().await;
     let out = s.dir.path().join("none.zip");
     let empty = export(&s.store, asked(&s.company, "2024-01", "2024-12", &[]), &s.key, &out, |_| {}).await.unwrap_err();
-    assert!(matches!(empty, ArchiveError::Invalid(_)), "{empty}");
+    assert!(matches!(empty, ArchiveError::Empty(_)), "{empty}");
     let reversed =
         export(&s.store, asked(&s.company, "2026-04", "2026-01", &[]), &s.key, &out, |_| {}).await.unwrap_err();
     assert!(reversed.to_string().contains("reversed"), "{reversed}");

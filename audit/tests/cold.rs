@@ -68,7 +68,7 @@ async fn a_companys_oldest_months_leave_the_log_and_are_read_from_their_archive_
     let cold = dir.path().join("cold");
     std::fs::create_dir_all(&cold).unwrap();
     let live: Arc<dyn EventStore> = Arc::new(store);
-    let tiered = Arc::new(Tiered::open(live.clone(), cold.clone(), key.public()).await.unwrap());
+    let tiered = Arc::new(Tiered::open(live.clone(), cold.clone(), Some(key.public())).await.unwrap());
     let log = tiered.read_all(0, 1000).await.unwrap();
     let streams = ["thing-a", "thing-b", &commands::stream_name::<domain::audit::Checkpoints>(company.id)];
     let mut seen = Vec::new();
@@ -105,7 +105,7 @@ async fn a_companys_oldest_months_leave_the_log_and_are_read_from_their_archive_
     drop((tiered, live));
     let reopened: Arc<dyn EventStore> =
         Arc::new(SqliteEventStore::open(dir.path().join("events.db"), system_now()).unwrap());
-    let tiered = Arc::new(Tiered::open(reopened, cold.clone(), key.public()).await.unwrap());
+    let tiered = Arc::new(Tiered::open(reopened, cold.clone(), Some(key.public())).await.unwrap());
     assert_eq!(paged(tiered.as_ref(), 2).await, log);
     append(tiered.as_ref(), "thing-a", company.id, at("2026-05-02T00:00:00+09:00"), 6).await;
     let newest = tiered.read_stream("thing-a", Direction::Backwards, None, 1).await.unwrap().remove(0);
@@ -119,7 +119,7 @@ async fn a_cold_file_that_does_not_prove_its_history_keeps_that_history_in_the_l
     let cold = dir.path().join("cold");
     std::fs::create_dir_all(&cold).unwrap();
     let live: Arc<dyn EventStore> = Arc::new(store);
-    let tiered = Tiered::open(live.clone(), cold.clone(), key.public()).await.unwrap();
+    let tiered = Tiered::open(live.clone(), cold.clone(), Some(key.public())).await.unwrap();
     let log = live.read_all(0, 1000).await.unwrap();
     let good = export(&tiered, asked(&company, "2025-12", "2026-01", &[]), &key, &cold.join("good.zip"), |_| {})
         .await
@@ -156,7 +156,7 @@ async fn a_cold_file_that_does_not_prove_its_history_keeps_that_history_in_the_l
         Some(if name.starts_with("events/") { text.replacen("eyJu", "eyJv", 1).into() } else { text.into() })
     });
     std::fs::rename(cold.join("changed.zip"), cold.join("good.zip")).unwrap();
-    let tiered = Tiered::open(live.clone(), cold.clone(), key.public()).await.unwrap();
+    let tiered = Tiered::open(live.clone(), cold.clone(), Some(key.public())).await.unwrap();
     assert!(matches!(tiered.read_all(0, 1000).await, Err(StoreError::Unavailable(e)) if e.contains("good.zip")));
     assert!(matches!(
         tiered.read_stream("thing-a", Direction::Forwards, None, 10).await,
@@ -164,5 +164,5 @@ async fn a_cold_file_that_does_not_prove_its_history_keeps_that_history_in_the_l
     ));
     // A file gone: the log does not open as whole.
     std::fs::remove_file(cold.join("good.zip")).unwrap();
-    assert!(Tiered::open(live, cold, key.public()).await.is_err());
+    assert!(Tiered::open(live, cold, Some(key.public())).await.is_err());
 }

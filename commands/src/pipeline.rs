@@ -294,6 +294,26 @@ impl Commands {
         Ok(newest.first().map_or(0, |e| e.position))
     }
 
+    /// Saves a snapshot of aggregate `id` of `tenant` as it stands now,
+    /// whatever the policy says (nothing without a snapshot store, or for
+    /// a stream without events): its loads begin there from then on, and
+    /// read none of the events before it, which may leave the live log.
+    ///
+    /// # Errors
+    /// When the store fails, an event does not decode or the snapshot is
+    /// not saved.
+    pub async fn snapshot_now<A: Aggregate>(&self, tenant: Uuid, id: Uuid) -> Result<(), CommandError> {
+        let Some(snapshots) = &self.snapshots else { return Ok(()) };
+        let stream = stream_name::<A>(id);
+        let loaded = self.load_stream::<A>(&stream, true).await?;
+        let Some(version) = loaded.version.filter(|v| loaded.snapshot_version != Some(*v)) else { return Ok(()) };
+        let state = serde_json::to_vec(&loaded.state).map_err(|e| CommandError::Encoding(e.to_string()))?;
+        let seal = seal_key(id, Some(tenant), A::SEALING);
+        let snapshot = Snapshot { stream, version, schema_version: A::SNAPSHOT_VERSION, state, seal };
+        snapshots.save(snapshot).await?;
+        Ok(())
+    }
+
     /// Loads state from the events alone, without any snapshot.
     ///
     /// # Errors

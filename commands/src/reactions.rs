@@ -31,6 +31,7 @@ pub struct AggregateHandle {
     newest: for<'a> fn(&'a Arc<Commands>, Uuid) -> Future<'a, u64>,
     as_of: for<'a> fn(&'a Arc<Commands>, Uuid, AsOf) -> Future<'a, Past<serde_json::Value>>,
     execute: for<'a> fn(&'a Arc<Commands>, Uuid, &'a CommandContext, &'a Command) -> Future<'a, u64>,
+    snapshot: for<'a> fn(&'a Arc<Commands>, Uuid, Uuid) -> Future<'a, ()>,
     schemas: fn() -> Vec<(String, serde_json::Value)>,
 }
 
@@ -47,6 +48,7 @@ impl AggregateHandle {
             newest: newest::<A>,
             as_of: as_of::<A>,
             execute: execute::<A>,
+            snapshot: snapshot::<A>,
             schemas: domain::event_schemas::<A::Event>,
         }
     }
@@ -77,6 +79,10 @@ fn stored<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, Versio
         let stored = commands.load_stored::<A>(id).await?;
         Ok((stored.state as State, stored.version))
     })
+}
+
+fn snapshot<A: Aggregate>(commands: &Arc<Commands>, tenant: Uuid, id: Uuid) -> Future<'_, ()> {
+    Box::pin(commands.snapshot_now::<A>(tenant, id))
 }
 
 fn newest<A: Aggregate>(commands: &Arc<Commands>, id: Uuid) -> Future<'_, u64> {
@@ -285,6 +291,25 @@ impl Reactions {
         at: AsOf,
     ) -> Result<Past<serde_json::Value>, CommandError> {
         (self.handle(category)?.as_of)(commands, id, at).await
+    }
+
+    /// Saves a snapshot of `category`'s aggregate `id` of `tenant` as it
+    /// stands now (see [`Commands::snapshot_now`]); a category no
+    /// capability keeps is passed by.
+    ///
+    /// # Errors
+    /// When the store fails or an event does not decode.
+    pub async fn snapshot_now(
+        &self,
+        commands: &Arc<Commands>,
+        category: &str,
+        tenant: Uuid,
+        id: Uuid,
+    ) -> Result<(), CommandError> {
+        match self.handles.get(category) {
+            Some(handle) => (handle.snapshot)(commands, tenant, id).await,
+            None => Ok(()),
+        }
     }
 
     fn handle(&self, category: &str) -> Result<&AggregateHandle, CommandError> {

@@ -10,6 +10,7 @@
 //! the aggregate keeps the checkpoints in order.
 
 pub mod archives;
+pub mod retention;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -360,6 +360,11 @@ impl Month {
     pub fn next(self) -> Self {
         if self.month == 12 { Self { year: self.year + 1, month: 1 } } else { Self { month: self.month + 1, ..self } }
     }
+
+    #[must_use]
+    pub fn previous(self) -> Self {
+        if self.month == 1 { Self { year: self.year - 1, month: 12 } } else { Self { month: self.month - 1, ..self } }
+    }
 }
 
 impl fmt::Display for Month {

@@ -22,7 +22,7 @@ use crate::capabilities::Capability;
 use crate::errors::{ApiError, ApiResult};
 use commands::CommandContext;
 
-pub use audit::Checkpointing;
+pub use audit::{Checkpointing, Retaining};
 pub use subscription::SubscriptionRoot;
 pub use types::User;
 

@@ -17,4 +17,5 @@ mod paging;
 mod poison;
 mod read_models;
 mod restart;
+mod retention;
 mod stream_history;

@@ -23,8 +23,8 @@ use domain::audit::archives::{Archive, ArchiveAction, ArchiveCommand, ArchiveEve
 use domain::tenant::Tenant;
 use domain::values::{Month, Role};
 use domain::{Actor, Aggregate};
+use store::RecordedEvent;
 use store::sealing::KeyRef;
-use store::{Direction, RecordedEvent};
 use uuid::Uuid;
 
 use crate::backend::Backend;
@@ -95,9 +95,9 @@ pub(super) async fn request(
     caller.require_auditing()?;
     let (from, to) = (Month::parse("from", from)?, Month::parse("to", to)?);
     let tenant = backend.commands.load_latest::<Tenant>(caller.tenant).await?;
-    let stream = commands::stream_name::<Tenant>(caller.tenant);
-    let signed_up = backend.store.read_stream(&stream, Direction::Forwards, Some(0), 1).await?;
-    let began = signed_up.first().map_or_else(Utc::now, |e| e.metadata.occurred_at);
+    let since = super::retention::signed_up(backend.store.as_ref(), caller.tenant, &tenant.time_zone)
+        .await
+        .map_err(ApiError::internal)?;
     // The request's command id names the archive: a request sent again
     // answers the same archive.
     let archive_id = context.command_id;
@@ -107,7 +107,7 @@ pub(super) async fn request(
         to,
         records: caller.has(Role::Auditor),
         by: caller.user.id,
-        since: Month::of(tenant.time_zone.date_at(began)),
+        since,
         zone: tenant.time_zone.clone(),
     };
     let command = ArchiveCommand { by_reader: true, action };

@@ -6,6 +6,7 @@
 mod archives;
 mod mutation;
 mod query;
+mod retention;
 mod signer;
 mod stream_history;
 
@@ -16,10 +17,12 @@ use chrono::{DateTime, Utc};
 use commands::AggregateHandle;
 use domain::audit::Checkpoints;
 use domain::audit::archives::Archives;
+use domain::audit::retention::Retention;
 use projections::projectors::audit;
 
 pub use mutation::AuditMutation;
 pub use query::AuditQuery;
+pub use retention::Retaining;
 pub use signer::Checkpointing;
 
 use crate::capabilities::Capability;
@@ -27,9 +30,13 @@ use crate::capabilities::Capability;
 /// The audit trail, the checkpoints of the hash chain and the archives.
 pub(crate) fn capability() -> Capability {
     Capability {
-        aggregates: vec![AggregateHandle::of::<Checkpoints>(), AggregateHandle::of::<Archives>()],
+        aggregates: vec![
+            AggregateHandle::of::<Checkpoints>(),
+            AggregateHandle::of::<Archives>(),
+            AggregateHandle::of::<Retention>(),
+        ],
         projectors: vec![Arc::new(audit::AuditProjector)],
-        workers: vec![signer::WORKER, archives::WORKER],
+        workers: vec![signer::WORKER, archives::WORKER, retention::WORKER],
         routes: Some(archives::routes),
         ..Capability::new("audit")
     }

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::Checkpoint;
 use super::archives::{self, CompanyArchive};
+use super::retention::{self, CompanyRetention};
 use super::signer::{Signing, signing};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::{backend, caller, caller_context};
@@ -37,6 +38,21 @@ impl AuditMutation {
         let caller = caller(ctx).await?;
         let context = caller_context(ctx, &caller, command_id);
         Ok(archives::request(backend(ctx), &caller, &context, (&from, &to)).await?)
+    }
+
+    /// Sets how many months, this one included, the company keeps its
+    /// history in the live log (admins only; 60 to 600, 60 by default):
+    /// older months leave it for archive files, from which they are still
+    /// read.
+    async fn set_retention(
+        &self,
+        ctx: &Context<'_>,
+        months: u32,
+        command_id: Option<Uuid>,
+    ) -> Result<CompanyRetention> {
+        let caller = caller(ctx).await?;
+        let context = caller_context(ctx, &caller, command_id);
+        Ok(retention::set_period(backend(ctx), &caller, &context, months).await?)
     }
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::Checkpoint;
 use super::archives::{self, CompanyArchive};
+use super::retention::{self, CompanyRetention};
 use super::stream_history::{HistoricalState, historical_state, stream_history};
 use crate::errors::{ApiError, ApiResult};
 use crate::schema::pagination::{Page, PageRequest, filtered_page, page};
@@ -180,5 +181,12 @@ impl AuditQuery {
     async fn archives(&self, ctx: &Context<'_>) -> Result<Vec<CompanyArchive>> {
         let caller = caller(ctx).await?;
         Ok(archives::list(backend(ctx), &caller).await?)
+    }
+
+    /// How long the company keeps its history in the live log, and what
+    /// has left it for archive files (admins and auditors).
+    async fn retention(&self, ctx: &Context<'_>) -> Result<CompanyRetention> {
+        let caller = caller(ctx).await?;
+        Ok(retention::retention(backend(ctx), &caller).await?)
     }
 }
