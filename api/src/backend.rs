@@ -421,15 +421,15 @@ pub(crate) struct EventStores {
 /// # Errors
 /// When it cannot be opened or reached.
 pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> anyhow::Result<EventStores> {
-    let (stored, keys): (Arc<dyn EventStore>, Arc<dyn KeyStore>) = match &settings.events {
+    // The key store is a table of PostgreSQL's database, a file otherwise.
+    let (stored, keys): (Arc<dyn EventStore>, Option<Arc<dyn KeyStore>>) = match &settings.events {
         EventStoreKind::Embedded => {
             let file = settings.data_dir.join("events.db");
             let store: Arc<dyn EventStore> = Arc::new(
                 SqliteEventStore::open(&file, now)
                     .with_context(|| format!("opening the event store {}", file.display()))?,
             );
-            let keys = key_file(settings, store.as_ref()).await?;
-            (store, keys)
+            (store, None)
         }
         #[cfg(feature = "postgres")]
         EventStoreKind::Postgres(url) => {
@@ -437,7 +437,7 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
                 .await
                 .with_context(|| format!("connecting to the PostgreSQL event store at {}", redacted(url)))?;
             let keys = Arc::new(store.keys());
-            (Arc::new(store), keys)
+            (Arc::new(store), Some(keys))
         }
         #[cfg(not(feature = "postgres"))]
         EventStoreKind::Postgres(url) => return Err(crate::settings::not_built(url, "PostgreSQL", "postgres")),
@@ -448,8 +448,7 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
                     .await
                     .with_context(|| format!("connecting to EventStoreDB at {}", redacted(url)))?,
             );
-            let keys = key_file(settings, store.as_ref()).await?;
-            (store, keys)
+            (store, None)
         }
         #[cfg(not(feature = "eventstoredb"))]
         EventStoreKind::EventStoreDb(url) => {
@@ -458,8 +457,8 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
     };
     // The history moved out of the log is read from its files in place,
     // which the checkpoint key signed (never made here).
-    let key_file = settings.data_dir.join("checkpoint.key");
-    let signer = match key_file.exists() {
+    let key_file_path = settings.data_dir.join("checkpoint.key");
+    let signer = match key_file_path.exists() {
         true => Some(crate::secrets::checkpoint_key(&settings.data_dir)?.public()),
         false => None,
     };
@@ -468,6 +467,10 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
             .await
             .context("opening the history moved out of the log")?,
     );
+    let keys = match keys {
+        Some(keys) => keys,
+        None => key_file(settings, stored.as_ref()).await?,
+    };
     let sealer = Arc::new(Sealer::new(keys));
     let opened = Arc::new(Sealed::new(stored.clone(), sealer.clone()));
     Ok(EventStores { stored, opened, sealer })

@@ -125,15 +125,40 @@ impl Tiered {
     /// When a segment's file is missing, is not signed with `key`, or does
     /// not go on from the one before it.
     pub async fn open(inner: Arc<dyn EventStore>, dir: PathBuf, key: Option<PublicKey>) -> Result<Self, StoreError> {
-        let mut state = State::default();
-        for record in inner.cold_segments().await? {
-            let key = key.ok_or_else(|| no_key(&record))?;
-            let opened = open_segment(&dir, record, key).await?;
-            state.follows(&opened.0).map_err(StoreError::Unavailable)?;
-            state.add(opened);
+        let tiered = Self { inner, dir, key, state: RwLock::default(), cold_end: AtomicU64::new(0) };
+        tiered.refresh().await?;
+        Ok(tiered)
+    }
+
+    /// Opens the segments the log records that this process has not
+    /// (another process moved them out, or a purge's answer was lost);
+    /// whether there were any.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    async fn refresh(&self) -> Result<bool, StoreError> {
+        let records = self.inner.cold_segments().await?;
+        let known: std::collections::HashSet<u64> =
+            self.state.read().await.segments.iter().map(|s| s.record.last_position).collect();
+        let new: Vec<ColdSegment> = records.into_iter().filter(|r| !known.contains(&r.last_position)).collect();
+        if new.is_empty() {
+            return Ok(false);
         }
-        let cold_end = AtomicU64::new(state.segments.iter().map(|s| s.record.last_position).max().unwrap_or(0));
-        Ok(Self { inner, dir, key, state: RwLock::new(state), cold_end })
+        let mut opened = Vec::with_capacity(new.len());
+        for record in new {
+            let key = self.key.ok_or_else(|| no_key(&record))?;
+            opened.push(open_segment(&self.dir, record, key).await?);
+        }
+        let mut state = self.state.write().await;
+        for segment in opened {
+            if state.segments.iter().any(|s| s.record.last_position == segment.0.record.last_position) {
+                continue;
+            }
+            state.follows(&segment.0).map_err(StoreError::Unavailable)?;
+            self.cold_end.fetch_max(segment.0.record.last_position, Ordering::SeqCst);
+            state.add(segment);
+        }
+        Ok(true)
     }
 
     /// The directory of the segments' files.
@@ -355,25 +380,17 @@ impl Cursor {
     }
 }
 
-#[async_trait]
-impl EventStore for Tiered {
-    async fn append(
+impl Tiered {
+    /// [`EventStore::read_stream`] with the segments of `state`.
+    async fn read_stream_in(
         &self,
-        stream: &str,
-        expected: ExpectedVersion,
-        events: Vec<EventData>,
-    ) -> Result<AppendResult, StoreError> {
-        self.inner.append(stream, expected, events).await
-    }
-
-    async fn read_stream(
-        &self,
+        state: &State,
         stream: &str,
         direction: Direction,
         from: Option<u64>,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let Some((runs, through)) = self.state.read().await.runs(stream) else {
+        let Some((runs, through)) = state.runs(stream) else {
             return self.inner.read_stream(stream, direction, from, max).await;
         };
         match direction {
@@ -403,31 +420,9 @@ impl EventStore for Tiered {
         }
     }
 
-    async fn read_appended(
-        &self,
-        stream: &str,
-        first_version: u64,
-        count: usize,
-        position: u64,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
-        if position <= self.cold_end() {
-            return self.read_stream(stream, Direction::Forwards, Some(first_version), count).await;
-        }
-        self.inner.read_appended(stream, first_version, count, position).await
-    }
-
-    async fn has_events_after(&self, stream: &str, version: Option<u64>) -> Result<bool, StoreError> {
-        if let Some((_, through)) = self.state.read().await.runs(stream)
-            && version.is_none_or(|v| v < through)
-        {
-            return Ok(true);
-        }
-        self.inner.has_events_after(stream, version).await
-    }
-
-    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
-        let state = self.state.read().await;
-        let cold: Vec<Arc<Segment>> =
+    /// [`EventStore::read_all`] with the segments of `state`.
+    async fn read_all_in(&self, state: &State, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let mut cold: Vec<Arc<Segment>> =
             state.segments.iter().filter(|s| s.record.last_position > after).cloned().collect();
         if cold.is_empty() || max == 0 {
             return self.inner.read_all(after, max).await;
@@ -438,7 +433,6 @@ impl EventStore for Tiered {
         // segment's full take. Segments in order of their first position,
         // so that one beyond that bound is not opened at all.
         let mut bound = if live.len() == max { live.last().map_or(u64::MAX, |e| e.position) } else { u64::MAX };
-        let mut cold = cold;
         cold.sort_unstable_by_key(|s| s.record.first_position);
         let mut taken = Vec::with_capacity(cold.len());
         for segment in cold {
@@ -470,6 +464,99 @@ impl EventStore for Tiered {
         }
         Ok(merged)
     }
+}
+
+/// Whether `events`, read after `after`, leave out a position: the log's
+/// positions are dense, so one missing has moved out of it (with a store
+/// whose positions are not, the answer only costs a look for segments).
+fn leaves_a_gap(after: u64, events: &[RecordedEvent]) -> bool {
+    events.iter().zip(after + 1..).any(|(e, expected)| e.position != expected)
+}
+
+/// Whether a read of `stream` from `from` found its events from a later
+/// version on only: older ones may have moved out of the log.
+fn begins_late(direction: Direction, from: Option<u64>, max: usize, events: &[RecordedEvent]) -> bool {
+    match direction {
+        Direction::Forwards => events.first().is_some_and(|e| e.version > from.unwrap_or(0)),
+        Direction::Backwards => events.len() < max && events.last().is_some_and(|e| e.version > 0),
+    }
+}
+
+#[async_trait]
+impl EventStore for Tiered {
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<EventData>,
+    ) -> Result<AppendResult, StoreError> {
+        self.inner.append(stream, expected, events).await
+    }
+
+    /// From the segments this process knows; when the stream's first
+    /// events are missing, from those the log records now.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        direction: Direction,
+        from: Option<u64>,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = {
+            let state = self.state.read().await;
+            let events = self.read_stream_in(&state, stream, direction, from, max).await?;
+            if state.runs(stream).is_some() || !begins_late(direction, from, max, &events) {
+                return Ok(events);
+            }
+            events
+        };
+        if !self.refresh().await? {
+            return Ok(events);
+        }
+        let state = self.state.read().await;
+        self.read_stream_in(&state, stream, direction, from, max).await
+    }
+
+    async fn read_appended(
+        &self,
+        stream: &str,
+        first_version: u64,
+        count: usize,
+        position: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        if position <= self.cold_end() {
+            return self.read_stream(stream, Direction::Forwards, Some(first_version), count).await;
+        }
+        self.inner.read_appended(stream, first_version, count, position).await
+    }
+
+    async fn has_events_after(&self, stream: &str, version: Option<u64>) -> Result<bool, StoreError> {
+        let state = self.state.read().await;
+        if let Some((_, through)) = state.runs(stream)
+            && version.is_none_or(|v| v < through)
+        {
+            return Ok(true);
+        }
+        self.inner.has_events_after(stream, version).await
+    }
+
+    /// From the segments this process knows; when a position is missing,
+    /// from those the log records now.
+    async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        let events = {
+            let state = self.state.read().await;
+            let events = self.read_all_in(&state, after, max).await?;
+            if !leaves_a_gap(after, &events) {
+                return Ok(events);
+            }
+            events
+        };
+        if !self.refresh().await? {
+            return Ok(events);
+        }
+        let state = self.state.read().await;
+        self.read_all_in(&state, after, max).await
+    }
 
     fn head(&self) -> watch::Receiver<u64> {
         self.inner.head()
@@ -489,18 +576,30 @@ impl EventStore for Tiered {
 
     /// Opens the segment's file first (in [`Tiered::dir`], where it must
     /// already be): a file that does not prove to hold the history keeps
-    /// that history in the log. Reads wait meanwhile, so that none finds
-    /// the events neither live nor cold.
+    /// that history in the log. Reads wait while the log removes it, so
+    /// that none finds the events neither live nor cold; subscribers
+    /// behind it learn of it before it is done (the end of the cold
+    /// history moves first).
     async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
         segment.validate()?;
-        let mut state = self.state.write().await;
         let key = self.key.ok_or_else(|| no_key(segment))?;
         let opened = open_segment(&self.dir, segment.clone(), key).await?;
+        let mut state = self.state.write().await;
         state.follows(&opened.0).map_err(StoreError::InvalidInput)?;
-        let removed = self.inner.purge(segment).await?;
-        state.add(opened);
         self.cold_end.fetch_max(segment.last_position, Ordering::SeqCst);
-        Ok(removed)
+        match self.inner.purge(segment).await {
+            Ok(removed) => {
+                state.add(opened);
+                Ok(removed)
+            }
+            Err(e) => {
+                // An answer lost after the commit leaves the segment
+                // recorded: it is read from the file all the same.
+                drop(state);
+                self.refresh().await?;
+                Err(e)
+            }
+        }
     }
 
     async fn cold_segments(&self) -> Result<Vec<ColdSegment>, StoreError> {
@@ -508,35 +607,44 @@ impl EventStore for Tiered {
     }
 
     /// The cold history page by page through [`Self::read_all`], then the
-    /// store's own subscription.
+    /// store's own subscription — back to pages when a batch of it leaves
+    /// out positions that have moved out of the log since.
     fn subscribe_all(self: Arc<Self>, after: u64) -> Subscription {
-        let cold_end = self.cold_end();
-        if after >= cold_end {
-            return self.inner.clone().subscribe_all(after);
-        }
         let (sender, receiver) = mpsc::channel(2);
         tokio::spawn(async move {
             let mut position = after;
-            while position < cold_end {
-                match self.read_all(position, PAGE).await {
-                    Ok(page) => {
-                        let Some(last) = page.last() else { break };
-                        position = last.position;
-                        if sender.send(Ok(page)).await.is_err() {
+            'paging: loop {
+                while position < self.cold_end() {
+                    match self.read_all(position, PAGE).await {
+                        Ok(page) => {
+                            let Some(last) = page.last() else { break };
+                            position = last.position;
+                            if sender.send(Ok(page)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = sender.send(Err(e)).await;
                             return;
                         }
                     }
-                    Err(e) => {
-                        let _ = sender.send(Err(e)).await;
+                }
+                let mut live = self.inner.clone().subscribe_all(position);
+                while let Some(batch) = live.next_batch().await {
+                    if let Ok(events) = &batch
+                        && leaves_a_gap(position, events)
+                        && (position < self.cold_end() || self.refresh().await.unwrap_or(false))
+                    {
+                        continue 'paging;
+                    }
+                    if let Ok(events) = &batch {
+                        position = events.last().map_or(position, |e| e.position);
+                    }
+                    if sender.send(batch).await.is_err() {
                         return;
                     }
                 }
-            }
-            let mut live = self.inner.clone().subscribe_all(position);
-            while let Some(batch) = live.next_batch().await {
-                if sender.send(batch).await.is_err() {
-                    return;
-                }
+                return;
             }
         });
         Subscription::from_channel(receiver)

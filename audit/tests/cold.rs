@@ -166,3 +166,24 @@ async fn a_cold_file_that_does_not_prove_its_history_keeps_that_history_in_the_l
     std::fs::remove_file(cold.join("good.zip")).unwrap();
     assert!(Tiered::open(live, cold, Some(key.public())).await.is_err());
 }
+
+#[tokio::test]
+async fn another_process_reading_the_same_log_finds_what_moved_out_after_it_opened() {
+    let Setup { dir, store, company, key } = setup().await;
+    let cold = dir.path().join("cold");
+    std::fs::create_dir_all(&cold).unwrap();
+    let live: Arc<dyn EventStore> = Arc::new(store);
+    let mover = Tiered::open(live, cold.clone(), Some(key.public())).await.unwrap();
+    let other_log: Arc<dyn EventStore> =
+        Arc::new(SqliteEventStore::open(dir.path().join("events.db"), system_now()).unwrap());
+    let other = Tiered::open(other_log, cold.clone(), Some(key.public())).await.unwrap();
+    let log = other.read_all(0, 1000).await.unwrap();
+    let stream = views(&other, "thing-a").await;
+
+    let manifest =
+        export(&mover, asked(&company, "2025-12", "2026-03", &[]), &key, &cold.join("m.zip"), |_| {}).await.unwrap();
+    mover.purge(&segment(&manifest, "m.zip")).await.unwrap();
+
+    assert_eq!(views(&other, "thing-a").await, stream, "a stream missing its first versions looks again");
+    assert_eq!(paged(&other, 2).await, log, "a log missing positions looks again");
+}

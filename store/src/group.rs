@@ -5,6 +5,7 @@
 
 use tokio::sync::oneshot;
 
+use crate::cold::ColdSegment;
 use crate::{AppendResult, EventData, ExpectedVersion, StoreError, StreamMetadata};
 
 /// The most requests one group commit takes.
@@ -22,34 +23,49 @@ pub(crate) enum Request {
         metadata: StreamMetadata,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Moves a segment of a company's history out of the log (a writer
+    /// that does it otherwise answers it with a refusal).
+    Purge {
+        segment: ColdSegment,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// What one request of a committed group came to.
 pub(crate) enum Outcome {
     Append(Result<AppendResult, StoreError>),
     Metadata(Result<(), StoreError>),
+    Purge(Result<u64, StoreError>),
 }
 
 impl Request {
+    /// The stream a request writes to (none for a purge).
     #[cfg(feature = "postgres")]
     pub(crate) fn stream(&self) -> &str {
         match self {
             Request::Append { stream, .. } | Request::SetMetadata { stream, .. } => stream,
+            Request::Purge { .. } => "",
         }
     }
 
     fn answer(self, outcome: Result<Outcome, StoreError>) {
-        match (self, outcome) {
-            (Request::Append { reply, .. }, Ok(Outcome::Append(result))) => drop(reply.send(result)),
-            (Request::SetMetadata { reply, .. }, Ok(Outcome::Metadata(result))) => drop(reply.send(result)),
-            (Request::Append { reply, .. }, Err(failure)) => drop(reply.send(Err(failure))),
-            (Request::SetMetadata { reply, .. }, Err(failure)) => drop(reply.send(Err(failure))),
-            (Request::Append { reply, .. }, Ok(Outcome::Metadata(_))) => {
-                drop(reply.send(Err(StoreError::Unavailable("the writer mixed up its answers".into()))));
-            }
-            (Request::SetMetadata { reply, .. }, Ok(Outcome::Append(_))) => {
-                drop(reply.send(Err(StoreError::Unavailable("the writer mixed up its answers".into()))));
-            }
+        let mixed_up = || StoreError::Unavailable("the writer mixed up its answers".into());
+        match self {
+            Request::Append { reply, .. } => drop(reply.send(match outcome {
+                Ok(Outcome::Append(result)) => result,
+                Ok(_) => Err(mixed_up()),
+                Err(failure) => Err(failure),
+            })),
+            Request::SetMetadata { reply, .. } => drop(reply.send(match outcome {
+                Ok(Outcome::Metadata(result)) => result,
+                Ok(_) => Err(mixed_up()),
+                Err(failure) => Err(failure),
+            })),
+            Request::Purge { reply, .. } => drop(reply.send(match outcome {
+                Ok(Outcome::Purge(result)) => result,
+                Ok(_) => Err(mixed_up()),
+                Err(failure) => Err(failure),
+            })),
         }
     }
 }

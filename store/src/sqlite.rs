@@ -488,15 +488,13 @@ impl EventStore for SqliteEventStore {
         self.read(|conn, _| read_chain_heads(conn)).await.map(Some)
     }
 
-    /// On a connection of its own, which waits for the writer's lock: the
-    /// removal is one transaction however many events leave, and the
-    /// writer's groups go on before and after it.
+    /// Through the writer, as one request of its group: appends wait for
+    /// the removal rather than fail beside it.
     async fn purge(&self, segment: &ColdSegment) -> Result<u64, StoreError> {
         segment.validate()?;
-        let (path, segment) = (self.path.clone(), segment.clone());
-        tokio::task::spawn_blocking(move || purge_file(&path, &segment))
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Purge { segment: segment.clone(), reply })?;
+        answer.await.map_err(|_| StoreError::Unavailable("writer thread has stopped".into()))?
     }
 
     async fn cold_segments(&self) -> Result<Vec<ColdSegment>, StoreError> {
@@ -523,12 +521,20 @@ impl EventStore for SqliteEventStore {
     }
 }
 
-/// Removes `segment`'s events from the file at `path` and records it, once
-/// the live log is found to hold what it says.
-fn purge_file(path: &Path, segment: &ColdSegment) -> Result<u64, StoreError> {
-    let mut conn = Connection::open(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(60))?;
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+/// Removes `segment`'s events inside the group's transaction, in a
+/// savepoint of their own, and records it, once the live log is found to
+/// hold what it says.
+fn purge_in(tx: &Transaction<'_>, segment: &ColdSegment) -> Result<u64, StoreError> {
+    tx.execute_batch("SAVEPOINT purge")?;
+    let purged = purge_checked(tx, segment);
+    match &purged {
+        Ok(_) => tx.execute_batch("RELEASE purge")?,
+        Err(_) => tx.execute_batch("ROLLBACK TO purge; RELEASE purge")?,
+    }
+    purged
+}
+
+fn purge_checked(tx: &Transaction<'_>, segment: &ColdSegment) -> Result<u64, StoreError> {
     let tenant = segment.tenant.as_bytes().as_slice();
     let (first, last) = (segment.first_position, segment.last_position);
     let before: u64 =
@@ -566,7 +572,6 @@ fn purge_file(path: &Path, segment: &ColdSegment) -> Result<u64, StoreError> {
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![last, first, tenant, segment.events, segment.anchor.0, segment.file],
     )?;
-    tx.commit()?;
     Ok(removed as u64)
 }
 
@@ -640,6 +645,7 @@ impl Writer {
                     Request::SetMetadata { stream, metadata, .. } => {
                         Outcome::Metadata(set_metadata(&tx, stream, *metadata))
                     }
+                    Request::Purge { segment, .. } => Outcome::Purge(purge_in(&tx, segment)),
                 })
                 .collect();
             store_heads(&tx, &self.heads)?;

@@ -338,7 +338,7 @@ async fn commit_group(
         .iter()
         .filter_map(|r| match r {
             Request::Append { events, .. } => Some(events.iter().map(|e| e.id)),
-            Request::SetMetadata { .. } => None,
+            Request::SetMetadata { .. } | Request::Purge { .. } => None,
         })
         .flatten()
         .collect();
@@ -362,7 +362,7 @@ async fn commit_group(
         .iter()
         .filter_map(|r| match r {
             Request::Append { events, .. } => Some(events.iter().map(|e| chain_of(&e.metadata))),
-            Request::SetMetadata { .. } => None,
+            Request::SetMetadata { .. } | Request::Purge { .. } => None,
         })
         .flatten()
         .collect::<HashSet<_>>()
@@ -417,6 +417,9 @@ async fn commit_group(
                 versions.entry(stream.clone()).or_insert(None);
                 outcomes.push(Outcome::Metadata(Ok(())));
             }
+            // Purges take a transaction of their own (`purge`).
+            Request::Purge { .. } => outcomes
+                .push(Outcome::Purge(Err(StoreError::InvalidInput("a purge is not a request of a group".into())))),
         }
     }
 

@@ -13,6 +13,7 @@
 //! (`HistoryMovedOut`). A move the log made but did not get recorded (a
 //! stop in between) is recorded from the file at the next round.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,23 +58,28 @@ fn start_worker(mut context: WorkerContext) -> Starting {
             let every = context.retention.every;
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut nothing_until = HashMap::new();
             loop {
                 ticks.tick().await;
-                move_out_every_company(&context).await;
+                move_out_every_company(&context, &mut nothing_until).await;
             }
         });
         Ok(Running { handled, guard: Box::new(Stopping(task)) })
     })
 }
 
-async fn move_out_every_company(context: &WorkerContext) {
+/// Every company's history that fell out of its period, out of the log.
+/// `nothing_until` keeps, for each company, the last month of a range found
+/// to hold none of its events: the log is not read again for it until
+/// another month falls out.
+async fn move_out_every_company(context: &WorkerContext, nothing_until: &mut HashMap<Uuid, Month>) {
     let heads = match context.stored.chain_heads().await {
         Ok(Some(heads)) => heads,
         Ok(None) => return,
         Err(e) => return tracing::warn!(error = %e, "the companies' history could not be looked at"),
     };
     for tenant in heads.iter().map(|h| h.chain).filter(|c| !c.is_nil()) {
-        match move_out(context, tenant).await {
+        match move_out(context, tenant, nothing_until).await {
             Ok(Some(purge)) => tracing::info!(
                 %tenant, from = %purge.from, to = %purge.to, events = purge.events, file = purge.file,
                 "history older than the retention period left the log"
@@ -88,7 +94,11 @@ async fn move_out_every_company(context: &WorkerContext) {
 
 /// Moves `tenant`'s months that fell out of its retention period out of
 /// the log; what moved, if anything did.
-async fn move_out(context: &WorkerContext, tenant: Uuid) -> Result<Option<Purge>, String> {
+async fn move_out(
+    context: &WorkerContext,
+    tenant: Uuid,
+    nothing_until: &mut HashMap<Uuid, Month>,
+) -> Result<Option<Purge>, String> {
     let company = context.commands.load_stored::<Tenant>(tenant).await.map_err(|e| e.to_string())?.state;
     if company.id.is_none() || company.terminated {
         return Ok(None);
@@ -103,6 +113,9 @@ async fn move_out(context: &WorkerContext, tenant: Uuid) -> Result<Option<Purge>
         return Ok(None);
     }
     let to = keeps_from.previous();
+    if nothing_until.get(&tenant) == Some(&to) {
+        return Ok(None);
+    }
     std::fs::create_dir_all(&context.scratch).map_err(|e| format!("the scratch folder: {e}"))?;
     let out = context.scratch.join(format!("{tenant}.zip"));
     let (making, runtime) = (context.clone(), tokio::runtime::Handle::current());
@@ -145,7 +158,10 @@ async fn move_out(context: &WorkerContext, tenant: Uuid) -> Result<Option<Purge>
     })
     .await
     .map_err(|e| format!("making the archive stopped: {e}"))?;
-    let Some((manifest, aggregates)) = made? else { return Ok(None) };
+    let Some((manifest, aggregates)) = made? else {
+        nothing_until.insert(tenant, to);
+        return Ok(None);
+    };
     // Loads begin at these snapshots from now on: none reads the events
     // about to leave.
     for (category, id) in aggregates {
