@@ -22,9 +22,11 @@ fn open(dir: &tempfile::TempDir, name: &str) -> Arc<SqliteEventStore> {
     Arc::new(SqliteEventStore::open(dir.path().join(name), store::system_now()).expect("store"))
 }
 
-/// `store` read and written through `sealer`, as the server does, or as
-/// it is.
-fn sealed(store: Arc<SqliteEventStore>, sealer: Option<Arc<Sealer>>) -> Arc<dyn EventStore> {
+/// `store` read and written as the server does: with its cold history (none
+/// here) read in place, and through `sealer`, or without sealing.
+async fn sealed(store: Arc<SqliteEventStore>, sealer: Option<Arc<Sealer>>) -> Arc<dyn EventStore> {
+    let cold = std::env::temp_dir().join("groupware-bench-cold");
+    let store: Arc<dyn EventStore> = Arc::new(audit::cold::Tiered::open(store, cold, None).await.expect("log"));
     match sealer {
         Some(sealer) => Arc::new(Sealed::new(store, sealer)),
         None => store,
@@ -69,7 +71,7 @@ fn account(login: &str) -> NewAccount {
 /// Commands through the whole pipeline (load with snapshots, decide,
 /// append), 16 tenants at once, each creating users.
 async fn commands_per_second(dir: &tempfile::TempDir, name: &str, sealer: Option<Arc<Sealer>>) -> f64 {
-    let store = sealed(open(dir, &format!("{name}.db")), sealer.clone());
+    let store = sealed(open(dir, &format!("{name}.db")), sealer.clone()).await;
     let mut snapshots: Arc<dyn SnapshotStore> =
         Arc::new(SqliteSnapshotStore::open(dir.path().join(format!("{name}-snap.db"))).expect("snapshots"));
     if let Some(sealer) = sealer {
@@ -125,7 +127,7 @@ async fn commands_per_second(dir: &tempfile::TempDir, name: &str, sealer: Option
 /// The real projectors (tenants, users, audit trail) rebuilt from the log
 /// of the command benchmark.
 async fn rebuild_real(dir: &tempfile::TempDir, name: &str, sealer: Option<Arc<Sealer>>) -> f64 {
-    let store = sealed(open(dir, &format!("{name}.db")), sealer);
+    let store = sealed(open(dir, &format!("{name}.db")), sealer).await;
     let models = MemoryReadModels::default();
     let started = Instant::now();
     let read = projections::rebuild(store.as_ref(), &models, &api::projectors()).await.expect("rebuild");
@@ -147,7 +149,7 @@ async fn main() {
     let (mut plain, mut with_keys) = (0.0, 0.0);
     for round in 0..2 {
         plain += durable_appends(open(&dir, &format!("plain-{round}.db")), 64, 500).await;
-        let store = sealed(open(&dir, &format!("sealed-{round}.db")), Some(sealer.clone()));
+        let store = sealed(open(&dir, &format!("sealed-{round}.db")), Some(sealer.clone())).await;
         with_keys += durable_appends_sealed(store, 64, 500, true).await;
     }
     report("sealed_durable_appends_64_writers", with_keys / 2.0, "events/s");
