@@ -153,6 +153,7 @@ pub async fn archive_export(
         withheld: &[],
         schemas: crate::schema::event_schemas(),
         renderer: Some(&mut renderer),
+        after: None,
     };
     let mut progress = Progress::new("events read");
     let exported = audit::archive::export(stores.stored.as_ref(), asked, &key, out, |p| {

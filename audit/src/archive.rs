@@ -256,6 +256,12 @@ pub struct Export<'a> {
     pub schemas: &'a BTreeMap<String, serde_json::Value>,
     /// What renders the events readably, if anything.
     pub renderer: Option<&'a mut dyn Renderer>,
+    /// Where the company's history before the range is known to end: the
+    /// position of its last event there and that event's link (the anchor
+    /// of its history moved out of the log). The log is read from after
+    /// it rather than from its start; the events before it are not looked
+    /// at, so it goes with no keys. `None`: from the log's start.
+    pub after: Option<(u64, ChainHash)>,
 }
 
 /// The renderings being made, in a file of their own beside the archive
@@ -376,7 +382,12 @@ async fn write_archive(
     (file, out): (File, &Path),
     progress: &mut impl FnMut(Progress),
 ) -> Result<Manifest, ArchiveError> {
-    let Export { company, from, to, keys, withheld, schemas, mut renderer } = asked;
+    let Export { company, from, to, keys, withheld, schemas, mut renderer, after: known } = asked;
+    if known.is_some() && !keys.is_empty() {
+        return Err(ArchiveError::Invalid(
+            "an archive that holds keys reads the company's history from its start".into(),
+        ));
+    }
     let (start, end) = (zone.midnight(from.first_day()), zone.midnight(to.next().first_day()));
     let mut zip = zip::ZipWriter::new(file);
     let options = options();
@@ -389,8 +400,8 @@ async fn write_archive(
         events: 0,
         first_position: 0,
         last_position: 0,
-        position_before: 0,
-        chain_before: ChainHash::genesis(company.id).to_string(),
+        position_before: known.map_or(0, |(position, _)| position),
+        chain_before: known.map_or_else(|| ChainHash::genesis(company.id), |(_, chain)| chain).to_string(),
         chain_at_end: String::new(),
         counts_by_type: BTreeMap::new(),
         schema_versions: BTreeMap::new(),
@@ -409,7 +420,7 @@ async fn write_archive(
     let mut sealed_by = std::collections::BTreeSet::new();
     let mut writing: Option<Writing> = None;
     let total = *store.head().borrow();
-    let (mut after, mut read, mut ended) = (0, 0, false);
+    let (mut after, mut read, mut ended) = (known.map_or(0, |(position, _)| position), 0, false);
     while !ended {
         let page = store.read_all(after, PAGE).await?;
         let Some(last) = page.last() else { break };

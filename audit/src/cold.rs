@@ -84,7 +84,11 @@ struct Cursor {
     /// passed by.
     done: u64,
     ahead: VecDeque<RecordedEvent>,
-    events: blocking::Receiver<Result<RecordedEvent, StoreError>>,
+    /// The file's events in order, then `None` once it has been read to
+    /// its end (a reader that stops before says so by the missing end).
+    events: blocking::Receiver<Result<Option<RecordedEvent>, StoreError>>,
+    ended: bool,
+    file: String,
 }
 
 #[derive(Default)]
@@ -239,10 +243,10 @@ impl State {
     }
 
     /// Where `stream` has events in segments, and its newest version there.
-    fn runs(&self, stream: &str) -> Option<(Runs, u64)> {
+    fn runs(&self, stream: &str) -> Option<(&Runs, u64)> {
         let runs = self.streams.get(stream)?;
         let through = runs.iter().map(|(_, run)| run.last).max()?;
-        Some((runs.clone(), through))
+        Some((runs, through))
     }
 }
 
@@ -319,17 +323,18 @@ impl Segment {
         drop(kept);
         let (sender, events) = blocking::sync_channel(READ_AHEAD);
         let (path, manifest, file) = (self.path.clone(), self.manifest.clone(), self.record.file.clone());
+        let reading = file.clone();
         std::thread::spawn(move || {
             let read = archive::for_each_event(&path, &manifest, |event| {
-                sender.send(Ok(event)).map_err(|_| ArchiveError::Invalid("nobody reads on".into()))
+                sender.send(Ok(Some(event))).map_err(|_| ArchiveError::Invalid("nobody reads on".into()))
             });
-            if let Err(e) = read
-                && !matches!(e, ArchiveError::Invalid(_))
-            {
-                let _ = sender.send(Err(unavailable(&file, e)));
-            }
+            let _ = match read {
+                Ok(()) => sender.send(Ok(None)),
+                Err(ArchiveError::Invalid(_)) => Ok(()),
+                Err(e) => sender.send(Err(unavailable(&reading, e))),
+            };
         });
-        Cursor { done: 0, ahead: VecDeque::new(), events }
+        Cursor { done: 0, ahead: VecDeque::new(), events, ended: false, file }
     }
 
     /// Keeps `cursor` for the next read (the oldest kept one makes room).
@@ -352,9 +357,15 @@ impl Cursor {
         while taken.len() < max {
             let event = match self.ahead.pop_front() {
                 Some(event) => event,
+                None if self.ended => break,
                 None => match self.events.recv() {
-                    Ok(event) => event?,
-                    Err(_) => break,
+                    Ok(Ok(Some(event))) => event,
+                    Ok(Ok(None)) => {
+                        self.ended = true;
+                        break;
+                    }
+                    Ok(Err(e)) => return Err(e),
+                    Err(_) => return Err(unavailable(&self.file, "its reader stopped before its end")),
                 },
             };
             if event.position <= after {
@@ -399,7 +410,7 @@ impl Tiered {
                 if first > through {
                     return self.inner.read_stream(stream, direction, from, max).await;
                 }
-                let mut events = Self::cold_stream(runs, stream, first..=through, false, max).await?;
+                let mut events = Self::cold_stream(runs.clone(), stream, first..=through, false, max).await?;
                 if events.len() < max {
                     let live = self.inner.read_stream(stream, direction, Some(through + 1), max - events.len());
                     events.extend(live.await?);
@@ -413,7 +424,7 @@ impl Tiered {
                 };
                 if events.len() < max {
                     let top = from.map_or(through, |f| f.min(through));
-                    events.extend(Self::cold_stream(runs, stream, 0..=top, true, max - events.len()).await?);
+                    events.extend(Self::cold_stream(runs.clone(), stream, 0..=top, true, max - events.len()).await?);
                 }
                 Ok(events)
             }

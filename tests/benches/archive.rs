@@ -85,6 +85,7 @@ async fn main() {
         withheld: &[],
         schemas: &BTreeMap::new(),
         renderer: None,
+        after: None,
     };
     let manifest = export(store.as_ref(), asked, &key, &out, |_| {}).await.expect("export");
     let took = started.elapsed().as_secs_f64();

@@ -78,6 +78,7 @@ pub fn asked<'a>(company: &'a Company, from: &str, to: &str, keys: &'a [(KeyRef,
         withheld: &[],
         schemas: &SCHEMAS,
         renderer: None,
+        after: None,
     }
 }
 

@@ -82,6 +82,9 @@ async fn e7_history_older_than_the_retention_period_leaves_the_log_and_is_still_
     assert_eq!(longer["data"]["setRetention"]["keepsFrom"], "2021-01", "{longer}");
     let back = app.gql(Some(&acme.admin_token), SET, json!({ "m": 60 })).await;
     assert_eq!(back["data"]["setRetention"]["months"], 60, "{back}");
+    app.clock(json!({ "now": "2026-03-10T09:00:00+09:00" })).await;
+    let kim_token = app.login("retained.com", "kim", "user-pass-1").await.unwrap();
+    assert!(app.gql(Some(&kim_token), &send("3월 메일"), json!({})).await["errors"].is_null());
 
     // Five years on, January and February 2026 fall out of the 60 months
     // (March 2026 to February 2031).
@@ -100,7 +103,7 @@ async fn e7_history_older_than_the_retention_period_leaves_the_log_and_is_still_
 
     // Everything reads as before: the mailboxes, the company as it was.
     let sent = app.gql(Some(&kim_token), SENT, json!({})).await;
-    assert_eq!(sent["data"]["mailbox"]["totalCount"], 2, "{sent}");
+    assert_eq!(sent["data"]["mailbox"]["totalCount"], 3, "{sent}");
     assert!(sent.to_string().contains("오래된 메일"), "{sent}");
     let inbox = app.gql(Some(&admin), INBOX, json!({})).await;
     assert!(inbox.to_string().contains("오래된 메일"), "{inbox}");
@@ -134,7 +137,7 @@ async fn e7_history_older_than_the_retention_period_leaves_the_log_and_is_still_
     let admin = app.login("retained.com", "admin", "s3cret-pass").await.unwrap();
     let kim_token = app.login("retained.com", "kim", "user-pass-1").await.unwrap();
     let sent = app.gql(Some(&kim_token), SENT, json!({})).await;
-    assert_eq!(sent["data"]["mailbox"]["totalCount"], 3, "{sent}");
+    assert_eq!(sent["data"]["mailbox"]["totalCount"], 4, "{sent}");
     assert!(sent.to_string().contains("오래된 메일"), "{sent}");
     let history = app
         .gql(
@@ -148,5 +151,30 @@ async fn e7_history_older_than_the_retention_period_leaves_the_log_and_is_still_
     app.settle().await;
     let again = app.gql(Some(&admin), RETENTION, json!({})).await;
     assert_eq!(again["data"]["retention"]["movedOut"].as_array().unwrap().len(), 1, "{again}");
+
+    // A month later March 2026 goes on from the first move's anchor; a file
+    // a stopped move left behind is cleared away.
+    let orphan = storage.dir().join("cold").join(format!("{}-2026-02-2026-03.zip", acme.id));
+    std::fs::write(&orphan, b"half made").unwrap();
+    app.clock(json!({ "now": "2031-03-16T09:00:00+09:00" })).await;
+    let admin = app.login("retained.com", "admin", "s3cret-pass").await.unwrap();
+    let mut second = serde_json::Value::Null;
+    for _ in 0..400 {
+        second = app.gql(Some(&admin), RETENTION, json!({})).await;
+        if second["data"]["retention"]["movedOut"].as_array().is_some_and(|m| m.len() == 2) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let moved = &second["data"]["retention"]["movedOut"][1];
+    assert_eq!((moved["from"].as_str(), moved["to"].as_str()), (Some("2026-03"), Some("2026-03")), "{second}");
+    assert!(moved["firstPosition"].as_u64().unwrap() > last, "{second}");
+    assert!(!orphan.exists(), "the file no segment names is gone");
+    let kim_token = app.login("retained.com", "kim", "user-pass-1").await.unwrap();
+    let sent = app.gql(Some(&kim_token), SENT, json!({})).await;
+    assert_eq!(sent["data"]["mailbox"]["totalCount"], 4, "{sent}");
+    assert!(sent.to_string().contains("3월 메일"), "{sent}");
     app.stop().await;
+    let verified = api::cli::verify(&settings, Some("retained.com"), None).await.unwrap();
+    assert!(verified.starts_with("verified"), "{verified}");
 }

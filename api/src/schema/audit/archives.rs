@@ -230,6 +230,7 @@ async fn written(context: &WorkerContext, tenant: Uuid, archive: &Archive) -> Re
         withheld: &[WITHHELD],
         schemas: crate::schema::event_schemas(),
         renderer: Some(&mut renderer),
+        after: None,
     };
     let manifest = audit::archive::export(context.stored.as_ref(), asked, &context.checkpoints.key, &out, |_| {})
         .await

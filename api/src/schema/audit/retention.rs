@@ -103,7 +103,7 @@ async fn move_out(
     if company.id.is_none() || company.terminated {
         return Ok(None);
     }
-    let retention = recorded(context, tenant).await?;
+    let (retention, segments) = recorded(context, tenant).await?;
     let keeps_from = retention.keeps_from(context.commands.clock().now(), &company.time_zone);
     let from = match retention.moved_out_until() {
         Some(month) => month,
@@ -117,6 +117,10 @@ async fn move_out(
         return Ok(None);
     }
     std::fs::create_dir_all(&context.scratch).map_err(|e| format!("the scratch folder: {e}"))?;
+    forget_unmoved(&context.retention.cold, tenant, &segments);
+    // The months go on from the last move's anchor: the log is read from
+    // there, not from its start.
+    let after = segments.last().map(|s| (s.last_position, s.anchor));
     let out = context.scratch.join(format!("{tenant}.zip"));
     let (making, runtime) = (context.clone(), tokio::runtime::Handle::current());
     let company = archived_company(tenant, &company, "");
@@ -131,6 +135,7 @@ async fn move_out(
             withheld: &[],
             schemas: crate::schema::event_schemas(),
             renderer: None,
+            after,
         };
         let exported = runtime.block_on(audit::archive::export(
             making.stored.as_ref(),
@@ -194,15 +199,19 @@ async fn move_out(
     Ok(Some(purge))
 }
 
-/// `tenant`'s retention, with every move the log made recorded: one made
-/// but not recorded is recorded now, from its file.
-async fn recorded(context: &WorkerContext, tenant: Uuid) -> Result<Arc<Retention>, String> {
+/// `tenant`'s retention, with every move the log made recorded (one made
+/// but not recorded is recorded now, from its file), and the company's
+/// segments in the log.
+async fn recorded(context: &WorkerContext, tenant: Uuid) -> Result<(Arc<Retention>, Vec<ColdSegment>), String> {
     let retention = context.commands.load_stored::<Retention>(tenant).await.map_err(|e| e.to_string())?.state;
     let through = retention.purges.last().map_or(0, |p| p.last_position);
-    let segments = context.stored.cold_segments().await.map_err(|e| e.to_string())?;
-    let unrecorded: Vec<_> = segments.into_iter().filter(|s| s.tenant == tenant && s.last_position > through).collect();
+    let segments: Vec<ColdSegment> = (context.stored.cold_segments().await.map_err(|e| e.to_string())?)
+        .into_iter()
+        .filter(|s| s.tenant == tenant)
+        .collect();
+    let unrecorded: Vec<&ColdSegment> = segments.iter().filter(|s| s.last_position > through).collect();
     if unrecorded.is_empty() {
-        return Ok(retention);
+        return Ok((retention, segments));
     }
     for segment in unrecorded {
         let path = context.retention.cold.join(&segment.file);
@@ -215,12 +224,28 @@ async fn recorded(context: &WorkerContext, tenant: Uuid) -> Result<Arc<Retention
             last_position: segment.last_position,
             events: segment.events,
             sha256: digest(&path)?,
-            file: segment.file,
+            file: segment.file.clone(),
             at: context.commands.clock().now(),
         };
         record(context, tenant, purge).await?;
     }
-    Ok(context.commands.load_stored::<Retention>(tenant).await.map_err(|e| e.to_string())?.state)
+    let retention = context.commands.load_stored::<Retention>(tenant).await.map_err(|e| e.to_string())?.state;
+    Ok((retention, segments))
+}
+
+/// Removes the files of `tenant` in the cold folder that no segment of the
+/// log names (a move that stopped between the file and the log), with
+/// their indexes.
+fn forget_unmoved(cold: &Path, tenant: Uuid, segments: &[ColdSegment]) {
+    let Ok(entries) = std::fs::read_dir(cold) else { return };
+    let prefix = format!("{tenant}-");
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file = name.strip_suffix(".streams.json").unwrap_or(&name);
+        if name.starts_with(&prefix) && !segments.iter().any(|s| s.file == file) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Records that `purge` left the log (once, whoever tries again).
