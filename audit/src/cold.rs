@@ -484,13 +484,19 @@ fn leaves_a_gap(after: u64, events: &[RecordedEvent]) -> bool {
     events.iter().zip(after + 1..).any(|(e, expected)| e.position != expected)
 }
 
-/// Whether a read of `stream` from `from` found its events from a later
-/// version on only: older ones may have moved out of the log.
-fn begins_late(direction: Direction, from: Option<u64>, max: usize, events: &[RecordedEvent]) -> bool {
-    match direction {
-        Direction::Forwards => events.first().is_some_and(|e| e.version > from.unwrap_or(0)),
-        Direction::Backwards => events.len() < max && events.last().is_some_and(|e| e.version > 0),
-    }
+/// Whether a read of a stream from `from` (at most `max` events) left out
+/// versions: it does not begin at `from` going forwards, skips one, or
+/// stops short of the first going backwards. Older or newer ones may have
+/// moved out of the log since this process looked.
+fn misses_versions(direction: Direction, from: Option<u64>, max: usize, events: &[RecordedEvent]) -> bool {
+    let Some(first) = events.first() else { return false };
+    let step: i128 = if direction == Direction::Forwards { 1 } else { -1 };
+    let skips = events.windows(2).any(|pair| i128::from(pair[1].version) - i128::from(pair[0].version) != step);
+    skips
+        || match direction {
+            Direction::Forwards => first.version != from.unwrap_or(0),
+            Direction::Backwards => events.len() < max && events.last().is_some_and(|e| e.version > 0),
+        }
 }
 
 #[async_trait]
@@ -516,7 +522,7 @@ impl EventStore for Tiered {
         let events = {
             let state = self.state.read().await;
             let events = self.read_stream_in(&state, stream, direction, from, max).await?;
-            if state.runs(stream).is_some() || !begins_late(direction, from, max, &events) {
+            if !misses_versions(direction, from, max, &events) {
                 return Ok(events);
             }
             events
@@ -605,9 +611,13 @@ impl EventStore for Tiered {
             }
             Err(e) => {
                 // An answer lost after the commit leaves the segment
-                // recorded: it is read from the file all the same.
+                // recorded: it is read from the file all the same. One
+                // refused leaves the end of the cold history where it was.
                 drop(state);
                 self.refresh().await?;
+                let state = self.state.read().await;
+                let end = state.segments.iter().map(|s| s.record.last_position).max().unwrap_or(0);
+                self.cold_end.store(end, Ordering::SeqCst);
                 Err(e)
             }
         }
@@ -644,9 +654,17 @@ impl EventStore for Tiered {
                 while let Some(batch) = live.next_batch().await {
                     if let Ok(events) = &batch
                         && leaves_a_gap(position, events)
-                        && (position < self.cold_end() || self.refresh().await.unwrap_or(false))
                     {
-                        continue 'paging;
+                        let moved_out = match self.refresh().await {
+                            Ok(found) => found || position < self.cold_end(),
+                            Err(e) => {
+                                let _ = sender.send(Err(e)).await;
+                                return;
+                            }
+                        };
+                        if moved_out {
+                            continue 'paging;
+                        }
                     }
                     if let Ok(events) = &batch {
                         position = events.last().map_or(position, |e| e.position);

@@ -117,7 +117,7 @@ async fn move_out(
         return Ok(None);
     }
     std::fs::create_dir_all(&context.scratch).map_err(|e| format!("the scratch folder: {e}"))?;
-    forget_unmoved(&context.retention.cold, tenant, &segments);
+    forget_unmoved(context, tenant).await?;
     // The months go on from the last move's anchor: the log is read from
     // there, not from its start.
     let after = segments.last().map(|s| (s.last_position, s.anchor));
@@ -233,19 +233,24 @@ async fn recorded(context: &WorkerContext, tenant: Uuid) -> Result<(Arc<Retentio
     Ok((retention, segments))
 }
 
-/// Removes the files of `tenant` in the cold folder that no segment of the
-/// log names (a move that stopped between the file and the log), with
-/// their indexes.
-fn forget_unmoved(cold: &Path, tenant: Uuid, segments: &[ColdSegment]) {
-    let Ok(entries) = std::fs::read_dir(cold) else { return };
+/// Removes the archive files of `tenant` in the cold folder that no
+/// segment of the log names, as it stands now (a move that stopped between
+/// the file and the log), with their indexes; nothing else.
+async fn forget_unmoved(context: &WorkerContext, tenant: Uuid) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(&context.retention.cold) else { return Ok(()) };
+    let segments = context.stored.cold_segments().await.map_err(|e| e.to_string())?;
     let prefix = format!("{tenant}-");
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let file = name.strip_suffix(".streams.json").unwrap_or(&name);
-        if name.starts_with(&prefix) && !segments.iter().any(|s| s.file == file) {
+        let archive = name.strip_suffix(".streams.json").unwrap_or(&name);
+        let unmoved = name.starts_with(&prefix)
+            && archive.ends_with(".zip")
+            && !segments.iter().any(|s| s.tenant == tenant && s.file == archive);
+        if unmoved {
             let _ = std::fs::remove_file(entry.path());
         }
     }
+    Ok(())
 }
 
 /// Records that `purge` left the log (once, whoever tries again).
