@@ -1,6 +1,8 @@
 //! The auditors' figures over a log of 1,000,000 events of one company in
 //! the embedded store: exporting an archive and verifying it offline, and
-//! verifying the live log's chain, in events per second, each with the
+//! verifying the live log's chain, then moving the million out of the log
+//! into that archive and reading the log back whole through it (retention),
+//! in events per second, each with the
 //! highest anonymous resident memory of the process during that step
 //! (sampled every 10 ms; file pages the store maps are left out) and how
 //! much of it the step added. One line each:
@@ -11,9 +13,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use audit::archive::{Company, Export, Month, export, verify_archive};
+use audit::cold::Tiered;
 use audit::{CheckpointKey, verify};
 use chrono::{Datelike, Utc};
 use store::EventStore;
+use store::chain::ChainHash;
+use store::cold::ColdSegment;
 use store::sqlite::SqliteEventStore;
 use tests::workload::{batch_appends_of, report};
 use uuid::Uuid;
@@ -107,4 +112,33 @@ async fn main() {
     assert_eq!(checked.events, EVENTS as u64);
     report("log_verify_1m_events", EVENTS as f64 / started.elapsed().as_secs_f64(), "events/s");
     peak.report("log_verify", before);
+
+    // The million moved out of the log into that archive (retention), and
+    // the log read back whole through it, as projections rebuilding read it.
+    let cold = dir.path().join("cold");
+    std::fs::create_dir_all(&cold).expect("cold folder");
+    std::fs::rename(&out, cold.join("archive.zip")).expect("into the cold folder");
+    let tiered = Tiered::open(store, cold, Some(key.public())).await.expect("log");
+    let segment = ColdSegment {
+        tenant: company.id,
+        first_position: manifest.first_position,
+        last_position: manifest.last_position,
+        events: manifest.events,
+        anchor: ChainHash::parse_hex(&manifest.chain_at_end).expect("anchor"),
+        file: "archive.zip".into(),
+    };
+    let started = Instant::now();
+    assert_eq!(tiered.purge(&segment).await.expect("moved out"), EVENTS as u64);
+    report("cold_move_out_1m_events", EVENTS as f64 / started.elapsed().as_secs_f64(), "events/s");
+    let (before, peak) = (resident_mb(), Peak::start());
+    let started = Instant::now();
+    let (mut after, mut read) = (0, 0);
+    loop {
+        let page = tiered.read_all(after, 4096).await.expect("page");
+        let Some(last) = page.last() else { break };
+        (after, read) = (last.position, read + page.len());
+    }
+    assert_eq!(read, EVENTS);
+    report("cold_read_all_1m_events", EVENTS as f64 / started.elapsed().as_secs_f64(), "events/s");
+    peak.report("cold_read_all", before);
 }
