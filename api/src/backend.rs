@@ -457,11 +457,7 @@ pub(crate) async fn open_event_store(settings: &Settings, now: store::Now) -> an
     };
     // The history moved out of the log is read from its files in place,
     // which the checkpoint key signed (never made here).
-    let key_file_path = settings.data_dir.join("checkpoint.key");
-    let signer = match key_file_path.exists() {
-        true => Some(crate::secrets::checkpoint_key(&settings.data_dir)?.public()),
-        false => None,
-    };
+    let signer = crate::secrets::existing_checkpoint_key(&settings.data_dir)?.map(|key| key.public());
     let stored: Arc<dyn EventStore> = Arc::new(
         audit::cold::Tiered::open(stored, cold_folder(settings), signer)
             .await

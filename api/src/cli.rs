@@ -112,9 +112,9 @@ async fn existing_store(settings: &Settings) -> anyhow::Result<crate::backend::E
 /// The key that signs checkpoints and archives, beside the data; never
 /// made here.
 fn existing_key(settings: &Settings) -> anyhow::Result<audit::CheckpointKey> {
+    let key = crate::secrets::existing_checkpoint_key(&settings.data_dir).context("the checkpoint key")?;
     let file = settings.data_dir.join("checkpoint.key");
-    anyhow::ensure!(file.exists(), "no checkpoint key at {}: give the auditors' --public-key", file.display());
-    crate::secrets::checkpoint_key(&settings.data_dir).context("the checkpoint key")
+    key.ok_or_else(|| anyhow::anyhow!("no checkpoint key at {}: give the auditors' --public-key", file.display()))
 }
 
 fn public_key(hex: Option<&str>) -> anyhow::Result<Option<audit::PublicKey>> {

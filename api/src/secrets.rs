@@ -50,6 +50,17 @@ pub fn checkpoint_key(data_dir: &Path) -> anyhow::Result<audit::CheckpointKey> {
     Ok(audit::CheckpointKey::from_seed(seed))
 }
 
+/// The checkpoint key beside the data, when there is one (never made).
+///
+/// # Errors
+/// As [`key_file`].
+pub fn existing_checkpoint_key(data_dir: &Path) -> anyhow::Result<Option<audit::CheckpointKey>> {
+    match data_dir.join("checkpoint.key").exists() {
+        true => checkpoint_key(data_dir).map(Some),
+        false => Ok(None),
+    }
+}
+
 /// Writes a file that must not exist yet, readable by its owner only.
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;

@@ -278,11 +278,26 @@ async fn open_segment(
     .map_err(|e| StoreError::Unavailable(e.to_string()))?
 }
 
-/// The index of the file at `path`: read from beside it, or made.
-fn index(path: &Path, manifest: &Manifest) -> Result<HashMap<String, Run>, ArchiveError> {
+/// Where the index of the archive at `path` is kept: beside it.
+pub fn index_path(path: &Path) -> PathBuf {
     let mut beside = path.as_os_str().to_owned();
     beside.push(".streams.json");
-    let beside = PathBuf::from(beside);
+    PathBuf::from(beside)
+}
+
+/// The streams the verified archive at `path` (with `manifest`) holds
+/// events of, from its index, which is made beside it when missing (it
+/// goes where the archive goes).
+///
+/// # Errors
+/// As [`archive::for_each_event`]; a file that cannot be written.
+pub fn streams_of(path: &Path, manifest: &Manifest) -> Result<Vec<String>, ArchiveError> {
+    Ok(index(path, manifest)?.into_keys().collect())
+}
+
+/// The index of the file at `path`: read from beside it, or made.
+fn index(path: &Path, manifest: &Manifest) -> Result<HashMap<String, Run>, ArchiveError> {
+    let beside = index_path(path);
     if let Ok(bytes) = std::fs::read(&beside)
         && let Ok(index) = serde_json::from_slice::<Index>(&bytes)
         && index.chain_at_end == manifest.chain_at_end

@@ -125,13 +125,22 @@ impl RecordedEvent {
 
     /// The category of the stream: the part before the first `-`.
     pub fn category(&self) -> &str {
-        self.stream.split_once('-').map_or(&self.stream, |(c, _)| c)
+        stream_parts(&self.stream).0
     }
 
     /// The id of the stream's aggregate: the part after the first `-`, when
     /// it is a UUID.
     pub fn stream_id(&self) -> Option<Uuid> {
-        self.stream.split_once('-').and_then(|(_, id)| Uuid::parse_str(id).ok())
+        stream_parts(&self.stream).1
+    }
+}
+
+/// A stream name's category (the part before the first `-`) and its
+/// aggregate's id (the part after it, when it is a UUID).
+pub fn stream_parts(stream: &str) -> (&str, Option<Uuid>) {
+    match stream.split_once('-') {
+        Some((category, id)) => (category, Uuid::parse_str(id).ok()),
+        None => (stream, None),
     }
 }
 

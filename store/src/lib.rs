@@ -21,7 +21,9 @@ pub mod sealing;
 pub mod sqlite;
 mod subscription;
 
-pub use envelope::{AppendResult, Direction, EventData, ExpectedVersion, Metadata, RecordedEvent, StreamMetadata};
+pub use envelope::{
+    AppendResult, Direction, EventData, ExpectedVersion, Metadata, RecordedEvent, StreamMetadata, stream_parts,
+};
 pub use error::StoreError;
 pub use port::{EventStore, Now, system_now};
 pub use subscription::{Subscription, catch_up, follow};

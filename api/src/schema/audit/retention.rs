@@ -151,14 +151,15 @@ async fn move_out(
         };
         audit::archive::verify_archive(&exporting, Some(making.checkpoints.key.public()), |_| {})
             .map_err(|e| format!("the archive does not verify: {e}"))?;
-        let mut aggregates = std::collections::BTreeSet::new();
-        audit::archive::for_each_event(&exporting, &manifest, |event| {
-            if let Some(id) = event.stream_id() {
-                aggregates.insert((event.category().to_owned(), id));
-            }
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
+        // The index the cold history will read it by, made now: it names
+        // the aggregates to snapshot.
+        let streams = audit::cold::streams_of(&exporting, &manifest).map_err(|e| e.to_string())?;
+        let aggregates: std::collections::BTreeSet<(String, Uuid)> = (streams.iter())
+            .filter_map(|stream| match store::stream_parts(stream) {
+                (category, Some(id)) => Some((category.to_owned(), id)),
+                (_, None) => None,
+            })
+            .collect();
         Ok(Some((manifest, aggregates)))
     })
     .await
@@ -175,7 +176,10 @@ async fn move_out(
     let file = format!("{tenant}-{from}-{to}.zip");
     let sha256 = digest(&out)?;
     std::fs::create_dir_all(&context.retention.cold).map_err(|e| format!("the cold folder: {e}"))?;
-    std::fs::rename(&out, context.retention.cold.join(&file)).map_err(|e| format!("moving the archive: {e}"))?;
+    let moved = context.retention.cold.join(&file);
+    std::fs::rename(audit::cold::index_path(&out), audit::cold::index_path(&moved))
+        .map_err(|e| format!("moving the archive's index: {e}"))?;
+    std::fs::rename(&out, &moved).map_err(|e| format!("moving the archive: {e}"))?;
     let segment = ColdSegment {
         tenant,
         first_position: manifest.first_position,
