@@ -242,8 +242,10 @@ pub async fn archive_replay(
 
 /// `groupware rebuild`: the whole event log replayed into fresh read
 /// models. PostgreSQL read models are rebuilt beside the serving ones,
-/// which take over when caught up (no downtime); in-memory ones are built
-/// and dropped, which checks that the log replays.
+/// which take over when caught up (no downtime); embedded ones into a new
+/// file that then replaces the data directory's (with the server
+/// stopped); in-memory ones are built and dropped, which checks that the
+/// log replays.
 ///
 /// # Errors
 /// When a store cannot be opened or an event cannot be projected.
@@ -252,6 +254,25 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
     let mut progress = Progress::new("events");
     let mut report = |done: u64, head: u64| progress.update(done, head);
     let read = match &settings.read_models {
+        ReadModelKind::Embedded => {
+            // Built beside the serving file, which it replaces only once
+            // the whole log is in.
+            let file = crate::backend::read_models_file(settings);
+            let fresh = file.with_extension("db.rebuilding");
+            remove_sqlite_file(&fresh, &["", "-wal", "-shm"])?;
+            let models =
+                projections::SqliteReadModels::open(&fresh).with_context(|| format!("making {}", fresh.display()))?;
+            let read =
+                projections::rebuild_with(store.as_ref(), &models, &crate::schema::projectors(), &mut report).await?;
+            let projectors: Vec<_> = crate::schema::projectors().iter().map(|p| (p.name(), p.tables())).collect();
+            models.adopt(&projectors).await?;
+            models.close()?;
+            // The old file's write-ahead log must not meet the new file.
+            remove_sqlite_file(&file, &["-wal", "-shm"])?;
+            std::fs::rename(&fresh, &file)
+                .with_context(|| format!("moving the rebuilt read models to {}", file.display()))?;
+            read
+        }
         ReadModelKind::Memory => {
             let models = projections::MemoryReadModels::default();
             projections::rebuild_with(store.as_ref(), &models, &crate::schema::projectors(), &mut report).await?
@@ -270,6 +291,22 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
     };
     let (took, rate) = progress.finish(read);
     Ok(format!("rebuilt read models from {read} events in {took:.2?} ({rate:.0} events/s)"))
+}
+
+/// Removes the parts of the SQLite file at `path` named by `suffixes`
+/// (`""` the file, `-wal` its write-ahead log, `-shm` its shared memory)
+/// that are there.
+fn remove_sqlite_file(path: &std::path::Path, suffixes: &[&str]) -> anyhow::Result<()> {
+    for suffix in suffixes {
+        let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+        match std::fs::remove_file(&file) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", file.display()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `groupware verify`: the log of the data directory's store (or the one

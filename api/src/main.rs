@@ -22,8 +22,9 @@ enum Command {
     /// Replay the whole event log into fresh read models and report how many
     /// events were read and how long it took. PostgreSQL read models are
     /// rebuilt beside the serving ones and take over when caught up, while
-    /// servers keep running; with in-memory read models this checks that the
-    /// log replays cleanly (a server rebuilds those at every start).
+    /// servers keep running; embedded ones are built into a new file that
+    /// replaces the old one (stop the server first); with in-memory read
+    /// models this checks that the log replays cleanly.
     Rebuild {
         /// Folder holding the embedded event store.
         #[arg(long, env = "GROUPWARE_DATA_DIR", default_value = "data")]
@@ -31,9 +32,11 @@ enum Command {
         /// The event store: `embedded`, a postgres:// URL or an esdb:// connection string.
         #[arg(long, env = "GROUPWARE_EVENTS", default_value = "embedded")]
         events: EventStoreKind,
-        /// The read models to rebuild: `memory` or a postgres:// URL.
-        #[arg(long, env = "GROUPWARE_READ_MODELS", default_value = "memory")]
-        read_models: ReadModelKind,
+        /// The read models to rebuild: `embedded` (`read_models.db` in the
+        /// data directory; the default with the embedded event store),
+        /// `memory` (the default with the others) or a postgres:// URL.
+        #[arg(long, env = "GROUPWARE_READ_MODELS")]
+        read_models: Option<ReadModelKind>,
     },
     /// Check the event log against its hash chains, signed checkpoints and
     /// chain heads; names the first event that does not match and exits
@@ -126,9 +129,12 @@ struct ServeArgs {
     /// postgres:// URL, or an esdb:// connection string.
     #[arg(long, env = "GROUPWARE_EVENTS", default_value = "embedded")]
     events: EventStoreKind,
-    /// The read models: `memory` (rebuilt at every start) or a postgres:// URL.
-    #[arg(long, env = "GROUPWARE_READ_MODELS", default_value = "memory")]
-    read_models: ReadModelKind,
+    /// The read models: `embedded` (`read_models.db` in the data
+    /// directory, kept across restarts; the default with the embedded
+    /// event store), `memory` (rebuilt at every start; the default with
+    /// the other event stores) or a postgres:// URL.
+    #[arg(long, env = "GROUPWARE_READ_MODELS")]
+    read_models: Option<ReadModelKind>,
     /// Address to listen on.
     #[arg(long, env = "GROUPWARE_HOST", default_value = "127.0.0.1")]
     host: String,
@@ -197,8 +203,8 @@ impl From<ServeArgs> for Settings {
     fn from(a: ServeArgs) -> Self {
         Settings {
             data_dir: a.data_dir,
+            read_models: ReadModelKind::or_default_for(a.read_models, &a.events),
             events: a.events,
-            read_models: a.read_models,
             host: a.host,
             port: a.port,
             clock: match a.clock {
@@ -250,6 +256,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Rebuild { data_dir, events, read_models } => {
+            let read_models = ReadModelKind::or_default_for(read_models, &events);
             let settings = Settings { data_dir, events, read_models, ..Settings::default() };
             println!("{}", api::cli::rebuild(&settings).await?);
         }

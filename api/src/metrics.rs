@@ -1,5 +1,5 @@
 //! Prometheus metrics: requests and latencies, appends, projection lag,
-//! projectors' checkpoints and stops.
+//! projectors' checkpoints, events applied and stops.
 
 use projections::Progress;
 use prometheus::{
@@ -15,6 +15,7 @@ pub struct Metrics {
     pub commands: IntCounterVec,
     projection_lag: IntGaugeVec,
     checkpoint: IntGaugeVec,
+    applied: IntGaugeVec,
     stopped: IntGaugeVec,
     stopped_at: IntGaugeVec,
 }
@@ -43,6 +44,13 @@ impl Metrics {
             Opts::new("groupware_projector_checkpoint", "Position of the last event applied, per projector"),
             &["projector"],
         )?;
+        let applied = IntGaugeVec::new(
+            Opts::new(
+                "groupware_projector_events_applied",
+                "Events applied since the process started, per projector (read models kept across restarts resume where they were)",
+            ),
+            &["projector"],
+        )?;
         let stopped = IntGaugeVec::new(
             Opts::new(
                 "groupware_projector_stopped",
@@ -57,7 +65,7 @@ impl Metrics {
             ),
             &["projector", "stream", "type", "reason"],
         )?;
-        for metric in [&projection_lag, &checkpoint, &stopped, &stopped_at] {
+        for metric in [&projection_lag, &checkpoint, &applied, &stopped, &stopped_at] {
             registry.register(Box::new(metric.clone()))?;
         }
         registry.register(Box::new(requests.clone()))?;
@@ -72,6 +80,7 @@ impl Metrics {
             commands,
             projection_lag,
             checkpoint,
+            applied,
             stopped,
             stopped_at,
         })
@@ -84,6 +93,7 @@ impl Metrics {
         for (projector, progress) in progress {
             self.projection_lag.with_label_values(&[*projector]).set(gauge(head.saturating_sub(progress.checkpoint)));
             self.checkpoint.with_label_values(&[*projector]).set(gauge(progress.checkpoint));
+            self.applied.with_label_values(&[*projector]).set(gauge(progress.applied));
             self.stopped.with_label_values(&[*projector]).set(i64::from(progress.stopped.is_some()));
             if let Some(stop) = &progress.stopped {
                 self.stopped_at

@@ -43,11 +43,27 @@ impl std::str::FromStr for EventStoreKind {
 /// Where the read models are kept.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ReadModelKind {
-    /// In memory, rebuilt from the events at every start (the default).
+    /// `read_models.db` in the data directory, kept across restarts (the
+    /// default with the embedded event store).
     #[default]
+    Embedded,
+    /// In memory, rebuilt from the events at every start (the default with
+    /// the other event stores).
     Memory,
     /// A PostgreSQL database, by URL.
     Postgres(String),
+}
+
+impl ReadModelKind {
+    /// The read models `given`, else those that go with `events`: the file
+    /// beside the embedded store, memory beside a store other processes
+    /// may share (a file of one process would not follow theirs).
+    pub fn or_default_for(given: Option<Self>, events: &EventStoreKind) -> Self {
+        given.unwrap_or(match events {
+            EventStoreKind::Embedded => Self::Embedded,
+            _ => Self::Memory,
+        })
+    }
 }
 
 impl std::str::FromStr for ReadModelKind {
@@ -55,9 +71,10 @@ impl std::str::FromStr for ReadModelKind {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
+            "embedded" => Ok(Self::Embedded),
             "memory" => Ok(Self::Memory),
             url if url.starts_with("postgres://") || url.starts_with("postgresql://") => Ok(Self::Postgres(url.into())),
-            other => Err(format!("`{other}` is not `memory` or a postgres:// URL")),
+            other => Err(format!("`{other}` is not `embedded`, `memory` or a postgres:// URL")),
         }
     }
 }
@@ -130,7 +147,7 @@ impl Default for Settings {
         Self {
             data_dir: PathBuf::from("data"),
             events: EventStoreKind::Embedded,
-            read_models: ReadModelKind::Memory,
+            read_models: ReadModelKind::Embedded,
             host: "127.0.0.1".into(),
             port: 8080,
             clock: ClockKind::System,
@@ -164,7 +181,12 @@ mod tests {
         assert_eq!("esdb://h:2113?tls=true".parse(), Ok(EventStoreKind::EventStoreDb("esdb://h:2113?tls=true".into())));
         assert!("mysql://h".parse::<EventStoreKind>().is_err());
         assert_eq!("memory".parse(), Ok(ReadModelKind::Memory));
-        assert!("embedded".parse::<ReadModelKind>().is_err());
+        assert_eq!("embedded".parse(), Ok(ReadModelKind::Embedded));
+        assert!("sqlite".parse::<ReadModelKind>().is_err());
+        assert_eq!(ReadModelKind::or_default_for(None, &EventStoreKind::Embedded), ReadModelKind::Embedded);
+        let postgres = EventStoreKind::Postgres("postgres://h/db".into());
+        assert_eq!(ReadModelKind::or_default_for(None, &postgres), ReadModelKind::Memory);
+        assert_eq!(ReadModelKind::or_default_for(Some(ReadModelKind::Embedded), &postgres), ReadModelKind::Embedded);
         assert_eq!(redacted("postgres://app:secret@db:5432/gw"), "postgres://app:***@db:5432/gw");
         assert_eq!(redacted("postgres://app@db/gw"), "postgres://app@db/gw");
     }

@@ -4,86 +4,12 @@
 //! and one answer; contention between them is never the answer; and a
 //! document completed through either carries its number.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use common::{Server, gql, ready, start};
 use serde_json::{Value, json};
 use store::postgres::TestDatabase;
 use uuid::Uuid;
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    /// Ends the process at once, as a crash would.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn start(data_dir: &std::path::Path, database: &str) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_groupware"))
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--password-memory-kib",
-            "1024",
-            "--events",
-            database,
-            "--read-models",
-            database,
-        ])
-        .arg("--data-dir")
-        .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let url = loop {
-        let line = lines.next().expect("the server said where it listens").expect("stdout line");
-        if let Some(url) = line.strip_prefix("groupware listening on ") {
-            break url.trim().to_owned();
-        }
-    };
-    // Keep reading, so the server never writes into a closed pipe; its log
-    // goes with the test's output (shown when the test fails).
-    std::thread::spawn(move || lines.map_while(Result::ok).for_each(|line| eprintln!("server: {line}")));
-    Server { child, url }
-}
-
-async fn ready(client: &reqwest::Client, server: &Server) {
-    for _ in 0..600 {
-        if let Ok(r) = client.get(format!("{}/healthz", server.url)).send().await
-            && r.status().is_success()
-        {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{} never became ready", server.url);
-}
-
-async fn gql(client: &reqwest::Client, server: &Server, token: Option<&str>, query: &str, variables: Value) -> Value {
-    let mut request =
-        client.post(format!("{}/graphql", server.url)).json(&json!({ "query": query, "variables": variables }));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.expect("request").json().await.expect("json")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_share_one_store_and_one_carries_on_when_the_other_dies() {
@@ -163,21 +89,12 @@ impl Pair {
         let database = TestDatabase::create().await?;
         let data_dir = tempfile::tempdir().unwrap();
         let client = reqwest::Client::new();
-        let a = start(data_dir.path(), &database.url);
+        let stores = ["--events", &database.url, "--read-models", &database.url];
+        let a = start(data_dir.path(), &stores);
         ready(&client, &a).await;
-        let b = start(data_dir.path(), &database.url);
+        let b = start(data_dir.path(), &stores);
         ready(&client, &b).await;
-        let signed = gql(
-            &client,
-            &a,
-            None,
-            "mutation($d: String!) { signUp(input: { domain: $d, companyName: \"둘\", memberType: BUSINESS,
-               billingCycleMonths: 1, adminUserId: \"admin\", adminName: \"관리자\", adminPassword: \"s3cret-pass\" })
-               { tenant { id } } }",
-            json!({ "d": domain }),
-        )
-        .await;
-        assert!(signed["data"]["signUp"]["tenant"]["id"].is_string(), "{signed}");
+        common::sign_up(&client, &a, domain).await;
         let mut pair = Self {
             _database: database,
             _data_dir: data_dir,
@@ -192,15 +109,7 @@ impl Pair {
     }
 
     async fn login(&self, user: &str, password: &str) -> String {
-        let login = gql(
-            &self.client,
-            &self.b,
-            None,
-            "mutation($d: String!, $u: String!, $p: String!) { login(domain: $d, userId: $u, password: $p) { token } }",
-            json!({ "d": self.domain, "u": user, "p": password }),
-        )
-        .await;
-        login["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("{login}")).to_owned()
+        common::login(&self.client, &self.b, &self.domain, user, password).await
     }
 
     /// The first process for even `i`, the second for odd.

@@ -61,6 +61,10 @@ pub enum TenantCommand {
 /// company leaves behind looks for.
 pub const TERMINATED: &str = "CompanyTerminated";
 
+/// The stored name of [`TenantEvent::UserDeleted`], after which nothing of
+/// the person's own content may remain (rule U1).
+pub const USER_DELETED: &str = "UserDeleted";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "type")]
 pub enum TenantEvent {
@@ -104,7 +108,7 @@ impl DomainEvent for TenantEvent {
             TenantEvent::PasswordReset { .. } => "PasswordReset",
             TenantEvent::RoleGranted { .. } => "RoleGranted",
             TenantEvent::RoleRevoked { .. } => "RoleRevoked",
-            TenantEvent::UserDeleted { .. } => "UserDeleted",
+            TenantEvent::UserDeleted { .. } => USER_DELETED,
             TenantEvent::DomainAdded { .. } => "TenantDomainAdded",
             TenantEvent::DomainRemoved { .. } => "TenantDomainRemoved",
             TenantEvent::Terminated { .. } => TERMINATED,

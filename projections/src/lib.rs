@@ -9,11 +9,13 @@ mod model;
 mod postgres;
 pub mod projectors;
 mod runner;
+mod sqlite;
 mod table;
 
 pub use memory::MemoryReadModels;
 pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction};
 #[cfg(feature = "postgres")]
 pub use postgres::PostgresReadModels;
-pub use runner::{Progress, Projections, Projector, Stopped, rebuild, rebuild_with};
+pub use runner::{Progress, Projections, Projector, Stopped, dump, rebuild, rebuild_with};
+pub use sqlite::SqliteReadModels;
 pub use table::Table;

@@ -148,6 +148,17 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// When the backend fails.
     async fn try_claim(&self, projector: &str) -> Result<Option<Claim>, ProjectionError>;
 
+    /// Makes the rows deleted so far unrecoverable from the store's own
+    /// files (earlier page images, free space), after a batch that erased
+    /// a person or a company (rules U1, B3). A store that keeps nothing
+    /// of a deleted row does nothing.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn erase_deleted(&self) -> Result<(), ProjectionError> {
+        Ok(())
+    }
+
     /// The position of the last event `projector` has applied (0: none).
     ///
     /// # Errors

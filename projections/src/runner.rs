@@ -52,6 +52,10 @@ pub struct Stopped {
 pub struct Progress {
     /// The position of the last event applied.
     pub checkpoint: u64,
+    /// How many events this process has applied since it started: a
+    /// restart on read models that are kept resumes at the checkpoint and
+    /// applies only what it missed.
+    pub applied: u64,
     /// Set when the projector met an event it cannot apply: it stays at
     /// `checkpoint` until the process restarts.
     pub stopped: Option<Arc<Stopped>>,
@@ -94,7 +98,7 @@ impl Projections {
         let mut tasks = Vec::new();
         for projector in projectors {
             let start = store.checkpoint(projector.name()).await?;
-            let (sender, receiver) = watch::channel(Progress { checkpoint: start, stopped: None });
+            let (sender, receiver) = watch::channel(Progress { checkpoint: start, applied: 0, stopped: None });
             progress.push((projector.name(), receiver));
             tasks.push(tokio::spawn(run(events.clone(), store.clone(), projector, sender)));
         }
@@ -266,7 +270,10 @@ async fn follow(
             continue;
         }
         match apply_batch(store, projector, &batch, done).await {
-            Ok(to) => done = to,
+            Ok(to) => {
+                done = to;
+                progress.send_modify(|p| p.applied += batch.len() as u64);
+            }
             // Which event? Each alone, in order, until the one that fails.
             Err(e) if e.is_permanent() => {
                 for event in &batch {
@@ -283,7 +290,10 @@ async fn follow(
                         }
                         Err(e) => return Err(e.into()),
                     }
-                    progress.send_modify(|p| p.checkpoint = done);
+                    progress.send_modify(|p| {
+                        p.checkpoint = done;
+                        p.applied += 1;
+                    });
                 }
             }
             Err(e) => return Err(e.into()),
@@ -315,7 +325,17 @@ async fn apply_batch(
     }
     let to = batch.last().map_or(from, |e| e.position);
     store.commit(projector.name(), tx.into_changes(), from, to).await?;
+    if batch.iter().any(erases) {
+        store.erase_deleted().await?;
+    }
     Ok(to)
+}
+
+/// Whether `event` erases a person (rule U1) or a company (rule B3): what
+/// the read models deleted for it must leave no trace in their files.
+fn erases(event: &RecordedEvent) -> bool {
+    event.category() == <domain::tenant::Tenant as domain::Aggregate>::CATEGORY
+        && [domain::tenant::USER_DELETED, domain::tenant::TERMINATED].contains(&event.event_type.as_str())
 }
 
 /// The company `event` terminates (rule B3), if it is a termination.
@@ -340,6 +360,24 @@ async fn forget_company(
         }
     }
     Ok(())
+}
+
+/// Every row of every table of `projectors`, table by table: what two
+/// stores are compared by.
+///
+/// # Errors
+/// When the store fails.
+pub async fn dump(
+    store: &dyn ReadModelStore,
+    projectors: &[Arc<dyn Projector>],
+) -> Result<Vec<(&'static str, Vec<crate::Row>)>, ProjectionError> {
+    let mut tables = Vec::new();
+    for projector in projectors {
+        for table in projector.tables() {
+            tables.push((*table, store.scan(table, "", None, usize::MAX).await?));
+        }
+    }
+    Ok(tables)
 }
 
 /// Replays the log from each projector's checkpoint (position 0 for a fresh

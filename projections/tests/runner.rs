@@ -51,7 +51,9 @@ async fn a_restarted_runner_resumes_from_its_checkpoint_without_repeating_or_ski
     assert!(again.wait_for(position, Duration::from_secs(30)).await);
     assert_eq!(count(read_models.as_ref(), "a-1").await, 22);
     assert_eq!(read_models.checkpoint("counter.v1").await.unwrap(), position);
-    assert_eq!(again.progress(), vec![("counter.v1", projections::Progress { checkpoint: position, stopped: None })]);
+    // Only the 7 it missed were applied again.
+    let progress = projections::Progress { checkpoint: position, applied: 7, stopped: None };
+    assert_eq!(again.progress(), vec![("counter.v1", progress)]);
 }
 
 #[tokio::test]
@@ -206,6 +208,7 @@ async fn a_projector_that_cannot_apply_an_event_stops_alone_and_a_restart_retrie
     // ...until a fixed version is deployed.
     let healed = Projections::start(events.clone(), read_models.clone(), projectors(true)).await.unwrap();
     assert!(healed.wait_for(position, Duration::from_secs(60)).await);
-    assert_eq!(healed.progress()[1].1, projections::Progress { checkpoint: position, stopped: None });
+    let (healed_at, healed_stop) = (healed.progress()[1].1.checkpoint, healed.progress()[1].1.stopped.clone());
+    assert_eq!((healed_at, healed_stop), (position, None));
     assert_eq!(read_models.get("picky", "a-1").await.unwrap(), Some(json!({ "n": 8 })));
 }

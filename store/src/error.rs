@@ -17,6 +17,12 @@ pub enum StoreError {
     Unavailable(String),
 }
 
+impl From<crate::sqlite::ReadLost> for StoreError {
+    fn from(e: crate::sqlite::ReadLost) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Unavailable(e.to_string())

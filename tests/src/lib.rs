@@ -63,7 +63,7 @@ impl TestStorage {
     pub fn settings(&self) -> Settings {
         let (events, read_models) = match &self.database {
             Some(db) => (EventStoreKind::Postgres(db.url.clone()), ReadModelKind::Postgres(db.url.clone())),
-            None => (EventStoreKind::Embedded, ReadModelKind::Memory),
+            None => (EventStoreKind::Embedded, ReadModelKind::Embedded),
         };
         Settings {
             data_dir: self.dir.path().to_path_buf(),
@@ -133,6 +133,11 @@ impl TestApp {
         }
         let response = request.send().await.expect("request sent");
         response.json().await.expect("JSON response")
+    }
+
+    /// The text of `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client.get(format!("{}/metrics", self.address)).send().await.expect("metrics").text().await.expect("text")
     }
 
     /// The position of the newest event in the store.
@@ -262,11 +267,5 @@ pub fn live_backend(app: &TestApp) -> std::sync::Arc<api::Backend> {
 
 /// Every row of every read-model table, for comparisons.
 pub async fn dump(models: &dyn projections::ReadModelStore) -> Vec<(&'static str, Vec<projections::Row>)> {
-    let mut tables = Vec::new();
-    for projector in api::projectors() {
-        for table in projector.tables() {
-            tables.push((*table, models.scan(table, "", None, usize::MAX).await.expect("scan")));
-        }
-    }
-    tables
+    projections::dump(models, &api::projectors()).await.expect("dump")
 }

@@ -19,7 +19,7 @@ async fn health_metrics_graphiql_and_get_queries_answer() {
     // company with its admin), three events.
     assert_eq!(health["head"], 3);
 
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "groupware_http_requests_total",
         "groupware_http_request_duration_seconds_bucket",

@@ -25,10 +25,6 @@ fn user_id_of(users: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn metrics(app: &TestApp) -> String {
-    app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap()
-}
-
 async fn health(app: &TestApp) -> (u16, Value) {
     let response = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
     (response.status().as_u16(), response.json().await.unwrap())
@@ -70,7 +66,7 @@ async fn a_nul_in_inbound_mail_is_kept_and_stalls_nothing() {
     let (status, body) = health(&app).await;
     assert_eq!((status, &body["stopped"]), (200, &json!([])), "{body}");
     assert_eq!(
-        metric(&metrics(&app).await, "groupware_projector_stopped{projector=\"mailboxes.v2\"}").as_deref(),
+        metric(&app.metrics().await, "groupware_projector_stopped{projector=\"mailboxes.v2\"}").as_deref(),
         Some("0")
     );
 }
@@ -107,7 +103,7 @@ async fn a_projector_that_cannot_apply_an_event_stops_alone_and_says_where() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], "ready");
     assert_eq!(body["stopped"], json!([{ "projector": "organisation.v1", "position": position }]));
-    let text = metrics(&app).await;
+    let text = app.metrics().await;
     assert_eq!(metric(&text, "groupware_projector_stopped{projector=\"organisation.v1\"}").as_deref(), Some("1"));
     assert_eq!(metric(&text, "groupware_projector_stopped{projector=\"audit.v2\"}").as_deref(), Some("0"));
     let stop = text

@@ -1,5 +1,5 @@
-//! What survives a restart: every acknowledged write, and the memory of
-//! command ids.
+//! What survives a restart: every acknowledged write, the memory of
+//! command ids, and the read models with their checkpoints.
 
 use serde_json::json;
 use tests::{TestApp, TestStorage};
@@ -27,4 +27,50 @@ async fn a_repeated_command_id_returns_the_first_result_and_appends_nothing_also
     assert_eq!(after["data"], first["data"]);
     assert_eq!(app.head().await, head);
     assert!(app.login("restart.com", "kim", "user-pass-1").await.is_ok());
+}
+
+/// Each projector's `groupware_projector_events_applied` figure.
+fn applied(metrics: &str) -> Vec<(String, u64)> {
+    metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("groupware_projector_events_applied{projector=\""))
+        .filter_map(|l| l.split_once("\"} "))
+        .map(|(projector, n)| (projector.to_owned(), n.trim().parse().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn read_models_outlive_a_restart_and_the_projectors_apply_only_what_they_missed() {
+    let storage = TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
+    let acme = app.sign_up("resume.com").await;
+    app.create_user(&acme, "kim").await;
+    let send = "mutation { sendMail(input: { to: [\"kim@resume.com\"], subject: \"kept\", text: \"hi\" }) { id } }";
+    assert!(app.gql(Some(&acme.admin_token), send, json!({})).await["errors"].is_null());
+    app.settle().await;
+    let head = app.head().await;
+    let before = applied(&app.metrics().await);
+    assert!(before.len() >= 7 && before.iter().all(|(_, n)| *n == head), "{before:?}");
+    app.stop().await;
+
+    // Nothing was missed: no projector applies an event again, and every
+    // read model answers as before.
+    let app = TestApp::spawn_with(storage.settings()).await;
+    app.settle().await;
+    assert_eq!(app.head().await, head);
+    let after = applied(&app.metrics().await);
+    assert_eq!(after.len(), before.len());
+    assert!(after.iter().all(|(_, n)| *n == 0), "{after:?}");
+    let users = app.gql(Some(&acme.admin_token), "{ users { totalCount } }", json!({})).await;
+    assert_eq!(users["data"]["users"]["totalCount"], 2, "{users}");
+    let kim = app.login("resume.com", "kim", "user-pass-1").await.unwrap();
+    let inbox = app.gql(Some(&kim), "{ mailbox(folder: \"inbox\") { edges { node { subject } } } }", json!({})).await;
+    assert_eq!(inbox["data"]["mailbox"]["edges"][0]["node"]["subject"], "kept", "{inbox}");
+
+    // What comes after is applied once, by every projector.
+    app.create_user(&acme, "lee").await;
+    app.settle().await;
+    let new = app.head().await - head;
+    let after = applied(&app.metrics().await);
+    assert!(new > 0 && after.iter().all(|(_, n)| *n == new), "{new}: {after:?}");
 }

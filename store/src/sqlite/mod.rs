@@ -6,16 +6,20 @@
 //! fsync for the whole group — and only then answers the callers. Reads use a
 //! small pool of read-only connections, which WAL lets run beside the writer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
+
+mod readers;
+
+pub use readers::{ReadLost, Readers};
 
 use crate::chain::{ChainHash, ChainHead, Heads};
 use crate::cold::ColdSegment;
@@ -74,7 +78,6 @@ CREATE TABLE IF NOT EXISTS chain_heads (
 /// The file's layout version (`PRAGMA user_version`): 1 has the hash chain.
 const LAYOUT: i64 = 1;
 
-/// The embedded adapter. Cheap to share behind an `Arc`.
 /// Read connections kept open between reads. Opening one costs a schema
 /// load and fresh prepared statements, so the pool covers the concurrency of
 /// a busy server: request handlers, projectors and followers together.
@@ -136,12 +139,12 @@ impl Recent {
     }
 }
 
+/// The embedded adapter. Cheap to share behind an `Arc`.
 pub struct SqliteEventStore {
-    path: PathBuf,
     recent: Arc<Recent>,
     writer: Mutex<mpsc::Sender<Request>>,
     head: watch::Receiver<u64>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Readers,
     now: Now,
     commits: Arc<AtomicU64>,
 }
@@ -189,7 +192,8 @@ impl SqliteEventStore {
                 .run(&receiver)
             })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { path, recent, writer: Mutex::new(sender), head, readers: Mutex::new(Vec::new()), now, commits })
+        let readers = Readers::new(&path, IDLE_READERS);
+        Ok(Self { recent, writer: Mutex::new(sender), head, readers, now, commits })
     }
 
     fn send(&self, request: Request) -> Result<(), StoreError> {
@@ -200,40 +204,14 @@ impl SqliteEventStore {
             .map_err(|_| StoreError::Unavailable("writer thread has stopped".into()))
     }
 
-    /// Runs `f` on a pooled read-only connection in a blocking thread.
+    /// Runs `f` on a pooled read-only connection in a blocking thread,
+    /// with the store's time.
     async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection, DateTime<Utc>) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let pooled = self.readers.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
-            Some(c) => c,
-            None => {
-                let c = Connection::open_with_flags(
-                    &self.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                c.pragma_update(None, "query_only", true)?;
-                c.pragma_update(None, "mmap_size", 1i64 << 30)?;
-                // Reads go through the shared memory map; a small page cache
-                // per connection is enough.
-                c.pragma_update(None, "cache_size", -8_192)?;
-                c
-            }
-        };
         let now = (self.now)();
-        let (conn, result) = tokio::task::spawn_blocking(move || {
-            let result = f(&conn, now);
-            (conn, result)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        if let Ok(mut pool) = self.readers.lock()
-            && pool.len() < IDLE_READERS
-        {
-            pool.push(conn);
-        }
-        result
+        self.readers.read(move |conn| f(conn, now)).await
     }
 }
 

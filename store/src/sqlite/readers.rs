@@ -1,0 +1,71 @@
+//! Read-only connections to one SQLite file, kept open between reads: opening
+//! one costs a schema load and fresh prepared statements. WAL lets them read
+//! beside the file's writer. The embedded event store and the embedded
+//! read-model store both read through one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OpenFlags};
+
+/// A pool of read-only connections to one file.
+pub struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    keep: usize,
+}
+
+/// Why a read did not run: the blocking thread it ran on was lost (the
+/// runtime is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("a read of {0} was lost: {1}")]
+pub struct ReadLost(String, String);
+
+impl Readers {
+    /// Reads of the file at `path`, keeping up to `keep` connections open
+    /// between reads.
+    pub fn new(path: impl AsRef<Path>, keep: usize) -> Self {
+        Self { path: path.as_ref().to_path_buf(), idle: Mutex::new(Vec::new()), keep }
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let c = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        c.pragma_update(None, "query_only", true)?;
+        c.pragma_update(None, "mmap_size", 1i64 << 30)?;
+        // Reads go through the shared memory map; a small page cache per
+        // connection is enough.
+        c.pragma_update(None, "cache_size", -8_192)?;
+        Ok(c)
+    }
+
+    /// Runs `f` on a pooled connection in a blocking thread.
+    ///
+    /// # Errors
+    /// `f`'s error; a connection that cannot be opened; [`ReadLost`].
+    pub async fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<rusqlite::Error> + From<ReadLost> + Send + 'static,
+    {
+        let pooled = self.idle.lock().ok().and_then(|mut p| p.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = f(&conn);
+            (conn, result)
+        })
+        .await
+        .map_err(|e| ReadLost(self.path.display().to_string(), e.to_string()))?;
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.keep
+        {
+            idle.push(conn);
+        }
+        result
+    }
+}
