@@ -256,7 +256,7 @@ impl Backend {
         // What a refusal called for (a reset offer, rule E1) shows with the
         // refusal.
         if matches!(result, Err(commands::CommandError::Rejected(_)))
-            && let Some(position) = self.commands.after_refusal_position(context.command_id)
+            && let Ok(Some(position)) = self.commands.after_refusal_position(context.command_id).await
         {
             self.projections.wait_for(position, READ_YOUR_WRITES).await;
         }

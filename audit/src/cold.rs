@@ -602,6 +602,16 @@ impl EventStore for Tiered {
         self.inner.stream_metadata(stream).await
     }
 
+    /// Commands whose events left the live log are not found: their ids
+    /// are years old.
+    fn indexes_commands(&self) -> bool {
+        self.inner.indexes_commands()
+    }
+
+    async fn find_command(&self, command: uuid::Uuid) -> Result<Option<store::Written>, StoreError> {
+        self.inner.find_command(command).await
+    }
+
     async fn chain_heads(&self) -> Result<Option<Vec<store::chain::ChainHead>>, StoreError> {
         self.inner.chain_heads().await
     }

@@ -103,7 +103,8 @@ pub struct Commands {
     policy: SnapshotPolicy,
     clock: Arc<dyn Clock>,
     log: Arc<CommandLog>,
-    follower: tokio::task::JoinHandle<()>,
+    /// Following the log for command ids, when the store does not index them.
+    follower: Option<tokio::task::JoinHandle<()>>,
     in_flight: Mutex<HashSet<Uuid>>,
     deadline: Duration,
     states: StateCache,
@@ -162,7 +163,9 @@ impl StateCache {
 
 impl Drop for Commands {
     fn drop(&mut self) {
-        self.follower.abort();
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
     }
 }
 
@@ -179,7 +182,7 @@ impl Commands {
         clock: Arc<dyn Clock>,
         deadline: Duration,
     ) -> Result<Self, StoreError> {
-        let (log, follower) = CommandLog::follow(store.clone()).await?;
+        let (log, follower) = CommandLog::open(store.clone()).await?;
         Ok(Self {
             store,
             snapshots,
@@ -275,7 +278,7 @@ impl Commands {
     /// # Errors
     /// When the store fails.
     pub async fn recorded(&self, command_id: Uuid) -> Result<Vec<RecordedEvent>, CommandError> {
-        let Some(written) = self.log.get(command_id) else { return Ok(Vec::new()) };
+        let Some(written) = self.log.get(command_id).await? else { return Ok(Vec::new()) };
         self.read_written(&written).await
     }
 
@@ -363,7 +366,7 @@ impl Commands {
     ) -> Result<Outcome<A::Event>, CommandError> {
         let stream = stream_name::<A>(id);
         let _guard = self.claim(context.command_id).await;
-        if let Some(written) = self.log.get(context.command_id) {
+        if let Some(written) = self.log.get(context.command_id).await? {
             return self.replay::<A>(&stream, context, &command, written).await;
         }
         let deadline = tokio::time::Instant::now() + self.deadline;
@@ -500,8 +503,11 @@ impl Commands {
 
     /// The log position of what a refusal of command `refused` called for,
     /// when it recorded anything.
-    pub fn after_refusal_position(&self, refused: Uuid) -> Option<u64> {
-        self.log.get(after_refusal_id(refused)).map(|written| written.position)
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn after_refusal_position(&self, refused: Uuid) -> Result<Option<u64>, CommandError> {
+        Ok(self.log.get(after_refusal_id(refused)).await?.map(|written| written.position))
     }
 
     /// Makes concurrent commands with one id run one after the other, so the
@@ -527,7 +533,7 @@ impl Commands {
         command: &A::Command,
     ) -> Result<Option<Outcome<A::Event>>, CommandError> {
         let id = context.command_id;
-        let (written, known) = self.log.lookup(id);
+        let (written, known) = self.log.lookup(id).await?;
         if let Some(written) = written {
             return self.replay::<A>(stream, context, command, written).await.map(Some);
         }
@@ -550,7 +556,7 @@ impl Commands {
         }
         if found.is_empty() {
             // Learned meanwhile (on another stream, say)?
-            return match self.log.get(id) {
+            return match self.log.get(id).await? {
                 Some(written) => self.replay::<A>(stream, context, command, written).await.map(Some),
                 None => Ok(None),
             };

@@ -69,6 +69,7 @@ macro_rules! conformance_suite {
             refuses_nul_in_names_and_keeps_it_in_data,
             reads_back_what_an_append_wrote,
             tells_whether_a_stream_has_events_after_a_version,
+            finds_the_events_of_a_command_by_its_id,
             links_every_event_into_its_company_chain,
             moves_a_companys_oldest_events_out_and_never_hands_their_positions_out_again,
             seals_payloads_and_shreds_them_with_their_key
@@ -432,6 +433,37 @@ pub async fn reads_back_what_an_append_wrote(f: Fixture) {
     // A range that is not that append's reads the stream instead.
     let shifted = f.store.read_appended(&s, 0, 2, result.position).await.unwrap();
     assert_eq!(shifted.iter().map(|e| e.version).collect::<Vec<_>>(), vec![0, 1]);
+}
+
+/// A store that indexes command ids finds where a command's events are:
+/// the first stream it wrote, from which version, how many, the last
+/// position; a command no event carries is not found.
+pub async fn finds_the_events_of_a_command_by_its_id(f: Fixture) {
+    let store = &f.store;
+    let commanded = |command: Uuid, n: usize| {
+        let metadata = Metadata { command_id: Some(command), occurred_at: Utc::now(), ..Metadata::default() };
+        EventData::json(Uuid::now_v7(), "Test.V1", 1, &serde_json::json!({ "n": n }), metadata).expect("json")
+    };
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    store.append("cmd-a", ExpectedVersion::NoStream, events(2)).await.unwrap();
+    store.append("cmd-a", ExpectedVersion::Exact(1), vec![commanded(first, 1), commanded(first, 2)]).await.unwrap();
+    let other = store.append("cmd-b", ExpectedVersion::NoStream, vec![commanded(second, 3)]).await.unwrap();
+    let last = store.append("cmd-a", ExpectedVersion::Exact(3), vec![commanded(first, 4)]).await.unwrap();
+    if !store.indexes_commands() {
+        assert_eq!(store.find_command(first).await.unwrap(), None, "a store without the index finds nothing");
+        return;
+    }
+    let found = store.find_command(first).await.unwrap();
+    assert_eq!(
+        found,
+        Some(crate::Written { stream: "cmd-a".into(), first_version: 2, count: 3, position: last.position })
+    );
+    let found = store.find_command(second).await.unwrap();
+    assert_eq!(
+        found,
+        Some(crate::Written { stream: "cmd-b".into(), first_version: 0, count: 1, position: other.position })
+    );
+    assert_eq!(store.find_command(Uuid::now_v7()).await.unwrap(), None);
 }
 
 pub async fn tells_whether_a_stream_has_events_after_a_version(f: Fixture) {

@@ -25,5 +25,5 @@ pub use envelope::{
     AppendResult, Direction, EventData, ExpectedVersion, Metadata, RecordedEvent, StreamMetadata, stream_parts,
 };
 pub use error::StoreError;
-pub use port::{EventStore, Now, system_now};
+pub use port::{EventStore, Now, Written, system_now};
 pub use subscription::{Subscription, catch_up, follow};

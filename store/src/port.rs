@@ -29,6 +29,32 @@ pub(crate) async fn reads_events_after<S: EventStore + ?Sized>(
     Ok(!store.read_stream(stream, Direction::Forwards, Some(from), 1).await?.is_empty())
 }
 
+/// Where the events of one command were written: the first stream holding
+/// one of them, from which version, how many there, and the position of
+/// the last.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub stream: String,
+    pub first_version: u64,
+    pub count: u64,
+    pub position: u64,
+}
+
+impl Written {
+    /// From the `(stream, version, position)` of every event carrying a
+    /// command's id, in position order; `None` for none.
+    pub fn of(events: impl IntoIterator<Item = (String, u64, u64)>) -> Option<Self> {
+        let mut events = events.into_iter();
+        let (stream, first_version, mut position) = events.next()?;
+        let mut count = 1;
+        for (_, _, at) in events.filter(|(other, ..)| *other == stream) {
+            count += 1;
+            position = at;
+        }
+        Some(Self { stream, first_version, count, position })
+    }
+}
+
 /// An append-only log of events, grouped in streams.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
@@ -122,6 +148,24 @@ pub trait EventStore: Send + Sync + 'static {
     /// # Errors
     /// When the backend fails.
     async fn chain_heads(&self) -> Result<Option<Vec<crate::chain::ChainHead>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Whether the store finds the events of a command by its id
+    /// ([`EventStore::find_command`]); one that does not leaves its readers
+    /// to follow the log for command ids.
+    fn indexes_commands(&self) -> bool {
+        false
+    }
+
+    /// Where the events carrying `command` as their command id are, in the
+    /// live log, when the store indexes them ([`EventStore::indexes_commands`]);
+    /// `None` otherwise and for a command no event carries.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn find_command(&self, command: uuid::Uuid) -> Result<Option<Written>, StoreError> {
+        let _ = command;
         Ok(None)
     }
 

@@ -34,7 +34,7 @@ use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
 use crate::port::{refuse_nul, validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
-    StreamMetadata,
+    StreamMetadata, Written,
 };
 
 mod keys;
@@ -604,6 +604,24 @@ impl EventStore for PostgresEventStore {
             .await
             .map_err(unavailable)?;
         Ok(rows.iter().map(row_to_event).collect())
+    }
+
+    fn indexes_commands(&self) -> bool {
+        true
+    }
+
+    async fn find_command(&self, command: Uuid) -> Result<Option<Written>, StoreError> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT stream, version, position FROM es_events WHERE command_id = $1 ORDER BY position",
+                &[&command],
+            )
+            .await
+            .map_err(unavailable)?;
+        let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+        Ok(Written::of(rows.iter().map(|r| (r.get(0), unsigned(r.get(1)), unsigned(r.get(2))))))
     }
 
     async fn chain_heads(&self) -> Result<Option<Vec<ChainHead>>, StoreError> {

@@ -105,6 +105,14 @@ impl EventStore for Sealed {
         self.inner.stream_metadata(stream).await
     }
 
+    fn indexes_commands(&self) -> bool {
+        self.inner.indexes_commands()
+    }
+
+    async fn find_command(&self, command: uuid::Uuid) -> Result<Option<crate::Written>, StoreError> {
+        self.inner.find_command(command).await
+    }
+
     async fn chain_heads(&self) -> Result<Option<Vec<ChainHead>>, StoreError> {
         self.inner.chain_heads().await
     }

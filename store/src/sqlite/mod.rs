@@ -28,7 +28,7 @@ use crate::group::{MAX_GROUP, Outcome, Request, answer_all};
 use crate::port::{refuse_nul, validate_append, validate_stream};
 use crate::{
     AppendResult, Direction, EventData, EventStore, ExpectedVersion, Metadata, Now, RecordedEvent, StoreError,
-    StreamMetadata, Subscription,
+    StreamMetadata, Subscription, Written,
 };
 
 /// The widest range of positions one read of a subscription covers.
@@ -54,6 +54,7 @@ CREATE TABLE IF NOT EXISTS events (
     chain BLOB
 );
 CREATE UNIQUE INDEX IF NOT EXISTS events_stream_version ON events (stream, version);
+CREATE INDEX IF NOT EXISTS events_command ON events (command_id) WHERE command_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS streams (
     name TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -460,6 +461,21 @@ impl EventStore for SqliteEventStore {
         refuse_nul("stream name", stream)?;
         let stream = stream.to_owned();
         self.read(move |conn, _| read_metadata(conn, &stream)).await
+    }
+
+    fn indexes_commands(&self) -> bool {
+        true
+    }
+
+    async fn find_command(&self, command: Uuid) -> Result<Option<Written>, StoreError> {
+        self.read(move |conn, _| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT stream, version, position FROM events WHERE command_id = ?1 ORDER BY position",
+            )?;
+            let rows = stmt.query_map([command.as_bytes().as_slice()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(Written::of(rows.collect::<Result<Vec<_>, _>>()?))
+        })
+        .await
     }
 
     async fn chain_heads(&self) -> Result<Option<Vec<ChainHead>>, StoreError> {
