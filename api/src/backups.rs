@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::capabilities::{Starting, Worker, WorkerContext, following};
+use crate::capabilities::{Place, Starting, Worker, WorkerContext, following};
 use crate::renderings::{document_page, is_record, page_file, people, person_named};
 
 /// The largest archive.
@@ -54,10 +54,12 @@ fn start_worker(context: WorkerContext) -> Starting {
             }
         };
         let store = commands.store().clone();
-        Ok(following(store, pick, move |(tenant, backup_id, position)| {
+        let place = Place::of(read_models.clone(), WORKER.name);
+        following(store, place, pick, move |(tenant, backup_id, position)| {
             let (commands, read_models, blobs) = (commands.clone(), read_models.clone(), blobs.clone());
             async move { make(&commands, read_models.as_ref(), blobs.as_ref(), tenant, backup_id, position).await }
-        }))
+        })
+        .await
     })
 }
 

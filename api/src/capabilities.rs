@@ -95,14 +95,82 @@ impl Drop for Stopping {
     }
 }
 
-/// A worker that follows the log from its start: `pick` takes from each
+/// How often a worker's place is written down while it moves.
+const PLACE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Where a worker that follows the log has handled it up to, kept as a
+/// checkpoint of the read-model store (`worker <name>`), with what it
+/// remembers of the log before (a row of `worker_memory`, in the same
+/// commit): a restart goes on from there instead of the log's start.
+/// Everything at or below it is done; what came after is done again, which
+/// a worker's commands (ids derived from their cause) and work (looked up
+/// before it is done) allow.
+pub(crate) struct Place {
+    store: Arc<dyn ReadModelStore>,
+    name: String,
+}
+
+/// The table of what workers remember with their place.
+const MEMORY: &str = "worker_memory";
+
+impl Place {
+    pub(crate) fn of(store: Arc<dyn ReadModelStore>, worker: &str) -> Self {
+        Self { store, name: format!("worker {worker}") }
+    }
+
+    /// Where the worker had got to (0: nowhere yet), and what it
+    /// remembered there (`null`: nothing).
+    ///
+    /// # Errors
+    /// When the read-model store fails.
+    pub(crate) async fn load(&self) -> Result<commands::Handled, projections::ProjectionError> {
+        let position = self.store.checkpoint(&self.name).await?;
+        let memory = self.store.get(MEMORY, &self.name).await?.unwrap_or_default();
+        Ok(commands::Handled { position, memory: Arc::new(memory) })
+    }
+
+    /// Writes down where the worker is as `handled` moves, at most every
+    /// [`PLACE_EVERY`], until it closes or the returned task is dropped.
+    pub(crate) fn keep<T>(self, mut handled: watch::Receiver<T>, from: u64) -> Stopping
+    where
+        T: Clone + Into<commands::Handled> + Send + Sync + 'static,
+    {
+        Stopping(tokio::spawn(async move {
+            let mut kept = from;
+            while handled.changed().await.is_ok() {
+                let now: commands::Handled = handled.borrow_and_update().clone().into();
+                if now.position > kept {
+                    let memory = (!now.memory.is_null()).then(|| projections::Change::Put {
+                        table: MEMORY,
+                        key: self.name.clone(),
+                        value: (*now.memory).clone(),
+                    });
+                    match self.store.commit(&self.name, memory.into_iter().collect(), kept, now.position).await {
+                        Ok(()) => kept = now.position,
+                        // Another holder wrote it (a take-over): from theirs.
+                        Err(projections::ProjectionError::CheckpointMoved { actual, .. }) => kept = actual,
+                        Err(e) => tracing::warn!(worker = %self.name, error = %e, "the worker's place was not kept"),
+                    }
+                }
+                tokio::time::sleep(PLACE_EVERY).await;
+            }
+        }))
+    }
+}
+
+/// A worker that follows the log from its place: `pick` takes from each
 /// event what there is to do, `work` does it, one at a time and in the log's
-/// order, and the handled position moves once all before it is done.
-pub(crate) fn following<S, F>(
+/// order, and the handled position moves, and is kept, once all before it
+/// is done.
+///
+/// # Errors
+/// When its place cannot be read.
+pub(crate) async fn following<S, F>(
     store: Arc<dyn store::EventStore>,
+    place: Place,
     mut pick: impl FnMut(&store::RecordedEvent) -> Option<S> + Send + 'static,
     mut work: impl FnMut(S) -> F + Send + 'static,
-) -> Running
+) -> anyhow::Result<Running>
 where
     S: Send + 'static,
     F: Future<Output = ()> + Send + 'static,
@@ -113,9 +181,11 @@ where
         /// Everything up to this position has been read.
         Reached(u64),
     }
-    let (handled, position) = watch::channel(0);
+    let from = place.load().await?.position;
+    let (handled, position) = watch::channel(from);
+    let keeping = place.keep(position.clone(), from);
     let (steps, mut next) = tokio::sync::mpsc::unbounded_channel();
-    let follow = store::follow(store, 0, move |batch| {
+    let follow = store::follow(store, from, move |batch| {
         for step in batch.iter().filter_map(&mut pick) {
             let _ = steps.send(Step::Do(step));
         }
@@ -137,5 +207,5 @@ where
     let task = tokio::spawn(async move {
         tokio::join!(follow, run);
     });
-    Running { handled: position, guard: Box::new(Stopping(task)) }
+    Ok(Running { handled: position, guard: Box::new((Stopping(task), keeping)) })
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use commands::{Processes, Reactions, Scheduler};
 use tokio::sync::watch;
 
-use crate::capabilities::{Capability, Stopping, Worker, WorkerContext};
+use crate::capabilities::{Capability, Place, Stopping, Worker, WorkerContext};
 
 /// How long a process that does not hold the workers waits before it
 /// tries to take them over.
@@ -98,6 +98,20 @@ async fn run(
 
 type Started = (Arc<Scheduler>, Vec<(&'static str, watch::Receiver<u64>)>, Vec<Box<dyn std::any::Any + Send + Sync>>);
 
+/// The positions of `handled`, as they move.
+fn positions(mut handled: watch::Receiver<commands::Handled>) -> watch::Receiver<u64> {
+    let (sender, positions) = watch::channel(handled.borrow().position);
+    tokio::spawn(async move {
+        while handled.changed().await.is_ok() {
+            let position = handled.borrow_and_update().position;
+            if sender.send(position).is_err() {
+                return;
+            }
+        }
+    });
+    positions
+}
+
 async fn start_all(
     context: &WorkerContext,
     timers: &HashMap<String, commands::TimerReaction>,
@@ -105,9 +119,14 @@ async fn start_all(
     reactions: &Arc<Reactions>,
 ) -> anyhow::Result<Started> {
     let scheduler = Arc::new(Scheduler::start(context.commands.clone(), timers.clone(), reactions.clone()).await?);
-    let processes = Processes::start(context.commands.clone(), reactions.clone());
-    let mut handled = vec![("scheduler", scheduler.followed()), ("processes", processes.handled())];
-    let mut guards: Vec<Box<dyn std::any::Any + Send + Sync>> = vec![Box::new(processes)];
+    let place = Place::of(context.read_models.clone(), "processes");
+    let from = place.load().await?;
+    let position = from.position;
+    let processes = Processes::start(context.commands.clone(), reactions.clone(), from);
+    let keeping = place.keep(processes.handled(), position);
+    let positions = positions(processes.handled());
+    let mut handled = vec![("scheduler", scheduler.followed()), ("processes", positions)];
+    let mut guards: Vec<Box<dyn std::any::Any + Send + Sync>> = vec![Box::new((processes, keeping))];
     for worker in workers {
         let running = (worker.start)(context.clone()).await?;
         handled.push((worker.name, running.handled));

@@ -14,6 +14,6 @@ mod scheduler;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use command_log::CommandLog;
 pub use pipeline::{AsOf, CommandContext, CommandError, Commands, Outcome, Past, Shared, fold, stream_name};
-pub use processes::Processes;
+pub use processes::{Handled, Processes};
 pub use reactions::{AggregateHandle, CarriedOut, Origin, Reaction, Reactions, TimerReaction};
 pub use scheduler::Scheduler;

@@ -3,9 +3,10 @@
 //! carried out.
 //!
 //! Every command a follow-up issues carries an id derived from the event
-//! that caused it. The processes read the log from its start each time
-//! they start: what they already did is found in the command log and not
-//! done again.
+//! that caused it. The processes read the log from where they are told to
+//! start (where they had handled it up to, as their owner kept it): what
+//! they already did after it is found in the command log and not done
+//! again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,23 @@ use crate::{CommandError, Commands};
 /// The running processes; dropping them stops them.
 pub struct Processes {
     task: JoinHandle<()>,
-    handled: watch::Receiver<u64>,
+    handled: watch::Receiver<Handled>,
+}
+
+/// Where the processes have handled the log up to, and what their
+/// reactions remember of it ([`Reactions::memory`]): together, where to
+/// resume from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Handled {
+    pub position: u64,
+    pub memory: Arc<serde_json::Value>,
+}
+
+/// A position that comes with nothing remembered.
+impl From<u64> for Handled {
+    fn from(position: u64) -> Self {
+        Self { position, memory: Arc::default() }
+    }
 }
 
 impl Drop for Processes {
@@ -31,14 +48,19 @@ impl Drop for Processes {
 }
 
 impl Processes {
-    /// Starts reading the log from its start.
-    pub fn start(commands: Arc<Commands>, reactions: Arc<Reactions>) -> Self {
-        let (handled, receiver) = watch::channel(0);
+    /// Starts reading the log after `from.position`, every event up to it
+    /// handled already, with the reactions remembering `from.memory`.
+    pub fn start(commands: Arc<Commands>, reactions: Arc<Reactions>, from: Handled) -> Self {
+        if from.position > 0 {
+            reactions.restore(&from.memory);
+        }
+        let (handled, receiver) = watch::channel(from);
         Self { task: tokio::spawn(run(commands, reactions, handled)), handled: receiver }
     }
 
-    /// The position of the last event whose follow-ups are all carried out.
-    pub fn handled(&self) -> watch::Receiver<u64> {
+    /// The last event whose follow-ups are all carried out, and what the
+    /// reactions remembered then.
+    pub fn handled(&self) -> watch::Receiver<Handled> {
         self.handled.clone()
     }
 }
@@ -52,8 +74,8 @@ fn retries() -> ExponentialBuilder {
         .without_max_times()
 }
 
-async fn run(commands: Arc<Commands>, reactions: Arc<Reactions>, handled: watch::Sender<u64>) {
-    let mut after = 0;
+async fn run(commands: Arc<Commands>, reactions: Arc<Reactions>, handled: watch::Sender<Handled>) {
+    let mut after = handled.borrow().position;
     let mut waits = retries().build();
     loop {
         let mut subscription = commands.store().clone().subscribe_all(after);
@@ -65,7 +87,7 @@ async fn run(commands: Arc<Commands>, reactions: Arc<Reactions>, handled: watch:
                 follow(&commands, &reactions, event).await;
                 after = event.position;
             }
-            handled.send_replace(after);
+            handled.send_replace(Handled { position: after, memory: Arc::new(reactions.memory()) });
             waits = retries().build();
         }
         tokio::time::sleep(waits.next().unwrap_or(Duration::from_secs(10))).await;

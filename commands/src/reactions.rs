@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use domain::reaction::{Cause, FollowUp};
 use domain::{Actor, Aggregate, DomainError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use store::RecordedEvent;
 use uuid::Uuid;
 
@@ -109,10 +111,18 @@ where
 /// Decodes an event and reacts to it; `None` when it cannot be decoded.
 type React = Box<dyn Fn(&Cause, &RecordedEvent) -> Option<Vec<FollowUp>> + Send + Sync>;
 
+/// What a remembering reaction keeps: written down as JSON with the
+/// process managers' place, and read back when they resume from it.
+struct Memory {
+    save: Box<dyn Fn() -> serde_json::Value + Send + Sync>,
+    restore: Box<dyn Fn(serde_json::Value) -> Result<(), serde_json::Error> + Send + Sync>,
+}
+
 /// A capability's reaction to the events of one aggregate.
 pub struct Reaction {
     category: &'static str,
     react: React,
+    memory: Option<Memory>,
 }
 
 impl Reaction {
@@ -121,21 +131,36 @@ impl Reaction {
         Self {
             category: A::CATEGORY,
             react: Box::new(move |cause, event| event.decode::<A::Event>().ok().map(|e| react(cause, &e))),
+            memory: None,
         }
     }
 
     /// `react` to every event of `A`, remembering what it needs of earlier
-    /// ones in an `S` (only this reaction waits for another's turn).
-    pub fn remembering<A: Aggregate, S: Default + Send + 'static>(
-        react: fn(&mut S, &Cause, &A::Event) -> Vec<FollowUp>,
-    ) -> Self {
-        let memory = Mutex::new(S::default());
+    /// ones in an `S` (only this reaction waits for another's turn). The
+    /// memory is kept with the place of whoever follows the log with it, so
+    /// that following on from there needs none of the events before.
+    pub fn remembering<A, S>(react: fn(&mut S, &Cause, &A::Event) -> Vec<FollowUp>) -> Self
+    where
+        A: Aggregate,
+        S: Default + Serialize + DeserializeOwned + Send + 'static,
+    {
+        fn lock<S>(memory: &Mutex<S>) -> std::sync::MutexGuard<'_, S> {
+            memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+        let memory = Arc::new(Mutex::new(S::default()));
+        let (kept, saved, restored) = (memory.clone(), memory.clone(), memory);
         Self {
             category: A::CATEGORY,
             react: Box::new(move |cause, event| {
                 let event = event.decode::<A::Event>().ok()?;
-                let mut memory = memory.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                Some(react(&mut memory, cause, &event))
+                Some(react(&mut lock(&kept), cause, &event))
+            }),
+            memory: Some(Memory {
+                save: Box::new(move || serde_json::to_value(&*lock(&saved)).unwrap_or_default()),
+                restore: Box::new(move |value| {
+                    *lock(&restored) = serde_json::from_value(value)?;
+                    Ok(())
+                }),
             }),
         }
     }
@@ -191,6 +216,31 @@ impl Reactions {
     pub fn new(handles: impl IntoIterator<Item = AggregateHandle>, reactions: Vec<Reaction>) -> Self {
         let handles = handles.into_iter().map(|h| (h.category, h)).collect();
         Self { handles, reactions }
+    }
+
+    /// What the remembering reactions remember, one entry per reaction
+    /// (by its place in the list).
+    pub fn memory(&self) -> serde_json::Value {
+        let entries = self.reactions.iter().enumerate().filter_map(|(i, r)| {
+            let memory = r.memory.as_ref()?;
+            Some((format!("{}#{i}", r.category), (memory.save)()))
+        });
+        serde_json::Value::Object(entries.collect())
+    }
+
+    /// Gives the remembering reactions back what [`Reactions::memory`]
+    /// gave; a reaction with no entry, or one it cannot read (written by
+    /// another version), starts from nothing and says so.
+    pub fn restore(&self, saved: &serde_json::Value) {
+        for (i, reaction) in self.reactions.iter().enumerate() {
+            let Some(memory) = &reaction.memory else { continue };
+            let name = format!("{}#{i}", reaction.category);
+            match saved.get(&name).cloned().map(|value| (memory.restore)(value)) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => tracing::warn!(reaction = name, error = %e, "a reaction's memory could not be read"),
+                None => tracing::warn!(reaction = name, "a reaction's memory was not kept; it starts from nothing"),
+            }
+        }
     }
 
     /// The follow-ups `event` calls for (none when no reaction is about its

@@ -26,7 +26,7 @@ struct ScheduledSend {
 }
 
 /// What the mail reactions remember of earlier events: who forwards.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Forwarders {
     users: HashSet<Uuid>,
 }

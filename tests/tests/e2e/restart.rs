@@ -74,3 +74,37 @@ async fn read_models_outlive_a_restart_and_the_projectors_apply_only_what_they_m
     let after = applied(&app.metrics().await);
     assert!(new > 0 && after.iter().all(|(_, n)| *n == new), "{new}: {after:?}");
 }
+
+// rule E5: the process managers resume where they stopped, and with them
+// what they remember of the log before (who forwards), so mail that
+// reaches a forwarder after a restart is forwarded.
+#[tokio::test]
+async fn rule_e5_forwarding_set_before_a_restart_still_forwards_after_it() {
+    let storage = TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
+    let acme = app.sign_up("forwards.com").await;
+    let (_, kim) = app.create_user(&acme, "kim").await;
+    let (_, lee) = app.create_user(&acme, "lee").await;
+    let (_, park) = app.create_user(&acme, "park").await;
+    let forward = "mutation { setMailForwarding(addresses: [\"park@forwards.com\"]) { addresses } }";
+    assert!(app.gql(Some(&lee), forward, json!({})).await["errors"].is_null());
+    app.settle().await;
+    // The processes' place is written down a moment after they move.
+    let (head, backend) = (app.head().await, tests::live_backend(&app));
+    let deadline = std::time::Instant::now() + tests::SETTLE_DEADLINE;
+    while backend.read_models().checkpoint("worker processes").await.unwrap() < head {
+        assert!(std::time::Instant::now() < deadline, "the processes' place never reached {head}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    app.stop().await;
+
+    let app = TestApp::spawn_with(storage.settings()).await;
+    let send =
+        "mutation { sendMail(input: { to: [\"lee@forwards.com\"], subject: \"pass it on\", text: \"hi\" }) { id } }";
+    assert!(app.gql(Some(&kim), send, json!({})).await["errors"].is_null());
+    app.settle().await;
+    let inbox = "{ mailbox(folder: \"inbox\") { totalCount edges { node { subject } } } }";
+    let parks = app.gql(Some(&park), inbox, json!({})).await;
+    assert_eq!(parks["data"]["mailbox"]["totalCount"], 1, "{parks}");
+    assert_eq!(parks["data"]["mailbox"]["edges"][0]["node"]["subject"], "pass it on");
+}

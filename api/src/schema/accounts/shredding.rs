@@ -15,7 +15,7 @@ use domain::{Actor, Aggregate};
 use store::sealing::KeyRef;
 use uuid::Uuid;
 
-use crate::capabilities::{Starting, Worker, WorkerContext, following};
+use crate::capabilities::{Place, Starting, Worker, WorkerContext, following};
 
 /// The worker that destroys the keys of deleted users.
 pub(super) const WORKER: Worker = Worker { name: "shredding", start: start_worker };
@@ -37,7 +37,8 @@ fn start_worker(context: WorkerContext) -> Starting {
             }
         };
         let store = context.commands.store().clone();
-        Ok(following(store, pick, move |deletion| {
+        let place = Place::of(context.read_models.clone(), WORKER.name);
+        following(store, place, pick, move |deletion| {
             let context = context.clone();
             async move {
                 match deletion {
@@ -47,7 +48,8 @@ fn start_worker(context: WorkerContext) -> Starting {
                     Deletion::Company { tenant, domains } => terminate(&context, tenant, &domains).await,
                 }
             }
-        }))
+        })
+        .await
     })
 }
 

@@ -28,7 +28,7 @@ use store::sealing::KeyRef;
 use uuid::Uuid;
 
 use crate::backend::Backend;
-use crate::capabilities::{Starting, Worker, WorkerContext, following};
+use crate::capabilities::{Place, Starting, Worker, WorkerContext, following};
 use crate::errors::{ApiError, ApiResult};
 use crate::renderings::{ArchiveRenderer, archived_company};
 use crate::rest::{self, Download};
@@ -173,10 +173,12 @@ fn start_worker(mut context: WorkerContext) -> Starting {
             }
         };
         let store = context.commands.store().clone();
-        Ok(following(store, pick, move |(tenant, archive_id)| {
+        let place = Place::of(context.read_models.clone(), WORKER.name);
+        following(store, place, pick, move |(tenant, archive_id)| {
             let context = context.clone();
             async move { make(&context, tenant, archive_id).await }
-        }))
+        })
+        .await
     })
 }
 
