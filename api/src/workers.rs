@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use commands::{Processes, Reactions, Scheduler};
+use projections::Projector;
 use tokio::sync::watch;
 
 use crate::capabilities::{Capability, Place, Stopping, Worker, WorkerContext};
@@ -98,6 +99,27 @@ async fn run(
 
 type Started = (Arc<Scheduler>, Vec<(&'static str, watch::Receiver<u64>)>, Vec<Box<dyn std::any::Any + Send + Sync>>);
 
+/// The timers waiting for their time as the read model has them, and the
+/// position it has them at: the checkpoint is read first, so the rows hold
+/// at least what it says (following the log on from it again changes
+/// nothing).
+async fn waiting(context: &WorkerContext) -> anyhow::Result<(u64, Vec<commands::Waiting>)> {
+    use projections::projectors::timers;
+    let at = context.read_models.checkpoint(timers::TimersProjector.name()).await?;
+    let rows = timers::pending(context.read_models.as_ref()).await?;
+    let waiting = rows
+        .into_iter()
+        .map(|row| commands::Waiting {
+            timer_id: row.timer_id,
+            due: row.due,
+            kind: row.kind,
+            payload: row.payload,
+            tenant: row.tenant,
+        })
+        .collect();
+    Ok((at, waiting))
+}
+
 /// The positions of `handled`, as they move.
 fn positions(mut handled: watch::Receiver<commands::Handled>) -> watch::Receiver<u64> {
     let (sender, positions) = watch::channel(handled.borrow().position);
@@ -118,7 +140,12 @@ async fn start_all(
     workers: &[Worker],
     reactions: &Arc<Reactions>,
 ) -> anyhow::Result<Started> {
-    let scheduler = Arc::new(Scheduler::start(context.commands.clone(), timers.clone(), reactions.clone()).await?);
+    let scheduler = Arc::new(Scheduler::start(
+        context.commands.clone(),
+        timers.clone(),
+        reactions.clone(),
+        waiting(context).await?,
+    ));
     let place = Place::of(context.read_models.clone(), "processes");
     let from = place.load().await?;
     let position = from.position;

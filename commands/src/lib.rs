@@ -16,4 +16,4 @@ pub use command_log::CommandLog;
 pub use pipeline::{AsOf, CommandContext, CommandError, Commands, Outcome, Past, Shared, fold, stream_name};
 pub use processes::{Handled, Processes};
 pub use reactions::{AggregateHandle, CarriedOut, Origin, Reaction, Reactions, TimerReaction};
-pub use scheduler::Scheduler;
+pub use scheduler::{Scheduler, Waiting};

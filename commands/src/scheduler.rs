@@ -1,8 +1,11 @@
 //! The scheduler: fires timers when the clock reaches their time.
 //!
 //! Timers are aggregates (`timer-<id>` streams), so the schedule is as
-//! durable as any event: at start the scheduler reads the pending timers from
-//! the log, then follows the log for new ones. When one is due it carries
+//! durable as any event: the scheduler starts from the pending timers as a
+//! read model has them at a position (or from none at position 0), then
+//! follows the log after it for new ones. Following again what the read
+//! model already holds changes nothing, and a timer gone meanwhile is found
+//! gone when its time comes (the log decides). When one is due it carries
 //! out what the reaction of its kind calls for, then records the firing.
 //! The reaction's commands carry an id derived from the timer: if the
 //! process dies between their effect and the record, the timer fires again
@@ -15,7 +18,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use domain::timer::{Timer, TimerCommand, TimerEvent, TimerStatus};
 use domain::{Actor, Aggregate};
-use store::{RecordedEvent, StoreError};
+use store::RecordedEvent;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -33,6 +36,16 @@ struct Pending {
     kind: String,
     payload: String,
     tenant: Option<Uuid>,
+}
+
+/// A timer waiting for its time, as a read model knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub timer_id: Uuid,
+    pub due: DateTime<Utc>,
+    pub kind: String,
+    pub payload: String,
+    pub tenant: Option<Uuid>,
 }
 
 /// What became of a due timer.
@@ -74,33 +87,29 @@ impl Drop for Scheduler {
 }
 
 impl Scheduler {
-    /// Reads the pending timers from the log and starts following it and
+    /// Starts from the timers `waiting` as of position `after` (every
+    /// timer pending then among them), following the log after it and
     /// firing what is due.
-    ///
-    /// # Errors
-    /// When the event store fails.
-    pub async fn start(
+    pub fn start(
         commands: Arc<Commands>,
         timers: HashMap<String, TimerReaction>,
         reactions: Arc<Reactions>,
-    ) -> Result<Self, StoreError> {
+        (after, waiting): (u64, Vec<Waiting>),
+    ) -> Self {
+        let pending = waiting
+            .into_iter()
+            .map(|w| ((w.due, w.timer_id), Pending { kind: w.kind, payload: w.payload, tenant: w.tenant }))
+            .collect();
         let inner = Arc::new(Inner {
             commands,
             timers,
             reactions,
-            pending: Mutex::new(BTreeMap::new()),
+            pending: Mutex::new(pending),
             changed: Notify::new(),
-            followed: watch::channel(0).0,
+            followed: watch::channel(after).0,
             firing: tokio::sync::Mutex::new(()),
         });
         let store = inner.commands.store().clone();
-        let mut after = 0;
-        loop {
-            let batch = store.read_all(after, 10_000).await?;
-            let Some(last) = batch.last() else { break };
-            after = last.position;
-            inner.track(&batch);
-        }
         let follower = {
             let inner = inner.clone();
             tokio::spawn(store::follow(store, after, move |batch| inner.track(batch)))
@@ -109,7 +118,7 @@ impl Scheduler {
             let inner = inner.clone();
             tokio::spawn(async move { inner.run().await })
         };
-        Ok(Self { inner, tasks: vec![follower, firing] })
+        Self { inner, tasks: vec![follower, firing] }
     }
 
     /// Sets a timer of `kind` for `due`.

@@ -50,8 +50,15 @@ impl Setup {
     }
 
     /// A fresh process: store, pipeline and a scheduler that knows
-    /// `test.ring` timers.
+    /// `test.ring` timers, started from the log's start.
     async fn start(&self) -> (Arc<dyn EventStore>, Scheduler) {
+        self.start_from((0, Vec::new())).await
+    }
+
+    /// A fresh process whose scheduler starts from `known` (a position
+    /// and the timers waiting then), once it has followed the log to its
+    /// head.
+    async fn start_from(&self, known: (u64, Vec<commands::Waiting>)) -> (Arc<dyn EventStore>, Scheduler) {
         let clock = self.clock.clone();
         let store: Arc<dyn EventStore> = Arc::new(
             SqliteEventStore::open(self.dir.path().join("events.db"), Arc::new(move || commands::Clock::now(&clock)))
@@ -70,7 +77,9 @@ impl Setup {
         );
         let reactions = Arc::new(Reactions::new([AggregateHandle::of::<Timer>()], vec![]));
         let timers = HashMap::from([("test.ring".to_owned(), ring as commands::TimerReaction)]);
-        let scheduler = Scheduler::start(commands, timers, reactions).await.unwrap();
+        let scheduler = Scheduler::start(commands, timers, reactions, known);
+        let head = *store.head().borrow();
+        scheduler.followed().wait_for(|at| *at >= head).await.unwrap();
         (store, scheduler)
     }
 }
@@ -137,4 +146,32 @@ async fn rule_e2_a_timer_cancelled_before_its_time_never_fires_and_cannot_be_can
     assert_eq!(rung(&store, early).await, None);
     setup.clock.advance(chrono::Duration::days(1));
     assert_eq!(scheduler.fire_due().await, 0);
+}
+
+#[tokio::test]
+async fn a_scheduler_started_from_the_waiting_timers_of_a_position_needs_no_event_before_it() {
+    let setup = Setup::new();
+    let (timer, due) = (Uuid::now_v7(), at("2026-11-27T09:00:00+09:00"));
+    let head = {
+        let (store, scheduler) = setup.start().await;
+        scheduler.schedule(&ctx(), timer, due, "test.ring", "{}".into()).await.unwrap();
+        *store.head().borrow()
+    };
+    setup.clock.set(due);
+    // Told nothing waits at the head, it reads nothing before it.
+    let (store, scheduler) = setup.start_from((head, Vec::new())).await;
+    assert_eq!(scheduler.fire_due().await, 0);
+    assert_eq!(rung(&store, timer).await, None);
+    drop(scheduler);
+    // Told what waits, it fires it.
+    let waiting = commands::Waiting {
+        timer_id: timer,
+        due,
+        kind: "test.ring".into(),
+        payload: "{}".into(),
+        tenant: Some(Uuid::from_u128(9)),
+    };
+    let (store, scheduler) = setup.start_from((head, vec![waiting])).await;
+    scheduler.fire_due().await;
+    assert!(rung(&store, timer).await.is_some());
 }

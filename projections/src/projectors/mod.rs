@@ -6,6 +6,7 @@ pub mod hr;
 pub mod mailboxes;
 pub mod organisation;
 pub mod tenants;
+pub mod timers;
 pub mod users;
 
 pub use approval::{

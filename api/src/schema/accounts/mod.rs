@@ -8,7 +8,7 @@ mod shredding;
 use std::sync::Arc;
 
 use commands::AggregateHandle;
-use projections::projectors::{tenants, users};
+use projections::projectors::{tenants, timers, users};
 
 pub use mutation::AccountsMutation;
 pub(crate) use mutation::{release_domain, with_domain_claimed};
@@ -28,7 +28,11 @@ pub(crate) fn capability() -> Capability {
             AggregateHandle::of::<DomainRegistration>(),
             AggregateHandle::of::<Timer>(),
         ],
-        projectors: vec![Arc::new(tenants::TenantsProjector), Arc::new(users::UsersProjector)],
+        projectors: vec![
+            Arc::new(tenants::TenantsProjector),
+            Arc::new(users::UsersProjector),
+            Arc::new(timers::TimersProjector),
+        ],
         workers: vec![shredding::WORKER],
         ..Capability::new("accounts")
     }
