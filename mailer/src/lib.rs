@@ -7,6 +7,6 @@ mod outbox;
 mod relay;
 mod render;
 
-pub use outbox::{Outbox, attachments};
+pub use outbox::{Outbox, WaitingCopy, attachments};
 pub use relay::{Relay, RelayError};
 pub use render::{render, render_received};

@@ -3,12 +3,13 @@
 //! on the sender's mailbox as an event (rule E4: sent / failed, with the
 //! relay's answer).
 //!
-//! At start the outbox reads the whole log to learn which deliveries have no
-//! outcome yet, and only then begins to deliver, so nothing reported before
-//! a restart is sent twice. Without a relay the copies stay queued, which
-//! the sender's tracking shows.
+//! At start the outbox takes the copies a read model knows to be waiting
+//! at a position, reads the log from there to the head to learn which of
+//! those and later ones have no outcome yet, and only then begins to
+//! deliver, so nothing reported before a restart is sent twice. Without a
+//! relay the copies stay queued, which the sender's tracking shows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,15 @@ use crate::{Relay, RelayError, render};
 const ATTEMPTS: u32 = 5;
 /// The wait before the first retry; it doubles with each further one.
 const FIRST_RETRY: Duration = Duration::from_secs(2);
+
+/// A copy a read model knows to be waiting for its delivery to be
+/// reported: the event at `position` asked for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingCopy {
+    pub position: u64,
+    pub mail_id: Uuid,
+    pub address: String,
+}
 
 /// One external copy to deliver.
 #[derive(Clone)]
@@ -124,10 +134,11 @@ fn track(event: &RecordedEvent, pending: &mut BTreeMap<(Uuid, MailAddress), Deli
                     position: event.position,
                 })
                 .collect();
-            for delivery in &added {
-                pending.insert((mail.mail_id, delivery.address.clone()), delivery.clone());
-            }
+            // A copy already waiting is not asked for again.
             added
+                .into_iter()
+                .filter(|d| pending.insert((mail.mail_id, d.address.clone()), d.clone()).is_none())
+                .collect()
         }
         MailboxEvent::DeliveryReported { mail_id, address, .. } => {
             pending.remove(&(mail_id, address));
@@ -154,10 +165,22 @@ impl Outbox {
         commands: Arc<Commands>,
         blobs: Arc<dyn Blobs>,
         relay: Option<Relay>,
+        (mut after, waiting): (u64, Vec<WaitingCopy>),
     ) -> Result<Self, StoreError> {
         let store = commands.store().clone();
         let mut pending = BTreeMap::new();
-        let mut after = 0;
+        // The copies waiting, from the events that asked for them.
+        let wanted: HashSet<(Uuid, String)> = waiting.iter().map(|w| (w.mail_id, w.address.clone())).collect();
+        let positions: BTreeSet<u64> = waiting.iter().map(|w| w.position).collect();
+        for position in positions {
+            for event in store.read_all(position - 1, 1).await?.iter().filter(|e| e.position == position) {
+                let mut asked = BTreeMap::new();
+                track(event, &mut asked);
+                let still =
+                    asked.into_iter().filter(|((mail, address), _)| wanted.contains(&(*mail, address.to_string())));
+                pending.extend(still);
+            }
+        }
         loop {
             let batch = store.read_all(after, 10_000).await?;
             let Some(last) = batch.last() else { break };
@@ -177,6 +200,8 @@ impl Outbox {
             }
             let _ = queue.send(delivery.clone());
         }
+        // The copies under way hold the handled position back from now.
+        lock(&progress).publish();
         let queued = pending.len();
         let following = progress.clone();
         let follower = tokio::spawn(store::follow(store, after, move |batch| {

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod hr;
 pub mod mailboxes;
 pub mod organisation;
+pub mod outbox;
 pub mod tenants;
 pub mod timers;
 pub mod users;

@@ -108,3 +108,35 @@ async fn rule_e5_forwarding_set_before_a_restart_still_forwards_after_it() {
     assert_eq!(parks["data"]["mailbox"]["totalCount"], 1, "{parks}");
     assert_eq!(parks["data"]["mailbox"]["edges"][0]["node"]["subject"], "pass it on");
 }
+
+// rule E4: copies queued while no relay was configured are sent once a
+// restart brings one, and a later restart sends none of them again: the
+// outbox starts from the copies its read model holds as waiting.
+#[tokio::test]
+async fn rule_e4_copies_queued_before_a_restart_are_sent_after_it_once() {
+    let storage = TestStorage::new().await;
+    let app = TestApp::spawn_with(storage.settings()).await;
+    let acme = app.sign_up("queued.com").await;
+    let send = "mutation { sendMail(input: { to: [\"friend@partner.org\", \"other@partner.org\"], subject: \"later\", text: \"hi\" }) { id } }";
+    let sent = app.gql(Some(&acme.admin_token), send, json!({})).await;
+    let id = sent["data"]["sendMail"]["id"].as_str().unwrap_or_else(|| panic!("{sent}")).to_owned();
+    app.settle().await;
+    app.stop().await;
+
+    let relay = tests::smtp::SmtpServer::start();
+    let mut settings = storage.settings();
+    settings.smtp_relay = Some(relay.url.clone());
+    let app = TestApp::spawn_with(settings.clone()).await;
+    app.settle().await;
+    assert_eq!(relay.received().len(), 2);
+    let tracking = app
+        .gql(Some(&acme.admin_token), "query($id: UUID!) { mail(id: $id) { tracking { state } } }", json!({ "id": id }))
+        .await;
+    let states = tracking["data"]["mail"]["tracking"].as_array().unwrap_or_else(|| panic!("{tracking}")).clone();
+    assert!(states.iter().all(|s| s["state"] == "SENT"), "{tracking}");
+    app.stop().await;
+
+    let app = TestApp::spawn_with(settings).await;
+    app.settle().await;
+    assert_eq!(relay.received().len(), 2, "a copy reported before the restart went again");
+}

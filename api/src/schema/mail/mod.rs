@@ -19,7 +19,7 @@ use domain::mail::{
 use domain::values::{DomainName, TimeZone};
 use mailer::Outbox;
 use projections::projectors::mailboxes::{self, EntryRow};
-use projections::projectors::{tenants, users};
+use projections::projectors::{outbox, tenants, users};
 use uuid::Uuid;
 
 pub use mutation::MailMutation;
@@ -38,7 +38,7 @@ pub(crate) fn capability() -> Capability {
     use domain::mail::{self, Mailbox};
     Capability {
         aggregates: vec![AggregateHandle::of::<Mailbox>()],
-        projectors: vec![Arc::new(mailboxes::MailboxesProjector)],
+        projectors: vec![Arc::new(mailboxes::MailboxesProjector), Arc::new(outbox::OutboxProjector)],
         reactions: || vec![Reaction::remembering::<Mailbox, mail::reactions::Forwarders>(mail::reactions::react)],
         timers: vec![(mail::reactions::SCHEDULED_SEND, mail::reactions::on_scheduled_send)],
         workers: vec![OUTBOX],
@@ -52,7 +52,15 @@ const OUTBOX: Worker = Worker { name: "outbox", start: start_outbox };
 
 fn start_outbox(context: WorkerContext) -> Starting {
     Box::pin(async move {
-        let outbox = Outbox::start(context.commands, context.blobs, context.relay).await?;
+        // The copies waiting as the read model has them, and the position
+        // it has them at (read first: the rows are at least that far).
+        let at = context.read_models.checkpoint(projections::Projector::name(&outbox::OutboxProjector)).await?;
+        let waiting = outbox::waiting(context.read_models.as_ref()).await?;
+        let waiting = waiting
+            .into_iter()
+            .map(|w| mailer::WaitingCopy { position: w.position, mail_id: w.mail_id, address: w.address })
+            .collect();
+        let outbox = Outbox::start(context.commands, context.blobs, context.relay, (at, waiting)).await?;
         Ok(Running { handled: outbox.handled(), guard: Box::new(outbox) })
     })
 }
