@@ -64,6 +64,13 @@ pub fn recall_window() -> Duration {
     Duration::hours(24)
 }
 
+/// How long a mailbox remembers the mails it forwarded (by root), so that
+/// a loop between users who forward to each other ends after one round
+/// (rule E5): a round takes moments; a month is the horizon.
+pub fn forwarding_guard() -> Duration {
+    Duration::days(30)
+}
+
 /// Where a user's incoming mail is forwarded (rule E5).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -363,14 +370,21 @@ pub struct ScheduledMail {
 pub struct Mailbox {
     pub drafts: BTreeMap<Uuid, Draft>,
     pub scheduled: BTreeMap<Uuid, ScheduledMail>,
+    /// The mails sent inside the recall window of the newest one (rule
+    /// E3): older ones can no longer be recalled and are not kept, so the
+    /// state does not grow with years of mail.
     pub sent: BTreeMap<Uuid, SentMail>,
+    /// Set once a sent mail has been let go: a mail not kept was sent
+    /// before it, outside the recall window.
+    pub sent_kept_from: Option<DateTime<Utc>>,
     pub folders: BTreeMap<Uuid, String>,
     pub quota: Option<QuotaUse>,
     /// Unused reset tokens by the day they are for.
     pub reset_offers: BTreeMap<Uuid, NaiveDate>,
     pub forwarding: Forwarding,
-    /// The mails (by root) this user has already forwarded.
-    pub forwarded: BTreeSet<Uuid>,
+    /// The mails (by root) this user has forwarded inside the
+    /// [`forwarding_guard`] horizon, with when.
+    pub forwarded: BTreeMap<Uuid, DateTime<Utc>>,
 }
 
 impl Mailbox {
@@ -406,10 +420,17 @@ impl Mailbox {
         Ok(QuotaUse { day, deliveries })
     }
 
-    /// Rule E3: what recall needs of a mail that left.
+    /// Rule E3: what recall needs of a mail that left; the mails that can
+    /// no longer be recalled are let go.
     fn record_sent(&mut self, mail: &OutgoingMail, sent_at: DateTime<Utc>) {
         let record = SentMail { sent_at, internal: mail.internal_users().collect(), recalled: BTreeSet::new() };
         self.sent.insert(mail.mail_id, record);
+        let from = sent_at - recall_window();
+        let kept = self.sent.len();
+        self.sent.retain(|_, sent| sent.sent_at >= from);
+        if self.sent.len() < kept {
+            self.sent_kept_from = Some(from);
+        }
     }
 
     fn check_folder_name(&self, folder_id: Uuid, name: &str) -> Result<String, DomainError> {
@@ -493,7 +514,7 @@ impl Aggregate for Mailbox {
     type Event = MailboxEvent;
 
     const CATEGORY: &'static str = "mailbox";
-    const SNAPSHOT_VERSION: u32 = 1;
+    const SNAPSHOT_VERSION: u32 = 2;
     /// A mailbox's stream id is its owner's id.
     const SEALING: Sealing = Sealing::Owner;
 
@@ -603,13 +624,18 @@ impl Aggregate for Mailbox {
                 }
             },
             A::Recall { mail_id, recipients } => {
-                let sent =
-                    self.sent.get(mail_id).ok_or_else(|| DomainError::NotFound(format!("sent mail {mail_id}")))?;
+                let too_late = || {
+                    DomainError::Conflict("a mail can be recalled only within 24 hours of sending (rule E3)".into())
+                        .by_rule("E3")
+                };
+                let sent = match (self.sent.get(mail_id), self.sent_kept_from) {
+                    (Some(sent), _) => sent,
+                    // Let go: sent outside the window.
+                    (None, Some(_)) if self.scheduled.get(mail_id).is_none() => return Err(too_late()),
+                    (None, _) => return Err(DomainError::NotFound(format!("sent mail {mail_id}"))),
+                };
                 if now - sent.sent_at > recall_window() {
-                    return Err(DomainError::Conflict(
-                        "a mail can be recalled only within 24 hours of sending (rule E3)".into(),
-                    )
-                    .by_rule("E3"));
+                    return Err(too_late());
                 }
                 let targets = match recipients {
                     None => sent.internal.clone(),
@@ -660,7 +686,7 @@ impl Aggregate for Mailbox {
             A::Receive { mail } => vec![MailboxEvent::MailReceived { mail: mail.clone(), received_at: now }],
             A::Forward { mail_id, source, root, content } => {
                 let Some(from) = self.forwarding.from.clone() else { return Ok(vec![]) };
-                if self.forwarding.to.is_empty() || self.forwarded.contains(root) || self.is_known(*mail_id) {
+                if self.forwarding.to.is_empty() || self.forwarded.contains_key(root) || self.is_known(*mail_id) {
                     return Ok(vec![]);
                 }
                 vec![MailboxEvent::MailForwarded {
@@ -783,7 +809,9 @@ impl Aggregate for Mailbox {
                 }
             }
             MailboxEvent::MailForwarded { mail, root, sent_at, .. } => {
-                self.forwarded.insert(*root);
+                let horizon = *sent_at - forwarding_guard();
+                self.forwarded.retain(|_, at| *at >= horizon);
+                self.forwarded.insert(*root, *sent_at);
                 self.record_sent(mail, *sent_at);
             }
             MailboxEvent::FolderCreated { folder_id, name } | MailboxEvent::FolderRenamed { folder_id, name } => {

@@ -266,6 +266,33 @@ fn rule_e3_it_recalls_within_24_hours_and_refuses_after() {
     refused_by(late, ErrorKind::Conflict, "E3");
 }
 
+// rule E3: a mailbox keeps only the mails it can still recall, so its
+// state stays small after years of mail; one let go is refused as too late.
+#[test]
+fn rule_e3_a_mailbox_keeps_only_the_mails_it_can_still_recall() {
+    let mut history = vec![sent(to_internal(1, 1), "2026-11-26T09:00:00+09:00", 1)];
+    history.push(sent(to_internal(2, 1), "2026-11-27T08:59:59+09:00", 2));
+    let state = history.iter().fold(Mailbox::default(), Mailbox::evolve);
+    assert_eq!(state.sent.len(), 2, "both inside the window of the newest");
+    history.push(sent(to_internal(3, 1), "2026-11-27T09:00:01+09:00", 3));
+    let state = history.iter().fold(Mailbox::default(), Mailbox::evolve);
+    assert_eq!(state.sent.keys().copied().collect::<Vec<_>>(), [Uuid::from_u128(2), Uuid::from_u128(3)]);
+    let late = decide(&history, owner(), &recall(1, None), "2026-11-27T09:00:02+09:00");
+    assert!(matches!(&late, Err(e) if e.to_string().contains("24 hours")), "{late:?}");
+    refused_by(late, ErrorKind::Conflict, "E3");
+    let recalled = MailboxEvent::MailRecalled { mail_id: Uuid::from_u128(2), recipients: vec![Uuid::from_u128(100)] };
+    assert_eq!(decide(&history, owner(), &recall(2, None), "2026-11-27T09:00:02+09:00"), Ok(vec![recalled]));
+    // A year of mail, one a minute: what is kept is one day's.
+    let start = at("2026-01-01T00:00:00Z");
+    let year = (0..525_600).map(|minute| MailboxEvent::MailSent {
+        mail: to_internal(1_000 + minute, 1),
+        sent_at: start + Duration::minutes(i64::try_from(minute).unwrap()),
+        quota: None,
+    });
+    let state = year.fold(Mailbox::default(), |state, event| state.evolve(&event));
+    assert_eq!(state.sent.len(), 24 * 60 + 1);
+}
+
 // rule E3: per recipient; external recipients are not recallable.
 #[test]
 fn rule_e3_it_recalls_from_one_recipient_and_then_from_the_rest() {
@@ -376,6 +403,21 @@ fn rule_e5_a_mail_is_forwarded_once_per_user() {
     assert_eq!(decide(&history, Actor::System, &forward(51, 5), "2026-11-26T09:00:00Z"), Ok(vec![]));
     // Without forwarding, nothing is forwarded.
     assert_eq!(decide(&[], Actor::System, &forward(52, 6), "2026-11-26T09:00:00Z"), Ok(vec![]));
+}
+
+// rule E5: the guard against loops remembers a forwarded mail for a month,
+// not for ever.
+#[test]
+fn rule_e5_the_forwarding_guard_forgets_a_mail_after_its_horizon() {
+    let mut history = vec![MailboxEvent::ForwardingSet { forwarding: forwarding(1, false) }];
+    history.extend(decide(&history, Actor::System, &forward(50, 5), "2026-11-01T09:00:00Z").unwrap());
+    let later = decide(&history, Actor::System, &forward(60, 6), "2026-12-01T09:00:01Z").unwrap();
+    history.extend(later);
+    let state = history.iter().fold(Mailbox::default(), Mailbox::evolve);
+    assert_eq!(state.forwarded.keys().copied().collect::<Vec<_>>(), [Uuid::from_u128(6)]);
+    history.extend(decide(&history, Actor::System, &forward(61, 6), "2026-12-01T09:00:02Z").unwrap());
+    let state = history.iter().fold(Mailbox::default(), Mailbox::evolve);
+    assert_eq!(state.forwarded.len(), 1, "the same root inside the horizon is still refused");
 }
 
 fn folder(n: u128) -> Uuid {
