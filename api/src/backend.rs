@@ -133,7 +133,7 @@ impl Backend {
             .map_err(|e| anyhow::anyhow!("the SMTP relay: {e}"))?;
 
         let read_models: Arc<dyn ReadModelStore> = match &settings.read_models {
-            ReadModelKind::Embedded => embedded_read_models(&settings, store.as_ref(), &capabilities).await?,
+            ReadModelKind::Embedded => embedded_read_models(&settings, store.as_ref()).await?,
             ReadModelKind::Memory => Arc::new(MemoryReadModels::default()),
             #[cfg(feature = "postgres")]
             ReadModelKind::Postgres(url) => postgres_read_models(url).await?,
@@ -392,26 +392,15 @@ impl Backend {
 /// completion is numbered, and the number recorded on it.
 const FOLLOW_DEPTH: usize = 3;
 
-/// The read models in the data directory, given to the projectors of
-/// `capabilities` (a table a projector of another version wrote is built
-/// again), and emptied when they are ahead of `store`'s log: they were
-/// built from another one.
+/// The read models in the data directory, emptied when they are ahead of
+/// `store`'s log: they were built from another one.
 ///
 /// # Errors
 /// When the file cannot be opened or written.
-async fn embedded_read_models(
-    settings: &Settings,
-    store: &dyn EventStore,
-    capabilities: &[Capability],
-) -> anyhow::Result<Arc<SqliteReadModels>> {
+async fn embedded_read_models(settings: &Settings, store: &dyn EventStore) -> anyhow::Result<Arc<SqliteReadModels>> {
     let file = read_models_file(settings);
     let models =
         SqliteReadModels::open(&file).with_context(|| format!("opening the read models at {}", file.display()))?;
-    let projectors: Vec<_> =
-        capabilities.iter().flat_map(|c| c.projectors.iter()).map(|p| (p.name(), p.tables())).collect();
-    for table in models.adopt(&projectors).await? {
-        tracing::info!(table, "a new version of the read model's projector builds it again from the log");
-    }
     let head = *store.head().borrow();
     let furthest = models.furthest().await?;
     if furthest > head {

@@ -264,8 +264,6 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
                 projections::SqliteReadModels::open(&fresh).with_context(|| format!("making {}", fresh.display()))?;
             let read =
                 projections::rebuild_with(store.as_ref(), &models, &crate::schema::projectors(), &mut report).await?;
-            let projectors: Vec<_> = crate::schema::projectors().iter().map(|p| (p.name(), p.tables())).collect();
-            models.adopt(&projectors).await?;
             models.close()?;
             // The old file's write-ahead log must not meet the new file.
             remove_sqlite_file(&file, &["-wal", "-shm"])?;

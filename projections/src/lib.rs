@@ -18,4 +18,4 @@ pub use model::{Change, Claim, ProjectionError, ReadModelStore, Row, Transaction
 pub use postgres::PostgresReadModels;
 pub use runner::{Progress, Projections, Projector, Stopped, dump, rebuild, rebuild_with};
 pub use sqlite::SqliteReadModels;
-pub use table::Table;
+pub use table::{Counts, Table};

@@ -116,6 +116,18 @@ impl ReadModelStore for MemoryReadModels {
         Ok(())
     }
 
+    async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError> {
+        let mut store = self.tables.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if store.checkpoints.get(projector).copied().unwrap_or(0) > 0 {
+            return Ok(false);
+        }
+        let mut emptied = false;
+        for table in tables {
+            emptied |= store.rows.remove(*table).is_some_and(|rows| !rows.is_empty());
+        }
+        Ok(emptied)
+    }
+
     /// One process holds memory: the claim is always granted.
     async fn try_claim(&self, _projector: &str) -> Result<Option<Claim>, ProjectionError> {
         Ok(Some(Box::new(())))

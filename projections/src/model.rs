@@ -148,6 +148,15 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// When the backend fails.
     async fn try_claim(&self, projector: &str) -> Result<Option<Claim>, ProjectionError>;
 
+    /// Empties `tables` when `projector` has applied nothing yet
+    /// (checkpoint 0), in one step with that check: rows there were written
+    /// by another version of it (projector names carry their version), and
+    /// it builds them from the log's start. Returns whether any row went.
+    ///
+    /// # Errors
+    /// When the backend fails.
+    async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError>;
+
     /// Makes the rows deleted so far unrecoverable from the store's own
     /// files (earlier page images, free space), after a batch that erased
     /// a person or a company (rules U1, B3). A store that keeps nothing

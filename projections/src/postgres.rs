@@ -350,6 +350,29 @@ impl ReadModelStore for PostgresReadModels {
         self.commit_in(None, projector, changes, from, to).await
     }
 
+    /// Under the lock of the projector's row, which its commits take too.
+    async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(backend)?;
+        let generation = live_generation(&tx, projector).await?;
+        let started = tx
+            .query_opt(
+                "SELECT position FROM rm_checkpoints WHERE projector = $1 AND generation = $2 AND position > 0",
+                &[&projector, &generation],
+            )
+            .await
+            .map_err(backend)?;
+        if started.is_some() {
+            return Ok(false);
+        }
+        let emptied = tx
+            .execute("DELETE FROM rm_rows WHERE tbl = ANY($1) AND generation = $2", &[&tables, &generation])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(emptied > 0)
+    }
+
     /// A session-level advisory lock on a connection of its own: it is
     /// released when the guard is dropped or the process dies. Advisory
     /// locks belong to the whole server, so the key names the database too:
@@ -416,6 +439,11 @@ impl ReadModelStore for Generation {
 
     async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
         self.store.commit_in(Some(self.generation), projector, changes, from, to).await
+    }
+
+    /// A generation being built starts empty.
+    async fn empty_unstarted(&self, _projector: &str, _tables: &[&str]) -> Result<bool, ProjectionError> {
+        Ok(false)
     }
 
     /// Only the rebuild writes a generation being built.

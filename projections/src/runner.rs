@@ -97,6 +97,9 @@ impl Projections {
         let mut progress = Vec::new();
         let mut tasks = Vec::new();
         for projector in projectors {
+            if store.empty_unstarted(projector.name(), projector.tables()).await? {
+                tracing::info!(projector = projector.name(), "a new version builds its read model again from the log");
+            }
             let start = store.checkpoint(projector.name()).await?;
             let (sender, receiver) = watch::channel(Progress { checkpoint: start, applied: 0, stopped: None });
             progress.push((projector.name(), receiver));

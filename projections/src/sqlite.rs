@@ -36,10 +36,6 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     projector TEXT PRIMARY KEY,
     position INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS owners (
-    tbl TEXT PRIMARY KEY,
-    projector TEXT NOT NULL
-) WITHOUT ROWID;
 ";
 
 /// Read connections kept open between queries.
@@ -142,50 +138,6 @@ impl SqliteReadModels {
         })
         .await
         .map_err(|e| ProjectionError::Store(format!("a read-model write was lost: {e}")))?
-    }
-
-    /// Gives each table to the projector that now writes it. A table
-    /// another projector (an older version) wrote is emptied, and that
-    /// projector's checkpoint dropped, so the new one builds it from the
-    /// start instead of on top of rows it did not write. Returns the
-    /// tables emptied.
-    ///
-    /// # Errors
-    /// When the file fails.
-    pub async fn adopt(
-        &self,
-        projectors: &[(&'static str, &'static [&'static str])],
-    ) -> Result<Vec<String>, ProjectionError> {
-        let projectors: Vec<(String, Vec<String>)> = projectors
-            .iter()
-            .map(|(name, tables)| ((*name).to_owned(), tables.iter().map(|t| (*t).to_owned()).collect()))
-            .collect();
-        self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let mut emptied = Vec::new();
-            for (projector, tables) in &projectors {
-                for table in tables {
-                    let owner: Option<String> = tx
-                        .query_row("SELECT projector FROM owners WHERE tbl = ?1", [table], |r| r.get(0))
-                        .optional()?;
-                    match owner {
-                        Some(owner) if owner == *projector => continue,
-                        Some(owner) => {
-                            tx.execute("DELETE FROM rows WHERE tbl = ?1", [table])?;
-                            tx.execute("DELETE FROM checkpoints WHERE projector = ?1", [&owner])?;
-                            tx.execute("UPDATE owners SET projector = ?2 WHERE tbl = ?1", [table, projector])?;
-                            emptied.push(table.clone());
-                        }
-                        None => {
-                            tx.execute("INSERT INTO owners (tbl, projector) VALUES (?1, ?2)", [table, projector])?;
-                        }
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(emptied)
-        })
-        .await
     }
 
     /// The highest checkpoint of any projector (0 for none).
@@ -359,6 +311,23 @@ impl ReadModelStore for SqliteReadModels {
         .await
     }
 
+    async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError> {
+        let (projector, tables) = (projector.to_owned(), tables.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
+        self.write(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if checkpoint_in(&tx, &projector)? > 0 {
+                return Ok(false);
+            }
+            let mut emptied = 0;
+            for table in &tables {
+                emptied += tx.execute("DELETE FROM rows WHERE tbl = ?1", [table])?;
+            }
+            tx.commit()?;
+            Ok(emptied > 0)
+        })
+        .await
+    }
+
     /// One process serves an embedded data directory: the claim is always
     /// granted.
     async fn try_claim(&self, _projector: &str) -> Result<Option<Claim>, ProjectionError> {
@@ -401,28 +370,5 @@ mod tests {
         store.clear().await.unwrap();
         assert_eq!(store.checkpoint("users.v1").await.unwrap(), 0);
         assert_eq!(store.count("users", "").await.unwrap(), 0);
-    }
-
-    #[tokio::test]
-    async fn a_table_that_changes_projector_is_built_again_from_the_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteReadModels::open(dir.path().join("read_models.db")).unwrap();
-        assert!(store.adopt(&[("users.v1", &["users", "user_ids"])]).await.unwrap().is_empty());
-        store.commit("users.v1", vec![put("users", "t/a"), put("user_ids", "t/1")], 0, 9).await.unwrap();
-        store.commit("audit.v1", vec![put("audit", "t/1")], 0, 9).await.unwrap();
-        // The same projectors again: nothing moves.
-        assert!(
-            store.adopt(&[("users.v1", &["users", "user_ids"]), ("audit.v1", &["audit"])]).await.unwrap().is_empty()
-        );
-        assert_eq!(store.checkpoint("users.v1").await.unwrap(), 9);
-        // A new version of the projector takes its tables over from nothing.
-        let emptied = store.adopt(&[("users.v2", &["users", "user_ids"]), ("audit.v1", &["audit"])]).await.unwrap();
-        assert_eq!(emptied, vec!["users".to_owned(), "user_ids".to_owned()]);
-        assert_eq!(store.count("users", "").await.unwrap(), 0);
-        assert_eq!(store.count("user_ids", "").await.unwrap(), 0);
-        assert_eq!(store.checkpoint("users.v1").await.unwrap(), 0);
-        assert_eq!(store.checkpoint("users.v2").await.unwrap(), 0);
-        assert_eq!(store.count("audit", "").await.unwrap(), 1);
-        assert_eq!(store.checkpoint("audit.v1").await.unwrap(), 9);
     }
 }

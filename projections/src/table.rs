@@ -142,6 +142,103 @@ impl<R: Serialize + DeserializeOwned> Table<R> {
     pub fn delete(&self, tx: &mut Transaction<'_>, key: String) {
         tx.delete(self.name, key);
     }
+
+    /// Writes a row in the batch `tx`; when `key` held none, counts it in
+    /// `counts` under each of `prefixes`.
+    ///
+    /// # Errors
+    /// When the store fails or the row cannot be written as JSON.
+    pub async fn put_counted(
+        &self,
+        tx: &mut Transaction<'_>,
+        counts: Counts,
+        key: String,
+        row: &R,
+        prefixes: &[&str],
+    ) -> Result<(), ProjectionError> {
+        if tx.get(self.name, &key).await?.is_none() {
+            for prefix in prefixes {
+                counts.add(tx, self.name, prefix, 1).await?;
+            }
+        }
+        self.put(tx, key, row)
+    }
+
+    /// Deletes a row in the batch `tx`; when there was one, no longer counts
+    /// it in `counts` under each of `prefixes`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn delete_counted(
+        &self,
+        tx: &mut Transaction<'_>,
+        counts: Counts,
+        key: String,
+        prefixes: &[&str],
+    ) -> Result<(), ProjectionError> {
+        if tx.get(self.name, &key).await?.is_some() {
+            for prefix in prefixes {
+                counts.add(tx, self.name, prefix, -1).await?;
+            }
+        }
+        self.delete(tx, key);
+        Ok(())
+    }
+}
+
+/// How many rows tables hold under chosen prefixes, kept as rows of a
+/// table of counts under `<prefix>|<table>` (the prefix first: a company's
+/// counts start with its id and leave with its rows), so that a list's
+/// `totalCount` costs one read however long the list.
+#[derive(Debug, Clone, Copy)]
+pub struct Counts {
+    name: &'static str,
+}
+
+impl Counts {
+    pub const fn new(name: &'static str) -> Self {
+        Self { name }
+    }
+
+    /// The table of counts in the store.
+    pub const fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn key(table: &str, prefix: &str) -> String {
+        format!("{prefix}|{table}")
+    }
+
+    /// Adds `by` to the count of `table`'s rows under `prefix`, in the
+    /// batch `tx`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn add(
+        &self,
+        tx: &mut Transaction<'_>,
+        table: &str,
+        prefix: &str,
+        by: i64,
+    ) -> Result<(), ProjectionError> {
+        let key = Self::key(table, prefix);
+        let count = tx.get(self.name, &key).await?.and_then(|v| v.as_u64()).unwrap_or(0).saturating_add_signed(by);
+        if count == 0 {
+            tx.delete(self.name, key);
+        } else {
+            tx.put(self.name, key, serde_json::Value::from(count));
+        }
+        Ok(())
+    }
+
+    /// How many of `table`'s rows are under `prefix`.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn get(&self, store: &dyn ReadModelStore, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+        let count = store.get(self.name, &Self::key(table, prefix)).await?.and_then(|v| v.as_u64()).unwrap_or(0);
+        Ok(usize::try_from(count).unwrap_or(usize::MAX))
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +266,29 @@ mod tests {
         assert_eq!(NOTES.get(&store, "t/1").await.unwrap(), Some(Note { text: "hello".into() }));
         assert_eq!(NOTES.scan(&store, "t/", None, 10).await.unwrap().len(), 1);
         assert_eq!(NOTES.count(&store, "t/").await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn counted_rows_are_counted_once_and_uncounted_once() {
+        const COUNTS: Counts = Counts::new("notes_counts");
+        let store = MemoryReadModels::default();
+        let mut tx = Transaction::new(&store);
+        let note = Note { text: "hello".into() };
+        for key in ["t/1", "t/2", "t/2", "u/1"] {
+            NOTES.put_counted(&mut tx, COUNTS, key.into(), &note, &[&key[..2], ""]).await.unwrap();
+        }
+        store.commit("notes.v1", tx.into_changes(), 0, 1).await.unwrap();
+        assert_eq!(COUNTS.get(&store, NOTES.name(), "t/").await.unwrap(), 2);
+        assert_eq!(COUNTS.get(&store, NOTES.name(), "").await.unwrap(), 3);
+        let mut tx = Transaction::new(&store);
+        for key in ["t/1", "t/1", "t/9"] {
+            NOTES.delete_counted(&mut tx, COUNTS, key.into(), &[&key[..2], ""]).await.unwrap();
+        }
+        store.commit("notes.v1", tx.into_changes(), 1, 2).await.unwrap();
+        assert_eq!(COUNTS.get(&store, NOTES.name(), "t/").await.unwrap(), 1);
+        assert_eq!(COUNTS.get(&store, NOTES.name(), "").await.unwrap(), 2);
+        assert_eq!(COUNTS.get(&store, NOTES.name(), "x/").await.unwrap(), 0);
+        assert_eq!(NOTES.count(&store, "").await.unwrap(), 2);
     }
 
     #[tokio::test]

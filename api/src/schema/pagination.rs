@@ -136,24 +136,9 @@ impl Cursor {
     }
 }
 
-/// One page of the rows of `table` under `prefix`, in key order; cursors
-/// name the keys without the prefix.
-pub async fn page<R, T>(
-    backend: &Backend,
-    table: Table<R>,
-    prefix: &str,
-    request: &PageRequest,
-    to_node: impl Fn(R) -> ApiResult<T>,
-) -> ApiResult<Page<T>>
-where
-    R: Serialize + DeserializeOwned,
-    T: OutputType,
-{
-    let total_count = table.count(backend.read_models(), prefix).await?;
-    counted_page(backend, table, prefix, request, total_count, to_node).await
-}
-
-/// Like [`page`], for a list whose size a read model keeps.
+/// One page of the rows of `table` under `prefix`, in key order, of a
+/// list whose size a read model keeps (`total_count`); cursors name the
+/// keys without the prefix.
 pub async fn counted_page<R, T>(
     backend: &Backend,
     table: Table<R>,

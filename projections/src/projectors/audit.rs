@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use store::RecordedEvent;
 use uuid::Uuid;
 
-use crate::{ProjectionError, Projector, ReadModelStore, Table, Transaction};
+use crate::{Counts, ProjectionError, Projector, ReadModelStore, Table, Transaction};
 
 /// One event of a tenant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,20 @@ pub const AUDIT_BY_TYPE: Table<u64> = Table::new("audit_by_type");
 pub const AUDIT_BY_ACTOR: Table<u64> = Table::new("audit_by_actor");
 /// [`by_stream_prefix`] + position → the entry's position, newest first.
 pub const AUDIT_BY_STREAM: Table<u64> = Table::new("audit_by_stream");
+
+/// How many entries each list has: a company's under [`audit_prefix`] in
+/// [`AUDIT`], and those of one type, actor or stream under their prefix
+/// in their index.
+pub const AUDIT_COUNTS: Counts = Counts::new("audit_counts");
+
+/// How many entries `table` (the trail or one of its indexes) holds under
+/// `prefix`, without counting them.
+///
+/// # Errors
+/// When the store fails.
+pub async fn entry_count(store: &dyn ReadModelStore, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
+    AUDIT_COUNTS.get(store, table, prefix).await
+}
 
 /// The key of an entry: ascending keys list the newest entry first.
 pub fn audit_key(tenant: Uuid, position: u64) -> String {
@@ -95,11 +109,12 @@ pub struct AuditProjector;
 #[async_trait]
 impl Projector for AuditProjector {
     fn name(&self) -> &'static str {
-        "audit.v2"
+        "audit.v3"
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        const TABLES: &[&str] = &[AUDIT.name(), AUDIT_BY_TYPE.name(), AUDIT_BY_ACTOR.name(), AUDIT_BY_STREAM.name()];
+        const TABLES: &[&str] =
+            &[AUDIT.name(), AUDIT_BY_TYPE.name(), AUDIT_BY_ACTOR.name(), AUDIT_BY_STREAM.name(), AUDIT_COUNTS.name()];
         TABLES
     }
 
@@ -115,11 +130,19 @@ impl Projector for AuditProjector {
             command_id: event.metadata.command_id,
             occurred_at: event.metadata.occurred_at,
         };
+        // Each event once: every entry is new, and counted.
         let key = newest_first(event.position);
         let position = &event.position;
-        AUDIT_BY_TYPE.put(tx, format!("{}{key}", by_type_prefix(tenant, &row.event_type)), position)?;
-        AUDIT_BY_ACTOR.put(tx, format!("{}{key}", by_actor_prefix(tenant, row.actor_id)), position)?;
-        AUDIT_BY_STREAM.put(tx, format!("{}{key}", by_stream_prefix(tenant, &row.stream)), position)?;
+        let lists = [
+            (AUDIT_BY_TYPE, by_type_prefix(tenant, &row.event_type)),
+            (AUDIT_BY_ACTOR, by_actor_prefix(tenant, row.actor_id)),
+            (AUDIT_BY_STREAM, by_stream_prefix(tenant, &row.stream)),
+        ];
+        for (index, prefix) in lists {
+            AUDIT_COUNTS.add(tx, index.name(), &prefix, 1).await?;
+            index.put(tx, format!("{prefix}{key}"), position)?;
+        }
+        AUDIT_COUNTS.add(tx, AUDIT.name(), &audit_prefix(tenant), 1).await?;
         AUDIT.put(tx, audit_key(tenant, event.position), &row)
     }
 }

@@ -14,7 +14,7 @@ use store::RecordedEvent;
 use uuid::Uuid;
 
 use super::unreadable;
-use crate::{ProjectionError, Projector, ReadModelStore, Table, Transaction};
+use crate::{Counts, ProjectionError, Projector, ReadModelStore, Table, Transaction};
 
 /// An HR card (rule H2): what it states, and the card as the domain
 /// evolves it.
@@ -134,7 +134,10 @@ pub const LEAVE_LEDGERS: Table<LedgerRow> = Table::new("leave_ledgers");
 /// `tenant/employee id/<stream version>` → one change of a balance.
 pub const LEAVE_ENTRIES: Table<EntryRow> = Table::new("leave_entries");
 
-const TABLES: &[&str] = &[HR_CARDS.name(), LEAVE_LEDGERS.name(), LEAVE_ENTRIES.name()];
+/// How many entries each ledger has, under [`entries_prefix`].
+pub const LEAVE_ENTRY_COUNTS: Counts = Counts::new("leave_entry_counts");
+
+const TABLES: &[&str] = &[HR_CARDS.name(), LEAVE_LEDGERS.name(), LEAVE_ENTRIES.name(), LEAVE_ENTRY_COUNTS.name()];
 
 /// The most cards or ledgers one listing reads.
 const MAX_ROWS: usize = 100_000;
@@ -150,6 +153,14 @@ pub fn ledger_key(tenant: Uuid, employee: Uuid) -> String {
 /// The prefix of every change of an employee's balance.
 pub fn entries_prefix(tenant: Uuid, employee: Uuid) -> String {
     format!("{}/", ledger_key(tenant, employee))
+}
+
+/// How many entries `employee`'s ledger has, without counting them.
+///
+/// # Errors
+/// When the store fails.
+pub async fn entry_count(store: &dyn ReadModelStore, tenant: Uuid, employee: Uuid) -> Result<usize, ProjectionError> {
+    LEAVE_ENTRY_COUNTS.get(store, LEAVE_ENTRIES.name(), &entries_prefix(tenant, employee)).await
 }
 
 /// The prefix of every row of a tenant.
@@ -247,7 +258,7 @@ pub fn leave_entry(event: &LeaveEvent, at: DateTime<Utc>) -> Option<EntryRow> {
 #[async_trait]
 impl Projector for HrProjector {
     fn name(&self) -> &'static str {
-        "hr.v1"
+        "hr.v2"
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -281,7 +292,9 @@ impl Projector for HrProjector {
         let before = LEAVE_LEDGERS.read(tx, &key).await?.map(|row| row.ledger).unwrap_or_default();
         let ledger = before.evolve(&decoded);
         if let Some(entry) = leave_entry(&decoded, event.recorded_at) {
-            LEAVE_ENTRIES.put(tx, format!("{key}/{:010}", event.version), &entry)?;
+            let prefix = entries_prefix(tenant, employee);
+            let entry_key = format!("{prefix}{:010}", event.version);
+            LEAVE_ENTRIES.put_counted(tx, LEAVE_ENTRY_COUNTS, entry_key, &entry, &[&prefix]).await?;
         }
         let row = LedgerRow {
             employee_id: employee,

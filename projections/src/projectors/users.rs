@@ -12,7 +12,7 @@ use store::RecordedEvent;
 use uuid::Uuid;
 
 use super::{tenant_event, unreadable};
-use crate::{ProjectionError, Projector, ReadModelStore, Table, Transaction};
+use crate::{Counts, ProjectionError, Projector, ReadModelStore, Table, Transaction};
 
 /// A user of a company.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -57,6 +57,17 @@ pub fn user_key(tenant: Uuid, login: &str) -> String {
 /// The prefix of a company's users, in [`USERS`].
 pub fn users_prefix(tenant: Uuid) -> String {
     format!("{tenant}/")
+}
+
+/// How many users each company has, under [`users_prefix`].
+pub const USER_COUNTS: Counts = Counts::new("users_counts");
+
+/// How many users `tenant` has, without counting them.
+///
+/// # Errors
+/// When the store fails.
+pub async fn user_count(store: &dyn ReadModelStore, tenant: Uuid) -> Result<usize, ProjectionError> {
+    USER_COUNTS.get(store, USERS.name(), &users_prefix(tenant)).await
 }
 
 pub fn user_id_key(tenant: Uuid, user: Uuid) -> String {
@@ -111,11 +122,11 @@ async fn login_of(
 #[async_trait]
 impl Projector for UsersProjector {
     fn name(&self) -> &'static str {
-        "users.v2"
+        "users.v3"
     }
 
     fn tables(&self) -> &'static [&'static str] {
-        const TABLES: &[&str] = &[USERS.name(), USER_IDS.name(), CREDENTIALS.name()];
+        const TABLES: &[&str] = &[USERS.name(), USER_IDS.name(), CREDENTIALS.name(), USER_COUNTS.name()];
         TABLES
     }
 
@@ -127,7 +138,7 @@ impl Projector for UsersProjector {
                 let key = user_key(tenant, login.as_str());
                 let ids = UserIdRow { login: login.clone() };
                 let user = UserRow { id: user_id, tenant_id: tenant, login, name, roles, created_at: at };
-                USERS.put(tx, key, &user)?;
+                USERS.put_counted(tx, USER_COUNTS, key, &user, &[&users_prefix(tenant)]).await?;
                 USER_IDS.put(tx, user_id_key(tenant, user_id), &ids)?;
                 let credentials = CredentialsRow { password_hash, changed_at: at, sessions: 0 };
                 CREDENTIALS.put(tx, user_id_key(tenant, user_id), &credentials)?;
@@ -155,7 +166,9 @@ impl Projector for UsersProjector {
             }
             TenantEvent::UserDeleted { user_id } => {
                 let login = login_of(tx, event, tenant, user_id).await?;
-                USERS.delete(tx, user_key(tenant, login.as_str()));
+                USERS
+                    .delete_counted(tx, USER_COUNTS, user_key(tenant, login.as_str()), &[&users_prefix(tenant)])
+                    .await?;
                 USER_IDS.delete(tx, user_id_key(tenant, user_id));
                 CREDENTIALS.delete(tx, user_id_key(tenant, user_id));
             }

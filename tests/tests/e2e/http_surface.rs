@@ -25,7 +25,7 @@ async fn health_metrics_graphiql_and_get_queries_answer() {
         "groupware_http_request_duration_seconds_bucket",
         "groupware_events_appended_total 3",
         "groupware_commands_total{outcome=\"applied\"} 2",
-        "groupware_projection_lag_events{projector=\"audit.v2\"} 0",
+        "groupware_projection_lag_events{projector=\"audit.v3\"} 0",
     ] {
         assert!(metrics.contains(name), "metrics lack {name}:\n{metrics}");
     }

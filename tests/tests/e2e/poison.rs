@@ -105,7 +105,7 @@ async fn a_projector_that_cannot_apply_an_event_stops_alone_and_says_where() {
     assert_eq!(body["stopped"], json!([{ "projector": "organisation.v1", "position": position }]));
     let text = app.metrics().await;
     assert_eq!(metric(&text, "groupware_projector_stopped{projector=\"organisation.v1\"}").as_deref(), Some("1"));
-    assert_eq!(metric(&text, "groupware_projector_stopped{projector=\"audit.v2\"}").as_deref(), Some("0"));
+    assert_eq!(metric(&text, "groupware_projector_stopped{projector=\"audit.v3\"}").as_deref(), Some("0"));
     let stop = text
         .lines()
         .find(|l| l.starts_with("groupware_projector_stopped_event{projector=\"organisation.v1\""))

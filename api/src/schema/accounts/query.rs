@@ -6,7 +6,7 @@ use projections::projectors::{tenants, users};
 use uuid::Uuid;
 
 use crate::errors::ApiError;
-use crate::schema::pagination::{Page, PageRequest, page};
+use crate::schema::pagination::{Page, PageRequest, counted_page};
 use crate::schema::types::Tenant;
 use crate::schema::{User, backend, caller, load_user};
 
@@ -41,7 +41,9 @@ impl AccountsQuery {
         let caller = caller(ctx).await?;
         let prefix = users::users_prefix(caller.tenant);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(backend(ctx), users::USERS, &prefix, &request, |row| Ok(User::from(row))).await?)
+        let backend = backend(ctx);
+        let total = users::user_count(backend.read_models(), caller.tenant).await?;
+        Ok(counted_page(backend, users::USERS, &prefix, &request, total, |row| Ok(User::from(row))).await?)
     }
 
     /// One user of the company.

@@ -14,7 +14,7 @@ use super::archives::{self, CompanyArchive};
 use super::retention::{self, CompanyRetention};
 use super::stream_history::{HistoricalState, historical_state, stream_history};
 use crate::errors::{ApiError, ApiResult};
-use crate::schema::pagination::{Page, PageRequest, filtered_page, page};
+use crate::schema::pagination::{Page, PageRequest, counted_page, filtered_page};
 use crate::schema::types::{AuditEntry, StoredEvent};
 use crate::schema::{Caller, backend, caller};
 
@@ -67,7 +67,8 @@ async fn audit_trail(
         (None, None, None) => {
             let prefix = audit::audit_prefix(tenant);
             if filter.from.is_none() && filter.until.is_none() {
-                return page(backend, audit::AUDIT, &prefix, request, to_node).await;
+                let total = audit::entry_count(backend.read_models(), audit::AUDIT.name(), &prefix).await?;
+                return counted_page(backend, audit::AUDIT, &prefix, request, total, to_node).await;
             }
             let itself = |row| std::future::ready(Ok(Some(row)));
             return filtered_page(backend, audit::AUDIT, &prefix, request, None, itself, keep, to_node).await;
@@ -84,7 +85,11 @@ async fn audit_trail(
     .into_iter()
     .filter(|given| *given)
     .count();
-    let total_count = if conditions == 1 { Some(index.count(backend.read_models(), &prefix).await?) } else { None };
+    let total_count = if conditions == 1 {
+        Some(audit::entry_count(backend.read_models(), index.name(), &prefix).await?)
+    } else {
+        None
+    };
     let models = backend.read_models();
     let entry = |position| async move { Ok(audit::audit_entry(models, tenant, position).await?) };
     filtered_page(backend, index, &prefix, request, total_count, entry, keep, to_node).await

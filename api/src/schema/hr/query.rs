@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::types::{HrCard, LeaveBalance, LeaveEntry};
 use super::{balance, card, may_read, no_ledger, require_hr};
 use crate::errors::ApiError;
-use crate::schema::pagination::{Page, PageRequest, page};
+use crate::schema::pagination::{Page, PageRequest, counted_page};
 use crate::schema::{backend, caller};
 
 #[derive(Default)]
@@ -62,6 +62,7 @@ impl HrQuery {
         }
         let prefix = read::entries_prefix(caller.tenant, employee);
         let request = PageRequest::new(first, after, last, before);
-        Ok(page(backend, LEAVE_ENTRIES, &prefix, &request, |row| Ok(LeaveEntry::from(row))).await?)
+        let total = read::entry_count(backend.read_models(), caller.tenant, employee).await?;
+        Ok(counted_page(backend, LEAVE_ENTRIES, &prefix, &request, total, |row| Ok(LeaveEntry::from(row))).await?)
     }
 }
