@@ -3,7 +3,7 @@
 CARGO ?= cargo
 DATA_DIR ?= data
 
-.PHONY: run run-manual-clock test nextest lint fmt bench rebuild build
+.PHONY: run run-manual-clock test nextest lint fmt bench bench-scale rebuild build
 
 ## Build and start the server on the embedded store, under ./data, port 8080.
 run:
@@ -48,7 +48,13 @@ bench:
 	$(CARGO) bench -p tests --bench webmail
 	$(CARGO) bench -p tests --bench approval
 	$(CARGO) bench -p tests --bench archive
+	$(CARGO) bench -p tests --bench history
 	$(CARGO) bench -p tests --bench postgres
+
+## The history figures over 10,000,000 events (`make bench` writes 1,000,000):
+## first start, restart and resident memory on the embedded default.
+bench-scale:
+	GROUPWARE_BENCH_EVENTS=10000000 $(CARGO) bench -p tests --bench history
 
 ## Replay the event log under ./data into fresh read models.
 rebuild:

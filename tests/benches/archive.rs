@@ -20,23 +20,10 @@ use store::EventStore;
 use store::chain::ChainHash;
 use store::cold::ColdSegment;
 use store::sqlite::SqliteEventStore;
-use tests::workload::{batch_appends_of, report};
+use tests::workload::{batch_appends_of, report, resident_mb};
 use uuid::Uuid;
 
 const EVENTS: usize = 1_000_000;
-
-/// The process's own resident memory now (anonymous: heap and stacks, not
-/// the pages of files it maps, such as the store's memory-mapped reads),
-/// in MB.
-fn resident_mb() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0.0);
-    kb / 1024.0
-}
 
 /// Samples the resident memory every 10 ms until dropped; the highest.
 struct Peak {

@@ -12,6 +12,19 @@ pub fn report(name: &str, value: f64, unit: &str) {
     println!("bench {name} {value:.2} {unit}");
 }
 
+/// The process's own resident memory now (anonymous: heap and stacks, not
+/// the pages of files it maps, such as the stores' memory-mapped reads),
+/// in MB.
+pub fn resident_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
 /// A mail-sized event of about 250 bytes of payload.
 pub fn event(tenant: Uuid) -> EventData {
     let payload = serde_json::json!({

@@ -631,7 +631,7 @@ impl Aggregate for Mailbox {
                 let sent = match (self.sent.get(mail_id), self.sent_kept_from) {
                     (Some(sent), _) => sent,
                     // Let go: sent outside the window.
-                    (None, Some(_)) if self.scheduled.get(mail_id).is_none() => return Err(too_late()),
+                    (None, Some(_)) if !self.scheduled.contains_key(mail_id) => return Err(too_late()),
                     (None, _) => return Err(DomainError::NotFound(format!("sent mail {mail_id}"))),
                 };
                 if now - sent.sent_at > recall_window() {
