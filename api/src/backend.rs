@@ -255,10 +255,14 @@ impl Backend {
         self.metrics.commands.with_label_values(&[label]).inc();
         // What a refusal called for (a reset offer, rule E1) shows with the
         // refusal.
-        if matches!(result, Err(commands::CommandError::Rejected(_)))
-            && let Ok(Some(position)) = self.commands.after_refusal_position(context.command_id).await
-        {
-            self.projections.wait_for(position, READ_YOUR_WRITES).await;
+        if matches!(result, Err(commands::CommandError::Rejected(_))) {
+            match self.commands.after_refusal_position(context.command_id).await {
+                Ok(Some(position)) => {
+                    self.projections.wait_for(position, READ_YOUR_WRITES).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "what a refusal called for could not be looked up"),
+            }
         }
         let outcome = result?;
         if !outcome.repeated {

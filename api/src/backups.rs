@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::capabilities::{Place, Starting, Worker, WorkerContext, following};
+use crate::capabilities::{Place, Starting, Worker, WorkerContext, following, until_decided, until_done};
 use crate::renderings::{document_page, is_record, page_file, people, person_named};
 
 /// The largest archive.
@@ -89,7 +89,7 @@ async fn make(
     backup_id: Uuid,
     requested_at: u64,
 ) {
-    let Ok(backups) = commands.load::<Backups>(tenant).await else { return };
+    let backups = until_done("a backup's request", || commands.load::<Backups>(tenant)).await;
     let Some(backup) = backups.state.backups.get(&backup_id) else { return };
     if !backup.file.is_preparing() {
         return;
@@ -122,9 +122,7 @@ async fn make(
     };
     let context = CommandContext::new(Uuid::new_v5(&backup_id, b"finish-backup"), Actor::System, Some(tenant));
     let command = BackupCommand { by_admin: false, action };
-    if let Err(e) = commands.execute::<Backups>(tenant, &context, command).await {
-        tracing::warn!(backup = %backup_id, error = %e, "a backup could not be recorded");
-    }
+    until_decided::<Backups>(commands, "recording a backup", (tenant, &context, command)).await;
 }
 
 /// Why an archive was not written whole.

@@ -95,6 +95,49 @@ impl Drop for Stopping {
     }
 }
 
+/// Runs `step` until it succeeds, with growing pauses, and gives what it
+/// gave: what a worker finishes is recorded in the log, and its place
+/// moves past the work only once it is, so it must happen.
+pub(crate) async fn until_done<T, E: std::fmt::Display, F: Future<Output = Result<T, E>>>(
+    what: &str,
+    mut step: impl FnMut() -> F,
+) -> T {
+    let mut pause = std::time::Duration::from_millis(100);
+    loop {
+        match step().await {
+            Ok(done) => return done,
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}: not done yet; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Runs a command until it is decided, applied or refused (a refusal says
+/// why, and trying again would not change it), trying again with growing
+/// pauses while the store fails.
+pub(crate) async fn until_decided<A: domain::Aggregate>(
+    commands: &Arc<Commands>,
+    what: &str,
+    (id, context, command): (uuid::Uuid, &commands::CommandContext, A::Command),
+) where
+    A::Command: Clone,
+{
+    let outcome = until_done(what, || async {
+        match commands.execute::<A>(id, context, command.clone()).await {
+            Err(commands::CommandError::Rejected(refused)) => Ok(Err(refused)),
+            Ok(_) => Ok(Ok(())),
+            Err(failed) => Err(failed),
+        }
+    })
+    .await;
+    if let Err(refused) = outcome {
+        tracing::warn!(reason = %refused, "{what}: refused");
+    }
+}
+
 /// How often a worker's place is written down while it moves.
 const PLACE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 

@@ -102,11 +102,13 @@ async fn read_models_equal_a_full_rebuild_after_a_kill_under_load_and_during_a_r
             .spawn()
             .expect("rebuild starts")
     };
-    let mut killed = rebuild();
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let _ = killed.kill();
-    let _ = killed.wait();
-    restart_equals_a_full_rebuild(data_dir.path()).await;
+    for moment in [0, 10, 30, 60, 100, 200] {
+        let mut killed = rebuild();
+        tokio::time::sleep(Duration::from_millis(moment)).await;
+        let _ = killed.kill();
+        let _ = killed.wait();
+        restart_equals_a_full_rebuild(data_dir.path()).await;
+    }
     let finished = rebuild().wait_with_output().unwrap();
     assert!(finished.status.success());
     assert!(String::from_utf8_lossy(&finished.stdout).contains("rebuilt read models from"));

@@ -86,7 +86,8 @@ impl CommandLog {
             known.position = known.position.max(event.position);
             let Some(command) = event.metadata.command_id else { continue };
             match known.written.get_mut(&command) {
-                Some(w) if event.position <= w.position => {}
+                // As the store's index answers: the first stream's events.
+                Some(w) if event.position <= w.position || event.stream != w.stream => {}
                 Some(w) => {
                     w.count += 1;
                     w.position = event.position;

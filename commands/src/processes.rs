@@ -50,10 +50,15 @@ impl Drop for Processes {
 impl Processes {
     /// Starts reading the log after `from.position`, every event up to it
     /// handled already, with the reactions remembering `from.memory`.
+    /// Without that memory (another version's, or none) they start from the
+    /// log's start, so that the reactions remember all they need.
     pub fn start(commands: Arc<Commands>, reactions: Arc<Reactions>, from: Handled) -> Self {
-        if from.position > 0 {
-            reactions.restore(&from.memory);
-        }
+        let from = if from.position == 0 || reactions.restore(&from.memory) {
+            from
+        } else {
+            tracing::warn!(place = from.position, "the process managers follow the log from its start again");
+            Handled::default()
+        };
         let (handled, receiver) = watch::channel(from);
         Self { task: tokio::spawn(run(commands, reactions, handled)), handled: receiver }
     }

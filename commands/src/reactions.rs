@@ -156,6 +156,8 @@ impl Reaction {
                 Some(react(&mut lock(&kept), cause, &event))
             }),
             memory: Some(Memory {
+                // A memory that cannot be written reads as none: the next
+                // start follows the log from its start instead.
                 save: Box::new(move || serde_json::to_value(&*lock(&saved)).unwrap_or_default()),
                 restore: Box::new(move |value| {
                     *lock(&restored) = serde_json::from_value(value)?;
@@ -229,18 +231,27 @@ impl Reactions {
     }
 
     /// Gives the remembering reactions back what [`Reactions::memory`]
-    /// gave; a reaction with no entry, or one it cannot read (written by
-    /// another version), starts from nothing and says so.
-    pub fn restore(&self, saved: &serde_json::Value) {
+    /// gave; false, saying why, when a reaction has no entry or one it
+    /// cannot read (written by another version): the caller must then
+    /// follow the log from its start to rebuild what they remember.
+    pub fn restore(&self, saved: &serde_json::Value) -> bool {
+        let mut restored = true;
         for (i, reaction) in self.reactions.iter().enumerate() {
             let Some(memory) = &reaction.memory else { continue };
             let name = format!("{}#{i}", reaction.category);
             match saved.get(&name).cloned().map(|value| (memory.restore)(value)) {
                 Some(Ok(())) => {}
-                Some(Err(e)) => tracing::warn!(reaction = name, error = %e, "a reaction's memory could not be read"),
-                None => tracing::warn!(reaction = name, "a reaction's memory was not kept; it starts from nothing"),
+                Some(Err(e)) => {
+                    tracing::warn!(reaction = name, error = %e, "a reaction's memory could not be read");
+                    restored = false;
+                }
+                None => {
+                    tracing::warn!(reaction = name, "a reaction's memory was not kept");
+                    restored = false;
+                }
             }
         }
+        restored
     }
 
     /// The follow-ups `event` calls for (none when no reaction is about its

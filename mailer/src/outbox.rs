@@ -173,7 +173,14 @@ impl Outbox {
         let wanted: HashSet<(Uuid, String)> = waiting.iter().map(|w| (w.mail_id, w.address.clone())).collect();
         let positions: BTreeSet<u64> = waiting.iter().map(|w| w.position).collect();
         for position in positions {
-            for event in store.read_all(position - 1, 1).await?.iter().filter(|e| e.position == position) {
+            let events = store.read_all(position - 1, 1).await?;
+            if !events.iter().any(|e| e.position == position) {
+                tracing::warn!(
+                    position,
+                    "the event that asked for waiting copies is not in the log; they are not sent"
+                );
+            }
+            for event in events.iter().filter(|e| e.position == position) {
                 let mut asked = BTreeMap::new();
                 track(event, &mut asked);
                 let still =

@@ -16,8 +16,7 @@ macro_rules! read_model_conformance_suite {
             scans_by_prefix_in_key_order_with_a_cursor,
             commits_rows_and_checkpoint_together,
             keeps_any_json_value_and_refuses_nul_in_keys,
-            grants_a_claim_and_again_once_released,
-            empties_the_tables_of_a_projector_that_applied_nothing_yet
+            grants_a_claim_and_again_once_released
         );
     };
     (@cases $make:expr; $($case:ident),*) => {
@@ -119,21 +118,4 @@ pub async fn keeps_any_json_value_and_refuses_nul_in_keys(store: &dyn ReadModelS
     assert!(invalid(store.scan("t", "a\0", None, 10).await.map(drop)));
     assert!(invalid(store.scan("t", "", Some("a\0"), 10).await.map(drop)));
     assert!(invalid(store.count("t", "\0").await.map(drop)));
-}
-
-/// A projector that has applied nothing yet (a new version: a new name)
-/// finds its tables emptied of what another version wrote; one that has
-/// applied events keeps them.
-pub async fn empties_the_tables_of_a_projector_that_applied_nothing_yet(store: &dyn ReadModelStore) {
-    store
-        .commit("users.v1", vec![put("users", "t/a", 1), put("user_ids", "t/1", 1), put("other", "t/x", 1)], 0, 9)
-        .await
-        .unwrap();
-    assert!(!store.empty_unstarted("users.v1", &["users", "user_ids"]).await.unwrap());
-    assert_eq!(store.count("users", "").await.unwrap(), 1);
-    assert!(store.empty_unstarted("users.v2", &["users", "user_ids"]).await.unwrap());
-    assert_eq!(store.count("users", "").await.unwrap(), 0);
-    assert_eq!(store.count("user_ids", "").await.unwrap(), 0);
-    assert_eq!(store.count("other", "").await.unwrap(), 1, "another projector's table stays");
-    assert!(!store.empty_unstarted("users.v2", &["users", "user_ids"]).await.unwrap());
 }

@@ -7,7 +7,7 @@ use std::sync::RwLock;
 use async_trait::async_trait;
 use serde_json::Value;
 
-use crate::model::check_key;
+use crate::model::{check_key, past};
 use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
 
 #[derive(Default)]
@@ -70,7 +70,7 @@ impl ReadModelStore for MemoryReadModels {
         let tables = self.read();
         let Some(rows) = tables.rows.get(table) else { return Ok(Vec::new()) };
         // Every key under `prefix` sorts below `prefix` + the last character.
-        let past = format!("{prefix}\u{10FFFF}");
+        let past = past(prefix);
         let end = before.filter(|b| *b < past.as_str()).map_or(past.clone(), str::to_owned);
         if end.as_str() <= prefix {
             return Ok(Vec::new());

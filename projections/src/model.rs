@@ -87,6 +87,12 @@ pub(crate) fn check_key(key: &str) -> Result<(), ProjectionError> {
     Ok(())
 }
 
+/// The first key after every key that starts with `prefix` (keys compare
+/// bytewise in every store; no key holds a character above U+10FFFF).
+pub(crate) fn past(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
 /// Where read models are kept.
 ///
 /// Keys are strings without NUL (every store refuses NUL in a key, prefix
@@ -148,13 +154,16 @@ pub trait ReadModelStore: Send + Sync + 'static {
     /// When the backend fails.
     async fn try_claim(&self, projector: &str) -> Result<Option<Claim>, ProjectionError>;
 
-    /// Empties `tables` when `projector` has applied nothing yet
-    /// (checkpoint 0), in one step with that check: rows there were written
-    /// by another version of it (projector names carry their version), and
-    /// it builds them from the log's start. Returns whether any row went.
+    /// Makes `tables` ready for `projector` when it has applied nothing yet
+    /// (checkpoint 0): rows there were written by another version of it
+    /// (projector names carry their version), and it builds them from the
+    /// log's start. A store of one process empties them, in one step with
+    /// that check, and answers whether any row went; a store that processes
+    /// of another version may still serve refuses instead (PostgreSQL, whose
+    /// `rebuild` builds a version beside the serving one).
     ///
     /// # Errors
-    /// When the backend fails.
+    /// When the backend fails; when the store refuses.
     async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError>;
 
     /// Makes the rows deleted so far unrecoverable from the store's own

@@ -16,7 +16,7 @@ use serde_json::Value;
 use store::{Direction, EventStore};
 use tokio_postgres::NoTls;
 
-use crate::model::check_key;
+use crate::model::{check_key, past};
 use crate::{Change, Claim, ProjectionError, Projector, ReadModelStore, Row};
 
 mod embedded {
@@ -37,12 +37,6 @@ fn db(e: tokio_postgres::Error) -> ProjectionError {
         }
         _ => backend(e),
     }
-}
-
-/// The first key after every key that starts with `prefix` (keys sort
-/// bytewise; no key holds a character above U+10FFFF).
-fn past(prefix: &str) -> String {
-    format!("{prefix}\u{10FFFF}")
 }
 
 /// The generation a query reads: the one given, else the table's serving one.
@@ -350,27 +344,25 @@ impl ReadModelStore for PostgresReadModels {
         self.commit_in(None, projector, changes, from, to).await
     }
 
-    /// Under the lock of the projector's row, which its commits take too.
+    /// Several processes share these read models, and one of another
+    /// version may still be serving them: rows another version wrote are
+    /// not deleted here. A projector that has applied nothing finds its
+    /// tables empty (a new database) or refuses to start, naming the
+    /// rebuild that builds them beside the serving ones.
     async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(backend)?;
-        let generation = live_generation(&tx, projector).await?;
-        let started = tx
-            .query_opt(
-                "SELECT position FROM rm_checkpoints WHERE projector = $1 AND generation = $2 AND position > 0",
-                &[&projector, &generation],
-            )
-            .await
-            .map_err(backend)?;
-        if started.is_some() {
+        if self.checkpoint_in(None, projector).await? > 0 {
             return Ok(false);
         }
-        let emptied = tx
-            .execute("DELETE FROM rm_rows WHERE tbl = ANY($1) AND generation = $2", &[&tables, &generation])
-            .await
-            .map_err(backend)?;
-        tx.commit().await.map_err(backend)?;
-        Ok(emptied > 0)
+        for table in tables {
+            if !self.scan_in(None, table, "", (Direction::Forwards, None), 1).await?.is_empty() {
+                return Err(ProjectionError::Store(format!(
+                    "the read model `{table}` was written by another version of `{projector}`: build it with \
+                     `groupware rebuild --read-models <this database>` (the serving one keeps answering meanwhile), \
+                     then start this version"
+                )));
+            }
+        }
+        Ok(false)
     }
 
     /// A session-level advisory lock on a connection of its own: it is

@@ -22,7 +22,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
 use store::sqlite::{ReadLost, Readers};
 
-use crate::model::check_key;
+use crate::model::{check_key, past};
 use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
 
 const SCHEMA: &str = "
@@ -75,13 +75,6 @@ impl From<ReadLost> for ProjectionError {
     }
 }
 
-/// The first key after every key that starts with `prefix` (keys compare
-/// bytewise, as SQLite's default collation does; no key holds a character
-/// above U+10FFFF).
-fn past(prefix: &str) -> String {
-    format!("{prefix}\u{10FFFF}")
-}
-
 fn value_of(text: &str, key: &str) -> Result<Value, ProjectionError> {
     serde_json::from_str(text).map_err(|e| ProjectionError::Store(format!("the stored row {key} is not JSON: {e}")))
 }
@@ -120,6 +113,9 @@ impl SqliteReadModels {
         conn.pragma_update(None, "secure_delete", true)?;
         conn.busy_timeout(std::time::Duration::from_secs(1))?;
         conn.execute_batch(SCHEMA)?;
+        // A process that stopped before the log was truncated after an
+        // erasure may have left earlier page images in it.
+        truncate_log(&conn)?;
         Ok(Self {
             writer: Arc::new(Mutex::new(conn)),
             readers: Readers::new(path, IDLE_READERS),
@@ -291,8 +287,13 @@ impl ReadModelStore for SqliteReadModels {
             )?
             .execute(params![projector, to])?;
             tx.commit()?;
-            if erasing.load(Ordering::SeqCst) && truncate_log(conn)? {
-                erasing.store(false, Ordering::SeqCst);
+            if erasing.load(Ordering::SeqCst) {
+                match truncate_log(conn) {
+                    Ok(true) => erasing.store(false, Ordering::SeqCst),
+                    Ok(false) => {}
+                    // The batch is in; the truncation is tried again later.
+                    Err(e) => tracing::warn!(error = %e, "the read models' write-ahead log was not truncated"),
+                }
             }
             Ok(())
         })
@@ -354,6 +355,25 @@ mod tests {
 
     fn put(table: &'static str, key: &str) -> Change {
         Change::Put { table, key: key.to_owned(), value: json!({ "key": key }) }
+    }
+
+    #[tokio::test]
+    async fn the_tables_of_a_projector_that_applied_nothing_yet_are_emptied() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteReadModels::open(dir.path().join("read_models.db")).unwrap();
+        store
+            .commit("users.v1", vec![put("users", "t/a"), put("user_ids", "t/1"), put("other", "t/x")], 0, 9)
+            .await
+            .unwrap();
+        // The same version again: it has applied events, nothing goes.
+        assert!(!store.empty_unstarted("users.v1", &["users", "user_ids"]).await.unwrap());
+        assert_eq!(store.count("users", "").await.unwrap(), 1);
+        // A new version starts from nothing, in the tables the old one wrote.
+        assert!(store.empty_unstarted("users.v2", &["users", "user_ids"]).await.unwrap());
+        assert_eq!(store.count("users", "").await.unwrap(), 0);
+        assert_eq!(store.count("user_ids", "").await.unwrap(), 0);
+        assert_eq!(store.count("other", "").await.unwrap(), 1, "another projector's table stays");
+        assert!(!store.empty_unstarted("users.v2", &["users", "user_ids"]).await.unwrap());
     }
 
     #[tokio::test]

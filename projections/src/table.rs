@@ -73,6 +73,26 @@ impl<R: Serialize + DeserializeOwned> Table<R> {
         rows.into_iter().map(|(key, value)| Ok((key.clone(), self.decode(&key, value)?))).collect()
     }
 
+    /// Every row whose key starts with `prefix`, in key order, read a page
+    /// at a time (for lists that stay small: what waits, say).
+    ///
+    /// # Errors
+    /// When the store fails or a row is not an `R`.
+    pub async fn all(&self, store: &dyn ReadModelStore, prefix: &str) -> Result<Vec<R>, ProjectionError> {
+        const PAGE: usize = 10_000;
+        let mut rows = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.scan(store, prefix, after.as_deref(), PAGE).await?;
+            let full = page.len() == PAGE;
+            after = page.last().map(|(key, _)| key.clone());
+            rows.extend(page.into_iter().map(|(_, row)| row));
+            if !full {
+                return Ok(rows);
+            }
+        }
+    }
+
     /// Up to `limit` rows whose key starts with `prefix` and is less than
     /// `before`, in reverse key order, with their keys.
     ///

@@ -141,3 +141,18 @@ async fn a_row_the_database_refuses_is_invalid_input_not_a_failure_to_retry() {
     assert!(refused.unwrap_err().is_permanent());
     assert_eq!(store.checkpoint("p").await.unwrap(), 0);
 }
+
+/// A new version of a projector (a new name) never deletes what another
+/// version serves to other processes: it refuses to start, naming the
+/// rebuild; on a new database it starts at once.
+#[tokio::test]
+async fn a_new_version_of_a_projector_refuses_tables_another_version_serves() {
+    let Some((store, _database)) = fresh().await else { return };
+    assert!(!store.empty_unstarted("users.v1", &["users"]).await.unwrap(), "a new database");
+    let row = projections::Change::Put { table: "users", key: "t/a".into(), value: serde_json::json!(1) };
+    store.commit("users.v1", vec![row], 0, 9).await.unwrap();
+    assert!(!store.empty_unstarted("users.v1", &["users"]).await.unwrap());
+    let refused = store.empty_unstarted("users.v2", &["users"]).await.unwrap_err();
+    assert!(refused.to_string().contains("groupware rebuild"), "{refused}");
+    assert_eq!(store.count("users", "").await.unwrap(), 1, "the serving rows stay");
+}

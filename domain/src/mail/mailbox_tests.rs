@@ -282,14 +282,14 @@ fn rule_e3_a_mailbox_keeps_only_the_mails_it_can_still_recall() {
     refused_by(late, ErrorKind::Conflict, "E3");
     let recalled = MailboxEvent::MailRecalled { mail_id: Uuid::from_u128(2), recipients: vec![Uuid::from_u128(100)] };
     assert_eq!(decide(&history, owner(), &recall(2, None), "2026-11-27T09:00:02+09:00"), Ok(vec![recalled]));
-    // A year of mail, one a minute: what is kept is one day's.
+    // A month of mail, one a minute: what is kept is one day's.
     let start = at("2026-01-01T00:00:00Z");
-    let year = (0..525_600).map(|minute| MailboxEvent::MailSent {
+    let month = (0..43_200).map(|minute| MailboxEvent::MailSent {
         mail: to_internal(1_000 + minute, 1),
         sent_at: start + Duration::minutes(i64::try_from(minute).unwrap()),
         quota: None,
     });
-    let state = year.fold(Mailbox::default(), |state, event| state.evolve(&event));
+    let state = month.fold(Mailbox::default(), |state, event| state.evolve(&event));
     assert_eq!(state.sent.len(), 24 * 60 + 1);
 }
 

@@ -36,18 +36,7 @@ pub fn copy_key(tenant: Uuid, sender: Uuid, mail: Uuid, address: &str) -> String
 /// # Errors
 /// When the store fails or a row is not a [`WaitingCopyRow`].
 pub async fn waiting(store: &dyn ReadModelStore) -> Result<Vec<WaitingCopyRow>, ProjectionError> {
-    const PAGE: usize = 10_000;
-    let mut copies = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = OUTBOX_WAITING.scan(store, "", after.as_deref(), PAGE).await?;
-        let full = page.len() == PAGE;
-        after = page.last().map(|(key, _)| key.clone());
-        copies.extend(page.into_iter().map(|(_, row)| row));
-        if !full {
-            return Ok(copies);
-        }
-    }
+    OUTBOX_WAITING.all(store, "").await
 }
 
 pub struct OutboxProjector;

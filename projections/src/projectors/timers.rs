@@ -37,18 +37,7 @@ pub fn pending_key(tenant: Option<Uuid>, timer: Uuid) -> String {
 /// # Errors
 /// When the store fails or a row is not a [`PendingTimerRow`].
 pub async fn pending(store: &dyn ReadModelStore) -> Result<Vec<PendingTimerRow>, ProjectionError> {
-    const PAGE: usize = 10_000;
-    let mut timers = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = TIMERS_PENDING.scan(store, "", after.as_deref(), PAGE).await?;
-        let full = page.len() == PAGE;
-        after = page.last().map(|(key, _)| key.clone());
-        timers.extend(page.into_iter().map(|(_, row)| row));
-        if !full {
-            return Ok(timers);
-        }
-    }
+    TIMERS_PENDING.all(store, "").await
 }
 
 pub struct TimersProjector;

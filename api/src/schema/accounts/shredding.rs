@@ -3,8 +3,6 @@
 //! termination is, every key of the company, its blobs, and its hold on its
 //! domains (rule B3).
 
-use std::time::Duration;
-
 use std::collections::BTreeSet;
 
 use commands::CommandContext;
@@ -15,7 +13,7 @@ use domain::{Actor, Aggregate};
 use store::sealing::KeyRef;
 use uuid::Uuid;
 
-use crate::capabilities::{Place, Starting, Worker, WorkerContext, following};
+use crate::capabilities::{Place, Starting, Worker, WorkerContext, following, until_done};
 
 /// The worker that destroys the keys of deleted users.
 pub(super) const WORKER: Worker = Worker { name: "shredding", start: start_worker };
@@ -68,19 +66,5 @@ async fn terminate(context: &WorkerContext, tenant: Uuid, domains: &BTreeSet<Dom
             context.commands.execute::<DomainRegistration>(domain.tenant_id(), &command, release.clone())
         })
         .await;
-    }
-}
-
-/// Runs `step` until it succeeds, with growing pauses: what it finishes is
-/// recorded in the log, so it must happen.
-async fn until_done<T, E: std::fmt::Display, F: std::future::Future<Output = Result<T, E>>>(
-    what: &str,
-    mut step: impl FnMut() -> F,
-) {
-    let mut pause = Duration::from_millis(100);
-    while let Err(e) = step().await {
-        tracing::warn!(error = %e, "{what}: not done yet; trying again");
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(30));
     }
 }

@@ -28,7 +28,7 @@ use store::sealing::KeyRef;
 use uuid::Uuid;
 
 use crate::backend::Backend;
-use crate::capabilities::{Place, Starting, Worker, WorkerContext, following};
+use crate::capabilities::{Place, Starting, Worker, WorkerContext, following, until_decided, until_done};
 use crate::errors::{ApiError, ApiResult};
 use crate::renderings::{ArchiveRenderer, archived_company};
 use crate::rest::{self, Download};
@@ -184,7 +184,7 @@ fn start_worker(mut context: WorkerContext) -> Starting {
 
 /// Makes one archive and records how it ended.
 async fn make(context: &WorkerContext, tenant: Uuid, archive_id: Uuid) {
-    let Ok(archives) = context.commands.load::<Archives>(tenant).await else { return };
+    let archives = until_done("an archive's request", || context.commands.load::<Archives>(tenant)).await;
     let Some(archive) = archives.state.archives.get(&archive_id).filter(|a| a.file.is_preparing()).cloned() else {
         return;
     };
@@ -202,9 +202,7 @@ async fn make(context: &WorkerContext, tenant: Uuid, archive_id: Uuid) {
     let command_id = Uuid::new_v5(&archive_id, b"finish-archive");
     let finish = CommandContext::new(command_id, Actor::System, Some(tenant));
     let command = ArchiveCommand { by_reader: false, action };
-    if let Err(e) = context.commands.execute::<Archives>(tenant, &finish, command).await {
-        tracing::warn!(archive = %archive_id, error = %e, "an archive could not be recorded");
-    }
+    until_decided::<Archives>(&context.commands, "recording an archive", (tenant, &finish, command)).await;
 }
 
 /// The archive written into a file in the worker's scratch folder, then into the blob
