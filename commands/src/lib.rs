@@ -3,6 +3,7 @@
 //! scheduler that fires time-driven commands, and the process managers that
 //! carry out what recorded events cause.
 
+mod batches;
 mod clock;
 mod command_log;
 mod hot_streams;

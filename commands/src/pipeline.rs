@@ -23,6 +23,7 @@ use store::sealing::KeyRef;
 use store::{Direction, EventData, EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
 use uuid::Uuid;
 
+use crate::batches::{Batches, Waiting};
 use crate::command_log::Written;
 use crate::hot_streams::HotStreams;
 use crate::{Clock, CommandLog};
@@ -109,6 +110,7 @@ pub struct Commands {
     deadline: Duration,
     states: StateCache,
     hot: HotStreams,
+    batches: Batches,
 }
 
 /// How many aggregate states the pipeline keeps between commands.
@@ -194,6 +196,7 @@ impl Commands {
             deadline,
             states: StateCache::default(),
             hot: HotStreams::default(),
+            batches: Batches::default(),
         })
     }
 
@@ -357,8 +360,142 @@ impl Commands {
             .map_err(|e| CommandError::Store(StoreError::Unavailable(format!("command task failed: {e}"))))?
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::CATEGORY, %id, command_id = %context.command_id))]
     async fn run<A: Aggregate>(
+        &self,
+        id: Uuid,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> Result<Outcome<A::Event>, CommandError> {
+        if A::BATCHES {
+            self.run_batched::<A>(id, context, command).await
+        } else {
+            self.run_alone::<A>(id, context, command).await
+        }
+    }
+
+    /// Queues the command for its stream's next batch (see [`Batches`]);
+    /// whoever gets the stream's lock first appends what waits then.
+    async fn run_batched<A: Aggregate>(
+        &self,
+        id: Uuid,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> Result<Outcome<A::Event>, CommandError> {
+        let stream = stream_name::<A>(id);
+        let (reply, mut answer) = tokio::sync::oneshot::channel();
+        let appending = self.batches.push(&stream, Waiting { context: context.clone(), command, reply });
+        loop {
+            tokio::select! {
+                biased;
+                answered = &mut answer => {
+                    return answered.map_err(|_| CommandError::Store(StoreError::Unavailable("a batch was dropped".into())))?;
+                }
+                _turn = appending.lock() => {
+                    let batch = self.batches.take::<A::Command, A::Event>(&stream);
+                    if !batch.is_empty() {
+                        self.append_batch::<A>(id, &stream, batch).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decides the commands of `batch` in turn on the stream's state and
+    /// appends all their events at once. A command the log knows, one that
+    /// is refused or finds nothing to do, and the whole batch when the
+    /// append meets another writer, run alone afterwards, as any command
+    /// does, and answer from there.
+    async fn append_batch<A: Aggregate>(&self, id: Uuid, stream: &str, batch: Vec<Waiting<A::Command, A::Event>>) {
+        let mut alone = Vec::new();
+        let mut decided = Vec::new();
+        let mut data = Vec::new();
+        let loaded = match self.states.get::<A>(stream) {
+            Some(kept) => Ok(kept),
+            None => self.load_stream::<A>(stream, true).await,
+        };
+        let Ok(loaded) = loaded else {
+            return self.run_each_alone::<A>(id, batch).await;
+        };
+        let (mut state, version) = (loaded.state, loaded.version);
+        let now = self.clock.now();
+        for waiting in batch {
+            let known = self.log.get(waiting.context.command_id).await;
+            let events = match known {
+                Ok(None) => state
+                    .authorize(&waiting.context.actor, &waiting.command)
+                    .and_then(|()| state.decide(&waiting.command, now))
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            if events.is_empty() {
+                alone.push(waiting);
+                continue;
+            }
+            let enveloped = (0..).zip(&events).map(|(index, e)| {
+                let seal = seal_key(id, waiting.context.tenant, e.sealing(id).unwrap_or(A::SEALING));
+                envelope(event_id(waiting.context.command_id, index), e, &waiting.context, now)
+                    .map(|e| e.sealed_with(seal))
+            });
+            match enveloped.collect::<Result<Vec<_>, _>>() {
+                Ok(enveloped) => {
+                    state = events.iter().fold(state, |s, e| s.evolve(e));
+                    data.extend(enveloped);
+                    decided.push((waiting, events));
+                }
+                Err(_) => alone.push(waiting),
+            }
+        }
+        if !decided.is_empty() {
+            let expected = version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+            let count = data.len();
+            let appended = match self.store.append(stream, expected, data).await {
+                Ok(result) if !result.repeated => {
+                    let first = result.version + 1 - count as u64;
+                    self.store.read_appended(stream, first, count, result.position).await.map(|read| (result, read))
+                }
+                Ok(_) => Err(StoreError::Conflict { stream: stream.to_owned(), expected, actual: None }),
+                Err(e) => Err(e),
+            };
+            match appended {
+                Ok((result, read)) if read.len() == count => {
+                    self.states.put(stream, result.version, state.clone());
+                    let seal = seal_key(id, decided[0].0.context.tenant, A::SEALING);
+                    self.snapshot_if_due(stream, version, state, result.version, seal);
+                    let mut events_read = read.into_iter();
+                    for (waiting, events) in decided {
+                        let mine: Vec<_> = events_read.by_ref().take(events.len()).collect();
+                        let (first, last) = (mine[0].version, mine[mine.len() - 1].position);
+                        let written = Written {
+                            stream: stream.to_owned(),
+                            first_version: first,
+                            count: mine.len() as u64,
+                            position: last,
+                        };
+                        self.log.record(waiting.context.command_id, written);
+                        let outcome = Outcome { stream: stream.to_owned(), events, position: last, repeated: false };
+                        let _ = waiting.reply.send(Ok(outcome));
+                    }
+                }
+                // Another writer came between, or the store failed: each
+                // alone, as any command.
+                _ => {
+                    self.states.forget(stream);
+                    alone.extend(decided.into_iter().map(|(waiting, _)| waiting));
+                }
+            }
+        }
+        self.run_each_alone::<A>(id, alone).await;
+    }
+
+    async fn run_each_alone<A: Aggregate>(&self, id: Uuid, batch: Vec<Waiting<A::Command, A::Event>>) {
+        for waiting in batch {
+            let answer = self.run_alone::<A>(id, &waiting.context, waiting.command).await;
+            let _ = waiting.reply.send(answer);
+        }
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(aggregate = A::CATEGORY, %id, command_id = %context.command_id))]
+    async fn run_alone<A: Aggregate>(
         &self,
         id: Uuid,
         context: &CommandContext,

@@ -518,3 +518,52 @@ async fn a_repeated_command_id_whose_events_were_shredded_answers_as_done() {
     assert_eq!((again.events, again.position), (vec![], first.position));
     assert_eq!(*store.head().borrow(), head, "nothing appended");
 }
+
+/// Numbers taken at once by 64 completions of one company in two processes
+/// (a stream whose commands go in batches): every document gets one number,
+/// the numbers run from 1 without a gap, each answer is the stored one, and
+/// a number asked for again is the one given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_taken_at_once_in_batches_are_gap_free_and_each_documents_own() {
+    use domain::approval::numbering::NumberingEvent;
+    use domain::approval::{AssignNumber, DocumentNumbers};
+    let setup = Setup::new();
+    let (store, this, other) = two_processes(&setup).await;
+    let tenant = Uuid::now_v7();
+    let numbers = DocumentNumbers::id(tenant, 2026);
+    let documents: Vec<Uuid> = (0..64).map(|_| Uuid::now_v7()).collect();
+    let ask = |commands: &Arc<Commands>, document: Uuid| {
+        let commands = commands.clone();
+        let command_id = Uuid::new_v5(&document, b"number");
+        async move {
+            let context = CommandContext::new(command_id, Actor::System, Some(tenant));
+            let assign = AssignNumber { document_id: document, prefix: "ACME".into(), year: 2026 };
+            commands.execute::<DocumentNumbers>(numbers, &context, assign).await.unwrap()
+        }
+    };
+    let asked: Vec<_> = documents
+        .iter()
+        .enumerate()
+        .map(|(i, document)| tokio::spawn(ask(if i % 2 == 0 { &this } else { &other }, *document)))
+        .collect();
+    let mut given = std::collections::BTreeMap::new();
+    for task in asked {
+        let outcome = task.await.unwrap();
+        let [NumberingEvent::Assigned { document_id, sequence, .. }] = outcome.events.as_slice() else {
+            panic!("{:?}", outcome.events)
+        };
+        assert!(given.insert(*sequence, *document_id).is_none(), "number {sequence} given twice");
+    }
+    assert_eq!(given.keys().copied().collect::<Vec<_>>(), (1..=64).collect::<Vec<u32>>());
+    let stored =
+        store.read_stream(&format!("docnumbers-{}", numbers.simple()), Direction::Forwards, None, 100).await.unwrap();
+    assert_eq!(stored.len(), 64);
+    for event in &stored {
+        let NumberingEvent::Assigned { document_id, sequence, .. } = event.decode().unwrap();
+        assert_eq!(given[&sequence], document_id, "the answer is the stored number");
+    }
+    let again = ask(&other, documents[7]).await;
+    let NumberingEvent::Assigned { document_id, .. } = &again.events[0];
+    assert_eq!(*document_id, documents[7]);
+    assert!(again.repeated);
+}

@@ -105,6 +105,11 @@ pub trait Aggregate: Default + Clone + Serialize + DeserializeOwned + Send + Syn
     const SNAPSHOT_VERSION: u32;
     /// Whose key seals the stream's events and snapshots.
     const SEALING: Sealing = Sealing::Company;
+    /// Whether the commands that arrive at one stream while it is being
+    /// written go together in one append (each decided on the state the
+    /// ones before it left): for a stream many commands of a company write
+    /// at once, in turn, such as its document numbers.
+    const BATCHES: bool = false;
 
     /// Whether `actor` may issue `command` against this state.
     ///

@@ -124,6 +124,43 @@ async fn commands_per_second(dir: &tempfile::TempDir, name: &str, sealer: Option
     (tenants * per_tenant) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// 64 callers completing documents of one company at once, each taking
+/// its number from the company's one sequence for the year (a stream whose
+/// commands go in batches); numbers per second.
+async fn numbers_per_second(dir: &tempfile::TempDir, callers: usize, per_caller: usize) -> f64 {
+    use domain::approval::{AssignNumber, DocumentNumbers};
+    let commands = Arc::new(
+        Commands::new(
+            open(dir, "numbers.db"),
+            None,
+            SnapshotPolicy::default(),
+            Arc::new(ManualClock::new(Utc::now())),
+            std::time::Duration::from_secs(10),
+        )
+        .await
+        .expect("commands"),
+    );
+    let tenant = Uuid::now_v7();
+    let numbers = DocumentNumbers::id(tenant, 2026);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..callers)
+        .map(|_| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                for _ in 0..per_caller {
+                    let context = CommandContext::new(Uuid::now_v7(), Actor::System, Some(tenant));
+                    let assign = AssignNumber { document_id: Uuid::now_v7(), prefix: "ACME".into(), year: 2026 };
+                    commands.execute::<DocumentNumbers>(numbers, &context, assign).await.expect("number");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("caller");
+    }
+    (callers * per_caller) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The real projectors (tenants, users, audit trail) rebuilt from the log
 /// of the command benchmark.
 async fn rebuild_real(dir: &tempfile::TempDir, name: &str, sealer: Option<Arc<Sealer>>) -> f64 {
@@ -166,6 +203,7 @@ async fn main() {
     let unsealed = commands_per_second(&dir, "unsealed", None).await;
     report("commands_through_pipeline", commands, "commands/s");
     report("commands_through_pipeline_unsealed", unsealed, "commands/s");
+    report("document_numbers_64_callers", numbers_per_second(&dir, 64, 300).await, "numbers/s");
     let rebuild = rebuild_real(&dir, "commands", Some(sealer)).await;
     let rebuild_unsealed = rebuild_real(&dir, "unsealed", None).await;
     report("rebuild_tenant_user_audit_read_models", rebuild, "events/s");

@@ -96,6 +96,8 @@ impl Aggregate for DocumentNumbers {
 
     const CATEGORY: &'static str = "docnumbers";
     const SNAPSHOT_VERSION: u32 = 1;
+    /// Every completion of the company's year takes its number here.
+    const BATCHES: bool = true;
 
     fn authorize(&self, actor: &Actor, _command: &AssignNumber) -> Result<(), DomainError> {
         match actor {
