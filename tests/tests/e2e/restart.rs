@@ -96,6 +96,9 @@ async fn rule_e5_forwarding_set_before_a_restart_still_forwards_after_it() {
         assert!(std::time::Instant::now() < deadline, "the processes' place never reached {head}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+    // This process's server goes with its last handle (and its claims on
+    // a shared database with it).
+    drop(backend);
     app.stop().await;
 
     let app = TestApp::spawn_with(storage.settings()).await;
