@@ -41,10 +41,39 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// Read connections kept open between queries.
 const IDLE_READERS: usize = 16;
 
+/// How many rows the store keeps in memory.
+const HOT_ROWS: usize = 20_000;
+
+/// The rows read or written lately, so that a projector reading what it
+/// wrote a moment ago, and a query reading a row many ask for (a caller's
+/// credentials, a folder), need no read of the file. This store's process
+/// is the file's only writer: every commit writes its rows through, after
+/// the file has them. A row read from the file is kept only when no commit
+/// came in between, so a slow read never puts back what a commit replaced.
+struct Hot {
+    rows: quick_cache::sync::Cache<String, Option<Value>>,
+    commits: std::sync::atomic::AtomicU64,
+}
+
+impl Hot {
+    /// After rows went other than by a commit.
+    fn forget_all(&self) {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        self.rows.clear();
+    }
+
+    fn key(table: &str, key: &str) -> String {
+        // No key holds NUL (`check_key`).
+        format!("{table}\0{key}")
+    }
+}
+
 /// The embedded read-model store.
 pub struct SqliteReadModels {
     writer: Arc<Mutex<Connection>>,
     readers: Readers,
+    /// The rows read or written lately (`None`: known to be absent).
+    hot: Arc<Hot>,
     /// Set while deleted rows may still be found in the write-ahead log:
     /// a truncation that readers held up is tried again after each commit.
     erasing: Arc<AtomicBool>,
@@ -119,6 +148,10 @@ impl SqliteReadModels {
         Ok(Self {
             writer: Arc::new(Mutex::new(conn)),
             readers: Readers::new(path, IDLE_READERS),
+            hot: Arc::new(Hot {
+                rows: quick_cache::sync::Cache::new(HOT_ROWS),
+                commits: std::sync::atomic::AtomicU64::new(0),
+            }),
             erasing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -166,8 +199,10 @@ impl SqliteReadModels {
     /// # Errors
     /// When the file fails.
     pub async fn clear(&self) -> Result<(), ProjectionError> {
-        self.write(|conn| {
+        let hot = self.hot.clone();
+        self.write(move |conn| {
             conn.execute_batch("BEGIN IMMEDIATE; DELETE FROM rows; DELETE FROM checkpoints; COMMIT;")?;
+            hot.forget_all();
             Ok(())
         })
         .await
@@ -178,8 +213,14 @@ impl SqliteReadModels {
 impl ReadModelStore for SqliteReadModels {
     async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
         check_key(key)?;
+        let hot_key = Hot::key(table, key);
+        if let Some(row) = self.hot.rows.get(&hot_key) {
+            return Ok(row);
+        }
+        let before = self.hot.commits.load(Ordering::SeqCst);
         let (table, key) = (table.to_owned(), key.to_owned());
-        self.readers
+        let row = self
+            .readers
             .read(move |conn| {
                 let text: Option<String> = conn
                     .prepare_cached("SELECT value FROM rows WHERE tbl = ?1 AND key = ?2")?
@@ -187,7 +228,11 @@ impl ReadModelStore for SqliteReadModels {
                     .optional()?;
                 text.map(|text| value_of(&text, &key)).transpose()
             })
-            .await
+            .await?;
+        if self.hot.commits.load(Ordering::SeqCst) == before {
+            self.hot.rows.insert(hot_key, row.clone());
+        }
+        Ok(row)
     }
 
     async fn scan(
@@ -256,12 +301,13 @@ impl ReadModelStore for SqliteReadModels {
         let changes: Vec<_> = changes
             .into_iter()
             .map(|change| match change {
-                Change::Put { table, key, value } => (table, key, Some(value.to_string())),
+                Change::Put { table, key, value } => (table, key, Some(value)),
                 Change::Delete { table, key } => (table, key, None),
             })
             .collect();
         let projector = projector.to_owned();
         let erasing = self.erasing.clone();
+        let hot = self.hot.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let actual = checkpoint_in(&tx, &projector)?;
@@ -276,7 +322,7 @@ impl ReadModelStore for SqliteReadModels {
                 let mut delete = tx.prepare_cached("DELETE FROM rows WHERE tbl = ?1 AND key = ?2")?;
                 for (table, key, value) in &changes {
                     match value {
-                        Some(value) => put.execute(params![table, key, value])?,
+                        Some(value) => put.execute(params![table, key, value.to_string()])?,
                         None => delete.execute(params![table, key])?,
                     };
                 }
@@ -287,6 +333,10 @@ impl ReadModelStore for SqliteReadModels {
             )?
             .execute(params![projector, to])?;
             tx.commit()?;
+            hot.commits.fetch_add(1, Ordering::SeqCst);
+            for (table, key, value) in changes {
+                hot.rows.insert(Hot::key(table, &key), value);
+            }
             if erasing.load(Ordering::SeqCst) {
                 match truncate_log(conn) {
                     Ok(true) => erasing.store(false, Ordering::SeqCst),
@@ -314,6 +364,7 @@ impl ReadModelStore for SqliteReadModels {
 
     async fn empty_unstarted(&self, projector: &str, tables: &[&str]) -> Result<bool, ProjectionError> {
         let (projector, tables) = (projector.to_owned(), tables.iter().map(|t| (*t).to_owned()).collect::<Vec<_>>());
+        let hot = self.hot.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             if checkpoint_in(&tx, &projector)? > 0 {
@@ -324,6 +375,7 @@ impl ReadModelStore for SqliteReadModels {
                 emptied += tx.execute("DELETE FROM rows WHERE tbl = ?1", [table])?;
             }
             tx.commit()?;
+            hot.forget_all();
             Ok(emptied > 0)
         })
         .await
