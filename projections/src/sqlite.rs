@@ -218,17 +218,13 @@ impl ReadModelStore for SqliteReadModels {
             return Ok(row);
         }
         let before = self.hot.commits.load(Ordering::SeqCst);
-        let (table, key) = (table.to_owned(), key.to_owned());
-        let row = self
-            .readers
-            .read(move |conn| {
-                let text: Option<String> = conn
-                    .prepare_cached("SELECT value FROM rows WHERE tbl = ?1 AND key = ?2")?
-                    .query_row([&table, &key], |r| r.get(0))
-                    .optional()?;
-                text.map(|text| value_of(&text, &key)).transpose()
-            })
-            .await?;
+        let row = self.readers.read_here(|conn| {
+            let text: Option<String> = conn
+                .prepare_cached("SELECT value FROM rows WHERE tbl = ?1 AND key = ?2")?
+                .query_row([table, key], |r| r.get(0))
+                .optional()?;
+            text.map(|text| value_of(&text, key)).transpose()
+        })?;
         if self.hot.commits.load(Ordering::SeqCst) == before {
             self.hot.rows.insert(hot_key, row.clone());
         }
@@ -247,16 +243,14 @@ impl ReadModelStore for SqliteReadModels {
         let from = after.filter(|a| *a >= prefix).map(str::to_owned);
         let (table, prefix) = (table.to_owned(), prefix.to_owned());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.readers
-            .read(move |conn| {
-                rows_of(
-                    conn,
-                    "SELECT key, value FROM rows WHERE tbl = ?1 AND key >= ?2 AND key < ?3
+        self.readers.read_here(|conn| {
+            rows_of(
+                conn,
+                "SELECT key, value FROM rows WHERE tbl = ?1 AND key >= ?2 AND key < ?3
                        AND (?4 IS NULL OR key > ?4) ORDER BY key LIMIT ?5",
-                    params![table, prefix, past(&prefix), from, limit],
-                )
-            })
-            .await
+                params![table, prefix, past(&prefix), from, limit],
+            )
+        })
     }
 
     async fn scan_back(
@@ -270,29 +264,25 @@ impl ReadModelStore for SqliteReadModels {
         before.map(check_key).transpose()?;
         let (table, prefix, before) = (table.to_owned(), prefix.to_owned(), before.map(str::to_owned));
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.readers
-            .read(move |conn| {
-                rows_of(
-                    conn,
-                    "SELECT key, value FROM rows WHERE tbl = ?1 AND key >= ?2 AND key < ?3
+        self.readers.read_here(|conn| {
+            rows_of(
+                conn,
+                "SELECT key, value FROM rows WHERE tbl = ?1 AND key >= ?2 AND key < ?3
                        AND (?4 IS NULL OR key < ?4) ORDER BY key DESC LIMIT ?5",
-                    params![table, prefix, past(&prefix), before, limit],
-                )
-            })
-            .await
+                params![table, prefix, past(&prefix), before, limit],
+            )
+        })
     }
 
     async fn count(&self, table: &str, prefix: &str) -> Result<usize, ProjectionError> {
         check_key(prefix)?;
         let (table, prefix) = (table.to_owned(), prefix.to_owned());
-        self.readers
-            .read(move |conn| {
-                let count: i64 = conn
-                    .prepare_cached("SELECT COUNT(*) FROM rows WHERE tbl = ?1 AND key >= ?2 AND key < ?3")?
-                    .query_row(params![table, prefix, past(&prefix)], |r| r.get(0))?;
-                Ok(usize::try_from(count).unwrap_or(0))
-            })
-            .await
+        self.readers.read_here(|conn| {
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM rows WHERE tbl = ?1 AND key >= ?2 AND key < ?3")?
+                .query_row(params![table, prefix, past(&prefix)], |r| r.get(0))?;
+            Ok(usize::try_from(count).unwrap_or(0))
+        })
     }
 
     async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
@@ -389,7 +379,7 @@ impl ReadModelStore for SqliteReadModels {
 
     async fn checkpoint(&self, projector: &str) -> Result<u64, ProjectionError> {
         let projector = projector.to_owned();
-        self.readers.read(move |conn| Ok(checkpoint_in(conn, &projector)?)).await
+        self.readers.read_here(|conn| Ok(checkpoint_in(conn, &projector)?))
     }
 }
 

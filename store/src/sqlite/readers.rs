@@ -41,6 +41,29 @@ impl Readers {
         Ok(c)
     }
 
+    /// Runs `f` on a pooled connection on this thread: for reads by key
+    /// and of a page, which take microseconds, a hop to a blocking thread
+    /// costs more than it spares.
+    ///
+    /// # Errors
+    /// `f`'s error; a connection that cannot be opened.
+    pub fn read_here<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<rusqlite::Error>,
+    {
+        let conn = match self.idle.lock().ok().and_then(|mut p| p.pop()) {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let result = f(&conn);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < self.keep
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
     /// Runs `f` on a pooled connection in a blocking thread.
     ///
     /// # Errors
