@@ -55,100 +55,6 @@ struct Hot {
     commits: std::sync::atomic::AtomicU64,
 }
 
-/// One projector's batch waiting to be committed.
-struct Batch {
-    projector: String,
-    changes: Vec<(&'static str, String, Option<Value>)>,
-    from: u64,
-    to: u64,
-    reply: tokio::sync::oneshot::Sender<Result<(), ProjectionError>>,
-}
-
-/// The projectors' batches committed together: each runner queues its
-/// batch and asks for the write connection; whoever gets it commits every
-/// batch waiting then in one transaction, each in a savepoint of its own (a
-/// checkpoint that moved, or a row refused, undoes that batch alone), and
-/// answers each. A batch another runner's turn committed finds nothing left
-/// to do when its own turn comes. So the runners of one event, which commit
-/// at about the same moment, share one transaction.
-#[derive(Default)]
-struct Combined {
-    queue: Mutex<Vec<Batch>>,
-}
-
-impl Combined {
-    fn flush(&self, conn: &mut Connection, hot: &Hot) {
-        let batches = std::mem::take(&mut *self.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-        if batches.is_empty() {
-            return;
-        }
-        let mut outcomes = Vec::with_capacity(batches.len());
-        let committed = (|| -> Result<(), ProjectionError> {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for batch in &batches {
-                tx.execute_batch("SAVEPOINT batch")?;
-                let outcome = apply(&tx, batch);
-                if outcome.is_err() {
-                    tx.execute_batch("ROLLBACK TO batch")?;
-                }
-                tx.execute_batch("RELEASE batch")?;
-                outcomes.push(outcome);
-            }
-            tx.commit()?;
-            Ok(())
-        })();
-        if committed.is_ok() {
-            hot.commits.fetch_add(1, Ordering::SeqCst);
-        }
-        for (batch, outcome) in
-            batches.into_iter().zip(outcomes.into_iter().map(Some).chain(std::iter::repeat_with(|| None)))
-        {
-            let answer = match (&committed, outcome) {
-                (Ok(()), Some(Ok(()))) => {
-                    for (table, key, value) in batch.changes {
-                        hot.rows.insert(Hot::key(table, &key), value);
-                    }
-                    Ok(())
-                }
-                (Ok(()), Some(Err(e))) => Err(e),
-                (Err(e), _) => Err(ProjectionError::Store(e.to_string())),
-                (Ok(()), None) => Err(ProjectionError::Store("a read-model batch was not applied".into())),
-            };
-            let _ = batch.reply.send(answer);
-        }
-    }
-}
-
-/// One batch inside the combined transaction: the checkpoint compared and
-/// moved, the rows written.
-fn apply(tx: &Connection, batch: &Batch) -> Result<(), ProjectionError> {
-    let actual = checkpoint_in(tx, &batch.projector)?;
-    if actual != batch.from {
-        return Err(ProjectionError::CheckpointMoved {
-            projector: batch.projector.clone(),
-            expected: batch.from,
-            actual,
-        });
-    }
-    let mut put = tx.prepare_cached(
-        "INSERT INTO rows (tbl, key, value) VALUES (?1, ?2, ?3)
-         ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
-    )?;
-    let mut delete = tx.prepare_cached("DELETE FROM rows WHERE tbl = ?1 AND key = ?2")?;
-    for (table, key, value) in &batch.changes {
-        match value {
-            Some(value) => put.execute(params![table, key, value.to_string()])?,
-            None => delete.execute(params![table, key])?,
-        };
-    }
-    tx.prepare_cached(
-        "INSERT INTO checkpoints (projector, position) VALUES (?1, ?2)
-         ON CONFLICT (projector) DO UPDATE SET position = excluded.position",
-    )?
-    .execute(params![batch.projector, batch.to])?;
-    Ok(())
-}
-
 impl Hot {
     /// After rows went other than by a commit.
     fn forget_all(&self) {
@@ -168,8 +74,6 @@ pub struct SqliteReadModels {
     readers: Readers,
     /// The rows read or written lately (`None`: known to be absent).
     hot: Arc<Hot>,
-    /// Batches waiting to be committed.
-    combined: Arc<Combined>,
     /// Set while deleted rows may still be found in the write-ahead log:
     /// a truncation that readers held up is tried again after each commit.
     erasing: Arc<AtomicBool>,
@@ -248,7 +152,6 @@ impl SqliteReadModels {
                 rows: quick_cache::sync::Cache::new(HOT_ROWS),
                 commits: std::sync::atomic::AtomicU64::new(0),
             }),
-            combined: Arc::default(),
             erasing: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -382,10 +285,9 @@ impl ReadModelStore for SqliteReadModels {
         })
     }
 
-    /// Queued, and committed together with the batches of the other
-    /// projectors waiting then (see [`Combined`]).
     async fn commit(&self, projector: &str, changes: Vec<Change>, from: u64, to: u64) -> Result<(), ProjectionError> {
         changes.iter().try_for_each(|c| check_key(c.key()))?;
+        // Values are written as JSON text before the file is locked.
         let changes: Vec<_> = changes
             .into_iter()
             .map(|change| match change {
@@ -393,24 +295,49 @@ impl ReadModelStore for SqliteReadModels {
                 Change::Delete { table, key } => (table, key, None),
             })
             .collect();
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let batch = Batch { projector: projector.to_owned(), changes, from, to, reply };
-        self.combined.queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(batch);
-        let (combined, erasing, hot) = (self.combined.clone(), self.erasing.clone(), self.hot.clone());
+        let projector = projector.to_owned();
+        let erasing = self.erasing.clone();
+        let hot = self.hot.clone();
         self.write(move |conn| {
-            combined.flush(conn, &hot);
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let actual = checkpoint_in(&tx, &projector)?;
+            if actual != from {
+                return Err(ProjectionError::CheckpointMoved { projector, expected: from, actual });
+            }
+            {
+                let mut put = tx.prepare_cached(
+                    "INSERT INTO rows (tbl, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value",
+                )?;
+                let mut delete = tx.prepare_cached("DELETE FROM rows WHERE tbl = ?1 AND key = ?2")?;
+                for (table, key, value) in &changes {
+                    match value {
+                        Some(value) => put.execute(params![table, key, value.to_string()])?,
+                        None => delete.execute(params![table, key])?,
+                    };
+                }
+            }
+            tx.prepare_cached(
+                "INSERT INTO checkpoints (projector, position) VALUES (?1, ?2)
+                 ON CONFLICT (projector) DO UPDATE SET position = excluded.position",
+            )?
+            .execute(params![projector, to])?;
+            tx.commit()?;
+            hot.commits.fetch_add(1, Ordering::SeqCst);
+            for (table, key, value) in changes {
+                hot.rows.insert(Hot::key(table, &key), value);
+            }
             if erasing.load(Ordering::SeqCst) {
                 match truncate_log(conn) {
                     Ok(true) => erasing.store(false, Ordering::SeqCst),
                     Ok(false) => {}
-                    // The batches are in; the truncation is tried again later.
+                    // The batch is in; the truncation is tried again later.
                     Err(e) => tracing::warn!(error = %e, "the read models' write-ahead log was not truncated"),
                 }
             }
             Ok(())
         })
-        .await?;
-        answer.await.map_err(|_| ProjectionError::Store("a read-model commit was lost".into()))?
+        .await
     }
 
     async fn erase_deleted(&self) -> Result<(), ProjectionError> {
