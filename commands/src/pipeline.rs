@@ -381,6 +381,11 @@ impl Commands {
         context: &CommandContext,
         command: A::Command,
     ) -> Result<Outcome<A::Event>, CommandError> {
+        // A command the log knows answers as before; the callers ask at
+        // once, not the batch one by one.
+        if self.log.get(context.command_id).await?.is_some() {
+            return self.run_alone::<A>(id, context, command).await;
+        }
         let stream = stream_name::<A>(id);
         let (reply, mut answer) = tokio::sync::oneshot::channel();
         let appending = self.batches.push(&stream, Waiting { context: context.clone(), command, reply });
@@ -401,9 +406,9 @@ impl Commands {
     }
 
     /// Decides the commands of `batch` in turn on the stream's state and
-    /// appends all their events at once. A command the log knows, one that
-    /// is refused or finds nothing to do, and the whole batch when the
-    /// append meets another writer, run alone afterwards, as any command
+    /// appends all their events at once. A command that is refused or finds
+    /// nothing to do, and the whole batch when the append meets another
+    /// writer (or its own events), run alone afterwards, as any command
     /// does, and answer from there.
     async fn append_batch<A: Aggregate>(&self, id: Uuid, stream: &str, batch: Vec<Waiting<A::Command, A::Event>>) {
         let mut alone = Vec::new();
@@ -419,14 +424,12 @@ impl Commands {
         let (mut state, version) = (loaded.state, loaded.version);
         let now = self.clock.now();
         for waiting in batch {
-            let known = self.log.get(waiting.context.command_id).await;
-            let events = match known {
-                Ok(None) => state
-                    .authorize(&waiting.context.actor, &waiting.command)
-                    .and_then(|()| state.decide(&waiting.command, now))
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            };
+            // A command id known meanwhile meets its own events' ids in the
+            // store: the append conflicts, and it answers alone.
+            let events = state
+                .authorize(&waiting.context.actor, &waiting.command)
+                .and_then(|()| state.decide(&waiting.command, now))
+                .unwrap_or_default();
             if events.is_empty() {
                 alone.push(waiting);
                 continue;

@@ -549,6 +549,7 @@ async fn numbers_taken_at_once_in_batches_are_gap_free_and_each_documents_own() 
     let mut given = std::collections::BTreeMap::new();
     for task in asked {
         let outcome = task.await.unwrap();
+        assert!(!outcome.repeated, "answered from its own append");
         let [NumberingEvent::Assigned { document_id, sequence, .. }] = outcome.events.as_slice() else {
             panic!("{:?}", outcome.events)
         };
