@@ -41,8 +41,10 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 /// Read connections kept open between queries.
 const IDLE_READERS: usize = 16;
 
-/// How many rows the store keeps in memory.
+/// About how many rows the store keeps in memory, and how many bytes of
+/// them (as stored) at most: a few large mails do not fill memory.
 const HOT_ROWS: usize = 20_000;
+const HOT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The rows read or written lately, so that a projector reading what it
 /// wrote a moment ago, and a query reading a row many ask for (a caller's
@@ -51,8 +53,22 @@ const HOT_ROWS: usize = 20_000;
 /// the file has them. A row read from the file is kept only when no commit
 /// came in between, so a slow read never puts back what a commit replaced.
 struct Hot {
-    rows: quick_cache::sync::Cache<String, Option<Value>>,
+    rows: quick_cache::sync::Cache<String, HotRow, RowSize>,
     commits: std::sync::atomic::AtomicU64,
+}
+
+/// A row kept in memory (`None`: known to be absent) and its size as
+/// stored.
+type HotRow = (Option<Value>, u64);
+
+/// Weighs a kept row by its size as stored.
+#[derive(Clone)]
+struct RowSize;
+
+impl quick_cache::Weighter<String, HotRow> for RowSize {
+    fn weight(&self, key: &String, row: &HotRow) -> u64 {
+        key.len() as u64 + row.1
+    }
 }
 
 impl Hot {
@@ -149,7 +165,7 @@ impl SqliteReadModels {
             writer: Arc::new(Mutex::new(conn)),
             readers: Readers::new(path, IDLE_READERS),
             hot: Arc::new(Hot {
-                rows: quick_cache::sync::Cache::new(HOT_ROWS),
+                rows: quick_cache::sync::Cache::with_weighter(HOT_ROWS, HOT_BYTES, RowSize),
                 commits: std::sync::atomic::AtomicU64::new(0),
             }),
             erasing: Arc::new(AtomicBool::new(false)),
@@ -214,19 +230,20 @@ impl ReadModelStore for SqliteReadModels {
     async fn get(&self, table: &str, key: &str) -> Result<Option<Value>, ProjectionError> {
         check_key(key)?;
         let hot_key = Hot::key(table, key);
-        if let Some(row) = self.hot.rows.get(&hot_key) {
+        if let Some((row, _)) = self.hot.rows.get(&hot_key) {
             return Ok(row);
         }
         let before = self.hot.commits.load(Ordering::SeqCst);
-        let row = self.readers.read_here(|conn| {
+        let (row, size) = self.readers.read_here(|conn| {
             let text: Option<String> = conn
                 .prepare_cached("SELECT value FROM rows WHERE tbl = ?1 AND key = ?2")?
                 .query_row([table, key], |r| r.get(0))
                 .optional()?;
-            text.map(|text| value_of(&text, key)).transpose()
+            let size = text.as_ref().map_or(0, String::len) as u64;
+            Ok::<_, ProjectionError>((text.map(|text| value_of(&text, key)).transpose()?, size))
         })?;
         if self.hot.commits.load(Ordering::SeqCst) == before {
-            self.hot.rows.insert(hot_key, row.clone());
+            self.hot.rows.insert(hot_key, (row.clone(), size));
         }
         Ok(row)
     }
@@ -300,6 +317,7 @@ impl ReadModelStore for SqliteReadModels {
         let hot = self.hot.clone();
         self.write(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut sizes = Vec::with_capacity(changes.len());
             let actual = checkpoint_in(&tx, &projector)?;
             if actual != from {
                 return Err(ProjectionError::CheckpointMoved { projector, expected: from, actual });
@@ -311,10 +329,18 @@ impl ReadModelStore for SqliteReadModels {
                 )?;
                 let mut delete = tx.prepare_cached("DELETE FROM rows WHERE tbl = ?1 AND key = ?2")?;
                 for (table, key, value) in &changes {
-                    match value {
-                        Some(value) => put.execute(params![table, key, value.to_string()])?,
-                        None => delete.execute(params![table, key])?,
+                    let size = match value {
+                        Some(value) => {
+                            let text = value.to_string();
+                            put.execute(params![table, key, text])?;
+                            text.len() as u64
+                        }
+                        None => {
+                            delete.execute(params![table, key])?;
+                            0
+                        }
                     };
+                    sizes.push(size);
                 }
             }
             tx.prepare_cached(
@@ -324,8 +350,8 @@ impl ReadModelStore for SqliteReadModels {
             .execute(params![projector, to])?;
             tx.commit()?;
             hot.commits.fetch_add(1, Ordering::SeqCst);
-            for (table, key, value) in changes {
-                hot.rows.insert(Hot::key(table, &key), value);
+            for ((table, key, value), size) in changes.into_iter().zip(sizes) {
+                hot.rows.insert(Hot::key(table, &key), (value, size));
             }
             if erasing.load(Ordering::SeqCst) {
                 match truncate_log(conn) {
