@@ -434,12 +434,7 @@ impl Commands {
                 alone.push(waiting);
                 continue;
             }
-            let enveloped = (0..).zip(&events).map(|(index, e)| {
-                let seal = seal_key(id, waiting.context.tenant, e.sealing(id).unwrap_or(A::SEALING));
-                envelope(event_id(waiting.context.command_id, index), e, &waiting.context, now)
-                    .map(|e| e.sealed_with(seal))
-            });
-            match enveloped.collect::<Result<Vec<_>, _>>() {
+            match enveloped::<A>(id, &waiting.context, &events, now) {
                 Ok(enveloped) => {
                     state = events.iter().fold(state, |s, e| s.evolve(e));
                     data.extend(enveloped);
@@ -568,13 +563,7 @@ impl Commands {
                     return Ok(Outcome { stream, events, position: 0, repeated: false });
                 }
             };
-            let data = (0..)
-                .zip(&events)
-                .map(|(index, e)| {
-                    let seal = seal_key(id, context.tenant, e.sealing(id).unwrap_or(A::SEALING));
-                    envelope(event_id(context.command_id, index), e, context, now).map(|e| e.sealed_with(seal))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let data = enveloped::<A>(id, context, &events, now)?;
             let expected = loaded.version.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
             match self.store.append(&stream, expected, data).await {
                 // Another process appended this command's events first.
@@ -979,6 +968,23 @@ fn seal_key(id: Uuid, tenant: Option<Uuid>, sealing: Sealing) -> Option<KeyRef> 
         Sealing::Owner => Some(KeyRef { tenant, subject: id }),
         Sealing::Clear => None,
     }
+}
+
+/// The events a command of aggregate `id` decided, as stored: each with
+/// an id derived from the command's and sealed as its aggregate says.
+fn enveloped<A: Aggregate>(
+    id: Uuid,
+    context: &CommandContext,
+    events: &[A::Event],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<EventData>, CommandError> {
+    (0..)
+        .zip(events)
+        .map(|(index, e)| {
+            let seal = seal_key(id, context.tenant, e.sealing(id).unwrap_or(A::SEALING));
+            envelope(event_id(context.command_id, index), e, context, now).map(|e| e.sealed_with(seal))
+        })
+        .collect()
 }
 
 fn envelope<E: DomainEvent>(

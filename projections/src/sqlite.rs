@@ -14,13 +14,13 @@
 //! folded into the file and truncated.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde_json::Value;
-use store::sqlite::{ReadLost, Readers};
+use store::sqlite::Readers;
 
 use crate::model::{check_key, past};
 use crate::{Change, Claim, ProjectionError, ReadModelStore, Row};
@@ -54,7 +54,7 @@ const HOT_BYTES: u64 = 32 * 1024 * 1024;
 /// came in between, so a slow read never puts back what a commit replaced.
 struct Hot {
     rows: quick_cache::sync::Cache<String, HotRow, RowSize>,
-    commits: std::sync::atomic::AtomicU64,
+    commits: AtomicU64,
 }
 
 /// A row kept in memory (`None`: known to be absent) and its size as
@@ -114,12 +114,6 @@ impl From<rusqlite::Error> for ProjectionError {
     }
 }
 
-impl From<ReadLost> for ProjectionError {
-    fn from(e: ReadLost) -> Self {
-        ProjectionError::Store(e.to_string())
-    }
-}
-
 fn value_of(text: &str, key: &str) -> Result<Value, ProjectionError> {
     serde_json::from_str(text).map_err(|e| ProjectionError::Store(format!("the stored row {key} is not JSON: {e}")))
 }
@@ -166,7 +160,7 @@ impl SqliteReadModels {
             readers: Readers::new(path, IDLE_READERS),
             hot: Arc::new(Hot {
                 rows: quick_cache::sync::Cache::with_weighter(HOT_ROWS, HOT_BYTES, RowSize),
-                commits: std::sync::atomic::AtomicU64::new(0),
+                commits: AtomicU64::new(0),
             }),
             erasing: Arc::new(AtomicBool::new(false)),
         })
@@ -190,9 +184,9 @@ impl SqliteReadModels {
     /// # Errors
     /// When the file fails.
     pub async fn furthest(&self) -> Result<u64, ProjectionError> {
-        self.readers
-            .read(|conn| Ok(conn.query_row("SELECT COALESCE(MAX(position), 0) FROM checkpoints", [], |r| r.get(0))?))
-            .await
+        self.readers.read_here(|conn| {
+            Ok(conn.query_row("SELECT COALESCE(MAX(position), 0) FROM checkpoints", [], |r| r.get(0))?)
+        })
     }
 
     /// Closes the store and leaves one file that holds everything, its
@@ -204,7 +198,8 @@ impl SqliteReadModels {
         let Self { writer, readers, .. } = self;
         drop(readers);
         let conn = writer.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        // No reader is left to hold the log back.
+        truncate_log(&conn)?;
         conn.pragma_update(None, "journal_mode", "DELETE")?;
         Ok(())
     }

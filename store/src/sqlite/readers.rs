@@ -51,16 +51,9 @@ impl Readers {
     where
         E: From<rusqlite::Error>,
     {
-        let conn = match self.idle.lock().ok().and_then(|mut p| p.pop()) {
-            Some(c) => c,
-            None => self.open()?,
-        };
+        let conn = self.take()?;
         let result = f(&conn);
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.keep
-        {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         result
     }
 
@@ -73,22 +66,31 @@ impl Readers {
         T: Send + 'static,
         E: From<rusqlite::Error> + From<ReadLost> + Send + 'static,
     {
-        let pooled = self.idle.lock().ok().and_then(|mut p| p.pop());
-        let conn = match pooled {
-            Some(c) => c,
-            None => self.open()?,
-        };
+        let conn = self.take()?;
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let result = f(&conn);
             (conn, result)
         })
         .await
         .map_err(|e| ReadLost(self.path.display().to_string(), e.to_string()))?;
+        self.give_back(conn);
+        result
+    }
+
+    /// An idle connection, or a new one.
+    fn take(&self) -> rusqlite::Result<Connection> {
+        match self.idle.lock().ok().and_then(|mut idle| idle.pop()) {
+            Some(conn) => Ok(conn),
+            None => self.open(),
+        }
+    }
+
+    /// Keeps `conn` for the next read while fewer than `keep` are idle.
+    fn give_back(&self, conn: Connection) {
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < self.keep
         {
             idle.push(conn);
         }
-        result
     }
 }
