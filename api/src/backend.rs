@@ -52,6 +52,10 @@ pub struct Backend {
     /// in one process at a time.
     pub workers: Workers,
     pub projections: Projections,
+    /// The full-text index of the mailboxes, following their read model.
+    pub mail_index: Arc<search::MailIndex>,
+    /// Keeps the mail index following the log; none without mailboxes.
+    _indexing: Option<search::Indexing>,
     pub auth: Auth,
     /// Seals resident registration numbers (rule H7).
     pub sealer: crate::secrets::Sealer,
@@ -161,6 +165,11 @@ impl Backend {
         let projectors = capabilities.into_iter().flat_map(|c| c.projectors).collect();
         let projections =
             Projections::start(store.clone(), read_models, projectors).await.context("starting the projections")?;
+        let mail_index = Arc::new(open_mail_index(&settings)?);
+        let indexing = match projections.watch(projections::projectors::mailboxes::PROJECTOR) {
+            Some(mailboxes) => Some(mail_index.start(store.clone(), projections.store().clone(), mailboxes)?),
+            None => None,
+        };
         let auth = Auth::open(&settings.data_dir.join("token.key"), settings.token_ttl, settings.password_memory_kib)?;
         let sealer = crate::secrets::Sealer::open(&settings.data_dir.join("resident-numbers.key"))?;
         let backend = Arc::new(Self {
@@ -171,6 +180,8 @@ impl Backend {
             blobs,
             workers,
             projections,
+            mail_index,
+            _indexing: indexing,
             auth,
             sealer,
             payloads,
@@ -412,6 +423,22 @@ async fn embedded_read_models(settings: &Settings, store: &dyn EventStore) -> an
         models.clear().await?;
     }
     Ok(Arc::new(models))
+}
+
+/// The mail index: in memory beside in-memory read models, else in the
+/// data directory.
+fn open_mail_index(settings: &Settings) -> anyhow::Result<search::MailIndex> {
+    let folder = match settings.read_models {
+        ReadModelKind::Memory => None,
+        _ => Some(mail_index_folder(settings)),
+    };
+    search::MailIndex::open(folder.as_deref()).context("opening the mail index")
+}
+
+/// Where the mail index is kept (its version in the name: a new one is
+/// built beside an old one's folder, which can then be removed).
+pub(crate) fn mail_index_folder(settings: &Settings) -> std::path::PathBuf {
+    settings.data_dir.join("search").join("mail.v1")
 }
 
 /// Where the embedded read models are kept.

@@ -244,7 +244,8 @@ pub async fn archive_replay(
 /// models. PostgreSQL read models are rebuilt beside the serving ones,
 /// which take over when caught up (no downtime); embedded ones into a new
 /// file that then replaces the data directory's (with the server
-/// stopped); in-memory ones are built and dropped, which checks that the
+/// stopped; the mail index, built from them, is removed and built again
+/// when the server starts); in-memory ones are built and dropped, which checks that the
 /// log replays.
 ///
 /// # Errors
@@ -269,6 +270,15 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
             remove_sqlite_file(&file, &["-wal", "-shm"])?;
             std::fs::rename(&fresh, &file)
                 .with_context(|| format!("moving the rebuilt read models to {}", file.display()))?;
+            // The mail index follows the read models: the server builds it
+            // again from them as it starts.
+            let index = crate::backend::mail_index_folder(settings);
+            match std::fs::remove_dir_all(&index) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("removing the mail index {}", index.display()));
+                }
+                _ => {}
+            }
             read
         }
         ReadModelKind::Memory => {

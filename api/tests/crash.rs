@@ -1,9 +1,11 @@
 //! `kill -9` of a server under load and of a rebuild, on the embedded
 //! default: no read-model checkpoint is ahead of what the log committed,
-//! and after a restart the read models equal a full rebuild of the log.
+//! and after a restart the read models equal a full rebuild of the log,
+//! and the mail index finds what they hold.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -11,8 +13,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{login, ready, sign_up, start};
+use domain::mail::Folder;
 use projections::{MemoryReadModels, ReadModelStore, SqliteReadModels};
 use serde_json::json;
+use uuid::Uuid;
 
 /// Every projector's checkpoint in the data directory's read models is at
 /// or below the head of its log; then a restart on it catches up, and
@@ -42,6 +46,34 @@ async fn restart_equals_a_full_rebuild(data_dir: &Path) {
     let rebuilt = projections::dump(&fresh, &api::projectors()).await.unwrap();
     assert_eq!(kept, rebuilt);
     assert!(kept.iter().any(|(table, rows)| *table == "users" && rows.len() > 1), "{kept:?}");
+    index_matches_the_mailboxes(&backend, head, &kept).await;
+}
+
+/// The mail index holds one document per mail that the read models hold,
+/// and finds each mailbox's mails, folder by folder, as the read models
+/// list them.
+async fn index_matches_the_mailboxes(backend: &api::Backend, head: u64, kept: &[(&str, Vec<projections::Row>)]) {
+    assert!(backend.mail_index.wait_for(head, Duration::from_secs(60)).await, "the mail index never caught up");
+    let rows = |name: &str| &kept.iter().find(|(table, _)| *table == name).unwrap().1;
+    let mut folders: BTreeMap<(Uuid, Uuid, Folder), BTreeSet<Uuid>> = BTreeMap::new();
+    for (key, entry) in rows("mail_entries") {
+        let ids: Vec<Uuid> = key.split('/').map(|id| id.parse().unwrap()).collect();
+        let folder: Folder = entry["folder"].as_str().unwrap().parse().unwrap();
+        folders.entry((ids[0], ids[1], folder)).or_default().insert(ids[2]);
+    }
+    assert!(!folders.is_empty(), "the load sent mail");
+    assert_eq!(backend.mail_index.documents().unwrap(), rows("mails").len());
+    let mut mailboxes: BTreeMap<(Uuid, Uuid), BTreeSet<Uuid>> = BTreeMap::new();
+    for (&(tenant, user, folder), mails) in &folders {
+        let search = search::MailSearch { folder: Some(folder), ..Default::default() };
+        let found = backend.mail_index.search(tenant, user, &search, 0, 100_000).unwrap();
+        assert_eq!(&found.mails.into_iter().collect::<BTreeSet<_>>(), mails, "{user}'s {folder}");
+        mailboxes.entry((tenant, user)).or_default().extend(mails);
+    }
+    for ((tenant, user), mails) in mailboxes {
+        let found = backend.mail_index.search(tenant, user, &search::MailSearch::default(), 0, 100_000).unwrap();
+        assert_eq!(found.mails.into_iter().collect::<BTreeSet<_>>(), mails, "{user}'s mailbox");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -117,6 +117,11 @@ impl Projections {
         self.progress.iter().map(|(name, rx)| (*name, rx.borrow().clone())).collect()
     }
 
+    /// How far the projector called `name` has got, as it moves.
+    pub fn watch(&self, name: &str) -> Option<watch::Receiver<Progress>> {
+        self.progress.iter().find(|(n, _)| *n == name).map(|(_, rx)| rx.clone())
+    }
+
     /// The lowest checkpoint: every read model has applied the log up to it.
     pub fn position(&self) -> u64 {
         self.progress.iter().map(|(_, rx)| rx.borrow().checkpoint).min().unwrap_or(0)

@@ -349,6 +349,37 @@ impl MailboxEvent {
             _ => vec![],
         }
     }
+
+    /// The mails whose content, or whose place in some mailbox, this event
+    /// changes (read and flag marks aside): a draft a sent mail replaces,
+    /// the source of a forward that does not keep its copy, and so on.
+    pub fn mail_ids(&self) -> Vec<Uuid> {
+        let outgoing = |mail: &OutgoingMail| std::iter::once(mail.mail_id).chain(mail.draft_id).collect();
+        match self {
+            MailboxEvent::DraftSaved { draft_id: id, .. }
+            | MailboxEvent::DraftDeleted { draft_id: id }
+            | MailboxEvent::ScheduleCancelled { mail_id: id, .. }
+            | MailboxEvent::MailRecalled { mail_id: id, .. }
+            | MailboxEvent::QuotaResetOffered { notice_id: id, .. }
+            | MailboxEvent::NoticeDelivered { notice_id: id, .. } => vec![*id],
+            MailboxEvent::MailSent { mail, .. } | MailboxEvent::MailScheduled { mail, .. } => outgoing(mail),
+            MailboxEvent::MailForwarded { mail, source, .. } => {
+                let mut ids: Vec<Uuid> = outgoing(mail);
+                ids.push(*source);
+                ids
+            }
+            MailboxEvent::MailReceived { mail, .. } => vec![mail.mail_id],
+            MailboxEvent::Moved { mail_ids, .. } | MailboxEvent::Purged { mail_ids } => mail_ids.clone(),
+            MailboxEvent::DeliveryReported { .. }
+            | MailboxEvent::QuotaReset { .. }
+            | MailboxEvent::MarkedRead { .. }
+            | MailboxEvent::Flagged { .. }
+            | MailboxEvent::FolderCreated { .. }
+            | MailboxEvent::FolderRenamed { .. }
+            | MailboxEvent::FolderDeleted { .. }
+            | MailboxEvent::ForwardingSet { .. } => vec![],
+        }
+    }
 }
 
 /// A mail this user sent, as far as recall needs it.

@@ -198,6 +198,9 @@ pub const MAIL_FORWARDING: Table<ForwardingRow> = Table::new("mail_forwarding");
 /// content and tracking go when the last mailbox holding it lets go.
 pub const MAIL_HOLDERS: Table<Uuid> = Table::new("mail_holders");
 
+/// The name of the mailboxes' projector.
+pub const PROJECTOR: &str = "mailboxes.v2";
+
 /// The address system notices come from.
 pub const NOTICE_SENDER: &str = "postmaster";
 
@@ -257,6 +260,35 @@ pub async fn entry(
 ) -> Result<Option<EntryRow>, ProjectionError> {
     MAIL_ENTRIES.get(store, &entry_key(tenant, user, mail)).await
 }
+
+/// Every user whose mailbox holds `mail`, with their entry for it.
+///
+/// # Errors
+/// When the store fails or a row is not what its table holds.
+pub async fn holders(
+    store: &dyn ReadModelStore,
+    tenant: Uuid,
+    mail: Uuid,
+) -> Result<Vec<(Uuid, EntryRow)>, ProjectionError> {
+    let prefix = holders_prefix(tenant, mail);
+    let mut holders = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = MAIL_HOLDERS.scan(store, &prefix, after.as_deref(), HOLDERS_PAGE).await?;
+        for (_, user) in &page {
+            if let Some(entry) = entry(store, tenant, *user, mail).await? {
+                holders.push((*user, entry));
+            }
+        }
+        match page.last() {
+            Some((key, _)) if page.len() == HOLDERS_PAGE => after = Some(key.clone()),
+            _ => return Ok(holders),
+        }
+    }
+}
+
+/// How many holders [`holders`] reads at a time.
+const HOLDERS_PAGE: usize = 1000;
 
 /// Up to `limit` entries of `user`'s mailbox, in mail id order.
 ///
@@ -722,7 +754,7 @@ impl MailboxChange<'_> {
 #[async_trait]
 impl Projector for MailboxesProjector {
     fn name(&self) -> &'static str {
-        "mailboxes.v2"
+        PROJECTOR
     }
 
     fn tables(&self) -> &'static [&'static str] {
@@ -802,7 +834,7 @@ mod tests {
             };
             let mut tx = Transaction::new(&self.store);
             MailboxesProjector.apply(&recorded, &mut tx).await.unwrap();
-            self.store.commit("mailboxes.v2", tx.into_changes(), from, to).await.unwrap();
+            self.store.commit(PROJECTOR, tx.into_changes(), from, to).await.unwrap();
             self.position = to;
         }
 

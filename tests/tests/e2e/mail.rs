@@ -426,6 +426,105 @@ async fn rule_e8_drafts_and_search() {
     assert_eq!(code(&app.gql(Some(&lee.1), search, json!({ "q": "  " })).await), "VALIDATION");
 }
 
+const SEARCH: &str = "query($q: String, $sender: String, $recipient: String, $subject: String, $body: String,
+    $since: DateTime, $until: DateTime, $folder: String, $first: Int, $after: String) {
+    searchMail(query: $q, sender: $sender, recipient: $recipient, subject: $subject, body: $body,
+        since: $since, until: $until, folder: $folder, first: $first, after: $after) {
+    totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id folder } } } }";
+
+/// The ids a search finds, newest first, checking that the whole count
+/// matches when everything fits the first page.
+async fn found(app: &TestApp, token: &str, search: Value) -> Vec<String> {
+    let r = app.gql(Some(token), SEARCH, search.clone()).await;
+    assert!(r["errors"].is_null(), "{r}");
+    let page = &r["data"]["searchMail"];
+    let found = ids(page);
+    if search.get("after").is_none() && page["pageInfo"]["hasNextPage"] == false {
+        assert_eq!(page["totalCount"], found.len(), "{search}: {r}");
+    }
+    found
+}
+
+// rule E8: mail search with an index: Korean words inside longer words and
+// before particles, each part in its own field, dates and folders, pages,
+// and a mail that leaves a mailbox (to the trash, recalled, deleted
+// forever) leaves its search.
+#[tokio::test]
+async fn rule_e8_search_finds_korean_words_by_part_date_and_folder() {
+    let Office { app, acme: _, kim, lee, park } = office(TestApp::spawn().await, "search.kr").await;
+    let budget = sent(
+        &app,
+        &kim,
+        json!({ "to": ["lee@search.kr"], "cc": ["park@search.kr"], "subject": "3분기 예산 회의록",
+                "text": "회의록을 첨부합니다. Quarterly meeting notes" }),
+    )
+    .await;
+    app.clock(json!({ "now": "2026-11-26T09:30:00+09:00" })).await;
+    let report = sent(
+        &app,
+        &park.1,
+        json!({ "to": ["lee@search.kr"], "subject": "Q3보고서 초안", "text": "김 과장님 검토 부탁드립니다" }),
+    )
+    .await;
+    let other = app.sign_up("elsewhere.kr").await;
+    let (_, someone) = app.create_user(&other, "someone").await;
+    sent(&app, &someone, json!({ "to": ["someone@elsewhere.kr"], "subject": "회의록", "text": "회의록" })).await;
+
+    let lee_finds = |search: Value| found(&app, &lee.1, search);
+    assert_eq!(lee_finds(json!({ "q": "회의록" })).await, [budget.as_str()], "another company's mail is not searched");
+    assert_eq!(lee_finds(json!({ "q": "보고서" })).await, [report.as_str()], "inside a longer word");
+    assert_eq!(lee_finds(json!({ "q": "검토" })).await, [report.as_str()]);
+    assert_eq!(lee_finds(json!({ "q": "meet notes" })).await, [budget.as_str()], "the start of a word");
+    assert_eq!(lee_finds(json!({ "q": "회의록 보고서" })).await, Vec::<String>::new(), "every word");
+    assert_eq!(lee_finds(json!({ "sender": "park@search.kr" })).await, [report.as_str()]);
+    assert_eq!(lee_finds(json!({ "recipient": "park" })).await, [budget.as_str()], "a Cc recipient");
+    assert_eq!(lee_finds(json!({ "subject": "예산" })).await, [budget.as_str()]);
+    assert_eq!(lee_finds(json!({ "body": "예산" })).await, Vec::<String>::new(), "only in the subject");
+    assert_eq!(lee_finds(json!({ "since": "2026-11-26T09:15:00+09:00" })).await, [report.as_str()]);
+    assert_eq!(lee_finds(json!({ "until": "2026-11-26T09:15:00+09:00" })).await, [budget.as_str()]);
+    let inbox = lee_finds(json!({ "folder": "inbox" })).await;
+    assert_eq!(inbox, [report.as_str(), budget.as_str()], "newest first");
+
+    // Pages of hits.
+    let first = app.gql(Some(&lee.1), SEARCH, json!({ "folder": "inbox", "first": 1 })).await;
+    let page = &first["data"]["searchMail"];
+    assert_eq!((page["totalCount"].clone(), page["pageInfo"]["hasNextPage"].clone()), (json!(2), json!(true)));
+    let cursor = page["pageInfo"]["endCursor"].clone();
+    assert_eq!(lee_finds(json!({ "folder": "inbox", "first": 1, "after": cursor })).await, [budget.as_str()]);
+
+    // To the trash: the folder changes in the index.
+    let to_trash = "mutation($ids: [UUID!]!) { deleteMail(ids: $ids) }";
+    app.gql(Some(&lee.1), to_trash, json!({ "ids": [budget] })).await;
+    assert_eq!(lee_finds(json!({ "folder": "inbox" })).await, [report.as_str()]);
+    assert_eq!(lee_finds(json!({ "q": "회의록", "folder": "trash" })).await, [budget.as_str()]);
+    // Recalled (rule E3): gone from the recipient's search, still in the
+    // sender's.
+    let recall = "mutation($id: UUID!) { recallMail(id: $id) { recalled } }";
+    app.gql(Some(&park.1), recall, json!({ "id": report })).await;
+    assert_eq!(lee_finds(json!({ "q": "보고서" })).await, Vec::<String>::new());
+    assert_eq!(found(&app, &park.1, json!({ "q": "보고서" })).await, [report.as_str()]);
+    // Deleted forever by one holder: the others still find it.
+    let forever = "mutation($ids: [UUID!]!) { deleteMailForever(ids: $ids) }";
+    app.gql(Some(&lee.1), forever, json!({ "ids": [budget] })).await;
+    assert_eq!(lee_finds(json!({ "q": "회의록" })).await, Vec::<String>::new());
+    assert_eq!(found(&app, &kim, json!({ "q": "회의록" })).await, [budget.as_str()]);
+    assert_eq!(found(&app, &park.1, json!({ "q": "회의록", "folder": "inbox" })).await, [budget.as_str()]);
+
+    // Bad searches change nothing and say why.
+    let bad = [
+        (json!({}), "VALIDATION"),
+        (json!({ "q": " ,. " }), "VALIDATION"),
+        (json!({ "q": "x".repeat(501) }), "VALIDATION"),
+        (json!({ "since": "2026-11-27T00:00:00Z", "until": "2026-11-26T00:00:00Z" }), "VALIDATION"),
+        (json!({ "folder": "bogus" }), "VALIDATION"),
+        (json!({ "folder": "00000000-0000-0000-0000-000000000001" }), "NOT_FOUND"),
+        (json!({ "q": "a", "after": "garbage" }), "VALIDATION"),
+    ];
+    for (search, expected) in bad {
+        assert_eq!(code(&app.gql(Some(&lee.1), SEARCH, search.clone()).await), expected, "{search}");
+    }
+}
+
 // rule T3: additional domains, their DNS records, delivery and From.
 #[tokio::test]
 async fn rule_t3_additional_domains_route_to_the_same_users() {

@@ -2,8 +2,10 @@
 //! forwarding and the company's domains.
 
 use async_graphql::{Context, Object, Result};
+use chrono::{DateTime, Utc};
 use domain::mail::Folder;
 use projections::projectors::mailboxes::{self, FOLDER_ITEMS, FolderRow};
+use search::MailSearch;
 use uuid::Uuid;
 
 use super::types::{DnsRecord, Mail, MailDomain, MailFolder, MailForwarding, MailSummary};
@@ -46,19 +48,46 @@ impl MailQuery {
         Ok(full_mail(backend(ctx), &caller, id).await?)
     }
 
-    /// The caller's mail whose sender, subject or body holds every word of
-    /// `query`, newest first.
+    /// The caller's mail that a search finds, newest first: every word of
+    /// `query` in the sender, the recipients, the subject or the body;
+    /// every word of `sender`, `recipient`, `subject` and `body` in that
+    /// part; sent or received from `since` and before `until`; in
+    /// `folder`. Latin words also match as the start of longer ones
+    /// ("meet" finds "meeting"); Korean words match inside longer ones
+    /// ("회의록" finds "회의록을"). At least one of them must be given.
+    #[allow(clippy::too_many_arguments)]
     async fn search_mail(
         &self,
         ctx: &Context<'_>,
-        query: String,
+        query: Option<String>,
+        sender: Option<String>,
+        recipient: Option<String>,
+        subject: Option<String>,
+        body: Option<String>,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        folder: Option<String>,
         first: Option<i32>,
         after: Option<String>,
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<Page<MailSummary>> {
         let caller = caller(ctx).await?;
-        Ok(search(ctx, &caller, &query, &PageRequest::new(first, after, last, before)).await?)
+        let folder = match folder {
+            Some(folder) => Some(own_folder(ctx, &caller, &folder).await?.0),
+            None => None,
+        };
+        let search = MailSearch {
+            anywhere: query.unwrap_or_default(),
+            sender: sender.unwrap_or_default(),
+            recipient: recipient.unwrap_or_default(),
+            subject: subject.unwrap_or_default(),
+            body: body.unwrap_or_default(),
+            since,
+            until,
+            folder,
+        };
+        Ok(search_mail(ctx, &caller, search, &PageRequest::new(first, after, last, before)).await?)
     }
 
     /// The caller's forwarding (rule E5).
@@ -148,19 +177,39 @@ async fn forwarding(ctx: &Context<'_>, tenant: Uuid, user: Uuid) -> ApiResult<Ma
 /// The list name of search cursors.
 const SEARCH_LIST: &str = "search";
 
-/// The most entries a search reads.
-const SEARCH_SCAN: usize = 100_000;
+/// The longest text a part of a search may hold, in characters.
+const MAX_SEARCH_TEXT: usize = 500;
 
-async fn search(
+/// How long a search waits for the mail index to show what the read
+/// models show (the caller's own latest mail among it).
+const SEARCH_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn search_mail(
     ctx: &Context<'_>,
     caller: &Caller,
-    query: &str,
+    search: MailSearch,
     request: &PageRequest,
 ) -> ApiResult<Page<MailSummary>> {
     let window = request.window(SEARCH_LIST)?;
-    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-    if words.is_empty() {
-        return Err(field_error("query", "search for at least one word"));
+    let parts = [
+        ("query", &search.anywhere),
+        ("sender", &search.sender),
+        ("recipient", &search.recipient),
+        ("subject", &search.subject),
+        ("body", &search.body),
+    ];
+    for (field, text) in parts {
+        if text.chars().count() > MAX_SEARCH_TEXT {
+            return Err(field_error(field, &format!("search for at most {MAX_SEARCH_TEXT} characters")));
+        }
+    }
+    if search.is_empty() {
+        return Err(field_error("query", "search for at least one word, a sender, a recipient, a date or a folder"));
+    }
+    if let (Some(since), Some(until)) = (search.since, search.until)
+        && since >= until
+    {
+        return Err(field_error("until", "`until` must come after `since`"));
     }
     // Cursors are places in the list of hits.
     let from = window
@@ -170,30 +219,46 @@ async fn search(
             c.parse::<usize>().map_err(|_| ApiError::new(Code::Validation, "the cursor is not a cursor of this list"))
         })
         .transpose()?;
-    let models = backend(ctx).read_models();
-    let entries = mailboxes::entries(models, caller.tenant, caller.user.id, SEARCH_SCAN).await?;
-    let mut hits = Vec::new();
-    for entry in entries {
-        let Some(row) = mailboxes::mail(models, caller.tenant, entry.mail_id).await? else { continue };
-        let haystack =
-            format!("{} {} {}", row.from.as_deref().unwrap_or_default(), row.subject, row.text).to_lowercase();
-        if words.iter().all(|w| haystack.contains(w.as_str())) {
-            hits.push(MailSummary::new(caller.tenant, entry));
-        }
+    let backend = backend(ctx);
+    let shown = backend.projections.position();
+    if !backend.mail_index.wait_for(shown, SEARCH_CATCH_UP).await {
+        return Err(ApiError::internal(format!(
+            "mail search is still catching up with the mailboxes ({} of {shown} events indexed); try again shortly",
+            backend.mail_index.position()
+        )));
     }
-    hits.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
-    let total_count = hits.len();
-    let numbered = hits.into_iter().enumerate().map(|(i, hit)| (i.to_string(), hit));
-    // The window's items, nearest to the cursor first, one more than a page.
-    let items: Vec<_> = match (window.backwards, from) {
-        (false, from) => numbered.skip(from.map_or(0, |i| i + 1)).take(window.size + 1).collect(),
-        (true, before) => {
-            let end = before.unwrap_or(total_count).min(total_count);
-            let mut items: Vec<_> = numbered.take(end).collect();
-            items.reverse();
-            items.truncate(window.size + 1);
-            items
+    let (tenant, user) = (caller.tenant, caller.user.id);
+    let find = |offset: usize, limit: usize| {
+        let (index, search) = (backend.mail_index.clone(), search.clone());
+        async move {
+            tokio::task::spawn_blocking(move || index.search(tenant, user, &search, offset, limit))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)
         }
     };
-    Ok(window.connection(SEARCH_LIST, items, total_count))
+    // The window's hits: one more than a page, nearest to the cursor first.
+    let (start, hits) = if window.backwards {
+        let end = match from {
+            Some(before) => before,
+            None => find(0, 0).await?.total,
+        };
+        let start = end.saturating_sub(window.size + 1);
+        (start, find(start, end - start).await?)
+    } else {
+        let start = from.map_or(0, |i| i + 1);
+        (start, find(start, window.size + 1).await?)
+    };
+    let models = backend.read_models();
+    let mut items = Vec::with_capacity(hits.mails.len());
+    for (i, mail) in hits.mails.into_iter().enumerate() {
+        // A mail that left the mailbox since the index last caught up.
+        if let Some(entry) = mailboxes::entry(models, tenant, user, mail).await? {
+            items.push(((start + i).to_string(), MailSummary::new(tenant, entry)));
+        }
+    }
+    if window.backwards {
+        items.reverse();
+    }
+    Ok(window.connection(SEARCH_LIST, items, hits.total))
 }
