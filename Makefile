@@ -46,6 +46,7 @@ fmt:
 bench:
 	$(CARGO) bench -p tests --bench throughput
 	$(CARGO) bench -p tests --bench webmail
+	$(CARGO) bench -p tests --bench search
 	$(CARGO) bench -p tests --bench approval
 	$(CARGO) bench -p tests --bench archive
 	$(CARGO) bench -p tests --bench history

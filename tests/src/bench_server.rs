@@ -1,5 +1,5 @@
-//! The real server for the HTTP benchmarks: embedded store, in-memory read
-//! models, in this process; clients speak GraphQL to it over loopback.
+//! The real server for the HTTP benchmarks: the embedded default (events and read
+//! models on disk), in this process; clients speak GraphQL to it over loopback.
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -1,5 +1,6 @@
 //! What survives a restart: every acknowledged write, the memory of
-//! command ids, and the read models with their checkpoints.
+//! command ids, and the read models and the mail index with their
+//! checkpoints.
 
 use serde_json::json;
 use tests::{TestApp, TestStorage};
@@ -47,6 +48,7 @@ async fn read_models_outlive_a_restart_and_the_projectors_apply_only_what_they_m
     app.create_user(&acme, "kim").await;
     let send = "mutation { sendMail(input: { to: [\"kim@resume.com\"], subject: \"kept\", text: \"hi\" }) { id } }";
     assert!(app.gql(Some(&acme.admin_token), send, json!({})).await["errors"].is_null());
+    let sent = app.head().await;
     app.settle().await;
     let head = app.head().await;
     let before = applied(&app.metrics().await);
@@ -56,6 +58,8 @@ async fn read_models_outlive_a_restart_and_the_projectors_apply_only_what_they_m
     // Nothing was missed: no projector applies an event again, and every
     // read model answers as before.
     let app = TestApp::spawn_with(storage.settings()).await;
+    let index_from = tests::live_backend(&app).mail_index.position();
+    assert!(index_from >= sent, "the mail index starts again at {index_from}, before the mail at {sent}");
     app.settle().await;
     assert_eq!(app.head().await, head);
     let after = applied(&app.metrics().await);
@@ -66,6 +70,8 @@ async fn read_models_outlive_a_restart_and_the_projectors_apply_only_what_they_m
     let kim = app.login("resume.com", "kim", "user-pass-1").await.unwrap();
     let inbox = app.gql(Some(&kim), "{ mailbox(folder: \"inbox\") { edges { node { subject } } } }", json!({})).await;
     assert_eq!(inbox["data"]["mailbox"]["edges"][0]["node"]["subject"], "kept", "{inbox}");
+    let search = app.gql(Some(&kim), "{ searchMail(query: \"kept\") { edges { node { subject } } } }", json!({})).await;
+    assert_eq!(search["data"]["searchMail"]["edges"][0]["node"]["subject"], "kept", "{search}");
 
     // What comes after is applied once, by every projector.
     app.create_user(&acme, "lee").await;
