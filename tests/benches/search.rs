@@ -95,10 +95,10 @@ impl Words {
     fn text(&mut self, words: usize) -> String {
         let mut text = Vec::with_capacity(words + 1);
         for _ in 0..words {
-            let list = if self.next() % 3 == 0 { ENGLISH } else { KOREAN };
+            let list = if self.next().is_multiple_of(3) { ENGLISH } else { KOREAN };
             text.push(self.pick(list));
         }
-        if self.next() % 1000 == 0 {
+        if self.next().is_multiple_of(1000) {
             text.push(RARE);
         }
         text.join(" ")
