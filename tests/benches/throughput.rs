@@ -1,5 +1,7 @@
 //! Throughput figures of the embedded configuration, one line each:
-//! `bench <name> <value> <unit>`.
+//! `bench <name> <value> <unit>`, beside plain SQLite inserting rows of the
+//! same size in the same run (one row per transaction, and 100), with each
+//! figure's ratio to its baseline.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -15,7 +17,7 @@ use snapshots::{SealedSnapshots, SnapshotPolicy, SnapshotStore, SqliteSnapshotSt
 use store::EventStore;
 use store::sealing::{Sealed, Sealer, SqliteKeys};
 use store::sqlite::SqliteEventStore;
-use tests::workload::{batch_appends, durable_appends, durable_appends_sealed, report};
+use tests::workload::{batch_appends, durable_appends, durable_appends_sealed, report, sqlite_inserts};
 use uuid::Uuid;
 
 fn open(dir: &tempfile::TempDir, name: &str) -> Arc<SqliteEventStore> {
@@ -174,10 +176,17 @@ async fn rebuild_real(dir: &tempfile::TempDir, name: &str, sealer: Option<Arc<Se
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
+    // The baselines, measured in this run on this machine.
+    let one_row = sqlite_inserts(&dir.path().join("baseline-1.db"), 1, 2_000);
+    report("sqlite_one_row_transactions", one_row, "rows/s");
+    let hundred_rows = sqlite_inserts(&dir.path().join("baseline-100.db"), 100, 2_000);
+    report("sqlite_100_row_transactions", hundred_rows, "rows/s");
     for (writers, per_writer) in [(1, 2_000), (8, 1_000), (64, 500)] {
         let store = open(&dir, &format!("appends-{writers}.db"));
         let rate = durable_appends(store, writers, per_writer).await;
-        report(&format!("durable_appends_{writers}_writer{}", if writers == 1 { "" } else { "s" }), rate, "events/s");
+        let name = format!("durable_appends_{writers}_writer{}", if writers == 1 { "" } else { "s" });
+        report(&name, rate, "events/s");
+        report(&format!("{name}_to_sqlite_one_row"), rate / one_row, "ratio");
     }
     // The cost of sealing (rule U1): 64 writers through the sealing store,
     // each with a key of its own, beside the same run without it.
@@ -192,7 +201,9 @@ async fn main() {
     report("sealed_durable_appends_64_writers", with_keys / 2.0, "events/s");
     report("sealing_cost_ratio_64_writers", with_keys / plain, "ratio");
     let log = open(&dir, "log.db");
-    report("append_batches_of_100", batch_appends(log.clone(), 1, 2_000).await, "events/s");
+    let batches = batch_appends(log.clone(), 1, 2_000).await;
+    report("append_batches_of_100", batches, "events/s");
+    report("append_batches_of_100_to_sqlite_100_rows", batches / hundred_rows, "ratio");
     report("append_batches_of_100_8_callers", batch_appends(log.clone(), 8, 1_000).await, "events/s");
     let (events, rate) = replay(log).await;
     println!("# replayed {events} events");
@@ -208,4 +219,5 @@ async fn main() {
     let rebuild_unsealed = rebuild_real(&dir, "unsealed", None).await;
     report("rebuild_tenant_user_audit_read_models", rebuild, "events/s");
     report("rebuild_tenant_user_audit_read_models_unsealed", rebuild_unsealed, "events/s");
+    report("rebuild_to_sqlite_100_rows", rebuild / hundred_rows, "ratio");
 }

@@ -104,3 +104,38 @@ pub async fn batch_appends_of(store: Arc<dyn EventStore>, tenant: Uuid, callers:
     }
     (callers * batches * 100) as f64 / started.elapsed().as_secs_f64()
 }
+
+/// The baseline of the embedded figures: plain SQLite (WAL,
+/// `synchronous=FULL`, as the event store) inserting rows of an event's
+/// size (its payload and metadata, a stream name and an id), `per_transaction`
+/// rows in each of `transactions` transactions, one after another on one
+/// connection; rows per second.
+pub fn sqlite_inserts(path: &std::path::Path, per_transaction: usize, transactions: usize) -> f64 {
+    let mut conn = rusqlite::Connection::open(path).expect("sqlite");
+    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL").expect("synchronous");
+    conn.execute(
+        "CREATE TABLE rows (position INTEGER PRIMARY KEY, stream TEXT, id BLOB, data BLOB, metadata BLOB)",
+        [],
+    )
+    .expect("table");
+    let sample = event(Uuid::now_v7());
+    let metadata = serde_json::to_vec(&sample.metadata).expect("metadata");
+    let started = Instant::now();
+    for _ in 0..transactions {
+        let tx = conn.transaction().expect("begin");
+        {
+            let mut insert = tx
+                .prepare_cached("INSERT INTO rows (stream, id, data, metadata) VALUES (?1, ?2, ?3, ?4)")
+                .expect("insert");
+            for _ in 0..per_transaction {
+                let id = Uuid::now_v7();
+                insert
+                    .execute(rusqlite::params![format!("mail-{}", id.simple()), id.as_bytes(), sample.data, metadata])
+                    .expect("row");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    (per_transaction * transactions) as f64 / started.elapsed().as_secs_f64()
+}
