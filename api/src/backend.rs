@@ -432,7 +432,8 @@ fn open_mail_index(settings: &Settings) -> anyhow::Result<search::MailIndex> {
         ReadModelKind::Memory => None,
         _ => Some(mail_index_folder(settings)),
     };
-    search::MailIndex::open(folder.as_deref()).context("opening the mail index")
+    search::MailIndex::open(folder.as_deref(), projections::projectors::mailboxes::PROJECTOR)
+        .context("opening the mail index")
 }
 
 /// Where the mail index is kept (its version in the name: a new one is

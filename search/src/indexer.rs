@@ -33,9 +33,13 @@ const TAKE_OVER_EVERY: Duration = Duration::from_secs(1);
 const BATCH: usize = 4096;
 
 /// How far the indexer may get past its last commit when no document
-/// changed, in events or in time, before it commits its place anyway: a
-/// restart reads again at most that much.
-const COMMIT_PLACE_EVERY: (u64, Duration) = (50_000, Duration::from_secs(5));
+/// changed, in events, before it commits its place anyway: a restart reads
+/// again at most that much.
+const PLACE_EVENTS: u64 = 50_000;
+
+/// How long a place that moved waits to be committed: another process
+/// sharing the index sees it that much later at most.
+const PLACE_EVERY: Duration = Duration::from_secs(1);
 
 /// A running indexer; dropping it stops it.
 pub struct Indexing(tokio::task::JoinHandle<()>);
@@ -83,6 +87,16 @@ impl Changes {
     }
 }
 
+/// What a step wrote.
+#[derive(Default, Clone, Copy)]
+struct Wrote {
+    /// Some document changed.
+    changed: bool,
+    /// Documents of deleted users or terminated companies went: their
+    /// segments are merged away after the commit (rules U1, B3).
+    erased: bool,
+}
+
 impl MailIndex {
     /// Starts the indexer: it reads `events` behind the mailboxes read
     /// model of `read_models` (whose progress `mailboxes` shows). While
@@ -102,53 +116,78 @@ impl MailIndex {
         }
         let index = self.clone();
         Ok(Indexing(tokio::spawn(async move {
-            let writer = loop {
-                let taken = lock(&index.writer).take();
-                match taken.map_or_else(|| crate::writer(&index.index), |writer| Ok(Some(writer))) {
-                    Ok(Some(writer)) => break Arc::new(Mutex::new(writer)),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "the mail index's writer could not be opened"),
-                }
-                if let Err(e) = index.follow_commits() {
-                    tracing::warn!(error = %e, "the mail index could not follow the other process's commits");
-                }
-                tokio::time::sleep(TAKE_OVER_EVERY).await;
-            };
-            if let Err(e) = index.behind(&writer, events.as_ref()).await {
-                tracing::error!(error = %e, "the mail index could not be emptied; it stays as it is");
-                return;
+            let writer = index.take_writer().await;
+            let mut pause = Duration::from_millis(50);
+            while let Err(e) = index.prepare(&writer, events.as_ref()).await {
+                tracing::warn!(error = %e, "the mail index could not be prepared; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(30));
             }
-            index.follow(writer, events, read_models, mailboxes).await;
+            index.follow(&writer, events, read_models, mailboxes).await;
         })))
     }
 
-    /// Empties the index when it is ahead of the log of `events`: it was
-    /// built from another.
-    async fn behind(&self, writer: &Arc<Mutex<IndexWriter>>, events: &dyn EventStore) -> Result<(), SearchError> {
-        let head = *events.head().borrow();
-        let position = crate::committed_position(&self.index)?;
-        if position > head {
-            tracing::warn!(indexed = position, head, "the mail index is ahead of the log; it is built again");
-            lock(writer).delete_all_documents()?;
-            commit(writer, 0).await?;
+    /// The writer: this process's, or, while another process holds it,
+    /// once that one lets it go (following its commits meanwhile).
+    async fn take_writer(self: &Arc<Self>) -> Arc<Mutex<IndexWriter>> {
+        loop {
+            let taken = lock(&self.writer).take();
+            let opened = match taken {
+                Some(writer) => Ok(Some(writer)),
+                None => self.blocking(|index| crate::writer(&index.index)).await,
+            };
+            match opened {
+                Ok(Some(writer)) => return Arc::new(Mutex::new(writer)),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "the mail index's writer could not be opened"),
+            }
+            if let Err(e) = self.blocking(MailIndex::follow_commits).await {
+                tracing::warn!(error = %e, "the mail index could not follow the other process's commits");
+            }
+            tokio::time::sleep(TAKE_OVER_EVERY).await;
         }
-        self.reader.reload()?;
-        self.reached.send_replace(crate::committed_position(&self.index)?);
-        Ok(())
+    }
+
+    /// Empties the index when it was built from another log (it is ahead
+    /// of this one) or from another version of the mailboxes read model.
+    async fn prepare(
+        self: &Arc<Self>,
+        writer: &Arc<Mutex<IndexWriter>>,
+        events: &dyn EventStore,
+    ) -> Result<(), SearchError> {
+        let head = *events.head().borrow();
+        let writer = writer.clone();
+        self.blocking(move |index| {
+            let place = crate::committed_place(&index.index)?;
+            let other = place.as_ref().is_some_and(|(follows, _)| follows != index.follows);
+            let position = place.map_or(0, |(_, position)| position);
+            if other || position > head {
+                tracing::warn!(
+                    indexed = position,
+                    head,
+                    other,
+                    "the mail index was built from another log or read model; it is built again"
+                );
+                lock(&writer).delete_all_documents()?;
+                index.commit(&writer, 0)?;
+            }
+            index.follow_commits()
+        })
+        .await
     }
 
     /// Shows what another process has committed, and where it got to.
     pub(crate) fn follow_commits(&self) -> Result<(), SearchError> {
         // The place first: the reader then shows at least that much.
-        let position = crate::committed_position(&self.index)?;
+        let position = self.committed_position()?;
         self.reader.reload()?;
         self.reached.send_replace(position);
         Ok(())
     }
 
     async fn follow(
-        &self,
-        writer: Arc<Mutex<IndexWriter>>,
+        self: &Arc<Self>,
+        writer: &Arc<Mutex<IndexWriter>>,
         events: Arc<dyn EventStore>,
         read_models: Arc<dyn ReadModelStore>,
         mut mailboxes: watch::Receiver<Progress>,
@@ -157,28 +196,44 @@ impl MailIndex {
         let mut committed = (at, Instant::now());
         let mut pause = Duration::from_millis(50);
         loop {
-            let target = match mailboxes.wait_for(|p| p.checkpoint > at).await {
-                Ok(progress) => progress.checkpoint,
-                Err(_) => return,
-            };
-            let step = self.step(&writer, events.as_ref(), read_models.as_ref(), at, target).await;
-            let (upto, changed) = match step {
-                Ok(done) => done,
-                Err(e) => {
-                    tracing::warn!(error = %e, at, "the mail index did not follow; trying again");
-                    // What was written of the step goes: it is done again.
-                    if let Err(e) = lock(&writer).rollback() {
-                        tracing::warn!(error = %e, "the mail index's writer did not roll back");
+            let moved = tokio::time::timeout(PLACE_EVERY, mailboxes.wait_for(|p| p.checkpoint > at))
+                .await
+                .map(|progress| progress.map(|p| p.checkpoint));
+            let (upto, wrote) = match moved {
+                Ok(Ok(target)) => {
+                    match self.step(writer, events.as_ref(), read_models.as_ref(), at, target).await {
+                        Ok(done) => done,
+                        Err(e) => {
+                            tracing::warn!(error = %e, at, "the mail index did not follow; trying again");
+                            // What was written of the step goes: it is done again.
+                            let writer = writer.clone();
+                            if let Err(e) = self.blocking(move |_| Ok(lock(&writer).rollback()?)).await {
+                                tracing::warn!(error = %e, "the mail index's writer did not roll back");
+                            }
+                            tokio::time::sleep(pause).await;
+                            pause = (pause * 2).min(Duration::from_secs(30));
+                            continue;
+                        }
                     }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(30));
-                    continue;
                 }
+                // The read models are gone: the server stops.
+                Ok(Err(_)) => return,
+                // Quiet: time to write the place down, if it moved.
+                Err(_) => (at, Wrote::default()),
             };
-            let (every, every_while) = COMMIT_PLACE_EVERY;
-            if changed || upto - committed.0 >= every || committed.1.elapsed() >= every_while {
-                let committed_now = commit(&writer, upto).await;
-                if let Err(e) = committed_now.and_then(|()| Ok(self.reader.reload()?)) {
+            let due = upto - committed.0 >= PLACE_EVENTS || committed.1.elapsed() >= PLACE_EVERY;
+            if wrote.changed || (due && upto > committed.0) {
+                let writer = writer.clone();
+                let done = self
+                    .blocking(move |index| {
+                        index.commit(&writer, upto)?;
+                        if wrote.erased {
+                            index.erase(&writer)?;
+                        }
+                        Ok(index.reader.reload()?)
+                    })
+                    .await;
+                if let Err(e) = done {
                     tracing::warn!(error = %e, at, "the mail index did not commit; trying again");
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_secs(30));
@@ -193,15 +248,15 @@ impl MailIndex {
     }
 
     /// Indexes the events after `at`, up to `target` at most (one batch);
-    /// where it got to, and whether any document changed.
+    /// where it got to, and what it wrote.
     async fn step(
-        &self,
-        writer: &Mutex<IndexWriter>,
+        self: &Arc<Self>,
+        writer: &Arc<Mutex<IndexWriter>>,
         events: &dyn EventStore,
         read_models: &dyn ReadModelStore,
         at: u64,
         target: u64,
-    ) -> Result<(u64, bool), SearchError> {
+    ) -> Result<(u64, Wrote), SearchError> {
         let batch = events.read_all(at, BATCH).await?;
         // A short batch holds everything the read model had applied.
         let upto = match batch.last() {
@@ -213,30 +268,71 @@ impl MailIndex {
             changes.take(event);
         }
         if changes.is_empty() {
-            return Ok((upto, false));
+            return Ok((upto, Wrote::default()));
         }
-        let fields = self.fields;
-        for tenant in &changes.companies {
-            lock(writer).delete_term(Term::from_field_text(fields.tenant, &tenant.to_string()));
-        }
+        let erased = !changes.users.is_empty() || !changes.companies.is_empty();
         // The mails a deleted user held are written again without them.
         for &(tenant, user) in &changes.users {
-            for mail in self.held_by(user)? {
-                changes.mails.insert((tenant, mail));
-            }
+            let held = self.blocking(move |index| index.held_by(user)).await?;
+            changes.mails.extend(held.into_iter().map(|mail| (tenant, mail)));
         }
+        let mut writes = Vec::with_capacity(changes.mails.len());
         for &(tenant, mail) in &changes.mails {
-            if changes.companies.contains(&tenant) {
-                continue;
-            }
-            let doc = document(read_models, tenant, mail).await?;
-            let writer = lock(writer);
-            writer.delete_term(Term::from_field_text(fields.key, &key(tenant, mail)));
-            if let Some(doc) = doc {
-                writer.add_document(fields.document(&doc))?;
+            if !changes.companies.contains(&tenant) {
+                writes.push((key(tenant, mail), document(read_models, tenant, mail).await?));
             }
         }
-        Ok((upto, true))
+        let (writer, companies) = (writer.clone(), changes.companies);
+        self.blocking(move |index| {
+            let writer = lock(&writer);
+            for tenant in companies {
+                writer.delete_term(Term::from_field_text(index.fields.tenant, &tenant.to_string()));
+            }
+            for (key, doc) in writes {
+                writer.delete_term(Term::from_field_text(index.fields.key, &key));
+                if let Some(doc) = doc {
+                    writer.add_document(index.fields.document(&doc))?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok((upto, Wrote { changed: true, erased }))
+    }
+
+    /// Runs `work` on a thread that may block (the index reads and writes
+    /// files, and its writer waits for its own threads).
+    async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&MailIndex) -> Result<T, SearchError> + Send + 'static,
+    ) -> Result<T, SearchError> {
+        let index = self.clone();
+        tokio::task::spawn_blocking(move || work(&index))
+            .await
+            .map_err(|e| SearchError::Io(std::io::Error::other(e)))?
+    }
+
+    /// Commits what `writer` holds with `position` as the index's place.
+    pub(crate) fn commit(&self, writer: &Mutex<IndexWriter>, position: u64) -> Result<(), SearchError> {
+        let mut writer = lock(writer);
+        let mut prepared = writer.prepare_commit()?;
+        prepared.set_payload(&crate::place_payload(self.follows, position));
+        prepared.commit()?;
+        Ok(())
+    }
+
+    /// Rewrites the segments that hold deleted documents without them, and
+    /// removes the files no longer used: the terms of a deleted user's or
+    /// a terminated company's mail leave the index's files (rules U1, B3).
+    pub(crate) fn erase(&self, writer: &Mutex<IndexWriter>) -> Result<(), SearchError> {
+        let with_deletes: Vec<_> =
+            self.index.searchable_segment_metas()?.into_iter().filter(|m| m.has_deletes()).map(|m| m.id()).collect();
+        let mut writer = lock(writer);
+        if !with_deletes.is_empty() {
+            writer.merge(&with_deletes).wait()?;
+        }
+        writer.garbage_collect_files().wait()?;
+        Ok(())
     }
 
     /// The mails whose committed documents name `user` as a holder.
@@ -280,19 +376,4 @@ async fn document(
 /// panic that could leave it half-changed).
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Commits what `writer` holds with `position` as the index's place, off
-/// the async threads (a commit writes and syncs files).
-async fn commit(writer: &Arc<Mutex<IndexWriter>>, position: u64) -> Result<(), SearchError> {
-    let writer = writer.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut writer = lock(&writer);
-        let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload(&position.to_string());
-        prepared.commit()?;
-        Ok(())
-    })
-    .await
-    .map_err(|e| SearchError::Io(std::io::Error::other(e)))?
 }

@@ -44,6 +44,10 @@ pub enum SearchError {
     Io(#[from] std::io::Error),
     #[error("the mail index's indexer has already started")]
     Started,
+    #[error("a search holds at most {MAX_WORDS} different words")]
+    TooManyWords,
+    #[error("a page of mail search starts at most {MAX_OFFSET} hits deep and holds at most {MAX_LIMIT}")]
+    TooDeep,
     #[error("the log, read by the mail index: {0}")]
     Store(#[from] store::StoreError),
     #[error("the read models, read by the mail index: {0}")]
@@ -166,14 +170,28 @@ pub struct MailSearch {
 }
 
 impl MailSearch {
+    /// The words of each text part, each once: `anywhere`, `sender`,
+    /// `recipient`, `subject` and `body`, in that order.
+    fn words(&self) -> [Vec<&str>; 5] {
+        [&self.anywhere, &self.sender, &self.recipient, &self.subject, &self.body].map(|text| {
+            let mut words: Vec<&str> = Vec::new();
+            for word in text.split_whitespace().filter(|w| !text::terms(w).is_empty()) {
+                if !words.contains(&word) {
+                    words.push(word);
+                }
+            }
+            words
+        })
+    }
+
+    /// How many different words it asks for, over all its parts.
+    pub fn word_count(&self) -> usize {
+        self.words().iter().map(Vec::len).sum()
+    }
+
     /// Whether it asks for nothing but the caller's mail.
     pub fn is_empty(&self) -> bool {
-        [&self.anywhere, &self.sender, &self.recipient, &self.subject, &self.body]
-            .iter()
-            .all(|part| text::terms(part).is_empty())
-            && self.since.is_none()
-            && self.until.is_none()
-            && self.folder.is_none()
+        self.word_count() == 0 && self.since.is_none() && self.until.is_none() && self.folder.is_none()
     }
 }
 
@@ -183,6 +201,17 @@ pub struct Hits {
     pub mails: Vec<Uuid>,
     pub total: usize,
 }
+
+/// The furthest a page of hits may start: a search reads every hit up to
+/// its page (and keeps a place for each), so deeper pages are refused
+/// rather than let a cursor ask for any amount of memory.
+pub const MAX_OFFSET: usize = 100_000;
+
+/// The most hits one page may hold.
+pub const MAX_LIMIT: usize = 1000;
+
+/// The most words one search may hold, over all its parts.
+pub const MAX_WORDS: usize = 16;
 
 /// The memory the index writer may use for what it has not yet written.
 const WRITER_MEMORY: usize = 24_000_000;
@@ -198,16 +227,20 @@ pub struct MailIndex {
     writer: Mutex<Option<IndexWriter>>,
     /// Whether the indexer has started.
     started: std::sync::atomic::AtomicBool,
+    /// The name of the read model the index follows: an index built from
+    /// another (an older version) is built again.
+    follows: &'static str,
     /// The log position the index has caught up with.
     reached: watch::Sender<u64>,
 }
 
 impl MailIndex {
-    /// The index in `folder` (made there if missing), or in memory.
+    /// The index in `folder` (made there if missing), or in memory, of the
+    /// mailboxes read model that the projector called `follows` writes.
     ///
     /// # Errors
     /// When the folder cannot be opened or holds something else.
-    pub fn open(folder: Option<&Path>) -> Result<Self, SearchError> {
+    pub fn open(folder: Option<&Path>, follows: &'static str) -> Result<Self, SearchError> {
         let (schema, fields) = Fields::schema();
         let index = match folder {
             Some(folder) => {
@@ -219,15 +252,24 @@ impl MailIndex {
         index.tokenizers().register(text::TOKENIZER, TextAnalyzer::from(text::MailText::default()));
         let writer = writer(&index)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        let position = committed_position(&index)?;
-        Ok(Self {
+        let mut opened = Self {
             index,
             reader,
             fields,
             writer: Mutex::new(writer),
             started: Default::default(),
-            reached: watch::channel(position).0,
-        })
+            follows,
+            reached: watch::channel(0).0,
+        };
+        opened.reached = watch::channel(opened.committed_position()?).0;
+        Ok(opened)
+    }
+
+    /// The log position the last commit recorded (0 for an index of
+    /// another read model).
+    fn committed_position(&self) -> Result<u64, SearchError> {
+        let place = committed_place(&self.index)?;
+        Ok(place.filter(|(follows, _)| follows == self.follows).map_or(0, |(_, position)| position))
     }
 
     /// The log position the index has caught up with.
@@ -257,10 +299,32 @@ impl MailIndex {
             writer.add_document(self.fields.document(&mail))?;
         }
         let mut prepared = writer.prepare_commit()?;
-        prepared.set_payload(&self.position().to_string());
+        prepared.set_payload(&place_payload(self.follows, self.position()));
         prepared.commit()?;
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// Whether the index's files still hold a term of `word` in a text
+    /// field, in any segment, a deleted document's terms included: what
+    /// deletion must leave none of (rules U1, B3).
+    ///
+    /// # Errors
+    /// When the index cannot be read.
+    pub fn holds_terms_of(&self, word: &str) -> Result<bool, SearchError> {
+        let searcher = self.reader.searcher();
+        let terms = text::terms(word);
+        for segment in searcher.segment_readers() {
+            for field in self.fields.texts() {
+                let inverted = segment.inverted_index(field)?;
+                for term in &terms {
+                    if inverted.terms().get(term.text.as_bytes())?.is_some() {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// How many mails the index holds, as of its last commit.
@@ -284,6 +348,9 @@ impl MailIndex {
         offset: usize,
         limit: usize,
     ) -> Result<Hits, SearchError> {
+        if offset > MAX_OFFSET || limit > MAX_LIMIT {
+            return Err(SearchError::TooDeep);
+        }
         let query = self.query(tenant, user, search)?;
         let searcher = self.reader.searcher();
         let top = TopDocs::with_limit(limit.max(1)).and_offset(offset).order_by_fast_field::<i64>("at", Order::Desc);
@@ -305,19 +372,13 @@ impl MailIndex {
             Some(folder) => exact(f.place, &place(user, folder)),
             None => exact(f.holder, &user.to_string()),
         });
-        let parts = [
-            (&search.anywhere, &f.texts()[..]),
-            (&search.sender, &[f.sender][..]),
-            (&search.recipient, &[f.recipients][..]),
-            (&search.subject, &[f.subject][..]),
-            (&search.body, &[f.body][..]),
-        ];
-        for (part, fields) in parts {
-            for word in part.split_whitespace() {
+        if search.word_count() > MAX_WORDS {
+            return Err(SearchError::TooManyWords);
+        }
+        let fields = [&f.texts()[..], &[f.sender], &[f.recipients], &[f.subject], &[f.body]];
+        for (fields, words) in fields.into_iter().zip(search.words()) {
+            for word in words {
                 let terms = text::terms(word);
-                if terms.is_empty() {
-                    continue;
-                }
                 let mut any = Vec::new();
                 for &field in fields {
                     any.push((Occur::Should, word_query(field, &terms)?));
@@ -377,9 +438,19 @@ fn writer(index: &Index) -> Result<Option<IndexWriter>, SearchError> {
     }
 }
 
-/// The log position the last commit of `index` recorded.
-fn committed_position(index: &Index) -> Result<u64, SearchError> {
-    Ok(index.load_metas()?.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
+/// What an index commit records: the read model it follows and the log
+/// position it has caught up with.
+fn place_payload(follows: &str, position: u64) -> String {
+    format!("{follows}@{position}")
+}
+
+/// The place the last commit of `index` recorded.
+fn committed_place(index: &Index) -> Result<Option<(String, u64)>, SearchError> {
+    let payload = index.load_metas()?.payload;
+    Ok(payload.and_then(|p| {
+        let (follows, position) = p.rsplit_once('@')?;
+        Some((follows.to_owned(), position.parse().ok()?))
+    }))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use chrono::TimeZone;
 
 use super::*;
 
+const FOLLOWS: &str = "mailboxes.v1";
 const ACME: Uuid = Uuid::from_u128(1);
 const OTHER: Uuid = Uuid::from_u128(2);
 const KIM: Uuid = Uuid::from_u128(10);
@@ -64,7 +65,7 @@ const MAILS: &[Mail] = &[
 ];
 
 fn index() -> MailIndex {
-    let index = MailIndex::open(None).unwrap();
+    let index = MailIndex::open(None, FOLLOWS).unwrap();
     index
         .load(MAILS.iter().map(|mail| MailDocument {
             tenant: mail.tenant,
@@ -162,16 +163,49 @@ fn a_search_of_nothing_is_empty() {
 fn the_index_on_disk_keeps_its_place_and_one_writer() {
     let folder = tempfile::tempdir().unwrap();
     {
-        let index = MailIndex::open(Some(folder.path())).unwrap();
+        let index = MailIndex::open(Some(folder.path()), FOLLOWS).unwrap();
         assert_eq!(index.position(), 0);
-        let second = MailIndex::open(Some(folder.path())).unwrap();
+        let second = MailIndex::open(Some(folder.path()), FOLLOWS).unwrap();
         assert!(second.writer.lock().unwrap().is_none(), "one writer at a time");
         let mut writer = index.writer.lock().unwrap().take().unwrap();
         let mut prepared = writer.prepare_commit().unwrap();
-        prepared.set_payload("42");
+        prepared.set_payload(&place_payload(FOLLOWS, 42));
         prepared.commit().unwrap();
         second.follow_commits().unwrap();
         assert_eq!(second.position(), 42, "the second follows the first's commits");
     }
-    assert_eq!(MailIndex::open(Some(folder.path())).unwrap().position(), 42);
+    assert_eq!(MailIndex::open(Some(folder.path()), FOLLOWS).unwrap().position(), 42);
+    let other = MailIndex::open(Some(folder.path()), "mailboxes.v2").unwrap();
+    assert_eq!(other.position(), 0, "an index of another read model starts again");
+}
+
+#[test]
+fn deep_pages_and_long_searches_are_refused() {
+    let index = index();
+    let every = MailSearch { folder: Some(Folder::Inbox), ..MailSearch::default() };
+    assert!(matches!(index.search(ACME, LEE, &every, MAX_OFFSET + 1, 20), Err(SearchError::TooDeep)));
+    assert!(matches!(index.search(ACME, LEE, &every, 0, MAX_LIMIT + 1), Err(SearchError::TooDeep)));
+    let words: Vec<String> = (0..=MAX_WORDS).map(|i| format!("w{i}")).collect();
+    let many = MailSearch { anywhere: words.join(" "), ..MailSearch::default() };
+    assert_eq!(many.word_count(), MAX_WORDS + 1);
+    assert!(matches!(index.search(ACME, LEE, &many, 0, 20), Err(SearchError::TooManyWords)));
+    let repeated = MailSearch { anywhere: "이 ".repeat(200), ..MailSearch::default() };
+    assert_eq!(repeated.word_count(), 1, "a word asked for twice counts once");
+    assert!(index.search(ACME, LEE, &repeated, 0, 20).is_ok());
+}
+
+#[test]
+fn erasing_rewrites_segments_without_the_deleted_documents_terms() {
+    let index = index();
+    let writer = std::sync::Mutex::new(index.writer.lock().unwrap().take().unwrap());
+    let gone = Term::from_field_text(index.fields.key, &key(ACME, Uuid::from_u128(2)));
+    writer.lock().unwrap().delete_term(gone);
+    index.commit(&writer, 0).unwrap();
+    index.reader.reload().unwrap();
+    assert_eq!(found(&index, LEE, anywhere("noodles")), Vec::<u128>::new());
+    assert!(index.holds_terms_of("noodles").unwrap(), "a deleted document's terms stay until its segment is rewritten");
+    index.erase(&writer).unwrap();
+    index.reader.reload().unwrap();
+    assert!(!index.holds_terms_of("noodles").unwrap());
+    assert_eq!(found(&index, LEE, anywhere("회의록")), [1], "the other mails stay");
 }

@@ -12,6 +12,7 @@
 //! for them in a row.
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use unicode_normalization::UnicodeNormalization;
 
 /// The name the index knows [`MailText`] by.
 pub const TOKENIZER: &str = "mail_text";
@@ -27,7 +28,9 @@ fn unspaced(c: char) -> bool {
         | '\u{A960}'..='\u{A97F}'   // Hangul Jamo extended A
         | '\u{AC00}'..='\u{D7AF}'   // Hangul syllables
         | '\u{D7B0}'..='\u{D7FF}'   // Hangul Jamo extended B
-        | '\u{F900}'..='\u{FAFF}' // CJK compatibility ideographs
+        | '\u{F900}'..='\u{FAFF}'   // CJK compatibility ideographs
+        | '\u{FF65}'..='\u{FFDC}'   // half-width Katakana and Hangul
+        | '\u{20000}'..='\u{323AF}' // CJK extensions B to H
     )
 }
 
@@ -45,8 +48,18 @@ pub struct Term {
     pub gram: bool,
 }
 
-/// The terms of `text`, in order.
+/// The terms of `text`, in order. Text is read in its composed form (NFC),
+/// so that Hangul sent as separate jamo (as some systems write file names
+/// and text) finds, and is found by, the same syllables; offsets are then
+/// of the composed text.
 pub fn terms(text: &str) -> Vec<Term> {
+    if unicode_normalization::is_nfc_quick(text.chars()) == unicode_normalization::IsNormalized::Yes {
+        return terms_of_composed(text);
+    }
+    terms_of_composed(&text.nfc().collect::<String>())
+}
+
+fn terms_of_composed(text: &str) -> Vec<Term> {
     let mut terms = Vec::new();
     let mut run: Vec<(usize, char)> = Vec::new();
     for (at, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
@@ -163,6 +176,13 @@ mod tests {
             texts("Q3보고서v2"),
             [("q3", 0), ("보고", 1), ("고서", 2), ("v2", 3)].map(|(t, p)| (t.to_owned(), p))
         );
+    }
+
+    #[test]
+    fn decomposed_hangul_is_read_as_its_syllables() {
+        let decomposed: String = "회의록".nfd().collect();
+        assert_ne!(decomposed, "회의록");
+        assert_eq!(texts(&decomposed), texts("회의록"));
     }
 
     #[test]

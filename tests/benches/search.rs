@@ -145,7 +145,7 @@ fn mails(tenant: Uuid) -> impl Iterator<Item = MailDocument> {
 fn main() {
     let folder = tempfile::tempdir().expect("temp dir");
     let tenant = Uuid::from_u128(1);
-    let index = MailIndex::open(Some(folder.path())).expect("index");
+    let index = MailIndex::open(Some(folder.path()), "mailboxes").expect("index");
     let started = Instant::now();
     let mut mails = mails(tenant).peekable();
     while mails.peek().is_some() {

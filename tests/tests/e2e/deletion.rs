@@ -1,7 +1,8 @@
 //! Deletion that deletes (rule U1): a deleted user's own mail is sealed
 //! with their key, which goes with them, so that no byte of it is left in
 //! the data directory or in PostgreSQL, while the log stays whole and the
-//! copies colleagues hold stay theirs.
+//! copies colleagues hold stay theirs; the mail index's files keep none of
+//! its words.
 
 use serde_json::{Value, json};
 use tests::{TestApp, TestStorage};
@@ -14,6 +15,9 @@ const HISTORY: &str = "query($s: String!) { streamHistory(streamId: $s) { edges 
 const OUT: &str = "Lee-only-outbound-7d1f";
 const IN: &str = "Lee-only-inbound-92ab";
 const DRAFT: &str = "Lee-only-draft-c04e";
+/// A word only the deleted user's own outbound mail holds, as the mail
+/// index keeps its terms (lower-case, one term).
+const WORD: &str = "qzvxlkwjht";
 /// A subject the deleted user sent to a colleague, who keeps it.
 const SHARED: &str = "Shared-with-kim-5e77";
 
@@ -71,6 +75,15 @@ async fn places_holding(storage: &TestStorage, needle: &str) -> Vec<String> {
     places
 }
 
+/// Whether the mail index's files hold a term of `word`, once the index has
+/// caught up with the log.
+async fn index_holds(app: &TestApp, word: &str) -> bool {
+    let head = app.head().await;
+    let backend = tests::live_backend(app);
+    assert!(backend.mail_index.wait_for(head, std::time::Duration::from_secs(30)).await, "the mail index lags");
+    backend.mail_index.holds_terms_of(word).unwrap()
+}
+
 fn subjects(inbox: &Value) -> Vec<String> {
     inbox["data"]["mailbox"]["edges"]
         .as_array()
@@ -94,7 +107,7 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
     let (_, kim) = app.create_user(&acme, "kim").await;
     let (lee_id, lee) = app.create_user(&acme, "lee").await;
 
-    let send = |subject: &str, to: &str| json!({ "input": { "to": [to], "subject": subject, "text": format!("body of {subject}") } });
+    let send = |subject: &str, to: &str| json!({ "input": { "to": [to], "subject": subject, "text": format!("body of {subject}: {}", if subject == OUT { WORD } else { "" }) } });
     for (subject, to) in [(OUT, "friend@partner.org"), (SHARED, "kim@shred.kr")] {
         let r = app.gql(Some(&lee), SEND, send(subject, to)).await;
         assert!(r["errors"].is_null(), "{r}");
@@ -122,6 +135,7 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
     if storage.database_url().is_some() {
         assert!(!places_holding(&storage, OUT).await.is_empty(), "read models in PostgreSQL hold it before");
     }
+    assert!(index_holds(&app, WORD).await, "the mail index holds the word before");
 
     let deleted =
         app.gql(Some(&acme.admin_token), "mutation($id: UUID!) { deleteUser(id: $id) }", json!({ "id": lee_id })).await;
@@ -131,6 +145,7 @@ async fn rule_u1_a_deleted_users_mail_leaves_no_byte_in_the_data_or_the_database
     for subject in [OUT, IN, DRAFT] {
         assert_eq!(places_holding(&storage, subject).await, Vec::<String>::new(), "{subject} is still stored");
     }
+    assert!(!index_holds(&app, WORD).await, "the mail index's files still hold the word");
     // The colleague keeps the mail the deleted user sent them.
     assert_eq!(subjects(&app.gql(Some(&kim), INBOX, json!({})).await), [SHARED]);
     // The history keeps every event, its own content gone.
@@ -193,12 +208,13 @@ async fn rule_b3_a_terminated_company_leaves_no_byte_and_frees_its_domain() {
         .await
         .unwrap();
     let file = uploaded["data"]["uploadAttachment"]["id"].as_str().unwrap_or_else(|| panic!("{uploaded}")).to_owned();
-    let mail = json!({ "input": { "to": ["lee@ended.kr"], "subject": COMPANY, "text": "the plans", "attachments": [{ "id": file, "name": "plans.pdf", "contentType": "application/pdf" }] } });
+    let mail = json!({ "input": { "to": ["lee@ended.kr"], "subject": COMPANY, "text": format!("the plans {WORD}"), "attachments": [{ "id": file, "name": "plans.pdf", "contentType": "application/pdf" }] } });
     let sent = app.gql(Some(&kim), SEND, mail).await;
     assert!(sent["errors"].is_null(), "{sent}");
     let other = app.sign_up("other.kr").await;
     app.settle().await;
     assert!(!files_holding(storage.dir(), std::str::from_utf8(FILE).unwrap()).is_empty(), "the blob is stored before");
+    assert!(index_holds(&app, WORD).await, "the mail index holds the word before");
 
     // The provider terminates the company (billing's dates will ask for it).
     let backend = tests::live_backend(&app);
@@ -215,6 +231,7 @@ async fn rule_b3_a_terminated_company_leaves_no_byte_and_frees_its_domain() {
     for needle in [COMPANY, std::str::from_utf8(FILE).unwrap()] {
         assert_eq!(places_holding(&storage, needle).await, Vec::<String>::new(), "{needle} is still stored");
     }
+    assert!(!index_holds(&app, WORD).await, "the mail index's files still hold the word");
     let me = app.gql(Some(&kim), "{ me { userId } }", json!({})).await;
     assert_eq!(tests::code(&me), "UNAUTHENTICATED", "{me}");
     assert!(app.login("ended.kr", "admin", "s3cret-pass").await.is_err());

@@ -206,6 +206,9 @@ async fn search_mail(
     if search.is_empty() {
         return Err(field_error("query", "search for at least one word, a sender, a recipient, a date or a folder"));
     }
+    if search.word_count() > search::MAX_WORDS {
+        return Err(field_error("query", &format!("search for at most {} different words", search::MAX_WORDS)));
+    }
     if let (Some(since), Some(until)) = (search.since, search.until)
         && since >= until
     {
@@ -219,8 +222,18 @@ async fn search_mail(
             c.parse::<usize>().map_err(|_| ApiError::new(Code::Validation, "the cursor is not a cursor of this list"))
         })
         .transpose()?;
+    if from.is_some_and(|at| at >= search::MAX_OFFSET) {
+        return Err(ApiError::new(
+            Code::Validation,
+            format!("search pages go {} hits deep at most; narrow the search instead", search::MAX_OFFSET),
+        ));
+    }
     let backend = backend(ctx);
-    let shown = backend.projections.position();
+    // What the mailboxes show now, the caller's latest mail among it.
+    let shown = backend
+        .projections
+        .watch(mailboxes::PROJECTOR)
+        .map_or_else(|| backend.projections.position(), |mailboxes| mailboxes.borrow().checkpoint);
     if !backend.mail_index.wait_for(shown, SEARCH_CATCH_UP).await {
         return Err(ApiError::internal(format!(
             "mail search is still catching up with the mailboxes ({} of {shown} events indexed); try again shortly",
@@ -239,10 +252,8 @@ async fn search_mail(
     };
     // The window's hits: one more than a page, nearest to the cursor first.
     let (start, hits) = if window.backwards {
-        let end = match from {
-            Some(before) => before,
-            None => find(0, 0).await?.total,
-        };
+        let total = find(0, 0).await?.total;
+        let end = from.unwrap_or(total).min(total);
         let start = end.saturating_sub(window.size + 1);
         (start, find(start, end - start).await?)
     } else {
