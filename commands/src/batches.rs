@@ -47,16 +47,31 @@ impl Batches {
         entry.appending.clone()
     }
 
-    /// Everything waiting for `stream`, in the order it came; the stream is
-    /// forgotten once nothing waits and nobody appends.
-    pub(crate) fn take<C: Send + 'static, E: Send + 'static>(&self, stream: &str) -> Vec<Waiting<C, E>> {
+    /// Everything waiting for `stream`, in the order it came, for the
+    /// holder of `lock` (the lock [`Self::push`] gave): nothing once the
+    /// stream's batches have moved on to another lock.
+    pub(crate) fn take<C: Send + 'static, E: Send + 'static>(
+        &self,
+        stream: &str,
+        lock: &Arc<tokio::sync::Mutex<()>>,
+    ) -> Vec<Waiting<C, E>> {
         let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(entry) = streams.get_mut(stream) else { return Vec::new() };
+        let Some(entry) = streams.get_mut(stream).filter(|e| Arc::ptr_eq(&e.appending, lock)) else {
+            return Vec::new();
+        };
         let taken = std::mem::take(&mut entry.waiting);
-        // The taker holds the lock: besides the map's, one more reference.
-        if Arc::strong_count(&entry.appending) <= 2 {
+        taken.into_iter().filter_map(|w| w.downcast::<Waiting<C, E>>().ok().map(|w| *w)).collect()
+    }
+
+    /// Forgets `stream` when nothing waits for it, once the holder of `lock`
+    /// has appended (and answered) its batch, still holding the lock: every
+    /// command queued under that lock has been answered, and the next one
+    /// starts a stream (and a lock) afresh. Forgetting it while a batch is
+    /// still being appended would let a new lock's batch append beside it.
+    pub(crate) fn done(&self, stream: &str, lock: &Arc<tokio::sync::Mutex<()>>) {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if streams.get(stream).is_some_and(|e| Arc::ptr_eq(&e.appending, lock) && e.waiting.is_empty()) {
             streams.remove(stream);
         }
-        taken.into_iter().filter_map(|w| w.downcast::<Waiting<C, E>>().ok().map(|w| *w)).collect()
     }
 }

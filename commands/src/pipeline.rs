@@ -396,10 +396,11 @@ impl Commands {
                     return answered.map_err(|_| CommandError::Store(StoreError::Unavailable("a batch was dropped".into())))?;
                 }
                 _turn = appending.lock() => {
-                    let batch = self.batches.take::<A::Command, A::Event>(&stream);
+                    let batch = self.batches.take::<A::Command, A::Event>(&stream, &appending);
                     if !batch.is_empty() {
                         self.append_batch::<A>(id, &stream, batch).await;
                     }
+                    self.batches.done(&stream, &appending);
                 }
             }
         }

@@ -306,23 +306,38 @@ async fn a_state_kept_between_commands_goes_stale_when_another_process_writes_an
     assert_eq!(state.state.accounts.len(), 4);
 }
 
-/// The store as another process sees it while the notice of new events is
-/// on its way: its head stays where it was, so a command log following it
-/// learns nothing new. Everything else is the store itself.
-struct Unnotified {
+/// The store, with how many appends it was asked for and how many of them
+/// met another writer; and, as another process sees it while the notice of
+/// new events is on its way, with a head that stays where it was (so a
+/// command log following it learns nothing new).
+struct Seen {
     store: Arc<dyn EventStore>,
-    head: tokio::sync::watch::Sender<u64>,
+    /// Set for the other process's view.
+    head: Option<tokio::sync::watch::Sender<u64>>,
+    appends: std::sync::atomic::AtomicUsize,
+    conflicts: std::sync::atomic::AtomicUsize,
+}
+
+impl Seen {
+    fn new(store: Arc<dyn EventStore>, head: Option<tokio::sync::watch::Sender<u64>>) -> Self {
+        Self { store, head, appends: Default::default(), conflicts: Default::default() }
+    }
 }
 
 #[async_trait::async_trait]
-impl EventStore for Unnotified {
+impl EventStore for Seen {
     async fn append(
         &self,
         stream: &str,
         expected: ExpectedVersion,
         events: Vec<EventData>,
     ) -> Result<AppendResult, StoreError> {
-        self.store.append(stream, expected, events).await
+        self.appends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let appended = self.store.append(stream, expected, events).await;
+        if matches!(appended, Err(StoreError::Conflict { .. })) {
+            self.conflicts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        appended
     }
 
     async fn read_stream(
@@ -340,7 +355,7 @@ impl EventStore for Unnotified {
     }
 
     fn head(&self) -> tokio::sync::watch::Receiver<u64> {
-        self.head.subscribe()
+        self.head.as_ref().map_or_else(|| self.store.head(), tokio::sync::watch::Sender::subscribe)
     }
 
     async fn set_stream_metadata(&self, stream: &str, metadata: StreamMetadata) -> Result<(), StoreError> {
@@ -363,7 +378,7 @@ async fn two_processes(setup: &Setup) -> (Arc<dyn EventStore>, Arc<Commands>, Ar
 
 async fn another_process(setup: &Setup, store: &Arc<dyn EventStore>) -> Arc<Commands> {
     let head = tokio::sync::watch::Sender::new(*store.head().borrow());
-    setup.commands(Arc::new(Unnotified { store: store.clone(), head }), 100).await.0
+    setup.commands(Arc::new(Seen::new(store.clone(), Some(head))), 100).await.0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,6 +532,38 @@ async fn a_repeated_command_id_whose_events_were_shredded_answers_as_done() {
     assert!(again.repeated);
     assert_eq!((again.events, again.position), (vec![], first.position));
     assert_eq!(*store.head().borrow(), head, "nothing appended");
+}
+
+/// Numbers taken at once by 64 completions of one company in one process go
+/// in a few appends, one after the other: a batch is appended only once the
+/// one before it is, so none meets another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_taken_at_once_go_in_batches_that_never_meet() {
+    use domain::approval::{AssignNumber, DocumentNumbers};
+    let setup = Setup::new();
+    let seen = Arc::new(Seen::new(setup.store(), None));
+    let (commands, _) = setup.commands(seen.clone(), 100).await;
+    let tenant = Uuid::now_v7();
+    let numbers = DocumentNumbers::id(tenant, 2026);
+    let asked: Vec<_> = (0..64)
+        .map(|_| {
+            let commands = commands.clone();
+            tokio::spawn(async move {
+                let context = CommandContext::new(Uuid::now_v7(), Actor::System, Some(tenant));
+                let assign = AssignNumber { document_id: Uuid::now_v7(), prefix: "ACME".into(), year: 2026 };
+                commands.execute::<DocumentNumbers>(numbers, &context, assign).await.unwrap()
+            })
+        })
+        .collect();
+    for task in asked {
+        task.await.unwrap();
+    }
+    let (appends, conflicts) = (
+        seen.appends.load(std::sync::atomic::Ordering::SeqCst),
+        seen.conflicts.load(std::sync::atomic::Ordering::SeqCst),
+    );
+    assert_eq!(conflicts, 0, "a batch met another ({appends} appends)");
+    assert!(appends <= 32, "64 numbers took {appends} appends");
 }
 
 /// Numbers taken at once by 64 completions of one company in two processes

@@ -1,4 +1,6 @@
-//! E-approval over HTTP, one line each: `bench <name> <value> <unit>`.
+//! E-approval over HTTP, one line each: `bench <name> <value> <unit>`, with
+//! the approvals' ratio to a trivial query (`{ __typename }`) from the same
+//! clients through the same server in the same run.
 //!
 //! 32 clients, each the first approver of one colleague's documents and the
 //! second of another's. The first round of approvals moves each document on;
@@ -77,6 +79,28 @@ async fn approve_round(
     (CLIENTS * DOCUMENTS_EACH) as f64 / started.elapsed().as_secs_f64()
 }
 
+/// The baseline of the figures: `{ __typename }` from the same clients
+/// through the same server and client, as many requests as a round of
+/// approvals; requests per second.
+async fn trivial_rate(server: &BenchServer, people: &Arc<Vec<(String, String)>>) -> f64 {
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|i| {
+            let (client, url, people) = (server.client.clone(), server.url.clone(), people.clone());
+            tokio::spawn(async move {
+                for _ in 0..DOCUMENTS_EACH {
+                    let r = gql(&client, &url, Some(&people[i].1), "{ __typename }", json!({})).await;
+                    assert_eq!(r["data"]["__typename"], "QueryRoot", "{r}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("client");
+    }
+    (CLIENTS * DOCUMENTS_EACH) as f64 / started.elapsed().as_secs_f64()
+}
+
 /// The allocator of the `groupware` binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -106,4 +130,8 @@ async fn main() {
     report("approve_document_32_clients", overall, "actions/s");
     report("approve_document_32_clients_moving_on", first, "actions/s");
     report("approve_document_32_clients_completing", last, "actions/s");
+    let trivial = trivial_rate(&server, &people).await;
+    report("trivial_query_32_clients", trivial, "requests/s");
+    report("approve_document_to_trivial_query", overall / trivial, "ratio");
+    report("approve_document_completing_to_trivial_query", last / trivial, "ratio");
 }
