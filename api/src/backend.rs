@@ -55,7 +55,7 @@ pub struct Backend {
     /// The full-text index of the mailboxes, following their read model.
     pub mail_index: Arc<search::MailIndex>,
     /// Keeps the mail index following the log; none without mailboxes.
-    _indexing: Option<search::Indexing>,
+    indexing: Option<search::Indexing>,
     pub auth: Auth,
     /// Seals resident registration numbers (rule H7).
     pub sealer: crate::secrets::Sealer,
@@ -181,7 +181,7 @@ impl Backend {
             workers,
             projections,
             mail_index,
-            _indexing: indexing,
+            indexing,
             auth,
             sealer,
             payloads,
@@ -209,9 +209,9 @@ impl Backend {
     }
 
     /// What in this process has not yet handled the log up to `position`:
-    /// each projector (a stopped one is not waited for) and worker, by name
-    /// with the position it has reached. The workers are left out while
-    /// another process runs them.
+    /// each projector (a stopped one is not waited for), worker and the
+    /// mail index, by name with the position it has reached. The workers
+    /// are left out while another process runs them.
     pub fn behind(&self, position: u64) -> Vec<(&'static str, u64)> {
         let projectors = self
             .projections
@@ -220,7 +220,8 @@ impl Backend {
             .filter(|(_, p)| p.stopped.is_none())
             .map(|(name, p)| (name, p.checkpoint));
         let workers = self.workers.handled().unwrap_or_default();
-        projectors.chain(workers).filter(|(_, reached)| *reached < position).collect()
+        let index = self.indexing.as_ref().map(|_| ("mail index", self.mail_index.position()));
+        projectors.chain(workers).chain(index).filter(|(_, reached)| *reached < position).collect()
     }
 
     pub fn is_ready(&self) -> bool {

@@ -620,13 +620,15 @@ impl Commands {
     /// Runs what a refusal of the command `refused` called for (see
     /// [`Aggregate::after_refusal`]), as the system, under an id derived
     /// from the refused command's: a retry of it changes nothing more, and
-    /// the refused command's own id stays unused.
+    /// the refused command's own id stays unused. It runs alone, never in a
+    /// batch: the refused command may be answering inside its stream's
+    /// batch, whose turn it holds.
     async fn after_refusal<A: Aggregate>(&self, id: Uuid, refused: &CommandContext, command: A::Command) {
         let mut context = CommandContext::new(after_refusal_id(refused.command_id), Actor::System, refused.tenant);
         context.causation_id = Some(refused.command_id);
         context.correlation_id = refused.correlation_id.or(Some(refused.command_id));
         context.client_address.clone_from(&refused.client_address);
-        if let Err(e) = Box::pin(self.run::<A>(id, &context, command)).await {
+        if let Err(e) = Box::pin(self.run_alone::<A>(id, &context, command)).await {
             tracing::warn!(error = %e, "what a refusal called for was not done");
         }
     }

@@ -195,6 +195,8 @@ impl MailIndex {
         let mut at = self.position();
         let mut committed = (at, Instant::now());
         let mut pause = Duration::from_millis(50);
+        // Deleted documents wait to be merged out of the index's files.
+        let mut erasing = false;
         loop {
             let moved = tokio::time::timeout(PLACE_EVERY, mailboxes.wait_for(|p| p.checkpoint > at))
                 .await
@@ -227,9 +229,6 @@ impl MailIndex {
                 let done = self
                     .blocking(move |index| {
                         index.commit(&writer, upto)?;
-                        if wrote.erased {
-                            index.erase(&writer)?;
-                        }
                         Ok(index.reader.reload()?)
                     })
                     .await;
@@ -244,6 +243,19 @@ impl MailIndex {
             pause = Duration::from_millis(50);
             at = upto;
             self.reached.send_replace(at);
+            // After the place is shown: searches go on meanwhile, on what
+            // is committed. A failure (a background merge had taken one of
+            // the segments, say) is tried again after the next step.
+            erasing |= wrote.erased;
+            if erasing {
+                let writer = writer.clone();
+                match self.blocking(move |index| index.erase(&writer)).await {
+                    Ok(()) => erasing = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "deleted mail is not yet merged out of the index; trying again")
+                    }
+                }
+            }
         }
     }
 
@@ -332,6 +344,8 @@ impl MailIndex {
             writer.merge(&with_deletes).wait()?;
         }
         writer.garbage_collect_files().wait()?;
+        drop(writer);
+        self.reader.reload()?;
         Ok(())
     }
 

@@ -148,9 +148,9 @@ impl TestApp {
     }
 
     /// Waits until the system has caught up with itself: every projector,
-    /// the process managers, the scheduler and the other workers have
-    /// handled the log up to its head, and no timer is due at the clock's
-    /// time. Fails the test, naming what lags, after [`SETTLE_DEADLINE`].
+    /// the mail index, the process managers, the scheduler and the other
+    /// workers have handled the log up to its head, and no timer is due at
+    /// the clock's time. Fails the test, naming what lags, after [`SETTLE_DEADLINE`].
     pub async fn settle(&self) {
         let deadline = std::time::Instant::now() + SETTLE_DEADLINE;
         loop {

@@ -247,7 +247,14 @@ async fn search_mail(
             tokio::task::spawn_blocking(move || index.search(tenant, user, &search, offset, limit))
                 .await
                 .map_err(ApiError::internal)?
-                .map_err(ApiError::internal)
+                .map_err(|e| match e {
+                    // Pages past the deepest one (backwards from the end of
+                    // a very long list, say).
+                    search::SearchError::TooDeep | search::SearchError::TooManyWords => {
+                        ApiError::new(Code::Validation, format!("{e}; narrow the search instead"))
+                    }
+                    other => ApiError::internal(other),
+                })
         }
     };
     // The window's hits: one more than a page, nearest to the cursor first.
