@@ -239,8 +239,7 @@ impl MailIndex {
             pause = Duration::from_millis(50);
             let since = committed.1.elapsed();
             let place_due = at > committed.0 && (since >= PLACE_EVERY || at - committed.0 >= PLACE_EVENTS);
-            let commit_due = place_due || (pending.changed && since >= COMMIT_EVERY);
-            if !commit_due {
+            if !(pending.changed && since >= COMMIT_EVERY) && !place_due {
                 if !pending.changed {
                     // Nothing unseen: the reader shows everything up to here.
                     self.reached.send_replace(at);
