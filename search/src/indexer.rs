@@ -41,11 +41,6 @@ const PLACE_EVENTS: u64 = 50_000;
 /// sharing the index sees it that much later at most.
 const PLACE_EVERY: Duration = Duration::from_secs(1);
 
-/// How long written documents wait for their commit at most, so that what
-/// arrives meanwhile goes in the same one: each commit makes a segment, and
-/// many small segments cost merges (a search waits for the commit).
-const COMMIT_EVERY: Duration = Duration::from_millis(200);
-
 /// A running indexer; dropping it stops it.
 pub struct Indexing(tokio::task::JoinHandle<()>);
 
@@ -200,14 +195,10 @@ impl MailIndex {
         let mut at = self.position();
         let mut committed = (at, Instant::now());
         let mut pause = Duration::from_millis(50);
-        // Documents written since the last commit; searches do not see them
-        // yet, so the place shown stays at that commit meanwhile.
-        let mut pending = Wrote::default();
         // Deleted documents wait to be merged out of the index's files.
         let mut erasing = false;
         loop {
-            let wait = if pending.changed { COMMIT_EVERY.saturating_sub(committed.1.elapsed()) } else { PLACE_EVERY };
-            let moved = tokio::time::timeout(wait, mailboxes.wait_for(|p| p.checkpoint > at))
+            let moved = tokio::time::timeout(PLACE_EVERY, mailboxes.wait_for(|p| p.checkpoint > at))
                 .await
                 .map(|progress| progress.map(|p| p.checkpoint));
             let (upto, wrote) = match moved {
@@ -216,13 +207,11 @@ impl MailIndex {
                         Ok(done) => done,
                         Err(e) => {
                             tracing::warn!(error = %e, at, "the mail index did not follow; trying again");
-                            // What was written since the last commit goes: it
-                            // is done again from there.
+                            // What was written of the step goes: it is done again.
                             let writer = writer.clone();
                             if let Err(e) = self.blocking(move |_| Ok(lock(&writer).rollback()?)).await {
                                 tracing::warn!(error = %e, "the mail index's writer did not roll back");
                             }
-                            (at, pending) = (committed.0, Wrote::default());
                             tokio::time::sleep(pause).await;
                             pause = (pause * 2).min(Duration::from_secs(30));
                             continue;
@@ -231,40 +220,33 @@ impl MailIndex {
                 }
                 // The read models are gone: the server stops.
                 Ok(Err(_)) => return,
-                // Quiet, or time to commit what is pending.
+                // Quiet: time to write the place down, if it moved.
                 Err(_) => (at, Wrote::default()),
             };
-            pending = Wrote { changed: pending.changed || wrote.changed, erased: pending.erased || wrote.erased };
-            at = upto;
-            pause = Duration::from_millis(50);
-            let since = committed.1.elapsed();
-            let place_due = at > committed.0 && (since >= PLACE_EVERY || at - committed.0 >= PLACE_EVENTS);
-            if !(pending.changed && since >= COMMIT_EVERY) && !place_due {
-                if !pending.changed {
-                    // Nothing unseen: the reader shows everything up to here.
-                    self.reached.send_replace(at);
+            let due = upto - committed.0 >= PLACE_EVENTS || committed.1.elapsed() >= PLACE_EVERY;
+            if wrote.changed || (due && upto > committed.0) {
+                let writer = writer.clone();
+                let done = self
+                    .blocking(move |index| {
+                        index.commit(&writer, upto)?;
+                        Ok(index.reader.reload()?)
+                    })
+                    .await;
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, at, "the mail index did not commit; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(30));
+                    continue;
                 }
-                continue;
+                committed = (upto, Instant::now());
             }
-            let writer_now = writer.clone();
-            let done = self
-                .blocking(move |index| {
-                    index.commit(&writer_now, upto)?;
-                    Ok(index.reader.reload()?)
-                })
-                .await;
-            if let Err(e) = done {
-                tracing::warn!(error = %e, at, "the mail index did not commit; trying again");
-                tokio::time::sleep(pause).await;
-                continue;
-            }
-            committed = (at, Instant::now());
-            erasing |= pending.erased;
-            pending = Wrote::default();
+            pause = Duration::from_millis(50);
+            at = upto;
             self.reached.send_replace(at);
             // After the place is shown: searches go on meanwhile, on what
             // is committed. A failure (a background merge had taken one of
-            // the segments, say) is tried again after the next commit.
+            // the segments, say) is tried again after the next step.
+            erasing |= wrote.erased;
             if erasing {
                 let writer = writer.clone();
                 match self.blocking(move |index| index.erase(&writer)).await {

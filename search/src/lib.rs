@@ -431,14 +431,7 @@ fn word_query(field: Field, terms: &[text::Term]) -> Result<Box<dyn Query>, Sear
 /// The writer of `index`; none while another process (sharing the data
 /// directory) holds it.
 fn writer(index: &Index) -> Result<Option<IndexWriter>, SearchError> {
-    // One thread to index and one to merge: a server of two cores serves
-    // requests with the rest, and each merge holds what it builds in memory.
-    let options = tantivy::indexer::IndexWriterOptions::builder()
-        .memory_budget_per_thread(WRITER_MEMORY)
-        .num_worker_threads(1)
-        .num_merge_threads(1)
-        .build();
-    match index.writer_with_options(options) {
+    match index.writer_with_num_threads(1, WRITER_MEMORY) {
         Ok(writer) => Ok(Some(writer)),
         Err(tantivy::TantivyError::LockFailure(..)) => Ok(None),
         Err(e) => Err(e.into()),
