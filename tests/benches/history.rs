@@ -23,7 +23,7 @@ use domain::mail::message::{Content, DEFAULT_ATTACHMENT_LIMIT, Recipient, Recipi
 use domain::mail::{MailAddress, Mailbox, MailboxAction, MailboxCommand, OutgoingMail, ResetOffer};
 use domain::tenant::{NewAccount, Tenant, TenantCommand};
 use domain::values::{BillingCycle, DomainName, LoginId, MemberType, Name, PasswordHash, TimeZone};
-use tests::workload::{report, resident_mb};
+use tests::workload::{Seeded, report, resident_mb};
 use uuid::Uuid;
 
 #[global_allocator]
@@ -46,23 +46,6 @@ fn settings(dir: &Path, read_models: ReadModelKind) -> Settings {
         clock_start: Some("2022-01-03T00:00:00Z".parse().expect("time")),
         password_memory_kib: 1024,
         ..Settings::default()
-    }
-}
-
-/// A small deterministic generator (xorshift), so that every run writes
-/// the same history.
-struct Seeded(u64);
-
-impl Seeded {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap_or(0)
     }
 }
 
@@ -111,7 +94,7 @@ async fn generate(dir: &Path, events: u64) -> f64 {
         for n in 0..USERS * MAILS_A_DAY {
             let sender = n % USERS;
             let to = (0..1 + random.below(3)).map(|_| random.below(USERS)).filter(|r| *r != sender).collect();
-            mails.push((sender, to, random.next()));
+            mails.push((sender, to, random.draw()));
         }
         let mails = Arc::new(mails);
         let tasks: Vec<_> = (0..WRITERS)

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeZone, Utc};
 use domain::mail::Folder;
 use search::{MailDocument, MailIndex, MailSearch};
-use tests::workload::{report, resident_mb};
+use tests::workload::{Seeded, report, resident_mb};
 use uuid::Uuid;
 
 /// The mails of the mailbox searched.
@@ -77,32 +77,18 @@ const ENGLISH: &[&str] = &[
 /// A word one mail in a thousand holds.
 const RARE: &str = "zeppelin";
 
-/// A seeded xorshift generator: the same texts every run.
-struct Words(u64);
-
-impl Words {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
+/// `words` words from the lists (one in three English), and now and then
+/// the rare one: the same texts every run.
+fn text(seeded: &mut Seeded, words: usize) -> String {
+    let mut text = Vec::with_capacity(words + 1);
+    for _ in 0..words {
+        let list = if seeded.draw().is_multiple_of(3) { ENGLISH } else { KOREAN };
+        text.push(list[seeded.below(list.len())]);
     }
-
-    fn pick<'a>(&mut self, list: &[&'a str]) -> &'a str {
-        list[(self.next() % list.len() as u64) as usize]
+    if seeded.draw().is_multiple_of(1000) {
+        text.push(RARE);
     }
-
-    fn text(&mut self, words: usize) -> String {
-        let mut text = Vec::with_capacity(words + 1);
-        for _ in 0..words {
-            let list = if self.next().is_multiple_of(3) { ENGLISH } else { KOREAN };
-            text.push(self.pick(list));
-        }
-        if self.next().is_multiple_of(1000) {
-            text.push(RARE);
-        }
-        text.join(" ")
-    }
+    text.join(" ")
 }
 
 fn user(n: usize) -> Uuid {
@@ -117,18 +103,18 @@ fn start() -> DateTime<Utc> {
 /// folder, the trash or a folder of theirs), as many again by the others,
 /// over five years.
 fn mails(tenant: Uuid) -> impl Iterator<Item = MailDocument> {
-    let mut words = Words(0x5eed_ba11);
+    let mut words = Seeded(0x5eed_ba11);
     let own = Folder::User(Uuid::from_u128(7));
     (0..MAILBOX * 2).map(move |i| {
         let holder = if i % 2 == 0 { user(0) } else { user(1 + i % COLLEAGUES) };
-        let folder = match words.next() % 20 {
+        let folder = match words.draw() % 20 {
             0..=12 => Folder::Inbox,
             13..=16 => Folder::Sent,
             17 => Folder::Trash,
             _ if holder == user(0) => own,
             _ => Folder::Inbox,
         };
-        let sender = user(words.next() as usize % (COLLEAGUES + 1));
+        let sender = user(words.draw() as usize % (COLLEAGUES + 1));
         MailDocument {
             tenant,
             mail: Uuid::from_u128(i as u128 + 1),
@@ -136,8 +122,8 @@ fn mails(tenant: Uuid) -> impl Iterator<Item = MailDocument> {
             at: start() + chrono::Duration::minutes(i as i64 * 13),
             sender: format!("동료{} <user{}@bench.co.kr>", sender.as_u128() % 1000, sender.as_u128() % 1000),
             recipients: vec![format!("user{}@bench.co.kr", holder.as_u128() % 1000)],
-            subject: words.text(4),
-            body: words.text(60),
+            subject: text(&mut words, 4),
+            body: text(&mut words, 60),
         }
     })
 }

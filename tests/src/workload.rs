@@ -139,3 +139,21 @@ pub fn sqlite_inserts(path: &std::path::Path, per_transaction: usize, transactio
     }
     (per_transaction * transactions) as f64 / started.elapsed().as_secs_f64()
 }
+
+/// A small deterministic generator (xorshift), so that every run of a
+/// benchmark writes the same data.
+pub struct Seeded(pub u64);
+
+impl Seeded {
+    pub fn draw(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.draw() % n as u64).unwrap_or(0)
+    }
+}
