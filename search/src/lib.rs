@@ -372,11 +372,12 @@ impl MailIndex {
             Some(folder) => exact(f.place, &place(user, folder)),
             None => exact(f.holder, &user.to_string()),
         });
-        if search.word_count() > MAX_WORDS {
+        let words = search.words();
+        if words.iter().map(Vec::len).sum::<usize>() > MAX_WORDS {
             return Err(SearchError::TooManyWords);
         }
         let fields = [&f.texts()[..], &[f.sender], &[f.recipients], &[f.subject], &[f.body]];
-        for (fields, words) in fields.into_iter().zip(search.words()) {
+        for (fields, words) in fields.into_iter().zip(words) {
             for word in words {
                 let terms = text::terms(word);
                 let mut any = Vec::new();
