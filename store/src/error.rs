@@ -23,8 +23,15 @@ impl From<crate::sqlite::ReadLost> for StoreError {
     }
 }
 
+/// SQLite's own error, with its extended code (which of its kinds of
+/// "database is locked", say) for whoever reads the log.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
+        match &e {
+            rusqlite::Error::SqliteFailure(code, _) => {
+                StoreError::Unavailable(format!("{e} (SQLite code {})", code.extended_code))
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        }
     }
 }

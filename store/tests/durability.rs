@@ -110,3 +110,27 @@ async fn concurrent_appends_share_one_commit_and_each_caller_gets_its_own_result
     let commits = store.commits() - before;
     assert!(commits < 33, "33 successful appends took {commits} commits: no grouping");
 }
+
+/// Another connection may hold the file's write lock for a moment: a reader
+/// of the file that finds its shared index changing takes it while it looks
+/// again, and so does a second process. An append then waits its turn: a
+/// write begun as a read and upgraded afterwards would be refused at once
+/// ("database is locked") without waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_waits_for_a_write_lock_held_elsewhere_instead_of_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("events.db");
+    let store = Arc::new(SqliteEventStore::open(&path, store::system_now()).unwrap());
+    store.append("waiting", ExpectedVersion::NoStream, vec![event(0)]).await.unwrap();
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let append = tokio::spawn({
+        let store = store.clone();
+        async move { store.append("waiting", ExpectedVersion::Exact(0), vec![event(1)]).await }
+    });
+    // The append reaches the writer while the lock is held elsewhere.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    other.execute_batch("COMMIT").unwrap();
+    let appended = append.await.unwrap().unwrap();
+    assert_eq!(appended.version, 1);
+}

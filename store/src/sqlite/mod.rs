@@ -13,7 +13,7 @@ use std::thread;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
@@ -266,7 +266,7 @@ fn open_for_writing(path: &Path) -> Result<(Connection, Heads), StoreError> {
 fn migrate(conn: &mut Connection) -> Result<Heads, StoreError> {
     let layout: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if layout < LAYOUT {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let has_chain: bool =
             tx.query_row("SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'chain'", [], |r| {
                 r.get(0)
@@ -625,7 +625,12 @@ impl Writer {
         let recorded_at = nanos((self.now)());
         let mut committed = Vec::new();
         let outcomes = (|| -> Result<Vec<Outcome>, StoreError> {
-            let tx = self.conn.transaction()?;
+            // The write lock is taken at the start, where SQLite waits for
+            // it: a transaction that reads first and then writes is refused
+            // at once ("database is locked") when another connection holds
+            // the lock for an instant then, as a reader of the file does
+            // when it finds the shared index changing.
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let outcomes = group
                 .iter_mut()
                 .map(|request| match request {
@@ -793,7 +798,7 @@ impl Import {
     /// When it cannot be written (an id or a stream version twice).
     pub fn push(&mut self, mut event: RecordedEvent) -> Result<(), StoreError> {
         if self.in_batch == 0 {
-            self.conn.execute_batch("BEGIN")?;
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
         }
         event.position = self.next_position;
         self.heads.link(&mut event);
