@@ -65,6 +65,30 @@ const SELECT_EVENT: &str =
 const HIGHEST_POSITION: &str = "SELECT GREATEST((SELECT COALESCE(MAX(position), 0) FROM es_events),
                                                 (SELECT COALESCE(MAX(last_position), 0) FROM es_cold_segments))";
 
+// The statements of a group commit. Each is prepared once per connection
+// (`prepare_cached`), and those of one step are pipelined: sent together,
+// answered in order, one round trip for all of them.
+const TAKE_APPEND_LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+const STREAM_VERSIONS: &str = "SELECT name, version FROM es_streams WHERE name = ANY($1)";
+const STORED_IDS: &str = "SELECT id, stream, version, position FROM es_events WHERE id = ANY($1)";
+const CHAIN_HEADS: &str = "SELECT chain, position, hash FROM es_chain_heads WHERE chain = ANY($1)";
+const INSERT_EVENTS: &str =
+    "INSERT INTO es_events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
+         correlation_id, causation_id, client_address, occurred_at, recorded_at, chain)
+     SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::UUID[], $5::TEXT[], $6::INTEGER[],
+         $7::BYTEA[], $8::UUID[], $9::UUID[], $10::UUID[], $11::UUID[], $12::UUID[], $13::TEXT[],
+         $14::BIGINT[], $15::BIGINT[], $16::BYTEA[])";
+const STORE_VERSIONS: &str = "INSERT INTO es_streams (name, version) SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[])
+     ON CONFLICT (name) DO UPDATE SET version = excluded.version";
+const STORE_HEADS: &str =
+    "INSERT INTO es_chain_heads (chain, position, hash) SELECT * FROM UNNEST($1::UUID[], $2::BIGINT[], $3::BYTEA[])
+     ON CONFLICT (chain) DO UPDATE SET position = excluded.position, hash = excluded.hash";
+const STORE_METADATA: &str =
+    "INSERT INTO es_streams (name, version, max_age_seconds, truncate_before) VALUES ($1, -1, $2, $3)
+     ON CONFLICT (name) DO UPDATE SET max_age_seconds = excluded.max_age_seconds,
+                                      truncate_before = excluded.truncate_before";
+const NOTIFY: &str = "SELECT pg_notify('es_events', $1)";
+
 fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
@@ -128,7 +152,7 @@ impl PostgresEventStore {
 async fn link_unchained(pool: &Pool) -> Result<(), StoreError> {
     let mut client = pool.get().await.map_err(unavailable)?;
     let tx = client.transaction().await.map_err(unavailable)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
+    tx.execute(TAKE_APPEND_LOCK, &[&APPEND_LOCK]).await.map_err(unavailable)?;
     let linked: bool = tx
         .query_one("SELECT EXISTS (SELECT 1 FROM es_chain_heads) OR NOT EXISTS (SELECT 1 FROM es_events)", &[])
         .await
@@ -162,13 +186,8 @@ async fn store_heads(tx: &deadpool_postgres::Transaction<'_>, heads: &Heads) -> 
     if chains.is_empty() {
         return Ok(());
     }
-    tx.execute(
-        "INSERT INTO es_chain_heads (chain, position, hash) SELECT * FROM UNNEST($1::UUID[], $2::BIGINT[], $3::BYTEA[])
-         ON CONFLICT (chain) DO UPDATE SET position = excluded.position, hash = excluded.hash",
-        &[&chains, &positions, &hashes],
-    )
-    .await
-    .map_err(unavailable)?;
+    let statement = tx.prepare_cached(STORE_HEADS).await.map_err(unavailable)?;
+    tx.execute(&statement, &[&chains, &positions, &hashes]).await.map_err(unavailable)?;
     Ok(())
 }
 
@@ -321,19 +340,7 @@ async fn commit_group(
     group: &[Request],
     recorded_at: i64,
 ) -> Result<(Vec<Outcome>, Option<u64>), StoreError> {
-    let mut client = pool.get().await.map_err(unavailable)?;
-    let tx = client.transaction().await.map_err(unavailable)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
-    let row = tx.query_one(HIGHEST_POSITION, &[]).await.map_err(unavailable)?;
-    let mut next_position = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0) + 1;
-
     let names: Vec<&str> = group.iter().map(Request::stream).collect();
-    let mut versions: HashMap<String, Option<u64>> = HashMap::new();
-    for row in
-        tx.query("SELECT name, version FROM es_streams WHERE name = ANY($1)", &[&names]).await.map_err(unavailable)?
-    {
-        versions.insert(row.get(0), u64::try_from(row.get::<_, i64>(1)).ok());
-    }
     let ids: Vec<Uuid> = group
         .iter()
         .filter_map(|r| match r {
@@ -342,22 +349,6 @@ async fn commit_group(
         })
         .flatten()
         .collect();
-    let mut stored: HashMap<Uuid, Stored> = HashMap::new();
-    for row in tx
-        .query("SELECT id, stream, version, position FROM es_events WHERE id = ANY($1)", &[&ids])
-        .await
-        .map_err(unavailable)?
-    {
-        stored.insert(
-            row.get(0),
-            Stored {
-                stream: row.get(1),
-                version: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
-                position: u64::try_from(row.get::<_, i64>(3)).unwrap_or(0),
-            },
-        );
-    }
-
     let chains: Vec<Uuid> = group
         .iter()
         .filter_map(|r| match r {
@@ -368,13 +359,41 @@ async fn commit_group(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut heads = Heads::new(
-        tx.query("SELECT chain, position, hash FROM es_chain_heads WHERE chain = ANY($1)", &[&chains])
-            .await
-            .map_err(unavailable)?
-            .iter()
-            .map(head_from_row),
-    );
+
+    let mut client = pool.get().await.map_err(unavailable)?;
+    let tx = client.transaction().await.map_err(unavailable)?;
+    let statement = async |sql: &'static str| tx.prepare_cached(sql).await.map_err(unavailable);
+    let (lock, highest, stream_versions, stored_ids, chain_heads) = futures::try_join!(
+        statement(TAKE_APPEND_LOCK),
+        statement(HIGHEST_POSITION),
+        statement(STREAM_VERSIONS),
+        statement(STORED_IDS),
+        statement(CHAIN_HEADS),
+    )?;
+    // The lock first: the reads behind it in the pipeline run once it is held.
+    let (_, highest, version_rows, id_rows, head_rows) = futures::try_join!(
+        async { tx.execute(&lock, &[&APPEND_LOCK]).await },
+        async { tx.query_one(&highest, &[]).await },
+        async { tx.query(&stream_versions, &[&names]).await },
+        async { tx.query(&stored_ids, &[&ids]).await },
+        async { tx.query(&chain_heads, &[&chains]).await },
+    )
+    .map_err(unavailable)?;
+    let mut next_position = u64::try_from(highest.get::<_, i64>(0)).unwrap_or(0) + 1;
+    let mut versions: HashMap<String, Option<u64>> =
+        version_rows.iter().map(|row| (row.get(0), u64::try_from(row.get::<_, i64>(1)).ok())).collect();
+    let stored: HashMap<Uuid, Stored> = id_rows
+        .iter()
+        .map(|row| {
+            let stored = Stored {
+                stream: row.get(1),
+                version: u64::try_from(row.get::<_, i64>(2)).unwrap_or(0),
+                position: u64::try_from(row.get::<_, i64>(3)).unwrap_or(0),
+            };
+            (row.get(0), stored)
+        })
+        .collect();
+    let mut heads = Heads::new(head_rows.iter().map(head_from_row));
 
     let mut columns = Columns::default();
     let mut taken: HashSet<Uuid> = HashSet::new();
@@ -406,10 +425,9 @@ async fn commit_group(
                 outcomes.push(Outcome::Append(outcome));
             }
             Request::SetMetadata { stream, metadata, .. } => {
+                let store_metadata = statement(STORE_METADATA).await?;
                 tx.execute(
-                    "INSERT INTO es_streams (name, version, max_age_seconds, truncate_before) VALUES ($1, -1, $2, $3)
-                     ON CONFLICT (name) DO UPDATE SET max_age_seconds = excluded.max_age_seconds,
-                                                      truncate_before = excluded.truncate_before",
+                    &store_metadata,
                     &[stream, &metadata.max_age_seconds.map(big), &metadata.truncate_before.map(big)],
                 )
                 .await
@@ -427,48 +445,46 @@ async fn commit_group(
         None
     } else {
         let c = &columns;
-        tx.execute(
-            "INSERT INTO es_events (position, stream, version, id, type, schema_version, data, tenant, actor, command_id,
-                 correlation_id, causation_id, client_address, occurred_at, recorded_at, chain)
-             SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::BIGINT[], $4::UUID[], $5::TEXT[], $6::INTEGER[],
-                 $7::BYTEA[], $8::UUID[], $9::UUID[], $10::UUID[], $11::UUID[], $12::UUID[], $13::TEXT[],
-                 $14::BIGINT[], $15::BIGINT[], $16::BYTEA[])",
-            &[
-                &c.position,
-                &c.stream,
-                &c.version,
-                &c.id,
-                &c.event_type,
-                &c.schema_version,
-                &c.data,
-                &c.tenant,
-                &c.actor,
-                &c.command_id,
-                &c.correlation_id,
-                &c.causation_id,
-                &c.client_address,
-                &c.occurred_at,
-                &c.recorded_at,
-                &c.chain,
-            ],
-        )
-        .await
-        .map_err(unavailable)?;
         let mut last_versions: HashMap<&str, i64> = HashMap::new();
         for (stream, version) in c.stream.iter().zip(&c.version) {
             last_versions.insert(stream, *version);
         }
         let (streams, stream_versions): (Vec<&str>, Vec<i64>) = last_versions.into_iter().unzip();
-        tx.execute(
-            "INSERT INTO es_streams (name, version) SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[])
-             ON CONFLICT (name) DO UPDATE SET version = excluded.version",
-            &[&streams, &stream_versions],
-        )
-        .await
-        .map_err(unavailable)?;
-        store_heads(&tx, &heads).await?;
         let last = next_position - 1;
-        tx.execute("SELECT pg_notify('es_events', $1)", &[&last.to_string()]).await.map_err(unavailable)?;
+        let notice = last.to_string();
+        let (insert_events, store_versions, notify) =
+            futures::try_join!(statement(INSERT_EVENTS), statement(STORE_VERSIONS), statement(NOTIFY))?;
+        futures::try_join!(
+            async {
+                let c = &columns;
+                tx.execute(
+                    &insert_events,
+                    &[
+                        &c.position,
+                        &c.stream,
+                        &c.version,
+                        &c.id,
+                        &c.event_type,
+                        &c.schema_version,
+                        &c.data,
+                        &c.tenant,
+                        &c.actor,
+                        &c.command_id,
+                        &c.correlation_id,
+                        &c.causation_id,
+                        &c.client_address,
+                        &c.occurred_at,
+                        &c.recorded_at,
+                        &c.chain,
+                    ],
+                )
+                .await
+                .map_err(unavailable)
+            },
+            async { tx.execute(&store_versions, &[&streams, &stream_versions]).await.map_err(unavailable) },
+            store_heads(&tx, &heads),
+            async { tx.execute(&notify, &[&notice]).await.map_err(unavailable) },
+        )?;
         Some(last)
     };
     tx.commit().await.map_err(unavailable)?;
@@ -532,10 +548,11 @@ fn row_to_event(row: &Row) -> RecordedEvent {
 }
 
 async fn read_metadata(client: &deadpool_postgres::Object, stream: &str) -> Result<StreamMetadata, StoreError> {
-    let row = client
-        .query_opt("SELECT max_age_seconds, truncate_before FROM es_streams WHERE name = $1", &[&stream])
+    let statement = client
+        .prepare_cached("SELECT max_age_seconds, truncate_before FROM es_streams WHERE name = $1")
         .await
         .map_err(unavailable)?;
+    let row = client.query_opt(&statement, &[&stream]).await.map_err(unavailable)?;
     let unsigned = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
     Ok(row.map_or_else(StreamMetadata::default, |r| StreamMetadata {
         max_age_seconds: unsigned(r.get(0)),
@@ -575,21 +592,19 @@ impl EventStore for PostgresEventStore {
         let rows = match direction {
             Direction::Forwards => {
                 let start = big(from.unwrap_or(0)).max(floor);
-                client
-                    .query(
-                        &format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 AND recorded_at >= $3 ORDER BY version LIMIT $4"),
-                        &[&stream, &start, &oldest, &limit],
-                    )
+                let statement = client
+                    .prepare_cached(&format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 AND recorded_at >= $3 ORDER BY version LIMIT $4"))
                     .await
+                    .map_err(unavailable)?;
+                client.query(&statement, &[&stream, &start, &oldest, &limit]).await
             }
             Direction::Backwards => {
                 let start = from.map_or(i64::MAX, big);
-                client
-                    .query(
-                        &format!("{SELECT_EVENT} WHERE stream = $1 AND version <= $2 AND version >= $5 AND recorded_at >= $3 ORDER BY version DESC LIMIT $4"),
-                        &[&stream, &start, &oldest, &limit, &floor],
-                    )
+                let statement = client
+                    .prepare_cached(&format!("{SELECT_EVENT} WHERE stream = $1 AND version <= $2 AND version >= $5 AND recorded_at >= $3 ORDER BY version DESC LIMIT $4"))
                     .await
+                    .map_err(unavailable)?;
+                client.query(&statement, &[&stream, &start, &oldest, &limit, &floor]).await
             }
         }
         .map_err(unavailable)?;
@@ -599,10 +614,11 @@ impl EventStore for PostgresEventStore {
     async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.client().await?;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let rows = client
-            .query(&format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2"), &[&big(after), &limit])
+        let statement = client
+            .prepare_cached(&format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2"))
             .await
             .map_err(unavailable)?;
+        let rows = client.query(&statement, &[&big(after), &limit]).await.map_err(unavailable)?;
         Ok(rows.iter().map(row_to_event).collect())
     }
 
@@ -611,15 +627,12 @@ impl EventStore for PostgresEventStore {
     }
 
     async fn find_command(&self, command: Uuid) -> Result<Option<Written>, StoreError> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT stream, version, position FROM es_events WHERE command_id = $1 ORDER BY position",
-                &[&command],
-            )
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached("SELECT stream, version, position FROM es_events WHERE command_id = $1 ORDER BY position")
             .await
             .map_err(unavailable)?;
+        let rows = client.query(&statement, &[&command]).await.map_err(unavailable)?;
         let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Written::of(rows.iter().map(|r| (r.get(0), unsigned(r.get(1)), unsigned(r.get(2))))))
     }
@@ -657,7 +670,7 @@ impl EventStore for PostgresEventStore {
         segment.validate()?;
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(unavailable)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK]).await.map_err(unavailable)?;
+        tx.execute(TAKE_APPEND_LOCK, &[&APPEND_LOCK]).await.map_err(unavailable)?;
         let (first, last) = (big(segment.first_position), big(segment.last_position));
         let count = |row: Row| u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
         let before = count(
