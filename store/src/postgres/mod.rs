@@ -370,9 +370,13 @@ async fn commit_group(
         statement(STORED_IDS),
         statement(CHAIN_HEADS),
     )?;
-    // The lock first: the reads behind it in the pipeline run once it is held.
-    let (_, highest, version_rows, id_rows, head_rows) = futures::try_join!(
-        async { tx.execute(&lock, &[&APPEND_LOCK]).await },
+    // The lock first: the reads behind it in the pipeline run once it is
+    // held. Their plans are made for the arrays at hand: a plan made once
+    // for any array (which PostgreSQL switches to after a few runs of a
+    // prepared statement) scans the whole log for a group's event ids.
+    let ((), (), highest, version_rows, id_rows, head_rows) = futures::try_join!(
+        async { tx.batch_execute("SET LOCAL plan_cache_mode = force_custom_plan").await },
+        async { tx.execute(&lock, &[&APPEND_LOCK]).await.map(drop) },
         async { tx.query_one(&highest, &[]).await },
         async { tx.query(&stream_versions, &[&names]).await },
         async { tx.query(&stored_ids, &[&ids]).await },
