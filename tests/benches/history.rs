@@ -9,7 +9,8 @@
 //! process of its own (this program started again): the first start, which
 //! builds the on-disk read models from the whole log (events/s), and a
 //! start on read models that missed nothing — the time until `/healthz`
-//! says ready and the resident memory then.
+//! says ready and the resident memory then; and `groupware rebuild` of the
+//! read models from the whole log (events/s).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -159,6 +160,18 @@ async fn start(dir: &Path) -> (Duration, f64, u64) {
     (took, resident_mb(), head)
 }
 
+/// `groupware rebuild` of the embedded read models: the whole log into a
+/// fresh file that then replaces the data directory's; events per second.
+async fn rebuild(dir: &Path) -> f64 {
+    let started = Instant::now();
+    let settings = settings(dir, ReadModelKind::Embedded);
+    let said = api::cli::rebuild(&settings).await.expect("rebuild");
+    println!("# {said}");
+    let store = store::sqlite::SqliteEventStore::open(dir.join("events.db"), store::system_now()).expect("events");
+    let head = *store::EventStore::head(&store).borrow();
+    head as f64 / started.elapsed().as_secs_f64()
+}
+
 /// This program again, for one step in a fresh process; its report lines.
 fn again(step: &str, dir: &Path) {
     let status = std::process::Command::new(std::env::current_exe().expect("this program"))
@@ -191,9 +204,12 @@ async fn main() {
             report(&format!("history_restart_ready_{millions}m"), took.as_secs_f64() * 1000.0, "ms");
             report(&format!("history_restart_memory_{millions}m"), memory, "MB");
         }
+        Some("rebuild") => {
+            report(&format!("history_rebuild_read_models_{millions}m"), rebuild(Path::new(&args[2])).await, "events/s");
+        }
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
-            for step in ["generate", "first-start", "restart"] {
+            for step in ["generate", "first-start", "restart", "rebuild"] {
                 again(step, dir.path());
             }
         }
