@@ -113,7 +113,7 @@ async fn concurrent_appends_share_one_commit_and_each_caller_gets_its_own_result
 
 /// Another connection may hold the file's write lock for a moment: a reader
 /// of the file that finds its shared index changing takes it while it looks
-/// again, and so does a second process. An append then waits its turn: a
+/// again. An append then waits its turn: a
 /// write begun as a read and upgraded afterwards would be refused at once
 /// ("database is locked") without waiting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -163,12 +163,13 @@ async fn start(dir: &Path) -> (Duration, f64, u64) {
 /// `groupware rebuild` of the embedded read models: the whole log into a
 /// fresh file that then replaces the data directory's; events per second.
 async fn rebuild(dir: &Path) -> f64 {
+    let head = {
+        let store = store::sqlite::SqliteEventStore::open(dir.join("events.db"), store::system_now()).expect("events");
+        *store::EventStore::head(&store).borrow()
+    };
     let started = Instant::now();
-    let settings = settings(dir, ReadModelKind::Embedded);
-    let said = api::cli::rebuild(&settings).await.expect("rebuild");
+    let said = api::cli::rebuild(&settings(dir, ReadModelKind::Embedded)).await.expect("rebuild");
     println!("# {said}");
-    let store = store::sqlite::SqliteEventStore::open(dir.join("events.db"), store::system_now()).expect("events");
-    let head = *store::EventStore::head(&store).borrow();
     head as f64 / started.elapsed().as_secs_f64()
 }
 

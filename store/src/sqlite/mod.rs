@@ -255,6 +255,8 @@ fn open_for_writing(path: &Path) -> Result<(Connection, Heads), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "cache_size", -65_536)?;
+    // How long a transaction waits for a write lock held elsewhere.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
     let heads = migrate(&mut conn)?;
     Ok((conn, heads))
