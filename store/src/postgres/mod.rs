@@ -24,6 +24,7 @@ use chrono::DateTime;
 use deadpool_postgres::Pool;
 use futures::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{AsyncMessage, NoTls, Row};
 use uuid::Uuid;
 
@@ -340,6 +341,40 @@ async fn commit_group(
     group: &[Request],
     recorded_at: i64,
 ) -> Result<(Vec<Outcome>, Option<u64>), StoreError> {
+    let mut client = pool.get().await.map_err(unavailable)?;
+    let committed = commit_group_on(&mut client, group, recorded_at).await;
+    if committed.is_err() {
+        forget_statements(&client);
+    }
+    committed
+}
+
+/// A statement prepared before another process changed the schema may
+/// fail for good on its connection ("cached plan must not change result
+/// type"): after a failure the connection forgets its prepared statements
+/// and prepares them again on their next use.
+fn forget_statements(client: &deadpool_postgres::Object) {
+    client.statement_cache.clear();
+}
+
+/// The rows of `sql`, prepared once per connection.
+async fn query_cached(
+    client: &deadpool_postgres::Object,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StoreError> {
+    let rows = async { client.query(&client.prepare_cached(sql).await?, params).await }.await;
+    rows.map_err(|e| {
+        forget_statements(client);
+        unavailable(e)
+    })
+}
+
+async fn commit_group_on(
+    client: &mut deadpool_postgres::Object,
+    group: &[Request],
+    recorded_at: i64,
+) -> Result<(Vec<Outcome>, Option<u64>), StoreError> {
     let names: Vec<&str> = group.iter().map(Request::stream).collect();
     let ids: Vec<Uuid> = group
         .iter()
@@ -360,7 +395,6 @@ async fn commit_group(
         .into_iter()
         .collect();
 
-    let mut client = pool.get().await.map_err(unavailable)?;
     let tx = client.transaction().await.map_err(unavailable)?;
     let statement = async |sql: &'static str| tx.prepare_cached(sql).await.map_err(unavailable);
     let (lock, highest, stream_versions, stored_ids, chain_heads) = futures::try_join!(
@@ -552,11 +586,10 @@ fn row_to_event(row: &Row) -> RecordedEvent {
 }
 
 async fn read_metadata(client: &deadpool_postgres::Object, stream: &str) -> Result<StreamMetadata, StoreError> {
-    let statement = client
-        .prepare_cached("SELECT max_age_seconds, truncate_before FROM es_streams WHERE name = $1")
-        .await
-        .map_err(unavailable)?;
-    let row = client.query_opt(&statement, &[&stream]).await.map_err(unavailable)?;
+    let rows =
+        query_cached(client, "SELECT max_age_seconds, truncate_before FROM es_streams WHERE name = $1", &[&stream])
+            .await?;
+    let row = rows.first();
     let unsigned = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
     Ok(row.map_or_else(StreamMetadata::default, |r| StreamMetadata {
         max_age_seconds: unsigned(r.get(0)),
@@ -596,33 +629,35 @@ impl EventStore for PostgresEventStore {
         let rows = match direction {
             Direction::Forwards => {
                 let start = big(from.unwrap_or(0)).max(floor);
-                let statement = client
-                    .prepare_cached(&format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 AND recorded_at >= $3 ORDER BY version LIMIT $4"))
-                    .await
-                    .map_err(unavailable)?;
-                client.query(&statement, &[&stream, &start, &oldest, &limit]).await
+                query_cached(
+                    &client,
+                    &format!("{SELECT_EVENT} WHERE stream = $1 AND version >= $2 AND recorded_at >= $3 ORDER BY version LIMIT $4"),
+                    &[&stream, &start, &oldest, &limit],
+                )
+                .await?
             }
             Direction::Backwards => {
                 let start = from.map_or(i64::MAX, big);
-                let statement = client
-                    .prepare_cached(&format!("{SELECT_EVENT} WHERE stream = $1 AND version <= $2 AND version >= $5 AND recorded_at >= $3 ORDER BY version DESC LIMIT $4"))
-                    .await
-                    .map_err(unavailable)?;
-                client.query(&statement, &[&stream, &start, &oldest, &limit, &floor]).await
+                query_cached(
+                    &client,
+                    &format!("{SELECT_EVENT} WHERE stream = $1 AND version <= $2 AND version >= $5 AND recorded_at >= $3 ORDER BY version DESC LIMIT $4"),
+                    &[&stream, &start, &oldest, &limit, &floor],
+                )
+                .await?
             }
-        }
-        .map_err(unavailable)?;
+        };
         Ok(rows.iter().map(row_to_event).collect())
     }
 
     async fn read_all(&self, after: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let client = self.client().await?;
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let statement = client
-            .prepare_cached(&format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2"))
-            .await
-            .map_err(unavailable)?;
-        let rows = client.query(&statement, &[&big(after), &limit]).await.map_err(unavailable)?;
+        let rows = query_cached(
+            &client,
+            &format!("{SELECT_EVENT} WHERE position > $1 ORDER BY position LIMIT $2"),
+            &[&big(after), &limit],
+        )
+        .await?;
         Ok(rows.iter().map(row_to_event).collect())
     }
 
@@ -632,11 +667,12 @@ impl EventStore for PostgresEventStore {
 
     async fn find_command(&self, command: Uuid) -> Result<Option<Written>, StoreError> {
         let client = self.client().await?;
-        let statement = client
-            .prepare_cached("SELECT stream, version, position FROM es_events WHERE command_id = $1 ORDER BY position")
-            .await
-            .map_err(unavailable)?;
-        let rows = client.query(&statement, &[&command]).await.map_err(unavailable)?;
+        let rows = query_cached(
+            &client,
+            "SELECT stream, version, position FROM es_events WHERE command_id = $1 ORDER BY position",
+            &[&command],
+        )
+        .await?;
         let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(Written::of(rows.iter().map(|r| (r.get(0), unsigned(r.get(1)), unsigned(r.get(2))))))
     }
