@@ -34,6 +34,7 @@ async fn a_statement_made_stale_by_a_schema_change_elsewhere_fails_once_per_conn
 
     // Each pooled connection may fail once; then every call succeeds.
     let mut appended = 0;
+    let mut failed = 0;
     let mut last_round = Vec::new();
     for _ in 0..40 {
         let all = store.read_all(0, 10).await.map(drop);
@@ -42,7 +43,11 @@ async fn a_statement_made_stale_by_a_schema_change_elsewhere_fails_once_per_conn
         let append = store.append("kept-1", ExpectedVersion::Any, vec![more]).await.map(drop);
         appended += usize::from(append.is_ok());
         last_round = vec![all, stream, append];
+        failed += last_round.iter().filter(|r| r.is_err()).count();
     }
     assert!(last_round.iter().all(Result::is_ok), "still failing after the schema change: {last_round:?}");
+    // The change did make statements stale, and each kind of call failed
+    // at most once on each of the pool's (at most 16) connections.
+    assert!((1..=3 * 16).contains(&failed), "{failed} calls failed");
     assert_eq!(store.read_all(0, 100).await.unwrap().len(), 1 + appended);
 }
