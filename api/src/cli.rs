@@ -271,14 +271,20 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
             std::fs::rename(&fresh, &file)
                 .with_context(|| format!("moving the rebuilt read models to {}", file.display()))?;
             // The mail index follows the read models: the server builds it
-            // again from them as it starts.
+            // again from them as it starts. It is moved aside in one step
+            // and only then removed, so that a rebuild stopped on the way
+            // leaves the whole index or none (an index missing some of its
+            // files cannot be opened).
             let index = crate::backend::mail_index_folder(settings);
-            match std::fs::remove_dir_all(&index) {
+            let aside = std::path::PathBuf::from(format!("{}.removing", index.display()));
+            remove_folder(&aside)?;
+            match std::fs::rename(&index, &aside) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(e).with_context(|| format!("removing the mail index {}", index.display()));
+                    return Err(e).with_context(|| format!("moving the mail index {} aside", index.display()));
                 }
                 _ => {}
             }
+            remove_folder(&aside)?;
             read
         }
         ReadModelKind::Memory => {
@@ -304,6 +310,16 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
 /// Removes the parts of the SQLite file at `path` named by `suffixes`
 /// (`""` the file, `-wal` its write-ahead log, `-shm` its shared memory)
 /// that are there.
+/// Removes the folder at `path` with what it holds, if it is there.
+fn remove_folder(path: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn remove_sqlite_file(path: &std::path::Path, suffixes: &[&str]) -> anyhow::Result<()> {
     for suffix in suffixes {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
