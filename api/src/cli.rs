@@ -307,9 +307,6 @@ pub async fn rebuild(settings: &Settings) -> anyhow::Result<String> {
     Ok(format!("rebuilt read models from {read} events in {took:.2?} ({rate:.0} events/s)"))
 }
 
-/// Removes the parts of the SQLite file at `path` named by `suffixes`
-/// (`""` the file, `-wal` its write-ahead log, `-shm` its shared memory)
-/// that are there.
 /// Removes the folder at `path` with what it holds, if it is there.
 fn remove_folder(path: &std::path::Path) -> anyhow::Result<()> {
     match std::fs::remove_dir_all(path) {
@@ -320,6 +317,9 @@ fn remove_folder(path: &std::path::Path) -> anyhow::Result<()> {
     }
 }
 
+/// Removes the parts of the SQLite file at `path` named by `suffixes`
+/// (`""` the file, `-wal` its write-ahead log, `-shm` its shared memory)
+/// that are there.
 fn remove_sqlite_file(path: &std::path::Path, suffixes: &[&str]) -> anyhow::Result<()> {
     for suffix in suffixes {
         let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));

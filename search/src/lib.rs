@@ -186,13 +186,18 @@ impl MailSearch {
 
     /// How many different words it asks for, over all its parts.
     pub fn word_count(&self) -> usize {
-        self.words().iter().map(Vec::len).sum()
+        count(&self.words())
     }
 
     /// Whether it asks for nothing but the caller's mail.
     pub fn is_empty(&self) -> bool {
         self.word_count() == 0 && self.since.is_none() && self.until.is_none() && self.folder.is_none()
     }
+}
+
+/// How many words the parts' words hold together.
+fn count(words: &[Vec<&str>]) -> usize {
+    words.iter().map(Vec::len).sum()
 }
 
 /// A page of hits, newest first, and how many there are in all.
@@ -373,7 +378,7 @@ impl MailIndex {
             None => exact(f.holder, &user.to_string()),
         });
         let words = search.words();
-        if words.iter().map(Vec::len).sum::<usize>() > MAX_WORDS {
+        if count(&words) > MAX_WORDS {
             return Err(SearchError::TooManyWords);
         }
         let fields = [&f.texts()[..], &[f.sender], &[f.recipients], &[f.subject], &[f.body]];

@@ -494,7 +494,6 @@ async fn commit_group_on(
             futures::try_join!(statement(INSERT_EVENTS), statement(STORE_VERSIONS), statement(NOTIFY))?;
         futures::try_join!(
             async {
-                let c = &columns;
                 tx.execute(
                     &insert_events,
                     &[
